@@ -1,0 +1,26 @@
+//! Zhengyin's domain types and canonical formats.
+//!
+//! What it holds: GB/T 36904 licence identifiers and the Chinese identifier standards they use
+//! ([`id`]), the licence-type catalogue and face-data schemas ([`licence_type`]), the signed
+//! licence document, its proof and status ([`licence`]), strict JSON input and RFC 8785 canonical
+//! output ([`canonical`]), and verification reports ([`report`]).
+//!
+//! What it is not: it does no I/O, reads no clock and implements no cryptography, so it can be
+//! embedded in an auditor's offline tool. It sits at the bottom of the workspace; every other
+//! crate may use it.
+
+pub mod canonical;
+mod check;
+pub mod id;
+pub mod licence;
+pub mod licence_type;
+pub mod report;
+
+pub use canonical::CanonicalError;
+pub use id::{CitizenId, HolderCodeType, IdError, LicenceId, TypeCode, Uscc, Version};
+pub use licence::{
+    Holder, IssuerRef, LicenceBody, Proof, ReceivedLicence, RevocationReason, SigningInput, Status, StatusChange,
+    StatusHistory, TypeRef,
+};
+pub use licence_type::{FieldKind, FieldSpec, LicenceType, SchemaError};
+pub use report::{Check, Outcome, ReportBuilder, Verdict, VerificationReport};

@@ -1,0 +1,258 @@
+//! The licence-type catalogue: each type's code, names, defining authority and face-data schema.
+//!
+//! Adding a type adds a catalogue entry, never code: issuing, lookup and verification are driven
+//! by the schema here.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::id::{HolderCodeType, TypeCode, Uscc};
+
+/// A licence type (证照类型) as registered in the catalogue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenceType {
+    /// Type code: defining authority's USCC + 3 digits.
+    pub code: TypeCode,
+    /// Name, e.g. 营业执照.
+    pub name: String,
+    /// The authority that defines the type (must match the first 18 characters of `code`).
+    pub defining_authority: Uscc,
+    /// Which holder code types a licence of this type may name.
+    pub holder_code_types: Vec<HolderCodeType>,
+    /// The face data (照面信息) every licence of this type carries.
+    pub face_schema: Vec<FieldSpec>,
+}
+
+/// One field of a licence type's face data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    /// Key in the `face` object (ASCII, snake_case).
+    pub name: String,
+    /// Chinese label printed on the licence.
+    pub label: String,
+    /// What values the field takes.
+    pub kind: FieldKind,
+    /// For `string`: the most characters allowed (default 512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_chars: Option<usize>,
+    /// For `enum`: the allowed values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+    /// Whether every licence must carry the field.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// The kinds of face-data values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    /// Text of at most `max_chars` characters.
+    String,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// An integer within ±2^53 (exactly representable in every JSON implementation).
+    Integer,
+    /// One of the strings in `values`.
+    Enum,
+}
+
+const DEFAULT_MAX_CHARS: usize = 512;
+
+/// Largest integer every JSON implementation represents exactly (I-JSON, RFC 7493).
+pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
+/// Why a licence type or a licence's face data was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemaError {
+    /// The type definition itself is inconsistent.
+    #[error("licence type: {0}")]
+    BadType(String),
+    /// A required field is missing.
+    #[error("face field `{0}` is required")]
+    Missing(String),
+    /// A field not in the schema was given.
+    #[error("face field `{0}` is not in the licence type's schema")]
+    Unknown(String),
+    /// A field's value does not fit its kind.
+    #[error("face field `{field}`: {reason}")]
+    Invalid {
+        /// The field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl LicenceType {
+    /// Checks the definition: code and defining authority agree, field names are unique and
+    /// well-formed, enums are non-empty.
+    pub fn check(&self) -> Result<(), SchemaError> {
+        let bad = |m: &str| Err(SchemaError::BadType(m.to_owned()));
+        if self.code.defining_authority() != self.defining_authority {
+            return bad("code must start with the defining authority's USCC");
+        }
+        if self.name.trim().is_empty() || self.name.chars().count() > 100 {
+            return bad("name must be 1 to 100 characters");
+        }
+        if self.holder_code_types.is_empty() {
+            return bad("at least one holder code type is required");
+        }
+        let mut seen = BTreeMap::new();
+        for f in &self.face_schema {
+            let ok_name = !f.name.is_empty()
+                && f.name.len() <= 64
+                && f.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ok_name {
+                return bad("field names must be 1 to 64 of a-z, 0-9 and _");
+            }
+            if seen.insert(f.name.as_str(), ()).is_some() {
+                return bad("field names must be unique");
+            }
+            match (f.kind, &f.values, f.max_chars) {
+                (FieldKind::Enum, Some(values), None) if !values.is_empty() => {}
+                (FieldKind::Enum, _, _) => return bad("an enum field needs `values` (and no `max_chars`)"),
+                (FieldKind::String, None, _) => {}
+                (_, None, None) => {}
+                _ => return bad("`values` is for enum fields and `max_chars` for string fields"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks face data against the schema: every required field present, no unknown field,
+    /// every value of its kind.
+    pub fn check_face(&self, face: &Map<String, Value>) -> Result<(), SchemaError> {
+        for key in face.keys() {
+            if !self.face_schema.iter().any(|f| &f.name == key) {
+                return Err(SchemaError::Unknown(key.clone()));
+            }
+        }
+        for spec in &self.face_schema {
+            match face.get(&spec.name) {
+                None | Some(Value::Null) if spec.required => return Err(SchemaError::Missing(spec.name.clone())),
+                None | Some(Value::Null) => {}
+                Some(v) => spec.check(v).map_err(|reason| SchemaError::Invalid {
+                    field: spec.name.clone(),
+                    reason,
+                })?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FieldSpec {
+    fn check(&self, v: &Value) -> Result<(), String> {
+        match (self.kind, v) {
+            (FieldKind::String, Value::String(s)) => {
+                let max = self.max_chars.unwrap_or(DEFAULT_MAX_CHARS);
+                if s.chars().count() > max {
+                    Err(format!("longer than {max} characters"))
+                } else {
+                    Ok(())
+                }
+            }
+            (FieldKind::Date, Value::String(s)) => crate::licence::parse_date(s)
+                .map(drop)
+                .map_err(|_| "must be a date YYYY-MM-DD".to_owned()),
+            (FieldKind::Integer, Value::Number(n)) => match n.as_i64() {
+                Some(i) if i.abs() <= MAX_SAFE_INTEGER => Ok(()),
+                _ => Err(format!("must be an integer within ±{MAX_SAFE_INTEGER}")),
+            },
+            (FieldKind::Enum, Value::String(s)) => {
+                let values = self.values.as_deref().unwrap_or_default();
+                if values.iter().any(|allowed| allowed == s) {
+                    Ok(())
+                } else {
+                    Err(format!("must be one of {}", values.join(", ")))
+                }
+            }
+            (FieldKind::String | FieldKind::Enum, _) => Err("must be a string".to_owned()),
+            (FieldKind::Date, _) => Err("must be a date string".to_owned()),
+            (FieldKind::Integer, _) => Err("must be an integer".to_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn business_licence() -> LicenceType {
+        serde_json::from_value(json!({
+            "code": "11100000000013338W032",
+            "name": "营业执照",
+            "defining_authority": "11100000000013338W",
+            "holder_code_types": ["001"],
+            "face_schema": [
+                {"name": "company_name", "label": "名称", "kind": "string", "max_chars": 10, "required": true},
+                {"name": "established", "label": "成立日期", "kind": "date", "required": true},
+                {"name": "capital", "label": "注册资本", "kind": "integer"},
+                {"name": "form", "label": "类型", "kind": "enum", "values": ["有限责任公司", "股份有限公司"]}
+            ]
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_good_type_and_face_pass() {
+        let t = business_licence();
+        t.check().unwrap();
+        let face =
+            json!({"company_name": "某某公司", "established": "2020-02-29", "capital": 100, "form": "股份有限公司"});
+        t.check_face(face.as_object().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn bad_faces_are_refused_with_the_field_named() {
+        let t = business_licence();
+        let cases = [
+            (json!({"established": "2020-01-01"}), "company_name"),
+            (json!({"company_name": "x", "established": "2021-02-29"}), "established"),
+            (
+                json!({"company_name": "x", "established": "2020-01-01", "capital": 1.5}),
+                "capital",
+            ),
+            (
+                json!({"company_name": "x", "established": "2020-01-01", "capital": 9007199254740993u64}),
+                "capital",
+            ),
+            (
+                json!({"company_name": "x", "established": "2020-01-01", "form": "合伙"}),
+                "form",
+            ),
+            (
+                json!({"company_name": "一二三四五六七八九十一", "established": "2020-01-01"}),
+                "company_name",
+            ),
+            (
+                json!({"company_name": "x", "established": "2020-01-01", "colour": "red"}),
+                "colour",
+            ),
+            (json!({"company_name": 5, "established": "2020-01-01"}), "company_name"),
+        ];
+        for (face, field) in cases {
+            let err = t.check_face(face.as_object().unwrap()).unwrap_err();
+            assert!(err.to_string().contains(field), "{face}: {err}");
+        }
+    }
+
+    #[test]
+    fn inconsistent_types_are_refused() {
+        let mut t = business_licence();
+        t.defining_authority = Uscc::parse("91350100M000100Y43").unwrap();
+        assert!(t.check().is_err());
+        let mut t = business_licence();
+        t.face_schema.push(t.face_schema[0].clone());
+        assert!(t.check().is_err());
+    }
+}
