@@ -1,0 +1,25 @@
+//! Zhengyin's cryptography: the only crate that touches key material.
+//!
+//! What it holds: SHA-256 and SM3 ([`hash`]); public keys parsed from SubjectPublicKeyInfo and
+//! signature verification for Ed25519 (`verify_strict`), ECDSA P-256/P-384, RSA ≥ 2048 (PKCS#1
+//! v1.5 and PSS) and SM2 with SM3 ([`key`]); the [`Signer`] trait and PKCS#8 file keys
+//! ([`signer`]); the licence cryptosuites and their multibase proof values ([`suite`]); PEM
+//! ([`pem`]); and X.509 parsing and chain validation ([`x509`]).
+//!
+//! What it is not: it knows nothing of licences beyond the bytes it is asked to sign or verify,
+//! and does no I/O except reading a key file the operator names. ring verifies and signs ECDSA and
+//! RSA; ed25519-dalek does Ed25519; RustCrypto's sm2/sm3 do SM2 and SM3.
+
+mod error;
+pub mod hash;
+pub mod key;
+pub mod pem;
+pub mod signer;
+pub mod suite;
+pub mod x509;
+
+pub use error::CryptoError;
+pub use key::{Algorithm, KeyId, PublicKey, SignatureScheme, SM2_DISTID};
+pub use signer::{FileKey, Signer};
+pub use suite::Cryptosuite;
+pub use x509::{validate_chain, Certificate, ChainError, TrustAnchors, ValidatedChain};
