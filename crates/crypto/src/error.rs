@@ -24,4 +24,3 @@ pub enum CryptoError {
     #[error("malformed certificate: {0}")]
     MalformedCertificate(String),
 }
-

@@ -111,7 +111,10 @@ enum Material {
 
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PublicKey").field("algorithm", &self.algorithm()).field("id", &self.id).finish()
+        f.debug_struct("PublicKey")
+            .field("algorithm", &self.algorithm())
+            .field("id", &self.id)
+            .finish()
     }
 }
 
@@ -132,7 +135,9 @@ impl PublicKey {
                     return Err(CryptoError::MalformedKey);
                 }
                 let bytes: [u8; 32] = bits.try_into().map_err(|_| CryptoError::MalformedKey)?;
-                Material::Ed25519(ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| CryptoError::MalformedKey)?)
+                Material::Ed25519(
+                    ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| CryptoError::MalformedKey)?,
+                )
             }
             oid::EC_PUBLIC_KEY => {
                 let curve = params
@@ -147,7 +152,9 @@ impl PublicKey {
                 }
             }
             oid::RSA_ENCRYPTION => {
-                let null = params.is_some_and(|p| p.header.tag() == x509_parser::der_parser::asn1_rs::Tag::Null && p.data.is_empty());
+                let null = params.is_some_and(|p| {
+                    p.header.tag() == x509_parser::der_parser::asn1_rs::Tag::Null && p.data.is_empty()
+                });
                 if !null {
                     return Err(CryptoError::MalformedKey);
                 }
@@ -156,7 +163,11 @@ impl PublicKey {
             }
             _ => return Err(CryptoError::UnsupportedAlgorithm(format!("key algorithm {alg}"))),
         };
-        Ok(Self { id: KeyId::of_spki(der), spki: der.to_vec(), material })
+        Ok(Self {
+            id: KeyId::of_spki(der),
+            spki: der.to_vec(),
+            material,
+        })
     }
 
     /// The key id (SHA-256 of the SPKI).
@@ -249,7 +260,9 @@ fn check_rsa_public_key(pkcs1: &[u8]) -> Result<(), CryptoError> {
     use rsa::traits::PublicKeyParts as _;
     let key = rsa::RsaPublicKey::from_pkcs1_der(pkcs1).map_err(|_| CryptoError::MalformedKey)?;
     if key.n().bits() < 2048 {
-        return Err(CryptoError::UnsupportedAlgorithm("RSA keys must have at least 2048 bits".to_owned()));
+        return Err(CryptoError::UnsupportedAlgorithm(
+            "RSA keys must have at least 2048 bits".to_owned(),
+        ));
     }
     Ok(())
 }
@@ -319,9 +332,18 @@ mod tests {
         assert_eq!(raw[63], 2);
         good.push(0);
         assert!(sm2_der_to_raw(&good).is_err(), "trailing byte");
-        assert!(sm2_der_to_raw(&[0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x02]).is_err(), "non-minimal");
-        assert!(sm2_der_to_raw(&[0x30, 0x06, 0x02, 0x01, 0x81, 0x02, 0x01, 0x02]).is_err(), "negative");
-        assert!(sm2_der_to_raw(&[0x30, 0x81, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02]).is_err(), "long form");
+        assert!(
+            sm2_der_to_raw(&[0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x02]).is_err(),
+            "non-minimal"
+        );
+        assert!(
+            sm2_der_to_raw(&[0x30, 0x06, 0x02, 0x01, 0x81, 0x02, 0x01, 0x02]).is_err(),
+            "negative"
+        );
+        assert!(
+            sm2_der_to_raw(&[0x30, 0x81, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x02]).is_err(),
+            "long form"
+        );
     }
 
     #[test]
@@ -359,7 +381,8 @@ pub mod hazmat {
         let Material::Sm2(key) = &key.material else {
             return Err(CryptoError::BadSignature);
         };
-        let sig = sm2::dsa::Signature::from_slice(&sm2_der_to_raw(der_signature)?).map_err(|_| CryptoError::BadSignature)?;
+        let sig =
+            sm2::dsa::Signature::from_slice(&sm2_der_to_raw(der_signature)?).map_err(|_| CryptoError::BadSignature)?;
         key.verify_prehash(e, &sig).map_err(|_| CryptoError::BadSignature)
     }
 }

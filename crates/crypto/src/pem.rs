@@ -18,7 +18,11 @@ pub fn decode_all(text: &str) -> Result<Vec<PemBlock>, CryptoError> {
     let mut blocks = Vec::new();
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
-        let Some(label) = line.trim().strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) else {
+        let Some(label) = line
+            .trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        else {
             continue;
         };
         let end = format!("-----END {label}-----");
@@ -37,14 +41,21 @@ pub fn decode_all(text: &str) -> Result<Vec<PemBlock>, CryptoError> {
         let der = base64::engine::general_purpose::STANDARD
             .decode(body.as_bytes())
             .map_err(|_| CryptoError::Pem(format!("block {label} is not base64")))?;
-        blocks.push(PemBlock { label: label.to_owned(), der: Zeroizing::new(der) });
+        blocks.push(PemBlock {
+            label: label.to_owned(),
+            der: Zeroizing::new(der),
+        });
     }
     Ok(blocks)
 }
 
 /// Decodes every block labelled `label`.
 pub fn decode_label(text: &str, label: &str) -> Result<Vec<Zeroizing<Vec<u8>>>, CryptoError> {
-    Ok(decode_all(text)?.into_iter().filter(|b| b.label == label).map(|b| b.der).collect())
+    Ok(decode_all(text)?
+        .into_iter()
+        .filter(|b| b.label == label)
+        .map(|b| b.der)
+        .collect())
 }
 
 /// Encodes DER as one PEM block.

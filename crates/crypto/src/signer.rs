@@ -51,7 +51,10 @@ enum Secret {
 
 impl std::fmt::Debug for FileKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileKey").field("public", &self.public).field("secret", &"<redacted>").finish()
+        f.debug_struct("FileKey")
+            .field("public", &self.public)
+            .field("secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -67,7 +70,9 @@ impl FileKey {
     /// Parses the first `PRIVATE KEY` block of PEM text.
     pub fn from_pem(text: &str) -> Result<Self, CryptoError> {
         let blocks = pem::decode_label(text, "PRIVATE KEY")?;
-        let der = blocks.first().ok_or_else(|| CryptoError::Pem("no PRIVATE KEY block".to_owned()))?;
+        let der = blocks
+            .first()
+            .ok_or_else(|| CryptoError::Pem("no PRIVATE KEY block".to_owned()))?;
         Self::from_pkcs8_der(der)
     }
 
@@ -101,9 +106,16 @@ impl FileKey {
                 let spki = spki_der(&RSA_ALG, key.public_key().as_ref());
                 (Secret::Rsa(key, rng), spki)
             }
-            _ => return Err(CryptoError::UnsupportedAlgorithm(format!("private key algorithm {alg}"))),
+            _ => {
+                return Err(CryptoError::UnsupportedAlgorithm(format!(
+                    "private key algorithm {alg}"
+                )))
+            }
         };
-        Ok(Self { public: PublicKey::from_spki_der(&spki)?, secret })
+        Ok(Self {
+            public: PublicKey::from_spki_der(&spki)?,
+            secret,
+        })
     }
 }
 
@@ -122,9 +134,10 @@ impl Signer for FileKey {
                 use ed25519_dalek::Signer as _;
                 Ok(key.sign(message).to_bytes().to_vec())
             }
-            Secret::P256(key, rng) => {
-                key.sign(rng, message).map(|s| s.as_ref().to_vec()).map_err(|_| CryptoError::SigningFailed)
-            }
+            Secret::P256(key, rng) => key
+                .sign(rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| CryptoError::SigningFailed),
             Secret::Rsa(key, rng) => {
                 let mut sig = vec![0u8; key.public().modulus_len()];
                 key.sign(&rs::RSA_PKCS1_SHA256, rng, message, &mut sig)
@@ -148,7 +161,9 @@ const P256_ALG: [u8; 19] = [
 const SM2_ALG: [u8; 19] = [
     0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x82, 0x2d,
 ];
-const RSA_ALG: [u8; 13] = [0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
+const RSA_ALG: [u8; 13] = [
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+];
 
 /// DER SubjectPublicKeyInfo of an SM2 SEC1 point.
 pub(crate) fn sm2_spki_der(sec1: &[u8]) -> Vec<u8> {

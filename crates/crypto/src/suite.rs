@@ -33,7 +33,12 @@ pub enum Cryptosuite {
 
 impl Cryptosuite {
     /// Every suite.
-    pub const ALL: [Cryptosuite; 4] = [Self::EddsaJcs2022, Self::EcdsaJcs2019, Self::RsaJcs2026, Self::Sm2Jcs2026];
+    pub const ALL: [Cryptosuite; 4] = [
+        Self::EddsaJcs2022,
+        Self::EcdsaJcs2019,
+        Self::RsaJcs2026,
+        Self::Sm2Jcs2026,
+    ];
 
     /// The suite's name as written in `proof.cryptosuite`.
     pub fn name(self) -> &'static str {

@@ -59,7 +59,10 @@ struct KeyUsage {
 
 impl std::fmt::Debug for Certificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Certificate").field("subject", &self.subject_text).field("id", &self.id()).finish()
+        f.debug_struct("Certificate")
+            .field("subject", &self.subject_text)
+            .field("id", &self.id())
+            .finish()
     }
 }
 
@@ -113,7 +116,8 @@ impl Certificate {
     /// Parses a DER certificate.
     pub fn from_der(der: &[u8]) -> Result<Self, CryptoError> {
         let bad = |m: &str| CryptoError::MalformedCertificate(m.to_owned());
-        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| CryptoError::MalformedCertificate(e.to_string()))?;
+        let (rest, cert) =
+            X509Certificate::from_der(der).map_err(|e| CryptoError::MalformedCertificate(e.to_string()))?;
         if !rest.is_empty() {
             return Err(bad("trailing bytes"));
         }
@@ -177,8 +181,8 @@ impl Certificate {
         if cert.signature_algorithm != cert.tbs_certificate.signature {
             return Err(bad("signature algorithm differs from the one in the signed part"));
         }
-        let params_null_or_absent =
-            sig_params.is_none_or(|p| p.header.tag() == x509_parser::der_parser::asn1_rs::Tag::Null && p.data.is_empty());
+        let params_null_or_absent = sig_params
+            .is_none_or(|p| p.header.tag() == x509_parser::der_parser::asn1_rs::Tag::Null && p.data.is_empty());
         let signature_scheme = match (sig_oid.as_str(), params_null_or_absent) {
             (oid::SHA256_WITH_RSA, true) => Some(SignatureScheme::RsaPkcs1Sha256),
             (oid::SHA384_WITH_RSA, true) => Some(SignatureScheme::RsaPkcs1Sha384),
@@ -227,7 +231,10 @@ impl Certificate {
 
     /// Parses every `CERTIFICATE` block of PEM text, in order.
     pub fn all_from_pem(text: &str) -> Result<Vec<Self>, CryptoError> {
-        pem::decode_label(text, "CERTIFICATE")?.iter().map(|der| Self::from_der(der)).collect()
+        pem::decode_label(text, "CERTIFICATE")?
+            .iter()
+            .map(|der| Self::from_der(der))
+            .collect()
     }
 
     /// The DER encoding.
@@ -298,7 +305,10 @@ impl Certificate {
     fn signed_by(&self, issuer: &Certificate) -> Result<(), ChainError> {
         let unsupported = || ChainError::Unsupported(self.subject_text.clone());
         let scheme = self.signature_scheme.ok_or_else(unsupported)?;
-        let key = issuer.public_key.as_ref().map_err(|_| ChainError::Unsupported(issuer.subject_text.clone()))?;
+        let key = issuer
+            .public_key
+            .as_ref()
+            .map_err(|_| ChainError::Unsupported(issuer.subject_text.clone()))?;
         key.verify(scheme, &self.tbs, &self.signature)
             .map_err(|_| ChainError::BadSignature(self.subject_text.clone()))
     }
@@ -356,7 +366,9 @@ impl Certificate {
     }
 
     fn check_leaf(&self) -> Result<(), ChainError> {
-        let may_sign = self.key_usage.is_none_or(|ku| (ku.digital_signature || ku.non_repudiation) && !ku.key_cert_sign);
+        let may_sign = self
+            .key_usage
+            .is_none_or(|ku| (ku.digital_signature || ku.non_repudiation) && !ku.key_cert_sign);
         if !may_sign || self.ca.is_some_and(|(ca, _)| ca) {
             return Err(ChainError::LeafUsage(self.subject_text.clone()));
         }

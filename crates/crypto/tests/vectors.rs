@@ -11,7 +11,9 @@ use zhengyin_crypto::key::hazmat::{sm2_key_with_distid_danger, sm2_verify_prehas
 use zhengyin_crypto::{hash, FileKey, PublicKey, SignatureScheme, Signer};
 
 fn vector_path(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/vectors")
+        .join(rel)
 }
 
 fn load_json(rel: &str) -> Value {
@@ -32,9 +34,17 @@ fn run_wycheproof(file: &str, scheme: SignatureScheme, expect: impl Fn(&Value, &
         let key = PublicKey::from_spki_der(&hexd(&group["publicKeyDer"]));
         for test in group["tests"].as_array().unwrap() {
             cases += 1;
-            let ok = key.as_ref().is_ok_and(|k| k.verify(scheme, &hexd(&test["msg"]), &hexd(&test["sig"])).is_ok());
+            let ok = key
+                .as_ref()
+                .is_ok_and(|k| k.verify(scheme, &hexd(&test["msg"]), &hexd(&test["sig"])).is_ok());
             accepted += usize::from(ok);
-            assert_eq!(ok, expect(group, test), "{file} tcId {} ({})", test["tcId"], test["comment"]);
+            assert_eq!(
+                ok,
+                expect(group, test),
+                "{file} tcId {} ({})",
+                test["tcId"],
+                test["comment"]
+            );
         }
     }
     (cases, accepted)
@@ -46,12 +56,19 @@ fn is_valid(_: &Value, t: &Value) -> bool {
 
 #[test]
 fn wycheproof_ed25519() {
-    assert_eq!(run_wycheproof("wycheproof/ed25519_test.json", SignatureScheme::Ed25519, is_valid), (151, 88));
+    assert_eq!(
+        run_wycheproof("wycheproof/ed25519_test.json", SignatureScheme::Ed25519, is_valid),
+        (151, 88)
+    );
 }
 
 #[test]
 fn wycheproof_ecdsa_p256_sha256_der() {
-    let r = run_wycheproof("wycheproof/ecdsa_secp256r1_sha256_test.json", SignatureScheme::EcdsaSha256Der, is_valid);
+    let r = run_wycheproof(
+        "wycheproof/ecdsa_secp256r1_sha256_test.json",
+        SignatureScheme::EcdsaSha256Der,
+        is_valid,
+    );
     assert_eq!(r, (484, 174));
 }
 
@@ -68,23 +85,34 @@ fn wycheproof_ecdsa_p256_sha256_p1363() {
 #[test]
 fn wycheproof_rsa_pkcs1_2048_sha256_rejects_acceptable() {
     // Policy: "acceptable" cases are rejected, as OpenSSL does.
-    let r = run_wycheproof("wycheproof/rsa_signature_2048_sha256_test.json", SignatureScheme::RsaPkcs1Sha256, is_valid);
+    let r = run_wycheproof(
+        "wycheproof/rsa_signature_2048_sha256_test.json",
+        SignatureScheme::RsaPkcs1Sha256,
+        is_valid,
+    );
     assert_eq!(r, (259, 9));
 }
 
 #[test]
 fn wycheproof_rsa_pss_2048() {
     // Salt length 32 (= SHA-256 length) is the only PSS form we accept.
-    let r =
-        run_wycheproof("wycheproof/rsa_pss_2048_sha256_mgf1_32_test.json", SignatureScheme::RsaPssSha256, is_valid);
+    let r = run_wycheproof(
+        "wycheproof/rsa_pss_2048_sha256_mgf1_32_test.json",
+        SignatureScheme::RsaPssSha256,
+        is_valid,
+    );
     assert_eq!(r, (108, 63));
     // Policy: PSS with salt length 0 is unsupported (ring requires salt = hash length), so even
     // the file's valid signatures are refused.
     // The one exception is the case whose salt was changed to 32: that is a good salt-32 signature.
-    let r = run_wycheproof("wycheproof/rsa_pss_2048_sha256_mgf1_0_test.json", SignatureScheme::RsaPssSha256, |g, t| {
-        assert_eq!(g["sLen"], 0);
-        t["comment"] == "s_len changed to 32"
-    });
+    let r = run_wycheproof(
+        "wycheproof/rsa_pss_2048_sha256_mgf1_0_test.json",
+        SignatureScheme::RsaPssSha256,
+        |g, t| {
+            assert_eq!(g["sLen"], 0);
+            t["comment"] == "s_len changed to 32"
+        },
+    );
     assert_eq!(r, (103, 1));
 }
 
@@ -105,7 +133,9 @@ fn rfc8032_signing_is_byte_for_byte() {
         assert_eq!(&spki[spki.len() - 32..], &hexd(&v["publicKeyHex"])[..]);
         let sig = key.sign(&hexd(&v["messageHex"])).unwrap();
         assert_eq!(sig, hexd(&v["signatureHex"]), "{}", v);
-        key.public_key().verify(SignatureScheme::Ed25519, &hexd(&v["messageHex"]), &sig).unwrap();
+        key.public_key()
+            .verify(SignatureScheme::Ed25519, &hexd(&v["messageHex"]), &sig)
+            .unwrap();
     }
 }
 
@@ -120,13 +150,20 @@ fn ed25519_speccheck_matches_the_dalek_strict_row() {
     let cases: Value = load_json("ed25519-speccheck/cases.json");
     let results = std::fs::read_to_string(vector_path("ed25519-speccheck/results.md")).unwrap();
     let row = results.lines().find(|l| l.starts_with("|Dalek strict")).unwrap();
-    let expected: Vec<bool> = row.split('|').skip(2).filter(|c| !c.trim().is_empty()).map(|c| c.trim() == "V").collect();
+    let expected: Vec<bool> = row
+        .split('|')
+        .skip(2)
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| c.trim() == "V")
+        .collect();
     let cases = cases.as_array().unwrap();
     assert_eq!(cases.len(), 12);
     assert_eq!(expected.len(), 12);
     for (i, c) in cases.iter().enumerate() {
-        let ok = ed25519_raw_key(&hexd(&c["pub_key"]))
-            .is_ok_and(|k| k.verify(SignatureScheme::Ed25519, &hexd(&c["message"]), &hexd(&c["signature"])).is_ok());
+        let ok = ed25519_raw_key(&hexd(&c["pub_key"])).is_ok_and(|k| {
+            k.verify(SignatureScheme::Ed25519, &hexd(&c["message"]), &hexd(&c["signature"]))
+                .is_ok()
+        });
         assert_eq!(ok, expected[i], "speccheck case {i}");
     }
 }
@@ -140,9 +177,18 @@ fn cctv_ed25519_edge_cases() {
     assert_eq!(vectors.len(), 914);
     let mut accepted = 0;
     for v in vectors {
-        let flags: Vec<&str> = v["flags"].as_array().map(|f| f.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        let ok = ed25519_raw_key(&hexd(&v["key"]))
-            .is_ok_and(|k| k.verify(SignatureScheme::Ed25519, v["msg"].as_str().unwrap().as_bytes(), &hexd(&v["sig"])).is_ok());
+        let flags: Vec<&str> = v["flags"]
+            .as_array()
+            .map(|f| f.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let ok = ed25519_raw_key(&hexd(&v["key"])).is_ok_and(|k| {
+            k.verify(
+                SignatureScheme::Ed25519,
+                v["msg"].as_str().unwrap().as_bytes(),
+                &hexd(&v["sig"]),
+            )
+            .is_ok()
+        });
         let expected = flags.iter().all(|f| f.starts_with("low_order_component"));
         assert_eq!(ok, expected, "CCTV vector {} flags {flags:?}", v["number"]);
         accepted += usize::from(ok);
@@ -197,15 +243,25 @@ fn openssl_sm2_verify_vectors() {
     for block in text.split("\n\n").filter(|b| b.contains("Verify = SM2_key1")) {
         let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim();
         let digest = field("Ctrl = digest:");
-        let ok = sm2_verify_prehash_danger(key.public_key(), &hex::decode(field("Input = ")).unwrap(), &hex::decode(field("Output = ")).unwrap()).is_ok();
+        let ok = sm2_verify_prehash_danger(
+            key.public_key(),
+            &hex::decode(field("Input = ")).unwrap(),
+            &hex::decode(field("Output = ")).unwrap(),
+        )
+        .is_ok();
         assert_eq!(ok, digest == "SM3", "digest {digest}");
         seen += 1;
     }
     assert_eq!(seen, 3);
     // The key signs and verifies through the ordinary path too.
     let sig = key.sign(b"message").unwrap();
-    key.public_key().verify(SignatureScheme::Sm2Sm3Raw, b"message", &sig).unwrap();
-    assert!(key.public_key().verify(SignatureScheme::Sm2Sm3Raw, b"messagf", &sig).is_err());
+    key.public_key()
+        .verify(SignatureScheme::Sm2Sm3Raw, b"message", &sig)
+        .unwrap();
+    assert!(key
+        .public_key()
+        .verify(SignatureScheme::Sm2Sm3Raw, b"messagf", &sig)
+        .is_err());
 }
 
 #[test]
@@ -214,12 +270,20 @@ fn sm3_vectors() {
     let mut seen = 0;
     for block in text.split("\n\n").filter(|b| b.contains("Digest = SM3")) {
         let field = |name: &str| block.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
-        let (Some(input), Some(output)) = (field("Input = "), field("Output = ")) else { continue };
-        assert_eq!(hash::sm3(&hex::decode(input).unwrap()).to_vec(), hex::decode(output).unwrap());
+        let (Some(input), Some(output)) = (field("Input = "), field("Output = ")) else {
+            continue;
+        };
+        assert_eq!(
+            hash::sm3(&hex::decode(input).unwrap()).to_vec(),
+            hex::decode(output).unwrap()
+        );
         seen += 1;
     }
     assert_eq!(seen, 8);
-    for t in load_json("sm2-sm3/gmt0003/sm3_gmt0004_examples.json")["tests"].as_array().unwrap() {
+    for t in load_json("sm2-sm3/gmt0003/sm3_gmt0004_examples.json")["tests"]
+        .as_array()
+        .unwrap()
+    {
         assert_eq!(hash::sm3(&hexd(&t["messageHex"])).to_vec(), hexd(&t["digestHex"]));
     }
 }

@@ -36,7 +36,10 @@ fn every_example_authority_validates_through_sm2_signed_cas() {
         let chain = validate_chain(&leaf, &intermediates, &example_anchors(), NOW).unwrap();
         assert_eq!(chain.path.len(), 3, "{alg}");
         assert!(chain.covers(NOW));
-        assert!(!chain.covers(datetime!(2036-01-01 0:00 UTC)), "the leaf expires in 2035");
+        assert!(
+            !chain.covers(datetime!(2036-01-01 0:00 UTC)),
+            "the leaf expires in 2035"
+        );
     }
 }
 
@@ -45,13 +48,34 @@ fn unhappy_certificates_are_refused_with_the_reason() {
     let intermediates = certs("keys-example/issuing-ca.pem");
     let anchors = example_anchors();
     let check = |rel: &str, at: OffsetDateTime| validate_chain(&cert(rel), &intermediates, &anchors, at);
-    assert!(matches!(check("keys-example/test-only/expired.pem", NOW), Err(ChainError::Expired(_))));
-    assert!(check("keys-example/test-only/expired.pem", datetime!(2020-06-01 0:00 UTC)).is_err(), "issuing CA not yet valid then");
-    assert!(matches!(check("keys-example/test-only/not-yet-valid.pem", NOW), Err(ChainError::NotYetValid(_))));
-    assert!(matches!(check("keys-example/test-only/wrong-usage.pem", NOW), Err(ChainError::LeafUsage(_))));
-    assert!(matches!(check("keys-example/test-only/ca-as-leaf.pem", NOW), Err(ChainError::LeafUsage(_))));
-    assert!(matches!(check("keys-example/test-only/untrusted.pem", NOW), Err(ChainError::UnknownIssuer(_))));
-    assert!(matches!(check("keys-example/authority-sm2.pem", datetime!(2024-06-01 0:00 UTC)), Err(ChainError::NotYetValid(_))));
+    assert!(matches!(
+        check("keys-example/test-only/expired.pem", NOW),
+        Err(ChainError::Expired(_))
+    ));
+    assert!(
+        check("keys-example/test-only/expired.pem", datetime!(2020-06-01 0:00 UTC)).is_err(),
+        "issuing CA not yet valid then"
+    );
+    assert!(matches!(
+        check("keys-example/test-only/not-yet-valid.pem", NOW),
+        Err(ChainError::NotYetValid(_))
+    ));
+    assert!(matches!(
+        check("keys-example/test-only/wrong-usage.pem", NOW),
+        Err(ChainError::LeafUsage(_))
+    ));
+    assert!(matches!(
+        check("keys-example/test-only/ca-as-leaf.pem", NOW),
+        Err(ChainError::LeafUsage(_))
+    ));
+    assert!(matches!(
+        check("keys-example/test-only/untrusted.pem", NOW),
+        Err(ChainError::UnknownIssuer(_))
+    ));
+    assert!(matches!(
+        check("keys-example/authority-sm2.pem", datetime!(2024-06-01 0:00 UTC)),
+        Err(ChainError::NotYetValid(_))
+    ));
     // The forged issuing CA names the real root but was signed by another key.
     let forged = certs("keys-example/test-only/forged-issuing-ca.pem");
     // Its key identifier names the rogue key, so no path reaches the real root.
@@ -73,7 +97,10 @@ fn every_byte_of_a_certificate_signature_matters() {
         let mut bad = der.clone();
         bad[i] ^= 1;
         if let Ok(c) = Certificate::from_der(&bad) {
-            assert!(validate_chain(&c, &intermediates, &example_anchors(), NOW).is_err(), "byte {i}");
+            assert!(
+                validate_chain(&c, &intermediates, &example_anchors(), NOW).is_err(),
+                "byte {i}"
+            );
         }
     }
     // And in the signed part: the subject's name.
@@ -81,7 +108,10 @@ fn every_byte_of_a_certificate_signature_matters() {
     let pos = bad.windows(17).position(|w| w == b"Example Authority").unwrap();
     bad[pos] ^= 0x20;
     let c = Certificate::from_der(&bad).unwrap();
-    assert!(matches!(validate_chain(&c, &intermediates, &example_anchors(), NOW), Err(ChainError::BadSignature(_))));
+    assert!(matches!(
+        validate_chain(&c, &intermediates, &example_anchors(), NOW),
+        Err(ChainError::BadSignature(_))
+    ));
 }
 
 #[test]
@@ -132,7 +162,13 @@ fn x509_limbo_subset() {
             continue;
         }
         let pems = |key: &str| -> Vec<Certificate> {
-            case[key].as_array().unwrap().iter().filter_map(|p| Certificate::all_from_pem(p.as_str()?).ok()).flatten().collect()
+            case[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|p| Certificate::all_from_pem(p.as_str()?).ok())
+                .flatten()
+                .collect()
         };
         let anchors = TrustAnchors::new(pems("trusted_certs"));
         let intermediates = pems("untrusted_intermediates");
@@ -151,7 +187,12 @@ fn x509_limbo_subset() {
             mismatches.push(format!("{id}: expected {expected}, got {result:?}"));
         }
     }
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
     assert_eq!(asserted + skipped, 135);
     println!("x509-limbo: {asserted} cases asserted, {skipped} out of scope");
 }

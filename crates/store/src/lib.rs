@@ -1,0 +1,125 @@
+//! Zhengyin's storage: traits in domain terms, and the sled implementation.
+//!
+//! What it holds: the [`Store`] trait (authorities, licence types, licences with their status
+//! histories, issue intents, the holder index), group commit ([`Durable`]), the embedded sled
+//! backend ([`SledStore`]) and the contract suite every backend must pass ([`contract`]).
+//!
+//! The rules every backend keeps:
+//! - **Nothing is acknowledged before it is durable.** Every write returns a [`Durable`]; the caller
+//!   awaits it before answering. Concurrent writes share one flush (group commit).
+//! - **Intent before signature.** The unsigned record is stored (and durable) before the key is
+//!   used; the signed licence replaces it in one atomic write. A crash in between leaves an intent
+//!   that recovery marks abandoned; its serial is never reused.
+//! - **Atomic multi-record writes.** A licence, its status, the status of the version it supersedes
+//!   and the indexes change together or not at all.
+//!
+//! Nothing sled-shaped leaves this crate.
+
+pub mod contract;
+mod durable;
+mod sled_store;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use zhengyin_model::{Authority, HolderCodeType, LicenceId, LicenceType, StatusHistory, TypeCode, Uscc};
+
+pub use durable::{Durable, Ticket};
+pub use sled_store::SledStore;
+
+/// Storage errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed (I/O, flush); the detail is for the log, not the client.
+    #[error("storage backend: {0}")]
+    Backend(String),
+    /// A stored record could not be decoded.
+    #[error("corrupt record {0}")]
+    Corrupt(String),
+    /// A compare-and-swap found another value: someone changed the record first.
+    #[error("conflicting concurrent change")]
+    Conflict,
+    /// The record to change does not exist.
+    #[error("not found")]
+    NotFound,
+}
+
+/// An unsigned licence about to be signed (intent before signature).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    /// The identifier the licence will have.
+    pub id: LicenceId,
+    /// The authority whose key will sign it.
+    pub authority: Uscc,
+    /// The canonical bytes of the unsigned document.
+    pub document: Vec<u8>,
+    /// When the intent was recorded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded: OffsetDateTime,
+}
+
+/// A signed licence with its status history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLicence {
+    /// The signed licence exactly as issued.
+    pub signed: Vec<u8>,
+    /// Its status history.
+    pub status: StatusHistory,
+}
+
+/// Everything that changes when a licence is issued or a new version replaces an old one.
+#[derive(Debug, Clone)]
+pub struct LicenceCommit {
+    /// The new licence's identifier.
+    pub id: LicenceId,
+    /// The signed licence bytes.
+    pub signed: Vec<u8>,
+    /// Its initial status history.
+    pub status: StatusHistory,
+    /// The holder, for the holder index.
+    pub holder: (HolderCodeType, String),
+    /// The version it supersedes: its id, its status history as read, and its new history.
+    pub supersedes: Option<(LicenceId, StatusHistory, StatusHistory)>,
+}
+
+/// The storage of one node.
+pub trait Store: Send + Sync {
+    /// Creates or replaces an authority.
+    fn put_authority(&self, authority: &Authority) -> Result<Durable, StoreError>;
+    /// Every authority.
+    fn authorities(&self) -> Result<Vec<Authority>, StoreError>;
+    /// Creates or replaces a licence type.
+    fn put_licence_type(&self, licence_type: &LicenceType) -> Result<Durable, StoreError>;
+    /// Every licence type.
+    fn licence_types(&self) -> Result<Vec<LicenceType>, StoreError>;
+    /// A serial never handed out before, not even before a crash.
+    fn next_serial(&self) -> Result<u64, StoreError>;
+    /// Records an intent to sign.
+    fn record_intent(&self, intent: &Intent) -> Result<Durable, StoreError>;
+    /// Intents with no signed licence (left by a crash).
+    fn pending_intents(&self) -> Result<Vec<Intent>, StoreError>;
+    /// Marks an intent abandoned: it was never acknowledged and never will be.
+    fn abandon_intent(&self, id: &LicenceId) -> Result<Durable, StoreError>;
+    /// Stores a signed licence, clears its intent, updates the superseded version and the
+    /// indexes, atomically. Fails with [`StoreError::Conflict`] if the superseded version's
+    /// status changed since it was read, or the licence already exists.
+    fn commit_licence(&self, commit: &LicenceCommit) -> Result<Durable, StoreError>;
+    /// A licence and its status.
+    fn licence(&self, id: &LicenceId) -> Result<Option<StoredLicence>, StoreError>;
+    /// Replaces a status history if it still equals `expected` (compare-and-swap).
+    fn update_status(
+        &self,
+        id: &LicenceId,
+        expected: &StatusHistory,
+        new: &StatusHistory,
+    ) -> Result<Durable, StoreError>;
+    /// The newest version of a licence lineage (see [`LicenceId::lineage`]).
+    fn current_version(&self, lineage: &str) -> Result<Option<LicenceId>, StoreError>;
+    /// Licences of a holder, optionally of one type.
+    fn licences_of_holder(
+        &self,
+        code_type: HolderCodeType,
+        code: &str,
+        type_code: Option<&TypeCode>,
+    ) -> Result<Vec<LicenceId>, StoreError>;
+}

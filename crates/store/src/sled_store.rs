@@ -1,0 +1,249 @@
+//! The embedded default backend: sled, one tree per record kind, JSON values.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional as _};
+use zhengyin_model::{Authority, HolderCodeType, LicenceId, LicenceType, StatusHistory, TypeCode};
+
+use crate::durable::{Durable, GroupCommit};
+use crate::{Intent, LicenceCommit, Store, StoreError, StoredLicence};
+
+/// A sled database with group commit.
+pub struct SledStore {
+    db: sled::Db,
+    gc: Arc<GroupCommit>,
+    authorities: sled::Tree,
+    types: sled::Tree,
+    licences: sled::Tree,
+    status: sled::Tree,
+    heads: sled::Tree,
+    intents: sled::Tree,
+    abandoned: sled::Tree,
+    holders: sled::Tree,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(backend)
+}
+
+fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn holder_key(code_type: HolderCodeType, code: &str) -> Vec<u8> {
+    format!("{}:{}\0", code_type.as_str(), code).into_bytes()
+}
+
+impl SledStore {
+    /// Opens (or creates) a database in `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(backend)?;
+        Self::from_db(db)
+    }
+
+    /// A throw-away database in a temporary directory (tests).
+    pub fn temporary() -> Result<Self, StoreError> {
+        Self::from_db(sled::Config::new().temporary(true).open().map_err(backend)?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let tree = |name: &str| db.open_tree(name).map_err(backend);
+        let flusher = db.clone();
+        Ok(Self {
+            authorities: tree("authorities")?,
+            types: tree("licence_types")?,
+            licences: tree("licences")?,
+            status: tree("status")?,
+            heads: tree("heads")?,
+            intents: tree("intents")?,
+            abandoned: tree("abandoned_intents")?,
+            holders: tree("holders")?,
+            gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
+            db,
+        })
+    }
+
+    fn durable(&self) -> Durable {
+        Durable::new(Arc::clone(&self.gc), self.gc.ticket())
+    }
+
+    fn all<T: DeserializeOwned>(tree: &sled::Tree, what: &str) -> Result<Vec<T>, StoreError> {
+        tree.iter()
+            .values()
+            .map(|v| decode(what, &v.map_err(backend)?))
+            .collect()
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        self.gc.shutdown();
+    }
+}
+
+fn tx_error(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => backend(e),
+    }
+}
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+impl Store for SledStore {
+    fn put_authority(&self, authority: &Authority) -> Result<Durable, StoreError> {
+        self.authorities
+            .insert(authority.uscc.as_str(), encode(authority)?)
+            .map_err(backend)?;
+        Ok(self.durable())
+    }
+
+    fn authorities(&self) -> Result<Vec<Authority>, StoreError> {
+        Self::all(&self.authorities, "authority")
+    }
+
+    fn put_licence_type(&self, licence_type: &LicenceType) -> Result<Durable, StoreError> {
+        self.types
+            .insert(licence_type.code.as_str(), encode(licence_type)?)
+            .map_err(backend)?;
+        Ok(self.durable())
+    }
+
+    fn licence_types(&self) -> Result<Vec<LicenceType>, StoreError> {
+        Self::all(&self.types, "licence type")
+    }
+
+    fn next_serial(&self) -> Result<u64, StoreError> {
+        // sled persists the generator ahead of use, so an id is never handed out twice.
+        self.db.generate_id().map_err(backend)
+    }
+
+    fn record_intent(&self, intent: &Intent) -> Result<Durable, StoreError> {
+        self.intents
+            .insert(intent.id.as_str(), encode(intent)?)
+            .map_err(backend)?;
+        Ok(self.durable())
+    }
+
+    fn pending_intents(&self) -> Result<Vec<Intent>, StoreError> {
+        Self::all(&self.intents, "intent")
+    }
+
+    fn abandon_intent(&self, id: &LicenceId) -> Result<Durable, StoreError> {
+        (&self.intents, &self.abandoned)
+            .transaction(|(intents, abandoned)| {
+                if let Some(v) = intents.remove(id.as_str())? {
+                    abandoned.insert(id.as_str(), v)?;
+                }
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        Ok(self.durable())
+    }
+
+    fn commit_licence(&self, c: &LicenceCommit) -> Result<Durable, StoreError> {
+        let status = encode(&c.status)?;
+        let supersedes = match &c.supersedes {
+            Some((id, old, new)) => Some((id, encode(old)?, encode(new)?)),
+            None => None,
+        };
+        let mut holder = holder_key(c.holder.0, &c.holder.1);
+        holder.extend_from_slice(c.id.as_str().as_bytes());
+        (&self.licences, &self.status, &self.intents, &self.heads, &self.holders)
+            .transaction(|(licences, statuses, intents, heads, holders)| {
+                if licences.get(c.id.as_str())?.is_some() {
+                    return Err(abort(StoreError::Conflict));
+                }
+                if let Some((old_id, expected, new)) = &supersedes {
+                    if statuses.get(old_id.as_str())?.as_deref() != Some(expected.as_slice()) {
+                        return Err(abort(StoreError::Conflict));
+                    }
+                    statuses.insert(old_id.as_str(), new.as_slice())?;
+                }
+                licences.insert(c.id.as_str(), c.signed.as_slice())?;
+                statuses.insert(c.id.as_str(), status.as_slice())?;
+                intents.remove(c.id.as_str())?;
+                heads.insert(c.id.lineage().as_bytes(), c.id.as_str().as_bytes())?;
+                holders.insert(holder.as_slice(), &[])?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        Ok(self.durable())
+    }
+
+    fn licence(&self, id: &LicenceId) -> Result<Option<StoredLicence>, StoreError> {
+        let Some(signed) = self.licences.get(id.as_str()).map_err(backend)? else {
+            return Ok(None);
+        };
+        let status = self
+            .status
+            .get(id.as_str())
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::Corrupt(format!("licence {id} has no status")))?;
+        Ok(Some(StoredLicence {
+            signed: signed.to_vec(),
+            status: decode("status", &status)?,
+        }))
+    }
+
+    fn update_status(
+        &self,
+        id: &LicenceId,
+        expected: &StatusHistory,
+        new: &StatusHistory,
+    ) -> Result<Durable, StoreError> {
+        let result = self
+            .status
+            .compare_and_swap(id.as_str(), Some(encode(expected)?), Some(encode(new)?))
+            .map_err(backend)?;
+        match result {
+            Ok(()) => Ok(self.durable()),
+            Err(e) if e.current.is_none() => Err(StoreError::NotFound),
+            Err(_) => Err(StoreError::Conflict),
+        }
+    }
+
+    fn current_version(&self, lineage: &str) -> Result<Option<LicenceId>, StoreError> {
+        self.heads
+            .get(lineage)
+            .map_err(backend)?
+            .map(|v| {
+                let text = std::str::from_utf8(&v).map_err(|_| StoreError::Corrupt("head".to_owned()))?;
+                LicenceId::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .transpose()
+    }
+
+    fn licences_of_holder(
+        &self,
+        code_type: HolderCodeType,
+        code: &str,
+        type_code: Option<&TypeCode>,
+    ) -> Result<Vec<LicenceId>, StoreError> {
+        let prefix = holder_key(code_type, code);
+        let mut out = Vec::new();
+        for key in self.holders.scan_prefix(&prefix).keys() {
+            let key = key.map_err(backend)?;
+            let text =
+                std::str::from_utf8(&key[prefix.len()..]).map_err(|_| StoreError::Corrupt("holder".to_owned()))?;
+            let id = LicenceId::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if type_code.is_none_or(|t| t == id.type_code()) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+}
