@@ -23,3 +23,13 @@ pub use key::{Algorithm, KeyId, PublicKey, SignatureScheme, SM2_DISTID};
 pub use signer::{FileKey, Signer};
 pub use suite::Cryptosuite;
 pub use x509::{validate_chain, Certificate, ChainError, TrustAnchors, ValidatedChain};
+
+/// A random 64-bit number from the operating system (ring's `SystemRandom`).
+pub fn random_u64() -> u64 {
+    use ring::rand::SecureRandom as _;
+    let mut buf = [0u8; 8];
+    // The OS generator does not fail on supported platforms; a zero fallback would only make
+    // a serial suffix guessable, never reused (the counter part is unique).
+    let _ = ring::rand::SystemRandom::new().fill(&mut buf);
+    u64::from_le_bytes(buf)
+}

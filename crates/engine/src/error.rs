@@ -1,0 +1,67 @@
+use zhengyin_model::{IdError, LicenceId, SchemaError, TypeCode, Uscc};
+use zhengyin_store::StoreError;
+
+/// Why a use case refused or failed. "The licence is revoked" in a verification is a verdict,
+/// not an error; these are refusals of a request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// An identifier (licence id, USCC, citizen ID, type code) is malformed.
+    #[error(transparent)]
+    Identifier(#[from] IdError),
+    /// Face data or a licence type definition breaks the schema rules.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// Some other field of the request is invalid.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The licence type is not in the catalogue.
+    #[error("licence type {0} is not in the catalogue")]
+    UnknownLicenceType(TypeCode),
+    /// The authority is not registered.
+    #[error("authority {0} is not registered")]
+    UnknownAuthority(Uscc),
+    /// The authority has no certificate whose private key this node holds.
+    #[error("this node holds no signing key for any certificate of authority {0}")]
+    NoSigningKey(Uscc),
+    /// A certificate or chain was refused.
+    #[error("certificate refused: {0}")]
+    Certificate(String),
+    /// No such licence.
+    #[error("licence {0} not found")]
+    LicenceNotFound(LicenceId),
+    /// The caller's authority did not issue this licence.
+    #[error("licence {0} was issued by another authority")]
+    NotIssuer(LicenceId),
+    /// The licence is revoked; it cannot change any more.
+    #[error("licence {0} is revoked")]
+    Revoked(LicenceId),
+    /// A newer version exists; only the current version can change.
+    #[error("licence {id} is superseded by {by}")]
+    Superseded {
+        /// The version asked for.
+        id: String,
+        /// The current version.
+        by: String,
+    },
+    /// The status change is not allowed from the current status.
+    #[error("cannot {action} a licence that is {state}")]
+    StatusConflict {
+        /// What was asked.
+        action: &'static str,
+        /// The current state.
+        state: &'static str,
+    },
+    /// Storage failed; nothing was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
+
+impl EngineError {
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        Self::InvalidRequest(msg.into())
+    }
+}

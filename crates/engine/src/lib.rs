@@ -1,0 +1,571 @@
+//! Zhengyin's use cases: register authorities and licence types; issue, update, revoke,
+//! suspend and reinstate licences; read their status; verify them.
+//!
+//! What it holds: [`Engine`], the only place where the rules of the service meet: it checks
+//! requests against the catalogue, signs through [`zhengyin_crypto::Signer`] (intent stored
+//! before the key is used), stores through [`zhengyin_store::Store`] (answers only once durable),
+//! and verifies licences into a [`zhengyin_model::VerificationReport`].
+//!
+//! What it is not: it speaks no HTTP and reads no configuration; time and randomness are injected
+//! ([`Clock`], [`Random`]) so every rule can be tested deterministically.
+
+mod clock;
+mod error;
+mod registry;
+mod requests;
+mod sign;
+mod verify;
+
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+use zhengyin_crypto::TrustAnchors;
+use zhengyin_model::licence::parse_date;
+use zhengyin_model::{
+    authority, Authority, LicenceBody, LicenceId, LicenceType, Status, StatusChange, StatusHistory, TypeCode, Uscc,
+    VerificationReport,
+};
+use zhengyin_store::Store;
+
+pub use clock::{Clock, FixedClock, Random, SeededRandom, SystemClock, SystemRandom};
+pub use error::EngineError;
+pub use registry::Keyring;
+pub use requests::{IssueRequest, RegisterAuthority, RevokeRequest, SuspendRequest, UpdateRequest};
+
+/// A signed licence as stored and served.
+#[derive(Debug, Clone)]
+pub struct SignedLicence {
+    /// Its identifier.
+    pub id: LicenceId,
+    /// The signed JSON, exactly as issued (RFC 8785 canonical form).
+    pub bytes: Vec<u8>,
+    /// Its status history.
+    pub status: StatusHistory,
+}
+
+impl SignedLicence {
+    /// The status in force now, by effective time.
+    pub fn status_at(&self, at: OffsetDateTime) -> Option<&Status> {
+        self.status.at(at)
+    }
+}
+
+const LOCK_STRIPES: usize = 64;
+
+/// The service's use cases over one store, one keyring and one set of trust anchors.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    anchors: TrustAnchors,
+    keyring: Keyring,
+    registry: RwLock<registry::Registry>,
+    /// Serialises changes to one licence lineage (striped by hash).
+    lineage_locks: Vec<Mutex<()>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("keyring", &self.keyring)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Builds an engine and loads the registry from the store. Intents left by a crash (never
+    /// acknowledged) are marked abandoned.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+        anchors: TrustAnchors,
+        keyring: Keyring,
+    ) -> Result<Self, EngineError> {
+        let engine = Self {
+            store,
+            clock,
+            random,
+            anchors,
+            keyring,
+            registry: RwLock::default(),
+            lineage_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        };
+        let now = engine.clock.now();
+        {
+            let mut reg = engine.write_registry();
+            for t in engine.store.licence_types()? {
+                reg.types.insert(t.code.clone(), t);
+            }
+            for a in engine.store.authorities()? {
+                let certs = a
+                    .certificates
+                    .iter()
+                    .filter_map(|pem| registry::parse_chain(pem, &a.uscc, &engine.anchors, now, false).ok())
+                    .collect();
+                reg.insert_authority(a, certs, &engine.keyring);
+            }
+        }
+        for intent in engine.store.pending_intents()? {
+            tracing::warn!(licence = %intent.id, "abandoning an intent left by an interrupted issue");
+            engine.store.abandon_intent(&intent.id)?.await?;
+        }
+        Ok(engine)
+    }
+
+    fn read_registry(&self) -> RwLockReadGuard<'_, registry::Registry> {
+        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_registry(&self) -> RwLockWriteGuard<'_, registry::Registry> {
+        self.registry.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lineage_lock(&self, id: &LicenceId) -> &Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        id.lineage().hash(&mut h);
+        &self.lineage_locks[(h.finish() as usize) % LOCK_STRIPES]
+    }
+
+    /// The current time of the injected clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Registers an authority, or adds certificates to a registered one. Every certificate
+    /// chain must validate now to a trust anchor and have a key a cryptosuite signs with.
+    pub async fn register_authority(&self, req: RegisterAuthority) -> Result<Authority, EngineError> {
+        let uscc = Uscc::parse(&req.uscc)?;
+        if req.name.trim().is_empty() || req.name.chars().count() > 200 {
+            return Err(EngineError::invalid("name must be 1 to 200 characters"));
+        }
+        if !authority::LEVELS.contains(&req.level.as_str()) {
+            return Err(EngineError::invalid(
+                "level must be national, provincial, city or county",
+            ));
+        }
+        authority::check_region_code(&req.region_code).map_err(EngineError::invalid)?;
+        if req.certificates.is_empty() || req.certificates.len() > 16 {
+            return Err(EngineError::invalid("give 1 to 16 certificate chains"));
+        }
+        let now = self.clock.now();
+        let mut entries = Vec::new();
+        for pem in &req.certificates {
+            entries.push(registry::parse_chain(pem, &uscc, &self.anchors, now, true)?);
+        }
+        let mut certificates: Vec<String> = {
+            let reg = self.read_registry();
+            for e in &entries {
+                if let Some(other) = reg.certificates.get(&e.certificate.id()) {
+                    if other.authority != uscc {
+                        return Err(EngineError::Certificate(
+                            "certificate already registered to another authority".into(),
+                        ));
+                    }
+                }
+            }
+            reg.authorities
+                .get(&uscc)
+                .map(|a| a.authority.certificates.clone())
+                .unwrap_or_default()
+        };
+        for pem in &req.certificates {
+            if !certificates.contains(pem) {
+                certificates.push(pem.clone());
+            }
+        }
+        let authority = Authority {
+            uscc: uscc.clone(),
+            name: req.name,
+            level: req.level,
+            region_code: req.region_code,
+            certificates,
+            registered: now,
+        };
+        self.store.put_authority(&authority)?.await?;
+        // Rebuild the entries of every certificate, old and new, so the newest signer wins.
+        let all = authority
+            .certificates
+            .iter()
+            .filter_map(|pem| registry::parse_chain(pem, &uscc, &self.anchors, now, false).ok())
+            .collect();
+        self.write_registry()
+            .insert_authority(authority.clone(), all, &self.keyring);
+        Ok(authority)
+    }
+
+    /// A registered authority.
+    pub fn authority(&self, uscc: &Uscc) -> Option<Authority> {
+        self.read_registry().authorities.get(uscc).map(|a| a.authority.clone())
+    }
+
+    /// Every registered authority.
+    pub fn authorities(&self) -> Vec<Authority> {
+        let mut all: Vec<_> = self
+            .read_registry()
+            .authorities
+            .values()
+            .map(|a| a.authority.clone())
+            .collect();
+        all.sort_by(|a, b| a.uscc.cmp(&b.uscc));
+        all
+    }
+
+    /// Registers or replaces a licence type in the catalogue.
+    pub async fn register_licence_type(&self, licence_type: LicenceType) -> Result<LicenceType, EngineError> {
+        licence_type.check()?;
+        self.store.put_licence_type(&licence_type)?.await?;
+        self.write_registry()
+            .types
+            .insert(licence_type.code.clone(), licence_type.clone());
+        Ok(licence_type)
+    }
+
+    /// A licence type.
+    pub fn licence_type(&self, code: &TypeCode) -> Option<LicenceType> {
+        self.read_registry().types.get(code).cloned()
+    }
+
+    /// The whole catalogue.
+    pub fn licence_types(&self) -> Vec<LicenceType> {
+        let mut all: Vec<_> = self.read_registry().types.values().cloned().collect();
+        all.sort_by(|a, b| a.code.cmp(&b.code));
+        all
+    }
+
+    /// Issues a licence for `issuer`.
+    pub async fn issue(&self, issuer: &Uscc, req: IssueRequest) -> Result<SignedLicence, EngineError> {
+        let (licence_type, authority) = {
+            let reg = self.read_registry();
+            let t = reg
+                .types
+                .get(&req.type_code)
+                .cloned()
+                .ok_or_else(|| EngineError::UnknownLicenceType(req.type_code.clone()))?;
+            let a = reg
+                .authorities
+                .get(issuer)
+                .map(|a| a.authority.clone())
+                .ok_or_else(|| EngineError::UnknownAuthority(issuer.clone()))?;
+            (t, a)
+        };
+        if !licence_type.holder_code_types.contains(&req.holder.code_type) {
+            return Err(EngineError::invalid(format!(
+                "holder code type {} is not allowed for licence type {}",
+                req.holder.code_type, licence_type.code
+            )));
+        }
+        req.holder.code_type.check_code(&req.holder.code)?;
+        let today = self.clock.now().date();
+        let issue_date = optional_date(req.issue_date.as_deref(), "issue_date")?.unwrap_or(today);
+        let serial = self.new_serial()?;
+        let id = LicenceId::new(
+            licence_type.code.clone(),
+            issuer.clone(),
+            &serial,
+            zhengyin_model::Version::FIRST,
+        )?;
+        let body = LicenceBody {
+            version: id.version().to_string(),
+            id,
+            name: req.name.unwrap_or_else(|| licence_type.name.clone()),
+            number: req.number,
+            licence_type: zhengyin_model::TypeRef {
+                code: licence_type.code.clone(),
+                name: licence_type.name.clone(),
+            },
+            defining_authority: licence_type.defining_authority.clone(),
+            issuer: zhengyin_model::IssuerRef {
+                name: authority.name.clone(),
+                code: authority.uscc.clone(),
+                level: authority.level.clone(),
+            },
+            issue_date,
+            valid_from: optional_date(req.valid_from.as_deref(), "valid_from")?.unwrap_or(issue_date),
+            valid_until: optional_date(req.valid_until.as_deref(), "valid_until")?,
+            region_code: req.region_code.unwrap_or_else(|| authority.region_code.clone()),
+            holder: req.holder,
+            service_item: req.service_item,
+            face: req.face,
+        };
+        check_body(&body, &licence_type)?;
+        self.sign_and_commit(body, None).await
+    }
+
+    /// Issues the next version of a licence with changed data; the current version becomes
+    /// `superseded`.
+    pub async fn update(
+        &self,
+        issuer: &Uscc,
+        id: &LicenceId,
+        req: UpdateRequest,
+    ) -> Result<SignedLicence, EngineError> {
+        if req.reason.trim().is_empty() {
+            return Err(EngineError::invalid("reason is required"));
+        }
+        let _guard = self.lineage_lock(id).lock().await;
+        let current = self.changeable(issuer, id)?;
+        match current.status.latest() {
+            Some(Status::Valid | Status::Suspended { .. }) => {}
+            Some(other) => {
+                return Err(EngineError::StatusConflict {
+                    action: "update",
+                    state: other.name(),
+                })
+            }
+            None => {
+                return Err(EngineError::StatusConflict {
+                    action: "update",
+                    state: "not yet issued",
+                })
+            }
+        }
+        let received = zhengyin_model::ReceivedLicence::parse(&current.bytes)
+            .map_err(|e| EngineError::Store(zhengyin_store::StoreError::Corrupt(e.to_string())))?;
+        let mut body: LicenceBody = serde_json::from_value(received.document)
+            .map_err(|e| EngineError::Store(zhengyin_store::StoreError::Corrupt(e.to_string())))?;
+        let licence_type = self
+            .licence_type(body.id.type_code())
+            .ok_or_else(|| EngineError::UnknownLicenceType(body.id.type_code().clone()))?;
+        body.id = id.next_version()?;
+        body.version = body.id.version().to_string();
+        if let Some(n) = req.number {
+            body.number = n;
+        }
+        if let Some(n) = req.holder_name {
+            body.holder.name = n;
+        }
+        if let Some(d) = optional_date(req.valid_from.as_deref(), "valid_from")? {
+            body.valid_from = d;
+        }
+        if req.long_term {
+            body.valid_until = None;
+        } else if let Some(d) = optional_date(req.valid_until.as_deref(), "valid_until")? {
+            body.valid_until = Some(d);
+        }
+        if let Some(face) = req.face {
+            body.face = face;
+        }
+        if let Some(a) = self.authority(issuer) {
+            body.issuer.name = a.name;
+        }
+        check_body(&body, &licence_type)?;
+        let now = self.clock.now();
+        let mut superseded = current.status.clone();
+        superseded.push(StatusChange {
+            status: Status::Superseded { by: body.id.clone() },
+            effective: now,
+            recorded: now,
+        });
+        tracing::info!(licence = %id, reason = %req.reason, "updating licence");
+        self.sign_and_commit(body, Some((id.clone(), current.status, superseded)))
+            .await
+    }
+
+    /// Revokes a licence. Revoking a revoked licence again changes nothing and answers with the
+    /// recorded revocation.
+    pub async fn revoke(
+        &self,
+        issuer: &Uscc,
+        id: &LicenceId,
+        req: RevokeRequest,
+    ) -> Result<SignedLicence, EngineError> {
+        let _guard = self.lineage_lock(id).lock().await;
+        let current = self.changeable(issuer, id)?;
+        if current
+            .status
+            .changes
+            .iter()
+            .any(|c| matches!(c.status, Status::Revoked { .. }))
+        {
+            return Ok(current);
+        }
+        if let Some(Status::Superseded { by }) = current.status.latest() {
+            return Err(EngineError::Superseded {
+                id: id.to_string(),
+                by: by.to_string(),
+            });
+        }
+        let now = self.clock.now();
+        let effective = req.effective.unwrap_or(now);
+        let issued = current.status.changes.first().map(|c| c.effective).unwrap_or(now);
+        if effective < issued {
+            return Err(EngineError::invalid(
+                "a revocation cannot take effect before the licence was issued",
+            ));
+        }
+        let status = Status::Revoked {
+            reason: req.reason,
+            note: req.note,
+        };
+        self.change_status(
+            current,
+            StatusChange {
+                status,
+                effective,
+                recorded: now,
+            },
+        )
+        .await
+    }
+
+    /// Suspends a valid licence.
+    pub async fn suspend(
+        &self,
+        issuer: &Uscc,
+        id: &LicenceId,
+        req: SuspendRequest,
+    ) -> Result<SignedLicence, EngineError> {
+        if req.reason.trim().is_empty() {
+            return Err(EngineError::invalid("reason is required"));
+        }
+        let _guard = self.lineage_lock(id).lock().await;
+        let current = self.changeable(issuer, id)?;
+        let now = self.clock.now();
+        match current.status.at(now) {
+            Some(Status::Valid) if !current.status.is_final() => {}
+            other => {
+                return Err(EngineError::StatusConflict {
+                    action: "suspend",
+                    state: other.map_or("not yet issued", Status::name),
+                })
+            }
+        }
+        let change = StatusChange {
+            status: Status::Suspended { reason: req.reason },
+            effective: now,
+            recorded: now,
+        };
+        self.change_status(current, change).await
+    }
+
+    /// Reinstates a suspended licence.
+    pub async fn reinstate(&self, issuer: &Uscc, id: &LicenceId) -> Result<SignedLicence, EngineError> {
+        let _guard = self.lineage_lock(id).lock().await;
+        let current = self.changeable(issuer, id)?;
+        let now = self.clock.now();
+        match current.status.at(now) {
+            Some(Status::Suspended { .. }) if !current.status.is_final() => {}
+            other => {
+                return Err(EngineError::StatusConflict {
+                    action: "reinstate",
+                    state: other.map_or("not yet issued", Status::name),
+                })
+            }
+        }
+        self.change_status(
+            current,
+            StatusChange {
+                status: Status::Valid,
+                effective: now,
+                recorded: now,
+            },
+        )
+        .await
+    }
+
+    /// A licence with its status.
+    pub fn licence(&self, id: &LicenceId) -> Result<SignedLicence, EngineError> {
+        let stored = self
+            .store
+            .licence(id)?
+            .ok_or_else(|| EngineError::LicenceNotFound(id.clone()))?;
+        Ok(SignedLicence {
+            id: id.clone(),
+            bytes: stored.signed,
+            status: stored.status,
+        })
+    }
+
+    /// Verifies a licence as received (ARCHITECTURE §4.3): status and validity evaluated at
+    /// `at`, or now.
+    pub fn verify(&self, licence: &[u8], at: Option<OffsetDateTime>) -> VerificationReport {
+        verify::verify(self, licence, at)
+    }
+
+    /// The licence, checked to be the caller's.
+    fn changeable(&self, issuer: &Uscc, id: &LicenceId) -> Result<SignedLicence, EngineError> {
+        let current = self.licence(id)?;
+        if id.issuer() != issuer {
+            return Err(EngineError::NotIssuer(id.clone()));
+        }
+        Ok(current)
+    }
+
+    async fn change_status(&self, current: SignedLicence, change: StatusChange) -> Result<SignedLicence, EngineError> {
+        let mut status = current.status.clone();
+        status.push(change);
+        self.store.update_status(&current.id, &current.status, &status)?.await?;
+        tracing::info!(licence = %current.id, state = status.latest().map_or("", Status::name), "status changed");
+        Ok(SignedLicence { status, ..current })
+    }
+
+    fn new_serial(&self) -> Result<String, EngineError> {
+        // A never-reused counter, then 4 random characters so identifiers cannot be enumerated.
+        let counter = self.store.next_serial()?;
+        let suffix = self.random.next_u64() % 36u64.pow(4);
+        Ok(format!("{}{}", base36(counter, 1), base36(suffix, 4)))
+    }
+
+    fn signing_time(&self) -> OffsetDateTime {
+        let now = self.clock.now();
+        now.replace_nanosecond(0).unwrap_or(now)
+    }
+}
+
+fn base36(mut n: u64, min_len: usize) -> String {
+    let mut digits = Vec::new();
+    while n > 0 || digits.len() < min_len {
+        digits.push(
+            char::from_digit((n % 36) as u32, 36)
+                .unwrap_or('0')
+                .to_ascii_uppercase(),
+        );
+        n /= 36;
+    }
+    digits.iter().rev().collect()
+}
+
+fn optional_date(s: Option<&str>, field: &str) -> Result<Option<time::Date>, EngineError> {
+    s.map(|s| parse_date(s).map_err(|_| EngineError::invalid(format!("{field} must be a date YYYY-MM-DD"))))
+        .transpose()
+}
+
+fn check_text(value: &str, field: &str, max: usize) -> Result<(), EngineError> {
+    if value.trim().is_empty() || value.chars().count() > max {
+        return Err(EngineError::invalid(format!("{field} must be 1 to {max} characters")));
+    }
+    Ok(())
+}
+
+fn check_body(body: &LicenceBody, licence_type: &LicenceType) -> Result<(), EngineError> {
+    check_text(&body.number, "number", 64)?;
+    check_text(&body.name, "name", 100)?;
+    check_text(&body.holder.name, "holder.name", 200)?;
+    if let Some(item) = &body.service_item {
+        check_text(item, "service_item", 64)?;
+    }
+    authority::check_region_code(&body.region_code).map_err(EngineError::invalid)?;
+    if let Some(until) = body.valid_until {
+        if until < body.valid_from {
+            return Err(EngineError::invalid("valid_until is before valid_from"));
+        }
+    }
+    licence_type.check_face(&body.face)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base36_pads_and_counts() {
+        assert_eq!(base36(0, 1), "0");
+        assert_eq!(base36(35, 1), "Z");
+        assert_eq!(base36(36, 1), "10");
+        assert_eq!(base36(5, 4), "0005");
+    }
+}

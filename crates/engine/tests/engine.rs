@@ -1,0 +1,561 @@
+//! The engine's use cases end to end over a real sled store, the example PKI and real keys.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use time::macros::datetime;
+use zhengyin_crypto::{FileKey, Signer, TrustAnchors};
+use zhengyin_engine::{
+    Engine, EngineError, FixedClock, IssueRequest, Keyring, RegisterAuthority, RevokeRequest, SeededRandom,
+    SuspendRequest, UpdateRequest,
+};
+use zhengyin_model::{LicenceId, LicenceType, Outcome, RevocationReason, Uscc, Verdict, VerificationReport};
+use zhengyin_store::SledStore;
+
+const ALGS: [(&str, &str); 4] = [
+    ("ed25519", "11220000013544541J"),
+    ("p256", "11100000000013338W"),
+    ("rsa2048", "91350100M000100Y43"),
+    ("sm2", "12100000400010398P"),
+];
+
+fn keys_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../keys-example")
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+struct World {
+    engine: Engine,
+    clock: Arc<FixedClock>,
+    store: Arc<SledStore>,
+    _dir: tempfile_dir::Dir,
+}
+
+mod tempfile_dir {
+    /// A directory removed on drop (avoids a dev-dependency just for this).
+    pub struct Dir(pub std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    pub fn new() -> Dir {
+        let n: u64 = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        let p = std::env::temp_dir().join(format!("zhengyin-engine-test-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+}
+
+fn keyring() -> Keyring {
+    let mut k = Keyring::default();
+    for (alg, _) in ALGS {
+        k.add(Arc::new(
+            FileKey::from_pem_file(&keys_dir().join(format!("authority-{alg}.key"))).unwrap(),
+        ));
+    }
+    k
+}
+
+fn anchors() -> TrustAnchors {
+    TrustAnchors::from_pem(&read(&keys_dir().join("root-ca.pem"))).unwrap()
+}
+
+fn chain_pem(alg: &str) -> String {
+    read(&keys_dir().join(format!("authority-{alg}.pem"))) + &read(&keys_dir().join("issuing-ca.pem"))
+}
+
+async fn engine_over(store: Arc<SledStore>, clock: Arc<FixedClock>) -> Engine {
+    Engine::new(store, clock, Arc::new(SeededRandom::new(7)), anchors(), keyring())
+        .await
+        .unwrap()
+}
+
+async fn world() -> World {
+    let dir = tempfile_dir::new();
+    let store = Arc::new(SledStore::open(&dir.0.join("db")).unwrap());
+    let clock = Arc::new(FixedClock::new(datetime!(2026-11-22 08:00 UTC)));
+    let engine = engine_over(Arc::clone(&store), Arc::clone(&clock)).await;
+    for (alg, uscc) in ALGS {
+        engine
+            .register_authority(RegisterAuthority {
+                uscc: uscc.to_owned(),
+                name: format!("示例发证机构 {alg}"),
+                level: "city".to_owned(),
+                region_code: "220100".to_owned(),
+                certificates: vec![chain_pem(alg)],
+            })
+            .await
+            .unwrap();
+    }
+    engine.register_licence_type(business_licence_type()).await.unwrap();
+    World {
+        engine,
+        clock,
+        store,
+        _dir: dir,
+    }
+}
+
+fn business_licence_type() -> LicenceType {
+    serde_json::from_value(json!({
+        "code": "11100000000013338W032",
+        "name": "营业执照",
+        "defining_authority": "11100000000013338W",
+        "holder_code_types": ["001"],
+        "face_schema": [
+            {"name": "company_name", "label": "名称", "kind": "string", "required": true},
+            {"name": "established", "label": "成立日期", "kind": "date", "required": true},
+            {"name": "capital", "label": "注册资本（万元）", "kind": "integer"},
+            {"name": "form", "label": "类型", "kind": "enum", "values": ["有限责任公司", "股份有限公司"]}
+        ]
+    }))
+    .unwrap()
+}
+
+fn issue_request() -> IssueRequest {
+    serde_json::from_value(json!({
+        "type_code": "11100000000013338W032",
+        "number": "JL2026000001",
+        "holder": {"name": "吉林示例科技有限公司", "code": "91350100M000100Y43", "code_type": "001"},
+        "valid_until": "2046-11-21",
+        "face": {"company_name": "吉林示例科技有限公司", "established": "2020-02-29", "capital": 500, "form": "有限责任公司"}
+    }))
+    .unwrap()
+}
+
+fn uscc(s: &str) -> Uscc {
+    Uscc::parse(s).unwrap()
+}
+
+fn check<'a>(report: &'a VerificationReport, code: &str) -> &'a zhengyin_model::Check {
+    report
+        .checks
+        .iter()
+        .find(|c| c.code == code)
+        .unwrap_or_else(|| panic!("no {code} check in {report:#?}"))
+}
+
+#[tokio::test]
+async fn every_cryptosuite_issues_and_verifies() {
+    let w = world().await;
+    for (alg, issuer) in ALGS {
+        let licence = w.engine.issue(&uscc(issuer), issue_request()).await.unwrap();
+        let doc: Value = serde_json::from_slice(&licence.bytes).unwrap();
+        let suite = doc["proof"]["cryptosuite"].as_str().unwrap();
+        let report = w.engine.verify(&licence.bytes, None);
+        assert_eq!(report.verdict, Verdict::Valid, "{alg} {suite}: {report:#?}");
+        assert_eq!(report.licence_id.as_deref(), Some(licence.id.as_str()));
+        assert!(LicenceId::parse(doc["id"].as_str().unwrap()).is_ok());
+        assert_eq!(doc["proof"]["proofValue"].as_str().unwrap().chars().next(), Some('z'));
+        // The stored bytes are the canonical form, byte for byte.
+        assert_eq!(w.engine.licence(&licence.id).unwrap().bytes, licence.bytes);
+    }
+}
+
+#[tokio::test]
+async fn any_changed_byte_is_never_valid() {
+    let w = world().await;
+    for (_, issuer) in ALGS {
+        let licence = w.engine.issue(&uscc(issuer), issue_request()).await.unwrap();
+        let bytes = licence.bytes;
+        // Every byte position, one bit flipped: never VALID, never a panic.
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x01;
+            let report = w.engine.verify(&bad, None);
+            assert_ne!(
+                report.verdict,
+                Verdict::Valid,
+                "byte {i} ({:?}) changed, still VALID",
+                bytes[i] as char
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn reformatted_json_still_verifies_but_changed_content_does_not() {
+    let w = world().await;
+    let licence = w
+        .engine
+        .issue(&uscc("11220000013544541J"), issue_request())
+        .await
+        .unwrap();
+    let value: Value = serde_json::from_slice(&licence.bytes).unwrap();
+    // Pretty-printed (non-canonical whitespace and order-preserving) is the same JSON: VALID.
+    let pretty = serde_json::to_vec_pretty(&value).unwrap();
+    assert_eq!(w.engine.verify(&pretty, None).verdict, Verdict::Valid);
+    let mut changed = value.clone();
+    changed["face"]["capital"] = json!(5000);
+    let report = w.engine.verify(&serde_json::to_vec(&changed).unwrap(), None);
+    assert_eq!(report.verdict, Verdict::Invalid);
+    assert_eq!(check(&report, "signature").outcome, Outcome::Failed);
+    // An extra member is refused as malformed.
+    let mut extra = value.clone();
+    extra["note"] = json!("x");
+    assert_eq!(
+        w.engine.verify(&serde_json::to_vec(&extra).unwrap(), None).verdict,
+        Verdict::Invalid
+    );
+    // Duplicate members cannot be canonicalised without doubt.
+    let text = String::from_utf8(licence.bytes.clone()).unwrap();
+    let dup = text.replacen(
+        "{\"defining_authority\"",
+        "{\"defining_authority\":\"x\",\"defining_authority\"",
+        1,
+    );
+    let report = w.engine.verify(dup.as_bytes(), None);
+    assert_eq!(report.verdict, Verdict::Invalid);
+    assert_eq!(check(&report, "format").outcome, Outcome::Failed);
+}
+
+#[tokio::test]
+async fn wrong_key_unknown_suite_and_unknown_certificate() {
+    let w = world().await;
+    let licence = w
+        .engine
+        .issue(&uscc("11220000013544541J"), issue_request())
+        .await
+        .unwrap();
+    let value: Value = serde_json::from_slice(&licence.bytes).unwrap();
+    let other = w
+        .engine
+        .issue(&uscc("11100000000013338W"), issue_request())
+        .await
+        .unwrap();
+    let other: Value = serde_json::from_slice(&other.bytes).unwrap();
+
+    // Claims another authority's certificate: the signature cannot verify under that key.
+    let mut wrong = value.clone();
+    wrong["proof"]["verificationMethod"] = other["proof"]["verificationMethod"].clone();
+    wrong["proof"]["cryptosuite"] = other["proof"]["cryptosuite"].clone();
+    let report = w.engine.verify(&serde_json::to_vec(&wrong).unwrap(), None);
+    assert_eq!(report.verdict, Verdict::Invalid, "{report:#?}");
+
+    let mut suite = value.clone();
+    suite["proof"]["cryptosuite"] = json!("eddsa-rdfc-2022");
+    let report = w.engine.verify(&serde_json::to_vec(&suite).unwrap(), None);
+    assert_eq!(report.verdict, Verdict::Indeterminate);
+    assert_eq!(check(&report, "cryptosuite").outcome, Outcome::Indeterminate);
+
+    let mut unknown = value.clone();
+    unknown["proof"]["verificationMethod"] = json!("urn:zhengyin:cert:sha256:00");
+    assert_eq!(
+        w.engine.verify(&serde_json::to_vec(&unknown).unwrap(), None).verdict,
+        Verdict::Indeterminate
+    );
+
+    let mut future = value.clone();
+    future["proof"]["created"] = json!("2030-01-01T00:00:00Z");
+    let report = w.engine.verify(&serde_json::to_vec(&future).unwrap(), None);
+    assert_eq!(report.verdict, Verdict::Invalid);
+    assert_eq!(check(&report, "signing_time").outcome, Outcome::Failed);
+}
+
+#[tokio::test]
+async fn a_signature_made_after_the_certificate_expired_is_invalid() {
+    let w = world().await;
+    // Forge what a stolen key could do after expiry: sign a licence dated 2036 with the real key.
+    let key = FileKey::from_pem_file(&keys_dir().join("authority-ed25519.key")).unwrap();
+    let licence = w
+        .engine
+        .issue(&uscc("11220000013544541J"), issue_request())
+        .await
+        .unwrap();
+    let mut value: Value = serde_json::from_slice(&licence.bytes).unwrap();
+    value["proof"]["created"] = json!("2036-01-01T00:00:00Z");
+    let mut proof = value["proof"].clone();
+    proof.as_object_mut().unwrap().remove("proofValue");
+    let mut document = value.clone();
+    document.as_object_mut().unwrap().remove("proof");
+    let input = zhengyin_model::SigningInput::from_values(&document, &proof).unwrap();
+    let suite = zhengyin_crypto::Cryptosuite::EddsaJcs2022;
+    let sig = key
+        .sign(&suite.hash_data(&input.proof_config, &input.document))
+        .unwrap();
+    value["proof"]["proofValue"] = json!(zhengyin_crypto::suite::encode_proof_value(&sig));
+    w.clock.advance(10 * 365 * 86400);
+    let report = w.engine.verify(&serde_json::to_vec(&value).unwrap(), None);
+    assert_eq!(check(&report, "signature").outcome, Outcome::Passed);
+    assert_eq!(check(&report, "certificate").outcome, Outcome::Failed, "{report:#?}");
+    assert_eq!(report.verdict, Verdict::Invalid);
+    // And the engine itself refuses to sign with the expired certificate.
+    assert!(matches!(
+        w.engine.issue(&uscc("11220000013544541J"), issue_request()).await,
+        Err(EngineError::Certificate(_))
+    ));
+}
+
+#[tokio::test]
+async fn revocation_is_reported_and_time_aware() {
+    let w = world().await;
+    let issuer = uscc("12100000400010398P");
+    let licence = w.engine.issue(&issuer, issue_request()).await.unwrap();
+    w.clock.advance(3600);
+    let req = || RevokeRequest {
+        reason: RevocationReason::Withdrawn,
+        effective: None,
+        note: "违法经营".to_owned(),
+    };
+    let revoked = w.engine.revoke(&issuer, &licence.id, req()).await.unwrap();
+    let again = w.engine.revoke(&issuer, &licence.id, req()).await.unwrap();
+    assert_eq!(revoked.status, again.status, "revoking twice changes nothing");
+    let report = w.engine.verify(&licence.bytes, None);
+    assert_eq!(report.verdict, Verdict::Invalid);
+    assert!(check(&report, "status").message.contains("revoked"));
+    let before = w.engine.verify(&licence.bytes, Some(datetime!(2026-11-22 08:30 UTC)));
+    assert_eq!(
+        before.verdict,
+        Verdict::Valid,
+        "valid before the revocation took effect"
+    );
+    let update = UpdateRequest {
+        number: None,
+        holder_name: None,
+        valid_from: None,
+        valid_until: None,
+        long_term: false,
+        face: None,
+        reason: "x".to_owned(),
+    };
+    assert!(matches!(
+        w.engine.update(&issuer, &licence.id, update).await,
+        Err(EngineError::StatusConflict { .. })
+    ));
+    assert!(matches!(
+        w.engine
+            .suspend(&issuer, &licence.id, SuspendRequest { reason: "x".into() })
+            .await,
+        Err(EngineError::StatusConflict { .. })
+    ));
+}
+
+#[tokio::test]
+async fn updates_make_a_new_version_and_supersede_the_old() {
+    let w = world().await;
+    let issuer = uscc("11100000000013338W");
+    let v1 = w.engine.issue(&issuer, issue_request()).await.unwrap();
+    let mut face = issue_request().face;
+    face.insert("capital".to_owned(), json!(1000));
+    let req = UpdateRequest {
+        number: None,
+        holder_name: Some("吉林示例科技股份有限公司".to_owned()),
+        valid_from: None,
+        valid_until: None,
+        long_term: true,
+        face: Some(face),
+        reason: "增资".to_owned(),
+    };
+    let v2 = w.engine.update(&issuer, &v1.id, req.clone()).await.unwrap();
+    assert_eq!(v2.id.version().to_string(), "002");
+    assert_eq!(v2.id.lineage(), v1.id.lineage());
+    let doc: Value = serde_json::from_slice(&v2.bytes).unwrap();
+    assert_eq!(doc["valid_until"], Value::Null);
+    assert_eq!(doc["face"]["capital"], 1000);
+    assert_eq!(w.engine.verify(&v2.bytes, None).verdict, Verdict::Valid);
+    let old = w.engine.verify(&v1.bytes, None);
+    assert_eq!(old.verdict, Verdict::Invalid);
+    assert!(check(&old, "status").message.contains("superseded"));
+    assert!(matches!(
+        w.engine.update(&issuer, &v1.id, req.clone()).await,
+        Err(EngineError::StatusConflict { .. })
+    ));
+    let revoke = RevokeRequest {
+        reason: RevocationReason::Cancelled,
+        effective: None,
+        note: String::new(),
+    };
+    assert!(matches!(
+        w.engine.revoke(&issuer, &v1.id, revoke).await,
+        Err(EngineError::Superseded { .. })
+    ));
+    // Bad face data in an update is refused and nothing changes.
+    let mut bad = req;
+    bad.face = Some(serde_json::from_value(json!({"company_name": 1})).unwrap());
+    assert!(matches!(
+        w.engine.update(&issuer, &v2.id, bad).await,
+        Err(EngineError::Schema(_))
+    ));
+    assert_eq!(w.engine.verify(&v2.bytes, None).verdict, Verdict::Valid);
+}
+
+#[tokio::test]
+async fn suspend_and_reinstate() {
+    let w = world().await;
+    let issuer = uscc("91350100M000100Y43");
+    let l = w.engine.issue(&issuer, issue_request()).await.unwrap();
+    w.engine
+        .suspend(
+            &issuer,
+            &l.id,
+            SuspendRequest {
+                reason: "核查中".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(w.engine.verify(&l.bytes, None).verdict, Verdict::Invalid);
+    assert!(w
+        .engine
+        .suspend(&issuer, &l.id, SuspendRequest { reason: "x".into() })
+        .await
+        .is_err());
+    w.clock.advance(60);
+    w.engine.reinstate(&issuer, &l.id).await.unwrap();
+    assert_eq!(w.engine.verify(&l.bytes, None).verdict, Verdict::Valid);
+    assert!(w.engine.reinstate(&issuer, &l.id).await.is_err());
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_with_their_reason() {
+    let w = world().await;
+    let issuer = uscc("11220000013544541J");
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut v = serde_json::to_value(json!({
+            "type_code": "11100000000013338W032",
+            "number": "N1",
+            "holder": {"name": "x", "code": "91350100M000100Y43", "code_type": "001"},
+            "face": {"company_name": "x", "established": "2020-01-01"}
+        }))
+        .unwrap();
+        f(&mut v);
+        serde_json::from_value::<IssueRequest>(v)
+    };
+    assert!(
+        with(&|v| v["type_code"] = json!("11100000000013338W03X")).is_err(),
+        "bad type code"
+    );
+    type Expect = fn(&EngineError) -> bool;
+    let cases: Vec<(IssueRequest, Expect)> = vec![
+        (
+            with(&|v| v["holder"]["code"] = json!("91350100M000100Y44")).unwrap(),
+            |e| matches!(e, EngineError::Identifier(_)),
+        ),
+        (with(&|v| v["holder"]["code_type"] = json!("111")).unwrap(), |e| {
+            matches!(e, EngineError::InvalidRequest(_))
+        }),
+        (with(&|v| v["face"]["capital"] = json!("many")).unwrap(), |e| {
+            matches!(e, EngineError::Schema(_))
+        }),
+        (with(&|v| v["face"] = json!({})).unwrap(), |e| {
+            matches!(e, EngineError::Schema(_))
+        }),
+        (
+            with(&|v| v["type_code"] = json!("11100000000013338W033")).unwrap(),
+            |e| matches!(e, EngineError::UnknownLicenceType(_)),
+        ),
+        (with(&|v| v["valid_until"] = json!("2001-01-01")).unwrap(), |e| {
+            matches!(e, EngineError::InvalidRequest(_))
+        }),
+        (with(&|v| v["valid_from"] = json!("2001-02-30")).unwrap(), |e| {
+            matches!(e, EngineError::InvalidRequest(_))
+        }),
+        (with(&|v| v["number"] = json!("")).unwrap(), |e| {
+            matches!(e, EngineError::InvalidRequest(_))
+        }),
+    ];
+    for (req, expected) in cases {
+        let err = w.engine.issue(&issuer, req.clone()).await.unwrap_err();
+        assert!(expected(&err), "{req:?}: {err}");
+    }
+    let stranger = uscc("91110000MA01ABCDEX");
+    assert!(matches!(
+        w.engine.issue(&stranger, issue_request()).await,
+        Err(EngineError::UnknownAuthority(_))
+    ));
+    let l = w.engine.issue(&issuer, issue_request()).await.unwrap();
+    let other = uscc("11100000000013338W");
+    let revoke = RevokeRequest {
+        reason: RevocationReason::Cancelled,
+        effective: None,
+        note: String::new(),
+    };
+    assert!(matches!(
+        w.engine.revoke(&other, &l.id, revoke).await,
+        Err(EngineError::NotIssuer(_))
+    ));
+}
+
+#[tokio::test]
+async fn authorities_need_a_chain_to_a_trust_anchor() {
+    let w = world().await;
+    let register = |pem: String| RegisterAuthority {
+        uscc: "91110000MA01ABCDEX".to_owned(),
+        name: "x".to_owned(),
+        level: "county".to_owned(),
+        region_code: "110101".to_owned(),
+        certificates: vec![pem],
+    };
+    let test_only =
+        |name: &str| read(&keys_dir().join("test-only").join(name)) + &read(&keys_dir().join("issuing-ca.pem"));
+    for bad in [
+        "expired.pem",
+        "not-yet-valid.pem",
+        "wrong-usage.pem",
+        "ca-as-leaf.pem",
+        "untrusted.pem",
+    ] {
+        let err = w.engine.register_authority(register(test_only(bad))).await.unwrap_err();
+        assert!(matches!(err, EngineError::Certificate(_)), "{bad}: {err}");
+    }
+    // Without the intermediate, the leaf does not chain.
+    let leaf_only = read(&keys_dir().join("authority-p256.pem"));
+    assert!(w.engine.register_authority(register(leaf_only)).await.is_err());
+    let mut bad_uscc = register(chain_pem("p256"));
+    bad_uscc.uscc = "91110000MA01ABCDE0".to_owned();
+    assert!(matches!(
+        w.engine.register_authority(bad_uscc).await,
+        Err(EngineError::Identifier(_))
+    ));
+    // A certificate already registered to another authority is refused.
+    assert!(w.engine.register_authority(register(chain_pem("p256"))).await.is_err());
+}
+
+#[tokio::test]
+async fn a_restarted_engine_knows_everything_it_acknowledged() {
+    let w = world().await;
+    let licence = w
+        .engine
+        .issue(&uscc("11220000013544541J"), issue_request())
+        .await
+        .unwrap();
+    let World {
+        engine,
+        clock,
+        store,
+        _dir,
+    } = w;
+    drop(engine);
+    let engine = engine_over(Arc::clone(&store), clock).await;
+    assert_eq!(engine.verify(&licence.bytes, None).verdict, Verdict::Valid);
+    assert_eq!(engine.authorities().len(), 4);
+    assert_eq!(engine.licence_types().len(), 1);
+}
+
+#[tokio::test]
+async fn a_licence_from_another_node_is_indeterminate_here() {
+    let a = world().await;
+    let b = world().await;
+    let licence = a
+        .engine
+        .issue(&uscc("11220000013544541J"), issue_request())
+        .await
+        .unwrap();
+    let report = b.engine.verify(&licence.bytes, None);
+    assert_eq!(check(&report, "signature").outcome, Outcome::Passed);
+    assert_eq!(
+        report.verdict,
+        Verdict::Indeterminate,
+        "no status record here: never VALID"
+    );
+}
