@@ -33,6 +33,28 @@ pub use error::EngineError;
 pub use registry::Keyring;
 pub use requests::{IssueRequest, RegisterAuthority, RevokeRequest, SuspendRequest, UpdateRequest};
 
+/// Verifies a licence without a registry: signature, format and the certificate chain (given as
+/// PEM chains, leaf first) at signing time. Status is unknown offline, so the verdict is at best
+/// INDETERMINATE; a failed check still makes it INVALID.
+pub fn verify_offline(
+    licence: &[u8],
+    anchors: TrustAnchors,
+    chains: &[String],
+    now: OffsetDateTime,
+    at: Option<OffsetDateTime>,
+) -> Result<VerificationReport, EngineError> {
+    let certificates = chains
+        .iter()
+        .map(|pem| registry::parse_chain(pem, None, &anchors, now, false).map(Arc::new))
+        .collect::<Result<_, _>>()?;
+    Ok(verify::verify(
+        &verify::Offline { anchors, certificates },
+        licence,
+        now,
+        at,
+    ))
+}
+
 /// A signed licence as stored and served.
 #[derive(Debug, Clone)]
 pub struct SignedLicence {
@@ -102,7 +124,7 @@ impl Engine {
                 let certs = a
                     .certificates
                     .iter()
-                    .filter_map(|pem| registry::parse_chain(pem, &a.uscc, &engine.anchors, now, false).ok())
+                    .filter_map(|pem| registry::parse_chain(pem, Some(&a.uscc), &engine.anchors, now, false).ok())
                     .collect();
                 reg.insert_authority(a, certs, &engine.keyring);
             }
@@ -153,13 +175,13 @@ impl Engine {
         let now = self.clock.now();
         let mut entries = Vec::new();
         for pem in &req.certificates {
-            entries.push(registry::parse_chain(pem, &uscc, &self.anchors, now, true)?);
+            entries.push(registry::parse_chain(pem, Some(&uscc), &self.anchors, now, true)?);
         }
         let mut certificates: Vec<String> = {
             let reg = self.read_registry();
             for e in &entries {
                 if let Some(other) = reg.certificates.get(&e.certificate.id()) {
-                    if other.authority != uscc {
+                    if other.authority.as_ref() != Some(&uscc) {
                         return Err(EngineError::Certificate(
                             "certificate already registered to another authority".into(),
                         ));
@@ -189,7 +211,7 @@ impl Engine {
         let all = authority
             .certificates
             .iter()
-            .filter_map(|pem| registry::parse_chain(pem, &uscc, &self.anchors, now, false).ok())
+            .filter_map(|pem| registry::parse_chain(pem, Some(&uscc), &self.anchors, now, false).ok())
             .collect();
         self.write_registry()
             .insert_authority(authority.clone(), all, &self.keyring);
@@ -482,7 +504,7 @@ impl Engine {
     /// Verifies a licence as received (ARCHITECTURE §4.3): status and validity evaluated at
     /// `at`, or now.
     pub fn verify(&self, licence: &[u8], at: Option<OffsetDateTime>) -> VerificationReport {
-        verify::verify(self, licence, at)
+        verify::verify(self, licence, self.clock.now(), at)
     }
 
     /// The licence, checked to be the caller's.

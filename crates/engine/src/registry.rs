@@ -40,7 +40,8 @@ impl std::fmt::Debug for Keyring {
 
 /// A registered signing certificate.
 pub(crate) struct CertEntry {
-    pub authority: Uscc,
+    /// The authority the certificate is registered to (unknown offline).
+    pub authority: Option<Uscc>,
     pub certificate: Certificate,
     pub intermediates: Vec<Certificate>,
     /// The chain as validated when loaded; `None` if it validates at no time we tried.
@@ -75,7 +76,7 @@ pub(crate) struct Registry {
 /// loading old registrations, at the last moment the leaf was valid.
 pub(crate) fn parse_chain(
     pem: &str,
-    authority: &Uscc,
+    authority: Option<&Uscc>,
     anchors: &TrustAnchors,
     at: OffsetDateTime,
     strict: bool,
@@ -100,7 +101,7 @@ pub(crate) fn parse_chain(
         Err(_) => validate_chain(&certificate, &certs, anchors, certificate.not_after()).ok(),
     };
     Ok(CertEntry {
-        authority: authority.clone(),
+        authority: authority.cloned(),
         certificate,
         intermediates: certs,
         chain,

@@ -17,15 +17,67 @@
 //! A report is VALID only when all of `signature`, `certificate`, `authority`, `registry`,
 //! `status` and `validity_period` passed.
 
+use std::sync::Arc;
+
 use time::{Duration, OffsetDateTime};
 use zhengyin_crypto::suite::decode_proof_value;
-use zhengyin_crypto::Cryptosuite;
+use zhengyin_crypto::{Cryptosuite, TrustAnchors};
 use zhengyin_model::licence::{PROOF_PURPOSE, PROOF_TYPE};
 use zhengyin_model::{
     canonical, LicenceBody, Proof, ReceivedLicence, ReportBuilder, SigningInput, Status, VerificationReport,
 };
+use zhengyin_store::{StoreError, StoredLicence};
 
+use crate::registry::CertEntry;
 use crate::Engine;
+
+/// Where verification finds certificates and the record of a licence.
+pub(crate) trait Context {
+    fn anchors(&self) -> &TrustAnchors;
+    fn certificate(&self, id: &str) -> Option<Arc<CertEntry>>;
+    /// `Ok(None)` when there is no record; `Err` when the record could not be read.
+    fn record(&self, id: &zhengyin_model::LicenceId) -> Result<Option<StoredLicence>, StoreError>;
+    fn status_source(&self, now: OffsetDateTime) -> String;
+}
+
+impl Context for Engine {
+    fn anchors(&self) -> &TrustAnchors {
+        &self.anchors
+    }
+    fn certificate(&self, id: &str) -> Option<Arc<CertEntry>> {
+        self.read_registry().certificates.get(id).cloned()
+    }
+    fn record(&self, id: &zhengyin_model::LicenceId) -> Result<Option<StoredLicence>, StoreError> {
+        self.store.licence(id)
+    }
+    fn status_source(&self, now: OffsetDateTime) -> String {
+        format!(
+            "registry of this node, read at {}",
+            zhengyin_model::licence::format_time(now)
+        )
+    }
+}
+
+/// Offline verification: certificates given by the caller, no registry.
+pub(crate) struct Offline {
+    pub anchors: TrustAnchors,
+    pub certificates: Vec<Arc<CertEntry>>,
+}
+
+impl Context for Offline {
+    fn anchors(&self) -> &TrustAnchors {
+        &self.anchors
+    }
+    fn certificate(&self, id: &str) -> Option<Arc<CertEntry>> {
+        self.certificates.iter().find(|c| c.certificate.id() == id).cloned()
+    }
+    fn record(&self, _: &zhengyin_model::LicenceId) -> Result<Option<StoredLicence>, StoreError> {
+        Ok(None)
+    }
+    fn status_source(&self, _: OffsetDateTime) -> String {
+        "none: offline verification consults no registry".to_owned()
+    }
+}
 
 /// The checks a VALID report must have passed.
 pub const REQUIRED_CHECKS: &[&str] = &[
@@ -40,15 +92,19 @@ pub const REQUIRED_CHECKS: &[&str] = &[
 /// How far in the future a signing time may lie (clock skew between nodes).
 const MAX_SKEW: Duration = Duration::minutes(5);
 
-pub(crate) fn verify(engine: &Engine, bytes: &[u8], at: Option<OffsetDateTime>) -> VerificationReport {
-    let now = engine.clock.now();
+pub(crate) fn verify(
+    ctx: &dyn Context,
+    bytes: &[u8],
+    now: OffsetDateTime,
+    at: Option<OffsetDateTime>,
+) -> VerificationReport {
     let at = at.unwrap_or(now);
     let mut r = ReportBuilder::new(REQUIRED_CHECKS);
-    run(engine, bytes, now, at, &mut r);
+    run(ctx, bytes, now, at, &mut r);
     r.finish(at)
 }
 
-fn run(engine: &Engine, bytes: &[u8], now: OffsetDateTime, at: OffsetDateTime, r: &mut ReportBuilder) {
+fn run(ctx: &dyn Context, bytes: &[u8], now: OffsetDateTime, at: OffsetDateTime, r: &mut ReportBuilder) {
     // format
     let received = match ReceivedLicence::parse(bytes) {
         Ok(received) => received,
@@ -109,20 +165,15 @@ fn run(engine: &Engine, bytes: &[u8], now: OffsetDateTime, at: OffsetDateTime, r
     r.pass("cryptosuite", suite.name());
 
     // certificate
-    let cert = engine
-        .read_registry()
-        .certificates
-        .get(&proof.verification_method)
-        .cloned();
-    let Some(cert) = cert else {
-        r.indeterminate("certificate", "verificationMethod names no certificate registered here");
+    let Some(cert) = ctx.certificate(&proof.verification_method) else {
+        r.indeterminate("certificate", "verificationMethod names no certificate known here");
         return;
     };
     let Ok(key) = cert.certificate.public_key() else {
         r.indeterminate("certificate", "the certificate's key algorithm is not supported");
         return;
     };
-    match cert.validate_at(&engine.anchors, created) {
+    match cert.validate_at(ctx.anchors(), created) {
         Ok(()) => r.pass(
             "certificate",
             format!("{} valid at signing time", cert.certificate.subject()),
@@ -147,17 +198,18 @@ fn run(engine: &Engine, bytes: &[u8], now: OffsetDateTime, at: OffsetDateTime, r
     r.pass("signature", format!("{} signature verifies", suite.name()));
 
     // authority
-    if cert.authority != body.issuer.code {
-        r.fail("authority", "signed with a certificate of another authority");
-    } else {
-        r.pass(
+    match &cert.authority {
+        Some(a) if *a == body.issuer.code => r.pass("authority", format!("issued by registered authority {a}")),
+        Some(_) => r.fail("authority", "signed with a certificate of another authority"),
+        None => r.indeterminate(
             "authority",
-            format!("issued by registered authority {}", cert.authority),
-        );
-    }
+            "which authority holds the certificate is not known offline",
+        ),
+    };
 
     // registry
-    let stored = match engine.store.licence(&body.id) {
+    r.status_source(ctx.status_source(now));
+    let stored = match ctx.record(&body.id) {
         Ok(Some(stored)) => stored,
         Ok(None) => {
             r.indeterminate("registry", "this node has no record of the licence");
@@ -177,22 +229,11 @@ fn run(engine: &Engine, bytes: &[u8], now: OffsetDateTime, at: OffsetDateTime, r
         Ok(c) if c == stored.signed => r.pass("registry", "identical to the licence on record"),
         _ => r.fail("registry", "differs from the licence on record under this identifier"),
     };
-    r.status_source(format!(
-        "registry of this node, read at {}",
-        zhengyin_model::licence::format_time(now)
-    ));
-
     // status
     match stored.status.at(at) {
         Some(Status::Valid) => r.pass("status", "valid"),
         Some(Status::Suspended { reason }) => r.fail("status", format!("suspended: {reason}")),
-        Some(Status::Revoked { reason, note }) => r.fail(
-            "status",
-            format!(
-                "revoked ({}): {note}",
-                serde_json::to_string(reason).unwrap_or_default()
-            ),
-        ),
+        Some(Status::Revoked { reason, note }) => r.fail("status", format!("revoked, {}: {note}", reason.describe())),
         Some(Status::Superseded { by }) => r.fail("status", format!("superseded by {by}")),
         None => r.fail("status", "not yet issued at the time evaluated"),
     };

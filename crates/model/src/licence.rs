@@ -260,6 +260,17 @@ pub enum RevocationReason {
     Rescinded,
 }
 
+impl RevocationReason {
+    /// The reason as the API writes it, with the Chinese term.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Cancelled => "cancelled (注销)",
+            Self::Withdrawn => "withdrawn (吊销)",
+            Self::Rescinded => "rescinded (撤销)",
+        }
+    }
+}
+
 /// A licence's registry status at some moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case", deny_unknown_fields)]

@@ -1,0 +1,167 @@
+//! Callers: bearer tokens bound to a role and a scope.
+//!
+//! Tokens are configured by their SHA-256 (the service never stores a token itself). Each maps
+//! to a [`Role`]: an operator; an issuing authority (acts only for its own USCC); a verifier (a
+//! using department, may verify and read licences); an auditor.
+
+use std::collections::HashMap;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::{Deserialize, Serialize};
+use zhengyin_model::Uscc;
+
+use crate::problem::Problem;
+use crate::AppState;
+
+/// What a caller may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Role {
+    /// Runs the service: registers authorities and licence types.
+    Operator,
+    /// An issuing authority: issues and changes its own licences.
+    Authority {
+        /// The authority's USCC.
+        uscc: Uscc,
+    },
+    /// A using department's approval system: verifies and reads licences.
+    Verifier {
+        /// The department's name or code.
+        department: String,
+    },
+    /// Reads the signature log (and nothing else).
+    Auditor,
+}
+
+/// One configured token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Lowercase hex SHA-256 of the token.
+    pub sha256: String,
+    /// A name for logs.
+    pub name: String,
+    /// The role and scope.
+    #[serde(flatten)]
+    pub role: Role,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// A name for logs.
+    pub name: String,
+    /// The role and scope.
+    pub role: Role,
+}
+
+/// The configured tokens, by SHA-256.
+#[derive(Debug, Clone, Default)]
+pub struct Tokens(HashMap<[u8; 32], Caller>);
+
+/// Why the token configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("token `{0}`: sha256 must be 64 hex digits")]
+pub struct TokenConfigError(String);
+
+impl Tokens {
+    /// Builds the table from configuration.
+    pub fn from_config(configs: &[TokenConfig]) -> Result<Self, TokenConfigError> {
+        let mut map = HashMap::new();
+        for c in configs {
+            let hash: [u8; 32] = hex::decode(&c.sha256)
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| TokenConfigError(c.name.clone()))?;
+            map.insert(
+                hash,
+                Caller {
+                    name: c.name.clone(),
+                    role: c.role.clone(),
+                },
+            );
+        }
+        Ok(Self(map))
+    }
+
+    fn find(&self, token: &str) -> Option<&Caller> {
+        self.0.get(&zhengyin_crypto::hash::sha256(token.as_bytes()))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+            return Err(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "auth.missing",
+                "send Authorization: Bearer <token>",
+            ));
+        };
+        state
+            .tokens
+            .find(token.trim())
+            .cloned()
+            .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "auth.invalid", "unknown token"))
+    }
+}
+
+/// A caller with the operator role (checked before the body is read).
+pub struct OperatorCaller(pub Caller);
+
+/// A caller with an issuing authority's role: the authority it acts for.
+pub struct AuthorityCaller(pub Uscc);
+
+/// A caller that may verify: a verifier or an operator.
+pub struct VerifierCaller(pub Caller);
+
+impl FromRequestParts<AppState> for OperatorCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match caller.role {
+            Role::Operator => Ok(Self(caller)),
+            _ => Err(Problem::forbidden("only an operator may do this")),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AuthorityCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        match Caller::from_request_parts(parts, state).await?.role {
+            Role::Authority { uscc } => Ok(Self(uscc)),
+            _ => Err(Problem::forbidden("only an issuing authority may do this")),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for VerifierCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match caller.role {
+            Role::Verifier { .. } | Role::Operator => Ok(Self(caller)),
+            _ => Err(Problem::forbidden("verification needs a verifier token")),
+        }
+    }
+}
+
+impl Caller {
+    /// Whether the caller may read licence `issuer`'s licences in full.
+    pub fn may_read(&self, issuer: &Uscc) -> Result<(), Problem> {
+        match &self.role {
+            Role::Operator | Role::Verifier { .. } => Ok(()),
+            Role::Authority { uscc } if uscc == issuer => Ok(()),
+            _ => Err(Problem::forbidden("this token may not read that licence")),
+        }
+    }
+}

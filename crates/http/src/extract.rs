@@ -1,0 +1,79 @@
+//! Body extractors whose rejections are problems, not axum's plain-text errors.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use zhengyin_model::canonical;
+
+use crate::problem::Problem;
+
+/// A JSON body: `application/json` (or `+json`), within the size limit, strictly parsed
+/// (duplicate members refused), then deserialised into `T`.
+pub struct JsonBody<T>(pub T);
+
+/// A JSON body kept as bytes (for verification, which parses it itself).
+pub struct RawJson(pub Bytes);
+
+fn check_content_type(req: &Request) -> Result<(), Problem> {
+    let Some(ct) = req.headers().get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let ct = ct
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "request.unsupported_media_type",
+            "send application/json",
+        ))
+    }
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Problem> {
+    check_content_type(&req)?;
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request.too_large",
+                "the body exceeds the size limit",
+            )
+        } else {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "request.malformed_json",
+                "the body could not be read",
+            )
+        }
+    })
+}
+
+impl<S: Send + Sync> FromRequest<S> for RawJson {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        body_bytes(req, state).await.map(RawJson)
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        let bytes = body_bytes(req, state).await?;
+        let value = canonical::parse_strict(&bytes)
+            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "request.malformed_json", e.to_string()))?;
+        serde_json::from_value(value)
+            .map(JsonBody)
+            .map_err(|e| Problem::invalid(e.to_string()))
+    }
+}

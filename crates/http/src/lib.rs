@@ -1,0 +1,229 @@
+//! Zhengyin's HTTP API.
+//!
+//! What it holds: [`app`], the axum router for `/v1` and the system endpoints (`/healthz`,
+//! `/readyz`, `/metrics`, `/openapi.json`); callers and roles ([`auth`]); the single mapping of
+//! errors to RFC 9457 problem+json ([`problem`]); body extractors that enforce the size limit and
+//! strict JSON ([`extract`]); metrics ([`metrics`]).
+//!
+//! What it is not: it holds no rules of its own (those are the engine's) and reads no
+//! configuration files (the binary builds an [`AppState`]). The wire contract is
+//! `api-spec/openapi.yaml`, which `/openapi.json` serves and a test keeps true.
+
+pub mod auth;
+pub mod extract;
+mod handlers;
+pub mod metrics;
+pub mod problem;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use zhengyin_engine::Engine;
+
+pub use auth::{Caller, Role, TokenConfig, Tokens};
+pub use metrics::Metrics;
+pub use problem::Problem;
+
+/// The OpenAPI document, as written in `api-spec/openapi.yaml`.
+pub const OPENAPI_YAML: &str = include_str!("../../../api-spec/openapi.yaml");
+
+/// The request-id header.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The use cases.
+    pub engine: Arc<Engine>,
+    /// The configured tokens.
+    pub tokens: Arc<Tokens>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The OpenAPI document as JSON, parsed once.
+    openapi: Arc<Value>,
+}
+
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("api-spec/openapi.yaml is not valid YAML: {0}")]
+pub struct SpecError(String);
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(engine: Arc<Engine>, tokens: Tokens) -> Result<Self, SpecError> {
+        let openapi: Value = serde_yaml_ng::from_str(OPENAPI_YAML).map_err(|e| SpecError(e.to_string()))?;
+        Ok(Self {
+            engine,
+            tokens: Arc::new(tokens),
+            metrics: Metrics::default(),
+            openapi: Arc::new(openapi),
+        })
+    }
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { body_limit: 256 * 1024 }
+    }
+}
+
+/// The router.
+pub fn app(state: AppState, config: HttpConfig) -> Router {
+    let v1 = Router::new()
+        .route(
+            "/authorities",
+            post(handlers::register_authority).get(handlers::list_authorities),
+        )
+        .route("/authorities/{uscc}", get(handlers::get_authority))
+        .route(
+            "/licence-types",
+            post(handlers::register_licence_type).get(handlers::list_licence_types),
+        )
+        .route("/licence-types/{code}", get(handlers::get_licence_type))
+        .route("/licences", post(handlers::issue))
+        .route("/licences/{id}", get(handlers::get_licence))
+        .route("/licences/{id}/status", get(handlers::get_status))
+        .route("/licences/{id}/versions", post(handlers::update))
+        .route("/licences/{id}/revoke", post(handlers::revoke))
+        .route("/licences/{id}/suspend", post(handlers::suspend))
+        .route("/licences/{id}/reinstate", post(handlers::reinstate))
+        .route("/verify", post(handlers::verify));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "not_found", "no such resource") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed here",
+            )
+        })
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(PropagateRequestIdLayer::new(header::HeaderName::from_static(
+            REQUEST_ID,
+        )))
+        .layer(SetRequestIdLayer::new(
+            header::HeaderName::from_static(REQUEST_ID),
+            RequestIds::default(),
+        ))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    // Ready once the engine has loaded its registry, which it did before the state existed.
+    Json(json!({"status": "ready", "licence_types": s.engine.licence_types().len()})).into_response()
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn openapi(State(s): State<AppState>) -> Json<Value> {
+    Json((*s.openapi).clone())
+}
+
+/// Request ids: a per-process random prefix and a counter.
+#[derive(Clone)]
+struct RequestIds {
+    prefix: String,
+    next: Arc<AtomicU64>,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        Self {
+            prefix: format!("{:08x}", zhengyin_crypto::random_u64() as u32),
+            next: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Records metrics and logs, and puts the request id into problem bodies.
+async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = req.method().to_string();
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let response = next.run(req).await;
+    let status = response.status();
+    let labels = metrics::RequestLabels {
+        route,
+        method,
+        status: status.as_u16(),
+    };
+    s.metrics.requests.get_or_create(&labels).inc();
+    s.metrics
+        .durations
+        .get_or_create(&labels)
+        .observe(start.elapsed().as_secs_f64());
+    if status.is_server_error() {
+        tracing::error!(
+            request_id,
+            route = labels.route,
+            status = status.as_u16(),
+            "request failed"
+        );
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v == problem::PROBLEM_JSON);
+    if !is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (parts, Body::empty()).into_response();
+    };
+    let mut value: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+    if let Value::Object(m) = &mut value {
+        m.insert("request_id".to_owned(), Value::String(request_id));
+    }
+    let bytes = serde_json::to_vec(&value).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    (parts, bytes).into_response()
+}

@@ -1,0 +1,145 @@
+//! RFC 9457 problem details: the one place where errors become HTTP responses.
+//!
+//! | code | status | meaning |
+//! |---|---|---|
+//! | `request.malformed_json` | 400 | the body is not (strict) JSON |
+//! | `request.invalid` | 422 | the JSON does not fit the operation (missing or wrong-typed members, bad values) |
+//! | `request.too_large` | 413 | the body exceeds the configured limit |
+//! | `request.unsupported_media_type` | 415 | the body is not `application/json` |
+//! | `identifier.invalid` | 400 | a licence id, USCC, citizen ID or type code is malformed or has a wrong check character |
+//! | `face.invalid` | 422 | face data breaks the licence type's schema |
+//! | `licence_type.unknown` | 422 | the licence type is not in the catalogue |
+//! | `authority.unknown` | 422 | the authority is not registered |
+//! | `authority.no_signing_key` | 409 | no key of the authority is held by this node |
+//! | `certificate.invalid` | 422 | a certificate or its chain was refused |
+//! | `licence.not_found` | 404 | no such licence |
+//! | `licence.status_conflict` | 409 | the change is not allowed from the current status (e.g. updating a revoked licence) |
+//! | `licence.superseded` | 409 | a newer version exists |
+//! | `auth.missing` | 401 | no bearer token |
+//! | `auth.invalid` | 401 | the token is not known |
+//! | `auth.forbidden` | 403 | the caller's role or scope does not allow this |
+//! | `not_found` | 404 | no such route |
+//! | `method_not_allowed` | 405 | the route exists, the method does not |
+//! | `unavailable` | 503 | storage cannot acknowledge writes now (retry later) |
+//! | `internal` | 500 | a bug; the detail is in the log under the request id |
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use zhengyin_engine::EngineError;
+use zhengyin_store::StoreError;
+
+/// The media type of problem responses.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem to report to the client.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code (see the module table).
+    pub code: &'static str,
+    /// What went wrong, for the client; never internal detail.
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    problem_type: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+}
+
+impl Problem {
+    /// A problem with a status, code and detail.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// 422 `request.invalid`.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "request.invalid", detail)
+    }
+
+    /// 403 `auth.forbidden`.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "auth.forbidden", detail)
+    }
+
+    fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; quote the request id",
+        )
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = Body {
+            problem_type: format!("urn:zhengyin:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = (self.status, bytes).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<EngineError> for Problem {
+    fn from(e: EngineError) -> Self {
+        use StatusCode as S;
+        let detail = e.to_string();
+        match e {
+            EngineError::Identifier(_) => Self::new(S::BAD_REQUEST, "identifier.invalid", detail),
+            EngineError::Schema(_) => Self::new(S::UNPROCESSABLE_ENTITY, "face.invalid", detail),
+            EngineError::InvalidRequest(_) => Self::invalid(detail),
+            EngineError::UnknownLicenceType(_) => Self::new(S::UNPROCESSABLE_ENTITY, "licence_type.unknown", detail),
+            EngineError::UnknownAuthority(_) => Self::new(S::UNPROCESSABLE_ENTITY, "authority.unknown", detail),
+            EngineError::NoSigningKey(_) => Self::new(S::CONFLICT, "authority.no_signing_key", detail),
+            EngineError::Certificate(_) => Self::new(S::UNPROCESSABLE_ENTITY, "certificate.invalid", detail),
+            EngineError::LicenceNotFound(_) => Self::new(S::NOT_FOUND, "licence.not_found", detail),
+            EngineError::NotIssuer(_) => Self::forbidden(detail),
+            EngineError::Revoked(_) | EngineError::StatusConflict { .. } => {
+                Self::new(S::CONFLICT, "licence.status_conflict", detail)
+            }
+            EngineError::Superseded { .. } => Self::new(S::CONFLICT, "licence.superseded", detail),
+            EngineError::Store(StoreError::Conflict) => Self::new(
+                S::CONFLICT,
+                "licence.status_conflict",
+                "changed concurrently; read it again and retry",
+            ),
+            EngineError::Store(StoreError::Backend(ref d)) => {
+                tracing::error!(error = %d, "storage failure");
+                Self::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "storage cannot acknowledge writes now",
+                )
+            }
+            other => {
+                tracing::error!(error = %other, "internal error");
+                Self::internal()
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The configuration file (TOML) and the `--demo` settings.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+use zhengyin_http::TokenConfig;
+
+/// The whole configuration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where to listen.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The sled database directory.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Largest request body, bytes.
+    #[serde(default = "default_body_limit")]
+    pub body_limit: usize,
+    /// PEM file of trust anchors (root CA certificates).
+    pub trust_anchors: PathBuf,
+    /// PKCS#8 PEM private key files of the authorities this node signs for.
+    #[serde(default)]
+    pub keys: Vec<PathBuf>,
+    /// API tokens.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+fn default_body_limit() -> usize {
+    256 * 1024
+}
+
+impl Config {
+    /// Reads a TOML file; relative paths in it are relative to the file's folder.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut config: Config = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.trust_anchors = base.join(&config.trust_anchors);
+        config.keys = config.keys.iter().map(|k| base.join(k)).collect();
+        Ok(config)
+    }
+
+    /// The demo configuration: the example PKI in `keys_dir` and fixed example tokens.
+    pub fn demo(keys_dir: &Path) -> Self {
+        Self {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            body_limit: default_body_limit(),
+            trust_anchors: keys_dir.join("root-ca.pem"),
+            keys: crate::demo::ALGORITHMS
+                .iter()
+                .map(|(alg, _)| keys_dir.join(format!("authority-{alg}.key")))
+                .collect(),
+            tokens: crate::demo::tokens(),
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! `serve --demo`: the example authorities, licence types and tokens. EXAMPLES ONLY: the keys are
+//! public (keys-example/) and the tokens are printed in the README.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use zhengyin_engine::{Engine, RegisterAuthority};
+use zhengyin_http::{Role, TokenConfig};
+use zhengyin_model::{LicenceType, Uscc};
+
+/// Example authorities: key algorithm and USCC.
+pub const ALGORITHMS: [(&str, &str); 4] = [
+    ("ed25519", "11220000013544541J"),
+    ("p256", "11100000000013338W"),
+    ("rsa2048", "91350100M000100Y43"),
+    ("sm2", "12100000400010398P"),
+];
+
+/// The demo tokens, with the role each stands for. EXAMPLE ONLY.
+pub fn token_table() -> Vec<(String, Role)> {
+    let mut t = vec![
+        ("demo-operator".to_owned(), Role::Operator),
+        (
+            "demo-verifier".to_owned(),
+            Role::Verifier {
+                department: "示例审批系统".to_owned(),
+            },
+        ),
+        ("demo-auditor".to_owned(), Role::Auditor),
+    ];
+    for (alg, uscc) in ALGORITHMS {
+        if let Ok(uscc) = Uscc::parse(uscc) {
+            t.push((format!("demo-authority-{alg}"), Role::Authority { uscc }));
+        }
+    }
+    t
+}
+
+pub fn tokens() -> Vec<TokenConfig> {
+    token_table()
+        .into_iter()
+        .map(|(token, role)| TokenConfig {
+            sha256: zhengyin_crypto::hash::sha256_hex(token.as_bytes()),
+            name: token,
+            role,
+        })
+        .collect()
+}
+
+/// The example licence types.
+pub fn licence_types() -> anyhow::Result<Vec<LicenceType>> {
+    let types = serde_json::json!([
+        {
+            "code": "11100000000013338W032",
+            "name": "营业执照",
+            "defining_authority": "11100000000013338W",
+            "holder_code_types": ["001"],
+            "face_schema": [
+                {"name": "company_name", "label": "名称", "kind": "string", "max_chars": 100, "required": true},
+                {"name": "company_form", "label": "类型", "kind": "enum", "values": ["有限责任公司", "股份有限公司", "个人独资企业", "合伙企业"], "required": true},
+                {"name": "legal_representative", "label": "法定代表人", "kind": "string", "max_chars": 50, "required": true},
+                {"name": "registered_capital", "label": "注册资本（万元）", "kind": "integer"},
+                {"name": "established", "label": "成立日期", "kind": "date", "required": true},
+                {"name": "address", "label": "住所", "kind": "string", "max_chars": 200, "required": true},
+                {"name": "business_scope", "label": "经营范围", "kind": "string", "max_chars": 2000}
+            ]
+        },
+        {
+            "code": "12100000400010398P001",
+            "name": "医师执业证书",
+            "defining_authority": "12100000400010398P",
+            "holder_code_types": ["111"],
+            "face_schema": [
+                {"name": "practitioner_name", "label": "姓名", "kind": "string", "max_chars": 50, "required": true},
+                {"name": "practice_category", "label": "执业类别", "kind": "enum", "values": ["临床", "中医", "口腔", "公共卫生"], "required": true},
+                {"name": "practice_place", "label": "执业地点", "kind": "string", "max_chars": 200, "required": true}
+            ]
+        }
+    ]);
+    Ok(serde_json::from_value(types)?)
+}
+
+/// Registers the example authorities and licence types if they are not registered yet.
+pub async fn seed(engine: &Engine, keys_dir: &Path) -> anyhow::Result<()> {
+    let issuing = std::fs::read_to_string(keys_dir.join("issuing-ca.pem")).context("reading issuing-ca.pem")?;
+    for (alg, uscc) in ALGORITHMS {
+        if engine.authority(&Uscc::parse(uscc)?).is_some() {
+            continue;
+        }
+        let leaf = std::fs::read_to_string(keys_dir.join(format!("authority-{alg}.pem")))
+            .with_context(|| format!("reading authority-{alg}.pem"))?;
+        engine
+            .register_authority(RegisterAuthority {
+                uscc: uscc.to_owned(),
+                name: format!("示例发证机构（{alg}，仅供演示）"),
+                level: "city".to_owned(),
+                region_code: "220100".to_owned(),
+                certificates: vec![leaf + &issuing],
+            })
+            .await
+            .with_context(|| format!("registering the example {alg} authority"))?;
+    }
+    for t in licence_types()? {
+        if engine.licence_type(&t.code).is_none() {
+            engine.register_licence_type(t).await?;
+        }
+    }
+    Ok(())
+}

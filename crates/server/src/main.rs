@@ -1,0 +1,196 @@
+//! `zhengyin`: the electronic-licence trust service.
+//!
+//! - `zhengyin serve [--config FILE | --demo]` runs the HTTP API on an embedded sled store.
+//! - `zhengyin verify LICENCE.json --anchors ROOTS.pem --certs CHAIN.pem` verifies a licence
+//!   offline (signature, format, certificate chain at signing time; no status).
+//!
+//! This binary is the only place that knows configuration files, paths and `anyhow`.
+
+mod config;
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use zhengyin_crypto::{FileKey, TrustAnchors};
+use zhengyin_engine::{Engine, Keyring, SystemClock, SystemRandom};
+use zhengyin_http::{AppState, HttpConfig, Tokens};
+use zhengyin_model::Verdict;
+use zhengyin_store::SledStore;
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "zhengyin", version, about = "Electronic licence and e-seal trust service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API.
+    Serve {
+        /// Configuration file (TOML).
+        #[arg(long, conflicts_with = "demo", required_unless_present = "demo")]
+        config: Option<PathBuf>,
+        /// Use the EXAMPLE keys in keys-example/ and print EXAMPLE tokens. Never in production.
+        #[arg(long)]
+        demo: bool,
+        /// Folder of the example keys (with --demo).
+        #[arg(long, default_value = "keys-example")]
+        keys_dir: PathBuf,
+        /// Listen address, overriding the configuration.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Database folder, overriding the configuration.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Verify a licence offline: signature, format and certificate chain at signing time.
+    Verify {
+        /// The licence JSON file.
+        licence: PathBuf,
+        /// PEM file of trust anchors.
+        #[arg(long)]
+        anchors: PathBuf,
+        /// PEM file: the signing certificate followed by its intermediates (repeatable).
+        #[arg(long, required = true)]
+        certs: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve {
+            config,
+            demo,
+            keys_dir,
+            listen,
+            data_dir,
+        } => serve(config, demo, &keys_dir, listen, data_dir),
+        Command::Verify {
+            licence,
+            anchors,
+            certs,
+        } => verify(&licence, &anchors, &certs),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("zhengyin: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(
+    config_path: Option<PathBuf>,
+    demo: bool,
+    keys_dir: &Path,
+    listen: Option<std::net::SocketAddr>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let mut config = match &config_path {
+        Some(path) => Config::load(path)?,
+        None => Config::demo(keys_dir),
+    };
+    if let Some(l) = listen {
+        config.listen = l;
+    }
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(config, demo.then_some(keys_dir)))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
+    let anchors_pem = std::fs::read_to_string(&config.trust_anchors)
+        .with_context(|| format!("reading trust anchors {}", config.trust_anchors.display()))?;
+    let anchors = TrustAnchors::from_pem(&anchors_pem).context("parsing trust anchors")?;
+    let mut keyring = Keyring::default();
+    for path in &config.keys {
+        let key = FileKey::from_pem_file(path).with_context(|| format!("loading key {}", path.display()))?;
+        keyring.add(Arc::new(key));
+    }
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = Arc::new(SledStore::open(&config.data_dir).context("opening the database")?);
+    let engine = Arc::new(Engine::new(store, Arc::new(SystemClock), Arc::new(SystemRandom), anchors, keyring).await?);
+    if let Some(keys_dir) = demo_keys {
+        demo::seed(&engine, keys_dir).await?;
+        eprintln!(
+            "WARNING: demo mode. The keys in {} and these tokens are EXAMPLES ONLY:",
+            keys_dir.display()
+        );
+        for (token, role) in demo::token_table() {
+            eprintln!("  {token:<26} {}", serde_json::to_string(&role).unwrap_or_default());
+        }
+    }
+    let tokens = Tokens::from_config(&config.tokens)?;
+    let state = AppState::new(Arc::clone(&engine), tokens)?;
+    let app = zhengyin_http::app(
+        state,
+        HttpConfig {
+            body_limit: config.body_limit,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    tracing::info!(address = %listener.local_addr()?, data = %config.data_dir.display(), "zhengyin listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn verify(licence: &Path, anchors: &Path, certs: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(licence).with_context(|| format!("reading {}", licence.display()))?;
+    let anchors_pem = std::fs::read_to_string(anchors).with_context(|| format!("reading {}", anchors.display()))?;
+    let roots = TrustAnchors::from_pem(&anchors_pem).context("parsing trust anchors")?;
+    if roots.certificates().is_empty() {
+        anyhow::bail!("{} holds no certificate", anchors.display());
+    }
+    let chains = certs
+        .iter()
+        .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let now = time::OffsetDateTime::now_utc();
+    let report = zhengyin_engine::verify_offline(&bytes, roots, &chains, now, None)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    // Offline the status is unknown, so the best verdict is INDETERMINATE; exit 0 means
+    // "no check failed", 1 means INVALID.
+    Ok(if report.verdict == Verdict::Invalid {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
