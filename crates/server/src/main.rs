@@ -146,7 +146,10 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
-    tracing::info!(address = %listener.local_addr()?, data = %config.data_dir.display(), "zhengyin listening");
+    let address = listener.local_addr()?;
+    tracing::info!(%address, data = %config.data_dir.display(), "zhengyin listening");
+    // One machine-readable line on stdout, for scripts and tests that start the server on port 0.
+    println!("zhengyin listening on http://{address}");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

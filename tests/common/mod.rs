@@ -1,0 +1,123 @@
+//! Starting the real `zhengyin` binary for end-to-end tests.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The `zhengyin` binary, built once per test process with the same profile as the tests.
+pub fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        // target/<profile>/deps/<test> -> target/<profile>
+        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut build = Command::new(cargo);
+        build.current_dir(root()).args(["build", "--quiet", "-p", "zhengyin", "--bin", "zhengyin"]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("running cargo build");
+        assert!(status.success(), "building zhengyin failed");
+        profile_dir.join("zhengyin")
+    })
+}
+
+/// A running server; killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Server {
+    /// Starts `zhengyin serve --demo` on a free loopback port with its database in `data_dir`.
+    pub fn start(data_dir: &Path) -> Server {
+        let mut child = Command::new(binary())
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+            .arg("--keys-dir")
+            .arg(root().join("keys-example"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting zhengyin");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("zhengyin listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let url = rx.recv_timeout(Duration::from_secs(60)).expect("the server did not start listening");
+        Server { child, url }
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let p = std::env::temp_dir().join(format!("zhengyin-{tag}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A business-licence issue request for the demo catalogue.
+pub fn business_licence(number: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type_code": "11100000000013338W032",
+        "number": number,
+        "holder": {"name": "吉林示例科技有限公司", "code": "91350100M000100Y43", "code_type": "001"},
+        "valid_until": "2046-11-21",
+        "face": {
+            "company_name": "吉林示例科技有限公司",
+            "company_form": "有限责任公司",
+            "legal_representative": "张三",
+            "registered_capital": 500,
+            "established": "2020-02-29",
+            "address": "长春市示例路1号"
+        }
+    })
+}
+
+pub const ALGORITHMS: [&str; 4] = ["ed25519", "p256", "rsa2048", "sm2"];
