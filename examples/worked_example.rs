@@ -14,9 +14,10 @@ use zhengyin_model::{canonical, SigningInput};
 fn main() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let key = FileKey::from_pem_file(&root.join("keys-example/authority-ed25519.key")).unwrap();
-    let cert = Certificate::all_from_pem(&std::fs::read_to_string(root.join("keys-example/authority-ed25519.pem")).unwrap())
-        .unwrap()
-        .remove(0);
+    let cert =
+        Certificate::all_from_pem(&std::fs::read_to_string(root.join("keys-example/authority-ed25519.pem")).unwrap())
+            .unwrap()
+            .remove(0);
     let document = json!({
         "id": "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F",
         "name": "营业执照",
@@ -49,12 +50,21 @@ fn main() {
     let mut full_proof = proof.clone();
     full_proof["proofValue"] = json!(encode_proof_value(&signature));
     signed["proof"] = full_proof;
-    println!("proof_config_jcs: '{}'", String::from_utf8(input.proof_config.clone()).unwrap());
-    println!("proof_config_sha256: {}", hex::encode(hash::sha256(&input.proof_config)));
+    println!(
+        "proof_config_jcs: '{}'",
+        String::from_utf8(input.proof_config.clone()).unwrap()
+    );
+    println!(
+        "proof_config_sha256: {}",
+        hex::encode(hash::sha256(&input.proof_config))
+    );
     println!("document_jcs: '{}'", String::from_utf8(input.document.clone()).unwrap());
     println!("document_sha256: {}", hex::encode(hash::sha256(&input.document)));
     println!("hash_data: {}", hex::encode(hash_data));
     println!("signature: {}", hex::encode(&signature));
     println!("proof_value: {}", encode_proof_value(&signature));
-    println!("signed_licence: '{}'", String::from_utf8(canonical::to_canonical(&signed).unwrap()).unwrap());
+    println!(
+        "signed_licence: '{}'",
+        String::from_utf8(canonical::to_canonical(&signed).unwrap()).unwrap()
+    );
 }

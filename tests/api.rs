@@ -19,7 +19,11 @@ impl Api {
     fn start() -> Api {
         let dir = TempDir::new("api");
         let server = Server::start(&dir.0);
-        Api { server, http: Client::new(), _dir: dir }
+        Api {
+            server,
+            http: Client::new(),
+            _dir: dir,
+        }
     }
 
     async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
@@ -38,15 +42,32 @@ impl Api {
     }
 
     async fn get(&self, path: &str, token: &str) -> Response {
-        self.http.get(self.server.at(path)).bearer_auth(token).send().await.unwrap()
+        self.http
+            .get(self.server.at(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn issue(&self, alg: &str, number: &str) -> (String, Vec<u8>) {
-        let r = self.post("/v1/licences", &format!("demo-authority-{alg}"), &business_licence(number)).await;
+        let r = self
+            .post(
+                "/v1/licences",
+                &format!("demo-authority-{alg}"),
+                &business_licence(number),
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::CREATED, "{alg}: {}", r.text().await.unwrap());
         let body: Value = r.json().await.unwrap();
         let id = body["id"].as_str().unwrap().to_owned();
-        let bytes = self.get(&format!("/v1/licences/{id}"), "demo-verifier").await.bytes().await.unwrap().to_vec();
+        let bytes = self
+            .get(&format!("/v1/licences/{id}"), "demo-verifier")
+            .await
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
         (id, bytes)
     }
 
@@ -76,15 +97,29 @@ async fn walk_through_issue_verify_tamper_revoke() {
         let (id, licence) = api.issue(alg, "JL2026000001").await;
         assert_eq!(api.verify(licence.clone()).await["verdict"], "VALID", "{alg}");
 
-        let tampered = String::from_utf8(licence.clone()).unwrap().replace("张三", "李四").into_bytes();
+        let tampered = String::from_utf8(licence.clone())
+            .unwrap()
+            .replace("张三", "李四")
+            .into_bytes();
         let report = api.verify(tampered).await;
         assert_eq!(report["verdict"], "INVALID");
 
-        let r = api.post(&format!("/v1/licences/{id}/revoke"), &format!("demo-authority-{alg}"), &json!({"reason": "吊销", "note": "违法经营"})).await;
+        let r = api
+            .post(
+                &format!("/v1/licences/{id}/revoke"),
+                &format!("demo-authority-{alg}"),
+                &json!({"reason": "吊销", "note": "违法经营"}),
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         let report = api.verify(licence).await;
         assert_eq!(report["verdict"], "INVALID");
-        let status = report["checks"].as_array().unwrap().iter().find(|c| c["code"] == "status").unwrap();
+        let status = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["code"] == "status")
+            .unwrap();
         assert!(status["message"].as_str().unwrap().contains("revoked"), "{status}");
 
         let r = api.get(&format!("/v1/licences/{id}/status"), "demo-verifier").await;
@@ -96,82 +131,245 @@ async fn walk_through_issue_verify_tamper_revoke() {
 async fn bad_input_gets_a_clear_problem_never_a_5xx() {
     let api = Api::start();
     let issuer = "demo-authority-ed25519";
-    problem(api.post_raw("/v1/licences", issuer, b"{\"type_code\":".to_vec()).await, StatusCode::BAD_REQUEST, "request.malformed_json").await;
-    problem(api.post_raw("/v1/licences", issuer, b"{\"a\":1,\"a\":2}".to_vec()).await, StatusCode::BAD_REQUEST, "request.malformed_json").await;
+    problem(
+        api.post_raw("/v1/licences", issuer, b"{\"type_code\":".to_vec()).await,
+        StatusCode::BAD_REQUEST,
+        "request.malformed_json",
+    )
+    .await;
+    problem(
+        api.post_raw("/v1/licences", issuer, b"{\"a\":1,\"a\":2}".to_vec())
+            .await,
+        StatusCode::BAD_REQUEST,
+        "request.malformed_json",
+    )
+    .await;
     let mut wrong_type = business_licence("N");
     wrong_type["holder"] = json!("someone");
-    problem(api.post("/v1/licences", issuer, &wrong_type).await, StatusCode::UNPROCESSABLE_ENTITY, "request.invalid").await;
+    problem(
+        api.post("/v1/licences", issuer, &wrong_type).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "request.invalid",
+    )
+    .await;
     let huge = vec![b' '; 300 * 1024];
-    problem(api.post_raw("/v1/licences", issuer, huge).await, StatusCode::PAYLOAD_TOO_LARGE, "request.too_large").await;
-    let r = api.http.post(api.server.at("/v1/licences")).bearer_auth(issuer).header("content-type", "text/plain").body("x").send().await.unwrap();
+    problem(
+        api.post_raw("/v1/licences", issuer, huge).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "request.too_large",
+    )
+    .await;
+    let r = api
+        .http
+        .post(api.server.at("/v1/licences"))
+        .bearer_auth(issuer)
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     problem(r, StatusCode::UNSUPPORTED_MEDIA_TYPE, "request.unsupported_media_type").await;
 
     let mut bad_uscc = business_licence("N");
     bad_uscc["holder"]["code"] = json!("91350100M000100Y44");
-    problem(api.post("/v1/licences", issuer, &bad_uscc).await, StatusCode::BAD_REQUEST, "identifier.invalid").await;
+    problem(
+        api.post("/v1/licences", issuer, &bad_uscc).await,
+        StatusCode::BAD_REQUEST,
+        "identifier.invalid",
+    )
+    .await;
     let mut bad_type = business_licence("N");
     bad_type["type_code"] = json!("11100000000013338W0X2");
-    problem(api.post("/v1/licences", issuer, &bad_type).await, StatusCode::UNPROCESSABLE_ENTITY, "request.invalid").await;
+    problem(
+        api.post("/v1/licences", issuer, &bad_type).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "request.invalid",
+    )
+    .await;
     let mut unknown_type = business_licence("N");
     unknown_type["type_code"] = json!("11100000000013338W099");
-    problem(api.post("/v1/licences", issuer, &unknown_type).await, StatusCode::UNPROCESSABLE_ENTITY, "licence_type.unknown").await;
+    problem(
+        api.post("/v1/licences", issuer, &unknown_type).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "licence_type.unknown",
+    )
+    .await;
     let mut schema = business_licence("N");
     schema["face"]["registered_capital"] = json!("五百万");
-    let body = problem(api.post("/v1/licences", issuer, &schema).await, StatusCode::UNPROCESSABLE_ENTITY, "face.invalid").await;
+    let body = problem(
+        api.post("/v1/licences", issuer, &schema).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "face.invalid",
+    )
+    .await;
     assert!(body["detail"].as_str().unwrap().contains("registered_capital"));
     // A physician's licence needs a citizen ID with a right check character.
-    let doctor = |code: &str| json!({
-        "type_code": "12100000400010398P001", "number": "D1",
-        "holder": {"name": "王医生", "code": code, "code_type": "111"},
-        "face": {"practitioner_name": "王医生", "practice_category": "临床", "practice_place": "示例医院"}
-    });
-    problem(api.post("/v1/licences", "demo-authority-sm2", &doctor("110105194912310021")).await, StatusCode::BAD_REQUEST, "identifier.invalid").await;
-    assert_eq!(api.post("/v1/licences", "demo-authority-sm2", &doctor("11010519491231002X")).await.status(), StatusCode::CREATED);
+    let doctor = |code: &str| {
+        json!({
+            "type_code": "12100000400010398P001", "number": "D1",
+            "holder": {"name": "王医生", "code": code, "code_type": "111"},
+            "face": {"practitioner_name": "王医生", "practice_category": "临床", "practice_place": "示例医院"}
+        })
+    };
+    problem(
+        api.post("/v1/licences", "demo-authority-sm2", &doctor("110105194912310021"))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "identifier.invalid",
+    )
+    .await;
+    assert_eq!(
+        api.post("/v1/licences", "demo-authority-sm2", &doctor("11010519491231002X"))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
 
     // Identifiers in paths.
     let wrong_check = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.G";
-    problem(api.get(&format!("/v1/licences/{wrong_check}"), "demo-verifier").await, StatusCode::BAD_REQUEST, "identifier.invalid").await;
+    problem(
+        api.get(&format!("/v1/licences/{wrong_check}"), "demo-verifier").await,
+        StatusCode::BAD_REQUEST,
+        "identifier.invalid",
+    )
+    .await;
     let absent = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F";
-    problem(api.get(&format!("/v1/licences/{absent}"), "demo-verifier").await, StatusCode::NOT_FOUND, "licence.not_found").await;
+    problem(
+        api.get(&format!("/v1/licences/{absent}"), "demo-verifier").await,
+        StatusCode::NOT_FOUND,
+        "licence.not_found",
+    )
+    .await;
 
     // Callers.
-    let r = api.http.post(api.server.at("/v1/verify")).body("{}").send().await.unwrap();
+    let r = api
+        .http
+        .post(api.server.at("/v1/verify"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     problem(r, StatusCode::UNAUTHORIZED, "auth.missing").await;
-    problem(api.post("/v1/verify", "not-a-token", &json!({})).await, StatusCode::UNAUTHORIZED, "auth.invalid").await;
-    problem(api.post("/v1/verify", issuer, &json!({})).await, StatusCode::FORBIDDEN, "auth.forbidden").await;
-    problem(api.post("/v1/licences", "demo-verifier", &business_licence("N")).await, StatusCode::FORBIDDEN, "auth.forbidden").await;
-    problem(api.post("/v1/licence-types", issuer, &json!({})).await, StatusCode::FORBIDDEN, "auth.forbidden").await;
+    problem(
+        api.post("/v1/verify", "not-a-token", &json!({})).await,
+        StatusCode::UNAUTHORIZED,
+        "auth.invalid",
+    )
+    .await;
+    problem(
+        api.post("/v1/verify", issuer, &json!({})).await,
+        StatusCode::FORBIDDEN,
+        "auth.forbidden",
+    )
+    .await;
+    problem(
+        api.post("/v1/licences", "demo-verifier", &business_licence("N")).await,
+        StatusCode::FORBIDDEN,
+        "auth.forbidden",
+    )
+    .await;
+    problem(
+        api.post("/v1/licence-types", issuer, &json!({})).await,
+        StatusCode::FORBIDDEN,
+        "auth.forbidden",
+    )
+    .await;
     let (id, licence) = api.issue("ed25519", "N2").await;
     let revoke = json!({"reason": "cancelled"});
-    problem(api.post(&format!("/v1/licences/{id}/revoke"), "demo-authority-sm2", &revoke).await, StatusCode::FORBIDDEN, "auth.forbidden").await;
-    problem(api.get(&format!("/v1/licences/{id}"), "demo-authority-sm2").await, StatusCode::FORBIDDEN, "auth.forbidden").await;
-    problem(api.get(&format!("/v1/licences/{id}"), "demo-auditor").await, StatusCode::FORBIDDEN, "auth.forbidden").await;
+    problem(
+        api.post(&format!("/v1/licences/{id}/revoke"), "demo-authority-sm2", &revoke)
+            .await,
+        StatusCode::FORBIDDEN,
+        "auth.forbidden",
+    )
+    .await;
+    problem(
+        api.get(&format!("/v1/licences/{id}"), "demo-authority-sm2").await,
+        StatusCode::FORBIDDEN,
+        "auth.forbidden",
+    )
+    .await;
+    problem(
+        api.get(&format!("/v1/licences/{id}"), "demo-auditor").await,
+        StatusCode::FORBIDDEN,
+        "auth.forbidden",
+    )
+    .await;
 
     // Changing a revoked licence.
-    assert_eq!(api.post(&format!("/v1/licences/{id}/revoke"), issuer, &revoke).await.status(), StatusCode::OK);
-    assert_eq!(api.post(&format!("/v1/licences/{id}/revoke"), issuer, &revoke).await.status(), StatusCode::OK, "revoking twice is harmless");
+    assert_eq!(
+        api.post(&format!("/v1/licences/{id}/revoke"), issuer, &revoke)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        api.post(&format!("/v1/licences/{id}/revoke"), issuer, &revoke)
+            .await
+            .status(),
+        StatusCode::OK,
+        "revoking twice is harmless"
+    );
     let update = json!({"reason": "更正", "face": business_licence("N")["face"]});
-    problem(api.post(&format!("/v1/licences/{id}/versions"), issuer, &update).await, StatusCode::CONFLICT, "licence.status_conflict").await;
-    problem(api.post(&format!("/v1/licences/{id}/revoke"), issuer, &json!({"reason": "lost"})).await, StatusCode::UNPROCESSABLE_ENTITY, "request.invalid").await;
+    problem(
+        api.post(&format!("/v1/licences/{id}/versions"), issuer, &update).await,
+        StatusCode::CONFLICT,
+        "licence.status_conflict",
+    )
+    .await;
+    problem(
+        api.post(&format!("/v1/licences/{id}/revoke"), issuer, &json!({"reason": "lost"}))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "request.invalid",
+    )
+    .await;
 
     // Verification answers with a report, never an error, for anything licence-shaped or not.
     let mut value: Value = serde_json::from_slice(&licence).unwrap();
     value["proof"]["cryptosuite"] = json!("bbs-2023");
-    assert_eq!(api.verify(serde_json::to_vec(&value).unwrap()).await["verdict"], "INDETERMINATE");
+    assert_eq!(
+        api.verify(serde_json::to_vec(&value).unwrap()).await["verdict"],
+        "INDETERMINATE"
+    );
     for junk in [&b"[]"[..], b"{}", b"null", b"{\"proof\":1}", b"\xff\xfe"] {
         assert_eq!(api.verify(junk.to_vec()).await["verdict"], "INVALID", "{junk:?}");
     }
-    problem(api.post_raw("/v1/verify?at=yesterday", "demo-verifier", licence.clone()).await, StatusCode::UNPROCESSABLE_ENTITY, "request.invalid").await;
+    problem(
+        api.post_raw("/v1/verify?at=yesterday", "demo-verifier", licence.clone())
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "request.invalid",
+    )
+    .await;
 
     // Routes.
-    problem(api.get("/v1/nothing-here", "demo-verifier").await, StatusCode::NOT_FOUND, "not_found").await;
+    problem(
+        api.get("/v1/nothing-here", "demo-verifier").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     let r = api.http.delete(api.server.at("/v1/verify")).send().await.unwrap();
     problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 
     // Nothing above was a server error.
-    let metrics = api.http.get(api.server.at("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = api
+        .http
+        .get(api.server.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("zhengyin_http_requests_total"));
-    assert!(!metrics.lines().any(|l| l.starts_with("zhengyin_http_requests_total") && l.contains("status=\"5")), "{metrics}");
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("zhengyin_http_requests_total") && l.contains("status=\"5")),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -181,18 +379,54 @@ async fn updates_and_suspension_over_http() {
     let (id, v1) = api.issue("p256", "U1").await;
     let mut face = business_licence("U1")["face"].clone();
     face["registered_capital"] = json!(1000);
-    let r = api.post(&format!("/v1/licences/{id}/versions"), issuer, &json!({"reason": "增资", "face": face})).await;
+    let r = api
+        .post(
+            &format!("/v1/licences/{id}/versions"),
+            issuer,
+            &json!({"reason": "增资", "face": face}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let v2: Value = r.json().await.unwrap();
-    assert!(v2["id"].as_str().unwrap().ends_with(&format!(".002.{}", v2["id"].as_str().unwrap().chars().last().unwrap())));
+    assert!(v2["id"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!(".002.{}", v2["id"].as_str().unwrap().chars().last().unwrap())));
     assert_eq!(api.verify(v1).await["verdict"], "INVALID");
     let v2_id = v2["id"].as_str().unwrap();
-    let v2_bytes = api.get(&format!("/v1/licences/{v2_id}"), "demo-verifier").await.bytes().await.unwrap().to_vec();
+    let v2_bytes = api
+        .get(&format!("/v1/licences/{v2_id}"), "demo-verifier")
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
     assert_eq!(api.verify(v2_bytes.clone()).await["verdict"], "VALID");
-    problem(api.post(&format!("/v1/licences/{id}/suspend"), issuer, &json!({"reason": "x"})).await, StatusCode::CONFLICT, "licence.status_conflict").await;
-    assert_eq!(api.post(&format!("/v1/licences/{v2_id}/suspend"), issuer, &json!({"reason": "核查"})).await.status(), StatusCode::OK);
+    problem(
+        api.post(&format!("/v1/licences/{id}/suspend"), issuer, &json!({"reason": "x"}))
+            .await,
+        StatusCode::CONFLICT,
+        "licence.status_conflict",
+    )
+    .await;
+    assert_eq!(
+        api.post(
+            &format!("/v1/licences/{v2_id}/suspend"),
+            issuer,
+            &json!({"reason": "核查"})
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
     assert_eq!(api.verify(v2_bytes.clone()).await["verdict"], "INVALID");
-    let r = api.http.post(api.server.at(&format!("/v1/licences/{v2_id}/reinstate"))).bearer_auth(issuer).send().await.unwrap();
+    let r = api
+        .http
+        .post(api.server.at(&format!("/v1/licences/{v2_id}/reinstate")))
+        .bearer_auth(issuer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(api.verify(v2_bytes).await["verdict"], "VALID");
 }
@@ -200,8 +434,18 @@ async fn updates_and_suspension_over_http() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_served_openapi_is_the_file_and_every_operation_is_routed() {
     let api = Api::start();
-    let file: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(common::root().join("api-spec/openapi.yaml")).unwrap()).unwrap();
-    let served: Value = api.http.get(api.server.at("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let file: Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(common::root().join("api-spec/openapi.yaml")).unwrap())
+            .unwrap();
+    let served: Value = api
+        .http
+        .get(api.server.at("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(served, file, "/openapi.json must serve api-spec/openapi.yaml");
     assert_eq!(file["openapi"], "3.1.0");
     let paths = file["paths"].as_object().unwrap();
@@ -212,7 +456,12 @@ async fn the_served_openapi_is_the_file_and_every_operation_is_routed() {
             .replace("{id}", licence_id)
             .replace("{uscc}", "11220000013544541J")
             .replace("{code}", "11100000000013338W032");
-        for method in ops.as_object().unwrap().keys().filter(|m| ["get", "post", "put", "delete"].contains(&m.as_str())) {
+        for method in ops
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|m| ["get", "post", "put", "delete"].contains(&m.as_str()))
+        {
             let r = api
                 .http
                 .request(method.to_uppercase().parse().unwrap(), api.server.at(&concrete))
@@ -225,7 +474,10 @@ async fn the_served_openapi_is_the_file_and_every_operation_is_routed() {
             let status = r.status();
             let body: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null);
             let code = body["code"].as_str().unwrap_or_default();
-            assert!(code != "not_found" && code != "method_not_allowed", "{method} {path} is not routed: {status}");
+            assert!(
+                code != "not_found" && code != "method_not_allowed",
+                "{method} {path} is not routed: {status}"
+            );
             assert!(!status.is_server_error(), "{method} {path}: {status} {code}");
         }
     }

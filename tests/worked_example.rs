@@ -22,9 +22,18 @@ fn the_worked_example_recomputes_byte_for_byte() {
     let signed = field("signed_licence");
     let received = ReceivedLicence::parse(signed.as_bytes()).unwrap();
     let input = SigningInput::from_values(&received.document, &received.proof).unwrap();
-    assert_eq!(String::from_utf8(input.proof_config.clone()).unwrap(), field("proof_config_jcs"));
-    assert_eq!(String::from_utf8(input.document.clone()).unwrap(), field("document_jcs"));
-    assert_eq!(hex::encode(hash::sha256(&input.proof_config)), field("proof_config_sha256"));
+    assert_eq!(
+        String::from_utf8(input.proof_config.clone()).unwrap(),
+        field("proof_config_jcs")
+    );
+    assert_eq!(
+        String::from_utf8(input.document.clone()).unwrap(),
+        field("document_jcs")
+    );
+    assert_eq!(
+        hex::encode(hash::sha256(&input.proof_config)),
+        field("proof_config_sha256")
+    );
     assert_eq!(hex::encode(hash::sha256(&input.document)), field("document_sha256"));
     let hash_data = Cryptosuite::EddsaJcs2022.hash_data(&input.proof_config, &input.document);
     assert_eq!(hex::encode(hash_data), field("hash_data"));
@@ -34,11 +43,23 @@ fn the_worked_example_recomputes_byte_for_byte() {
     assert_eq!(encode_proof_value(&signature), field("proof_value"));
     assert_eq!(decode_proof_value(&field("proof_value")).unwrap(), signature);
     let value: Value = serde_json::from_str(&signed).unwrap();
-    assert_eq!(String::from_utf8(canonical::to_canonical(&value).unwrap()).unwrap(), signed, "stored form is JCS");
+    assert_eq!(
+        String::from_utf8(canonical::to_canonical(&value).unwrap()).unwrap(),
+        signed,
+        "stored form is JCS"
+    );
 
     // The prose page quotes the same values.
     let page = read("api-spec/licence-format.md");
-    for k in ["proof_config_jcs", "document_jcs", "proof_config_sha256", "document_sha256", "hash_data", "signature", "proof_value"] {
+    for k in [
+        "proof_config_jcs",
+        "document_jcs",
+        "proof_config_sha256",
+        "document_sha256",
+        "hash_data",
+        "signature",
+        "proof_value",
+    ] {
         assert!(page.contains(&field(k)), "licence-format.md lacks the current {k}");
     }
 
@@ -48,7 +69,15 @@ fn the_worked_example_recomputes_byte_for_byte() {
     let now = time::OffsetDateTime::now_utc();
     let report = zhengyin_engine::verify_offline(signed.as_bytes(), anchors, &[chain], now, None).unwrap();
     let outcome = |code: &str| report.checks.iter().find(|c| c.code == code).map(|c| c.outcome);
-    assert_eq!(outcome("signature"), Some(zhengyin_model::Outcome::Passed), "{report:#?}");
-    assert_eq!(outcome("certificate"), Some(zhengyin_model::Outcome::Passed), "{report:#?}");
+    assert_eq!(
+        outcome("signature"),
+        Some(zhengyin_model::Outcome::Passed),
+        "{report:#?}"
+    );
+    assert_eq!(
+        outcome("certificate"),
+        Some(zhengyin_model::Outcome::Passed),
+        "{report:#?}"
+    );
     assert_eq!(report.verdict, Verdict::Indeterminate, "offline can never be VALID");
 }

@@ -23,7 +23,9 @@ pub fn binary() -> &'static Path {
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut build = Command::new(cargo);
-        build.current_dir(root()).args(["build", "--quiet", "-p", "zhengyin", "--bin", "zhengyin"]);
+        build
+            .current_dir(root())
+            .args(["build", "--quiet", "-p", "zhengyin", "--bin", "zhengyin"]);
         if release {
             build.arg("--release");
         }
@@ -62,7 +64,9 @@ impl Server {
                 }
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(60)).expect("the server did not start listening");
+        let url = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server did not start listening");
         Server { child, url }
     }
 
@@ -89,7 +93,10 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let p = std::env::temp_dir().join(format!("zhengyin-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
