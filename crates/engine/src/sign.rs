@@ -91,6 +91,7 @@ impl Engine {
         let commit = LicenceCommit {
             id: body.id.clone(),
             signed: bytes.clone(),
+            document_sha256: zhengyin_crypto::hash::sha256(&input.document),
             status: status.clone(),
             holder: (body.holder.code_type, body.holder.code.clone()),
             supersedes,

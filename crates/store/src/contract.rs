@@ -56,6 +56,7 @@ fn commit(id: &LicenceId, supersedes: Option<(LicenceId, StatusHistory, StatusHi
     LicenceCommit {
         id: id.clone(),
         signed: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+        document_sha256: [id.serial().len() as u8; 32],
         status: history(Status::Valid),
         holder: (HolderCodeType::Uscc, "91350100M000100Y43".to_owned()),
         supersedes,
@@ -147,6 +148,10 @@ fn licences(store: &dyn Store) -> Outcome {
     ensure(
         stored.signed == commit(&v1, None).signed,
         "signed bytes read back exactly",
+    )?;
+    ensure(
+        stored.document_sha256 == commit(&v1, None).document_sha256,
+        "the document digest reads back",
     )?;
     ensure(
         matches!(store.commit_licence(&commit(&v1, None)), Err(StoreError::Conflict)),

@@ -63,6 +63,9 @@ pub struct Intent {
 pub struct StoredLicence {
     /// The signed licence exactly as issued.
     pub signed: Vec<u8>,
+    /// SHA-256 of the JCS form of the licence without its proof: what verification compares a
+    /// presented licence against.
+    pub document_sha256: [u8; 32],
     /// Its status history.
     pub status: StatusHistory,
 }
@@ -74,6 +77,8 @@ pub struct LicenceCommit {
     pub id: LicenceId,
     /// The signed licence bytes.
     pub signed: Vec<u8>,
+    /// SHA-256 of the JCS form of the licence without its proof.
+    pub document_sha256: [u8; 32],
     /// Its initial status history.
     pub status: StatusHistory,
     /// The holder, for the holder index.

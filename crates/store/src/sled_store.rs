@@ -23,6 +23,7 @@ pub struct SledStore {
     intents: sled::Tree,
     abandoned: sled::Tree,
     holders: sled::Tree,
+    digests: sled::Tree,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -69,6 +70,7 @@ impl SledStore {
             intents: tree("intents")?,
             abandoned: tree("abandoned_intents")?,
             holders: tree("holders")?,
+            digests: tree("document_digests")?,
             gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
             db,
         })
@@ -162,8 +164,15 @@ impl Store for SledStore {
         };
         let mut holder = holder_key(c.holder.0, &c.holder.1);
         holder.extend_from_slice(c.id.as_str().as_bytes());
-        (&self.licences, &self.status, &self.intents, &self.heads, &self.holders)
-            .transaction(|(licences, statuses, intents, heads, holders)| {
+        (
+            &self.licences,
+            &self.status,
+            &self.intents,
+            &self.heads,
+            &self.holders,
+            &self.digests,
+        )
+            .transaction(|(licences, statuses, intents, heads, holders, digests)| {
                 if licences.get(c.id.as_str())?.is_some() {
                     return Err(abort(StoreError::Conflict));
                 }
@@ -174,6 +183,7 @@ impl Store for SledStore {
                     statuses.insert(old_id.as_str(), new.as_slice())?;
                 }
                 licences.insert(c.id.as_str(), c.signed.as_slice())?;
+                digests.insert(c.id.as_str(), &c.document_sha256[..])?;
                 statuses.insert(c.id.as_str(), status.as_slice())?;
                 intents.remove(c.id.as_str())?;
                 heads.insert(c.id.lineage().as_bytes(), c.id.as_str().as_bytes())?;
@@ -188,13 +198,20 @@ impl Store for SledStore {
         let Some(signed) = self.licences.get(id.as_str()).map_err(backend)? else {
             return Ok(None);
         };
+        let corrupt = |what: &str| StoreError::Corrupt(format!("licence {id} has no {what}"));
         let status = self
             .status
             .get(id.as_str())
             .map_err(backend)?
-            .ok_or_else(|| StoreError::Corrupt(format!("licence {id} has no status")))?;
+            .ok_or_else(|| corrupt("status"))?;
+        let digest = self
+            .digests
+            .get(id.as_str())
+            .map_err(backend)?
+            .ok_or_else(|| corrupt("digest"))?;
         Ok(Some(StoredLicence {
             signed: signed.to_vec(),
+            document_sha256: digest.as_ref().try_into().map_err(|_| corrupt("well-formed digest"))?,
             status: decode("status", &status)?,
         }))
     }

@@ -1,0 +1,188 @@
+//! Verification cost: the bare signature check per algorithm against the engine's full verify of
+//! a licence in the matching cryptosuite (parse, canonicalise, hash, certificate window, status
+//! read, report). Run: `cargo bench --bench verify`. Prints criterion's figures, then the ratios.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{black_box, Criterion};
+use serde_json::json;
+use zhengyin_crypto::{Cryptosuite, FileKey, Signer, TrustAnchors};
+use zhengyin_engine::{Engine, IssueRequest, Keyring, RegisterAuthority, SystemClock, SystemRandom};
+use zhengyin_model::{ReceivedLicence, SigningInput, Uscc, Verdict};
+use zhengyin_store::SledStore;
+
+const ALGS: [(&str, &str); 4] = [
+    ("ed25519", "11220000013544541J"),
+    ("p256", "11100000000013338W"),
+    ("rsa2048", "91350100M000100Y43"),
+    ("sm2", "12100000400010398P"),
+];
+
+struct Case {
+    alg: &'static str,
+    licence: Vec<u8>,
+    key: FileKey,
+    suite: Cryptosuite,
+    hash_data: [u8; 64],
+    signature: Vec<u8>,
+}
+
+fn setup() -> (Engine, Vec<Case>, tempdir::Dir) {
+    let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keys-example");
+    let read = |p: &str| std::fs::read_to_string(keys.join(p)).unwrap();
+    let dir = tempdir::Dir::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut keyring = Keyring::default();
+    for (alg, _) in ALGS {
+        keyring.add(Arc::new(
+            FileKey::from_pem_file(&keys.join(format!("authority-{alg}.key"))).unwrap(),
+        ));
+    }
+    let store = Arc::new(SledStore::open(&dir.0).unwrap());
+    let anchors = TrustAnchors::from_pem(&read("root-ca.pem")).unwrap();
+    let engine = rt
+        .block_on(Engine::new(
+            store,
+            Arc::new(SystemClock),
+            Arc::new(SystemRandom),
+            anchors,
+            keyring,
+        ))
+        .unwrap();
+    let licence_type = serde_json::from_value(json!({
+        "code": "11100000000013338W032", "name": "营业执照", "defining_authority": "11100000000013338W",
+        "holder_code_types": ["001"],
+        "face_schema": [
+            {"name": "company_name", "label": "名称", "kind": "string", "required": true},
+            {"name": "legal_representative", "label": "法定代表人", "kind": "string", "required": true},
+            {"name": "registered_capital", "label": "注册资本", "kind": "integer"},
+            {"name": "established", "label": "成立日期", "kind": "date", "required": true},
+            {"name": "address", "label": "住所", "kind": "string"},
+            {"name": "business_scope", "label": "经营范围", "kind": "string"}
+        ]
+    }))
+    .unwrap();
+    rt.block_on(engine.register_licence_type(licence_type)).unwrap();
+    let mut cases = Vec::new();
+    for (alg, uscc) in ALGS {
+        rt.block_on(engine.register_authority(RegisterAuthority {
+            uscc: uscc.to_owned(),
+            name: format!("示例发证机构 {alg}"),
+            level: "city".to_owned(),
+            region_code: "220100".to_owned(),
+            certificates: vec![read(&format!("authority-{alg}.pem")) + &read("issuing-ca.pem")],
+        }))
+        .unwrap();
+        let req: IssueRequest = serde_json::from_value(json!({
+            "type_code": "11100000000013338W032", "number": "JL2026000001",
+            "holder": {"name": "吉林示例科技有限公司", "code": "91350100M000100Y43", "code_type": "001"},
+            "valid_until": "2046-11-21",
+            "face": {"company_name": "吉林示例科技有限公司", "legal_representative": "张三", "registered_capital": 500,
+                     "established": "2020-02-29", "address": "吉林省长春市示例区示例路1号",
+                     "business_scope": "软件开发；信息技术咨询服务；数据处理和存储支持服务。"}
+        }))
+        .unwrap();
+        let licence = rt
+            .block_on(engine.issue(&Uscc::parse(uscc).unwrap(), req))
+            .unwrap()
+            .bytes;
+        assert_eq!(engine.verify(&licence, None).verdict, Verdict::Valid);
+        let key = FileKey::from_pem_file(&keys.join(format!("authority-{alg}.key"))).unwrap();
+        let suite = Cryptosuite::for_algorithm(key.algorithm()).unwrap();
+        let received = ReceivedLicence::parse(&licence).unwrap();
+        let input = SigningInput::from_values(&received.document, &received.proof).unwrap();
+        let hash_data = suite.hash_data(&input.proof_config, &input.document);
+        let signature = key.sign(&hash_data).unwrap();
+        cases.push(Case {
+            alg,
+            licence,
+            key,
+            suite,
+            hash_data,
+            signature,
+        });
+    }
+    (engine, cases, dir)
+}
+
+mod tempdir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new() -> Self {
+            let p = std::env::temp_dir().join(format!("zhengyin-bench-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            Dir(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn per_call(iterations: u32, mut f: impl FnMut()) -> f64 {
+    for _ in 0..iterations / 10 {
+        f();
+    }
+    let start = Instant::now();
+    for _ in 0..iterations {
+        f();
+    }
+    start.elapsed().as_secs_f64() / f64::from(iterations)
+}
+
+fn main() {
+    let (engine, cases, _dir) = setup();
+    let mut c = Criterion::default().configure_from_args();
+    for case in &cases {
+        let mut group = c.benchmark_group(case.alg);
+        group.bench_function("bare signature verify", |b| {
+            b.iter(|| {
+                case.suite
+                    .verify(
+                        case.key.public_key(),
+                        black_box(&case.hash_data),
+                        black_box(&case.signature),
+                    )
+                    .unwrap()
+            })
+        });
+        group.bench_function("engine verify licence", |b| {
+            b.iter(|| engine.verify(black_box(&case.licence), None))
+        });
+        group.finish();
+    }
+    c.final_summary();
+
+    println!(
+        "\nratio engine verify / bare verify (same core, {} iterations each):",
+        2000
+    );
+    for case in &cases {
+        let bare = per_call(2000, || {
+            case.suite
+                .verify(
+                    case.key.public_key(),
+                    black_box(&case.hash_data),
+                    black_box(&case.signature),
+                )
+                .unwrap()
+        });
+        let full = per_call(2000, || {
+            black_box(engine.verify(black_box(&case.licence), None));
+        });
+        println!(
+            "  {:<8} {:<15} bare {:>8.1} µs   engine {:>8.1} µs   ratio {:.2}",
+            case.alg,
+            case.suite.name(),
+            bare * 1e6,
+            full * 1e6,
+            full / bare
+        );
+    }
+}
