@@ -45,9 +45,12 @@ fn holder_key(code_type: HolderCodeType, code: &str) -> Vec<u8> {
 impl SledStore {
     /// Opens (or creates) a database in `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        // The group-commit thread flushes as often as writes need; sled's own timer would only
+        // compete with it.
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
             .open()
             .map_err(backend)?;
         Self::from_db(db)

@@ -1,0 +1,83 @@
+//! The `zhengyin` command line: offline verification and its errors.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{root, TempDir};
+use serde_json::Value;
+
+fn worked_example_licence(dir: &TempDir) -> std::path::PathBuf {
+    let spec: Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(root().join("api-spec/openapi.yaml")).unwrap()).unwrap();
+    let path = dir.0.join("licence.json");
+    std::fs::write(&path, spec["x-worked-example"]["signed_licence"].as_str().unwrap()).unwrap();
+    path
+}
+
+fn verify(licence: &std::path::Path, certs: &str) -> std::process::Output {
+    Command::new(common::binary())
+        .arg("verify")
+        .arg(licence)
+        .arg("--anchors")
+        .arg(root().join("keys-example/root-ca.pem"))
+        .arg("--certs")
+        .arg(root().join(certs))
+        .output()
+        .unwrap()
+}
+
+fn chain_file(dir: &TempDir) -> String {
+    let chain = std::fs::read_to_string(root().join("keys-example/authority-ed25519.pem")).unwrap()
+        + &std::fs::read_to_string(root().join("keys-example/issuing-ca.pem")).unwrap();
+    let path = dir.0.join("chain.pem");
+    std::fs::write(&path, chain).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn offline_verification_checks_signature_and_chain() {
+    let dir = TempDir::new("cli");
+    let licence = worked_example_licence(&dir);
+    let out = verify(&licence, &chain_file(&dir));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "INDETERMINATE", "no status offline: {report}");
+    let signature = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "signature")
+        .unwrap();
+    assert_eq!(signature["outcome"], "passed");
+
+    let tampered = dir.0.join("tampered.json");
+    let text = std::fs::read_to_string(&licence)
+        .unwrap()
+        .replace("JL2024000001", "JL2024000002");
+    std::fs::write(&tampered, text).unwrap();
+    let out = verify(&tampered, &chain_file(&dir));
+    assert_eq!(out.status.code(), Some(1), "INVALID exits 1");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["verdict"], "INVALID");
+}
+
+#[test]
+fn bad_input_is_a_plain_message_and_a_nonzero_exit() {
+    let dir = TempDir::new("cli-bad");
+    let licence = worked_example_licence(&dir);
+    let missing = verify(&dir.0.join("nope.json"), "keys-example/root-ca.pem");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.json"));
+    let not_pem = verify(&licence, "README.md");
+    assert_eq!(
+        not_pem.status.code(),
+        Some(2),
+        "a certificate file without certificates"
+    );
+    assert!(String::from_utf8_lossy(&not_pem.stderr).starts_with("zhengyin: "));
+    let no_args = Command::new(common::binary()).arg("verify").output().unwrap();
+    assert!(!no_args.status.success());
+}
