@@ -21,6 +21,33 @@ struct Envelope {
 }
 
 const CYCLES: usize = 20;
+
+/// Every licence in `entries` can be read back byte for byte and verifies VALID.
+async fn check_present(server: &Server, entries: &[(String, String)], when: &str) {
+    let http = reqwest::Client::new();
+    for (id, bytes) in entries {
+        let r = http
+            .get(server.at(&format!("/v1/licences/{id}")))
+            .bearer_auth("demo-verifier")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{when}: acknowledged licence {id} lost");
+        assert_eq!(r.bytes().await.unwrap(), bytes.as_bytes(), "{when}: {id} changed");
+        let report: serde_json::Value = http
+            .post(server.at("/v1/verify"))
+            .bearer_auth("demo-verifier")
+            .header("content-type", "application/json")
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(report["verdict"], "VALID", "{when}: {id}: {report}");
+    }
+}
 const CLIENTS: usize = 16;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -34,32 +61,7 @@ async fn acknowledged_licences_survive_sigkill() {
 
         // Everything acknowledged before this start is still there, identical and VALID.
         let all = acknowledged.lock().await.clone();
-        for (id, bytes) in &all[checked..] {
-            let r = http
-                .get(format!("{}/v1/licences/{id}", server.url))
-                .bearer_auth("demo-verifier")
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "cycle {cycle}: acknowledged licence {id} lost");
-            assert_eq!(
-                r.bytes().await.unwrap(),
-                bytes.as_bytes(),
-                "cycle {cycle}: {id} changed"
-            );
-            let report: serde_json::Value = http
-                .post(format!("{}/v1/verify", server.url))
-                .bearer_auth("demo-verifier")
-                .header("content-type", "application/json")
-                .body(bytes.clone())
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert_eq!(report["verdict"], "VALID", "cycle {cycle}: {id}: {report}");
-        }
+        check_present(&server, &all[checked..], &format!("cycle {cycle}")).await;
         checked = all.len();
 
         // A burst from many clients, killed part-way through.
@@ -98,18 +100,9 @@ async fn acknowledged_licences_survive_sigkill() {
     }
     // One last restart checks the final burst.
     let server = Server::start(&dir.0);
-    let http = reqwest::Client::new();
     let all = acknowledged.lock().await.clone();
-    for (id, bytes) in &all[checked..] {
-        let r = http
-            .get(format!("{}/v1/licences/{id}", server.url))
-            .bearer_auth("demo-verifier")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "acknowledged licence {id} lost");
-        assert_eq!(r.bytes().await.unwrap(), bytes.as_bytes());
-    }
+    check_present(&server, &all[checked..], "after the last kill").await;
+    let http = reqwest::Client::new();
     let metrics = http
         .get(format!("{}/metrics", server.url))
         .send()

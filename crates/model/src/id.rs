@@ -39,6 +39,16 @@ fn malformed(kind: &'static str, reason: &'static str) -> IdError {
     IdError::Malformed { kind, reason }
 }
 
+/// Compares the given check character (`last`, one character) with the expected one.
+fn check_character(kind: &'static str, last: &str, expected: char) -> Result<(), IdError> {
+    let found = last.chars().next().unwrap_or(' ');
+    if found == expected {
+        Ok(())
+    } else {
+        Err(IdError::CheckCharacter { kind, expected, found })
+    }
+}
+
 /// Implements `Display`, `FromStr`, `Serialize` and `Deserialize` through `as_str` / `parse`.
 macro_rules! string_id {
     ($t:ty) => {
@@ -83,14 +93,7 @@ impl Uscc {
         let (body, last) = s.split_at(17);
         let expected = check::gb32100(body)
             .ok_or_else(|| malformed(Self::KIND, "character outside 0-9A-Y without I, O, S, V, Z"))?;
-        let found = last.chars().next().unwrap_or(' ');
-        if found != expected {
-            return Err(IdError::CheckCharacter {
-                kind: Self::KIND,
-                expected,
-                found,
-            });
-        }
+        check_character(Self::KIND, last, expected)?;
         Ok(Self(s.to_owned()))
     }
 
@@ -122,14 +125,7 @@ impl CitizenId {
         if !date_ok {
             return Err(malformed(Self::KIND, "characters 7-14 are not a birth date"));
         }
-        let found = last.chars().next().unwrap_or(' ');
-        if found != expected {
-            return Err(IdError::CheckCharacter {
-                kind: Self::KIND,
-                expected,
-                found,
-            });
-        }
+        check_character(Self::KIND, last, expected)?;
         Ok(Self(s.to_owned()))
     }
 
