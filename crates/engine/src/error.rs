@@ -33,9 +33,6 @@ pub enum EngineError {
     /// The caller's authority did not issue this licence.
     #[error("licence {0} was issued by another authority")]
     NotIssuer(LicenceId),
-    /// The licence is revoked; it cannot change any more.
-    #[error("licence {0} is revoked")]
-    Revoked(LicenceId),
     /// A newer version exists; only the current version can change.
     #[error("licence {id} is superseded by {by}")]
     Superseded {

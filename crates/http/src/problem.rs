@@ -119,9 +119,7 @@ impl From<EngineError> for Problem {
             EngineError::Certificate(_) => Self::new(S::UNPROCESSABLE_ENTITY, "certificate.invalid", detail),
             EngineError::LicenceNotFound(_) => Self::new(S::NOT_FOUND, "licence.not_found", detail),
             EngineError::NotIssuer(_) => Self::forbidden(detail),
-            EngineError::Revoked(_) | EngineError::StatusConflict { .. } => {
-                Self::new(S::CONFLICT, "licence.status_conflict", detail)
-            }
+            EngineError::StatusConflict { .. } => Self::new(S::CONFLICT, "licence.status_conflict", detail),
             EngineError::Superseded { .. } => Self::new(S::CONFLICT, "licence.superseded", detail),
             EngineError::Store(StoreError::Conflict) => Self::new(
                 S::CONFLICT,
