@@ -221,7 +221,12 @@ fn run(ctx: &dyn Context, bytes: &[u8], now: OffsetDateTime, at: OffsetDateTime,
             return;
         }
     };
-    if zhengyin_crypto::hash::sha256(&input.document) == stored.document_sha256 {
+    // For the SHA-256 suites the second half of hashData is already SHA-256 of the document.
+    let document_sha256: [u8; 32] = match suite {
+        Cryptosuite::Sm2Jcs2026 => zhengyin_crypto::hash::sha256(&input.document),
+        _ => hash_data[32..].try_into().unwrap_or_default(),
+    };
+    if document_sha256 == stored.document_sha256 {
         r.pass("registry", "identical to the licence on record")
     } else {
         r.fail("registry", "differs from the licence on record under this identifier")
