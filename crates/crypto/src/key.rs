@@ -170,6 +170,19 @@ impl PublicKey {
         })
     }
 
+    /// An Ed25519 key from its 32-byte encoding (as signed notes carry it).
+    pub fn from_ed25519_bytes(bytes: &[u8; 32]) -> Result<Self, CryptoError> {
+        Self::from_spki_der(&crate::signer::ed25519_spki_der(bytes))
+    }
+
+    /// The 32-byte encoding of an Ed25519 key; `None` for other algorithms.
+    pub fn ed25519_bytes(&self) -> Option<[u8; 32]> {
+        match &self.material {
+            Material::Ed25519(k) => Some(k.to_bytes()),
+            _ => None,
+        }
+    }
+
     /// The key id (SHA-256 of the SPKI).
     pub fn id(&self) -> KeyId {
         self.id

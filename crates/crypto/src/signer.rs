@@ -165,6 +165,11 @@ const RSA_ALG: [u8; 13] = [
     0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
 ];
 
+/// DER SubjectPublicKeyInfo of a 32-byte Ed25519 key.
+pub(crate) fn ed25519_spki_der(key: &[u8; 32]) -> Vec<u8> {
+    spki_der(&ED25519_ALG, key)
+}
+
 /// DER SubjectPublicKeyInfo of an SM2 SEC1 point.
 pub(crate) fn sm2_spki_der(sec1: &[u8]) -> Vec<u8> {
     spki_der(&SM2_ALG, sec1)
