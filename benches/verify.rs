@@ -11,7 +11,7 @@ use std::time::Instant;
 use criterion::{black_box, Criterion};
 use serde_json::json;
 use zhengyin_crypto::{Cryptosuite, FileKey, Signer, TrustAnchors};
-use zhengyin_engine::{Engine, IssueRequest, Keyring, RegisterAuthority, SystemClock, SystemRandom};
+use zhengyin_engine::{Engine, IssueRequest, Keyring, LogConfig, RegisterAuthority, SystemClock, SystemRandom};
 use zhengyin_model::{ReceivedLicence, SigningInput, Uscc, Verdict};
 use zhengyin_store::SledStore;
 
@@ -44,6 +44,10 @@ fn setup() -> (Engine, Vec<Case>, tempdir::Dir) {
     }
     let store = Arc::new(SledStore::open(&dir.0).unwrap());
     let anchors = TrustAnchors::from_pem(&read("root-ca.pem")).unwrap();
+    let log = LogConfig {
+        origin: "zhengyin.example/bench".to_owned(),
+        signer: Arc::new(FileKey::from_pem_file(&keys.join("log-ed25519.key")).unwrap()),
+    };
     let engine = rt
         .block_on(Engine::new(
             store,
@@ -51,6 +55,7 @@ fn setup() -> (Engine, Vec<Case>, tempdir::Dir) {
             Arc::new(SystemRandom),
             anchors,
             keyring,
+            log,
         ))
         .unwrap();
     let licence_type = serde_json::from_value(json!({

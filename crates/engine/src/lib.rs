@@ -11,6 +11,7 @@
 
 mod clock;
 mod error;
+mod log;
 mod registry;
 mod requests;
 mod sign;
@@ -30,6 +31,7 @@ use zhengyin_store::Store;
 
 pub use clock::{Clock, FixedClock, Random, SeededRandom, SystemClock, SystemRandom};
 pub use error::EngineError;
+pub use log::{LogConfig, MAX_ENTRIES_PER_PAGE};
 pub use registry::Keyring;
 pub use requests::{IssueRequest, RegisterAuthority, RevokeRequest, SuspendRequest, UpdateRequest};
 
@@ -64,6 +66,8 @@ pub struct SignedLicence {
     pub bytes: Vec<u8>,
     /// Its status history.
     pub status: StatusHistory,
+    /// The signature-log index of the event that produced this answer (none when nothing changed).
+    pub log_index: Option<u64>,
 }
 
 impl SignedLicence {
@@ -83,6 +87,8 @@ pub struct Engine {
     anchors: TrustAnchors,
     keyring: Keyring,
     registry: RwLock<registry::Registry>,
+    log: LogConfig,
+    checkpoint_lock: Mutex<()>,
     /// Serialises changes to one licence lineage (striped by hash).
     lineage_locks: Vec<Mutex<()>>,
 }
@@ -104,8 +110,11 @@ impl Engine {
         random: Arc<dyn Random>,
         anchors: TrustAnchors,
         keyring: Keyring,
+        log: LogConfig,
     ) -> Result<Self, EngineError> {
         let engine = Self {
+            log,
+            checkpoint_lock: Mutex::new(()),
             store,
             clock,
             random,
@@ -206,7 +215,13 @@ impl Engine {
             certificates,
             registered: now,
         };
-        self.store.put_authority(&authority)?.await?;
+        let entry = log::entry(serde_json::json!({
+            "event": "authority.registered",
+            "authority": uscc.as_str(),
+            "certificates": entries.iter().map(|e| e.certificate.id()).collect::<Vec<_>>(),
+            "time": zhengyin_model::licence::format_time(now),
+        }));
+        self.store.put_authority(&authority, &entry)?.durable.await?;
         // Rebuild the entries of every certificate, old and new, so the newest signer wins.
         let all = authority
             .certificates
@@ -498,6 +513,7 @@ impl Engine {
             id: id.clone(),
             bytes: stored.signed,
             status: stored.status,
+            log_index: None,
         })
     }
 
@@ -517,11 +533,19 @@ impl Engine {
     }
 
     async fn change_status(&self, current: SignedLicence, change: StatusChange) -> Result<SignedLicence, EngineError> {
+        let entry = log::status_entry(current.id.as_str(), current.id.issuer().as_str(), &change);
         let mut status = current.status.clone();
         status.push(change);
-        self.store.update_status(&current.id, &current.status, &status)?.await?;
+        let logged = self
+            .store
+            .update_status(&current.id, &current.status, &status, &entry)?;
+        logged.durable.await?;
         tracing::info!(licence = %current.id, state = status.latest().map_or("", Status::name), "status changed");
-        Ok(SignedLicence { status, ..current })
+        Ok(SignedLicence {
+            status,
+            log_index: Some(logged.index.0),
+            ..current
+        })
     }
 
     fn new_serial(&self) -> Result<String, EngineError> {

@@ -20,6 +20,7 @@ impl Engine {
         supersedes: Option<(LicenceId, StatusHistory, StatusHistory)>,
     ) -> Result<SignedLicence, EngineError> {
         let issuer = body.issuer.code.clone();
+        let supersedes_id = supersedes.as_ref().map(|(id, _, _)| id.to_string());
         let (cert_id, signer, cert) = {
             let reg = self.read_registry();
             let entry = reg
@@ -96,12 +97,27 @@ impl Engine {
             holder: (body.holder.code_type, body.holder.code.clone()),
             supersedes,
         };
-        self.store.commit_licence(&commit)?.await?;
+        let mut event = serde_json::json!({
+            "event": if supersedes_id.is_some() { "licence.updated" } else { "licence.issued" },
+            "licence": body.id.as_str(),
+            "licence_sha256": zhengyin_crypto::hash::sha256_hex(&bytes),
+            "document_sha256": hex::encode(commit.document_sha256),
+            "authority": body.issuer.code.as_str(),
+            "verification_method": proof.verification_method,
+            "cryptosuite": suite.name(),
+            "time": proof.created,
+        });
+        if let Some(old) = supersedes_id {
+            event["supersedes"] = serde_json::Value::String(old);
+        }
+        let logged = self.store.commit_licence(&commit, &crate::log::entry(event))?;
+        logged.durable.await?;
         tracing::info!(licence = %body.id, suite = suite.name(), "licence signed and stored");
         Ok(SignedLicence {
             id: body.id,
             bytes,
             status,
+            log_index: Some(logged.index.0),
         })
     }
 }

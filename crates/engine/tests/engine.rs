@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use time::macros::datetime;
 use zhengyin_crypto::{FileKey, Signer, TrustAnchors};
 use zhengyin_engine::{
-    Engine, EngineError, FixedClock, IssueRequest, Keyring, RegisterAuthority, RevokeRequest, SeededRandom,
+    Engine, EngineError, FixedClock, IssueRequest, Keyring, LogConfig, RegisterAuthority, RevokeRequest, SeededRandom,
     SuspendRequest, UpdateRequest,
 };
 use zhengyin_model::{LicenceId, LicenceType, Outcome, RevocationReason, Uscc, Verdict, VerificationReport};
@@ -74,10 +74,24 @@ fn chain_pem(alg: &str) -> String {
     read(&keys_dir().join(format!("authority-{alg}.pem"))) + &read(&keys_dir().join("issuing-ca.pem"))
 }
 
+fn log_config() -> LogConfig {
+    LogConfig {
+        origin: "zhengyin.example/test-log".to_owned(),
+        signer: Arc::new(FileKey::from_pem_file(&keys_dir().join("log-ed25519.key")).unwrap()),
+    }
+}
+
 async fn engine_over(store: Arc<SledStore>, clock: Arc<FixedClock>) -> Engine {
-    Engine::new(store, clock, Arc::new(SeededRandom::new(7)), anchors(), keyring())
-        .await
-        .unwrap()
+    Engine::new(
+        store,
+        clock,
+        Arc::new(SeededRandom::new(7)),
+        anchors(),
+        keyring(),
+        log_config(),
+    )
+    .await
+    .unwrap()
 }
 
 async fn world() -> World {
@@ -558,4 +572,77 @@ async fn a_licence_from_another_node_is_indeterminate_here() {
         Verdict::Indeterminate,
         "no status record here: never VALID"
     );
+}
+
+#[tokio::test]
+async fn every_signing_event_is_logged_and_provable_against_a_signed_checkpoint() {
+    use zhengyin_tlog::{open_checkpoint, verify_consistency, verify_inclusion, LeafIndex, NoteVerifier, TreeSize};
+    let w = world().await;
+    // Four authorities registered: four entries.
+    assert_eq!(w.engine.log_entries(0, 100).unwrap().len(), 4);
+    let issuer = uscc("11220000013544541J");
+    let l = w.engine.issue(&issuer, issue_request()).await.unwrap();
+    assert_eq!(l.log_index, Some(4));
+    let revoke = RevokeRequest {
+        reason: RevocationReason::Cancelled,
+        effective: None,
+        note: "歇业".to_owned(),
+    };
+    let revoked = w.engine.revoke(&issuer, &l.id, revoke.clone()).await.unwrap();
+    assert_eq!(revoked.log_index, Some(5));
+    assert_eq!(
+        w.engine.revoke(&issuer, &l.id, revoke).await.unwrap().log_index,
+        None,
+        "nothing changed, nothing logged"
+    );
+
+    let entries = w.engine.log_entries(0, 6).unwrap();
+    let issued: Value = serde_json::from_slice(&entries[4]).unwrap();
+    assert_eq!(issued["event"], "licence.issued");
+    assert_eq!(issued["licence"], l.id.as_str());
+    assert_eq!(issued["licence_sha256"], zhengyin_crypto::hash::sha256_hex(&l.bytes));
+    let text = String::from_utf8(entries[5].clone()).unwrap();
+    assert!(
+        text.contains("licence.revoked") && !text.contains("歇业"),
+        "notes only as hashes: {text}"
+    );
+    assert!(
+        !String::from_utf8(entries[4].clone())
+            .unwrap()
+            .contains("91350100M000100Y43"),
+        "no holder code in the log"
+    );
+
+    let verifier = NoteVerifier::parse(&w.engine.log_verifier().unwrap()).unwrap();
+    let note = w.engine.publish_checkpoint().await.unwrap().unwrap();
+    assert!(
+        w.engine.publish_checkpoint().await.unwrap().is_none(),
+        "no new entries, no new checkpoint"
+    );
+    let cp6 = open_checkpoint(&note, &verifier).unwrap();
+    assert_eq!(cp6.size, TreeSize(6));
+    for (i, e) in entries.iter().enumerate() {
+        let proof = w.engine.inclusion_proof(i as u64, 6).unwrap();
+        verify_inclusion(
+            LeafIndex(i as u64),
+            cp6.size,
+            &zhengyin_tlog::leaf_hash(e),
+            &proof,
+            &cp6.root,
+        )
+        .unwrap();
+        assert_eq!(
+            w.engine.log_index_of(&zhengyin_tlog::leaf_hash(e)).unwrap(),
+            Some(LeafIndex(i as u64))
+        );
+    }
+    w.engine.issue(&issuer, issue_request()).await.unwrap();
+    let cp7 = open_checkpoint(&w.engine.publish_checkpoint().await.unwrap().unwrap(), &verifier).unwrap();
+    let proof = w.engine.consistency_proof(6, 7).unwrap();
+    verify_consistency(cp6.size, cp7.size, &proof, &cp6.root, &cp7.root).unwrap();
+    assert!(w.engine.inclusion_proof(7, 7).is_err());
+    assert!(w.engine.inclusion_proof(0, 8).is_err(), "beyond the log");
+    assert!(w.engine.consistency_proof(0, 7).is_err());
+    assert!(w.engine.consistency_proof(7, 6).is_err());
+    assert!(w.engine.log_entries(5, 4).is_err());
 }

@@ -143,6 +143,21 @@ impl FromRequestParts<AppState> for AuthorityCaller {
     }
 }
 
+/// A caller that may read the signature log in full: an auditor or an operator.
+pub struct AuditorCaller(pub Caller);
+
+impl FromRequestParts<AppState> for AuditorCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match caller.role {
+            Role::Auditor | Role::Operator => Ok(Self(caller)),
+            _ => Err(Problem::forbidden("the log's entries and proofs need an auditor token")),
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for VerifierCaller {
     type Rejection = Problem;
 

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use zhengyin_engine::{IssueRequest, RegisterAuthority, RevokeRequest, SignedLicence, SuspendRequest, UpdateRequest};
 use zhengyin_model::{LicenceId, LicenceType, TypeCode, Uscc, Verdict};
 
-use crate::auth::{AuthorityCaller, Caller, OperatorCaller, VerifierCaller};
+use crate::auth::{AuditorCaller, AuthorityCaller, Caller, OperatorCaller, VerifierCaller};
 use crate::extract::{JsonBody, RawJson};
 use crate::metrics::VerdictLabels;
 use crate::problem::Problem;
@@ -39,6 +39,7 @@ fn licence_envelope(l: &SignedLicence, now: OffsetDateTime, code: StatusCode) ->
         "state": current.map_or("pending", |s| s.name()),
         "status": current,
         "history": l.status.changes,
+        "log_index": l.log_index,
         "licence": raw,
     });
     Ok((code, Json(body)).into_response())
@@ -203,4 +204,117 @@ pub(crate) async fn verify(
         })
         .inc();
     Ok(Json(report).into_response())
+}
+
+// The signature log (auditors).
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub(crate) async fn log_checkpoint(State(s): State<AppState>, _caller: Caller) -> Result<Response> {
+    let (_, note) = s.engine.latest_checkpoint()?.ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "no checkpoint published yet",
+        )
+    })?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
+}
+
+pub(crate) async fn log_key(State(s): State<AppState>, _caller: Caller) -> Result<Response> {
+    Ok(Json(json!({ "verifier_key": s.engine.log_verifier()? })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RangeQuery {
+    start: u64,
+    end: u64,
+}
+
+type QueryResult<T> = std::result::Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+fn query<T>(q: QueryResult<T>) -> Result<T> {
+    q.map(|Query(q)| q)
+        .map_err(|e| Problem::invalid(format!("query: {}", e.body_text())))
+}
+
+pub(crate) async fn log_entries(
+    State(s): State<AppState>,
+    _: AuditorCaller,
+    q: QueryResult<RangeQuery>,
+) -> Result<Response> {
+    let q = query(q)?;
+    let entries: Vec<String> = s.engine.log_entries(q.start, q.end)?.iter().map(|e| b64(e)).collect();
+    Ok(Json(json!({ "start": q.start, "entries": entries })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InclusionQuery {
+    index: Option<u64>,
+    leaf_hash: Option<String>,
+    size: u64,
+}
+
+pub(crate) async fn log_inclusion(
+    State(s): State<AppState>,
+    _: AuditorCaller,
+    q: QueryResult<InclusionQuery>,
+) -> Result<Response> {
+    use base64::Engine as _;
+    let q = query(q)?;
+    let index = match (q.index, q.leaf_hash) {
+        (Some(i), None) => i,
+        (None, Some(h)) => {
+            let hash: [u8; 32] = base64::engine::general_purpose::STANDARD
+                .decode(h)
+                .ok()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| Problem::invalid("leaf_hash must be 32 bytes of standard base64"))?;
+            s.engine
+                .log_index_of(&hash)?
+                .ok_or_else(|| {
+                    Problem::new(
+                        StatusCode::NOT_FOUND,
+                        "log.entry_not_found",
+                        "no entry has that leaf hash",
+                    )
+                })?
+                .0
+        }
+        _ => return Err(Problem::invalid("give exactly one of index and leaf_hash")),
+    };
+    let proof: Vec<String> = s
+        .engine
+        .inclusion_proof(index, q.size)?
+        .iter()
+        .map(|h| b64(h))
+        .collect();
+    Ok(Json(json!({ "index": index, "size": q.size, "proof": proof })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConsistencyQuery {
+    first: u64,
+    second: u64,
+}
+
+pub(crate) async fn log_consistency(
+    State(s): State<AppState>,
+    _: AuditorCaller,
+    q: QueryResult<ConsistencyQuery>,
+) -> Result<Response> {
+    let q = query(q)?;
+    let proof: Vec<String> = s
+        .engine
+        .consistency_proof(q.first, q.second)?
+        .iter()
+        .map(|h| b64(h))
+        .collect();
+    Ok(Json(json!({ "first": q.first, "second": q.second, "proof": proof })).into_response())
 }

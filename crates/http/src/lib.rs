@@ -104,7 +104,12 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
         .route("/licences/{id}/revoke", post(handlers::revoke))
         .route("/licences/{id}/suspend", post(handlers::suspend))
         .route("/licences/{id}/reinstate", post(handlers::reinstate))
-        .route("/verify", post(handlers::verify));
+        .route("/verify", post(handlers::verify))
+        .route("/log/checkpoint", get(handlers::log_checkpoint))
+        .route("/log/key", get(handlers::log_key))
+        .route("/log/entries", get(handlers::log_entries))
+        .route("/log/proof/inclusion", get(handlers::log_inclusion))
+        .route("/log/proof/consistency", get(handlers::log_consistency));
     Router::new()
         .nest("/v1", v1)
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))

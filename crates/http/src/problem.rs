@@ -18,6 +18,7 @@
 //! | `auth.missing` | 401 | no bearer token |
 //! | `auth.invalid` | 401 | the token is not known |
 //! | `auth.forbidden` | 403 | the caller's role or scope does not allow this |
+//! | `log.entry_not_found` | 404 | no log entry has the leaf hash asked for |
 //! | `not_found` | 404 | no such route |
 //! | `method_not_allowed` | 405 | the route exists, the method does not |
 //! | `unavailable` | 503 | storage cannot acknowledge writes now (retry later) |

@@ -2,8 +2,9 @@
 //!
 //! Signatures are computed over canonical bytes, never over a serde serialisation of a struct.
 //! Input that JCS cannot canonicalise unambiguously is refused here, before anything is hashed:
-//! duplicate member names (RFC 8785 §3.1 requires I-JSON), integers beyond ±2^53, and (by
-//! serde_json itself) lone surrogates and non-finite numbers.
+//! duplicate member names (RFC 8785 §3.1 requires I-JSON), integers beyond ±2^53 (see
+//! [`BEYOND_2_53`]), and (by serde_json itself) lone surrogates and non-finite numbers. Every
+//! canonical output parses back to the same value.
 //!
 //! The writer is ours, because it sits on the verification hot path: the `serde_json_canonicalizer`
 //! crate took 25 µs for a 900-byte licence, more than half an Ed25519 verification; this one takes
@@ -79,7 +80,7 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), CanonicalError> {
 
 /// §3.2.2.3: numbers as ECMAScript writes them; integers beyond ±2^53 are refused.
 fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), CanonicalError> {
-    let too_big = || CanonicalError::Malformed("integer beyond ±2^53 cannot be canonicalised exactly".to_owned());
+    let too_big = || CanonicalError::Malformed(BEYOND_2_53.to_owned());
     if let Some(i) = n.as_i64() {
         if i.abs() > MAX_SAFE_INTEGER {
             return Err(too_big());
@@ -92,6 +93,9 @@ fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), CanonicalError> {
             .as_f64()
             .filter(|f| f.is_finite())
             .ok_or_else(|| CanonicalError::Malformed("non-finite number".to_owned()))?;
+        if f.abs() > MAX_SAFE_INTEGER as f64 && f.abs() < 1e21 {
+            return Err(too_big());
+        }
         if f == 0.0 {
             out.push(b'0'); // -0 is written as 0
         } else {
@@ -138,6 +142,13 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Why numbers beyond ±2^53 are refused. Integers beyond ±2^53 mean different values in different
+/// implementations (JavaScript rounds them to a double, others keep every digit), so integer
+/// literals beyond it are refused on input, and doubles whose canonical text would be such a
+/// literal (2^53 < |x| < 10^21, which ECMAScript writes as plain digits) are refused on output.
+/// Every canonical output therefore parses back to the same value (I-JSON, RFC 7493 §2.2).
+pub const BEYOND_2_53: &str = "integer beyond ±2^53 cannot be canonicalised without doubt";
+
 struct StrictValue;
 
 impl StrictValue {
@@ -167,14 +178,14 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::Bool(v))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        if v.abs() > MAX_SAFE_INTEGER {
-            return Err(E::custom("integer beyond ±2^53 cannot be canonicalised exactly"));
+        if v.unsigned_abs() > MAX_SAFE_INTEGER.unsigned_abs() {
+            return Err(E::custom(BEYOND_2_53));
         }
         Ok(Value::Number(v.into()))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
         if v > MAX_SAFE_INTEGER.unsigned_abs() {
-            return Err(E::custom("integer beyond ±2^53 cannot be canonicalised exactly"));
+            return Err(E::custom(BEYOND_2_53));
         }
         Ok(Value::Number(v.into()))
     }
@@ -251,7 +262,11 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).prop_map(|i| Value::Number(i.into())),
-            any::<f64>().prop_filter_map("finite", |f| Number::from_f64(f).map(Value::Number)),
+            any::<f64>()
+                .prop_filter("not written as an integer beyond 2^53", |f| {
+                    f.abs() <= MAX_SAFE_INTEGER as f64 || f.abs() >= 1e21
+                })
+                .prop_filter_map("finite", |f| Number::from_f64(f).map(Value::Number)),
             ".*".prop_map(Value::String),
             "[\\u{0}-\\u{7f}\\u{e000}\\u{10000}\\u{2028}]{0,8}".prop_map(Value::String),
         ];
@@ -279,8 +294,8 @@ mod tests {
     #[test]
     fn numbers_follow_ecmascript() {
         assert_eq!(
-            canon("[0, -0, -0.0, 1.0, 1e21, 1e-7, 123456789012345680000, 0.1, 5e-324, -1.5e300]"),
-            "[0,0,0,1,1e+21,1e-7,123456789012345680000,0.1,5e-324,-1.5e+300]"
+            canon("[0, -0, -0.0, 1.0, 1e15, 1e-7, 123456789.5, 0.1, 5e-324, -1.5e-300]"),
+            "[0,0,0,1,1000000000000000,1e-7,123456789.5,0.1,5e-324,-1.5e-300]"
         );
     }
 
@@ -299,5 +314,8 @@ mod tests {
             assert!(parse_strict(bad.as_bytes()).is_err(), "{bad} accepted");
         }
         assert!(parse_strict(b"[9007199254740991]").is_ok());
+        // 1e17 is a double, but ECMAScript would write it as an ambiguous 18-digit integer.
+        assert!(to_canonical(&parse_strict(b"[1e17]").unwrap()).is_err());
+        assert_eq!(canon("[1e21]"), "[1e+21]");
     }
 }

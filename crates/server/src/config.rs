@@ -28,6 +28,15 @@ pub struct Config {
     /// API tokens.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
+    /// The signature log's origin line (its name in checkpoints).
+    #[serde(default = "default_log_origin")]
+    pub log_origin: String,
+    /// PKCS#8 PEM Ed25519 key that signs the log's checkpoints.
+    pub log_key: PathBuf,
+}
+
+fn default_log_origin() -> String {
+    "zhengyin.example/node".to_owned()
 }
 
 fn default_listen() -> SocketAddr {
@@ -50,6 +59,7 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         config.trust_anchors = base.join(&config.trust_anchors);
         config.keys = config.keys.iter().map(|k| base.join(k)).collect();
+        config.log_key = base.join(&config.log_key);
         Ok(config)
     }
 
@@ -65,6 +75,8 @@ impl Config {
                 .map(|(alg, _)| keys_dir.join(format!("authority-{alg}.key")))
                 .collect(),
             tokens: crate::demo::tokens(),
+            log_origin: "zhengyin.example/demo".to_owned(),
+            log_key: keys_dir.join("log-ed25519.key"),
         }
     }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use zhengyin_crypto::{FileKey, TrustAnchors};
-use zhengyin_engine::{Engine, Keyring, SystemClock, SystemRandom};
+use zhengyin_engine::{Engine, Keyring, LogConfig, SystemClock, SystemRandom};
 use zhengyin_http::{AppState, HttpConfig, Tokens};
 use zhengyin_model::Verdict;
 use zhengyin_store::SledStore;
@@ -122,9 +122,25 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
         let key = FileKey::from_pem_file(path).with_context(|| format!("loading key {}", path.display()))?;
         keyring.add(Arc::new(key));
     }
+    let log_key = FileKey::from_pem_file(&config.log_key)
+        .with_context(|| format!("loading the log key {}", config.log_key.display()))?;
+    let log = LogConfig {
+        origin: config.log_origin.clone(),
+        signer: Arc::new(log_key),
+    };
     std::fs::create_dir_all(&config.data_dir)?;
     let store = Arc::new(SledStore::open(&config.data_dir).context("opening the database")?);
-    let engine = Arc::new(Engine::new(store, Arc::new(SystemClock), Arc::new(SystemRandom), anchors, keyring).await?);
+    let engine = Arc::new(
+        Engine::new(
+            store,
+            Arc::new(SystemClock),
+            Arc::new(SystemRandom),
+            anchors,
+            keyring,
+            log,
+        )
+        .await?,
+    );
     if let Some(keys_dir) = demo_keys {
         demo::seed(&engine, keys_dir).await?;
         eprintln!(
@@ -135,6 +151,16 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
             eprintln!("  {token:<26} {}", serde_json::to_string(&role).unwrap_or_default());
         }
     }
+    engine
+        .publish_checkpoint()
+        .await
+        .context("publishing the first checkpoint")?;
+    eprintln!(
+        "signature log {}: verifier key {}",
+        config.log_origin,
+        engine.log_verifier()?
+    );
+    tokio::spawn(publish_checkpoints(Arc::clone(&engine)));
     let tokens = Tokens::from_config(&config.tokens)?;
     let state = AppState::new(Arc::clone(&engine), tokens)?;
     let app = zhengyin_http::app(
@@ -155,6 +181,18 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
         .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Publishes a checkpoint every second while the log grows: the maximum merge delay.
+async fn publish_checkpoints(engine: Arc<Engine>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = engine.publish_checkpoint().await {
+            tracing::error!(error = %e, "publishing a checkpoint failed");
+        }
+    }
 }
 
 async fn shutdown_signal() {

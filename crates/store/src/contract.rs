@@ -27,6 +27,13 @@ fn wait(r: Result<crate::Durable, StoreError>, what: &str) -> Outcome {
     ok(ok(r, what)?.wait(), what)
 }
 
+/// Waits for a logged write; returns its log index.
+fn logged(r: Result<crate::Logged, StoreError>, what: &str) -> Result<u64, String> {
+    let l = ok(r, what)?;
+    ok(l.durable.wait(), what)?;
+    Ok(l.index.0)
+}
+
 fn sample_id(serial: &str, version: u16) -> Result<LicenceId, String> {
     let mut id = LicenceId::new(
         TypeCode::parse("11100000000013338W032").map_err(|e| e.to_string())?,
@@ -70,6 +77,7 @@ pub fn run(store: &dyn Store) -> Outcome {
     intents(store)?;
     licences(store)?;
     status_changes(store)?;
+    log(store)?;
     Ok(())
 }
 
@@ -82,9 +90,9 @@ fn catalogue(store: &dyn Store) -> Outcome {
         certificates: vec!["PEM".to_owned()],
         registered: datetime!(2024-01-01 0:00 UTC),
     };
-    wait(store.put_authority(&a), "put authority")?;
+    logged(store.put_authority(&a, b"authority 1"), "put authority")?;
     a.name.push_str("（新）");
-    wait(store.put_authority(&a), "replace authority")?;
+    logged(store.put_authority(&a, b"authority 2"), "replace authority")?;
     ensure(
         ok(store.authorities(), "authorities")? == vec![a],
         "an authority is replaced, not duplicated",
@@ -128,7 +136,7 @@ fn intents(store: &dyn Store) -> Outcome {
         ok(store.pending_intents(), "pending")?.len() == 2,
         "intents are pending until resolved",
     )?;
-    wait(store.commit_licence(&commit(&id, None)), "commit")?;
+    logged(store.commit_licence(&commit(&id, None), b"licence"), "commit")?;
     wait(store.abandon_intent(&other), "abandon")?;
     ensure(
         ok(store.pending_intents(), "pending")?.is_empty(),
@@ -143,7 +151,7 @@ fn intents(store: &dyn Store) -> Outcome {
 fn licences(store: &dyn Store) -> Outcome {
     let v1 = sample_id("LIC1", 1)?;
     let v2 = sample_id("LIC1", 2)?;
-    wait(store.commit_licence(&commit(&v1, None)), "commit v1")?;
+    logged(store.commit_licence(&commit(&v1, None), b"licence"), "commit v1")?;
     let stored = ok(store.licence(&v1), "read v1")?.ok_or("v1 missing")?;
     ensure(
         stored.signed == commit(&v1, None).signed,
@@ -154,12 +162,15 @@ fn licences(store: &dyn Store) -> Outcome {
         "the document digest reads back",
     )?;
     ensure(
-        matches!(store.commit_licence(&commit(&v1, None)), Err(StoreError::Conflict)),
+        matches!(
+            store.commit_licence(&commit(&v1, None), b"licence"),
+            Err(StoreError::Conflict)
+        ),
         "a licence is never overwritten",
     )?;
     let superseded = history(Status::Superseded { by: v2.clone() });
     let stale = history(Status::Suspended { reason: "x".to_owned() });
-    let r = store.commit_licence(&commit(&v2, Some((v1.clone(), stale, superseded.clone()))));
+    let r = store.commit_licence(&commit(&v2, Some((v1.clone(), stale, superseded.clone()))), b"licence");
     ensure(
         matches!(r, Err(StoreError::Conflict)),
         "superseding checks the old status",
@@ -169,8 +180,11 @@ fn licences(store: &dyn Store) -> Outcome {
         "a refused commit writes nothing",
     )?;
     let current = stored.status;
-    wait(
-        store.commit_licence(&commit(&v2, Some((v1.clone(), current, superseded.clone())))),
+    logged(
+        store.commit_licence(
+            &commit(&v2, Some((v1.clone(), current, superseded.clone()))),
+            b"licence",
+        ),
         "commit v2",
     )?;
     ensure(
@@ -198,20 +212,23 @@ fn licences(store: &dyn Store) -> Outcome {
 
 fn status_changes(store: &dyn Store) -> Outcome {
     let id = sample_id("STATUS1", 1)?;
-    wait(store.commit_licence(&commit(&id, None)), "commit")?;
+    logged(store.commit_licence(&commit(&id, None), b"licence"), "commit")?;
     let valid = history(Status::Valid);
     let revoked = history(Status::Revoked {
         reason: RevocationReason::Cancelled,
         note: String::new(),
     });
-    wait(store.update_status(&id, &valid, &revoked), "revoke")?;
+    logged(store.update_status(&id, &valid, &revoked, b"revoke"), "revoke")?;
     ensure(
-        matches!(store.update_status(&id, &valid, &revoked), Err(StoreError::Conflict)),
+        matches!(
+            store.update_status(&id, &valid, &revoked, b"x"),
+            Err(StoreError::Conflict)
+        ),
         "a status change checks what it replaces",
     )?;
     ensure(
         matches!(
-            store.update_status(&sample_id("NONE", 1)?, &valid, &revoked),
+            store.update_status(&sample_id("NONE", 1)?, &valid, &revoked, b"x"),
             Err(StoreError::NotFound)
         ),
         "no status change for a licence that does not exist",
@@ -219,5 +236,77 @@ fn status_changes(store: &dyn Store) -> Outcome {
     ensure(
         ok(store.licence(&id), "read")?.map(|l| l.status) == Some(revoked),
         "the new status reads back",
+    )
+}
+
+fn log(store: &dyn Store) -> Outcome {
+    use zhengyin_tlog::{inclusion_proof, leaf_hash, root, verify_inclusion, LeafIndex, MemoryTree, TreeSize};
+    // Every logged write so far appended exactly one entry, in order, with no gaps.
+    let size = ok(store.log_size(), "log size")?;
+    let entries = ok(store.log_entries(LeafIndex(0), LeafIndex(size.0)), "entries")?;
+    ensure(
+        entries.len() as u64 == size.0 && size.0 >= 6,
+        "the log holds one entry per logged write",
+    )?;
+    ensure(
+        entries[0] == b"authority 1" && entries[1] == b"authority 2",
+        "entries keep their order",
+    )?;
+    // A refused write appends nothing.
+    let before = ok(store.log_size(), "log size")?;
+    let _ = store.update_status(
+        &sample_id("NONE", 1)?,
+        &StatusHistory::default(),
+        &StatusHistory::default(),
+        b"no",
+    );
+    ensure(
+        ok(store.log_size(), "log size")? == before,
+        "a refused write appends no entry",
+    )?;
+    // The stored hashes give the same root as recomputing from the entries.
+    let mut mirror = MemoryTree::default();
+    entries.iter().for_each(|e| mirror.push(leaf_hash(e)));
+    let reader = crate::LogReader(store);
+    let stored_root = ok(
+        root(size, &reader).map_err(|e| StoreError::Backend(format!("{e:?}"))),
+        "root",
+    )?;
+    let mirror_root = root(size, &mirror).map_err(|e| format!("{e:?}"))?;
+    ensure(stored_root == mirror_root, "stored log hashes agree with the entries")?;
+    for i in 0..size.0 {
+        let proof = inclusion_proof(LeafIndex(i), size, &reader).map_err(|e| format!("{e:?}"))?;
+        let leaf = leaf_hash(&entries[i as usize]);
+        ensure(
+            verify_inclusion(LeafIndex(i), size, &leaf, &proof, &stored_root).is_ok(),
+            "inclusion proofs verify",
+        )?;
+        ensure(
+            ok(store.log_index_of(&leaf), "index of")?.is_some(),
+            "entries are found by leaf hash",
+        )?;
+    }
+    ensure(
+        ok(store.log_index_of(&[0; 32]), "index of")?.is_none(),
+        "unknown leaf hashes are not found",
+    )?;
+    ensure(
+        ok(
+            store.log_entries(LeafIndex(size.0), LeafIndex(size.0 + 5)),
+            "past the end",
+        )?
+        .is_empty(),
+        "no entries past the end",
+    )?;
+    // Checkpoints.
+    ensure(
+        ok(store.latest_checkpoint(), "checkpoint")?.is_none(),
+        "no checkpoint before one is stored",
+    )?;
+    wait(store.put_checkpoint(TreeSize(1), "note 1\n"), "checkpoint 1")?;
+    wait(store.put_checkpoint(size, "note 2\n"), "checkpoint 2")?;
+    ensure(
+        ok(store.latest_checkpoint(), "checkpoint")? == Some((size, "note 2\n".to_owned())),
+        "the latest checkpoint is the largest",
     )
 }

@@ -12,6 +12,9 @@
 //!   that recovery marks abandoned; its serial is never reused.
 //! - **Atomic multi-record writes.** A licence, its status, the status of the version it supersedes
 //!   and the indexes change together or not at all.
+//! - **The log entry is part of the write.** Every signing event appends its entry to the
+//!   signature log (RFC 9162 tree, computed with `zhengyin-tlog`) in the same atomic write as the
+//!   record it describes; indices are contiguous and never reused.
 //!
 //! Nothing sled-shaped leaves this crate.
 
@@ -22,6 +25,7 @@ mod sled_store;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zhengyin_model::{Authority, HolderCodeType, LicenceId, LicenceType, StatusHistory, TypeCode, Uscc};
+pub use zhengyin_tlog::{Hash, LeafIndex, NodeId, TreeSize};
 
 pub use durable::{Durable, Ticket};
 pub use sled_store::SledStore;
@@ -87,10 +91,19 @@ pub struct LicenceCommit {
     pub supersedes: Option<(LicenceId, StatusHistory, StatusHistory)>,
 }
 
+/// A write that appended a log entry: await `durable` before acknowledging.
+#[must_use = "a write is not durable until awaited"]
+pub struct Logged {
+    /// Resolves when the write is durable.
+    pub durable: Durable,
+    /// The index of the log entry.
+    pub index: LeafIndex,
+}
+
 /// The storage of one node.
 pub trait Store: Send + Sync {
-    /// Creates or replaces an authority.
-    fn put_authority(&self, authority: &Authority) -> Result<Durable, StoreError>;
+    /// Creates or replaces an authority, appending `entry` to the log.
+    fn put_authority(&self, authority: &Authority, entry: &[u8]) -> Result<Logged, StoreError>;
     /// Every authority.
     fn authorities(&self) -> Result<Vec<Authority>, StoreError>;
     /// Creates or replaces a licence type.
@@ -107,17 +120,19 @@ pub trait Store: Send + Sync {
     fn abandon_intent(&self, id: &LicenceId) -> Result<Durable, StoreError>;
     /// Stores a signed licence, clears its intent, updates the superseded version and the
     /// indexes, atomically. Fails with [`StoreError::Conflict`] if the superseded version's
-    /// status changed since it was read, or the licence already exists.
-    fn commit_licence(&self, commit: &LicenceCommit) -> Result<Durable, StoreError>;
+    /// status changed since it was read, or the licence already exists. Appends `entry` to the log.
+    fn commit_licence(&self, commit: &LicenceCommit, entry: &[u8]) -> Result<Logged, StoreError>;
     /// A licence and its status.
     fn licence(&self, id: &LicenceId) -> Result<Option<StoredLicence>, StoreError>;
-    /// Replaces a status history if it still equals `expected` (compare-and-swap).
+    /// Replaces a status history if it still equals `expected` (compare-and-swap), appending
+    /// `entry` to the log.
     fn update_status(
         &self,
         id: &LicenceId,
         expected: &StatusHistory,
         new: &StatusHistory,
-    ) -> Result<Durable, StoreError>;
+        entry: &[u8],
+    ) -> Result<Logged, StoreError>;
     /// The newest version of a licence lineage (see [`LicenceId::lineage`]).
     fn current_version(&self, lineage: &str) -> Result<Option<LicenceId>, StoreError>;
     /// Licences of a holder, optionally of one type.
@@ -127,4 +142,28 @@ pub trait Store: Send + Sync {
         code: &str,
         type_code: Option<&TypeCode>,
     ) -> Result<Vec<LicenceId>, StoreError>;
+
+    /// The number of log entries.
+    fn log_size(&self) -> Result<TreeSize, StoreError>;
+    /// Log entries `[start, end)`; fewer if the log is shorter.
+    fn log_entries(&self, start: LeafIndex, end: LeafIndex) -> Result<Vec<Vec<u8>>, StoreError>;
+    /// The index of the entry with this RFC 9162 leaf hash.
+    fn log_index_of(&self, leaf_hash: &Hash) -> Result<Option<LeafIndex>, StoreError>;
+    /// A stored complete-subtree hash of the log.
+    fn log_node(&self, node: NodeId) -> Result<Hash, StoreError>;
+    /// Stores a signed checkpoint note for `size`.
+    fn put_checkpoint(&self, size: TreeSize, note: &str) -> Result<Durable, StoreError>;
+    /// The newest stored checkpoint note.
+    fn latest_checkpoint(&self) -> Result<Option<(TreeSize, String)>, StoreError>;
+}
+
+/// Reads a store's log hashes for the tree math.
+pub struct LogReader<'a>(pub &'a dyn Store);
+
+impl zhengyin_tlog::HashReader for LogReader<'_> {
+    type Error = StoreError;
+
+    fn read_hash(&self, node: NodeId) -> Result<Hash, StoreError> {
+        self.0.log_node(node)
+    }
 }

@@ -5,11 +5,14 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional as _};
+use sled::transaction::{
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError, Transactional as _,
+    TransactionalTree,
+};
 use zhengyin_model::{Authority, HolderCodeType, LicenceId, LicenceType, StatusHistory, TypeCode};
 
 use crate::durable::{Durable, GroupCommit};
-use crate::{Intent, LicenceCommit, Store, StoreError, StoredLicence};
+use crate::{Hash, Intent, LeafIndex, LicenceCommit, Logged, NodeId, Store, StoreError, StoredLicence, TreeSize};
 
 /// A sled database with group commit.
 pub struct SledStore {
@@ -24,6 +27,13 @@ pub struct SledStore {
     abandoned: sled::Tree,
     holders: sled::Tree,
     digests: sled::Tree,
+    /// Log entries (`e` + index), leaf-hash index (`h` + hash) and the size (`size`).
+    log: sled::Tree,
+    /// Complete-subtree hashes of the log: level byte + index (big-endian).
+    log_nodes: sled::Tree,
+    checkpoints: sled::Tree,
+    /// Serialises log appends so that concurrent transactions do not retry on the size key.
+    log_writer: std::sync::Mutex<()>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -74,6 +84,10 @@ impl SledStore {
             abandoned: tree("abandoned_intents")?,
             holders: tree("holders")?,
             digests: tree("document_digests")?,
+            log: tree("log")?,
+            log_nodes: tree("log_nodes")?,
+            checkpoints: tree("checkpoints")?,
+            log_writer: std::sync::Mutex::new(()),
             gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
             db,
         })
@@ -81,6 +95,17 @@ impl SledStore {
 
     fn durable(&self) -> Durable {
         Durable::new(Arc::clone(&self.gc), self.gc.ticket())
+    }
+
+    fn logged(&self, index: LeafIndex) -> Logged {
+        Logged {
+            durable: self.durable(),
+            index,
+        }
+    }
+
+    fn lock_log(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.log_writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn all<T: DeserializeOwned>(tree: &sled::Tree, what: &str) -> Result<Vec<T>, StoreError> {
@@ -108,12 +133,89 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
+const LOG_SIZE: &[u8] = b"size";
+
+fn entry_key(index: u64) -> [u8; 9] {
+    let mut k = [b'e'; 9];
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn hash_key(hash: &Hash) -> [u8; 33] {
+    let mut k = [b'h'; 33];
+    k[1..].copy_from_slice(hash);
+    k
+}
+
+fn node_key(node: NodeId) -> [u8; 9] {
+    let mut k = [node.level; 9];
+    k[1..].copy_from_slice(&node.index.to_be_bytes());
+    k
+}
+
+fn read_u64(bytes: &[u8]) -> Result<u64, StoreError> {
+    bytes
+        .try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt("log size".to_owned()))
+}
+
+/// Reads log hashes inside a transaction.
+struct TxNodes<'a>(&'a TransactionalTree);
+
+impl zhengyin_tlog::HashReader for TxNodes<'_> {
+    type Error = ConflictableTransactionError<StoreError>;
+
+    fn read_hash(&self, node: NodeId) -> Result<Hash, Self::Error> {
+        let v = self
+            .0
+            .get(node_key(node))?
+            .ok_or_else(|| abort(StoreError::Corrupt(format!("log node {node:?}"))))?;
+        v.as_ref()
+            .try_into()
+            .map_err(|_| abort(StoreError::Corrupt("log node".to_owned())))
+    }
+}
+
+/// Appends `entry` to the log inside a transaction; returns its index.
+fn append(
+    log: &TransactionalTree,
+    nodes: &TransactionalTree,
+    entry: &[u8],
+) -> ConflictableTransactionResult<LeafIndex, StoreError> {
+    let size = match log.get(LOG_SIZE)? {
+        Some(v) => read_u64(&v).map_err(abort)?,
+        None => 0,
+    };
+    let leaf = zhengyin_tlog::leaf_hash(entry);
+    let new_nodes =
+        zhengyin_tlog::tree::nodes_for_append(TreeSize(size), leaf, &TxNodes(nodes)).map_err(|e| match e {
+            zhengyin_tlog::TreeError::Storage(e) => e,
+            zhengyin_tlog::TreeError::OutOfRange(m) => abort(StoreError::Corrupt(m.to_owned())),
+        })?;
+    for (node, hash) in new_nodes {
+        nodes.insert(&node_key(node), &hash[..])?;
+    }
+    log.insert(&entry_key(size), entry)?;
+    // The same entry appended twice keeps its first index in the hash index.
+    if log.get(hash_key(&leaf))?.is_none() {
+        log.insert(&hash_key(&leaf)[..], &size.to_be_bytes())?;
+    }
+    log.insert(LOG_SIZE, &(size + 1).to_be_bytes())?;
+    Ok(LeafIndex(size))
+}
+
 impl Store for SledStore {
-    fn put_authority(&self, authority: &Authority) -> Result<Durable, StoreError> {
-        self.authorities
-            .insert(authority.uscc.as_str(), encode(authority)?)
-            .map_err(backend)?;
-        Ok(self.durable())
+    fn put_authority(&self, authority: &Authority, entry: &[u8]) -> Result<Logged, StoreError> {
+        let value = encode(authority)?;
+        let _log = self.lock_log();
+        let index = (&self.authorities, &self.log, &self.log_nodes)
+            .transaction(|(authorities, log, nodes)| {
+                authorities.insert(authority.uscc.as_str(), value.as_slice())?;
+                append(log, nodes, entry)
+            })
+            .map_err(tx_error)?;
+        Ok(self.logged(index))
     }
 
     fn authorities(&self) -> Result<Vec<Authority>, StoreError> {
@@ -159,7 +261,7 @@ impl Store for SledStore {
         Ok(self.durable())
     }
 
-    fn commit_licence(&self, c: &LicenceCommit) -> Result<Durable, StoreError> {
+    fn commit_licence(&self, c: &LicenceCommit, entry: &[u8]) -> Result<Logged, StoreError> {
         let status = encode(&c.status)?;
         let supersedes = match &c.supersedes {
             Some((id, old, new)) => Some((id, encode(old)?, encode(new)?)),
@@ -167,15 +269,18 @@ impl Store for SledStore {
         };
         let mut holder = holder_key(c.holder.0, &c.holder.1);
         holder.extend_from_slice(c.id.as_str().as_bytes());
-        (
+        let _log = self.lock_log();
+        let index = (
             &self.licences,
             &self.status,
             &self.intents,
             &self.heads,
             &self.holders,
             &self.digests,
+            &self.log,
+            &self.log_nodes,
         )
-            .transaction(|(licences, statuses, intents, heads, holders, digests)| {
+            .transaction(|(licences, statuses, intents, heads, holders, digests, log, nodes)| {
                 if licences.get(c.id.as_str())?.is_some() {
                     return Err(abort(StoreError::Conflict));
                 }
@@ -191,10 +296,10 @@ impl Store for SledStore {
                 intents.remove(c.id.as_str())?;
                 heads.insert(c.id.lineage().as_bytes(), c.id.as_str().as_bytes())?;
                 holders.insert(holder.as_slice(), &[])?;
-                Ok(())
+                append(log, nodes, entry)
             })
             .map_err(tx_error)?;
-        Ok(self.durable())
+        Ok(self.logged(index))
     }
 
     fn licence(&self, id: &LicenceId) -> Result<Option<StoredLicence>, StoreError> {
@@ -224,16 +329,24 @@ impl Store for SledStore {
         id: &LicenceId,
         expected: &StatusHistory,
         new: &StatusHistory,
-    ) -> Result<Durable, StoreError> {
-        let result = self
-            .status
-            .compare_and_swap(id.as_str(), Some(encode(expected)?), Some(encode(new)?))
-            .map_err(backend)?;
-        match result {
-            Ok(()) => Ok(self.durable()),
-            Err(e) if e.current.is_none() => Err(StoreError::NotFound),
-            Err(_) => Err(StoreError::Conflict),
-        }
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        let (expected, new) = (encode(expected)?, encode(new)?);
+        let _log = self.lock_log();
+        let index = (&self.status, &self.log, &self.log_nodes)
+            .transaction(|(statuses, log, nodes)| {
+                match statuses.get(id.as_str())? {
+                    None => return Err(abort(StoreError::NotFound)),
+                    Some(current) if current.as_ref() != expected.as_slice() => {
+                        return Err(abort(StoreError::Conflict))
+                    }
+                    Some(_) => {}
+                }
+                statuses.insert(id.as_str(), new.as_slice())?;
+                append(log, nodes, entry)
+            })
+            .map_err(tx_error)?;
+        Ok(self.logged(index))
     }
 
     fn current_version(&self, lineage: &str) -> Result<Option<LicenceId>, StoreError> {
@@ -265,5 +378,57 @@ impl Store for SledStore {
             }
         }
         Ok(out)
+    }
+
+    fn log_size(&self) -> Result<TreeSize, StoreError> {
+        match self.log.get(LOG_SIZE).map_err(backend)? {
+            Some(v) => Ok(TreeSize(read_u64(&v)?)),
+            None => Ok(TreeSize(0)),
+        }
+    }
+
+    fn log_entries(&self, start: LeafIndex, end: LeafIndex) -> Result<Vec<Vec<u8>>, StoreError> {
+        if start.0 >= end.0 {
+            return Ok(Vec::new());
+        }
+        self.log
+            .range(entry_key(start.0)..entry_key(end.0))
+            .values()
+            .map(|v| v.map(|v| v.to_vec()).map_err(backend))
+            .collect()
+    }
+
+    fn log_index_of(&self, leaf_hash: &Hash) -> Result<Option<LeafIndex>, StoreError> {
+        self.log
+            .get(hash_key(leaf_hash))
+            .map_err(backend)?
+            .map(|v| read_u64(&v).map(LeafIndex))
+            .transpose()
+    }
+
+    fn log_node(&self, node: NodeId) -> Result<Hash, StoreError> {
+        let v = self
+            .log_nodes
+            .get(node_key(node))
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::Corrupt(format!("log node {node:?}")))?;
+        v.as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("log node".to_owned()))
+    }
+
+    fn put_checkpoint(&self, size: TreeSize, note: &str) -> Result<Durable, StoreError> {
+        self.checkpoints
+            .insert(size.0.to_be_bytes(), note.as_bytes())
+            .map_err(backend)?;
+        Ok(self.durable())
+    }
+
+    fn latest_checkpoint(&self) -> Result<Option<(TreeSize, String)>, StoreError> {
+        let Some((k, v)) = self.checkpoints.last().map_err(backend)? else {
+            return Ok(None);
+        };
+        let note = String::from_utf8(v.to_vec()).map_err(|_| StoreError::Corrupt("checkpoint".to_owned()))?;
+        Ok(Some((TreeSize(read_u64(&k)?), note)))
     }
 }

@@ -33,10 +33,21 @@ fn acknowledged_writes_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = SledStore::open(dir.path()).unwrap();
-        store.put_authority(&authority(7)).unwrap().wait().unwrap();
+        store
+            .put_authority(&authority(7), b"registered 7")
+            .unwrap()
+            .durable
+            .wait()
+            .unwrap();
     }
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.authorities().unwrap(), vec![authority(7)]);
+    assert_eq!(
+        store
+            .log_entries(zhengyin_store::LeafIndex(0), zhengyin_store::LeafIndex(1))
+            .unwrap(),
+        vec![b"registered 7".to_vec()]
+    );
 }
 
 #[test]
@@ -48,7 +59,12 @@ fn concurrent_writers_share_flushes_and_all_become_durable() {
             let store = Arc::clone(&store);
             std::thread::spawn(move || {
                 for i in 0..50 {
-                    store.put_authority(&authority(t * 100 + i)).unwrap().wait().unwrap();
+                    store
+                        .put_authority(&authority(t * 100 + i), format!("{t}/{i}").as_bytes())
+                        .unwrap()
+                        .durable
+                        .wait()
+                        .unwrap();
                 }
             })
         })
@@ -56,12 +72,19 @@ fn concurrent_writers_share_flushes_and_all_become_durable() {
     threads.into_iter().for_each(|t| t.join().unwrap());
     let s = store.authorities().unwrap();
     assert_eq!(s.len(), 1, "same key replaced");
+    // 400 logged writes, 400 contiguous log entries.
+    assert_eq!(store.log_size().unwrap(), zhengyin_store::TreeSize(400));
+    let entries = store
+        .log_entries(zhengyin_store::LeafIndex(0), zhengyin_store::LeafIndex(400))
+        .unwrap();
+    let distinct: std::collections::BTreeSet<_> = entries.iter().collect();
+    assert_eq!(distinct.len(), 400);
 }
 
 #[test]
 fn durable_is_a_future_too() {
     let store = SledStore::temporary().unwrap();
-    let durable = store.put_authority(&authority(1)).unwrap();
+    let durable = store.put_authority(&authority(1), b"entry").unwrap().durable;
     // A minimal executor: poll until ready, parking between polls.
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);

@@ -1,0 +1,163 @@
+//! The signature log in the engine: the entry of every signing event, checkpoints, and what
+//! auditors read.
+//!
+//! # Entries
+//!
+//! Each entry is the RFC 8785 form of a JSON object naming the event; signed objects appear only
+//! as hashes and personal data not at all (the licence's hash commits to its holder):
+//!
+//! ```json
+//! {"event":"licence.issued","licence":"1.2.156.3005.2.…","licence_sha256":"…","document_sha256":"…",
+//!  "authority":"11220000013544541J","verification_method":"urn:zhengyin:cert:sha256:…",
+//!  "cryptosuite":"eddsa-jcs-2022","time":"2026-11-22T08:00:00Z"}
+//! ```
+//!
+//! Events: `authority.registered` (with the certificate ids), `licence.issued`, `licence.updated`
+//! (with `supersedes`), `licence.revoked`, `licence.suspended`, `licence.reinstated` (with the
+//! status and its effective time; free-text notes only as SHA-256).
+//!
+//! # Checkpoints
+//!
+//! [`Engine::publish_checkpoint`] signs the current size and root as a C2SP checkpoint note with
+//! the node's log key; the server calls it every second, so an acknowledged entry is in a
+//! published checkpoint within about one second (the maximum merge delay).
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use zhengyin_crypto::{hash, Signer};
+use zhengyin_model::licence::format_time;
+use zhengyin_model::{canonical, Status, StatusChange};
+use zhengyin_store::{LogReader, StoreError};
+use zhengyin_tlog::{
+    consistency_proof, inclusion_proof, root, sign_checkpoint, Checkpoint, Hash, LeafIndex, NoteVerifier, TreeError,
+    TreeSize,
+};
+
+use crate::{Engine, EngineError};
+
+/// Most entries returned by one read.
+pub const MAX_ENTRIES_PER_PAGE: u64 = 1000;
+
+/// The node's log: its origin (name) and the Ed25519 key that signs its checkpoints.
+#[derive(Clone)]
+pub struct LogConfig {
+    /// The origin line of checkpoints, e.g. `zhengyin.example/city-220100`.
+    pub origin: String,
+    /// The checkpoint signing key (Ed25519).
+    pub signer: Arc<dyn Signer>,
+}
+
+impl std::fmt::Debug for LogConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogConfig")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn entry(fields: Value) -> Vec<u8> {
+    // The fields are built here from strings and hex: canonicalisation cannot fail.
+    canonical::to_canonical(&fields).unwrap_or_default()
+}
+
+pub(crate) fn status_entry(licence: &str, authority: &str, change: &StatusChange) -> Vec<u8> {
+    let (event, status) = match &change.status {
+        Status::Revoked { reason, note } => (
+            "licence.revoked",
+            json!({"state": "revoked", "reason": reason, "note_sha256": hash::sha256_hex(note.as_bytes())}),
+        ),
+        Status::Suspended { reason } => (
+            "licence.suspended",
+            json!({"state": "suspended", "reason_sha256": hash::sha256_hex(reason.as_bytes())}),
+        ),
+        Status::Valid => ("licence.reinstated", json!({"state": "valid"})),
+        Status::Superseded { by } => ("licence.superseded", json!({"state": "superseded", "by": by.as_str()})),
+    };
+    entry(json!({
+        "event": event,
+        "licence": licence,
+        "authority": authority,
+        "status": status,
+        "effective": format_time(change.effective),
+        "time": format_time(change.recorded),
+    }))
+}
+
+fn tree_error(e: TreeError<StoreError>) -> EngineError {
+    match e {
+        TreeError::OutOfRange(m) => EngineError::InvalidRequest(m.to_owned()),
+        TreeError::Storage(e) => EngineError::Store(e),
+    }
+}
+
+impl Engine {
+    /// The verifier key string auditors use to check this node's checkpoints.
+    pub fn log_verifier(&self) -> Result<String, EngineError> {
+        NoteVerifier::new(&self.log.origin, self.log.signer.public_key().clone())
+            .map(|v| v.encode())
+            .map_err(|e| EngineError::Signing(e.to_string()))
+    }
+
+    /// Signs and stores a checkpoint if the log grew since the last one (or none exists yet).
+    /// Returns the new checkpoint note.
+    pub async fn publish_checkpoint(&self) -> Result<Option<String>, EngineError> {
+        let _guard = self.checkpoint_lock.lock().await;
+        let size = self.store.log_size()?;
+        if let Some((published, _)) = self.store.latest_checkpoint()? {
+            if published >= size {
+                return Ok(None);
+            }
+        }
+        let root = root(size, &LogReader(&*self.store)).map_err(tree_error)?;
+        let checkpoint = Checkpoint {
+            origin: self.log.origin.clone(),
+            size,
+            root,
+        };
+        let note = sign_checkpoint(&checkpoint, &self.log.origin, &*self.log.signer)
+            .map_err(|e| EngineError::Signing(e.to_string()))?;
+        self.store.put_checkpoint(size, &note)?.await?;
+        Ok(Some(note))
+    }
+
+    /// The latest published checkpoint note.
+    pub fn latest_checkpoint(&self) -> Result<Option<(TreeSize, String)>, EngineError> {
+        Ok(self.store.latest_checkpoint()?)
+    }
+
+    /// Entries `[start, end)`, cut at the log's end and at [`MAX_ENTRIES_PER_PAGE`].
+    pub fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, EngineError> {
+        let size = self.store.log_size()?.0;
+        if start > end || start > size {
+            return Err(EngineError::invalid(format!("need start ≤ end and start ≤ {size}")));
+        }
+        let end = end.min(size).min(start.saturating_add(MAX_ENTRIES_PER_PAGE));
+        Ok(self.store.log_entries(LeafIndex(start), LeafIndex(end))?)
+    }
+
+    /// The index of the entry with this leaf hash.
+    pub fn log_index_of(&self, leaf_hash: &Hash) -> Result<Option<LeafIndex>, EngineError> {
+        Ok(self.store.log_index_of(leaf_hash)?)
+    }
+
+    /// The inclusion proof of entry `index` in the tree of `size` entries.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, EngineError> {
+        self.check_size(size)?;
+        inclusion_proof(LeafIndex(index), TreeSize(size), &LogReader(&*self.store)).map_err(tree_error)
+    }
+
+    /// The consistency proof between two tree sizes.
+    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, EngineError> {
+        self.check_size(second)?;
+        consistency_proof(TreeSize(first), TreeSize(second), &LogReader(&*self.store)).map_err(tree_error)
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), EngineError> {
+        let current = self.store.log_size()?.0;
+        if size > current {
+            return Err(EngineError::invalid(format!("the log has only {current} entries")));
+        }
+        Ok(())
+    }
+}
