@@ -3,9 +3,11 @@
 //! - `zhengyin serve [--config FILE | --demo]` runs the HTTP API on an embedded sled store.
 //! - `zhengyin verify LICENCE.json --anchors ROOTS.pem --certs CHAIN.pem` verifies a licence
 //!   offline (signature, format, certificate chain at signing time; no status).
+//! - `zhengyin audit --url URL --key KEY --state FILE` checks a node's signature log.
 //!
 //! This binary is the only place that knows configuration files, paths and `anyhow`.
 
+mod audit;
 mod config;
 mod demo;
 
@@ -50,6 +52,22 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Audit a node's signature log: checkpoint signature, consistency with the last audit,
+    /// and every new entry hashed into the signed root. Exit 0 OK, 1 the log misbehaved.
+    Audit {
+        /// The node's base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: String,
+        /// The log's verifier key (`<origin>+<hash>+<key>`), obtained out of band.
+        #[arg(long)]
+        key: String,
+        /// An auditor token (or set ZHENGYIN_TOKEN).
+        #[arg(long, env = "ZHENGYIN_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Where the last accepted checkpoint and the log's frontier are kept between runs.
+        #[arg(long, default_value = "zhengyin-audit.json")]
+        state: PathBuf,
+    },
     /// Verify a licence offline: signature, format and certificate chain at signing time.
     Verify {
         /// The licence JSON file.
@@ -78,6 +96,7 @@ fn main() -> ExitCode {
             anchors,
             certs,
         } => verify(&licence, &anchors, &certs),
+        Command::Audit { url, key, token, state } => run_audit(&url, &key, &token, &state),
     };
     match result {
         Ok(code) => code,
@@ -210,6 +229,20 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+fn run_audit(url: &str, key: &str, token: &str, state: &Path) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    match runtime.block_on(audit::audit(url, token, key, state))? {
+        audit::Outcome::Ok(summary) => {
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
+        audit::Outcome::Failed(problem) => {
+            println!("FAIL: {problem}");
+            Ok(ExitCode::from(1))
+        }
     }
 }
 

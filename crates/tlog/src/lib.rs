@@ -14,6 +14,6 @@ pub mod tree;
 pub use checkpoint::{open_checkpoint, sign_checkpoint, Checkpoint, NoteError, NoteVerifier};
 pub use proof::{verify_consistency, verify_inclusion, ProofError};
 pub use tree::{
-    consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, root, Hash, HashReader, LeafIndex,
+    consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, root, Frontier, Hash, HashReader, LeafIndex,
     MemoryTree, NodeId, TreeError, TreeSize,
 };

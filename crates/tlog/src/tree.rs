@@ -260,3 +260,51 @@ impl HashReader for MemoryTree {
             .unwrap_or([0; 32]))
     }
 }
+
+/// The right edge of a tree: the roots of its perfect subtrees, largest first. Enough to append
+/// leaves and compute roots without the rest of the tree, so an auditor can follow a log by
+/// keeping only this (at most 64 hashes) between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    /// One hash per set bit of `size`, from the highest bit down.
+    hashes: Vec<Hash>,
+}
+
+impl Frontier {
+    /// A frontier from its parts; `None` if the number of hashes does not match the size.
+    pub fn from_parts(size: TreeSize, hashes: Vec<Hash>) -> Option<Self> {
+        (size.0.count_ones() as usize == hashes.len()).then_some(Self { size: size.0, hashes })
+    }
+
+    /// The tree size.
+    pub fn size(&self) -> TreeSize {
+        TreeSize(self.size)
+    }
+
+    /// The perfect-subtree roots, largest first.
+    pub fn hashes(&self) -> &[Hash] {
+        &self.hashes
+    }
+
+    /// Appends a leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut hash = leaf;
+        // Merge with equal-sized subtrees: one per trailing set bit of the old size.
+        for _ in 0..self.size.trailing_ones() {
+            let left = self.hashes.pop().unwrap_or_default();
+            hash = node_hash(&left, &hash);
+        }
+        self.hashes.push(hash);
+        self.size += 1;
+    }
+
+    /// The root hash.
+    pub fn root(&self) -> Hash {
+        let mut iter = self.hashes.iter().rev();
+        let Some(&last) = iter.next() else {
+            return empty_root();
+        };
+        iter.fold(last, |acc, h| node_hash(h, &acc))
+    }
+}

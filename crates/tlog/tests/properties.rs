@@ -77,3 +77,17 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn the_frontier_agrees_with_the_full_tree() {
+    let (_, roots) = tree(300);
+    let mut f = zhengyin_tlog::Frontier::default();
+    assert_eq!(f.root(), roots[0]);
+    for i in 0..300u64 {
+        f.push(leaf_hash(&i.to_be_bytes()));
+        assert_eq!(f.root(), roots[i as usize + 1], "size {}", i + 1);
+        let again = zhengyin_tlog::Frontier::from_parts(f.size(), f.hashes().to_vec()).unwrap();
+        assert_eq!(again, f);
+    }
+    assert!(zhengyin_tlog::Frontier::from_parts(TreeSize(3), vec![[0; 32]]).is_none());
+}

@@ -1,0 +1,151 @@
+//! `zhengyin audit` against a really started node: OK on an honest log, FAIL on a checkpoint
+//! signed by another key, a log that went backwards, equivocation, and a rewritten entry.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{business_licence, Server, TempDir};
+use serde_json::Value;
+
+async fn issue(http: &reqwest::Client, server: &Server, n: usize) -> u64 {
+    let mut last = 0;
+    for i in 0..n {
+        let r: Value = http
+            .post(server.at("/v1/licences"))
+            .bearer_auth("demo-authority-ed25519")
+            .json(&business_licence(&format!("AUDIT-{i}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        last = r["log_index"].as_u64().unwrap();
+    }
+    last
+}
+
+async fn wait_for_checkpoint(http: &reqwest::Client, server: &Server, size: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let note = http
+            .get(server.at("/v1/log/checkpoint"))
+            .bearer_auth("demo-auditor")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let published: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+        if published >= size {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no checkpoint of size {size} within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn audit(server: &Server, key: &str, state: &Path) -> (i32, String) {
+    let out = Command::new(common::binary())
+        .args(["audit", "--url", &server.url, "--key", key, "--state"])
+        .arg(state)
+        .env("ZHENGYIN_TOKEN", "demo-auditor")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap(), text)
+}
+
+fn edit_state(state: &Path, f: impl FnOnce(&mut Value)) -> std::path::PathBuf {
+    let mut v: Value = serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap();
+    f(&mut v);
+    let copy = state.with_extension("edited.json");
+    std::fs::write(&copy, serde_json::to_vec(&v).unwrap()).unwrap();
+    copy
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_auditor_passes_an_honest_log_and_catches_a_dishonest_one() {
+    let dir = TempDir::new("audit");
+    let data = dir.0.join("data");
+    let server = Server::start(&data);
+    let http = reqwest::Client::new();
+    let key: Value = http
+        .get(server.at("/v1/log/key"))
+        .bearer_auth("demo-auditor")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["verifier_key"].as_str().unwrap().to_owned();
+    let state = dir.0.join("audit.json");
+
+    let last = issue(&http, &server, 5).await;
+    wait_for_checkpoint(&http, &server, last + 1).await;
+    let (code, out) = audit(&server, &key, &state);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("OK: log zhengyin.example/demo at size"), "{out}");
+    assert!(out.contains("5 licence.issued"), "{out}");
+
+    // The log grows; the next audit checks consistency with the last one and the new entries.
+    let last = issue(&http, &server, 3).await;
+    wait_for_checkpoint(&http, &server, last + 1).await;
+    let (code, out) = audit(&server, &key, &state);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 new entries"), "{out}");
+
+    // A checkpoint that the configured key did not sign.
+    let mut der = hex::decode("302e020100300506032b657004220420").unwrap();
+    der.extend_from_slice(&[9; 32]);
+    let other = zhengyin_crypto::FileKey::from_pkcs8_der(&der).unwrap();
+    let wrong_key = zhengyin_tlog::NoteVerifier::new(
+        "zhengyin.example/demo",
+        zhengyin_crypto::Signer::public_key(&other).clone(),
+    )
+    .unwrap()
+    .encode();
+    let (code, out) = audit(&server, &wrong_key, &state);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("does not verify"), "{out}");
+
+    // What the auditor saw before says the log was bigger: it went backwards.
+    let bigger = edit_state(&state, |v| v["size"] = Value::from(v["size"].as_u64().unwrap() + 10));
+    let (code, out) = audit(&server, &key, &bigger);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("went backwards"), "{out}");
+
+    // Another root for the same size: equivocation, with both checkpoints shown.
+    let forked = edit_state(&state, |v| {
+        v["root"] = Value::from("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+    });
+    let (code, out) = audit(&server, &key, &forked);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("equivocation"), "{out}");
+
+    // Someone rewrites an entry on disk: a fresh auditor recomputes the root and fails.
+    server.kill();
+    {
+        let db = sled::open(&data).unwrap();
+        let log = db.open_tree("log").unwrap();
+        let mut k = vec![b'e'];
+        k.extend_from_slice(&6u64.to_be_bytes());
+        let entry = log.get(&k).unwrap().unwrap();
+        let rewritten = String::from_utf8(entry.to_vec())
+            .unwrap()
+            .replace("licence.issued", "licence.issueD");
+        log.insert(&k, rewritten.as_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let server = Server::start(&data);
+    let (code, out) = audit(&server, &key, &dir.0.join("fresh.json"));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("rewritten or removed"), "{out}");
+}
