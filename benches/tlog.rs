@@ -41,7 +41,9 @@ fn durable_appends(writers: usize, per_writer: u64) -> f64 {
             let store = Arc::clone(&store);
             std::thread::spawn(move || {
                 for i in 0..per_writer {
-                    let logged = store.put_authority(&authority(), &entry(w as u64 * per_writer + i)).unwrap();
+                    let logged = store
+                        .put_authority(&authority(), &entry(w as u64 * per_writer + i))
+                        .unwrap();
                     logged.durable.wait().unwrap();
                 }
             })
@@ -56,7 +58,10 @@ fn durable_appends(writers: usize, per_writer: u64) -> f64 {
 
 fn main() {
     for writers in [1, 16, 64] {
-        println!("durable appends, {writers:>2} writers: {:>8.0} /s", durable_appends(writers, 4000 / writers as u64 + 100));
+        println!(
+            "durable appends, {writers:>2} writers: {:>8.0} /s",
+            durable_appends(writers, 4000 / writers as u64 + 100)
+        );
     }
 
     let store = SledStore::temporary().unwrap();
@@ -64,7 +69,10 @@ fn main() {
     for i in 0..ENTRIES {
         let _ = store.put_authority(&authority(), &entry(i)).unwrap();
     }
-    println!("built a log of {ENTRIES} entries in {:.1} s", start.elapsed().as_secs_f64());
+    println!(
+        "built a log of {ENTRIES} entries in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     let reader = LogReader(&store);
     let size = TreeSize(ENTRIES);
     let mut c = Criterion::default().configure_from_args();
@@ -82,9 +90,18 @@ fn main() {
             black_box(consistency_proof(TreeSize(m), size, &reader).unwrap())
         })
     });
-    c.bench_function("root at 2^20 - 1 (sled)", |b| b.iter(|| black_box(root(TreeSize(ENTRIES - 1), &reader).unwrap())));
-    let key = FileKey::from_pem_file(&std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keys-example/log-ed25519.key")).unwrap();
-    let checkpoint = Checkpoint { origin: "zhengyin.example/bench".to_owned(), size, root: [1; 32] };
+    c.bench_function("root at 2^20 - 1 (sled)", |b| {
+        b.iter(|| black_box(root(TreeSize(ENTRIES - 1), &reader).unwrap()))
+    });
+    let key = FileKey::from_pem_file(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keys-example/log-ed25519.key"),
+    )
+    .unwrap();
+    let checkpoint = Checkpoint {
+        origin: "zhengyin.example/bench".to_owned(),
+        size,
+        root: [1; 32],
+    };
     c.bench_function("checkpoint signing", |b| {
         b.iter(|| black_box(sign_checkpoint(&checkpoint, "zhengyin.example/bench", &key).unwrap()))
     });

@@ -9,22 +9,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{business_licence, Server, TempDir};
+use common::{business_licence, get_json, post_json, Server, TempDir};
 use serde_json::Value;
 
 async fn issue(http: &reqwest::Client, server: &Server, n: usize) -> u64 {
     let mut last = 0;
     for i in 0..n {
-        let r: Value = http
-            .post(server.at("/v1/licences"))
-            .bearer_auth("demo-authority-ed25519")
-            .json(&business_licence(&format!("AUDIT-{i}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = business_licence(&format!("AUDIT-{i}"));
+        let r = post_json(http, server, "/v1/licences", "demo-authority-ed25519", &body).await;
         last = r["log_index"].as_u64().unwrap();
     }
     last
@@ -76,15 +68,7 @@ async fn the_auditor_passes_an_honest_log_and_catches_a_dishonest_one() {
     let data = dir.0.join("data");
     let server = Server::start(&data);
     let http = reqwest::Client::new();
-    let key: Value = http
-        .get(server.at("/v1/log/key"))
-        .bearer_auth("demo-auditor")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key = get_json(&http, &server, "/v1/log/key", "demo-auditor").await;
     let key = key["verifier_key"].as_str().unwrap().to_owned();
     let state = dir.0.join("audit.json");
 

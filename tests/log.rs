@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use common::{business_licence, Server, TempDir};
+use common::{business_licence, post_json, Server, TempDir};
 use serde_json::Value;
 use zhengyin_tlog::{open_checkpoint, verify_consistency, verify_inclusion, Checkpoint, Hash, LeafIndex, NoteVerifier};
 
@@ -63,16 +63,14 @@ async fn issued_licences_are_provably_in_the_log() {
         .unwrap();
     let verifier = NoteVerifier::parse(key["verifier_key"].as_str().unwrap()).unwrap();
 
-    let issued: Value = http
-        .post(server.at("/v1/licences"))
-        .bearer_auth("demo-authority-sm2")
-        .json(&business_licence("LOG-1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let issued = post_json(
+        &http,
+        &server,
+        "/v1/licences",
+        "demo-authority-sm2",
+        &business_licence("LOG-1"),
+    )
+    .await;
     let index = issued["log_index"].as_u64().unwrap();
     let first = checkpoint_covering(&http, &server, &verifier, index + 1).await;
 
@@ -137,16 +135,15 @@ async fn issued_licences_are_provably_in_the_log() {
 
     // A revocation appends, and the log stays consistent with what the auditor saw.
     let id = issued["id"].as_str().unwrap();
-    let revoked: Value = http
-        .post(server.at(&format!("/v1/licences/{id}/revoke")))
-        .bearer_auth("demo-authority-sm2")
-        .json(&serde_json::json!({"reason": "注销"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let revoke = serde_json::json!({"reason": "注销"});
+    let revoked = post_json(
+        &http,
+        &server,
+        &format!("/v1/licences/{id}/revoke"),
+        "demo-authority-sm2",
+        &revoke,
+    )
+    .await;
     assert_eq!(revoked["log_index"].as_u64().unwrap(), first.size.0.max(index + 1));
     let second = checkpoint_covering(&http, &server, &verifier, first.size.0 + 1).await;
     let consistency: Value = get(

@@ -128,3 +128,34 @@ pub fn business_licence(number: &str) -> serde_json::Value {
 }
 
 pub const ALGORITHMS: [&str; 4] = ["ed25519", "p256", "rsa2048", "sm2"];
+
+/// POSTs JSON with a bearer token and returns the JSON answer.
+pub async fn post_json(
+    http: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    http.post(server.at(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// GETs with a bearer token and returns the JSON answer.
+pub async fn get_json(http: &reqwest::Client, server: &Server, path: &str, token: &str) -> serde_json::Value {
+    http.get(server.at(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
