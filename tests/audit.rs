@@ -54,6 +54,16 @@ fn audit(server: &Server, key: &str, state: &Path) -> (i32, String) {
     (out.status.code().unwrap(), text)
 }
 
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
 fn edit_state(state: &Path, f: impl FnOnce(&mut Value)) -> std::path::PathBuf {
     let mut v: Value = serde_json::from_slice(&std::fs::read(state).unwrap()).unwrap();
     f(&mut v);
@@ -85,6 +95,55 @@ async fn the_auditor_passes_an_honest_log_and_catches_a_dishonest_one() {
     let (code, out) = audit(&server, &key, &state);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("3 new entries"), "{out}");
+
+    // The same audit offline, on an exported bundle; then on damaged copies of it.
+    let bundle = dir.0.join("bundle");
+    let out = Command::new(common::binary())
+        .args([
+            "log",
+            "export",
+            "--url",
+            &server.url,
+            "--token",
+            "demo-auditor",
+            "--out",
+        ])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let offline = |state: &str| {
+        let out = Command::new(common::binary())
+            .args(["audit", "--key", &key, "--offline"])
+            .arg(&bundle)
+            .arg("--state")
+            .arg(dir.0.join(state))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (code, out) = offline("offline.json");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("12 new entries"), "4 authorities and 8 licences: {out}");
+    let entries_path = bundle.join("entries.txt");
+    let honest = std::fs::read_to_string(&entries_path).unwrap();
+    let mut lines: Vec<String> = honest.lines().map(str::to_owned).collect();
+    let changed = String::from_utf8(base64_decode(&lines[5]))
+        .unwrap()
+        .replace("licence.issued", "licence.issueD");
+    lines[5] = base64_encode(changed.as_bytes());
+    std::fs::write(&entries_path, lines.join("\n") + "\n").unwrap();
+    let (code, out) = offline("offline-fresh-1.json");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("rewritten or removed"), "{out}");
+    let truncated: Vec<&str> = honest.lines().take(10).collect();
+    std::fs::write(&entries_path, truncated.join("\n") + "\n").unwrap();
+    let (code, out) = offline("offline-fresh-2.json");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no entry 10"), "{out}");
 
     // A checkpoint that the configured key did not sign.
     let mut der = hex::decode("302e020100300506032b657004220420").unwrap();

@@ -2,11 +2,17 @@
 //!
 //! 1. Fetch the latest checkpoint and check its signature against the configured log key.
 //! 2. Compare with the last checkpoint this auditor accepted (the state file): the size may not
-//!    shrink; the same size with another root is equivocation; a larger size must come with a
-//!    consistency proof from the old one.
-//! 3. Download the new entries, check each is a log event, and recompute the root from the kept
+//!    shrink; the same size with another root is equivocation; a larger size must be shown to
+//!    extend the old tree.
+//! 3. Read the new entries, check each is a log event, and recompute the root from the kept
 //!    frontier: it must equal the checkpoint's. A rewritten or removed entry shows here.
 //! 4. Save the new state.
+//!
+//! The log comes from a running node (`--url`, consistency shown by an RFC 9162 proof) or from a
+//! bundle exported from one (`zhengyin log export`, audited with `--offline DIR`, consistency
+//! shown by recomputing the old root from the bundle's first entries). A bundle is
+//! `checkpoint.txt` (the signed note) and `entries.txt` (every entry up to the checkpoint's size,
+//! one standard-base64 line each, in order).
 //!
 //! Entries carry hashes of the signed licences, never the licences (they hold personal data), so
 //! licence signatures are checked when a licence is presented, against its entry's hash.
@@ -46,17 +52,27 @@ fn decode_hash(text: &str) -> anyhow::Result<Hash> {
         .context("a hash is not 32 bytes of base64")
 }
 
-struct Client {
+/// A node's API.
+pub struct Client {
     http: reqwest::Client,
     url: String,
     token: String,
 }
 
 impl Client {
+    /// A client for the node at `url` with a bearer token.
+    pub fn new(url: &str, token: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            url: url.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        }
+    }
+
     async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
         let r = self
             .http
-            .get(format!("{}{path}", self.url.trim_end_matches('/')))
+            .get(format!("{}{path}", self.url))
             .bearer_auth(&self.token)
             .send()
             .await
@@ -76,15 +92,136 @@ impl Client {
     }
 }
 
-/// Runs one audit against the node at `url`.
-pub async fn audit(url: &str, token: &str, key: &str, state_path: &Path) -> anyhow::Result<Outcome> {
+/// Where the audited log comes from.
+pub enum Source {
+    /// A running node.
+    Node(Client),
+    /// An exported bundle: the checkpoint note and every entry up to its size.
+    Bundle {
+        /// The signed checkpoint note.
+        note: String,
+        /// The entries, in order.
+        entries: Vec<Vec<u8>>,
+    },
+}
+
+const BUNDLE_CHECKPOINT: &str = "checkpoint.txt";
+const BUNDLE_ENTRIES: &str = "entries.txt";
+
+impl Source {
+    /// Reads an exported bundle.
+    pub fn bundle(dir: &Path) -> anyhow::Result<Self> {
+        let note = std::fs::read_to_string(dir.join(BUNDLE_CHECKPOINT)).context("reading checkpoint.txt")?;
+        let entries = std::fs::read_to_string(dir.join(BUNDLE_ENTRIES))
+            .context("reading entries.txt")?
+            .lines()
+            .enumerate()
+            .map(|(i, line)| {
+                B64.decode(line)
+                    .with_context(|| format!("entries.txt line {} is not base64", i + 1))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self::Bundle { note, entries })
+    }
+
+    async fn checkpoint(&self) -> anyhow::Result<String> {
+        match self {
+            Self::Node(client) => Ok(client.get("/v1/log/checkpoint").await?.text().await?),
+            Self::Bundle { note, .. } => Ok(note.clone()),
+        }
+    }
+
+    /// Entries from `start`, up to `end` at most (a node serves them in pages).
+    async fn entries(&self, start: u64, end: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+        match self {
+            Self::Node(client) => client.json(&format!("/v1/log/entries?start={start}&end={end}")).await?["entries"]
+                .as_array()
+                .context("entries missing")?
+                .iter()
+                .map(|e| {
+                    B64.decode(e.as_str().unwrap_or_default())
+                        .context("an entry is not base64")
+                })
+                .collect(),
+            Self::Bundle { entries, .. } => {
+                let end = usize::try_from(end).unwrap_or(usize::MAX).min(entries.len());
+                let start = usize::try_from(start).unwrap_or(usize::MAX);
+                Ok(entries.get(start..end).map(<[_]>::to_vec).unwrap_or_default())
+            }
+        }
+    }
+
+    /// Whether the tree of `first` entries with `first_root` is a prefix of the checkpoint's.
+    async fn extends(
+        &self,
+        first: u64,
+        first_root: &Hash,
+        checkpoint: &Checkpoint,
+    ) -> anyhow::Result<Result<(), String>> {
+        match self {
+            Self::Node(client) => {
+                let path = format!("/v1/log/proof/consistency?first={first}&second={}", checkpoint.size.0);
+                let proof: Vec<Hash> = client.json(&path).await?["proof"]
+                    .as_array()
+                    .context("consistency proof missing")?
+                    .iter()
+                    .map(|h| decode_hash(h.as_str().unwrap_or_default()))
+                    .collect::<anyhow::Result<_>>()?;
+                Ok(
+                    verify_consistency(TreeSize(first), checkpoint.size, &proof, first_root, &checkpoint.root)
+                        .map_err(|e| e.to_string()),
+                )
+            }
+            Self::Bundle { entries, .. } => {
+                let mut prefix = Frontier::default();
+                entries
+                    .iter()
+                    .take(usize::try_from(first).unwrap_or(usize::MAX))
+                    .for_each(|e| prefix.push(leaf_hash(e)));
+                if prefix.size().0 == first && &prefix.root() == first_root {
+                    Ok(Ok(()))
+                } else {
+                    Ok(Err(
+                        "the bundle's first entries do not hash to the root seen before".to_owned()
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Writes a bundle of a node's log: its latest checkpoint and every entry up to it.
+pub async fn export(client: Client, dir: &Path) -> anyhow::Result<u64> {
+    let source = Source::Node(client);
+    let note = source.checkpoint().await?;
+    let size: u64 = note
+        .lines()
+        .nth(1)
+        .and_then(|l| l.parse().ok())
+        .context("the checkpoint has no size line")?;
+    let mut lines = String::new();
+    let mut next = 0;
+    while next < size {
+        let page = source.entries(next, size).await?;
+        if page.is_empty() {
+            anyhow::bail!("the node serves no entry {next} below its checkpoint size {size}");
+        }
+        for e in &page {
+            lines.push_str(&B64.encode(e));
+            lines.push('\n');
+        }
+        next += page.len() as u64;
+    }
+    std::fs::create_dir_all(dir).context("creating the bundle folder")?;
+    std::fs::write(dir.join(BUNDLE_ENTRIES), lines).context("writing entries.txt")?;
+    std::fs::write(dir.join(BUNDLE_CHECKPOINT), note).context("writing checkpoint.txt")?;
+    Ok(size)
+}
+
+/// Runs one audit of the log from `source`.
+pub async fn audit(source: &Source, key: &str, state_path: &Path) -> anyhow::Result<Outcome> {
     let verifier = NoteVerifier::parse(key).context("the log key is not a verifier key string")?;
-    let client = Client {
-        http: reqwest::Client::new(),
-        url: url.to_owned(),
-        token: token.to_owned(),
-    };
-    let note = client.get("/v1/log/checkpoint").await?.text().await?;
+    let note = source.checkpoint().await?;
     let checkpoint = match open_checkpoint(&note, &verifier) {
         Ok(c) => c,
         Err(e) => {
@@ -124,24 +261,7 @@ pub async fn audit(url: &str, token: &str, key: &str, state_path: &Path) -> anyh
             )));
         }
         if checkpoint.size.0 > prev.size {
-            let path = format!(
-                "/v1/log/proof/consistency?first={}&second={}",
-                prev.size, checkpoint.size.0
-            );
-            let proof = client.json(&path).await?;
-            let proof: Vec<Hash> = proof["proof"]
-                .as_array()
-                .context("consistency proof missing")?
-                .iter()
-                .map(|h| decode_hash(h.as_str().unwrap_or_default()))
-                .collect::<anyhow::Result<_>>()?;
-            if let Err(e) = verify_consistency(
-                TreeSize(prev.size),
-                checkpoint.size,
-                &proof,
-                &prev_root,
-                &checkpoint.root,
-            ) {
+            if let Err(e) = source.extends(prev.size, &prev_root, &checkpoint).await? {
                 return Ok(Outcome::Failed(format!(
                     "the log is not an extension of the one seen before (fork or rewrite): {e}:\n{}\n{}",
                     prev.checkpoint, note
@@ -159,27 +279,21 @@ pub async fn audit(url: &str, token: &str, key: &str, state_path: &Path) -> anyh
     let mut events = std::collections::BTreeMap::<String, u64>::new();
     while frontier.size().0 < checkpoint.size.0 {
         let from = frontier.size().0;
-        let page = client
-            .json(&format!("/v1/log/entries?start={from}&end={}", checkpoint.size.0))
-            .await?;
-        let entries = page["entries"].as_array().context("entries missing")?;
+        let entries = source.entries(from, checkpoint.size.0).await?;
         if entries.is_empty() {
             return Ok(Outcome::Failed(format!(
                 "the log serves no entry {from} below its checkpoint size"
             )));
         }
-        for (i, e) in entries.iter().enumerate() {
-            let bytes = B64
-                .decode(e.as_str().unwrap_or_default())
-                .context("an entry is not base64")?;
-            let event = serde_json::from_slice::<serde_json::Value>(&bytes)
+        for (i, bytes) in entries.iter().enumerate() {
+            let event = serde_json::from_slice::<serde_json::Value>(bytes)
                 .ok()
                 .and_then(|v| v["event"].as_str().map(str::to_owned));
             let Some(event) = event else {
                 return Ok(Outcome::Failed(format!("entry {} is not a log event", from + i as u64)));
             };
             *events.entry(event).or_default() += 1;
-            frontier.push(leaf_hash(&bytes));
+            frontier.push(leaf_hash(bytes));
         }
     }
     if frontier.root() != checkpoint.root {

@@ -3,7 +3,9 @@
 //! - `zhengyin serve [--config FILE | --demo]` runs the HTTP API on an embedded sled store.
 //! - `zhengyin verify LICENCE.json --anchors ROOTS.pem --certs CHAIN.pem` verifies a licence
 //!   offline (signature, format, certificate chain at signing time; no status).
-//! - `zhengyin audit --url URL --key KEY --state FILE` checks a node's signature log.
+//! - `zhengyin audit --url URL --key KEY --state FILE` checks a node's signature log;
+//!   `zhengyin log export --url URL --out DIR` and `zhengyin audit --offline DIR --key KEY` do the
+//!   same on an exported bundle.
 //!
 //! This binary is the only place that knows configuration files, paths and `anyhow`.
 
@@ -56,17 +58,25 @@ enum Command {
     /// and every new entry hashed into the signed root. Exit 0 OK, 1 the log misbehaved.
     Audit {
         /// The node's base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long, required_unless_present = "offline", conflicts_with = "offline")]
+        url: Option<String>,
+        /// Audit an exported bundle (see `zhengyin log export`) instead of a running node.
         #[arg(long)]
-        url: String,
+        offline: Option<PathBuf>,
         /// The log's verifier key (`<origin>+<hash>+<key>`), obtained out of band.
         #[arg(long)]
         key: String,
-        /// An auditor token (or set ZHENGYIN_TOKEN).
+        /// An auditor token (or set ZHENGYIN_TOKEN); needed with --url.
         #[arg(long, env = "ZHENGYIN_TOKEN", hide_env_values = true)]
-        token: String,
+        token: Option<String>,
         /// Where the last accepted checkpoint and the log's frontier are kept between runs.
         #[arg(long, default_value = "zhengyin-audit.json")]
         state: PathBuf,
+    },
+    /// Signature-log tools.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
     },
     /// Verify a licence offline: signature, format and certificate chain at signing time.
     Verify {
@@ -78,6 +88,22 @@ enum Command {
         /// PEM file: the signing certificate followed by its intermediates (repeatable).
         #[arg(long, required = true)]
         certs: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Export a node's log (latest checkpoint and every entry) for `zhengyin audit --offline`.
+    Export {
+        /// The node's base URL.
+        #[arg(long)]
+        url: String,
+        /// An auditor token (or set ZHENGYIN_TOKEN).
+        #[arg(long, env = "ZHENGYIN_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The folder to write the bundle to.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -96,7 +122,16 @@ fn main() -> ExitCode {
             anchors,
             certs,
         } => verify(&licence, &anchors, &certs),
-        Command::Audit { url, key, token, state } => run_audit(&url, &key, &token, &state),
+        Command::Audit {
+            url,
+            offline,
+            key,
+            token,
+            state,
+        } => run_audit(url, offline, &key, token, &state),
+        Command::Log {
+            command: LogCommand::Export { url, token, out },
+        } => export_log(&url, &token, &out),
     };
     match result {
         Ok(code) => code,
@@ -232,9 +267,23 @@ async fn shutdown_signal() {
     }
 }
 
-fn run_audit(url: &str, key: &str, token: &str, state: &Path) -> anyhow::Result<ExitCode> {
+fn run_audit(
+    url: Option<String>,
+    offline: Option<PathBuf>,
+    key: &str,
+    token: Option<String>,
+    state: &Path,
+) -> anyhow::Result<ExitCode> {
+    let source = match (url, offline) {
+        (Some(url), None) => {
+            let token = token.context("--url needs an auditor token (--token or ZHENGYIN_TOKEN)")?;
+            audit::Source::Node(audit::Client::new(&url, &token))
+        }
+        (None, Some(dir)) => audit::Source::bundle(&dir)?,
+        _ => anyhow::bail!("give exactly one of --url and --offline"),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    match runtime.block_on(audit::audit(url, token, key, state))? {
+    match runtime.block_on(audit::audit(&source, key, state))? {
         audit::Outcome::Ok(summary) => {
             println!("{summary}");
             Ok(ExitCode::SUCCESS)
@@ -244,6 +293,13 @@ fn run_audit(url: &str, key: &str, token: &str, state: &Path) -> anyhow::Result<
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn export_log(url: &str, token: &str, out: &Path) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let size = runtime.block_on(audit::export(audit::Client::new(url, token), out))?;
+    println!("exported {size} entries and the checkpoint to {}", out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn verify(licence: &Path, anchors: &Path, certs: &[PathBuf]) -> anyhow::Result<ExitCode> {
