@@ -103,6 +103,25 @@ async fn acknowledged_licences_survive_sigkill() {
     let all = acknowledged.lock().await.clone();
     check_present(&server, &all[checked..], "after the last kill").await;
     let http = reqwest::Client::new();
+    // The signature log survived too: an auditor recomputes the signed root from every entry.
+    let key: serde_json::Value = http
+        .get(server.at("/v1/log/key"))
+        .bearer_auth("demo-auditor")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let audit = std::process::Command::new(common::binary())
+        .args(["audit", "--url", &server.url, "--token", "demo-auditor", "--key"])
+        .arg(key["verifier_key"].as_str().unwrap())
+        .arg("--state")
+        .arg(dir.0.join("audit.json"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success() && report.starts_with("OK"), "{report}");
     let metrics = http
         .get(format!("{}/metrics", server.url))
         .send()
