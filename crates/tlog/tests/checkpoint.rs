@@ -72,3 +72,16 @@ fn wrong_notes_are_refused() {
     .unwrap();
     assert!(sign_checkpoint(&checkpoint(1), name, &p256).is_err());
 }
+
+proptest::proptest! {
+    #[test]
+    fn note_parsers_never_panic(text in "\\PC{0,300}", blank in "[a-z/.0-9\n—+ ]{0,120}") {
+        let k = key(3);
+        let verifier = NoteVerifier::new("n", k.public_key().clone()).unwrap();
+        for t in [&text, &blank] {
+            let _ = open_checkpoint(t, &verifier);
+            let _ = NoteVerifier::parse(t);
+            let _ = Checkpoint::parse_body(t);
+        }
+    }
+}
