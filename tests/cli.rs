@@ -81,3 +81,56 @@ fn bad_input_is_a_plain_message_and_a_nonzero_exit() {
     let no_args = Command::new(common::binary()).arg("verify").output().unwrap();
     assert!(!no_args.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_reads_a_configuration_file() {
+    let dir = TempDir::new("config");
+    let keys = root().join("keys-example");
+    std::fs::copy(keys.join("root-ca.pem"), dir.0.join("roots.pem")).unwrap();
+    std::fs::copy(keys.join("log-ed25519.key"), dir.0.join("log.key")).unwrap();
+    let hash = zhengyin_crypto::hash::sha256_hex(b"secret-operator-token");
+    let config = format!(
+        "data_dir = \"data\"\ntrust_anchors = \"roots.pem\"\nlog_key = \"log.key\"\nlog_origin = \"zhengyin.example/test\"\n\n\
+         [[tokens]]\nname = \"op\"\nsha256 = \"{hash}\"\nrole = \"operator\"\n"
+    );
+    let path = dir.0.join("zhengyin.toml");
+    std::fs::write(&path, config).unwrap();
+    let server = common::Server::start_with(&["serve", "--config", path.to_str().unwrap()]);
+    let http = reqwest::Client::new();
+    let r = http
+        .get(server.at("/v1/licence-types"))
+        .bearer_auth("secret-operator-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the configured token works");
+    let r = http
+        .get(server.at("/v1/licence-types"))
+        .bearer_auth("demo-operator")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "no demo tokens outside demo mode");
+    assert!(
+        dir.0.join("data").is_dir(),
+        "relative paths are relative to the configuration file"
+    );
+    drop(server);
+
+    std::fs::write(
+        &path,
+        "trust_anchors = \"roots.pem\"\nlog_key = \"log.key\"\ncolour = \"red\"\n",
+    )
+    .unwrap();
+    let out = Command::new(common::binary())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("colour"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

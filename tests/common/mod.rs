@@ -44,12 +44,23 @@ pub struct Server {
 impl Server {
     /// Starts `zhengyin serve --demo` on a free loopback port with its database in `data_dir`.
     pub fn start(data_dir: &Path) -> Server {
+        let keys = root().join("keys-example");
+        let data = data_dir.to_str().unwrap();
+        Self::start_with(&[
+            "serve",
+            "--demo",
+            "--keys-dir",
+            keys.to_str().unwrap(),
+            "--data-dir",
+            data,
+        ])
+    }
+
+    /// Starts `zhengyin` with `args` (plus `--listen 127.0.0.1:0`).
+    pub fn start_with(args: &[&str]) -> Server {
         let mut child = Command::new(binary())
-            .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-            .arg("--keys-dir")
-            .arg(root().join("keys-example"))
-            .arg("--data-dir")
-            .arg(data_dir)
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

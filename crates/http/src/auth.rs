@@ -35,17 +35,68 @@ pub enum Role {
     Auditor,
 }
 
-/// One configured token.
-#[derive(Debug, Clone, Deserialize)]
+/// One configured token, as written in the configuration file:
+///
+/// ```toml
+/// [[tokens]]
+/// name = "city-market-regulator"
+/// sha256 = "<hex SHA-256 of the token>"
+/// role = "authority"            # operator | authority | verifier | auditor
+/// uscc = "11220000013544541J"   # with role = "authority"
+/// # department = "…"            # with role = "verifier"
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// Lowercase hex SHA-256 of the token.
     pub sha256: String,
     /// A name for logs.
     pub name: String,
-    /// The role and scope.
-    #[serde(flatten)]
-    pub role: Role,
+    /// `operator`, `authority`, `verifier` or `auditor`.
+    pub role: String,
+    /// The authority's USCC (role `authority`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uscc: Option<String>,
+    /// The department (role `verifier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+}
+
+impl TokenConfig {
+    /// The configuration of a token for `role`.
+    pub fn new(name: &str, sha256: String, role: &Role) -> Self {
+        let (kind, uscc, department) = match role {
+            Role::Operator => ("operator", None, None),
+            Role::Authority { uscc } => ("authority", Some(uscc.to_string()), None),
+            Role::Verifier { department } => ("verifier", None, Some(department.clone())),
+            Role::Auditor => ("auditor", None, None),
+        };
+        Self {
+            sha256,
+            name: name.to_owned(),
+            role: kind.to_owned(),
+            uscc,
+            department,
+        }
+    }
+
+    fn to_role(&self) -> Result<Role, TokenConfigError> {
+        let bad = |why: &str| TokenConfigError(format!("token `{}`: {why}", self.name));
+        match (self.role.as_str(), &self.uscc, &self.department) {
+            ("operator", None, None) => Ok(Role::Operator),
+            ("auditor", None, None) => Ok(Role::Auditor),
+            ("authority", Some(uscc), None) => Ok(Role::Authority {
+                uscc: Uscc::parse(uscc).map_err(|e| bad(&e.to_string()))?,
+            }),
+            ("verifier", None, Some(department)) if !department.trim().is_empty() => Ok(Role::Verifier {
+                department: department.clone(),
+            }),
+            ("authority", ..) => Err(bad("role authority needs `uscc` (and nothing else)")),
+            ("verifier", ..) => Err(bad("role verifier needs `department` (and nothing else)")),
+            ("operator" | "auditor", ..) => Err(bad("this role takes no `uscc` or `department`")),
+            _ => Err(bad("role must be operator, authority, verifier or auditor")),
+        }
+    }
 }
 
 /// An authenticated caller.
@@ -63,7 +114,7 @@ pub struct Tokens(HashMap<[u8; 32], Caller>);
 
 /// Why the token configuration was refused.
 #[derive(Debug, thiserror::Error)]
-#[error("token `{0}`: sha256 must be 64 hex digits")]
+#[error("{0}")]
 pub struct TokenConfigError(String);
 
 impl Tokens {
@@ -74,12 +125,12 @@ impl Tokens {
             let hash: [u8; 32] = hex::decode(&c.sha256)
                 .ok()
                 .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| TokenConfigError(c.name.clone()))?;
+                .ok_or_else(|| TokenConfigError(format!("token `{}`: sha256 must be 64 hex digits", c.name)))?;
             map.insert(
                 hash,
                 Caller {
                     name: c.name.clone(),
-                    role: c.role.clone(),
+                    role: c.to_role()?,
                 },
             );
         }

@@ -33,11 +33,7 @@ async fn router(body_limit: usize) -> axum::Router {
     )
     .await
     .unwrap();
-    let token = |t: &str, role: Role| TokenConfig {
-        sha256: zhengyin_crypto::hash::sha256_hex(t.as_bytes()),
-        name: t.to_owned(),
-        role,
-    };
+    let token = |t: &str, role: Role| TokenConfig::new(t, zhengyin_crypto::hash::sha256_hex(t.as_bytes()), &role);
     let tokens = Tokens::from_config(&[
         token("op", Role::Operator),
         token(
@@ -139,4 +135,28 @@ async fn the_first_checkpoint_is_of_the_empty_log() {
         StatusCode::SERVICE_UNAVAILABLE,
         "nothing published until the server publishes"
     );
+}
+
+#[test]
+fn token_configuration_is_checked() {
+    let parse = |toml_like: serde_json::Value| {
+        let config: TokenConfig = serde_json::from_value(toml_like)?;
+        Tokens::from_config(&[config]).map_err(|e| serde::de::Error::custom(e.to_string()))
+    };
+    let ok = |v: serde_json::Value| parse(v).map_err(|e: serde_json::Error| e.to_string());
+    let hash = "00".repeat(32);
+    assert!(
+        ok(serde_json::json!({"name": "a", "sha256": hash, "role": "authority", "uscc": "12100000400010398P"})).is_ok()
+    );
+    assert!(ok(serde_json::json!({"name": "a", "sha256": hash, "role": "verifier", "department": "x"})).is_ok());
+    for bad in [
+        serde_json::json!({"name": "a", "sha256": hash, "role": "authority"}),
+        serde_json::json!({"name": "a", "sha256": hash, "role": "authority", "uscc": "12100000400010398Q"}),
+        serde_json::json!({"name": "a", "sha256": hash, "role": "operator", "uscc": "12100000400010398P"}),
+        serde_json::json!({"name": "a", "sha256": hash, "role": "root"}),
+        serde_json::json!({"name": "a", "sha256": "abc", "role": "operator"}),
+        serde_json::json!({"name": "a", "sha256": hash, "role": "operator", "colour": "red"}),
+    ] {
+        assert!(ok(bad.clone()).is_err(), "{bad}");
+    }
 }

@@ -60,6 +60,7 @@ impl Config {
         config.trust_anchors = base.join(&config.trust_anchors);
         config.keys = config.keys.iter().map(|k| base.join(k)).collect();
         config.log_key = base.join(&config.log_key);
+        config.data_dir = base.join(&config.data_dir);
         Ok(config)
     }
 

@@ -39,11 +39,7 @@ pub fn token_table() -> Vec<(String, Role)> {
 pub fn tokens() -> Vec<TokenConfig> {
     token_table()
         .into_iter()
-        .map(|(token, role)| TokenConfig {
-            sha256: zhengyin_crypto::hash::sha256_hex(token.as_bytes()),
-            name: token,
-            role,
-        })
+        .map(|(token, role)| TokenConfig::new(&token, zhengyin_crypto::hash::sha256_hex(token.as_bytes()), &role))
         .collect()
 }
 
