@@ -60,6 +60,10 @@ pub struct TokenConfig {
     /// The department (role `verifier`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub department: Option<String>,
+    /// Requests per second this caller may make on average (unlimited when absent); bursts of
+    /// twice as many are allowed. Beyond it: 429 `rate_limited` with `Retry-After`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_second: Option<f64>,
 }
 
 impl TokenConfig {
@@ -77,6 +81,7 @@ impl TokenConfig {
             role: kind.to_owned(),
             uscc,
             department,
+            rate_per_second: None,
         }
     }
 
@@ -106,6 +111,37 @@ pub struct Caller {
     pub name: String,
     /// The role and scope.
     pub role: Role,
+    limit: Option<std::sync::Arc<RateLimit>>,
+}
+
+/// A token bucket: `rate` tokens a second, at most `2 × rate` saved up.
+#[derive(Debug)]
+struct RateLimit {
+    rate: f64,
+    state: std::sync::Mutex<(f64, std::time::Instant)>,
+}
+
+impl RateLimit {
+    fn new(rate: f64) -> Self {
+        Self {
+            rate,
+            state: std::sync::Mutex::new((2.0 * rate, std::time::Instant::now())),
+        }
+    }
+
+    /// Takes one token; `false` when the bucket is empty.
+    fn take(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        let refilled = (state.0 + now.duration_since(state.1).as_secs_f64() * self.rate).min(2.0 * self.rate);
+        let (tokens, ok) = if refilled >= 1.0 {
+            (refilled - 1.0, true)
+        } else {
+            (refilled, false)
+        };
+        *state = (tokens, now);
+        ok
+    }
 }
 
 /// The configured tokens, by SHA-256.
@@ -126,11 +162,22 @@ impl Tokens {
                 .ok()
                 .and_then(|v| v.try_into().ok())
                 .ok_or_else(|| TokenConfigError(format!("token `{}`: sha256 must be 64 hex digits", c.name)))?;
+            let limit = match c.rate_per_second {
+                None => None,
+                Some(rate) if rate.is_finite() && rate > 0.0 => Some(std::sync::Arc::new(RateLimit::new(rate))),
+                Some(_) => {
+                    return Err(TokenConfigError(format!(
+                        "token `{}`: rate_per_second must be positive",
+                        c.name
+                    )))
+                }
+            };
             map.insert(
                 hash,
                 Caller {
                     name: c.name.clone(),
                     role: c.to_role()?,
+                    limit,
                 },
             );
         }
@@ -154,11 +201,19 @@ impl FromRequestParts<AppState> for Caller {
                 "send Authorization: Bearer <token>",
             ));
         };
-        state
+        let caller = state
             .tokens
             .find(token.trim())
             .cloned()
-            .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "auth.invalid", "unknown token"))
+            .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "auth.invalid", "unknown token"))?;
+        if caller.limit.as_ref().is_some_and(|l| !l.take()) {
+            return Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests for this token",
+            ));
+        }
+        Ok(caller)
     }
 }
 

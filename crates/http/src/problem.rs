@@ -19,6 +19,7 @@
 //! | `auth.invalid` | 401 | the token is not known |
 //! | `auth.forbidden` | 403 | the caller's role or scope does not allow this |
 //! | `log.entry_not_found` | 404 | no log entry has the leaf hash asked for |
+//! | `rate_limited` | 429 | the token's request rate is exceeded (with `Retry-After`) |
 //! | `not_found` | 404 | no such route |
 //! | `method_not_allowed` | 405 | the route exists, the method does not |
 //! | `unavailable` | 503 | storage cannot acknowledge writes now (retry later) |
@@ -97,7 +98,7 @@ impl IntoResponse for Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::TOO_MANY_REQUESTS {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -34,16 +34,15 @@ async fn router(body_limit: usize) -> axum::Router {
     .await
     .unwrap();
     let token = |t: &str, role: Role| TokenConfig::new(t, zhengyin_crypto::hash::sha256_hex(t.as_bytes()), &role);
-    let tokens = Tokens::from_config(&[
-        token("op", Role::Operator),
-        token(
-            "verifier",
-            Role::Verifier {
-                department: "d".to_owned(),
-            },
-        ),
-    ])
-    .unwrap();
+    let mut limited = token("limited", Role::Auditor);
+    limited.rate_per_second = Some(1.0);
+    let verifier = token(
+        "verifier",
+        Role::Verifier {
+            department: "d".to_owned(),
+        },
+    );
+    let tokens = Tokens::from_config(&[token("op", Role::Operator), verifier, limited]).unwrap();
     app(
         AppState::new(Arc::new(engine), tokens).unwrap(),
         HttpConfig { body_limit },
@@ -159,4 +158,28 @@ fn token_configuration_is_checked() {
     ] {
         assert!(ok(bad.clone()).is_err(), "{bad}");
     }
+}
+
+#[tokio::test]
+async fn callers_over_their_rate_get_429_with_retry_after() {
+    let router = router(1024).await;
+    let get = || {
+        Request::get("/v1/log/key")
+            .header("authorization", "Bearer limited")
+            .body(Body::empty())
+            .unwrap()
+    };
+    // A burst of twice the rate passes; the next request is refused.
+    for _ in 0..2 {
+        assert_eq!(router.clone().oneshot(get()).await.unwrap().status(), StatusCode::OK);
+    }
+    let response = router.clone().oneshot(get()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "1");
+    // Other callers are not affected.
+    let other = Request::get("/v1/log/key")
+        .header("authorization", "Bearer op")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(router.oneshot(other).await.unwrap().status(), StatusCode::OK);
 }
