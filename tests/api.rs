@@ -354,22 +354,7 @@ async fn bad_input_gets_a_clear_problem_never_a_5xx() {
     problem(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 
     // Nothing above was a server error.
-    let metrics = api
-        .http
-        .get(api.server.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("zhengyin_http_requests_total"));
-    assert!(
-        !metrics
-            .lines()
-            .any(|l| l.starts_with("zhengyin_http_requests_total") && l.contains("status=\"5")),
-        "{metrics}"
-    );
+    common::assert_no_server_errors(&api.server).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

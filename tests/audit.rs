@@ -30,10 +30,8 @@ async fn wait_for_checkpoint(http: &reqwest::Client, server: &Server, size: u64)
             .bearer_auth("demo-auditor")
             .send()
             .await
-            .unwrap()
-            .text()
-            .await
             .unwrap();
+        let note = note.text().await.unwrap();
         let published: u64 = note.lines().nth(1).unwrap().parse().unwrap();
         if published >= size {
             return;

@@ -104,15 +104,7 @@ async fn acknowledged_licences_survive_sigkill() {
     check_present(&server, &all[checked..], "after the last kill").await;
     let http = reqwest::Client::new();
     // The signature log survived too: an auditor recomputes the signed root from every entry.
-    let key: serde_json::Value = http
-        .get(server.at("/v1/log/key"))
-        .bearer_auth("demo-auditor")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key = common::get_json(&http, &server, "/v1/log/key", "demo-auditor").await;
     let audit = std::process::Command::new(common::binary())
         .args(["audit", "--url", &server.url, "--token", "demo-auditor", "--key"])
         .arg(key["verifier_key"].as_str().unwrap())
@@ -122,20 +114,7 @@ async fn acknowledged_licences_survive_sigkill() {
         .unwrap();
     let report = String::from_utf8_lossy(&audit.stdout);
     assert!(audit.status.success() && report.starts_with("OK"), "{report}");
-    let metrics = http
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        !metrics
-            .lines()
-            .any(|l| l.starts_with("zhengyin_http_requests_total") && l.contains("status=\"5")),
-        "a read after recovery failed: {metrics}"
-    );
+    common::assert_no_server_errors(&server).await;
     assert!(
         all.len() > CYCLES * CLIENTS,
         "the bursts issued too little to mean anything: {}",

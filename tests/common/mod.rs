@@ -170,3 +170,14 @@ pub async fn get_json(http: &reqwest::Client, server: &Server, path: &str, token
         .await
         .unwrap()
 }
+
+/// Asserts that the server answered no request with a 5xx, from its own metrics.
+pub async fn assert_no_server_errors(server: &Server) {
+    let metrics = reqwest::get(server.at("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("zhengyin_http_requests_total"), "{metrics}");
+    let failures: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("zhengyin_http_requests_total") && l.contains("status=\"5"))
+        .collect();
+    assert!(failures.is_empty(), "server errors: {failures:?}");
+}
