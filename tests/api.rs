@@ -125,6 +125,19 @@ async fn walk_through_issue_verify_tamper_revoke() {
         let r = api.get(&format!("/v1/licences/{id}/status"), "demo-verifier").await;
         assert_eq!(r.json::<Value>().await.unwrap()["state"], "revoked");
     }
+    // The second verification of each licence (after its revocation) reused its verified signature.
+    let metrics = reqwest::get(api.server.at("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let hits: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("zhengyin_signature_cache_hits "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no cache metric in {metrics}"));
+    assert!(hits >= ALGORITHMS.len() as u64, "{hits}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

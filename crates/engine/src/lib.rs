@@ -9,6 +9,7 @@
 //! What it is not: it speaks no HTTP and reads no configuration; time and randomness are injected
 //! ([`Clock`], [`Random`]) so every rule can be tested deterministically.
 
+mod cache;
 mod clock;
 mod error;
 mod log;
@@ -29,6 +30,7 @@ use zhengyin_model::{
 };
 use zhengyin_store::Store;
 
+pub use cache::{CacheStats, SignatureCache};
 pub use clock::{Clock, FixedClock, Random, SeededRandom, SystemClock, SystemRandom};
 pub use error::EngineError;
 pub use log::{LogConfig, MAX_ENTRIES_PER_PAGE};
@@ -49,12 +51,12 @@ pub fn verify_offline(
         .iter()
         .map(|pem| registry::parse_chain(pem, None, &anchors, now, false).map(Arc::new))
         .collect::<Result<_, _>>()?;
-    Ok(verify::verify(
-        &verify::Offline { anchors, certificates },
-        licence,
-        now,
-        at,
-    ))
+    let offline = verify::Offline {
+        anchors,
+        certificates,
+        signatures: SignatureCache::new(0),
+    };
+    Ok(verify::verify(&offline, licence, now, at))
 }
 
 /// A signed licence as stored and served.
@@ -79,6 +81,9 @@ impl SignedLicence {
 
 const LOCK_STRIPES: usize = 64;
 
+/// Entries of the verified-signature cache (about 100 bytes each).
+pub const DEFAULT_SIGNATURE_CACHE: usize = 100_000;
+
 /// The service's use cases over one store, one keyring and one set of trust anchors.
 pub struct Engine {
     store: Arc<dyn Store>,
@@ -89,6 +94,7 @@ pub struct Engine {
     registry: RwLock<registry::Registry>,
     log: LogConfig,
     checkpoint_lock: Mutex<()>,
+    signature_cache: SignatureCache,
     /// Serialises changes to one licence lineage (striped by hash).
     lineage_locks: Vec<Mutex<()>>,
 }
@@ -115,6 +121,7 @@ impl Engine {
         let engine = Self {
             log,
             checkpoint_lock: Mutex::new(()),
+            signature_cache: SignatureCache::new(DEFAULT_SIGNATURE_CACHE),
             store,
             clock,
             random,
@@ -158,6 +165,11 @@ impl Engine {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         id.lineage().hash(&mut h);
         &self.lineage_locks[(h.finish() as usize) % LOCK_STRIPES]
+    }
+
+    /// Counters of the verified-signature cache.
+    pub fn signature_cache_stats(&self) -> CacheStats {
+        self.signature_cache.stats()
     }
 
     /// The current time of the injected clock.

@@ -28,6 +28,7 @@ use zhengyin_model::licence::{PROOF_PURPOSE, PROOF_TYPE};
 use zhengyin_model::{LicenceBody, Proof, ReceivedLicence, ReportBuilder, SigningInput, Status, VerificationReport};
 use zhengyin_store::{StoreError, StoredLicence};
 
+use crate::cache::SignatureCache;
 use crate::registry::CertEntry;
 use crate::Engine;
 
@@ -38,6 +39,7 @@ pub(crate) trait Context {
     /// `Ok(None)` when there is no record; `Err` when the record could not be read.
     fn record(&self, id: &zhengyin_model::LicenceId) -> Result<Option<StoredLicence>, StoreError>;
     fn status_source(&self, now: OffsetDateTime) -> String;
+    fn signatures(&self) -> &SignatureCache;
 }
 
 impl Context for Engine {
@@ -56,12 +58,16 @@ impl Context for Engine {
             zhengyin_model::licence::format_time(now)
         )
     }
+    fn signatures(&self) -> &SignatureCache {
+        &self.signature_cache
+    }
 }
 
 /// Offline verification: certificates given by the caller, no registry.
 pub(crate) struct Offline {
     pub anchors: TrustAnchors,
     pub certificates: Vec<Arc<CertEntry>>,
+    pub signatures: SignatureCache,
 }
 
 impl Context for Offline {
@@ -76,6 +82,9 @@ impl Context for Offline {
     }
     fn status_source(&self, _: OffsetDateTime) -> String {
         "none: offline verification consults no registry".to_owned()
+    }
+    fn signatures(&self) -> &SignatureCache {
+        &self.signatures
     }
 }
 
@@ -190,7 +199,10 @@ fn run(ctx: &dyn Context, bytes: &[u8], now: OffsetDateTime, at: OffsetDateTime,
         }
     };
     let hash_data = suite.hash_data(&input.proof_config, &input.document);
-    let good = decode_proof_value(proof_value).and_then(|sig| suite.verify(key, &hash_data, &sig));
+    let good = decode_proof_value(proof_value).and_then(|sig| {
+        ctx.signatures()
+            .verify(&key.id(), &hash_data, &sig, || suite.verify(key, &hash_data, &sig))
+    });
     if good.is_err() {
         r.fail("signature", "the signature does not verify");
         return;

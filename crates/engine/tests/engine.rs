@@ -182,6 +182,9 @@ async fn any_changed_byte_is_never_valid() {
     for (_, issuer) in ALGS {
         let licence = w.engine.issue(&uscc(issuer), issue_request()).await.unwrap();
         let bytes = licence.bytes;
+        // Verified once, so its signature is in the verified-signature cache: a cache hit must
+        // never make a licence that differs in one byte VALID.
+        assert_eq!(w.engine.verify(&bytes, None).verdict, Verdict::Valid);
         // Every byte position, one bit flipped: never VALID, never a panic.
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
@@ -194,7 +197,13 @@ async fn any_changed_byte_is_never_valid() {
                 bytes[i] as char
             );
         }
+        assert_eq!(w.engine.verify(&bytes, None).verdict, Verdict::Valid);
     }
+    let stats = w.engine.signature_cache_stats();
+    assert!(
+        stats.hits >= 4,
+        "the unchanged licences were answered from the cache: {stats:?}"
+    );
 }
 
 #[tokio::test]

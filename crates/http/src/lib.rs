@@ -142,6 +142,11 @@ async fn readyz(State(s): State<AppState>) -> Response {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
+    let cache = s.engine.signature_cache_stats();
+    let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    s.metrics.cache_hits.set(gauge(cache.hits));
+    s.metrics.cache_misses.set(gauge(cache.misses));
+    s.metrics.cache_entries.set(gauge(cache.entries));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.encode(),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -27,6 +28,9 @@ pub struct Metrics {
     pub(crate) requests: Family<RequestLabels, Counter>,
     pub(crate) durations: Family<RequestLabels, Histogram>,
     pub(crate) verdicts: Family<VerdictLabels, Counter>,
+    pub(crate) cache_hits: Gauge,
+    pub(crate) cache_misses: Gauge,
+    pub(crate) cache_entries: Gauge,
 }
 
 impl Default for Metrics {
@@ -48,11 +52,26 @@ impl Default for Metrics {
             durations.clone(),
         );
         registry.register("verifications", "Licence verifications by verdict", verdicts.clone());
+        let (cache_hits, cache_misses, cache_entries) = (Gauge::default(), Gauge::default(), Gauge::default());
+        registry.register(
+            "signature_cache_hits",
+            "Signature checks answered by the cache",
+            cache_hits.clone(),
+        );
+        registry.register("signature_cache_misses", "Signature checks made", cache_misses.clone());
+        registry.register(
+            "signature_cache_entries",
+            "Entries in the verified-signature cache",
+            cache_entries.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             requests,
             durations,
             verdicts,
+            cache_hits,
+            cache_misses,
+            cache_entries,
         }
     }
 }
