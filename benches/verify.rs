@@ -31,33 +31,41 @@ struct Case {
     signature: Vec<u8>,
 }
 
-fn setup() -> (Engine, Vec<Case>, tempdir::Dir) {
+/// An engine over `store` with the example keys.
+fn open_engine(rt: &tokio::runtime::Runtime, store: Arc<SledStore>) -> Engine {
     let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keys-example");
     let read = |p: &str| std::fs::read_to_string(keys.join(p)).unwrap();
-    let dir = tempdir::Dir::new();
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let mut keyring = Keyring::default();
     for (alg, _) in ALGS {
         keyring.add(Arc::new(
             FileKey::from_pem_file(&keys.join(format!("authority-{alg}.key"))).unwrap(),
         ));
     }
-    let store = Arc::new(SledStore::open(&dir.0).unwrap());
     let anchors = TrustAnchors::from_pem(&read("root-ca.pem")).unwrap();
     let log = LogConfig {
         origin: "zhengyin.example/bench".to_owned(),
         signer: Arc::new(FileKey::from_pem_file(&keys.join("log-ed25519.key")).unwrap()),
     };
-    let engine = rt
-        .block_on(Engine::new(
-            store,
-            Arc::new(SystemClock),
-            Arc::new(SystemRandom),
-            anchors,
-            keyring,
-            log,
-        ))
-        .unwrap();
+    rt.block_on(Engine::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(SystemRandom),
+        anchors,
+        keyring,
+        log,
+    ))
+    .unwrap()
+}
+
+/// Returns the engine without a signature cache (every verification checks the signature), the
+/// same engine with the cache (licences verified before), the cases, and the temporary store.
+fn setup() -> (Engine, Engine, Vec<Case>, tempdir::Dir) {
+    let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keys-example");
+    let read = |p: &str| std::fs::read_to_string(keys.join(p)).unwrap();
+    let dir = tempdir::Dir::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = Arc::new(SledStore::open(&dir.0).unwrap());
+    let engine = open_engine(&rt, Arc::clone(&store));
     let licence_type = serde_json::from_value(json!({
         "code": "11100000000013338W032", "name": "营业执照", "defining_authority": "11100000000013338W",
         "holder_code_types": ["001"],
@@ -111,7 +119,10 @@ fn setup() -> (Engine, Vec<Case>, tempdir::Dir) {
             signature,
         });
     }
-    (engine, cases, dir)
+    drop(engine);
+    let cold = open_engine(&rt, Arc::clone(&store)).with_signature_cache(0);
+    let warm = open_engine(&rt, store);
+    (cold, warm, cases, dir)
 }
 
 mod tempdir {
@@ -151,7 +162,7 @@ fn per_call_pair(mut bare: impl FnMut(), mut full: impl FnMut()) -> (f64, f64) {
 }
 
 fn main() {
-    let (engine, cases, _dir) = setup();
+    let (engine, warm, cases, _dir) = setup();
     let mut c = Criterion::default().configure_from_args();
     for case in &cases {
         let mut group = c.benchmark_group(case.alg);
@@ -168,6 +179,9 @@ fn main() {
         });
         group.bench_function("engine verify licence", |b| {
             b.iter(|| engine.verify(black_box(&case.licence), None))
+        });
+        group.bench_function("engine verify licence, signature cached", |b| {
+            b.iter(|| warm.verify(black_box(&case.licence), None))
         });
         group.finish();
     }

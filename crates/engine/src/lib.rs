@@ -167,6 +167,12 @@ impl Engine {
         &self.lineage_locks[(h.finish() as usize) % LOCK_STRIPES]
     }
 
+    /// Replaces the verified-signature cache by one of `capacity` entries (0 turns it off).
+    pub fn with_signature_cache(mut self, capacity: usize) -> Self {
+        self.signature_cache = SignatureCache::new(capacity);
+        self
+    }
+
     /// Counters of the verified-signature cache.
     pub fn signature_cache_stats(&self) -> CacheStats {
         self.signature_cache.stats()
