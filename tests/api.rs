@@ -435,15 +435,7 @@ async fn the_served_openapi_is_the_file_and_every_operation_is_routed() {
     let file: Value =
         serde_yaml_ng::from_str(&std::fs::read_to_string(common::root().join("api-spec/openapi.yaml")).unwrap())
             .unwrap();
-    let served: Value = api
-        .http
-        .get(api.server.at("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served = common::get_json(&api.http, &api.server, "/openapi.json", "demo-verifier").await;
     assert_eq!(served, file, "/openapi.json must serve api-spec/openapi.yaml");
     assert_eq!(file["openapi"], "3.1.0");
     let paths = file["paths"].as_object().unwrap();

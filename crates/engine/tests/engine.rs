@@ -151,6 +151,13 @@ fn uscc(s: &str) -> Uscc {
     Uscc::parse(s).unwrap()
 }
 
+/// Issues the standard request as `issuer`; the licence and its JSON.
+async fn issued(w: &World, issuer: &str) -> (zhengyin_engine::SignedLicence, Value) {
+    let licence = w.engine.issue(&uscc(issuer), issue_request()).await.unwrap();
+    let value = serde_json::from_slice(&licence.bytes).unwrap();
+    (licence, value)
+}
+
 fn check<'a>(report: &'a VerificationReport, code: &str) -> &'a zhengyin_model::Check {
     report
         .checks
@@ -209,12 +216,7 @@ async fn any_changed_byte_is_never_valid() {
 #[tokio::test]
 async fn reformatted_json_still_verifies_but_changed_content_does_not() {
     let w = world().await;
-    let licence = w
-        .engine
-        .issue(&uscc("11220000013544541J"), issue_request())
-        .await
-        .unwrap();
-    let value: Value = serde_json::from_slice(&licence.bytes).unwrap();
+    let (licence, value) = issued(&w, "11220000013544541J").await;
     // Pretty-printed (non-canonical whitespace and order-preserving) is the same JSON: VALID.
     let pretty = serde_json::to_vec_pretty(&value).unwrap();
     assert_eq!(w.engine.verify(&pretty, None).verdict, Verdict::Valid);
@@ -245,18 +247,8 @@ async fn reformatted_json_still_verifies_but_changed_content_does_not() {
 #[tokio::test]
 async fn wrong_key_unknown_suite_and_unknown_certificate() {
     let w = world().await;
-    let licence = w
-        .engine
-        .issue(&uscc("11220000013544541J"), issue_request())
-        .await
-        .unwrap();
-    let value: Value = serde_json::from_slice(&licence.bytes).unwrap();
-    let other = w
-        .engine
-        .issue(&uscc("11100000000013338W"), issue_request())
-        .await
-        .unwrap();
-    let other: Value = serde_json::from_slice(&other.bytes).unwrap();
+    let (_, value) = issued(&w, "11220000013544541J").await;
+    let (_, other) = issued(&w, "11100000000013338W").await;
 
     // Claims another authority's certificate: the signature cannot verify under that key.
     let mut wrong = value.clone();
