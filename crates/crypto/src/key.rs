@@ -204,6 +204,14 @@ impl PublicKey {
         }
     }
 
+    /// The Ed25519 key, for batch verification.
+    pub(crate) fn ed25519_key(&self) -> Option<&ed25519_dalek::VerifyingKey> {
+        match &self.material {
+            Material::Ed25519(key) => Some(key),
+            _ => None,
+        }
+    }
+
     /// Verifies `signature` over `message` under `scheme`. A scheme that does not fit the key's
     /// algorithm fails like a bad signature.
     pub fn verify(&self, scheme: SignatureScheme, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {

@@ -10,6 +10,7 @@
 //! and does no I/O except reading a key file the operator names. ring verifies and signs ECDSA and
 //! RSA; ed25519-dalek does Ed25519; RustCrypto's sm2/sm3 do SM2 and SM3.
 
+pub mod batch;
 mod error;
 pub mod hash;
 pub mod key;

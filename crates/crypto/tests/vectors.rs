@@ -196,6 +196,58 @@ fn cctv_ed25519_edge_cases() {
     assert_eq!(accepted, 43);
 }
 
+/// Every CCTV vector alone and in the middle of a batch of good signatures: the batch accepts
+/// what `verify_strict` accepts, refuses every low-order or non-canonical `A` or `R`, and differs
+/// only on the vectors whose equation holds just cofactored (`low_order_residue`), which it
+/// accepts (see the `batch` module docs).
+#[test]
+fn cctv_ed25519_through_the_batch() {
+    use zhengyin_crypto::batch::{ed25519_verify_batch, BatchItem};
+    let rfc = &load_json("rfc8032/ed25519_rfc8032_section7_1.json")["tests"][1];
+    let good_key = ed25519_raw_key(&hexd(&rfc["publicKeyHex"])).unwrap();
+    let (good_msg, good_sig) = (hexd(&rfc["messageHex"]), hexd(&rfc["signatureHex"]));
+    let good = BatchItem {
+        key: &good_key,
+        message: &good_msg,
+        signature: &good_sig,
+    };
+    let doc = load_json("cctv-ed25519/ed25519vectors.json");
+    let (mut differ, mut accepted) = (0, 0);
+    for v in doc.as_array().unwrap() {
+        let flags: Vec<&str> = v["flags"]
+            .as_array()
+            .map(|f| f.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let Ok(key) = ed25519_raw_key(&hexd(&v["key"])) else {
+            continue; // not a key at all: never reaches a batch
+        };
+        let (msg, sig) = (v["msg"].as_str().unwrap().as_bytes(), hexd(&v["sig"]));
+        let strict = key.verify(SignatureScheme::Ed25519, msg, &sig).is_ok();
+        let item = BatchItem {
+            key: &key,
+            message: msg,
+            signature: &sig,
+        };
+        let alone = ed25519_verify_batch(&[item]);
+        let refused = ["low_order_A", "low_order_R", "non_canonical_A", "non_canonical_R"];
+        let expected = !flags.iter().any(|f| refused.contains(f));
+        assert_eq!(alone, expected, "CCTV vector {} flags {flags:?}", v["number"]);
+        if alone != strict {
+            assert!(alone && flags.contains(&"low_order_residue"), "vector {}", v["number"]);
+            differ += 1;
+        }
+        accepted += usize::from(alone);
+        assert_eq!(
+            ed25519_verify_batch(&[good, item, good]),
+            alone,
+            "vector {} among good ones",
+            v["number"]
+        );
+    }
+    println!("CCTV through the batch: {accepted} accepted, {differ} only cofactored");
+    assert_eq!((accepted, differ), (43 + 63, 63));
+}
+
 fn sm2_key(sec1: &[u8]) -> PublicKey {
     let mut spki = hex::decode("3059301306072a8648ce3d020106082a811ccf5501822d034200").unwrap();
     spki.extend_from_slice(sec1);
