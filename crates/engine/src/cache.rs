@@ -69,18 +69,43 @@ impl SignatureCache {
         signature: &[u8],
         check: impl FnOnce() -> Result<(), E>,
     ) -> Result<(), E> {
-        if self.per_shard == 0 {
-            return check();
-        }
-        let key = Self::key(key_id, hash_data, signature);
-        let shard = self.shard(&key);
-        if shard.lock().unwrap_or_else(|p| p.into_inner()).contains(&key) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+        if self.contains(key_id, hash_data, signature) {
             return Ok(());
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.check_and_remember(key_id, hash_data, signature, check)
+    }
+
+    /// Whether this signature is known good; counts a hit or a miss.
+    pub fn contains(&self, key_id: &KeyId, hash_data: &[u8], signature: &[u8]) -> bool {
+        if self.per_shard == 0 {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let key = Self::key(key_id, hash_data, signature);
+        let hit = self
+            .shard(&key)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&key);
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        hit
+    }
+
+    /// Runs `check` and remembers a success (for a caller that asked [`Self::contains`] already).
+    pub fn check_and_remember<E>(
+        &self,
+        key_id: &KeyId,
+        hash_data: &[u8],
+        signature: &[u8],
+        check: impl FnOnce() -> Result<(), E>,
+    ) -> Result<(), E> {
         check()?;
-        let mut set = shard.lock().unwrap_or_else(|p| p.into_inner());
+        if self.per_shard == 0 {
+            return Ok(());
+        }
+        let key = Self::key(key_id, hash_data, signature);
+        let mut set = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
         if set.len() >= self.per_shard {
             set.clear();
         }

@@ -17,13 +17,15 @@
 //! A report is VALID only when all of `signature`, `certificate`, `authority`, `registry`,
 //! `status` and `validity_period` passed.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::Deserialize as _;
 
 use time::{Duration, OffsetDateTime};
+use zhengyin_crypto::batch::{ed25519_verify_batch, BatchItem};
 use zhengyin_crypto::suite::decode_proof_value;
-use zhengyin_crypto::{Cryptosuite, TrustAnchors};
+use zhengyin_crypto::{Cryptosuite, PublicKey, TrustAnchors};
 use zhengyin_model::licence::{PROOF_PURPOSE, PROOF_TYPE};
 use zhengyin_model::{LicenceBody, Proof, ReceivedLicence, ReportBuilder, SigningInput, Status, VerificationReport};
 use zhengyin_store::{StoreError, StoredLicence};
@@ -108,25 +110,184 @@ pub(crate) fn verify(
     at: Option<OffsetDateTime>,
 ) -> VerificationReport {
     let at = at.unwrap_or(now);
-    let mut r = ReportBuilder::new(REQUIRED_CHECKS);
-    run(ctx, bytes, now, at, &mut r);
-    r.finish(at)
+    let mut pending = prepare(ctx, bytes, now);
+    let good = pending
+        .signed
+        .as_ref()
+        .is_some_and(|s| s.check_signature(ctx.signatures(), Lookup::CacheFirst));
+    conclude(ctx, &mut pending, good, now, at);
+    pending.report.finish(at)
 }
 
-fn run(ctx: &dyn Context, bytes: &[u8], now: OffsetDateTime, at: OffsetDateTime, r: &mut ReportBuilder) {
+/// Verifies many licences at once (ARCHITECTURE §9): each gets the report [`verify`] would give.
+///
+/// Parsing and the checks after the signature run in parallel across cores. Signatures the cache
+/// holds are not checked again; the other Ed25519 signatures are checked together with one batch
+/// equation and, if the batch fails, one by one so that each report names its own outcome; the
+/// other algorithms are checked one by one in parallel. Only single checks fill the cache, so it
+/// holds nothing `verify_strict` would refuse (see `zhengyin_crypto::batch`).
+pub(crate) fn verify_batch(
+    ctx: &(dyn Context + Sync),
+    counters: &BatchCounters,
+    licences: &[&[u8]],
+    now: OffsetDateTime,
+    at: Option<OffsetDateTime>,
+) -> Vec<VerificationReport> {
+    use rayon::prelude::*;
+    let at = at.unwrap_or(now);
+    let mut pending: Vec<Pending> = licences.par_iter().map(|bytes| prepare(ctx, bytes, now)).collect();
+    // Per licence: Some(true) when the signature is known good, None when it must be checked.
+    let mut known: Vec<Option<bool>> = pending
+        .iter()
+        .map(|p| match &p.signed {
+            Some(s) => s.check_signature(ctx.signatures(), Lookup::CacheOnly).then_some(true),
+            None => Some(false),
+        })
+        .collect();
+    let ed25519: Vec<(usize, BatchItem<'_>)> = pending
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| known[*i].is_none())
+        .filter_map(|(i, p)| {
+            let s = p.signed.as_ref()?;
+            let item = BatchItem {
+                key: s.key()?,
+                message: &s.hash_data,
+                signature: s.signature.as_deref()?,
+            };
+            (s.suite == Cryptosuite::EddsaJcs2022).then_some((i, item))
+        })
+        .collect();
+    if ed25519.len() > 1 {
+        let items: Vec<BatchItem<'_>> = ed25519.iter().map(|(_, item)| *item).collect();
+        if ed25519_verify_batch(&items) {
+            for (i, _) in &ed25519 {
+                known[*i] = Some(true);
+            }
+            counters.passed.fetch_add(1, Ordering::Relaxed);
+            counters.signatures.fetch_add(items.len() as u64, Ordering::Relaxed);
+        } else {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    pending
+        .par_iter_mut()
+        .zip(known)
+        .map(|(p, known)| {
+            let good = known.unwrap_or_else(|| {
+                p.signed
+                    .as_ref()
+                    .is_some_and(|s| s.check_signature(ctx.signatures(), Lookup::CheckOnly))
+            });
+            conclude(ctx, p, good, now, at);
+            std::mem::replace(&mut p.report, ReportBuilder::new(REQUIRED_CHECKS)).finish(at)
+        })
+        .collect()
+}
+
+/// Counts of Ed25519 batch equations, for metrics.
+#[derive(Debug, Default)]
+pub(crate) struct BatchCounters {
+    passed: AtomicU64,
+    failed: AtomicU64,
+    signatures: AtomicU64,
+}
+
+/// What the Ed25519 batch equation did so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Batch equations that held.
+    pub passed: u64,
+    /// Batch equations that failed (their signatures were then checked one by one).
+    pub failed: u64,
+    /// Signatures accepted by batch equations.
+    pub signatures: u64,
+}
+
+impl BatchCounters {
+    pub(crate) fn stats(&self) -> BatchStats {
+        BatchStats {
+            passed: self.passed.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            signatures: self.signatures.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A licence checked up to its signature.
+struct Pending {
+    report: ReportBuilder,
+    /// Present when every check before the signature let verification go on.
+    signed: Option<Signed>,
+}
+
+/// What the signature check and the checks after it need.
+struct Signed {
+    body: LicenceBody,
+    suite: Cryptosuite,
+    cert: Arc<CertEntry>,
+    hash_data: [u8; 64],
+    document_sha256: [u8; 32],
+    /// None when `proofValue` is not a multibase base58-btc string.
+    signature: Option<Vec<u8>>,
+}
+
+/// How a signature check uses the cache.
+#[derive(Clone, Copy)]
+enum Lookup {
+    /// Answer from the cache, else check and remember.
+    CacheFirst,
+    /// Answer from the cache only: false means "not known", not "bad".
+    CacheOnly,
+    /// The cache was already asked: check and remember.
+    CheckOnly,
+}
+
+impl Signed {
+    fn key(&self) -> Option<&PublicKey> {
+        self.cert.certificate.public_key().ok()
+    }
+
+    fn check_signature(&self, cache: &SignatureCache, lookup: Lookup) -> bool {
+        let (Some(key), Some(signature)) = (self.key(), self.signature.as_deref()) else {
+            return false;
+        };
+        let id = key.id();
+        let check = || self.suite.verify(key, &self.hash_data, signature);
+        match lookup {
+            Lookup::CacheFirst => cache.verify(&id, &self.hash_data, signature, check).is_ok(),
+            Lookup::CacheOnly => cache.contains(&id, &self.hash_data, signature),
+            Lookup::CheckOnly => cache.check_and_remember(&id, &self.hash_data, signature, check).is_ok(),
+        }
+    }
+}
+
+/// Format, signing time, cryptosuite and certificate; the signing input hashed.
+fn prepare(ctx: &dyn Context, bytes: &[u8], now: OffsetDateTime) -> Pending {
+    let mut report = ReportBuilder::new(REQUIRED_CHECKS);
+    let signed = checks_before_signature(ctx, bytes, now, &mut report);
+    Pending { report, signed }
+}
+
+fn checks_before_signature(
+    ctx: &dyn Context,
+    bytes: &[u8],
+    now: OffsetDateTime,
+    r: &mut ReportBuilder,
+) -> Option<Signed> {
     // format
     let received = match ReceivedLicence::parse(bytes) {
         Ok(received) => received,
         Err(e) => {
             r.fail("format", e.to_string());
-            return;
+            return None;
         }
     };
     let body: LicenceBody = match LicenceBody::deserialize(&received.document) {
         Ok(body) => body,
         Err(e) => {
             r.fail("format", format!("not a licence: {e}"));
-            return;
+            return None;
         }
     };
     r.licence_id(body.id.as_str());
@@ -134,20 +295,20 @@ fn run(ctx: &dyn Context, bytes: &[u8], now: OffsetDateTime, at: OffsetDateTime,
         Ok(proof) => proof,
         Err(e) => {
             r.fail("format", format!("not a licence proof: {e}"));
-            return;
+            return None;
         }
     };
     if body.version != body.id.version().to_string() || &body.issuer.code != body.id.issuer() {
         r.fail("format", "version or issuer disagrees with the identifier");
-        return;
+        return None;
     }
     if proof.proof_type != PROOF_TYPE || proof.proof_purpose != PROOF_PURPOSE {
         r.fail("format", "proof must be a DataIntegrityProof for assertionMethod");
-        return;
+        return None;
     }
     let Some(proof_value) = proof.proof_value.as_deref() else {
         r.fail("format", "proof has no proofValue");
-        return;
+        return None;
     };
     r.pass("format", "well-formed licence");
 
@@ -156,32 +317,33 @@ fn run(ctx: &dyn Context, bytes: &[u8], now: OffsetDateTime, at: OffsetDateTime,
         Ok(t) => t,
         Err(_) => {
             r.fail("signing_time", "created is not an RFC 3339 time");
-            return;
+            return None;
         }
     };
     r.signing_time(created);
     if created > now + MAX_SKEW {
         r.fail("signing_time", "signed in the future");
-        return;
+        return None;
     }
     r.pass("signing_time", format!("signed at {}", proof.created));
 
     // cryptosuite
     let Some(suite) = Cryptosuite::from_name(&proof.cryptosuite) else {
         r.indeterminate("cryptosuite", format!("unsupported cryptosuite {}", proof.cryptosuite));
-        return;
+        return None;
     };
     r.pass("cryptosuite", suite.name());
+    r.cryptosuite(suite.name());
 
     // certificate
     let Some(cert) = ctx.certificate(&proof.verification_method) else {
         r.indeterminate("certificate", "verificationMethod names no certificate known here");
-        return;
+        return None;
     };
-    let Ok(key) = cert.certificate.public_key() else {
+    if cert.certificate.public_key().is_err() {
         r.indeterminate("certificate", "the certificate's key algorithm is not supported");
-        return;
-    };
+        return None;
+    }
     match cert.validate_at(ctx.anchors(), created) {
         Ok(()) => r.pass(
             "certificate",
@@ -190,20 +352,46 @@ fn run(ctx: &dyn Context, bytes: &[u8], now: OffsetDateTime, at: OffsetDateTime,
         Err(e) => r.fail("certificate", format!("at signing time: {e}")),
     };
 
-    // signature
+    // the signing input, for the signature check
     let input = match SigningInput::from_values(&received.document, &received.proof) {
         Ok(input) => input,
         Err(e) => {
             r.fail("signature", format!("cannot canonicalise: {e}"));
-            return;
+            return None;
         }
     };
     let hash_data = suite.hash_data(&input.proof_config, &input.document);
-    let good = decode_proof_value(proof_value).and_then(|sig| {
-        ctx.signatures()
-            .verify(&key.id(), &hash_data, &sig, || suite.verify(key, &hash_data, &sig))
-    });
-    if good.is_err() {
+    // For the SHA-256 suites the second half of hashData is already SHA-256 of the document.
+    let document_sha256: [u8; 32] = match suite {
+        Cryptosuite::Sm2Jcs2026 => zhengyin_crypto::hash::sha256(&input.document),
+        _ => hash_data[32..].try_into().unwrap_or_default(),
+    };
+    Some(Signed {
+        body,
+        suite,
+        cert,
+        hash_data,
+        document_sha256,
+        signature: decode_proof_value(proof_value).ok(),
+    })
+}
+
+/// The signature's outcome, then authority, registry, status and validity period.
+fn conclude(ctx: &dyn Context, pending: &mut Pending, signature_good: bool, now: OffsetDateTime, at: OffsetDateTime) {
+    let r = &mut pending.report;
+    let Some(signed) = &pending.signed else {
+        return;
+    };
+    let Signed {
+        body,
+        suite,
+        cert,
+        document_sha256,
+        ..
+    } = signed;
+
+    // signature
+    if !signature_good {
         r.fail("signature", "the signature does not verify");
         return;
     }
@@ -233,12 +421,7 @@ fn run(ctx: &dyn Context, bytes: &[u8], now: OffsetDateTime, at: OffsetDateTime,
             return;
         }
     };
-    // For the SHA-256 suites the second half of hashData is already SHA-256 of the document.
-    let document_sha256: [u8; 32] = match suite {
-        Cryptosuite::Sm2Jcs2026 => zhengyin_crypto::hash::sha256(&input.document),
-        _ => hash_data[32..].try_into().unwrap_or_default(),
-    };
-    if document_sha256 == stored.document_sha256 {
+    if *document_sha256 == stored.document_sha256 {
         r.pass("registry", "identical to the licence on record")
     } else {
         r.fail("registry", "differs from the licence on record under this identifier")

@@ -647,3 +647,100 @@ async fn every_signing_event_is_logged_and_provable_against_a_signed_checkpoint(
     assert!(w.engine.consistency_proof(7, 6).is_err());
     assert!(w.engine.log_entries(5, 4).is_err());
 }
+
+/// A batch mixing every kind of licence: each report is the one a single verification gives,
+/// whether the batch equation held, failed (one bad signature among good ones) or the cache
+/// answered.
+#[tokio::test]
+async fn a_batch_reports_each_licence_as_a_single_verification_would() {
+    let w = world().await;
+    let cold = engine_over(Arc::clone(&w.store), Arc::clone(&w.clock))
+        .await
+        .with_signature_cache(0);
+    let mut good = Vec::new();
+    for _ in 0..6 {
+        good.push(issued(&w, "11220000013544541J").await.0.bytes);
+    }
+    for (_, issuer) in &ALGS[1..] {
+        good.push(issued(&w, issuer).await.0.bytes);
+    }
+    let revoked = issued(&w, "11220000013544541J").await.0;
+    let req = RevokeRequest {
+        reason: RevocationReason::Cancelled,
+        effective: None,
+        note: "注销".to_owned(),
+    };
+    w.engine
+        .revoke(&uscc("11220000013544541J"), &revoked.id, req)
+        .await
+        .unwrap();
+    let mut bad_signature: Value = serde_json::from_slice(&good[2]).unwrap();
+    let proof_value = bad_signature["proof"]["proofValue"].as_str().unwrap().to_owned();
+    let flipped = if proof_value.ends_with('2') { '3' } else { '2' };
+    bad_signature["proof"]["proofValue"] = json!(format!("{}{flipped}", &proof_value[..proof_value.len() - 1]));
+    let mut changed: Value = serde_json::from_slice(&good[3]).unwrap();
+    changed["holder"]["name"] = json!("另一家公司");
+    let mixed: Vec<Vec<u8>> = good
+        .iter()
+        .cloned()
+        .chain([
+            revoked.bytes.clone(),
+            serde_json::to_vec(&bad_signature).unwrap(),
+            serde_json::to_vec(&changed).unwrap(),
+            b"{not json".to_vec(),
+            b"[]".to_vec(),
+        ])
+        .collect();
+    let refs: Vec<&[u8]> = mixed.iter().map(Vec::as_slice).collect();
+
+    let single: Vec<VerificationReport> = refs.iter().map(|l| cold.verify(l, None)).collect();
+    let verdicts: Vec<Verdict> = single.iter().map(|r| r.verdict).collect();
+    let mut expected = vec![Verdict::Valid; good.len()];
+    expected.extend([Verdict::Invalid; 5]);
+    assert_eq!(verdicts, expected);
+
+    // The good licences alone: one batch equation holds for the six Ed25519 signatures.
+    let good_refs = &refs[..good.len()];
+    assert_eq!(cold.verify_batch(good_refs, None), single[..good.len()]);
+    let stats = cold.batch_stats();
+    assert_eq!((stats.passed, stats.failed, stats.signatures), (1, 0, 6));
+
+    // With a bad Ed25519 signature in it the equation fails, and each is checked alone.
+    assert_eq!(cold.verify_batch(&refs, None), single);
+    assert_eq!(cold.batch_stats().failed, 1);
+
+    // Through the cache: the first batch fills it with single checks, the second is answered from it.
+    assert_eq!(w.engine.verify_batch(&refs, None), single);
+    let hits = w.engine.signature_cache_stats().hits;
+    assert_eq!(w.engine.verify_batch(&refs, None), single);
+    assert!(w.engine.signature_cache_stats().hits >= hits + good.len() as u64);
+
+    // Evaluated at another time: the revoked licence was valid before its revocation.
+    let before = Some(datetime!(2026-11-22 07:00 UTC));
+    let at: Vec<VerificationReport> = refs.iter().map(|l| cold.verify(l, before)).collect();
+    assert_eq!(cold.verify_batch(&refs, before), at);
+    assert!(cold.verify_batch(&[], None).is_empty());
+}
+
+/// Licences that share everything but one byte, in one batch with their originals: never VALID.
+#[tokio::test]
+async fn a_batch_never_lets_a_changed_byte_through() {
+    let w = world().await;
+    let cold = engine_over(Arc::clone(&w.store), Arc::clone(&w.clock))
+        .await
+        .with_signature_cache(0);
+    let a = issued(&w, "11220000013544541J").await.0.bytes;
+    let b = issued(&w, "11220000013544541J").await.0.bytes;
+    for i in (0..a.len()).step_by(7) {
+        let mut bad = a.clone();
+        bad[i] ^= 0x01;
+        let reports = cold.verify_batch(&[&a, &bad, &b], None);
+        assert_eq!(reports[0].verdict, Verdict::Valid);
+        assert_ne!(
+            reports[1].verdict,
+            Verdict::Valid,
+            "byte {i} changed, still VALID in a batch"
+        );
+        assert_eq!(reports[2].verdict, Verdict::Valid);
+    }
+}

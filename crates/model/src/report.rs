@@ -56,6 +56,8 @@ pub struct VerificationReport {
     /// The signing time the checks used (the proof's `created`).
     #[serde(with = "time::serde::rfc3339::option")]
     pub signing_time: Option<OffsetDateTime>,
+    /// The cryptosuite of the proof, when it is one we implement.
+    pub cryptosuite: Option<&'static str>,
     /// The moment the status and validity period were evaluated for.
     #[serde(with = "time::serde::rfc3339")]
     pub evaluated_at: OffsetDateTime,
@@ -70,6 +72,7 @@ pub struct ReportBuilder {
     checks: Vec<Check>,
     licence_id: Option<String>,
     signing_time: Option<OffsetDateTime>,
+    cryptosuite: Option<&'static str>,
     status_source: Option<String>,
 }
 
@@ -81,6 +84,7 @@ impl ReportBuilder {
             checks: Vec::new(),
             licence_id: None,
             signing_time: None,
+            cryptosuite: None,
             status_source: None,
         }
     }
@@ -132,6 +136,12 @@ impl ReportBuilder {
         self
     }
 
+    /// Sets the cryptosuite.
+    pub fn cryptosuite(&mut self, name: &'static str) -> &mut Self {
+        self.cryptosuite = Some(name);
+        self
+    }
+
     /// Sets the description of the status data used.
     pub fn status_source(&mut self, s: impl Into<String>) -> &mut Self {
         self.status_source = Some(s.into());
@@ -160,6 +170,7 @@ impl ReportBuilder {
             licence_id: self.licence_id,
             checks: self.checks,
             signing_time: self.signing_time,
+            cryptosuite: self.cryptosuite,
             evaluated_at,
             status_source: self.status_source,
         }
