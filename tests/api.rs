@@ -472,3 +472,101 @@ async fn the_served_openapi_is_the_file_and_every_operation_is_routed() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_verification_reports_each_licence_and_refuses_bad_batches() {
+    let api = Api::start();
+    let mut licences = Vec::new();
+    for (i, alg) in ["ed25519", "ed25519", "ed25519"]
+        .iter()
+        .chain(ALGORITHMS.iter())
+        .enumerate()
+    {
+        licences.push(api.issue(alg, &format!("BATCH-{i}")).await);
+    }
+    let (revoked_id, revoked) = api.issue("ed25519", "BATCH-R").await;
+    let r = api
+        .post(
+            &format!("/v1/licences/{revoked_id}/revoke"),
+            "demo-authority-ed25519",
+            &json!({"reason": "注销", "note": "企业注销"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let tampered = String::from_utf8(licences[1].1.clone())
+        .unwrap()
+        .replace("张三", "李四")
+        .into_bytes();
+    let mut entries: Vec<Vec<u8>> = licences.iter().map(|(_, bytes)| bytes.clone()).collect();
+    entries.extend([tampered, revoked, br#"{"not":"a licence"}"#.to_vec(), b"[]".to_vec()]);
+    let mut body = b"{\"licences\":[".to_vec();
+    body.extend(entries.join(&b","[..]));
+    body.extend(b"]}");
+    let r = api.post_raw("/v1/verify/batch", "demo-verifier", body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let reports: Value = r.json().await.unwrap();
+    let reports = reports["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), entries.len());
+    for (entry, report) in entries.iter().zip(reports) {
+        let single = api.verify(entry.clone()).await;
+        assert_eq!(report["verdict"], single["verdict"]);
+        assert_eq!(report["checks"], single["checks"]);
+    }
+    let verdicts: Vec<&str> = reports.iter().map(|r| r["verdict"].as_str().unwrap()).collect();
+    let mut expected = vec!["VALID"; licences.len()];
+    expected.extend(["INVALID"; 4]);
+    assert_eq!(verdicts, expected);
+
+    // Bad batches: each a clear problem.
+    let one = String::from_utf8(licences[0].1.clone()).unwrap();
+    let too_many = format!("{{\"licences\":[{}]}}", vec![one.as_str(); 257].join(","));
+    let r = api
+        .post_raw("/v1/verify/batch", "demo-verifier", too_many.into_bytes())
+        .await;
+    problem(r, StatusCode::UNPROCESSABLE_ENTITY, "verify.batch_too_large").await;
+    let r = api
+        .post_raw("/v1/verify/batch", "demo-verifier", b"{\"licences\":[".to_vec())
+        .await;
+    problem(r, StatusCode::BAD_REQUEST, "request.malformed_json").await;
+    let r = api
+        .post("/v1/verify/batch", "demo-verifier", &json!({"licence": []}))
+        .await;
+    problem(r, StatusCode::UNPROCESSABLE_ENTITY, "request.invalid").await;
+    let r = api
+        .post("/v1/verify/batch", "demo-verifier", &json!({"licences": {}}))
+        .await;
+    problem(r, StatusCode::UNPROCESSABLE_ENTITY, "request.invalid").await;
+    let huge = format!("{{\"licences\":[\"{}\"]}}", "x".repeat(5 * 1024 * 1024));
+    let r = api
+        .post_raw("/v1/verify/batch", "demo-verifier", huge.into_bytes())
+        .await;
+    problem(r, StatusCode::PAYLOAD_TOO_LARGE, "request.too_large").await;
+    let r = api
+        .post("/v1/verify/batch", "demo-authority-ed25519", &json!({"licences": []}))
+        .await;
+    problem(r, StatusCode::FORBIDDEN, "auth.forbidden").await;
+    let r = api
+        .post("/v1/verify/batch", "no-such-token", &json!({"licences": []}))
+        .await;
+    problem(r, StatusCode::UNAUTHORIZED, "auth.invalid").await;
+    let r = api
+        .post("/v1/verify/batch", "demo-verifier", &json!({"licences": []}))
+        .await;
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"reports": []}));
+
+    let metrics = reqwest::get(api.server.at("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("zhengyin_verify_batch_size_count 2"), "{metrics}");
+    assert!(
+        metrics.contains(r#"zhengyin_verifications_total{cryptosuite="sm2-jcs-2026",verdict="VALID"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("zhengyin_verify_duration_seconds_bucket{"),
+        "{metrics}"
+    );
+}

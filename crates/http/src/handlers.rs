@@ -1,5 +1,8 @@
 //! The `/v1` handlers: thin translations between HTTP and engine use cases.
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -9,7 +12,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use zhengyin_engine::{IssueRequest, RegisterAuthority, RevokeRequest, SignedLicence, SuspendRequest, UpdateRequest};
-use zhengyin_model::{LicenceId, LicenceType, TypeCode, Uscc, Verdict};
+use zhengyin_model::{LicenceId, LicenceType, TypeCode, Uscc};
 
 use crate::auth::{AuditorCaller, AuthorityCaller, Caller, OperatorCaller, VerifierCaller};
 use crate::extract::{JsonBody, RawJson};
@@ -191,19 +194,65 @@ pub(crate) async fn verify(
     RawJson(body): RawJson,
 ) -> Result<Response> {
     let Query(query) = query.map_err(|e| Problem::invalid(format!("query: {}", e.body_text())))?;
+    let started = Instant::now();
     let report = s.engine.verify(&body, query.at);
-    let verdict = match report.verdict {
-        Verdict::Valid => "VALID",
-        Verdict::Invalid => "INVALID",
-        Verdict::Indeterminate => "INDETERMINATE",
-    };
+    let labels = VerdictLabels::of(&report);
     s.metrics
-        .verdicts
-        .get_or_create(&VerdictLabels {
-            verdict: verdict.to_owned(),
-        })
-        .inc();
+        .verify_durations
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    s.metrics.verdicts.get_or_create(&labels).inc();
     Ok(Json(report).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest<'a> {
+    #[serde(borrow)]
+    licences: Vec<&'a RawValue>,
+}
+
+/// `{"licences": [licence, …]}` → `{"reports": [report, …]}`, in the same order.
+pub(crate) async fn verify_batch(
+    State(s): State<AppState>,
+    _: VerifierCaller,
+    query: std::result::Result<Query<VerifyQuery>, axum::extract::rejection::QueryRejection>,
+    RawJson(body): RawJson,
+) -> Result<Response> {
+    let Query(query) = query.map_err(|e| Problem::invalid(format!("query: {}", e.body_text())))?;
+    let limit = s.batch_limit;
+    let engine = Arc::clone(&s.engine);
+    let started = Instant::now();
+    // Verifying hundreds of licences is CPU work: off the async workers.
+    let reports = tokio::task::spawn_blocking(move || {
+        let request: BatchRequest<'_> = serde_json::from_slice(&body).map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                Problem::new(StatusCode::BAD_REQUEST, "request.malformed_json", e.to_string())
+            } else {
+                Problem::invalid(e.to_string())
+            }
+        })?;
+        if request.licences.len() > limit {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "verify.batch_too_large",
+                format!("{} licences in one batch; at most {limit}", request.licences.len()),
+            ));
+        }
+        let licences: Vec<&[u8]> = request.licences.iter().map(|l| l.get().as_bytes()).collect();
+        Ok(engine.verify_batch(&licences, query.at))
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "batch verification task failed");
+        Problem::internal()
+    })??;
+    s.metrics.batch_sizes.observe(reports.len() as f64);
+    s.metrics.batch_durations.observe(started.elapsed().as_secs_f64());
+    for report in &reports {
+        s.metrics.verdicts.get_or_create(&VerdictLabels::of(report)).inc();
+    }
+    Ok(Json(json!({ "reports": reports })).into_response())
 }
 
 // The signature log (auditors).

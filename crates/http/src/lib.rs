@@ -51,6 +51,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The OpenAPI document as JSON, parsed once.
     openapi: Arc<Value>,
+    /// Most licences in one batch verification.
+    batch_limit: usize,
 }
 
 /// Why the state could not be built.
@@ -67,6 +69,7 @@ impl AppState {
             tokens: Arc::new(tokens),
             metrics: Metrics::default(),
             openapi: Arc::new(openapi),
+            batch_limit: HttpConfig::default().batch_limit,
         })
     }
 }
@@ -76,16 +79,25 @@ impl AppState {
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Most licences in one `POST /v1/verify/batch`.
+    pub batch_limit: usize,
+    /// Largest body of `POST /v1/verify/batch`, in bytes.
+    pub batch_body_limit: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { body_limit: 256 * 1024 }
+        Self {
+            body_limit: 256 * 1024,
+            batch_limit: 256,
+            batch_body_limit: 4 * 1024 * 1024,
+        }
     }
 }
 
 /// The router.
-pub fn app(state: AppState, config: HttpConfig) -> Router {
+pub fn app(mut state: AppState, config: HttpConfig) -> Router {
+    state.batch_limit = config.batch_limit;
     let v1 = Router::new()
         .route(
             "/authorities",
@@ -105,6 +117,10 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
         .route("/licences/{id}/suspend", post(handlers::suspend))
         .route("/licences/{id}/reinstate", post(handlers::reinstate))
         .route("/verify", post(handlers::verify))
+        .route(
+            "/verify/batch",
+            post(handlers::verify_batch).layer(DefaultBodyLimit::max(config.batch_body_limit)),
+        )
         .route("/log/checkpoint", get(handlers::log_checkpoint))
         .route("/log/key", get(handlers::log_key))
         .route("/log/entries", get(handlers::log_entries))
@@ -147,6 +163,9 @@ async fn metrics(State(s): State<AppState>) -> Response {
     s.metrics.cache_hits.set(gauge(cache.hits));
     s.metrics.cache_misses.set(gauge(cache.misses));
     s.metrics.cache_entries.set(gauge(cache.entries));
+    let batch = s.engine.batch_stats();
+    s.metrics.batch_equations_passed.set(gauge(batch.passed));
+    s.metrics.batch_equations_failed.set(gauge(batch.failed));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.encode(),

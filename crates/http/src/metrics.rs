@@ -8,6 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use zhengyin_model::{Verdict, VerificationReport};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
@@ -18,7 +19,21 @@ pub(crate) struct RequestLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct VerdictLabels {
-    pub verdict: String,
+    pub cryptosuite: &'static str,
+    pub verdict: &'static str,
+}
+
+impl VerdictLabels {
+    pub(crate) fn of(report: &VerificationReport) -> Self {
+        Self {
+            cryptosuite: report.cryptosuite.unwrap_or("none"),
+            verdict: match report.verdict {
+                Verdict::Valid => "VALID",
+                Verdict::Invalid => "INVALID",
+                Verdict::Indeterminate => "INDETERMINATE",
+            },
+        }
+    }
 }
 
 /// The service's metrics.
@@ -28,6 +43,11 @@ pub struct Metrics {
     pub(crate) requests: Family<RequestLabels, Counter>,
     pub(crate) durations: Family<RequestLabels, Histogram>,
     pub(crate) verdicts: Family<VerdictLabels, Counter>,
+    pub(crate) verify_durations: Family<VerdictLabels, Histogram>,
+    pub(crate) batch_sizes: Histogram,
+    pub(crate) batch_durations: Histogram,
+    pub(crate) batch_equations_passed: Gauge,
+    pub(crate) batch_equations_failed: Gauge,
     pub(crate) cache_hits: Gauge,
     pub(crate) cache_misses: Gauge,
     pub(crate) cache_entries: Gauge,
@@ -51,7 +71,42 @@ impl Default for Metrics {
             "HTTP request latency",
             durations.clone(),
         );
-        registry.register("verifications", "Licence verifications by verdict", verdicts.clone());
+        registry.register(
+            "verifications",
+            "Licence verifications by cryptosuite and verdict",
+            verdicts.clone(),
+        );
+        let verify_durations = Family::<VerdictLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_01, 2.0, 16))
+        });
+        registry.register(
+            "verify_duration_seconds",
+            "Time to verify one licence (POST /v1/verify, handler time), by cryptosuite and verdict",
+            verify_durations.clone(),
+        );
+        let batch_sizes = Histogram::new(exponential_buckets(1.0, 2.0, 11));
+        registry.register(
+            "verify_batch_size",
+            "Licences per batch verification",
+            batch_sizes.clone(),
+        );
+        let batch_durations = Histogram::new(exponential_buckets(0.000_1, 2.0, 16));
+        registry.register(
+            "verify_batch_duration_seconds",
+            "Time to verify one batch",
+            batch_durations.clone(),
+        );
+        let (batch_equations_passed, batch_equations_failed) = (Gauge::default(), Gauge::default());
+        registry.register(
+            "ed25519_batch_equations_passed",
+            "Ed25519 batch equations that held",
+            batch_equations_passed.clone(),
+        );
+        registry.register(
+            "ed25519_batch_equations_failed",
+            "Ed25519 batch equations that failed (signatures then checked one by one)",
+            batch_equations_failed.clone(),
+        );
         let (cache_hits, cache_misses, cache_entries) = (Gauge::default(), Gauge::default(), Gauge::default());
         registry.register(
             "signature_cache_hits",
@@ -69,6 +124,11 @@ impl Default for Metrics {
             requests,
             durations,
             verdicts,
+            verify_durations,
+            batch_sizes,
+            batch_durations,
+            batch_equations_passed,
+            batch_equations_failed,
             cache_hits,
             cache_misses,
             cache_entries,

@@ -18,6 +18,7 @@
 //! | `auth.missing` | 401 | no bearer token |
 //! | `auth.invalid` | 401 | the token is not known |
 //! | `auth.forbidden` | 403 | the caller's role or scope does not allow this |
+//! | `verify.batch_too_large` | 422 | more licences in one batch than the configured limit |
 //! | `log.entry_not_found` | 404 | no log entry has the leaf hash asked for |
 //! | `rate_limited` | 429 | the token's request rate is exceeded (with `Retry-After`) |
 //! | `not_found` | 404 | no such route |
@@ -75,7 +76,7 @@ impl Problem {
         Self::new(StatusCode::FORBIDDEN, "auth.forbidden", detail)
     }
 
-    fn internal() -> Self {
+    pub(crate) fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

@@ -45,7 +45,10 @@ async fn router(body_limit: usize) -> axum::Router {
     let tokens = Tokens::from_config(&[token("op", Role::Operator), verifier, limited]).unwrap();
     app(
         AppState::new(Arc::new(engine), tokens).unwrap(),
-        HttpConfig { body_limit },
+        HttpConfig {
+            body_limit,
+            ..HttpConfig::default()
+        },
     )
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::Deserialize;
-use zhengyin_http::TokenConfig;
+use zhengyin_http::{HttpConfig, TokenConfig};
 
 /// The whole configuration.
 #[derive(Debug, Deserialize)]
@@ -20,6 +20,15 @@ pub struct Config {
     /// Largest request body, bytes.
     #[serde(default = "default_body_limit")]
     pub body_limit: usize,
+    /// Most licences in one batch verification.
+    #[serde(default = "default_batch_limit")]
+    pub batch_limit: usize,
+    /// Largest body of a batch verification, bytes.
+    #[serde(default = "default_batch_body_limit")]
+    pub batch_body_limit: usize,
+    /// Entries in the verified-signature cache (0 turns it off).
+    #[serde(default = "default_signature_cache")]
+    pub signature_cache: usize,
     /// PEM file of trust anchors (root CA certificates).
     pub trust_anchors: PathBuf,
     /// PKCS#8 PEM private key files of the authorities this node signs for.
@@ -48,7 +57,19 @@ fn default_data_dir() -> PathBuf {
 }
 
 fn default_body_limit() -> usize {
-    256 * 1024
+    HttpConfig::default().body_limit
+}
+
+fn default_batch_limit() -> usize {
+    HttpConfig::default().batch_limit
+}
+
+fn default_batch_body_limit() -> usize {
+    HttpConfig::default().batch_body_limit
+}
+
+fn default_signature_cache() -> usize {
+    zhengyin_engine::DEFAULT_SIGNATURE_CACHE
 }
 
 impl Config {
@@ -70,6 +91,9 @@ impl Config {
             listen: default_listen(),
             data_dir: default_data_dir(),
             body_limit: default_body_limit(),
+            batch_limit: default_batch_limit(),
+            batch_body_limit: default_batch_body_limit(),
+            signature_cache: default_signature_cache(),
             trust_anchors: keys_dir.join("root-ca.pem"),
             keys: crate::demo::ALGORITHMS
                 .iter()

@@ -193,7 +193,8 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
             keyring,
             log,
         )
-        .await?,
+        .await?
+        .with_signature_cache(config.signature_cache),
     );
     if let Some(keys_dir) = demo_keys {
         demo::seed(&engine, keys_dir).await?;
@@ -221,6 +222,8 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
         state,
         HttpConfig {
             body_limit: config.body_limit,
+            batch_limit: config.batch_limit,
+            batch_body_limit: config.batch_body_limit,
         },
     );
     let listener = tokio::net::TcpListener::bind(config.listen)
