@@ -1,55 +1,89 @@
 #!/usr/bin/env bash
 # HTTP load against a really started server, on loopback only, bounded in time.
-#   bash benches/load.sh [seconds per run, default 10] [connections, default 32]
-# Installs wrk (Debian package) if missing, builds the release binary, starts
-# `zhengyin serve --demo` on a free port with a throw-away database, then measures:
-#   1. POST /v1/verify of one Ed25519 licence (the hot path)
-#   2. POST /v1/licences: durable issuance (each 201 waits for the group-commit flush)
-# and prints requests/s with p50/p99 latency for each. Stops the server when done.
+#   bash benches/load.sh [seconds per run, default 10] [connections, default 64]
+# Installs wrk (Debian package) if missing, builds the release binary and examples, then:
+#   0. measures the bare Ed25519 rate of this machine (verify_strict and the batch equation,
+#      2 threads): the floor everything else is compared with;
+#   1. cold:  POST /v1/verify over 4096 distinct licences, signature cache off (every request
+#             checks its signature);
+#   2. batch: POST /v1/verify/batch, 64 distinct licences per request, cache off;
+#   3. warm:  POST /v1/verify over 16 licences, cache on (the server restarted with the default);
+#   4. issue: POST /v1/licences, durable (each 201 waits for the group-commit flush);
+# and prints requests/s, signatures/s, p50/p99 and the ratios the verification aims are stated in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${1:-10}
-CONNECTIONS=${2:-32}
+CONNECTIONS=${2:-64}
 THREADS=${THREADS:-1}
+LICENCES=4096
+BATCH=64
 
 if ! command -v wrk >/dev/null; then
   echo "installing wrk..." >&2
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null || { echo "cannot install wrk" >&2; exit 1; }
 fi
 cargo build --release -q -p zhengyin
+cargo build --release -q --example load_fixtures --example bare_verify_rate
 work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT
+server=
+stop_server() { [ -n "$server" ] && { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }; server=; }
+trap 'stop_server; rm -rf "$work"' EXIT
 
-./target/release/zhengyin serve --demo --listen 127.0.0.1:0 --data-dir "$work/data" >"$work/out" 2>"$work/err" &
-server=$!
-for _ in $(seq 1 100); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^zhengyin listening on //p' "$work/out")
-[ -n "$url" ] || { echo "server did not start:" >&2; cat "$work/err" >&2; exit 1; }
+start_server() { # extra args...
+  ./target/release/zhengyin serve --demo --listen 127.0.0.1:0 --data-dir "$work/data" "$@" >"$work/out" 2>"$work/err" &
+  server=$!
+  for _ in $(seq 1 100); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.1; done
+  url=$(sed -n 's/^zhengyin listening on //p' "$work/out")
+  [ -n "$url" ] || { echo "server did not start:" >&2; cat "$work/err" >&2; exit 1; }
+}
 
-issue_body='{"type_code":"11100000000013338W032","number":"LOAD-1","holder":{"name":"吉林示例科技有限公司","code":"91350100M000100Y43","code_type":"001"},"valid_until":"2046-11-21","face":{"company_name":"吉林示例科技有限公司","company_form":"有限责任公司","legal_representative":"张三","established":"2020-02-29","address":"长春市示例路1号"}}'
-id=$(curl -sf "$url/v1/licences" -H 'authorization: Bearer demo-authority-ed25519' \
-  -H 'content-type: application/json' -d "$issue_body" | python3 -c 'import json,sys;print(json.load(sys.stdin)["id"])')
-curl -sf "$url/v1/licences/$id" -H 'authorization: Bearer demo-verifier' > "$work/licence.json"
-
-lua() { # $1 = token, $2 = body file
+lua() { # $1 = token, $2 = file of bodies, one per line (rotated through)
   cat <<LUA
 wrk.method = "POST"
 wrk.headers["authorization"] = "Bearer $1"
 wrk.headers["content-type"] = "application/json"
-local f = io.open("$2", "rb"); wrk.body = f:read("*a"); f:close()
+local bodies = {}
+for line in io.lines("$2") do bodies[#bodies + 1] = line end
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[i])
+end
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %.0f req/s  p50 %.2f ms  p99 %.2f ms  errors %d\n",
+  io.write(string.format("RESULT %.0f %.2f %.2f %d\n",
     summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 LUA
 }
-lua demo-verifier "$work/licence.json" > "$work/verify.lua"
-printf '%s' "$issue_body" > "$work/issue.json"
-lua demo-authority-ed25519 "$work/issue.json" > "$work/issue.lua"
 
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); wrk beside the server"
-echo -n "verify  (POST /v1/verify, Ed25519, $CONNECTIONS conns, ${SECONDS_PER_RUN}s): "
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -s "$work/verify.lua" "$url/v1/verify" | sed -n 's/^RESULT //p'
-echo -n "issue   (POST /v1/licences, durable, $CONNECTIONS conns, ${SECONDS_PER_RUN}s): "
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -s "$work/issue.lua" "$url/v1/licences" | sed -n 's/^RESULT //p'
+run() { # $1 = name, $2 = token, $3 = bodies file, $4 = path, $5 = signatures per request
+  lua "$2" "$3" > "$work/$1.lua"
+  read -r rps p50 p99 errors < <(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -s "$work/$1.lua" "$url$4" | sed -n 's/^RESULT //p')
+  printf '%-6s %8.0f req/s %9.0f sig/s   p50 %6.2f ms   p99 %6.2f ms   errors %d\n' \
+    "$1" "$rps" "$(awk "BEGIN{print $rps * $5}")" "$p50" "$p99" "$errors"
+  eval "${1}_sigs=$(awk "BEGIN{print $rps * $5}")"
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); wrk ($THREADS thread, $CONNECTIONS conns, ${SECONDS_PER_RUN}s) beside the server"
+read -r _ _ bare_single _ bare_batch _ _ < <(./target/release/examples/bare_verify_rate 2 3 | sed 's#/s##g')
+printf 'bare   Ed25519 verify_strict, 2 threads: %.0f sig/s; batch equation (64), 2 threads: %.0f sig/s\n' "$bare_single" "$bare_batch"
+
+start_server --signature-cache 0
+./target/release/examples/load_fixtures "$url" "$LICENCES" "$BATCH" "$work" 2>/dev/null
+head -n 16 "$work/licences.jsonl" > "$work/few.jsonl"
+run cold demo-verifier "$work/licences.jsonl" /v1/verify 1
+run batch demo-verifier "$work/batches.jsonl" /v1/verify/batch "$BATCH"
+stop_server
+
+start_server
+run warm demo-verifier "$work/few.jsonl" /v1/verify 1
+issue_body='{"type_code":"11100000000013338W032","number":"LOAD-1","holder":{"name":"吉林示例科技有限公司","code":"91350100M000100Y43","code_type":"001"},"valid_until":"2046-11-21","face":{"company_name":"吉林示例科技有限公司","company_form":"有限责任公司","legal_representative":"张三","established":"2020-02-29","address":"长春市示例路1号"}}'
+printf '%s\n' "$issue_body" > "$work/issue.jsonl"
+run issue demo-authority-ed25519 "$work/issue.jsonl" /v1/licences 0
+stop_server
+
+ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
+echo "ratios: cold / bare 2-thread = $(ratio "$cold_sigs" "$bare_single") (aim >= 0.60)" \
+  "| batch / cold = $(ratio "$batch_sigs" "$cold_sigs") (aim >= 1.8)" \
+  "| warm / cold = $(ratio "$warm_sigs" "$cold_sigs") (aim >= 5)"

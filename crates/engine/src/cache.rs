@@ -1,8 +1,9 @@
 //! The verified-signature cache: the same signature over the same input with the same key is
 //! checked once (ARCHITECTURE §9).
 //!
-//! The key is SHA-256 of (key id ‖ hashData ‖ signature): everything the signature check
-//! depends on, so a hit can only repeat an earlier success. A licence that differs in any byte
+//! The key is SHA-256 of (key id ‖ hashData ‖ signature), where the engine passes the signature
+//! as its `proofValue` text (base58-btc is a bijection, and a hit then skips decoding it too):
+//! everything the signature check depends on, so a hit can only repeat an earlier success. A licence that differs in any byte
 //! of its content, proof configuration or signature has another key and is checked afresh.
 //! Status, validity and the registry are never cached: they are checked on every verification.
 //!

@@ -144,24 +144,28 @@ pub(crate) fn verify_batch(
             None => Some(false),
         })
         .collect();
-    let ed25519: Vec<(usize, BatchItem<'_>)> = pending
+    let ed25519: Vec<(usize, &Signed, Vec<u8>)> = pending
         .iter()
         .enumerate()
         .filter(|(i, _)| known[*i].is_none())
         .filter_map(|(i, p)| {
-            let s = p.signed.as_ref()?;
-            let item = BatchItem {
-                key: s.key()?,
-                message: &s.hash_data,
-                signature: s.signature.as_deref()?,
-            };
-            (s.suite == Cryptosuite::EddsaJcs2022).then_some((i, item))
+            let s = p.signed.as_ref().filter(|s| s.suite == Cryptosuite::EddsaJcs2022)?;
+            Some((i, s, decode_proof_value(&s.proof_value).ok()?))
         })
         .collect();
     if ed25519.len() > 1 {
-        let items: Vec<BatchItem<'_>> = ed25519.iter().map(|(_, item)| *item).collect();
-        if ed25519_verify_batch(&items) {
-            for (i, _) in &ed25519 {
+        let items: Vec<BatchItem<'_>> = ed25519
+            .iter()
+            .filter_map(|(_, s, signature)| {
+                Some(BatchItem {
+                    key: s.key()?,
+                    message: &s.hash_data,
+                    signature,
+                })
+            })
+            .collect();
+        if items.len() == ed25519.len() && ed25519_verify_batch(&items) {
+            for (i, _, _) in &ed25519 {
                 known[*i] = Some(true);
             }
             counters.passed.fetch_add(1, Ordering::Relaxed);
@@ -228,8 +232,9 @@ struct Signed {
     cert: Arc<CertEntry>,
     hash_data: [u8; 64],
     document_sha256: [u8; 32],
-    /// None when `proofValue` is not a multibase base58-btc string.
-    signature: Option<Vec<u8>>,
+    /// As received; decoded only when the signature is checked (base58-btc is a bijection, so
+    /// the text identifies the signature for the cache).
+    proof_value: String,
 }
 
 /// How a signature check uses the cache.
@@ -249,15 +254,19 @@ impl Signed {
     }
 
     fn check_signature(&self, cache: &SignatureCache, lookup: Lookup) -> bool {
-        let (Some(key), Some(signature)) = (self.key(), self.signature.as_deref()) else {
+        let Some(key) = self.key() else {
             return false;
         };
         let id = key.id();
-        let check = || self.suite.verify(key, &self.hash_data, signature);
+        let text = self.proof_value.as_bytes();
+        let check = || {
+            let signature = decode_proof_value(&self.proof_value)?;
+            self.suite.verify(key, &self.hash_data, &signature)
+        };
         match lookup {
-            Lookup::CacheFirst => cache.verify(&id, &self.hash_data, signature, check).is_ok(),
-            Lookup::CacheOnly => cache.contains(&id, &self.hash_data, signature),
-            Lookup::CheckOnly => cache.check_and_remember(&id, &self.hash_data, signature, check).is_ok(),
+            Lookup::CacheFirst => cache.verify(&id, &self.hash_data, text, check).is_ok(),
+            Lookup::CacheOnly => cache.contains(&id, &self.hash_data, text),
+            Lookup::CheckOnly => cache.check_and_remember(&id, &self.hash_data, text, check).is_ok(),
         }
     }
 }
@@ -372,7 +381,7 @@ fn checks_before_signature(
         cert,
         hash_data,
         document_sha256,
-        signature: decode_proof_value(proof_value).ok(),
+        proof_value: proof_value.to_owned(),
     })
 }
 

@@ -48,7 +48,7 @@ pub struct AppState {
     /// The configured tokens.
     pub tokens: Arc<Tokens>,
     /// Metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// The OpenAPI document as JSON, parsed once.
     openapi: Arc<Value>,
     /// Most licences in one batch verification.
@@ -67,7 +67,7 @@ impl AppState {
         Ok(Self {
             engine,
             tokens: Arc::new(tokens),
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             openapi: Arc::new(openapi),
             batch_limit: HttpConfig::default().batch_limit,
         })

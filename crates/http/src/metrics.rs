@@ -1,7 +1,5 @@
 //! Prometheus metrics (`/metrics`).
 
-use std::sync::Arc;
-
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -36,10 +34,9 @@ impl VerdictLabels {
     }
 }
 
-/// The service's metrics.
-#[derive(Clone)]
+/// The service's metrics (shared behind one `Arc` by the handlers).
 pub struct Metrics {
-    registry: Arc<Registry>,
+    registry: Registry,
     pub(crate) requests: Family<RequestLabels, Counter>,
     pub(crate) durations: Family<RequestLabels, Histogram>,
     pub(crate) verdicts: Family<VerdictLabels, Counter>,
@@ -120,7 +117,7 @@ impl Default for Metrics {
             cache_entries.clone(),
         );
         Self {
-            registry: Arc::new(registry),
+            registry,
             requests,
             durations,
             verdicts,
