@@ -191,6 +191,7 @@ fn main() {
     c.final_summary();
 
     println!("\nratio engine verify / bare signature verify (same core, best of 15 alternating rounds):");
+    let mut sm2_engine = None;
     for case in &cases {
         let (bare, full) = per_call_pair(
             || case.bare_verify(),
@@ -206,5 +207,32 @@ fn main() {
             full * 1e6,
             full / bare
         );
+        if case.suite == Cryptosuite::Sm2Jcs2026 {
+            sm2_engine = Some(full);
+        }
     }
+    match (openssl_sm2_verify_seconds(), sm2_engine) {
+        (Some(openssl), Some(ours)) => println!(
+            "\nSM2: engine verify of an sm2-jcs-2026 licence {:.1} µs; `openssl speed sm2` verify {:.1} µs; \
+             OpenSSL / engine = {:.2} (aim >= 1.2)",
+            ours * 1e6,
+            openssl * 1e6,
+            openssl / ours
+        ),
+        _ => println!("\nSM2: `openssl speed sm2` not available here; no comparison"),
+    }
+}
+
+/// Seconds per SM2 verification by `openssl speed` on this machine (one core), if installed.
+fn openssl_sm2_verify_seconds() -> Option<f64> {
+    let out = std::process::Command::new("openssl")
+        .args(["speed", "-seconds", "3", "sm2"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    // "256 bits SM2 (CurveSM2)   0.0005s   0.0003s   2193.5   3144.2": the last column is verify/s.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.contains("SM2 (CurveSM2)"))?;
+    let per_second: f64 = line.split_whitespace().last()?.parse().ok()?;
+    Some(1.0 / per_second)
 }
