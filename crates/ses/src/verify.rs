@@ -1,0 +1,1 @@
+//! Verification (stub while building).

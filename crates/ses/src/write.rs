@@ -1,0 +1,1 @@
+//! Writing (stub while building).
