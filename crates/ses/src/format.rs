@@ -270,7 +270,10 @@ fn read_to_sign(raw: &[u8]) -> Result<ToSign<'_>, SesError> {
         let mut t = SliceReader::new(tagged)?;
         let header = Header::decode(&mut t)?;
         if header.tag != context(0) {
-            return Err(SesError::Malformed(format!("unexpected {} after propertyInfo", header.tag)));
+            return Err(SesError::Malformed(format!(
+                "unexpected {} after propertyInfo",
+                header.tag
+            )));
         }
         let inner = t.read_slice(header.length)?;
         t.finish(())?;
@@ -480,7 +483,10 @@ fn read_timestamp<'a>(r: &mut SliceReader<'a>) -> Result<Option<&'a [u8]>, SesEr
     let mut t = SliceReader::new(r.tlv_bytes()?)?;
     let header = Header::decode(&mut t)?;
     if header.tag != context(0) {
-        return Err(SesError::Malformed(format!("unexpected {} where a timestamp may be", header.tag)));
+        return Err(SesError::Malformed(format!(
+            "unexpected {} where a timestamp may be",
+            header.tag
+        )));
     }
     let mut inner = SliceReader::new(t.read_slice(header.length)?)?;
     t.finish(())?;
@@ -518,7 +524,10 @@ fn contents(tlv: &[u8]) -> Result<SliceReader<'_>, SesError> {
     let mut r = SliceReader::new(tlv)?;
     let header = Header::decode(&mut r)?;
     if header.tag != Tag::Sequence {
-        return Err(SesError::Malformed(format!("expected a SEQUENCE, found {}", header.tag)));
+        return Err(SesError::Malformed(format!(
+            "expected a SEQUENCE, found {}",
+            header.tag
+        )));
     }
     let body = r.read_slice(header.length)?;
     r.finish(())?;
