@@ -4,6 +4,7 @@
 #
 #   root CA (SM2, self-signed) -> issuing CA (SM2, pathlen 0) -> one authority per algorithm:
 #   authority-ed25519, authority-p256, authority-rsa2048, authority-sm2
+#   seal-maker: the SM2 key that makes (signs) e-seals
 #   log-ed25519.key: the key that signs the signature log's checkpoints
 #
 # test-only/ holds certificates made to fail: expired, not yet valid, wrong key usage, a CA
@@ -90,6 +91,11 @@ for alg in ed25519 p256 rsa2048 sm2; do
   sign authority-$alg authority-$alg.key "/C=CN/O=Example Authority $alg/serialNumber=${USCC[$alg]}/CN=Example Issuing Authority ($alg, EXAMPLE ONLY)" \
     authority issuing-ca.pem issuing-ca.key $START 20350101000000Z authority-$alg.pem
 done
+
+# The seal maker (制章者): signs seals (GB/T 38540 SESeal), SM2.
+genkey sm2 seal-maker.key
+sign seal-maker seal-maker.key "/C=CN/O=Zhengyin Example Seal Maker/CN=Example Seal Maker (EXAMPLE ONLY)" \
+  authority issuing-ca.pem issuing-ca.key $START 20350101000000Z seal-maker.pem
 
 # The signature log's checkpoint key (Ed25519, C2SP signed notes).
 genkey ed25519 log-ed25519.key
