@@ -134,3 +134,53 @@ async fn serve_reads_a_configuration_file() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn ofdrw(name: &str) -> std::path::PathBuf {
+    common::root().join("tests/vectors/gmt0031-gbt38540-ofdrw").join(name)
+}
+
+#[test]
+fn seal_inspect_and_verify_offline() {
+    let run = |args: &[&std::ffi::OsStr]| Command::new(common::binary()).args(args).output().unwrap();
+    let file = ofdrw("SignedValueV4.dat");
+    let out = run(&["seal".as_ref(), "inspect".as_ref(), file.as_os_str()]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("SES_Signature version 4") && text.contains("OFD R&W 测试用印章"),
+        "{text}"
+    );
+
+    let anchors = common::root().join("keys-example/root-ca.pem");
+    let verify = |file: &std::path::Path| {
+        run(&[
+            "seal".as_ref(),
+            "verify".as_ref(),
+            file.as_os_str(),
+            "--anchors".as_ref(),
+            anchors.as_os_str(),
+        ])
+    };
+    // The third-party seal's maker signature does not verify: INVALID, exit 1, and the report says why.
+    let out = verify(&ofdrw("SESealData.DER"));
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seal_signature = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "seal_signature")
+        .unwrap();
+    assert_eq!(seal_signature["outcome"], "failed");
+
+    // Not a seal at all: verified, it is an INVALID report naming the structure; inspected, a
+    // plain message and exit 2.
+    let out = verify(&anchors);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["checks"][0]["code"], "structure");
+    assert_eq!(report["checks"][0]["outcome"], "failed");
+    let out = run(&["seal".as_ref(), "inspect".as_ref(), anchors.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("neither a seal nor a signature"));
+}

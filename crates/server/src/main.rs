@@ -7,11 +7,15 @@
 //!   `zhengyin log export --url URL --out DIR` and `zhengyin audit --offline DIR --key KEY` do the
 //!   same on an exported bundle.
 //!
+//! - `zhengyin seal inspect FILE` / `zhengyin seal verify FILE --anchors ROOTS.pem` read and
+//!   verify e-seals and sealed signatures offline.
+//!
 //! This binary is the only place that knows configuration files, paths and `anyhow`.
 
 mod audit;
 mod config;
 mod demo;
+mod seal;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -74,6 +78,11 @@ enum Command {
         #[arg(long, default_value = "zhengyin-audit.json")]
         state: PathBuf,
     },
+    /// E-seal tools (GB/T 38540 / GM/T 0031), offline.
+    Seal {
+        #[command(subcommand)]
+        command: SealCommand,
+    },
     /// Signature-log tools.
     Log {
         #[command(subcommand)]
@@ -104,6 +113,37 @@ struct Overrides {
     /// Entries in the verified-signature cache (0 = off).
     #[arg(long)]
     signature_cache: Option<usize>,
+}
+
+#[derive(Subcommand)]
+enum SealCommand {
+    /// Print a seal (.esl) or a sealed signature (SignedValue.dat) as readable text.
+    Inspect {
+        /// The DER file.
+        file: PathBuf,
+    },
+    /// Verify a seal or a sealed signature offline (GB/T 38540 §7.3 steps). Exit 0 when no step
+    /// failed (offline the seal's registry status is unknown: at best INDETERMINATE), 1 INVALID.
+    Verify {
+        /// The DER file.
+        file: PathBuf,
+        /// PEM file of trust anchors.
+        #[arg(long)]
+        anchors: PathBuf,
+        /// PEM file(s) of intermediate CA certificates.
+        #[arg(long)]
+        intermediates: Vec<PathBuf>,
+        /// The protected data (for OFD: the Signature.xml); its SM3 must equal dataHash.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Evaluate at this time (RFC 3339) instead of now.
+        #[arg(long, value_parser = parse_time)]
+        at: Option<time::OffsetDateTime>,
+    },
+}
+
+fn parse_time(text: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -146,6 +186,25 @@ fn main() -> ExitCode {
         Command::Log {
             command: LogCommand::Export { url, token, out },
         } => export_log(&url, &token, &out),
+        Command::Seal {
+            command: SealCommand::Inspect { file },
+        } => seal::inspect(&file),
+        Command::Seal {
+            command:
+                SealCommand::Verify {
+                    file,
+                    anchors,
+                    intermediates,
+                    data,
+                    at,
+                },
+        } => seal::verify(seal::VerifyArgs {
+            file,
+            anchors,
+            intermediates,
+            data,
+            at,
+        }),
     };
     match result {
         Ok(code) => code,

@@ -11,6 +11,7 @@
 //! | `maker_certificate` | the maker certificate chains to a trust anchor when the seal was made | INDETERMINATE if no path, else INVALID |
 //! | `seal_validity` | the signing time (or, for a seal alone, the evaluation time) is within the seal's validity | INVALID |
 //! | `seal_status` | the seal is active in the registry | INDETERMINATE if unknown, INVALID if suspended or revoked |
+//! | `extensions` | (only when a seal has one) a critical extension we do not understand | INDETERMINATE |
 //! | `timestamp` | a timestamp is present (its token is not verified yet: a warning) | — |
 //! | `data_hash` | SM3 of the protected data equals `dataHash` | INVALID; INDETERMINATE when no data was given |
 //!
@@ -19,6 +20,7 @@
 
 use time::{Duration, OffsetDateTime};
 use zhengyin_crypto::{hash, validate_chain, Certificate, SignatureScheme, TrustAnchors};
+use zhengyin_model::licence::format_time;
 use zhengyin_model::{ReportBuilder, VerificationReport};
 
 use crate::format::{CertList, Seal, SM2_WITH_SM3};
@@ -157,7 +159,7 @@ pub fn verify_signature(ctx: &dyn Context, der: &[u8], data: Protected<'_>, now:
     if tbs.time > now + MAX_SKEW {
         r.fail("signing_time", "signed in the future");
     } else {
-        r.pass("signing_time", format!("signed at {}", tbs.time));
+        r.pass("signing_time", format!("signed at {}", format_time(tbs.time)));
     }
 
     if let Ok(cert) = &signer {
@@ -233,6 +235,13 @@ fn structure(r: &mut ReportBuilder, seal: &Seal<'_>, what: &str) {
     for quirk in &seal.quirks {
         r.warn("quirk", format!("seal: {quirk}"));
     }
+    // No seal extension is known here, so a critical one leaves the meaning of the seal in doubt.
+    for extension in seal.info.extensions.iter().filter(|e| e.critical) {
+        r.indeterminate(
+            "extensions",
+            format!("critical extension {} is not understood", extension.id),
+        );
+    }
 }
 
 /// Maker signature, maker certificate, validity at `at`, registry status.
@@ -257,14 +266,22 @@ fn seal_steps(ctx: &dyn Context, seal: &Seal<'_>, at: OffsetDateTime, r: &mut Re
     if at < property.valid_start {
         r.fail(
             "seal_validity",
-            format!("the seal is not valid before {}", property.valid_start),
+            format!("the seal is not valid before {}", format_time(property.valid_start)),
         );
     } else if at > property.valid_end {
-        r.fail("seal_validity", format!("the seal expired at {}", property.valid_end));
+        r.fail(
+            "seal_validity",
+            format!("the seal expired at {}", format_time(property.valid_end)),
+        );
     } else {
         r.pass(
             "seal_validity",
-            format!("within {} – {}", property.valid_start, property.valid_end),
+            format!(
+                "{} is within {} – {}",
+                format_time(at),
+                format_time(property.valid_start),
+                format_time(property.valid_end)
+            ),
         );
     }
     match ctx.seal_status(seal.info.es_id, at) {
@@ -305,9 +322,9 @@ fn sm2_step(
 
 fn chain_step(r: &mut ReportBuilder, code: &'static str, ctx: &dyn Context, cert: &Certificate, at: OffsetDateTime) {
     match validate_chain(cert, ctx.intermediates(), ctx.anchors(), at) {
-        Ok(_) => r.pass(code, format!("{} valid at {at}", cert.subject())),
-        Err(e) if e.is_indeterminate() => r.indeterminate(code, format!("at {at}: {e}")),
-        Err(e) => r.fail(code, format!("at {at}: {e}")),
+        Ok(_) => r.pass(code, format!("{} valid at {}", cert.subject(), format_time(at))),
+        Err(e) if e.is_indeterminate() => r.indeterminate(code, format!("at {}: {e}", format_time(at))),
+        Err(e) => r.fail(code, format!("at {}: {e}", format_time(at))),
     };
 }
 
