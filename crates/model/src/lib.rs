@@ -16,6 +16,7 @@ pub mod id;
 pub mod licence;
 pub mod licence_type;
 pub mod report;
+pub mod seal;
 
 pub use authority::Authority;
 pub use canonical::CanonicalError;
@@ -26,3 +27,4 @@ pub use licence::{
 };
 pub use licence_type::{FieldKind, FieldSpec, LicenceType, SchemaError};
 pub use report::{Check, Outcome, ReportBuilder, Verdict, VerificationReport};
+pub use seal::{SealChange, SealHistory, SealRecord, SealState};

@@ -309,11 +309,11 @@ impl Status {
     }
 }
 
-/// One change of status: from `effective` on, the licence has `status`.
+/// One change of status: from `effective` on, the record has `status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusChange {
+pub struct Change<S> {
     /// The new status.
-    pub status: Status,
+    pub status: S,
     /// When it takes effect.
     #[serde(with = "time::serde::rfc3339")]
     pub effective: OffsetDateTime,
@@ -322,36 +322,51 @@ pub struct StatusChange {
     pub recorded: OffsetDateTime,
 }
 
-/// A licence's status history, oldest first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct StatusHistory {
+/// A status history, oldest first: time-aware, so a verifier can ask "as of when?".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct History<S> {
     /// The changes, ordered by `effective`.
-    pub changes: Vec<StatusChange>,
+    pub changes: Vec<Change<S>>,
 }
 
-impl StatusHistory {
+impl<S> Default for History<S> {
+    fn default() -> Self {
+        Self { changes: Vec::new() }
+    }
+}
+
+impl<S> History<S> {
     /// The status in force at `at`, or `None` before the first change.
-    pub fn at(&self, at: OffsetDateTime) -> Option<&Status> {
+    pub fn at(&self, at: OffsetDateTime) -> Option<&S> {
         self.changes.iter().rev().find(|c| c.effective <= at).map(|c| &c.status)
     }
 
     /// The latest status recorded, whatever its effective time.
-    pub fn latest(&self) -> Option<&Status> {
+    pub fn latest(&self) -> Option<&S> {
         self.changes.iter().max_by_key(|c| c.effective).map(|c| &c.status)
     }
 
+    /// Adds a change, keeping the list ordered by effective time.
+    pub fn push(&mut self, change: Change<S>) {
+        let pos = self.changes.partition_point(|c| c.effective <= change.effective);
+        self.changes.insert(pos, change);
+    }
+}
+
+/// One change of a licence's status.
+pub type StatusChange = Change<Status>;
+
+/// A licence's status history.
+pub type StatusHistory = History<Status>;
+
+impl History<Status> {
     /// Whether the licence has been revoked or superseded (at any effective time): no further
     /// change is allowed.
     pub fn is_final(&self) -> bool {
         self.changes
             .iter()
             .any(|c| matches!(c.status, Status::Revoked { .. } | Status::Superseded { .. }))
-    }
-
-    /// Adds a change, keeping the list ordered by effective time.
-    pub fn push(&mut self, change: StatusChange) {
-        let pos = self.changes.partition_point(|c| c.effective <= change.effective);
-        self.changes.insert(pos, change);
     }
 }
 

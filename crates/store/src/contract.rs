@@ -2,12 +2,13 @@
 //! backend's tests; it returns the first broken rule.
 
 use time::macros::datetime;
+use zhengyin_model::licence::{Change, History, Holder};
 use zhengyin_model::{
-    Authority, HolderCodeType, LicenceId, LicenceType, RevocationReason, Status, StatusChange, StatusHistory, TypeCode,
-    Uscc, Version,
+    Authority, HolderCodeType, LicenceId, LicenceType, RevocationReason, SealRecord, SealState, Status, StatusHistory,
+    TypeCode, Uscc, Version,
 };
 
-use crate::{Intent, LicenceCommit, Store, StoreError};
+use crate::{Intent, LicenceCommit, Store, StoreError, StoredSeal};
 
 type Outcome = Result<(), String>;
 
@@ -48,10 +49,10 @@ fn sample_id(serial: &str, version: u16) -> Result<LicenceId, String> {
     Ok(id)
 }
 
-fn history(status: Status) -> StatusHistory {
+fn history<S>(status: S) -> History<S> {
     let t = datetime!(2024-01-01 0:00 UTC);
-    let mut h = StatusHistory::default();
-    h.push(StatusChange {
+    let mut h = History::default();
+    h.push(Change {
         status,
         effective: t,
         recorded: t,
@@ -78,7 +79,69 @@ pub fn run(store: &dyn Store) -> Outcome {
     licences(store)?;
     status_changes(store)?;
     log(store)?;
+    seals(store)?;
     Ok(())
+}
+
+fn seals(store: &dyn Store) -> Outcome {
+    let seal = StoredSeal {
+        record: SealRecord {
+            es_id: "22010000000000001".to_owned(),
+            name: "示例合同专用章".to_owned(),
+            seal_type: 1,
+            holder: Holder {
+                name: "吉林示例科技有限公司".to_owned(),
+                code: "91350100M000100Y43".to_owned(),
+                code_type: HolderCodeType::Uscc,
+            },
+            valid_start: datetime!(2024-01-01 0:00 UTC),
+            valid_end: datetime!(2026-01-01 0:00 UTC),
+            signer_certificates: vec!["sha256:00".to_owned()],
+        },
+        der: vec![0x30, 0x00],
+        status: history(SealState::Active),
+    };
+    let size = ok(store.log_size(), "log size")?;
+    let index = logged(store.put_seal(&seal, b"seal made"), "put seal")?;
+    ensure(index == size.0, "a seal's log entry is the next one")?;
+    ensure(
+        ok(store.seal(&seal.record.es_id), "read seal")? == Some(seal.clone()),
+        "a seal reads back",
+    )?;
+    ensure(
+        matches!(store.put_seal(&seal, b"again"), Err(StoreError::Conflict)),
+        "an esID is never registered twice",
+    )?;
+    ensure(ok(store.seal("none"), "read")?.is_none(), "an unknown seal is absent")?;
+    let revoked = history(SealState::Revoked {
+        reason: "lost".to_owned(),
+    });
+    logged(
+        store.update_seal_status(&seal.record.es_id, &seal.status, &revoked, b"revoke seal"),
+        "revoke seal",
+    )?;
+    ensure(
+        matches!(
+            store.update_seal_status(&seal.record.es_id, &seal.status, &revoked, b"x"),
+            Err(StoreError::Conflict)
+        ),
+        "a seal status change checks what it replaces",
+    )?;
+    ensure(
+        matches!(
+            store.update_seal_status("none", &seal.status, &revoked, b"x"),
+            Err(StoreError::NotFound)
+        ),
+        "no status change for a seal that does not exist",
+    )?;
+    ensure(
+        ok(store.seal(&seal.record.es_id), "read")?.map(|s| s.status) == Some(revoked),
+        "the seal's new status reads back",
+    )?;
+    ensure(
+        ok(store.log_size(), "log size")?.0 == size.0 + 2,
+        "seal events are log entries",
+    )
 }
 
 fn catalogue(store: &dyn Store) -> Outcome {

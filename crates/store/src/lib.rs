@@ -1,7 +1,7 @@
 //! Zhengyin's storage: traits in domain terms, and the sled implementation.
 //!
 //! What it holds: the [`Store`] trait (authorities, licence types, licences with their status
-//! histories, issue intents, the holder index), group commit ([`Durable`]), the embedded sled
+//! histories, issue intents, the holder index, seals), group commit ([`Durable`]), the embedded sled
 //! backend ([`SledStore`]) and the contract suite every backend must pass ([`contract`]).
 //!
 //! The rules every backend keeps:
@@ -24,7 +24,9 @@ mod sled_store;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use zhengyin_model::{Authority, HolderCodeType, LicenceId, LicenceType, StatusHistory, TypeCode, Uscc};
+use zhengyin_model::{
+    Authority, HolderCodeType, LicenceId, LicenceType, SealHistory, SealRecord, StatusHistory, TypeCode, Uscc,
+};
 pub use zhengyin_tlog::{Hash, LeafIndex, NodeId, TreeSize};
 
 pub use durable::{Durable, Ticket};
@@ -72,6 +74,17 @@ pub struct StoredLicence {
     pub document_sha256: [u8; 32],
     /// Its status history.
     pub status: StatusHistory,
+}
+
+/// A registered seal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSeal {
+    /// What it is.
+    pub record: SealRecord,
+    /// The signed `SESeal` (DER) exactly as made.
+    pub der: Vec<u8>,
+    /// Its status history.
+    pub status: SealHistory,
 }
 
 /// Everything that changes when a licence is issued or a new version replaces an old one.
@@ -142,6 +155,20 @@ pub trait Store: Send + Sync {
         code: &str,
         type_code: Option<&TypeCode>,
     ) -> Result<Vec<LicenceId>, StoreError>;
+
+    /// Registers a seal (record, signed DER, first status) and appends `entry` to the log,
+    /// atomically. [`StoreError::Conflict`] if the esID is taken.
+    fn put_seal(&self, seal: &StoredSeal, entry: &[u8]) -> Result<Logged, StoreError>;
+    /// A seal by esID.
+    fn seal(&self, es_id: &str) -> Result<Option<StoredSeal>, StoreError>;
+    /// Replaces a seal's status history if it still equals `expected`, appending `entry`.
+    fn update_seal_status(
+        &self,
+        es_id: &str,
+        expected: &SealHistory,
+        new: &SealHistory,
+        entry: &[u8],
+    ) -> Result<Logged, StoreError>;
 
     /// The number of log entries.
     fn log_size(&self) -> Result<TreeSize, StoreError>;

@@ -9,10 +9,12 @@ use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError, Transactional as _,
     TransactionalTree,
 };
-use zhengyin_model::{Authority, HolderCodeType, LicenceId, LicenceType, StatusHistory, TypeCode};
+use zhengyin_model::{Authority, HolderCodeType, LicenceId, LicenceType, SealHistory, StatusHistory, TypeCode};
 
 use crate::durable::{Durable, GroupCommit};
-use crate::{Hash, Intent, LeafIndex, LicenceCommit, Logged, NodeId, Store, StoreError, StoredLicence, TreeSize};
+use crate::{
+    Hash, Intent, LeafIndex, LicenceCommit, Logged, NodeId, Store, StoreError, StoredLicence, StoredSeal, TreeSize,
+};
 
 /// A sled database with group commit.
 pub struct SledStore {
@@ -32,6 +34,10 @@ pub struct SledStore {
     /// Complete-subtree hashes of the log: level byte + index (big-endian).
     log_nodes: sled::Tree,
     checkpoints: sled::Tree,
+    /// Seals: record (JSON), the signed `SESeal` (DER) and status history (JSON), by esID.
+    seals: sled::Tree,
+    seal_der: sled::Tree,
+    seal_status: sled::Tree,
     /// Serialises log appends so that concurrent transactions do not retry on the size key.
     log_writer: std::sync::Mutex<()>,
 }
@@ -53,6 +59,31 @@ fn holder_key(code_type: HolderCodeType, code: &str) -> Vec<u8> {
 }
 
 impl SledStore {
+    /// Replaces `tree[key]` if it still equals `expected` (compare-and-swap) and appends `entry`
+    /// to the log, atomically.
+    fn swap_with_entry(
+        &self,
+        tree: &sled::Tree,
+        key: &str,
+        expected: &[u8],
+        new: &[u8],
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        let _log = self.lock_log();
+        let index = (tree, &self.log, &self.log_nodes)
+            .transaction(|(values, log, nodes)| {
+                match values.get(key)? {
+                    None => return Err(abort(StoreError::NotFound)),
+                    Some(current) if current.as_ref() != expected => return Err(abort(StoreError::Conflict)),
+                    Some(_) => {}
+                }
+                values.insert(key, new)?;
+                append(log, nodes, entry)
+            })
+            .map_err(tx_error)?;
+        Ok(self.logged(index))
+    }
+
     /// Opens (or creates) a database in `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // The group-commit thread flushes as often as writes need; sled's own timer would only
@@ -87,6 +118,9 @@ impl SledStore {
             log: tree("log")?,
             log_nodes: tree("log_nodes")?,
             checkpoints: tree("checkpoints")?,
+            seals: tree("seals")?,
+            seal_der: tree("seal_der")?,
+            seal_status: tree("seal_status")?,
             log_writer: std::sync::Mutex::new(()),
             gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
             db,
@@ -331,22 +365,7 @@ impl Store for SledStore {
         new: &StatusHistory,
         entry: &[u8],
     ) -> Result<Logged, StoreError> {
-        let (expected, new) = (encode(expected)?, encode(new)?);
-        let _log = self.lock_log();
-        let index = (&self.status, &self.log, &self.log_nodes)
-            .transaction(|(statuses, log, nodes)| {
-                match statuses.get(id.as_str())? {
-                    None => return Err(abort(StoreError::NotFound)),
-                    Some(current) if current.as_ref() != expected.as_slice() => {
-                        return Err(abort(StoreError::Conflict))
-                    }
-                    Some(_) => {}
-                }
-                statuses.insert(id.as_str(), new.as_slice())?;
-                append(log, nodes, entry)
-            })
-            .map_err(tx_error)?;
-        Ok(self.logged(index))
+        self.swap_with_entry(&self.status, id.as_str(), &encode(expected)?, &encode(new)?, entry)
     }
 
     fn current_version(&self, lineage: &str) -> Result<Option<LicenceId>, StoreError> {
@@ -378,6 +397,62 @@ impl Store for SledStore {
             }
         }
         Ok(out)
+    }
+
+    fn put_seal(&self, seal: &StoredSeal, entry: &[u8]) -> Result<Logged, StoreError> {
+        let key = seal.record.es_id.as_str();
+        let (record, status) = (encode(&seal.record)?, encode(&seal.status)?);
+        let _log = self.lock_log();
+        let index = (
+            &self.seals,
+            &self.seal_der,
+            &self.seal_status,
+            &self.log,
+            &self.log_nodes,
+        )
+            .transaction(|(records, ders, statuses, log, nodes)| {
+                if records.get(key)?.is_some() {
+                    return Err(abort(StoreError::Conflict));
+                }
+                records.insert(key, record.as_slice())?;
+                ders.insert(key, seal.der.as_slice())?;
+                statuses.insert(key, status.as_slice())?;
+                append(log, nodes, entry)
+            })
+            .map_err(tx_error)?;
+        Ok(self.logged(index))
+    }
+
+    fn seal(&self, es_id: &str) -> Result<Option<StoredSeal>, StoreError> {
+        let Some(record) = self.seals.get(es_id).map_err(backend)? else {
+            return Ok(None);
+        };
+        let corrupt = |what: &str| StoreError::Corrupt(format!("seal {es_id} has no {what}"));
+        let der = self
+            .seal_der
+            .get(es_id)
+            .map_err(backend)?
+            .ok_or_else(|| corrupt("DER"))?;
+        let status = self
+            .seal_status
+            .get(es_id)
+            .map_err(backend)?
+            .ok_or_else(|| corrupt("status"))?;
+        Ok(Some(StoredSeal {
+            record: decode("seal", &record)?,
+            der: der.to_vec(),
+            status: decode("seal status", &status)?,
+        }))
+    }
+
+    fn update_seal_status(
+        &self,
+        es_id: &str,
+        expected: &SealHistory,
+        new: &SealHistory,
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        self.swap_with_entry(&self.seal_status, es_id, &encode(expected)?, &encode(new)?, entry)
     }
 
     fn log_size(&self) -> Result<TreeSize, StoreError> {
