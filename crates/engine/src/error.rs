@@ -49,6 +49,9 @@ pub enum EngineError {
         /// The current state.
         state: &'static str,
     },
+    /// No such seal.
+    #[error("seal {0} not found")]
+    SealNotFound(String),
     /// Storage failed; nothing was acknowledged.
     #[error(transparent)]
     Store(#[from] StoreError),

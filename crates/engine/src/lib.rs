@@ -1,5 +1,5 @@
 //! Zhengyin's use cases: register authorities and licence types; issue, update, revoke,
-//! suspend and reinstate licences; read their status; verify them.
+//! suspend and reinstate licences; read their status; verify them; make, apply and verify e-seals.
 //!
 //! What it holds: [`Engine`], the only place where the rules of the service meet: it checks
 //! requests against the catalogue, signs through [`zhengyin_crypto::Signer`] (intent stored
@@ -15,6 +15,7 @@ mod error;
 mod log;
 mod registry;
 mod requests;
+mod seals;
 mod sign;
 mod verify;
 
@@ -36,6 +37,7 @@ pub use error::EngineError;
 pub use log::{LogConfig, MAX_ENTRIES_PER_PAGE};
 pub use registry::Keyring;
 pub use requests::{IssueRequest, RegisterAuthority, RevokeRequest, SuspendRequest, UpdateRequest};
+pub use seals::{MakeSealRequest, PictureRequest, SealMaker, MAX_PICTURE_BYTES};
 pub use verify::BatchStats;
 
 /// Verifies a licence without a registry: signature, format and the certificate chain (given as
@@ -97,6 +99,7 @@ pub struct Engine {
     checkpoint_lock: Mutex<()>,
     signature_cache: SignatureCache,
     batch_counters: verify::BatchCounters,
+    seal_maker: Option<seals::SealMaker>,
     /// Serialises changes to one licence lineage (striped by hash).
     lineage_locks: Vec<Mutex<()>>,
 }
@@ -125,6 +128,7 @@ impl Engine {
             checkpoint_lock: Mutex::new(()),
             signature_cache: SignatureCache::new(DEFAULT_SIGNATURE_CACHE),
             batch_counters: verify::BatchCounters::default(),
+            seal_maker: None,
             store,
             clock,
             random,
@@ -174,6 +178,17 @@ impl Engine {
     pub fn with_signature_cache(mut self, capacity: usize) -> Self {
         self.signature_cache = SignatureCache::new(capacity);
         self
+    }
+
+    /// Lets this node make seals with `maker`'s key.
+    pub fn with_seal_maker(mut self, maker: SealMaker) -> Self {
+        self.seal_maker = Some(maker);
+        self
+    }
+
+    /// The trust anchors (for building a [`SealMaker`]).
+    pub fn anchors(&self) -> &TrustAnchors {
+        &self.anchors
     }
 
     /// Counters of the Ed25519 batch equation.

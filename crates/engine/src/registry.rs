@@ -28,6 +28,11 @@ impl Keyring {
     fn get(&self, id: &KeyId) -> Option<&Arc<dyn Signer>> {
         self.signers.get(id)
     }
+
+    /// The signer holding the private half of `key`, if this node has it.
+    pub(crate) fn signer_for(&self, key: &zhengyin_crypto::PublicKey) -> Option<Arc<dyn Signer>> {
+        self.get(&key.id()).cloned()
+    }
 }
 
 impl std::fmt::Debug for Keyring {

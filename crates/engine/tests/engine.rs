@@ -9,10 +9,10 @@ use serde_json::{json, Value};
 use time::macros::datetime;
 use zhengyin_crypto::{FileKey, Signer, TrustAnchors};
 use zhengyin_engine::{
-    Engine, EngineError, FixedClock, IssueRequest, Keyring, LogConfig, RegisterAuthority, RevokeRequest, SeededRandom,
-    SuspendRequest, UpdateRequest,
+    Clock, Engine, EngineError, FixedClock, IssueRequest, Keyring, LogConfig, MakeSealRequest, PictureRequest,
+    RegisterAuthority, RevokeRequest, SealMaker, SeededRandom, SuspendRequest, UpdateRequest,
 };
-use zhengyin_model::{LicenceId, LicenceType, Outcome, RevocationReason, Uscc, Verdict, VerificationReport};
+use zhengyin_model::{LicenceId, LicenceType, Outcome, RevocationReason, SealState, Uscc, Verdict, VerificationReport};
 use zhengyin_store::SledStore;
 
 const ALGS: [(&str, &str); 4] = [
@@ -71,7 +71,11 @@ fn anchors() -> TrustAnchors {
 }
 
 fn chain_pem(alg: &str) -> String {
-    read(&keys_dir().join(format!("authority-{alg}.pem"))) + &read(&keys_dir().join("issuing-ca.pem"))
+    chain_pem_of(&format!("authority-{alg}"))
+}
+
+fn chain_pem_of(name: &str) -> String {
+    read(&keys_dir().join(format!("{name}.pem"))) + &read(&keys_dir().join("issuing-ca.pem"))
 }
 
 fn log_config() -> LogConfig {
@@ -82,6 +86,14 @@ fn log_config() -> LogConfig {
 }
 
 async fn engine_over(store: Arc<SledStore>, clock: Arc<FixedClock>) -> Engine {
+    let now = clock.now();
+    let maker = SealMaker::new(
+        &chain_pem_of("seal-maker"),
+        Arc::new(FileKey::from_pem_file(&keys_dir().join("seal-maker.key")).unwrap()),
+        &anchors(),
+        now,
+    )
+    .unwrap();
     Engine::new(
         store,
         clock,
@@ -92,6 +104,7 @@ async fn engine_over(store: Arc<SledStore>, clock: Arc<FixedClock>) -> Engine {
     )
     .await
     .unwrap()
+    .with_seal_maker(maker)
 }
 
 async fn world() -> World {
@@ -743,4 +756,150 @@ async fn a_batch_never_lets_a_changed_byte_through() {
         );
         assert_eq!(reports[2].verdict, Verdict::Valid);
     }
+}
+
+fn log_size(w: &World) -> u64 {
+    zhengyin_store::Store::log_size(&*w.store).unwrap().0
+}
+
+fn seal_request() -> MakeSealRequest {
+    use base64::Engine as _;
+    MakeSealRequest {
+        name: "吉林示例科技有限公司合同专用章".to_owned(),
+        seal_type: 1,
+        holder: serde_json::from_value(
+            json!({"name": "吉林示例科技有限公司", "code": "91350100M000100Y43", "code_type": "001"}),
+        )
+        .unwrap(),
+        valid_start: datetime!(2026-01-01 00:00 UTC),
+        valid_end: datetime!(2030-01-01 00:00 UTC),
+        signer_certificates: vec![chain_pem("sm2")],
+        picture: PictureRequest {
+            kind: "PNG".to_owned(),
+            data_base64: base64::engine::general_purpose::STANDARD.encode(b"\x89PNG\r\n\x1a\nexample"),
+            width: 40,
+            height: 40,
+        },
+    }
+}
+
+#[tokio::test]
+async fn seals_are_made_applied_verified_and_revoked_on_the_record() {
+    let w = world().await;
+    let size = log_size(&w);
+    let seal = w.engine.make_seal(seal_request()).await.unwrap();
+    assert_eq!(w.engine.seal(&seal.record.es_id).unwrap(), seal);
+    let report = w.engine.verify_seal(&seal.der, None);
+    assert_eq!(report.verdict, Verdict::Valid, "{report:#?}");
+
+    let document = b"<ofd:Signature/>";
+    let sm3 = zhengyin_crypto::hash::sm3(document);
+    let signature = w
+        .engine
+        .apply_seal(&seal.record.es_id, sm3, "/Doc_0/Signs/Sign_0/Signature.xml")
+        .await
+        .unwrap();
+    let data = zhengyin_ses::verify::Protected::Bytes(document);
+    let report = w.engine.verify_sealed(&signature, data);
+    assert_eq!(report.verdict, Verdict::Valid, "{report:#?}");
+    let other = w
+        .engine
+        .verify_sealed(&signature, zhengyin_ses::verify::Protected::Bytes(b"changed"));
+    assert_eq!(other.verdict, Verdict::Invalid);
+
+    // Made, applied: two log entries.
+    assert_eq!(log_size(&w), size + 2);
+
+    w.clock.advance(60);
+    let es_id = seal.record.es_id.clone();
+    let suspended = w
+        .engine
+        .change_seal_status(
+            &es_id,
+            SealState::Suspended {
+                reason: "核查".into()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(suspended.status.latest().map(SealState::name), Some("suspended"));
+    assert!(matches!(
+        w.engine.apply_seal(&es_id, sm3, "/x").await,
+        Err(EngineError::StatusConflict { .. })
+    ));
+    assert_eq!(w.engine.verify_sealed(&signature, data).verdict, Verdict::Invalid);
+    w.engine.change_seal_status(&es_id, SealState::Active).await.unwrap();
+    assert_eq!(w.engine.verify_sealed(&signature, data).verdict, Verdict::Valid);
+    w.clock.advance(60);
+    let lost = SealState::Revoked {
+        reason: "遗失".into()
+    };
+    let revoked = w.engine.change_seal_status(&es_id, lost.clone()).await.unwrap();
+    assert_eq!(
+        w.engine.change_seal_status(&es_id, lost).await.unwrap(),
+        revoked,
+        "revoking twice changes nothing"
+    );
+    assert!(matches!(
+        w.engine.change_seal_status(&es_id, SealState::Active).await,
+        Err(EngineError::StatusConflict { .. })
+    ));
+    let report = w.engine.verify_sealed(&signature, data);
+    assert_eq!(report.verdict, Verdict::Invalid);
+    assert!(report
+        .checks
+        .iter()
+        .any(|c| c.code == "seal_status" && c.message.contains("遗失")));
+    assert_eq!(log_size(&w), size + 5, "every status change is logged");
+    // A restarted engine reads the same seal.
+    let again = engine_over(Arc::clone(&w.store), Arc::clone(&w.clock)).await;
+    assert_eq!(again.seal(&es_id).unwrap(), revoked);
+}
+
+#[tokio::test]
+async fn bad_seal_requests_are_refused() {
+    let w = world().await;
+    let mut bad = Vec::new();
+    let mut r = seal_request();
+    r.signer_certificates = vec![chain_pem("ed25519")];
+    bad.push(("non-SM2 signer", r));
+    let mut r = seal_request();
+    r.signer_certificates = vec![];
+    bad.push(("no signer", r));
+    let mut r = seal_request();
+    r.signer_certificates = vec![read(&keys_dir().join("test-only/untrusted.pem"))];
+    bad.push(("untrusted signer", r));
+    let mut r = seal_request();
+    r.picture.kind = "GIF".to_owned();
+    bad.push(("GIF", r));
+    let mut r = seal_request();
+    r.picture.data_base64 = "not base64!".to_owned();
+    bad.push(("bad base64", r));
+    let mut r = seal_request();
+    {
+        use base64::Engine as _;
+        r.picture.data_base64 =
+            base64::engine::general_purpose::STANDARD.encode(vec![0x89; zhengyin_engine::MAX_PICTURE_BYTES + 1]);
+    }
+    bad.push(("oversized picture", r));
+    let mut r = seal_request();
+    r.picture.data_base64 = "iVBORw==".to_owned();
+    bad.push(("not a PNG", r));
+    let mut r = seal_request();
+    r.valid_end = r.valid_start;
+    bad.push(("empty validity", r));
+    let mut r = seal_request();
+    r.holder.code = "91350100M000100Y44".to_owned();
+    bad.push(("holder code with a wrong check character", r));
+    let mut r = seal_request();
+    r.seal_type = 9;
+    bad.push(("seal type", r));
+    for (what, req) in bad {
+        assert!(w.engine.make_seal(req).await.is_err(), "{what} accepted");
+    }
+    assert!(matches!(w.engine.seal("ZY0"), Err(EngineError::SealNotFound(_))));
+    assert!(matches!(
+        w.engine.apply_seal("ZY0", [0; 32], "/x").await,
+        Err(EngineError::SealNotFound(_))
+    ));
 }

@@ -10,7 +10,7 @@
 //! | `seal_signature` | the maker's SM2 signature over the bytes of [`crate::format`] | INVALID |
 //! | `maker_certificate` | the maker certificate chains to a trust anchor when the seal was made | INDETERMINATE if no path, else INVALID |
 //! | `seal_validity` | the signing time (or, for a seal alone, the evaluation time) is within the seal's validity | INVALID |
-//! | `seal_status` | the seal is active in the registry | INDETERMINATE if unknown, INVALID if suspended or revoked |
+//! | `seal_status` | the seal is active in the registry now (or at the time asked) | INDETERMINATE if unknown, INVALID if suspended or revoked |
 //! | `extensions` | (only when a seal has one) a critical extension we do not understand | INDETERMINATE |
 //! | `timestamp` | a timestamp is present (its token is not verified yet: a warning) | — |
 //! | `data_hash` | SM3 of the protected data equals `dataHash` | INVALID; INDETERMINATE when no data was given |
@@ -131,7 +131,7 @@ pub fn verify_seal(ctx: &dyn Context, der: &[u8], at: OffsetDateTime) -> Verific
     match parse_seal(der) {
         Ok(seal) => {
             structure(&mut r, &seal, "seal");
-            seal_steps(ctx, &seal, at, &mut r);
+            seal_steps(ctx, &seal, at, at, &mut r);
         }
         Err(e) => {
             r.fail("structure", e.to_string());
@@ -225,7 +225,10 @@ pub fn verify_signature(ctx: &dyn Context, der: &[u8], data: Protected<'_>, now:
         }
     }
 
-    seal_steps(ctx, &tbs.seal, tbs.time, &mut r);
+    // Validity against the signing time; status now: without a verified timestamp the signing
+    // time is only the signer's claim, and a seal revoked as lost must not vouch for a
+    // signature that says it was made earlier.
+    seal_steps(ctx, &tbs.seal, tbs.time, now, &mut r);
 
     if signature.timestamp.is_some() {
         r.warn(
@@ -264,8 +267,14 @@ fn structure(r: &mut ReportBuilder, seal: &Seal<'_>, what: &str) {
     }
 }
 
-/// Maker signature, maker certificate, validity at `at`, registry status.
-fn seal_steps(ctx: &dyn Context, seal: &Seal<'_>, at: OffsetDateTime, r: &mut ReportBuilder) {
+/// Maker signature, maker certificate, validity at `at`, registry status at `status_at`.
+fn seal_steps(
+    ctx: &dyn Context,
+    seal: &Seal<'_>,
+    at: OffsetDateTime,
+    status_at: OffsetDateTime,
+    r: &mut ReportBuilder,
+) {
     let property = &seal.info.property;
     match ctx.certificate(seal.maker_certificate) {
         Ok(maker) => {
@@ -305,7 +314,7 @@ fn seal_steps(ctx: &dyn Context, seal: &Seal<'_>, at: OffsetDateTime, r: &mut Re
             ),
         );
     }
-    match ctx.seal_status(seal.info.es_id, at) {
+    match ctx.seal_status(seal.info.es_id, status_at) {
         SealStatus::Active => r.pass("seal_status", "active in the seal registry"),
         SealStatus::Suspended(reason) => r.fail("seal_status", format!("suspended: {reason}")),
         SealStatus::Revoked(reason) => r.fail("seal_status", format!("revoked: {reason}")),

@@ -138,8 +138,17 @@ fn seals(store: &dyn Store) -> Outcome {
         ok(store.seal(&seal.record.es_id), "read")?.map(|s| s.status) == Some(revoked),
         "the seal's new status reads back",
     )?;
+    let applied = logged(store.append_log(b"seal applied"), "append")?;
+    ensure(applied == size.0 + 2, "an event without a record is the next entry")?;
     ensure(
-        ok(store.log_size(), "log size")?.0 == size.0 + 2,
+        ok(
+            store.log_entries(crate::LeafIndex(applied), crate::LeafIndex(applied + 1)),
+            "read entry",
+        )? == vec![b"seal applied".to_vec()],
+        "it reads back",
+    )?;
+    ensure(
+        ok(store.log_size(), "log size")?.0 == size.0 + 3,
         "seal events are log entries",
     )
 }

@@ -170,6 +170,8 @@ pub trait Store: Send + Sync {
         entry: &[u8],
     ) -> Result<Logged, StoreError>;
 
+    /// Appends an entry for an event that changes no record (e.g. a seal applied).
+    fn append_log(&self, entry: &[u8]) -> Result<Logged, StoreError>;
     /// The number of log entries.
     fn log_size(&self) -> Result<TreeSize, StoreError>;
     /// Log entries `[start, end)`; fewer if the log is shorter.

@@ -455,6 +455,14 @@ impl Store for SledStore {
         self.swap_with_entry(&self.seal_status, es_id, &encode(expected)?, &encode(new)?, entry)
     }
 
+    fn append_log(&self, entry: &[u8]) -> Result<Logged, StoreError> {
+        let _log = self.lock_log();
+        let index = (&self.log, &self.log_nodes)
+            .transaction(|(log, nodes)| append(log, nodes, entry))
+            .map_err(tx_error)?;
+        Ok(self.logged(index))
+    }
+
     fn log_size(&self) -> Result<TreeSize, StoreError> {
         match self.log.get(LOG_SIZE).map_err(backend)? {
             Some(v) => Ok(TreeSize(read_u64(&v)?)),
