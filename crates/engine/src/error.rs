@@ -52,6 +52,14 @@ pub enum EngineError {
     /// No such seal.
     #[error("seal {0} not found")]
     SealNotFound(String),
+    /// The seal's status does not allow this.
+    #[error("cannot {action} a seal that is {state}")]
+    SealStatusConflict {
+        /// What was asked.
+        action: &'static str,
+        /// The current state.
+        state: &'static str,
+    },
     /// Storage failed; nothing was acknowledged.
     #[error(transparent)]
     Store(#[from] StoreError),

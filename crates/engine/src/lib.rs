@@ -39,6 +39,7 @@ pub use registry::Keyring;
 pub use requests::{IssueRequest, RegisterAuthority, RevokeRequest, SuspendRequest, UpdateRequest};
 pub use seals::{MakeSealRequest, PictureRequest, SealMaker, MAX_PICTURE_BYTES};
 pub use verify::BatchStats;
+pub use zhengyin_ses::verify::Protected;
 
 /// Verifies a licence without a registry: signature, format and the certificate chain (given as
 /// PEM chains, leaf first) at signing time. Status is unknown offline, so the verdict is at best

@@ -270,7 +270,7 @@ impl Engine {
             (SealState::Revoked { .. }, _)
             | (SealState::Active, SealState::Active)
             | (SealState::Suspended { .. }, SealState::Suspended { .. }) => {
-                return Err(EngineError::StatusConflict {
+                return Err(EngineError::SealStatusConflict {
                     action,
                     state: current.name(),
                 })
@@ -306,7 +306,7 @@ impl Engine {
         match seal.status.at(now) {
             Some(SealState::Active) => {}
             Some(other) => {
-                return Err(EngineError::StatusConflict {
+                return Err(EngineError::SealStatusConflict {
                     action: "apply",
                     state: other.name(),
                 })

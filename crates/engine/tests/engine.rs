@@ -825,7 +825,7 @@ async fn seals_are_made_applied_verified_and_revoked_on_the_record() {
     assert_eq!(suspended.status.latest().map(SealState::name), Some("suspended"));
     assert!(matches!(
         w.engine.apply_seal(&es_id, sm3, "/x").await,
-        Err(EngineError::StatusConflict { .. })
+        Err(EngineError::SealStatusConflict { .. })
     ));
     assert_eq!(w.engine.verify_sealed(&signature, data).verdict, Verdict::Invalid);
     w.engine.change_seal_status(&es_id, SealState::Active).await.unwrap();
@@ -842,7 +842,7 @@ async fn seals_are_made_applied_verified_and_revoked_on_the_record() {
     );
     assert!(matches!(
         w.engine.change_seal_status(&es_id, SealState::Active).await,
-        Err(EngineError::StatusConflict { .. })
+        Err(EngineError::SealStatusConflict { .. })
     ));
     let report = w.engine.verify_sealed(&signature, data);
     assert_eq!(report.verdict, Verdict::Invalid);

@@ -14,6 +14,7 @@ pub mod extract;
 mod handlers;
 pub mod metrics;
 pub mod problem;
+mod seals;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -121,6 +122,14 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
             "/verify/batch",
             post(handlers::verify_batch).layer(DefaultBodyLimit::max(config.batch_body_limit)),
         )
+        .route("/seals", post(seals::make))
+        .route("/seals/verify", post(seals::verify_seal))
+        .route("/seals/{es_id}", get(seals::get))
+        .route("/seals/{es_id}/suspend", post(seals::suspend))
+        .route("/seals/{es_id}/reinstate", post(seals::reinstate))
+        .route("/seals/{es_id}/revoke", post(seals::revoke))
+        .route("/seals/{es_id}/apply", post(seals::apply))
+        .route("/signatures/verify", post(seals::verify_signature))
         .route("/log/checkpoint", get(handlers::log_checkpoint))
         .route("/log/key", get(handlers::log_key))
         .route("/log/entries", get(handlers::log_entries))

@@ -15,6 +15,8 @@
 //! | `licence.not_found` | 404 | no such licence |
 //! | `licence.status_conflict` | 409 | the change is not allowed from the current status (e.g. updating a revoked licence) |
 //! | `licence.superseded` | 409 | a newer version exists |
+//! | `seal.not_found` | 404 | no such seal |
+//! | `seal.status_conflict` | 409 | the seal's status does not allow this (e.g. applying a suspended seal) |
 //! | `auth.missing` | 401 | no bearer token |
 //! | `auth.invalid` | 401 | the token is not known |
 //! | `auth.forbidden` | 403 | the caller's role or scope does not allow this |
@@ -123,6 +125,8 @@ impl From<EngineError> for Problem {
             EngineError::LicenceNotFound(_) => Self::new(S::NOT_FOUND, "licence.not_found", detail),
             EngineError::NotIssuer(_) => Self::forbidden(detail),
             EngineError::StatusConflict { .. } => Self::new(S::CONFLICT, "licence.status_conflict", detail),
+            EngineError::SealNotFound(_) => Self::new(S::NOT_FOUND, "seal.not_found", detail),
+            EngineError::SealStatusConflict { .. } => Self::new(S::CONFLICT, "seal.status_conflict", detail),
             EngineError::Superseded { .. } => Self::new(S::CONFLICT, "licence.superseded", detail),
             EngineError::Store(StoreError::Conflict) => Self::new(
                 S::CONFLICT,

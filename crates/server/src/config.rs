@@ -42,6 +42,19 @@ pub struct Config {
     pub log_origin: String,
     /// PKCS#8 PEM Ed25519 key that signs the log's checkpoints.
     pub log_key: PathBuf,
+    /// The seal maker (制章者), if this node makes e-seals.
+    #[serde(default)]
+    pub seal_maker: Option<SealMakerConfig>,
+}
+
+/// The seal maker's SM2 key and certificate chain.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealMakerConfig {
+    /// PKCS#8 PEM SM2 key.
+    pub key: PathBuf,
+    /// PEM files of its certificate chain, leaf first.
+    pub certificates: Vec<PathBuf>,
 }
 
 fn default_log_origin() -> String {
@@ -82,6 +95,10 @@ impl Config {
         config.keys = config.keys.iter().map(|k| base.join(k)).collect();
         config.log_key = base.join(&config.log_key);
         config.data_dir = base.join(&config.data_dir);
+        if let Some(maker) = &mut config.seal_maker {
+            maker.key = base.join(&maker.key);
+            maker.certificates = maker.certificates.iter().map(|c| base.join(c)).collect();
+        }
         Ok(config)
     }
 
@@ -102,6 +119,10 @@ impl Config {
             tokens: crate::demo::tokens(),
             log_origin: "zhengyin.example/demo".to_owned(),
             log_key: keys_dir.join("log-ed25519.key"),
+            seal_maker: Some(SealMakerConfig {
+                key: keys_dir.join("seal-maker.key"),
+                certificates: vec![keys_dir.join("seal-maker.pem"), keys_dir.join("issuing-ca.pem")],
+            }),
         }
     }
 }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use zhengyin_crypto::{FileKey, TrustAnchors};
-use zhengyin_engine::{Engine, Keyring, LogConfig, SystemClock, SystemRandom};
+use zhengyin_engine::{Engine, Keyring, LogConfig, SealMaker, SystemClock, SystemRandom};
 use zhengyin_http::{AppState, HttpConfig, Tokens};
 use zhengyin_model::Verdict;
 use zhengyin_store::SledStore;
@@ -254,18 +254,28 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&config.data_dir)?;
     let store = Arc::new(SledStore::open(&config.data_dir).context("opening the database")?);
-    let engine = Arc::new(
-        Engine::new(
-            store,
-            Arc::new(SystemClock),
-            Arc::new(SystemRandom),
-            anchors,
-            keyring,
-            log,
-        )
-        .await?
-        .with_signature_cache(config.signature_cache),
-    );
+    let mut engine = Engine::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(SystemRandom),
+        anchors,
+        keyring,
+        log,
+    )
+    .await?
+    .with_signature_cache(config.signature_cache);
+    if let Some(maker) = &config.seal_maker {
+        let key = FileKey::from_pem_file(&maker.key)
+            .with_context(|| format!("loading the seal-maker key {}", maker.key.display()))?;
+        let mut chain = String::new();
+        for path in &maker.certificates {
+            chain += &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        }
+        let maker = SealMaker::new(&chain, Arc::new(key), engine.anchors(), time::OffsetDateTime::now_utc())
+            .context("the seal maker")?;
+        engine = engine.with_seal_maker(maker);
+    }
+    let engine = Arc::new(engine);
     if let Some(keys_dir) = demo_keys {
         demo::seed(&engine, keys_dir).await?;
         eprintln!(

@@ -1,0 +1,195 @@
+//! The `/v1/seals` and `/v1/signatures` handlers: the seal registry and GB/T 38540 verification.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use zhengyin_engine::{MakeSealRequest, Protected};
+use zhengyin_model::SealState;
+use zhengyin_store::StoredSeal;
+
+use crate::auth::{AuthorityCaller, Caller, OperatorCaller, VerifierCaller};
+use crate::extract::JsonBody;
+use crate::problem::Problem;
+use crate::AppState;
+
+type Result<T> = std::result::Result<T, Problem>;
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(text: &str, what: &str) -> Result<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| Problem::invalid(format!("{what} is not base64")))
+}
+
+/// `{es_id, state, record, status, seal}` with the signed seal as base64 DER.
+fn seal_view(seal: &StoredSeal, now: OffsetDateTime, code: StatusCode) -> Response {
+    let state = seal
+        .status
+        .at(now)
+        .or(seal.status.latest())
+        .map_or("pending", SealState::name);
+    let body = json!({
+        "es_id": seal.record.es_id,
+        "state": state,
+        "record": seal.record,
+        "history": seal.status,
+        "seal": b64(&seal.der),
+    });
+    (code, Json(body)).into_response()
+}
+
+pub(crate) async fn make(
+    State(s): State<AppState>,
+    _: OperatorCaller,
+    JsonBody(req): JsonBody<MakeSealRequest>,
+) -> Result<Response> {
+    let seal = s.engine.make_seal(req).await?;
+    Ok(seal_view(&seal, s.engine.now(), StatusCode::CREATED))
+}
+
+pub(crate) async fn get(State(s): State<AppState>, _: Caller, Path(es_id): Path<String>) -> Result<Response> {
+    let seal = s.engine.seal(&es_id)?;
+    Ok(seal_view(&seal, s.engine.now(), StatusCode::OK))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Reason {
+    reason: String,
+}
+
+fn reason(r: Reason) -> Result<String> {
+    if r.reason.trim().is_empty() || r.reason.chars().count() > 500 {
+        return Err(Problem::invalid("reason must be 1–500 characters"));
+    }
+    Ok(r.reason)
+}
+
+pub(crate) async fn suspend(
+    State(s): State<AppState>,
+    _: OperatorCaller,
+    Path(es_id): Path<String>,
+    JsonBody(r): JsonBody<Reason>,
+) -> Result<Response> {
+    let state = SealState::Suspended { reason: reason(r)? };
+    let seal = s.engine.change_seal_status(&es_id, state).await?;
+    Ok(seal_view(&seal, s.engine.now(), StatusCode::OK))
+}
+
+pub(crate) async fn revoke(
+    State(s): State<AppState>,
+    _: OperatorCaller,
+    Path(es_id): Path<String>,
+    JsonBody(r): JsonBody<Reason>,
+) -> Result<Response> {
+    let state = SealState::Revoked { reason: reason(r)? };
+    let seal = s.engine.change_seal_status(&es_id, state).await?;
+    Ok(seal_view(&seal, s.engine.now(), StatusCode::OK))
+}
+
+pub(crate) async fn reinstate(
+    State(s): State<AppState>,
+    _: OperatorCaller,
+    Path(es_id): Path<String>,
+) -> Result<Response> {
+    let seal = s.engine.change_seal_status(&es_id, SealState::Active).await?;
+    Ok(seal_view(&seal, s.engine.now(), StatusCode::OK))
+}
+
+/// The data a seal is applied to or checked against: its bytes (base64) or its SM3 (hex).
+fn data_sm3(data_base64: Option<&str>, data_sm3: Option<&str>) -> Result<Option<[u8; 32]>> {
+    match (data_base64, data_sm3) {
+        (Some(_), Some(_)) => Err(Problem::invalid("give data_base64 or data_sm3, not both")),
+        (Some(data), None) => Ok(Some(zhengyin_crypto::hash::sm3(&unb64(data, "data_base64")?))),
+        (None, Some(hex_text)) => {
+            let bytes = hex::decode(hex_text).map_err(|_| Problem::invalid("data_sm3 is not hex"))?;
+            let digest = bytes
+                .try_into()
+                .map_err(|_| Problem::invalid("data_sm3 must be 32 bytes (64 hex digits)"))?;
+            Ok(Some(digest))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApplyRequest {
+    data_base64: Option<String>,
+    data_sm3: Option<String>,
+    property_info: String,
+}
+
+/// Applies a seal held by the calling authority (the seal's holder) to data.
+pub(crate) async fn apply(
+    State(s): State<AppState>,
+    AuthorityCaller(uscc): AuthorityCaller,
+    Path(es_id): Path<String>,
+    JsonBody(req): JsonBody<ApplyRequest>,
+) -> Result<Response> {
+    let seal = s.engine.seal(&es_id)?;
+    if seal.record.holder.code != uscc.as_str() {
+        return Err(Problem::forbidden("only the seal's holder may apply it"));
+    }
+    let digest = data_sm3(req.data_base64.as_deref(), req.data_sm3.as_deref())?
+        .ok_or_else(|| Problem::invalid("give data_base64 or data_sm3"))?;
+    let signature = s.engine.apply_seal(&es_id, digest, &req.property_info).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"es_id": es_id, "signature": b64(&signature)})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VerifySealRequest {
+    seal: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AtQuery {
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    at: Option<OffsetDateTime>,
+}
+
+pub(crate) async fn verify_seal(
+    State(s): State<AppState>,
+    _: VerifierCaller,
+    query: std::result::Result<Query<AtQuery>, axum::extract::rejection::QueryRejection>,
+    JsonBody(req): JsonBody<VerifySealRequest>,
+) -> Result<Response> {
+    let Query(query) = query.map_err(|e| Problem::invalid(format!("query: {}", e.body_text())))?;
+    let der = unb64(&req.seal, "seal")?;
+    Ok(Json(s.engine.verify_seal(&der, query.at)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VerifySignatureRequest {
+    signature: String,
+    data_base64: Option<String>,
+    data_sm3: Option<String>,
+}
+
+pub(crate) async fn verify_signature(
+    State(s): State<AppState>,
+    _: VerifierCaller,
+    JsonBody(req): JsonBody<VerifySignatureRequest>,
+) -> Result<Response> {
+    let der = unb64(&req.signature, "signature")?;
+    let protected = match data_sm3(req.data_base64.as_deref(), req.data_sm3.as_deref())? {
+        Some(digest) => Protected::Sm3(digest),
+        None => Protected::Absent,
+    };
+    Ok(Json(s.engine.verify_sealed(&der, protected)).into_response())
+}

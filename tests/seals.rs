@@ -1,0 +1,249 @@
+//! E-seals over HTTP against a really started `zhengyin serve --demo`: make a seal, apply it as
+//! its holder, verify seal and signature, break each, revoke, and every refusal a clear problem.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use base64::Engine as _;
+use common::{assert_no_server_errors, Server, TempDir};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+const HOLDER: &str = "12100000400010398P"; // the demo SM2 authority
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn signer_chain() -> String {
+    let read = |f: &str| std::fs::read_to_string(common::root().join("keys-example").join(f)).unwrap();
+    read("authority-sm2.pem") + &read("issuing-ca.pem")
+}
+
+fn seal_request() -> Value {
+    json!({
+        "name": "示例事业单位电子公章", "seal_type": 1,
+        "holder": {"name": "示例事业单位", "code": HOLDER, "code_type": "001"},
+        "valid_start": "2026-01-01T00:00:00Z", "valid_end": "2034-01-01T00:00:00Z",
+        "signer_certificates": [signer_chain()],
+        "picture": {"kind": "PNG", "data_base64": b64(b"\x89PNG\r\n\x1a\nexample"), "width": 40, "height": 40}
+    })
+}
+
+async fn send(http: &Client, server: &Server, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+    let r = http
+        .post(server.at(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn check<'a>(report: &'a Value, code: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == code)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn seals_are_made_applied_verified_and_revoked_over_http() {
+    let dir = TempDir::new("seals");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+
+    let (status, seal) = send(&http, &server, "/v1/seals", "demo-operator", &seal_request()).await;
+    assert_eq!(status, StatusCode::CREATED, "{seal}");
+    let es_id = seal["es_id"].as_str().unwrap().to_owned();
+    assert_eq!(seal["state"], "active");
+    let got = common::get_json(&http, &server, &format!("/v1/seals/{es_id}"), "demo-verifier").await;
+    assert_eq!(got["seal"], seal["seal"]);
+
+    let (status, report) = send(
+        &http,
+        &server,
+        "/v1/seals/verify",
+        "demo-verifier",
+        &json!({"seal": seal["seal"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["verdict"], "VALID", "{report}");
+
+    let document = b"<ofd:Signature>example</ofd:Signature>";
+    let apply = json!({"data_base64": b64(document), "property_info": "/Doc_0/Signs/Sign_0/Signature.xml"});
+    let path = format!("/v1/seals/{es_id}/apply");
+    let (status, applied) = send(&http, &server, &path, "demo-authority-sm2", &apply).await;
+    assert_eq!(status, StatusCode::CREATED, "{applied}");
+    let signature = applied["signature"].clone();
+
+    let verify = |data: &[u8]| json!({"signature": signature, "data_base64": b64(data)});
+    let (_, report) = send(
+        &http,
+        &server,
+        "/v1/signatures/verify",
+        "demo-verifier",
+        &verify(document),
+    )
+    .await;
+    assert_eq!(report["verdict"], "VALID", "{report}");
+    let (_, report) = send(
+        &http,
+        &server,
+        "/v1/signatures/verify",
+        "demo-verifier",
+        &verify(b"changed"),
+    )
+    .await;
+    assert_eq!(report["verdict"], "INVALID");
+    assert_eq!(check(&report, "data_hash")["outcome"], "failed");
+    let (_, report) = send(
+        &http,
+        &server,
+        "/v1/signatures/verify",
+        "demo-verifier",
+        &json!({"signature": signature}),
+    )
+    .await;
+    assert_eq!(report["verdict"], "INDETERMINATE", "no data given");
+
+    // Refusals, each with its code.
+    let refusals = [
+        (
+            "/v1/seals",
+            "demo-verifier",
+            seal_request(),
+            StatusCode::FORBIDDEN,
+            "auth.forbidden",
+        ),
+        (
+            path.as_str(),
+            "demo-authority-ed25519",
+            apply.clone(),
+            StatusCode::FORBIDDEN,
+            "auth.forbidden",
+        ),
+        (
+            "/v1/seals/ZY0/apply",
+            "demo-authority-sm2",
+            apply.clone(),
+            StatusCode::NOT_FOUND,
+            "seal.not_found",
+        ),
+        (
+            path.as_str(),
+            "demo-authority-sm2",
+            json!({"property_info": "/x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.invalid",
+        ),
+        (
+            path.as_str(),
+            "demo-authority-sm2",
+            json!({"data_sm3": "00", "property_info": "/x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.invalid",
+        ),
+        (
+            "/v1/seals/verify",
+            "demo-verifier",
+            json!({"seal": "%%%"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.invalid",
+        ),
+        (
+            "/v1/seals/verify",
+            "demo-verifier",
+            json!({"seal": "AA==", "x": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.invalid",
+        ),
+    ];
+    for (path, token, body, status, code) in refusals {
+        let (got, problem) = send(&http, &server, path, token, &body).await;
+        assert_eq!(
+            (got, problem["code"].as_str()),
+            (status, Some(code)),
+            "{path} as {token}: {problem}"
+        );
+    }
+    let mut bad = seal_request();
+    bad["picture"]["kind"] = json!("GIF");
+    let (status, problem) = send(&http, &server, "/v1/seals", "demo-operator", &bad).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("request.invalid"))
+    );
+
+    // Garbage as a seal is a report, not an error.
+    let (_, report) = send(
+        &http,
+        &server,
+        "/v1/seals/verify",
+        "demo-verifier",
+        &json!({"seal": b64(b"not DER")}),
+    )
+    .await;
+    assert_eq!(report["verdict"], "INVALID");
+
+    // Revoked: the signature is no longer VALID and the seal cannot be applied.
+    let (status, revoked) = send(
+        &http,
+        &server,
+        &format!("/v1/seals/{es_id}/revoke"),
+        "demo-operator",
+        &json!({"reason": "遗失"}),
+    )
+    .await;
+    assert_eq!((status, revoked["state"].as_str()), (StatusCode::OK, Some("revoked")));
+    let (_, report) = send(
+        &http,
+        &server,
+        "/v1/signatures/verify",
+        "demo-verifier",
+        &verify(document),
+    )
+    .await;
+    assert_eq!(report["verdict"], "INVALID");
+    assert_eq!(check(&report, "seal_status")["outcome"], "failed");
+    let (status, problem) = send(&http, &server, &path, "demo-authority-sm2", &apply).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("seal.status_conflict"))
+    );
+    let (status, problem) = send(
+        &http,
+        &server,
+        &format!("/v1/seals/{es_id}/reinstate"),
+        "demo-operator",
+        &json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("seal.status_conflict"))
+    );
+
+    // Made, applied, revoked: three signed events in the log.
+    let entries = common::get_json(&http, &server, "/v1/log/entries?start=0&end=1000", "demo-auditor").await;
+    let events: Vec<String> = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            let raw = base64::engine::general_purpose::STANDARD.decode(e.as_str()?).ok()?;
+            serde_json::from_slice::<Value>(&raw).ok()?["event"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .filter(|e| e.starts_with("seal."))
+        .collect();
+    assert_eq!(events, ["seal.made", "seal.applied", "seal.revoked"]);
+    assert_no_server_errors(&server).await;
+}
