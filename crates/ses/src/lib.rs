@@ -3,7 +3,8 @@
 //!
 //! What it holds: DER decoding of seals and signatures ([`format`]), keeping the exact bytes each
 //! signature covers; the GB/T 38540 §7.3 verification steps ([`verify`]), each reported with a
-//! stable code; and writing v4 seals and signatures ([`write`]).
+//! stable code; writing v4 seals and signatures ([`write`]); and verifying the seals of OFD
+//! documents with every protected file ([`ofd`]).
 //!
 //! What each signature covers:
 //!
@@ -21,6 +22,7 @@
 //! ([`verify::Context`]).
 
 pub mod format;
+pub mod ofd;
 pub mod verify;
 pub mod write;
 

@@ -3,17 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+mod common;
+
+use common::sample;
 
 use zhengyin_ses::format::CertList;
 use zhengyin_ses::{parse_seal, parse_signature, Quirk, Version};
-
-fn sample(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/vectors/gmt0031-gbt38540-ofdrw")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 #[test]
 fn every_seal_sample_parses_with_its_version() {

@@ -3,36 +3,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{cert, key, our_seal, registry, sample, Registry, ES_ID, PNG};
+
+use std::path::Path;
 
 use time::macros::datetime;
 use time::OffsetDateTime;
-use zhengyin_crypto::{hash, Certificate, FileKey, TrustAnchors};
+use zhengyin_crypto::{hash, TrustAnchors};
 use zhengyin_model::{Outcome, Verdict, VerificationReport};
 use zhengyin_ses::format::SealPicture;
-use zhengyin_ses::verify::{verify_seal, verify_signature, Context, Protected, SealStatus};
+use zhengyin_ses::verify::{verify_seal, verify_signature, Protected, SealStatus};
 use zhengyin_ses::write::{
     apply_seal, encode_seal, encode_seal_info, encode_signature, encode_to_sign, make_seal, NewSeal,
 };
 use zhengyin_ses::{parse_seal, parse_signature, Version};
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn sample(name: &str) -> Vec<u8> {
-    std::fs::read(root().join("tests/vectors/gmt0031-gbt38540-ofdrw").join(name)).unwrap()
-}
-
-fn cert(name: &str) -> Certificate {
-    Certificate::all_from_pem(&std::fs::read_to_string(root().join("keys-example").join(name)).unwrap())
-        .unwrap()
-        .remove(0)
-}
-
-fn key(name: &str) -> FileKey {
-    FileKey::from_pem_file(&root().join("keys-example").join(name)).unwrap()
-}
 
 #[test]
 fn the_ofdrw_v4_and_v5_structures_re_encode_to_their_bytes() {
@@ -74,61 +60,6 @@ fn the_ofdrw_v4_and_v5_structures_re_encode_to_their_bytes() {
         .unwrap();
         assert_eq!(again, bytes, "{file}");
     }
-}
-
-/// A registry of one seal, with the example PKI.
-struct Registry {
-    anchors: TrustAnchors,
-    intermediates: Vec<Certificate>,
-    status: SealStatus,
-}
-
-impl Context for Registry {
-    fn anchors(&self) -> &TrustAnchors {
-        &self.anchors
-    }
-    fn intermediates(&self) -> &[Certificate] {
-        &self.intermediates
-    }
-    fn seal_status(&self, es_id: &str, _: OffsetDateTime) -> SealStatus {
-        if es_id == ES_ID {
-            self.status.clone()
-        } else {
-            SealStatus::Unknown
-        }
-    }
-}
-
-const ES_ID: &str = "22010000000000001";
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n(an example image)";
-
-fn registry(status: SealStatus) -> Registry {
-    Registry {
-        anchors: TrustAnchors::new(vec![cert("root-ca.pem")]),
-        intermediates: vec![cert("issuing-ca.pem")],
-        status,
-    }
-}
-
-fn our_seal() -> Vec<u8> {
-    let signer = cert("authority-sm2.pem");
-    let seal = NewSeal {
-        vendor_id: "Zhengyin",
-        es_id: ES_ID,
-        seal_type: 1,
-        name: "吉林示例科技有限公司合同专用章",
-        signer_certificates: vec![signer.der()],
-        created: datetime!(2026-01-01 00:00 UTC),
-        valid_start: datetime!(2026-01-01 00:00 UTC),
-        valid_end: datetime!(2028-01-01 00:00 UTC),
-        picture: SealPicture {
-            kind: "PNG",
-            data: PNG,
-            width: 40,
-            height: 40,
-        },
-    };
-    make_seal(&seal, cert("seal-maker.pem").der(), &key("seal-maker.key")).unwrap()
 }
 
 fn check(report: &VerificationReport, code: &str) -> Outcome {

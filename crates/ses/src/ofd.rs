@@ -1,0 +1,412 @@
+//! Verifying the signatures of an OFD document (GB/T 33190 container, GB/T 38540 seals).
+//!
+//! An OFD file is a zip. `OFD.xml` names, per document, a `Signatures` list; each entry
+//! (`Type="Seal"` or `Type="Sign"`, `BaseLoc`) points to a `Signature.xml` whose `References`
+//! give every protected file with its SM3 `CheckValue`, and whose `SignedValue` names the
+//! `SES_Signature` (DER) whose `dataHash` is SM3 of that `Signature.xml`.
+//!
+//! A document is VALID only when it has at least one seal, every seal signature is VALID
+//! ([`crate::verify::verify_signature`]) and every protected file is present and unchanged;
+//! each changed or missing file is named. `Type="Sign"` entries (GB/T 35275 digital signatures,
+//! not seals) are reported as not verified here, never skipped silently.
+//!
+//! Every size is bounded before it is read: entries, bytes per entry (whatever the zip header
+//! claims, reads stop at the limit), total bytes, XML depth and elements. Paths that leave the
+//! package (`..`) are refused.
+
+use std::collections::HashMap;
+use std::io::{Cursor, Read};
+
+use base64::Engine as _;
+use quick_xml::events::Event;
+use time::OffsetDateTime;
+use zhengyin_crypto::hash;
+use zhengyin_model::{ReportBuilder, VerificationReport};
+
+use crate::verify::{verify_signature, Context, Protected};
+
+/// Bounds on what is read from an OFD package.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most entries in the zip.
+    pub max_entries: usize,
+    /// Most bytes of one entry, uncompressed.
+    pub max_entry_bytes: u64,
+    /// Most bytes read in total, uncompressed.
+    pub max_total_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_entry_bytes: 32 * 1024 * 1024,
+            max_total_bytes: 128 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a package could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum OfdError {
+    /// Not a zip, or an entry could not be read.
+    #[error("not a readable OFD package: {0}")]
+    Package(String),
+    /// A limit was exceeded.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// A path leaves the package or is malformed.
+    #[error("unsafe path {0:?}")]
+    Path(String),
+    /// An XML file is malformed or lacks what OFD requires.
+    #[error("malformed {0}")]
+    Xml(String),
+}
+
+/// One signature of the document and its report.
+#[derive(Debug, Clone)]
+pub struct SignatureOutcome {
+    /// The `Signature.xml` path.
+    pub path: String,
+    /// `Seal` or `Sign`.
+    pub kind: String,
+    /// The GB/T 38540 report (for seals), with one `file` check per protected file.
+    pub report: VerificationReport,
+}
+
+/// The document's verdict and each signature's report.
+#[derive(Debug, Clone)]
+pub struct OfdVerification {
+    /// The whole document: VALID only if every seal and every protected file is.
+    pub report: VerificationReport,
+    /// Each signature, in the order of the list.
+    pub signatures: Vec<SignatureOutcome>,
+}
+
+/// Verifies every signature of an OFD package.
+pub fn verify_ofd(ctx: &dyn Context, bytes: &[u8], now: OffsetDateTime, limits: Limits) -> OfdVerification {
+    let mut r = ReportBuilder::new(&["package", "seals_present"]);
+    let mut signatures = Vec::new();
+    match Package::open(bytes, limits).and_then(|mut p| check_package(ctx, &mut p, now, &mut r, &mut signatures)) {
+        Ok(()) => {}
+        Err(e) => {
+            r.fail("package", e.to_string());
+        }
+    }
+    OfdVerification {
+        report: r.finish(now),
+        signatures,
+    }
+}
+
+fn check_package(
+    ctx: &dyn Context,
+    package: &mut Package<'_>,
+    now: OffsetDateTime,
+    r: &mut ReportBuilder,
+    out: &mut Vec<SignatureOutcome>,
+) -> Result<(), OfdError> {
+    let ofd = package.xml("OFD.xml")?;
+    let lists: Vec<String> = ofd
+        .descendants("Signatures")
+        .into_iter()
+        .map(|e| e.text.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    r.pass("package", format!("OFD package, {} entries", package.entries()));
+    let mut seals = 0;
+    for list_path in lists {
+        let list_path = resolve("", &list_path)?;
+        let list = package.xml(&list_path)?;
+        let base = parent(&list_path);
+        for entry in list.descendants("Signature") {
+            let kind = entry.attr("Type").unwrap_or("Seal").to_owned();
+            let loc = entry
+                .attr("BaseLoc")
+                .ok_or_else(|| OfdError::Xml(format!("{list_path}: a Signature without BaseLoc")))?;
+            let path = resolve(base, loc)?;
+            let report = if kind == "Seal" {
+                seals += 1;
+                check_seal(ctx, package, &path, now)?
+            } else {
+                let mut s = ReportBuilder::new(&["signature"]);
+                s.indeterminate(
+                    "signature",
+                    format!("Type=\"{kind}\": a GB/T 35275 digital signature, not a seal; not verified here"),
+                );
+                s.finish(now)
+            };
+            let outcome = match report.verdict {
+                zhengyin_model::Verdict::Valid => zhengyin_model::Outcome::Passed,
+                zhengyin_model::Verdict::Invalid => zhengyin_model::Outcome::Failed,
+                zhengyin_model::Verdict::Indeterminate => zhengyin_model::Outcome::Indeterminate,
+            };
+            r.check("signature", outcome, format!("{path} ({kind}): {:?}", report.verdict));
+            out.push(SignatureOutcome { path, kind, report });
+        }
+    }
+    if seals == 0 {
+        r.fail("seals_present", "the document carries no seal: nothing vouches for it");
+    } else {
+        r.pass("seals_present", format!("{seals} seal signature(s)"));
+    }
+    Ok(())
+}
+
+/// One seal: its `Signature.xml`, the protected files, and the `SES_Signature`.
+fn check_seal(
+    ctx: &dyn Context,
+    package: &mut Package<'_>,
+    path: &str,
+    now: OffsetDateTime,
+) -> Result<VerificationReport, OfdError> {
+    let signature_xml = package.read(path)?;
+    let doc = Element::parse(&signature_xml, path)?;
+    let base = parent(path);
+    let signed_value = doc
+        .descendants("SignedValue")
+        .first()
+        .map(|e| e.text.trim().to_owned())
+        .ok_or_else(|| OfdError::Xml(format!("{path}: no SignedValue")))?;
+    let der = package.read(&resolve(base, &signed_value)?)?;
+    let mut report = verify_signature(ctx, &der, Protected::Bytes(&signature_xml), now);
+
+    let mut files = ReportBuilder::new(&[]);
+    let references = doc.descendants("References");
+    let method = references.first().and_then(|e| e.attr("CheckMethod")).unwrap_or("");
+    let sm3 = matches!(method, "" | "1.2.156.10197.1.401" | "SM3" | "sm3");
+    let mut any = false;
+    for reference in doc.descendants("Reference") {
+        any = true;
+        let Some(file_ref) = reference.attr("FileRef") else {
+            files.fail("file", "a Reference without FileRef");
+            continue;
+        };
+        let file = resolve(base, file_ref)?;
+        let expected = reference
+            .descendants("CheckValue")
+            .first()
+            .and_then(|e| base64::engine::general_purpose::STANDARD.decode(e.text.trim()).ok());
+        if !sm3 {
+            files.indeterminate("file", format!("{file}: check method {method} is not SM3"));
+            continue;
+        }
+        match (package.read_optional(&file)?, expected) {
+            (None, _) => files.fail("file", format!("{file} is missing")),
+            (Some(_), None) => files.fail("file", format!("{file}: CheckValue is not base64")),
+            (Some(bytes), Some(expected)) if hash::sm3(&bytes).as_slice() == expected.as_slice() => {
+                files.pass("file", format!("{file} unchanged"))
+            }
+            (Some(_), Some(_)) => files.fail("file", format!("{file} changed after sealing")),
+        };
+    }
+    if !any {
+        files.fail("file", "the signature protects no file");
+    }
+    let files = files.finish(now);
+    // The file checks join the seal's report; the verdict is derived again from all of them.
+    let mut all = ReportBuilder::new(crate::verify::SIGNATURE_REQUIRED);
+    for c in report.checks.drain(..).chain(files.checks) {
+        all.check(c.code, c.outcome, c.message);
+    }
+    if let Some(t) = report.signing_time {
+        all.signing_time(t);
+    }
+    Ok(all.finish(now))
+}
+
+/// The zip, read within limits.
+struct Package<'a> {
+    zip: zip::ZipArchive<Cursor<&'a [u8]>>,
+    limits: Limits,
+    read_total: u64,
+    names: HashMap<String, usize>,
+}
+
+impl<'a> Package<'a> {
+    fn open(bytes: &'a [u8], limits: Limits) -> Result<Self, OfdError> {
+        let zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| OfdError::Package(e.to_string()))?;
+        if zip.len() > limits.max_entries {
+            return Err(OfdError::TooLarge(format!(
+                "{} entries (at most {})",
+                zip.len(),
+                limits.max_entries
+            )));
+        }
+        let mut names = HashMap::new();
+        for (i, name) in zip.file_names().enumerate() {
+            let clean = resolve("", name)?;
+            names.insert(clean, i);
+        }
+        Ok(Self {
+            zip,
+            limits,
+            read_total: 0,
+            names,
+        })
+    }
+
+    fn entries(&self) -> usize {
+        self.zip.len()
+    }
+
+    fn read(&mut self, path: &str) -> Result<Vec<u8>, OfdError> {
+        self.read_optional(path)?
+            .ok_or_else(|| OfdError::Package(format!("{path} is missing")))
+    }
+
+    fn read_optional(&mut self, path: &str) -> Result<Option<Vec<u8>>, OfdError> {
+        let Some(&index) = self.names.get(path) else {
+            return Ok(None);
+        };
+        let entry = self.zip.by_index(index).map_err(|e| OfdError::Package(e.to_string()))?;
+        let budget = self
+            .limits
+            .max_entry_bytes
+            .min(self.limits.max_total_bytes.saturating_sub(self.read_total));
+        if entry.size() > budget {
+            return Err(OfdError::TooLarge(format!("{path}: {} bytes", entry.size())));
+        }
+        // The header's size may lie (zip bombs): never read past the budget.
+        let mut bytes = Vec::new();
+        entry
+            .take(budget + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| OfdError::Package(format!("{path}: {e}")))?;
+        if bytes.len() as u64 > budget {
+            return Err(OfdError::TooLarge(format!("{path} inflates beyond {budget} bytes")));
+        }
+        self.read_total += bytes.len() as u64;
+        Ok(Some(bytes))
+    }
+
+    fn xml(&mut self, path: &str) -> Result<Element, OfdError> {
+        let bytes = self.read(path)?;
+        Element::parse(&bytes, path)
+    }
+}
+
+/// `reference` resolved against the folder `base`: absolute (`/Doc_0/…`) from the package root,
+/// otherwise relative to `base`. Refuses `..`, backslashes and empty segments.
+fn resolve(base: &str, reference: &str) -> Result<String, OfdError> {
+    let (start, rest) = match reference.strip_prefix('/') {
+        Some(rest) => ("", rest),
+        None => (base, reference),
+    };
+    let mut parts: Vec<&str> = start.split('/').filter(|p| !p.is_empty()).collect();
+    for part in rest.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(OfdError::Path(reference.to_owned())),
+            p if p.contains('\\') || p.contains('\0') => return Err(OfdError::Path(reference.to_owned())),
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        return Err(OfdError::Path(reference.to_owned()));
+    }
+    Ok(parts.join("/"))
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// A small XML tree: local names (prefixes dropped), attributes, text.
+#[derive(Debug, Default)]
+struct Element {
+    name: String,
+    attrs: Vec<(String, String)>,
+    text: String,
+    children: Vec<Element>,
+}
+
+const MAX_DEPTH: usize = 64;
+const MAX_ELEMENTS: usize = 100_000;
+
+impl Element {
+    fn parse(bytes: &[u8], path: &str) -> Result<Element, OfdError> {
+        let bad = |m: String| OfdError::Xml(format!("{path}: {m}"));
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8".to_owned()))?;
+        let mut reader = quick_xml::Reader::from_str(text);
+        let mut stack: Vec<Element> = vec![Element::default()];
+        let mut count = 0;
+        loop {
+            match reader.read_event().map_err(|e| bad(e.to_string()))? {
+                Event::Start(e) | Event::Empty(e) if stack.len() > MAX_DEPTH || count >= MAX_ELEMENTS => {
+                    return Err(bad(format!(
+                        "deeper than {MAX_DEPTH} or more than {MAX_ELEMENTS} elements ({:?})",
+                        e.name()
+                    )));
+                }
+                Event::Start(e) => {
+                    count += 1;
+                    stack.push(Element::from_start(&e).map_err(bad)?);
+                }
+                Event::Empty(e) => {
+                    count += 1;
+                    let element = Element::from_start(&e).map_err(bad)?;
+                    if let Some(top) = stack.last_mut() {
+                        top.children.push(element);
+                    }
+                }
+                Event::Text(t) => {
+                    let t = t.unescape().map_err(|e| bad(e.to_string()))?;
+                    if let Some(top) = stack.last_mut() {
+                        top.text.push_str(&t);
+                    }
+                }
+                Event::End(_) => {
+                    let done = stack.pop().ok_or_else(|| bad("unbalanced".to_owned()))?;
+                    match stack.last_mut() {
+                        Some(top) => top.children.push(done),
+                        None => return Err(bad("unbalanced".to_owned())),
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        if stack.len() != 1 {
+            return Err(bad("unclosed element".to_owned()));
+        }
+        let mut root = stack.pop().unwrap_or_default();
+        root.children
+            .pop()
+            .filter(|_| root.children.is_empty())
+            .ok_or_else(|| bad("not exactly one root element".to_owned()))
+    }
+
+    fn from_start(e: &quick_xml::events::BytesStart<'_>) -> Result<Element, String> {
+        let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+        let mut attrs = Vec::new();
+        for a in e.attributes() {
+            let a = a.map_err(|e| e.to_string())?;
+            let key = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
+            let value = a.unescape_value().map_err(|e| e.to_string())?.into_owned();
+            attrs.push((key, value));
+        }
+        Ok(Element {
+            name,
+            attrs,
+            ..Element::default()
+        })
+    }
+
+    fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Every element named `name` below this one (and this one), in document order.
+    fn descendants(&self, name: &str) -> Vec<&Element> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(e) = stack.pop() {
+            if e.name == name {
+                out.push(e);
+            }
+            stack.extend(e.children.iter().rev());
+        }
+        out
+    }
+}

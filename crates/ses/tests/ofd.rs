@@ -1,0 +1,220 @@
+//! OFD packages built here: a sealed document verifies; a changed, missing or unlisted file, an
+//! unsealed document, a digital signature, unsafe paths and zip bombs are each reported.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::Write as _;
+
+use base64::Engine as _;
+use common::{cert, key, our_seal, registry};
+use time::macros::datetime;
+use zhengyin_crypto::hash;
+use zhengyin_model::{Outcome, Verdict};
+use zhengyin_ses::ofd::{verify_ofd, Limits, OfdVerification};
+use zhengyin_ses::verify::SealStatus;
+use zhengyin_ses::write::apply_seal;
+
+const NOW: time::OffsetDateTime = datetime!(2026-11-22 08:00 UTC);
+const CONTENT: &[u8] =
+    b"<ofd:Page xmlns:ofd=\"http://www.ofdspec.org/2016\"><ofd:Content>invoice 1000 CNY</ofd:Content></ofd:Page>";
+const DOCUMENT: &[u8] = b"<ofd:Document xmlns:ofd=\"http://www.ofdspec.org/2016\"><ofd:Pages><ofd:Page BaseLoc=\"Pages/Page_0/Content.xml\"/></ofd:Pages></ofd:Document>";
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The files of a sealed OFD: one seal over Document.xml and the page.
+fn sealed_files(kind: &str, base_loc: &str) -> Vec<(String, Vec<u8>)> {
+    let signature_xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<ofd:Signature xmlns:ofd="http://www.ofdspec.org/2016"><ofd:SignedInfo>
+<ofd:Provider ProviderName="Zhengyin"/><ofd:SignatureMethod>1.2.156.10197.1.501</ofd:SignatureMethod>
+<ofd:References CheckMethod="1.2.156.10197.1.401">
+<ofd:Reference FileRef="/Doc_0/Document.xml"><ofd:CheckValue>{}</ofd:CheckValue></ofd:Reference>
+<ofd:Reference FileRef="/Doc_0/Pages/Page_0/Content.xml"><ofd:CheckValue>{}</ofd:CheckValue></ofd:Reference>
+</ofd:References></ofd:SignedInfo>
+<ofd:SignedValue>/Doc_0/Signs/Sign_0/SignedValue.dat</ofd:SignedValue></ofd:Signature>"#,
+        b64(&hash::sm3(DOCUMENT)),
+        b64(&hash::sm3(CONTENT))
+    )
+    .into_bytes();
+    let signed_value = apply_seal(
+        &our_seal(),
+        datetime!(2026-06-01 09:30 UTC),
+        &hash::sm3(&signature_xml),
+        "/Doc_0/Signs/Sign_0/Signature.xml",
+        cert("authority-sm2.pem").der(),
+        &key("authority-sm2.key"),
+    )
+    .unwrap();
+    vec![
+        (
+            "OFD.xml".to_owned(),
+            br#"<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016" Version="1.0"><ofd:DocBody><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot><ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures></ofd:DocBody></ofd:OFD>"#.to_vec(),
+        ),
+        ("Doc_0/Document.xml".to_owned(), DOCUMENT.to_vec()),
+        ("Doc_0/Pages/Page_0/Content.xml".to_owned(), CONTENT.to_vec()),
+        (
+            "Doc_0/Signs/Signatures.xml".to_owned(),
+            format!(
+                r#"<ofd:Signatures xmlns:ofd="http://www.ofdspec.org/2016"><ofd:MaxSignId>1</ofd:MaxSignId><ofd:Signature ID="1" Type="{kind}" BaseLoc="{base_loc}"/></ofd:Signatures>"#
+            )
+            .into_bytes(),
+        ),
+        ("Doc_0/Signs/Sign_0/Signature.xml".to_owned(), signature_xml),
+        ("Doc_0/Signs/Sign_0/SignedValue.dat".to_owned(), signed_value),
+    ]
+}
+
+fn zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in files {
+        writer.start_file(name.as_str(), options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+fn verify(files: &[(String, Vec<u8>)]) -> OfdVerification {
+    verify_ofd(&registry(SealStatus::Active), &zip(files), NOW, Limits::default())
+}
+
+fn failed_with(result: &OfdVerification, text: &str) -> bool {
+    result
+        .report
+        .checks
+        .iter()
+        .any(|c| c.outcome == Outcome::Failed && c.message.contains(text))
+}
+
+fn replace(files: &mut [(String, Vec<u8>)], name: &str, bytes: &[u8]) {
+    files.iter_mut().find(|(n, _)| n == name).unwrap().1 = bytes.to_vec();
+}
+
+#[test]
+fn a_sealed_ofd_verifies() {
+    let result = verify(&sealed_files("Seal", "Sign_0/Signature.xml"));
+    assert_eq!(result.report.verdict, Verdict::Valid, "{result:#?}");
+    assert_eq!(result.signatures.len(), 1);
+    let files: Vec<_> = result.signatures[0]
+        .report
+        .checks
+        .iter()
+        .filter(|c| c.code == "file")
+        .collect();
+    assert_eq!(files.len(), 2);
+    assert!(files.iter().all(|c| c.outcome == Outcome::Passed));
+}
+
+#[test]
+fn a_changed_or_missing_protected_file_is_named() {
+    let mut files = sealed_files("Seal", "Sign_0/Signature.xml");
+    replace(
+        &mut files,
+        "Doc_0/Pages/Page_0/Content.xml",
+        b"<ofd:Page>invoice 9000 CNY</ofd:Page>",
+    );
+    let result = verify(&files);
+    assert_eq!(result.report.verdict, Verdict::Invalid);
+    let report = &result.signatures[0].report;
+    assert!(report.checks.iter().any(|c| c.code == "file"
+        && c.outcome == Outcome::Failed
+        && c.message.contains("Doc_0/Pages/Page_0/Content.xml changed")));
+    // Every signature still verifies: the change is caught by the file check alone.
+    assert!(report
+        .checks
+        .iter()
+        .filter(|c| c.code.ends_with("_signature"))
+        .all(|c| c.outcome == Outcome::Passed));
+
+    let mut files = sealed_files("Seal", "Sign_0/Signature.xml");
+    files.retain(|(n, _)| n != "Doc_0/Document.xml");
+    let result = verify(&files);
+    assert_eq!(result.report.verdict, Verdict::Invalid);
+    assert!(result.signatures[0]
+        .report
+        .checks
+        .iter()
+        .any(|c| c.message.contains("Doc_0/Document.xml is missing")));
+
+    // Signature.xml itself changed: its SM3 no longer matches dataHash.
+    let mut files = sealed_files("Seal", "Sign_0/Signature.xml");
+    let xml = String::from_utf8(files[4].1.clone())
+        .unwrap()
+        .replace("Zhengyin", "Someone");
+    replace(&mut files, "Doc_0/Signs/Sign_0/Signature.xml", xml.as_bytes());
+    let result = verify(&files);
+    assert_eq!(result.report.verdict, Verdict::Invalid);
+}
+
+#[test]
+fn unsealed_documents_and_digital_signatures_are_not_valid() {
+    let mut files = sealed_files("Seal", "Sign_0/Signature.xml");
+    replace(
+        &mut files,
+        "Doc_0/Signs/Signatures.xml",
+        br#"<ofd:Signatures xmlns:ofd="http://www.ofdspec.org/2016"/>"#,
+    );
+    let result = verify(&files);
+    assert_eq!(result.report.verdict, Verdict::Invalid);
+    assert!(result
+        .report
+        .checks
+        .iter()
+        .any(|c| c.code == "seals_present" && c.outcome == Outcome::Failed));
+
+    let result = verify(&sealed_files("Sign", "Sign_0/Signature.xml"));
+    assert_ne!(result.report.verdict, Verdict::Valid);
+    assert_eq!(result.signatures[0].kind, "Sign");
+    assert!(result.signatures[0].report.checks[0].message.contains("GB/T 35275"));
+}
+
+#[test]
+fn unsafe_paths_bombs_and_garbage_are_refused() {
+    for base_loc in ["../../../etc/passwd", "Sign_0/../../../x", "..\\x"] {
+        let result = verify(&sealed_files("Seal", base_loc));
+        assert_eq!(result.report.verdict, Verdict::Invalid, "{base_loc}");
+        assert!(
+            failed_with(&result, "unsafe path"),
+            "{base_loc}: {:?}",
+            result.report.checks
+        );
+    }
+    // A zip entry that inflates far beyond the limit: refused before it is all read.
+    let mut files = sealed_files("Seal", "Sign_0/Signature.xml");
+    files.push(("Doc_0/Res/bomb.bin".to_owned(), vec![0u8; 8 * 1024 * 1024]));
+    replace(&mut files, "Doc_0/Document.xml", DOCUMENT);
+    let bomb = zip(&files);
+    assert!(bomb.len() < 100 * 1024, "deflate squeezes zeros");
+    let small = Limits {
+        max_entry_bytes: 1024 * 1024,
+        ..Limits::default()
+    };
+    // The bomb is only read when referenced: reference it from Signatures.xml's list.
+    let mut referenced = files.clone();
+    replace(&mut referenced, "OFD.xml", br#"<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016"><ofd:DocBody><ofd:Signatures>Doc_0/Res/bomb.bin</ofd:Signatures></ofd:DocBody></ofd:OFD>"#);
+    let result = verify_ofd(&registry(SealStatus::Active), &zip(&referenced), NOW, small);
+    assert_eq!(result.report.verdict, Verdict::Invalid);
+    assert!(failed_with(&result, "too large"), "{:?}", result.report.checks);
+    let few = Limits {
+        max_entries: 3,
+        ..Limits::default()
+    };
+    let result = verify_ofd(&registry(SealStatus::Active), &bomb, NOW, few);
+    assert!(failed_with(&result, "entries"));
+
+    for garbage in [&b"not a zip"[..], &[], &zip(&[])[..]] {
+        let result = verify_ofd(&registry(SealStatus::Active), garbage, NOW, Limits::default());
+        assert_eq!(result.report.verdict, Verdict::Invalid);
+    }
+    // Malformed and deeply nested XML.
+    let mut files = sealed_files("Seal", "Sign_0/Signature.xml");
+    replace(&mut files, "OFD.xml", b"<a><b></a>");
+    assert_eq!(verify(&files).report.verdict, Verdict::Invalid);
+    let deep = "<a>".repeat(10_000) + &"</a>".repeat(10_000);
+    replace(&mut files, "OFD.xml", deep.as_bytes());
+    assert_eq!(verify(&files).report.verdict, Verdict::Invalid);
+}
