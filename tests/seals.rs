@@ -247,3 +247,85 @@ async fn seals_are_made_applied_verified_and_revoked_over_http() {
     assert_eq!(events, ["seal.made", "seal.applied", "seal.revoked"]);
     assert_no_server_errors(&server).await;
 }
+
+/// An OFD document sealed through the API and verified through the API; then one page changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ofd_sealed_over_http_verifies_until_a_page_changes() {
+    use std::io::Write as _;
+    let dir = TempDir::new("ofd");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let (_, seal) = send(&http, &server, "/v1/seals", "demo-operator", &seal_request()).await;
+    let es_id = seal["es_id"].as_str().unwrap();
+
+    let page = b"<ofd:Page xmlns:ofd=\"http://www.ofdspec.org/2016\">1000 CNY</ofd:Page>".to_vec();
+    let sm3 = |b: &[u8]| b64(&zhengyin_crypto::hash::sm3(b));
+    let signature_xml = format!(
+        r#"<ofd:Signature xmlns:ofd="http://www.ofdspec.org/2016"><ofd:SignedInfo><ofd:References CheckMethod="1.2.156.10197.1.401"><ofd:Reference FileRef="/Doc_0/Pages/Page_0/Content.xml"><ofd:CheckValue>{}</ofd:CheckValue></ofd:Reference></ofd:References></ofd:SignedInfo><ofd:SignedValue>SignedValue.dat</ofd:SignedValue></ofd:Signature>"#,
+        sm3(&page)
+    );
+    let apply =
+        json!({"data_base64": b64(signature_xml.as_bytes()), "property_info": "/Doc_0/Signs/Sign_0/Signature.xml"});
+    let (status, applied) = send(
+        &http,
+        &server,
+        &format!("/v1/seals/{es_id}/apply"),
+        "demo-authority-sm2",
+        &apply,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{applied}");
+    let signed_value = base64::engine::general_purpose::STANDARD
+        .decode(applied["signature"].as_str().unwrap())
+        .unwrap();
+
+    let package = |page: &[u8]| {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let files: [(&str, &[u8]); 5] = [
+            ("OFD.xml", br#"<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016"><ofd:DocBody><ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures></ofd:DocBody></ofd:OFD>"#),
+            ("Doc_0/Pages/Page_0/Content.xml", page),
+            ("Doc_0/Signs/Signatures.xml", br#"<ofd:Signatures xmlns:ofd="http://www.ofdspec.org/2016"><ofd:Signature ID="1" Type="Seal" BaseLoc="Sign_0/Signature.xml"/></ofd:Signatures>"#),
+            ("Doc_0/Signs/Sign_0/Signature.xml", signature_xml.as_bytes()),
+            ("Doc_0/Signs/Sign_0/SignedValue.dat", &signed_value),
+        ];
+        for (name, bytes) in files {
+            zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        b64(&zip.finish().unwrap().into_inner())
+    };
+    let (status, result) = send(
+        &http,
+        &server,
+        "/v1/ofd/verify",
+        "demo-verifier",
+        &json!({"ofd": package(&page)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(result["report"]["verdict"], "VALID", "{result}");
+    let (_, result) = send(
+        &http,
+        &server,
+        "/v1/ofd/verify",
+        "demo-verifier",
+        &json!({"ofd": package(b"<ofd:Page>9000 CNY</ofd:Page>")}),
+    )
+    .await;
+    assert_eq!(result["report"]["verdict"], "INVALID");
+    let report = &result["signatures"][0]["report"];
+    assert!(
+        report.to_string().contains("Content.xml changed after sealing"),
+        "{report}"
+    );
+    let (_, result) = send(
+        &http,
+        &server,
+        "/v1/ofd/verify",
+        "demo-verifier",
+        &json!({"ofd": b64(b"not a zip")}),
+    )
+    .await;
+    assert_eq!(result["report"]["verdict"], "INVALID");
+    assert_no_server_errors(&server).await;
+}

@@ -353,6 +353,16 @@ impl Engine {
         zhengyin_ses::verify::verify_seal(&SealContext::new(self), der, at.unwrap_or_else(|| self.clock.now()))
     }
 
+    /// Verifies every seal of an OFD document and every file they protect, against the registry.
+    pub fn verify_ofd(&self, package: &[u8]) -> zhengyin_ses::ofd::OfdVerification {
+        zhengyin_ses::ofd::verify_ofd(
+            &SealContext::new(self),
+            package,
+            self.clock.now(),
+            zhengyin_ses::ofd::Limits::default(),
+        )
+    }
+
     /// Verifies a sealed signature (`SES_Signature` DER) over `data` against the registry.
     pub fn verify_sealed(&self, der: &[u8], data: Protected<'_>) -> VerificationReport {
         zhengyin_ses::verify::verify_signature(&SealContext::new(self), der, data, self.clock.now())

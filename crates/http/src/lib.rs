@@ -130,6 +130,10 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
         .route("/seals/{es_id}/revoke", post(seals::revoke))
         .route("/seals/{es_id}/apply", post(seals::apply))
         .route("/signatures/verify", post(seals::verify_signature))
+        .route(
+            "/ofd/verify",
+            post(seals::verify_ofd).layer(DefaultBodyLimit::max(config.batch_body_limit)),
+        )
         .route("/log/checkpoint", get(handlers::log_checkpoint))
         .route("/log/key", get(handlers::log_key))
         .route("/log/entries", get(handlers::log_entries))

@@ -193,3 +193,29 @@ pub(crate) async fn verify_signature(
     };
     Ok(Json(s.engine.verify_sealed(&der, protected)).into_response())
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VerifyOfdRequest {
+    ofd: String,
+}
+
+/// `{"ofd": base64}` → the document's report and one report per signature.
+pub(crate) async fn verify_ofd(
+    State(s): State<AppState>,
+    _: VerifierCaller,
+    JsonBody(req): JsonBody<VerifyOfdRequest>,
+) -> Result<Response> {
+    let package = unb64(&req.ofd, "ofd")?;
+    let engine = std::sync::Arc::clone(&s.engine);
+    // Inflating and hashing a document is CPU work: off the async workers.
+    let result = tokio::task::spawn_blocking(move || engine.verify_ofd(&package))
+        .await
+        .map_err(|_| Problem::internal())?;
+    let signatures: Vec<_> = result
+        .signatures
+        .iter()
+        .map(|s| json!({"path": s.path, "kind": s.kind, "report": s.report}))
+        .collect();
+    Ok(Json(json!({"report": result.report, "signatures": signatures})).into_response())
+}

@@ -122,7 +122,7 @@ enum SealCommand {
         /// The DER file.
         file: PathBuf,
     },
-    /// Verify a seal or a sealed signature offline (GB/T 38540 §7.3 steps). Exit 0 when no step
+    /// Verify a seal, a sealed signature or an OFD document offline (GB/T 38540 §7.3 steps). Exit 0 when no step
     /// failed (offline the seal's registry status is unknown: at best INDETERMINATE), 1 INVALID.
     Verify {
         /// The DER file.

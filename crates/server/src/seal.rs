@@ -1,5 +1,5 @@
-//! `zhengyin seal inspect` and `zhengyin seal verify`: e-seal files (`.esl`, `SESeal`) and sealed
-//! signatures (`SignedValue.dat`, `SES_Signature`), offline.
+//! `zhengyin seal inspect` and `zhengyin seal verify`: e-seal files (`.esl`, `SESeal`), sealed
+//! signatures (`SignedValue.dat`, `SES_Signature`) and OFD documents, offline.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,6 +10,7 @@ use zhengyin_crypto::{hash, Certificate, TrustAnchors};
 use zhengyin_model::licence::format_time;
 use zhengyin_model::Verdict;
 use zhengyin_ses::format::{CertList, Seal};
+use zhengyin_ses::ofd::{verify_ofd, Limits};
 use zhengyin_ses::verify::{verify_seal, verify_signature, Offline, Protected};
 use zhengyin_ses::{parse_seal, parse_signature};
 
@@ -126,6 +127,21 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         intermediates: &intermediates,
     };
     let now = time::OffsetDateTime::now_utc();
+    if bytes.starts_with(b"PK\x03\x04") {
+        // An OFD document (a zip): every seal and every protected file.
+        if data.is_some() {
+            anyhow::bail!("--data applies to signatures; an OFD document carries its data");
+        }
+        let result = verify_ofd(&ctx, &bytes, args.at.unwrap_or(now), Limits::default());
+        let signatures: Vec<_> = result
+            .signatures
+            .iter()
+            .map(|s| serde_json::json!({"path": s.path, "kind": s.kind, "report": s.report}))
+            .collect();
+        let out = serde_json::json!({"report": result.report, "signatures": signatures});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(exit_for(result.report.verdict));
+    }
     let report = if parse_signature(&bytes).is_ok() {
         let protected = data
             .as_deref()
@@ -138,11 +154,16 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         verify_seal(&ctx, &bytes, args.at.unwrap_or(now))
     };
     println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(if report.verdict == Verdict::Invalid {
+    Ok(exit_for(report.verdict))
+}
+
+/// Exit 1 on INVALID; 0 when no step failed (offline, at best INDETERMINATE).
+fn exit_for(verdict: Verdict) -> ExitCode {
+    if verdict == Verdict::Invalid {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 fn subject(der: &[u8]) -> String {
