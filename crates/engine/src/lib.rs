@@ -370,7 +370,7 @@ impl Engine {
             face: req.face,
         };
         check_body(&body, &licence_type)?;
-        self.sign_and_commit(body, None).await
+        self.sign_and_commit(body, req.seal, None).await
     }
 
     /// Issues the next version of a licence with changed data; the current version becomes
@@ -439,7 +439,7 @@ impl Engine {
             recorded: now,
         });
         tracing::info!(licence = %id, reason = %req.reason, "updating licence");
-        self.sign_and_commit(body, Some((id.clone(), current.status, superseded)))
+        self.sign_and_commit(body, req.seal, Some((id.clone(), current.status, superseded)))
             .await
     }
 

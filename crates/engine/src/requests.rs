@@ -51,6 +51,10 @@ pub struct IssueRequest {
     pub service_item: Option<String>,
     /// Face data, checked against the type's schema.
     pub face: Map<String, Value>,
+    /// esID of the authority's e-seal to name in the proof (SM2 authorities; the signing
+    /// certificate must be one the seal lists).
+    #[serde(default)]
+    pub seal: Option<String>,
 }
 
 /// Issues a new version of a licence. Omitted fields keep their current values; `face` is
@@ -78,6 +82,9 @@ pub struct UpdateRequest {
     pub face: Option<Map<String, Value>>,
     /// Why the licence changes.
     pub reason: String,
+    /// esID of the e-seal to name in the new version's proof, as for issuing.
+    #[serde(default)]
+    pub seal: Option<String>,
 }
 
 /// Revokes a licence.

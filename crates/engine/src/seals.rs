@@ -127,6 +127,33 @@ impl PictureRequest {
     }
 }
 
+/// Why `seal` cannot vouch for a licence of `issuer` signed with `cert_id` at `at`, if it cannot.
+pub(crate) fn licence_seal_problem(
+    seal: &StoredSeal,
+    issuer: &str,
+    cert_id: &str,
+    at: OffsetDateTime,
+) -> Option<String> {
+    let es_id = &seal.record.es_id;
+    if seal.record.holder.code != issuer {
+        return Some(format!(
+            "seal {es_id} belongs to {}, not the issuer",
+            seal.record.holder.code
+        ));
+    }
+    if !seal.record.signer_certificates.iter().any(|c| c == cert_id) {
+        return Some(format!("seal {es_id} does not list the signing certificate"));
+    }
+    if at < seal.record.valid_start || at > seal.record.valid_end {
+        return Some(format!("seal {es_id} is outside its validity"));
+    }
+    match seal.status.at(at) {
+        Some(SealState::Active) => None,
+        Some(other) => Some(format!("seal {es_id} is {}", other.name())),
+        None => Some(format!("seal {es_id} was not yet made")),
+    }
+}
+
 fn seal_entry(fields: serde_json::Value) -> Vec<u8> {
     log::entry(fields)
 }
@@ -246,6 +273,26 @@ impl Engine {
         }));
         self.store.put_seal(&seal, &entry)?.durable.await?;
         Ok(seal)
+    }
+
+    /// Checks that a licence signed by `issuer` with certificate `cert_id` may name this seal:
+    /// SM2, the issuer's own seal, active now, listing the certificate.
+    pub(crate) fn check_licence_seal(
+        &self,
+        es_id: &str,
+        issuer: &zhengyin_model::Uscc,
+        cert_id: &str,
+        suite: zhengyin_crypto::Cryptosuite,
+        now: OffsetDateTime,
+    ) -> Result<(), EngineError> {
+        if suite != zhengyin_crypto::Cryptosuite::Sm2Jcs2026 {
+            return Err(EngineError::invalid("only SM2 (sm2-jcs-2026) licences name an e-seal"));
+        }
+        let seal = self.seal(es_id)?;
+        match licence_seal_problem(&seal, issuer.as_str(), cert_id, now) {
+            None => Ok(()),
+            Some(problem) => Err(EngineError::invalid(problem)),
+        }
     }
 
     /// A registered seal.

@@ -17,6 +17,7 @@ impl Engine {
     pub(crate) async fn sign_and_commit(
         &self,
         body: LicenceBody,
+        seal: Option<String>,
         supersedes: Option<(LicenceId, StatusHistory, StatusHistory)>,
     ) -> Result<SignedLicence, EngineError> {
         let issuer = body.issuer.code.clone();
@@ -44,13 +45,16 @@ impl Engine {
         // Never sign with a certificate that is not valid now: verifiers would refuse it.
         cert.validate_at(&self.anchors, created)
             .map_err(|e| EngineError::Certificate(e.to_string()))?;
+        if let Some(es_id) = &seal {
+            self.check_licence_seal(es_id, &issuer, &cert_id, suite, created)?;
+        }
         let mut proof = Proof {
             proof_type: PROOF_TYPE.to_owned(),
             cryptosuite: suite.name().to_owned(),
             verification_method: cert_id,
             created: format_time(created),
             proof_purpose: PROOF_PURPOSE.to_owned(),
-            seal: None,
+            seal,
             proof_value: None,
         };
         let input = SigningInput::new(&body, &proof).map_err(corrupt)?;

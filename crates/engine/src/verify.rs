@@ -10,6 +10,7 @@
 //! | `certificate` | `verificationMethod` names a registered certificate whose chain validates at `created` | INDETERMINATE if unknown, INVALID if the chain fails |
 //! | `signature` | the proof verifies over the canonical signing input | INVALID |
 //! | `authority` | the certificate belongs to the authority named as issuer | INVALID |
+//! | `seal` | (only when the proof names an e-seal) it is the issuer's, active at the evaluation time, and lists the signing certificate | INDETERMINATE if unknown, else INVALID |
 //! | `registry` | the licence is the one on record here | INDETERMINATE if absent, INVALID if different |
 //! | `status` | status at the evaluation time is valid | INVALID |
 //! | `validity_period` | the evaluation date lies in the validity period | INVALID |
@@ -28,7 +29,7 @@ use zhengyin_crypto::suite::decode_proof_value;
 use zhengyin_crypto::{Cryptosuite, PublicKey, TrustAnchors};
 use zhengyin_model::licence::{PROOF_PURPOSE, PROOF_TYPE};
 use zhengyin_model::{LicenceBody, Proof, ReceivedLicence, ReportBuilder, SigningInput, Status, VerificationReport};
-use zhengyin_store::{StoreError, StoredLicence};
+use zhengyin_store::{StoreError, StoredLicence, StoredSeal};
 
 use crate::cache::SignatureCache;
 use crate::registry::CertEntry;
@@ -42,6 +43,8 @@ pub(crate) trait Context {
     fn record(&self, id: &zhengyin_model::LicenceId) -> Result<Option<StoredLicence>, StoreError>;
     fn status_source(&self, now: OffsetDateTime) -> String;
     fn signatures(&self) -> &SignatureCache;
+    /// The registered seal; `Ok(None)` when unknown here.
+    fn seal(&self, es_id: &str) -> Result<Option<StoredSeal>, StoreError>;
 }
 
 impl Context for Engine {
@@ -62,6 +65,9 @@ impl Context for Engine {
     }
     fn signatures(&self) -> &SignatureCache {
         &self.signature_cache
+    }
+    fn seal(&self, es_id: &str) -> Result<Option<StoredSeal>, StoreError> {
+        self.store.seal(es_id)
     }
 }
 
@@ -87,6 +93,9 @@ impl Context for Offline {
     }
     fn signatures(&self) -> &SignatureCache {
         &self.signatures
+    }
+    fn seal(&self, _: &str) -> Result<Option<StoredSeal>, StoreError> {
+        Ok(None)
     }
 }
 
@@ -232,6 +241,8 @@ struct Signed {
     cert: Arc<CertEntry>,
     hash_data: [u8; 64],
     document_sha256: [u8; 32],
+    /// The e-seal the proof names, if any.
+    seal: Option<String>,
     /// As received; decoded only when the signature is checked (base58-btc is a bijection, so
     /// the text identifies the signature for the cache).
     proof_value: String,
@@ -382,6 +393,7 @@ fn checks_before_signature(
         hash_data,
         document_sha256,
         proof_value: proof_value.to_owned(),
+        seal: proof.seal.clone(),
     })
 }
 
@@ -396,6 +408,7 @@ fn conclude(ctx: &dyn Context, pending: &mut Pending, signature_good: bool, now:
         suite,
         cert,
         document_sha256,
+        seal,
         ..
     } = signed;
 
@@ -415,6 +428,33 @@ fn conclude(ctx: &dyn Context, pending: &mut Pending, signature_good: bool, now:
             "which authority holds the certificate is not known offline",
         ),
     };
+
+    // seal (only when the proof names one)
+    if let Some(es_id) = seal {
+        match ctx.seal(es_id) {
+            Ok(Some(stored)) => {
+                match crate::seals::licence_seal_problem(
+                    &stored,
+                    body.issuer.code.as_str(),
+                    cert.certificate.id().as_str(),
+                    at,
+                ) {
+                    None => r.pass(
+                        "seal",
+                        format!("e-seal {es_id} active and lists the signing certificate"),
+                    ),
+                    Some(problem) => r.fail("seal", problem),
+                };
+            }
+            Ok(None) => {
+                r.indeterminate("seal", format!("e-seal {es_id} is not registered here"));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "seal lookup failed");
+                r.indeterminate("seal", "the seal registry could not be read");
+            }
+        }
+    }
 
     // registry
     r.status_source(ctx.status_source(now));

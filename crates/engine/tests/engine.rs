@@ -355,6 +355,7 @@ async fn revocation_is_reported_and_time_aware() {
         long_term: false,
         face: None,
         reason: "x".to_owned(),
+        seal: None,
     };
     assert!(matches!(
         w.engine.update(&issuer, &licence.id, update).await,
@@ -383,6 +384,7 @@ async fn updates_make_a_new_version_and_supersede_the_old() {
         long_term: true,
         face: Some(face),
         reason: "增资".to_owned(),
+        seal: None,
     };
     let v2 = w.engine.update(&issuer, &v1.id, req.clone()).await.unwrap();
     assert_eq!(v2.id.version().to_string(), "002");
@@ -902,4 +904,57 @@ async fn bad_seal_requests_are_refused() {
         w.engine.apply_seal("ZY0", [0; 32], "/x").await,
         Err(EngineError::SealNotFound(_))
     ));
+}
+
+#[tokio::test]
+async fn an_sm2_licence_names_its_authoritys_seal_and_verification_checks_it() {
+    let w = world().await;
+    let sm2 = "12100000400010398P";
+    let mut req = seal_request();
+    req.holder = serde_json::from_value(json!({"name": "示例事业单位", "code": sm2, "code_type": "001"})).unwrap();
+    let seal = w.engine.make_seal(req).await.unwrap();
+    let es_id = seal.record.es_id.clone();
+
+    let mut issue = issue_request();
+    issue.seal = Some(es_id.clone());
+    let licence = w.engine.issue(&uscc(sm2), issue.clone()).await.unwrap();
+    let doc: Value = serde_json::from_slice(&licence.bytes).unwrap();
+    assert_eq!(doc["proof"]["seal"], es_id.as_str());
+    let report = w.engine.verify(&licence.bytes, None);
+    assert_eq!(report.verdict, Verdict::Valid, "{report:#?}");
+    assert_eq!(check(&report, "seal").outcome, Outcome::Passed);
+
+    // Other authorities cannot name it; non-SM2 licences name no seal; unknown seals are refused.
+    assert!(w
+        .engine
+        .issue(&uscc("11220000013544541J"), issue.clone())
+        .await
+        .is_err());
+    let mut unknown = issue_request();
+    unknown.seal = Some("ZY404".to_owned());
+    assert!(matches!(
+        w.engine.issue(&uscc(sm2), unknown).await,
+        Err(EngineError::SealNotFound(_))
+    ));
+
+    // The seal revoked: the licence that names it is no longer VALID (as of now), and no new
+    // licence can name it.
+    w.clock.advance(60);
+    w.engine
+        .change_seal_status(
+            &es_id,
+            SealState::Revoked {
+                reason: "法定代表人变更".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let report = w.engine.verify(&licence.bytes, None);
+    assert_eq!(report.verdict, Verdict::Invalid);
+    assert!(check(&report, "seal").message.contains("revoked"));
+    let before = w
+        .engine
+        .verify(&licence.bytes, Some(w.clock.now() - time::Duration::seconds(30)));
+    assert_eq!(before.verdict, Verdict::Valid, "valid as of before the revocation");
+    assert!(w.engine.issue(&uscc(sm2), issue).await.is_err());
 }
