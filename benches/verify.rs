@@ -11,7 +11,9 @@ use std::time::Instant;
 use criterion::{black_box, Criterion};
 use serde_json::json;
 use zhengyin_crypto::{Cryptosuite, FileKey, Signer, TrustAnchors};
-use zhengyin_engine::{Engine, IssueRequest, Keyring, LogConfig, RegisterAuthority, SystemClock, SystemRandom};
+use zhengyin_engine::{
+    Engine, IssueRequest, Keyring, LogConfig, MakeSealRequest, RegisterAuthority, SealMaker, SystemClock, SystemRandom,
+};
 use zhengyin_model::{ReceivedLicence, SigningInput, Uscc, Verdict};
 use zhengyin_store::SledStore;
 
@@ -46,6 +48,13 @@ fn open_engine(rt: &tokio::runtime::Runtime, store: Arc<SledStore>) -> Engine {
         origin: "zhengyin.example/bench".to_owned(),
         signer: Arc::new(FileKey::from_pem_file(&keys.join("log-ed25519.key")).unwrap()),
     };
+    let maker = SealMaker::new(
+        &(read("seal-maker.pem") + &read("issuing-ca.pem")),
+        Arc::new(FileKey::from_pem_file(&keys.join("seal-maker.key")).unwrap()),
+        &anchors,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
     rt.block_on(Engine::new(
         store,
         Arc::new(SystemClock),
@@ -55,10 +64,48 @@ fn open_engine(rt: &tokio::runtime::Runtime, store: Arc<SledStore>) -> Engine {
         log,
     ))
     .unwrap()
+    .with_seal_maker(maker)
 }
 
-/// Returns the engine without a signature cache (every verification checks the signature), the
-/// same engine with the cache (licences verified before), the cases, and the temporary store.
+/// A seal of the SM2 authority registered in `engine`, and sealed signatures of distinct
+/// documents: more than the benchmark verifies, so that every verification meets a new signature
+/// (made here directly with the SM2 authority's key; verification needs no log entry).
+fn sealed_signatures(rt: &tokio::runtime::Runtime, engine: &Engine) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keys-example");
+    let read = |p: &str| std::fs::read_to_string(keys.join(p)).unwrap();
+    let req: MakeSealRequest = serde_json::from_value(json!({
+        "name": "示例事业单位电子公章", "seal_type": 1,
+        "holder": {"name": "示例事业单位", "code": "12100000400010398P", "code_type": "001"},
+        "valid_start": "2026-01-01T00:00:00Z", "valid_end": "2034-01-01T00:00:00Z",
+        "signer_certificates": [read("authority-sm2.pem") + &read("issuing-ca.pem")],
+        "picture": {"kind": "PNG", "width": 40, "height": 40,
+                    "data_base64": base64::engine::general_purpose::STANDARD.encode([b"\x89PNG\r\n\x1a\n".as_slice(), &[0u8; 1024]].concat())}
+    }))
+    .unwrap();
+    let seal = rt.block_on(engine.make_seal(req)).unwrap();
+    let signer = zhengyin_crypto::Certificate::all_from_pem(&read("authority-sm2.pem"))
+        .unwrap()
+        .remove(0);
+    let key = FileKey::from_pem_file(&keys.join("authority-sm2.key")).unwrap();
+    (0..SES_SIGNATURES as u32)
+        .map(|i| {
+            zhengyin_ses::write::apply_seal(
+                &seal.der,
+                time::OffsetDateTime::now_utc(),
+                &zhengyin_crypto::hash::sm3(&i.to_be_bytes()),
+                "/Doc_0/Signs/Sign_0/Signature.xml",
+                signer.der(),
+                &key,
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+/// Sealed signatures made for the benchmark: at least the calls of `per_call_pair`.
+const SES_SIGNATURES: usize = ROUNDS * CALLS as usize + 64;
+
 impl Case {
     /// The bare signature check, as the engine makes it.
     fn bare_verify(&self) {
@@ -72,7 +119,10 @@ impl Case {
     }
 }
 
-fn setup() -> (Engine, Engine, Vec<Case>, tempdir::Dir) {
+/// Returns the engine without a signature cache (every verification checks the signature), the
+/// same engine with the cache (licences verified before), the cases, sealed signatures, and the
+/// temporary store.
+fn setup() -> (Engine, Engine, Vec<Case>, Vec<Vec<u8>>, tempdir::Dir) {
     let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keys-example");
     let read = |p: &str| std::fs::read_to_string(keys.join(p)).unwrap();
     let dir = tempdir::Dir::new();
@@ -132,10 +182,11 @@ fn setup() -> (Engine, Engine, Vec<Case>, tempdir::Dir) {
             signature,
         });
     }
+    let sealed = sealed_signatures(&rt, &engine);
     drop(engine);
     let cold = open_engine(&rt, Arc::clone(&store)).with_signature_cache(0);
     let warm = open_engine(&rt, store);
-    (cold, warm, cases, dir)
+    (cold, warm, cases, sealed, dir)
 }
 
 mod tempdir {
@@ -156,9 +207,10 @@ mod tempdir {
 
 /// Seconds per call of `bare` and `full`, measured in alternating rounds on the same core; the
 /// fastest round of each counts, so that noise from the other core does not decide the ratio.
+const ROUNDS: usize = 15;
+const CALLS: u32 = 400;
+
 fn per_call_pair(mut bare: impl FnMut(), mut full: impl FnMut()) -> (f64, f64) {
-    const ROUNDS: usize = 15;
-    const CALLS: u32 = 400;
     let round = |f: &mut dyn FnMut()| {
         let start = Instant::now();
         for _ in 0..CALLS {
@@ -174,132 +226,8 @@ fn per_call_pair(mut bare: impl FnMut(), mut full: impl FnMut()) -> (f64, f64) {
     (best_bare, best_full)
 }
 
-/// Sealed signatures (GB/T 38540 v4) of one seal over distinct documents, and a verification
-/// context that remembers certificate chains and verified SM2 signatures, as a node does: the
-/// seal's maker signature is then checked once, each document's signer signature every time.
-mod sealed {
-    use std::collections::HashSet;
-    use std::sync::Mutex;
-
-    use time::macros::datetime;
-    use time::OffsetDateTime;
-    use zhengyin_crypto::{hash, Certificate, ChainError, FileKey, PublicKey, SignatureScheme, TrustAnchors};
-    use zhengyin_ses::format::SealPicture;
-    use zhengyin_ses::verify::{Context, SealStatus};
-    use zhengyin_ses::write::{apply_seal, make_seal, NewSeal};
-
-    pub const NOW: OffsetDateTime = datetime!(2026-11-22 08:00 UTC);
-
-    pub struct Node {
-        anchors: TrustAnchors,
-        intermediates: Vec<Certificate>,
-        chains: Mutex<HashSet<Vec<u8>>>,
-        certificates: Mutex<std::collections::HashMap<Vec<u8>, std::sync::Arc<Certificate>>>,
-        /// Verified maker signatures (a seal is made once and applied many times).
-        seals: Mutex<HashSet<[u8; 32]>>,
-        maker: zhengyin_crypto::KeyId,
-    }
-
-    impl Context for Node {
-        fn anchors(&self) -> &TrustAnchors {
-            &self.anchors
-        }
-        fn intermediates(&self) -> &[Certificate] {
-            &self.intermediates
-        }
-        fn seal_status(&self, _: &str, _: OffsetDateTime) -> SealStatus {
-            SealStatus::Active
-        }
-        fn certificate(&self, der: &[u8]) -> Result<std::sync::Arc<Certificate>, zhengyin_crypto::CryptoError> {
-            if let Some(cert) = self.certificates.lock().unwrap().get(der) {
-                return Ok(cert.clone());
-            }
-            let cert = std::sync::Arc::new(Certificate::from_der(der)?);
-            self.certificates.lock().unwrap().insert(der.to_vec(), cert.clone());
-            Ok(cert)
-        }
-        fn check_chain(&self, cert: &Certificate, at: OffsetDateTime) -> Result<(), ChainError> {
-            if self.chains.lock().unwrap().contains(cert.der()) {
-                return Ok(());
-            }
-            zhengyin_crypto::validate_chain(cert, &self.intermediates, &self.anchors, at)?;
-            self.chains.lock().unwrap().insert(cert.der().to_vec());
-            Ok(())
-        }
-        fn check_sm2(&self, key: &PublicKey, scheme: SignatureScheme, covered: &[u8], signature: &[u8]) -> bool {
-            if key.id() != self.maker {
-                return key.verify(scheme, covered, signature).is_ok();
-            }
-            let id = hash::sha256(&[hash::sha256(covered).as_slice(), signature].concat());
-            if self.seals.lock().unwrap().contains(&id) {
-                return true;
-            }
-            let good = key.verify(scheme, covered, signature).is_ok();
-            if good {
-                self.seals.lock().unwrap().insert(id);
-            }
-            good
-        }
-    }
-
-    /// The node, the signatures, the signer's key and the documents' SM3 hashes.
-    pub fn setup(keys: &std::path::Path) -> (Node, Vec<Vec<u8>>, PublicKey) {
-        let cert = |n: &str| {
-            Certificate::all_from_pem(&std::fs::read_to_string(keys.join(n)).unwrap())
-                .unwrap()
-                .remove(0)
-        };
-        let key = |n: &str| FileKey::from_pem_file(&keys.join(n)).unwrap();
-        let signer = cert("authority-sm2.pem");
-        let seal = make_seal(
-            &NewSeal {
-                vendor_id: "Zhengyin",
-                es_id: "22010000000000001",
-                seal_type: 1,
-                name: "吉林示例科技有限公司合同专用章",
-                signer_certificates: vec![signer.der()],
-                created: datetime!(2026-01-01 00:00 UTC),
-                valid_start: datetime!(2026-01-01 00:00 UTC),
-                valid_end: datetime!(2028-01-01 00:00 UTC),
-                picture: SealPicture {
-                    kind: "PNG",
-                    data: &[0x89; 16 * 1024],
-                    width: 40,
-                    height: 40,
-                },
-            },
-            cert("seal-maker.pem").der(),
-            &key("seal-maker.key"),
-        )
-        .unwrap();
-        let signer_key = key("authority-sm2.key");
-        let signatures = (0..64u8)
-            .map(|i| {
-                apply_seal(
-                    &seal,
-                    datetime!(2026-06-01 09:30 UTC),
-                    &hash::sm3(&[i]),
-                    "/Doc_0/Signs/Sign_0/Signature.xml",
-                    signer.der(),
-                    &signer_key,
-                )
-                .unwrap()
-            })
-            .collect();
-        let node = Node {
-            anchors: TrustAnchors::new(vec![cert("root-ca.pem")]),
-            intermediates: vec![cert("issuing-ca.pem")],
-            chains: Mutex::default(),
-            certificates: Mutex::default(),
-            seals: Mutex::default(),
-            maker: cert("seal-maker.pem").public_key().unwrap().id(),
-        };
-        (node, signatures, signer.public_key().unwrap().clone())
-    }
-}
-
 fn main() {
-    let (engine, warm, cases, _dir) = setup();
+    let (engine, warm, cases, signatures, _dir) = setup();
     let mut c = Criterion::default().configure_from_args();
     for case in &cases {
         let mut group = c.benchmark_group(case.alg);
@@ -335,14 +263,18 @@ fn main() {
             sm2_engine = Some(full);
         }
     }
-    // SES_Signature: the whole GB/T 38540 verification of a sealed signature (seal maker signature
-    // and chains remembered, the signer signature checked) against the bare SM2 check it contains.
-    let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keys-example");
-    let (node, signatures, signer_key) = sealed::setup(&keys);
+    // SES_Signature: the engine's whole GB/T 38540 verification of a sealed signature of a new
+    // document (the seal's maker signature, certificates and chains remembered from earlier
+    // documents; the signer signature checked) against the bare SM2 check it contains.
     let parsed: Vec<_> = signatures
         .iter()
         .map(|s| zhengyin_ses::parse_signature(s).unwrap())
         .collect();
+    let signer_key = zhengyin_crypto::Certificate::from_der(parsed[0].signer_certificate)
+        .unwrap()
+        .public_key()
+        .unwrap()
+        .clone();
     let (mut i, mut j) = (0usize, 0usize);
     let (bare, ses) = per_call_pair(
         || {
@@ -357,11 +289,9 @@ fn main() {
                 .unwrap();
         },
         || {
-            let report = zhengyin_ses::verify::verify_signature(
-                &node,
+            let report = warm.verify_sealed(
                 black_box(&signatures[j % signatures.len()]),
-                zhengyin_ses::verify::Protected::Absent,
-                sealed::NOW,
+                zhengyin_engine::Protected::Absent,
             );
             j += 1;
             assert_eq!(report.verdict, Verdict::Indeterminate); // no data given; everything else passes

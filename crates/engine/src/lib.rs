@@ -101,6 +101,7 @@ pub struct Engine {
     signature_cache: SignatureCache,
     batch_counters: verify::BatchCounters,
     seal_maker: Option<seals::SealMaker>,
+    seal_caches: seals::SealCaches,
     /// Serialises changes to one licence lineage (striped by hash).
     lineage_locks: Vec<Mutex<()>>,
 }
@@ -130,6 +131,7 @@ impl Engine {
             signature_cache: SignatureCache::new(DEFAULT_SIGNATURE_CACHE),
             batch_counters: verify::BatchCounters::default(),
             seal_maker: None,
+            seal_caches: seals::SealCaches::default(),
             store,
             clock,
             random,

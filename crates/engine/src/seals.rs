@@ -11,6 +11,7 @@
 //!
 //! Holders and reasons appear only inside the hashed seal or as hashes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -416,24 +417,38 @@ impl Engine {
     }
 }
 
+/// What seal verification remembers between requests: parsed certificates (an SM2 key's Z value
+/// is computed once) and validated chains with their validity windows. Bounded: emptied when full.
+#[derive(Default)]
+pub(crate) struct SealCaches {
+    certificates: std::sync::Mutex<HashMap<[u8; 32], Arc<Certificate>>>,
+    chains: std::sync::Mutex<HashMap<[u8; 32], zhengyin_crypto::ValidatedChain>>,
+}
+
+const SEAL_CACHE_ENTRIES: usize = 4096;
+
+fn bounded_insert<K: std::hash::Hash + Eq, V>(map: &std::sync::Mutex<HashMap<K, V>>, key: K, value: V) {
+    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= SEAL_CACHE_ENTRIES {
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
 /// Verification of seals at this node: the registry's status, certificate chains through the
 /// intermediates the node knows, and SM2 checks through the verified-signature cache.
 struct SealContext<'a> {
     engine: &'a Engine,
-    intermediates: Vec<Certificate>,
+    /// Built only when a chain is not cached.
+    intermediates: std::sync::OnceLock<Vec<Certificate>>,
 }
 
 impl<'a> SealContext<'a> {
     fn new(engine: &'a Engine) -> Self {
-        let mut intermediates: Vec<Certificate> = engine
-            .seal_maker
-            .as_ref()
-            .map(|m| m.entry.intermediates.clone())
-            .unwrap_or_default();
-        for entry in engine.read_registry().certificates.values() {
-            intermediates.extend(entry.intermediates.iter().cloned());
+        Self {
+            engine,
+            intermediates: std::sync::OnceLock::new(),
         }
-        Self { engine, intermediates }
     }
 }
 
@@ -442,7 +457,18 @@ impl zhengyin_ses::verify::Context for SealContext<'_> {
         &self.engine.anchors
     }
     fn intermediates(&self) -> &[Certificate] {
-        &self.intermediates
+        self.intermediates.get_or_init(|| {
+            let mut all: Vec<Certificate> = self
+                .engine
+                .seal_maker
+                .as_ref()
+                .map(|m| m.entry.intermediates.clone())
+                .unwrap_or_default();
+            for entry in self.engine.read_registry().certificates.values() {
+                all.extend(entry.intermediates.iter().cloned());
+            }
+            all
+        })
     }
     fn seal_status(&self, es_id: &str, at: OffsetDateTime) -> SealStatus {
         match self.engine.store.seal(es_id) {
@@ -460,10 +486,29 @@ impl zhengyin_ses::verify::Context for SealContext<'_> {
         }
     }
     fn certificate(&self, der: &[u8]) -> Result<Arc<Certificate>, CryptoError> {
-        Certificate::from_der(der).map(Arc::new)
+        let caches = &self.engine.seal_caches;
+        let key = hash::sha256(der);
+        if let Some(cert) = caches.certificates.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(Arc::clone(cert));
+        }
+        let cert = Arc::new(Certificate::from_der(der)?);
+        bounded_insert(&caches.certificates, key, Arc::clone(&cert));
+        Ok(cert)
     }
     fn check_chain(&self, cert: &Certificate, at: OffsetDateTime) -> Result<(), ChainError> {
-        zhengyin_crypto::validate_chain(cert, &self.intermediates, &self.engine.anchors, at).map(drop)
+        let caches = &self.engine.seal_caches;
+        let cached = caches
+            .chains
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&cert.fingerprint())
+            .is_some_and(|chain| chain.covers(at));
+        if cached {
+            return Ok(());
+        }
+        let chain = zhengyin_crypto::validate_chain(cert, self.intermediates(), &self.engine.anchors, at)?;
+        bounded_insert(&caches.chains, cert.fingerprint(), chain);
+        Ok(())
     }
     fn check_sm2(&self, key: &PublicKey, scheme: SignatureScheme, covered: &[u8], signature: &[u8]) -> bool {
         let digest = hash::sha256(covered);
