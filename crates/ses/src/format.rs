@@ -183,6 +183,10 @@ pub struct Seal<'a> {
 
 /// `TBS_Sign` (v4/v5): `SEQUENCE { version INTEGER, eseal SESeal, timeInfo GeneralizedTime,
 /// dataHash BIT STRING, propertyInfo IA5String, extDatas [0] ExtensionDatas OPTIONAL }`.
+/// v1 (GM/T 0031-2014): `SEQUENCE { version INTEGER (1), eseal SESeal, timeInfo BIT STRING,
+/// dataHash BIT STRING, propertyInfo IA5String, cert OCTET STRING, signatureAlgorithm OID }`,
+/// and `SES_Signature ::= SEQUENCE { toSign TBS_Sign, signature BIT STRING }`; the signer
+/// signature covers DER(`TBS_Sign`) in both.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToSign<'a> {
     /// The exact DER this was read from: what the signer signed.
@@ -230,11 +234,21 @@ pub fn parse_seal(der: &[u8]) -> Result<Seal<'_>, SesError> {
 /// Reads an electronic signature (`SignedValue.dat`, a DER `SES_Signature`).
 pub fn parse_signature(der: &[u8]) -> Result<SealSignature<'_>, SesError> {
     let mut r = contents(der)?;
-    let to_sign = read_to_sign(r.tlv_bytes()?)?;
-    let signer_certificate = r.decode::<OctetStringRef<'_>>()?.as_bytes();
-    let algorithm = r.decode::<ObjectIdentifier>()?;
+    let (to_sign, inner) = read_to_sign(r.tlv_bytes()?)?;
+    // v1 keeps the signer certificate and algorithm inside TBS_Sign; v4/v5 after it.
+    let (signer_certificate, algorithm) = match inner {
+        Some(inner) => inner,
+        None => (
+            r.decode::<OctetStringRef<'_>>()?.as_bytes(),
+            r.decode::<ObjectIdentifier>()?,
+        ),
+    };
     let signature = bit_string(&mut r)?;
-    let timestamp = read_timestamp(&mut r)?;
+    let timestamp = if to_sign.version == 1 {
+        None
+    } else {
+        read_timestamp(&mut r)?
+    };
     r.finish(())?;
     let mut quirks = Vec::new();
     if signature.len() == 64 {
@@ -251,18 +265,41 @@ pub fn parse_signature(der: &[u8]) -> Result<SealSignature<'_>, SesError> {
     })
 }
 
-fn read_to_sign(raw: &[u8]) -> Result<ToSign<'_>, SesError> {
+/// `TBS_Sign`; for v1 also the signer certificate and algorithm it carries.
+type ToSignAndInner<'a> = (ToSign<'a>, Option<(&'a [u8], ObjectIdentifier)>);
+
+fn read_to_sign(raw: &[u8]) -> Result<ToSignAndInner<'_>, SesError> {
     let mut r = contents(raw)?;
     let version = r.decode::<i64>()?;
-    if !(4..=5).contains(&version) {
+    if !matches!(version, 1 | 4 | 5) {
         return Err(SesError::Unsupported(format!(
-            "TBS_Sign version {version} (4 and 5 are read)"
+            "TBS_Sign version {version} (1, 4 and 5 are read)"
         )));
     }
     let seal = read_seal(r.tlv_bytes()?)?;
-    let time = read_time(&mut r)?;
+    let time = if version == 1 {
+        read_v1_time(&mut r)?
+    } else {
+        read_time(&mut r)?
+    };
     let data_hash = bit_string(&mut r)?;
     let property_info = ia5(&mut r)?;
+    if version == 1 {
+        // GM/T 0031-2014: ... propertyInfo, cert OCTET STRING, signatureAlgorithm OID }
+        let cert = r.decode::<OctetStringRef<'_>>()?.as_bytes();
+        let algorithm = r.decode::<ObjectIdentifier>()?;
+        r.finish(())?;
+        let to_sign = ToSign {
+            raw,
+            version,
+            seal,
+            time,
+            data_hash,
+            property_info,
+            extensions: Vec::new(),
+        };
+        return Ok((to_sign, Some((cert, algorithm))));
+    }
     let extensions = if r.is_finished() {
         Vec::new()
     } else {
@@ -280,7 +317,7 @@ fn read_to_sign(raw: &[u8]) -> Result<ToSign<'_>, SesError> {
         read_extensions(inner)?.0
     };
     r.finish(())?;
-    Ok(ToSign {
+    let to_sign = ToSign {
         raw,
         version,
         seal,
@@ -288,7 +325,30 @@ fn read_to_sign(raw: &[u8]) -> Result<ToSign<'_>, SesError> {
         data_hash,
         property_info,
         extensions,
-    })
+    };
+    Ok((to_sign, None))
+}
+
+/// v1 `timeInfo`: a BIT STRING holding the time as text (`YYYYMMDDHHMMSSZ` or `YYMMDDHHMMSSZ`),
+/// or, from some writers, a GeneralizedTime / UTCTime.
+fn read_v1_time(r: &mut SliceReader<'_>) -> Result<OffsetDateTime, SesError> {
+    if r.peek_tag()? != Tag::BitString {
+        return read_time(r);
+    }
+    let bytes = bit_string(r)?;
+    let bad = || SesError::Malformed("v1 timeInfo is not a time".to_owned());
+    let text = std::str::from_utf8(bytes).map_err(|_| bad())?;
+    let digits = text.strip_suffix('Z').ok_or_else(bad)?;
+    let full = match digits.len() {
+        14 => digits.to_owned(),
+        // UTCTime years: 50–99 are 19xx, 00–49 are 20xx (RFC 5280).
+        12 => format!("{}{digits}", if digits < "50" { "20" } else { "19" }),
+        _ => return Err(bad()),
+    };
+    let format = time::macros::format_description!("[year][month][day][hour][minute][second]");
+    time::PrimitiveDateTime::parse(&full, format)
+        .map(|t| t.assume_utc())
+        .map_err(|_| bad())
 }
 
 fn read_seal(raw: &[u8]) -> Result<Seal<'_>, SesError> {

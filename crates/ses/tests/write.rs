@@ -243,3 +243,68 @@ fn openssl_accepts(dir: &Path, cert_file: &str, data: &[u8], signature: &[u8]) -
         .unwrap();
     status.status.success()
 }
+
+/// A GM/T 0031-2014 (v1) signature — signer certificate and algorithm inside TBS_Sign, timeInfo
+/// as BIT STRING text — over the ofdrw v1 seal, signed with a raw r‖s signature.
+#[test]
+fn a_v1_signature_is_read_and_its_signature_checked() {
+    use der::asn1::{BitStringRef, Ia5StringRef, ObjectIdentifier, OctetStringRef};
+    use der::Encode;
+    use zhengyin_crypto::Signer as _;
+    use zhengyin_model::Outcome;
+
+    let seal = sample("UserV1.esl");
+    let signer = cert("authority-sm2.pem");
+    fn tlv(v: &impl Encode) -> Vec<u8> {
+        v.to_der().unwrap()
+    }
+    let sequence = |parts: &[&[u8]]| {
+        let body: Vec<u8> = parts.concat();
+        let mut out = der::Header::new(der::Tag::Sequence, der::Length::try_from(body.len()).unwrap())
+            .unwrap()
+            .to_der()
+            .unwrap();
+        out.extend(body);
+        out
+    };
+    let tbs = sequence(&[
+        &tlv(&1i64),
+        &seal,
+        &tlv(&BitStringRef::from_bytes(b"20260601093000Z").unwrap()),
+        &tlv(&BitStringRef::from_bytes(&hash::sm3(DOCUMENT)).unwrap()),
+        &tlv(&Ia5StringRef::new("/Doc_0/Signs/Sign_0/Signature.xml").unwrap()),
+        &tlv(&OctetStringRef::new(signer.der()).unwrap()),
+        &tlv(&ObjectIdentifier::new_unwrap("1.2.156.10197.1.501")),
+    ]);
+    let raw = key("authority-sm2.key").sign(&tbs).unwrap();
+    let signature = sequence(&[&tbs, &tlv(&BitStringRef::from_bytes(&raw).unwrap())]);
+
+    let parsed = parse_signature(&signature).unwrap();
+    assert_eq!(parsed.to_sign.version, 1);
+    assert_eq!(parsed.to_sign.seal.version, Version::V1);
+    assert_eq!(parsed.to_sign.time, SIGNED_AT);
+    assert_eq!(parsed.signer_certificate, signer.der());
+    let report = verify_signature(
+        &registry(SealStatus::Active),
+        &signature,
+        Protected::Bytes(DOCUMENT),
+        NOW,
+    );
+    assert_eq!(check(&report, "signer_signature"), Outcome::Passed, "{report:#?}");
+    assert_eq!(check(&report, "seal_signature"), Outcome::Passed);
+    assert_eq!(check(&report, "data_hash"), Outcome::Passed);
+    assert!(report
+        .checks
+        .iter()
+        .any(|c| c.code == "quirk" && c.message.contains("raw r||s")));
+    // Our signer is not in the ofdrw seal's list, and its test certificate is refused.
+    assert_eq!(check(&report, "signer_in_seal"), Outcome::Failed);
+    assert_eq!(report.verdict, Verdict::Invalid);
+
+    // The same with one byte of timeInfo changed: the signature no longer verifies.
+    let at = signature.windows(15).position(|w| w == b"20260601093000Z").unwrap();
+    let mut changed = signature.clone();
+    changed[at + 3] = b'7';
+    let report = verify_signature(&registry(SealStatus::Active), &changed, Protected::Bytes(DOCUMENT), NOW);
+    assert_eq!(check(&report, "signer_signature"), Outcome::Failed);
+}
