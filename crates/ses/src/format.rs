@@ -42,6 +42,8 @@ pub enum Quirk {
     VendorSealType(i64),
     /// An extension encodes `critical = FALSE` explicitly, which DER leaves out.
     ExplicitDefaultCritical,
+    /// A 6-field `TBS_Sign`: `extDatas` written as a plain SEQUENCE, without its `[0]` tag.
+    UntaggedTbsExtensions,
     /// The header version and the structure disagree; the structure decided.
     VersionMismatch {
         /// The header's version.
@@ -58,6 +60,7 @@ impl std::fmt::Display for Quirk {
             Self::OfdPicture => write!(f, "picture type `ofd` (not an image type of the standard)"),
             Self::VendorSealType(t) => write!(f, "vendor-defined seal type {t}"),
             Self::ExplicitDefaultCritical => write!(f, "extension encodes the default critical=FALSE"),
+            Self::UntaggedTbsExtensions => write!(f, "6-field TBS_Sign: extDatas without its [0] tag"),
             Self::VersionMismatch { header, structure } => {
                 write!(f, "header says version {header}, structure is {structure:?}")
             }
@@ -203,6 +206,8 @@ pub struct ToSign<'a> {
     pub property_info: &'a str,
     /// Extensions.
     pub extensions: Vec<Extension<'a>>,
+    /// Accepted deviations of this structure.
+    pub quirks: Vec<Quirk>,
 }
 
 /// `SES_Signature` (v4/v5): `SEQUENCE { toSign TBS_Sign, cert OCTET STRING, signatureAlgorithm
@@ -250,7 +255,7 @@ pub fn parse_signature(der: &[u8]) -> Result<SealSignature<'_>, SesError> {
         read_timestamp(&mut r)?
     };
     r.finish(())?;
-    let mut quirks = Vec::new();
+    let mut quirks = to_sign.quirks.clone();
     if signature.len() == 64 {
         quirks.push(Quirk::RawSignature);
     }
@@ -297,11 +302,16 @@ fn read_to_sign(raw: &[u8]) -> Result<ToSignAndInner<'_>, SesError> {
             data_hash,
             property_info,
             extensions: Vec::new(),
+            quirks: Vec::new(),
         };
         return Ok((to_sign, Some((cert, algorithm))));
     }
+    let mut quirks = Vec::new();
     let extensions = if r.is_finished() {
         Vec::new()
+    } else if r.peek_tag()? == Tag::Sequence {
+        quirks.push(Quirk::UntaggedTbsExtensions);
+        read_extensions(r.tlv_bytes()?)?.0
     } else {
         let tagged = r.tlv_bytes()?;
         let mut t = SliceReader::new(tagged)?;
@@ -325,6 +335,7 @@ fn read_to_sign(raw: &[u8]) -> Result<ToSignAndInner<'_>, SesError> {
         data_hash,
         property_info,
         extensions,
+        quirks,
     };
     Ok((to_sign, None))
 }

@@ -249,24 +249,10 @@ fn openssl_accepts(dir: &Path, cert_file: &str, data: &[u8], signature: &[u8]) -
 #[test]
 fn a_v1_signature_is_read_and_its_signature_checked() {
     use der::asn1::{BitStringRef, Ia5StringRef, ObjectIdentifier, OctetStringRef};
-    use der::Encode;
     use zhengyin_crypto::Signer as _;
-    use zhengyin_model::Outcome;
 
     let seal = sample("UserV1.esl");
     let signer = cert("authority-sm2.pem");
-    fn tlv(v: &impl Encode) -> Vec<u8> {
-        v.to_der().unwrap()
-    }
-    let sequence = |parts: &[&[u8]]| {
-        let body: Vec<u8> = parts.concat();
-        let mut out = der::Header::new(der::Tag::Sequence, der::Length::try_from(body.len()).unwrap())
-            .unwrap()
-            .to_der()
-            .unwrap();
-        out.extend(body);
-        out
-    };
     let tbs = sequence(&[
         &tlv(&1i64),
         &seal,
@@ -307,4 +293,61 @@ fn a_v1_signature_is_read_and_its_signature_checked() {
     changed[at + 3] = b'7';
     let report = verify_signature(&registry(SealStatus::Active), &changed, Protected::Bytes(DOCUMENT), NOW);
     assert_eq!(check(&report, "signer_signature"), Outcome::Failed);
+}
+
+fn tlv(v: &impl der::Encode) -> Vec<u8> {
+    der::Encode::to_der(v).unwrap()
+}
+
+fn sequence(parts: &[&[u8]]) -> Vec<u8> {
+    let body: Vec<u8> = parts.concat();
+    let mut out = tlv(&der::Header::new(der::Tag::Sequence, der::Length::try_from(body.len()).unwrap()).unwrap());
+    out.extend(body);
+    out
+}
+
+/// A vendor's 6-field TBS_Sign (extDatas without its [0] tag) is read, reported as a quirk, and
+/// its signature checked over the bytes as they are.
+#[test]
+fn a_six_field_tbs_sign_is_a_quirk_not_a_failure() {
+    use der::asn1::{BitStringRef, GeneralizedTime, Ia5StringRef, ObjectIdentifier, OctetStringRef};
+    use zhengyin_crypto::Signer as _;
+
+    let seal = our_seal();
+    let signer = cert("authority-sm2.pem");
+    let extension = sequence(&[
+        &tlv(&ObjectIdentifier::new_unwrap("1.2.156.112600.7.9")),
+        &tlv(&OctetStringRef::new(b"v").unwrap()),
+    ]);
+    let seconds = u64::try_from(SIGNED_AT.unix_timestamp()).unwrap();
+    let tbs = sequence(&[
+        &tlv(&4i64),
+        &seal,
+        &tlv(&GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(seconds)).unwrap()),
+        &tlv(&BitStringRef::from_bytes(&hash::sm3(DOCUMENT)).unwrap()),
+        &tlv(&Ia5StringRef::new("/Doc_0/Signs/Sign_0/Signature.xml").unwrap()),
+        &sequence(&[&extension]),
+    ]);
+    let raw = key("authority-sm2.key").sign(&tbs).unwrap();
+    let sm2 = ObjectIdentifier::new_unwrap("1.2.156.10197.1.501");
+    let signature = sequence(&[
+        &tbs,
+        &tlv(&OctetStringRef::new(signer.der()).unwrap()),
+        &tlv(&sm2),
+        &tlv(&BitStringRef::from_bytes(&raw).unwrap()),
+    ]);
+    let parsed = parse_signature(&signature).unwrap();
+    assert_eq!(parsed.to_sign.extensions.len(), 1);
+    assert!(parsed.quirks.contains(&zhengyin_ses::Quirk::UntaggedTbsExtensions));
+    let report = verify_signature(
+        &registry(SealStatus::Active),
+        &signature,
+        Protected::Bytes(DOCUMENT),
+        NOW,
+    );
+    assert_eq!(report.verdict, Verdict::Valid, "{report:#?}");
+    assert!(report
+        .checks
+        .iter()
+        .any(|c| c.code == "quirk" && c.message.contains("6-field")));
 }
