@@ -7,7 +7,8 @@
 //!
 //! A document is VALID only when it has at least one seal, every seal signature is VALID
 //! ([`crate::verify::verify_signature`]) and every protected file is present and unchanged;
-//! each changed or missing file is named. `Type="Sign"` entries (GB/T 35275 digital signatures,
+//! each changed or missing file is named. The one change allowed is to the signature list itself
+//! when later signatures follow in it (each appends itself): a warning saying exactly that. `Type="Sign"` entries (GB/T 35275 digital signatures,
 //! not seals) are reported as not verified here, never skipped silently.
 //!
 //! Every size is bounded before it is read: entries, bytes per entry (whatever the zip header
@@ -119,7 +120,9 @@ fn check_package(
         let list_path = resolve("", &list_path)?;
         let list = package.xml(&list_path)?;
         let base = parent(&list_path);
-        for entry in list.descendants("Signature") {
+        let entries = list.descendants("Signature");
+        let count = entries.len();
+        for (position, entry) in entries.into_iter().enumerate() {
             let kind = entry.attr("Type").unwrap_or("Seal").to_owned();
             let loc = entry
                 .attr("BaseLoc")
@@ -127,7 +130,11 @@ fn check_package(
             let path = resolve(base, loc)?;
             let report = if kind == "Seal" {
                 seals += 1;
-                check_seal(ctx, package, &path, now)?
+                let appended = Appended {
+                    list: &list_path,
+                    later: count - position - 1,
+                };
+                check_seal(ctx, package, &path, appended, now)?
             } else {
                 let mut s = ReportBuilder::new(&["signature"]);
                 s.indeterminate(
@@ -153,11 +160,18 @@ fn check_package(
     Ok(())
 }
 
+/// The signature list a seal is in, and how many signatures the list holds after it.
+struct Appended<'a> {
+    list: &'a str,
+    later: usize,
+}
+
 /// One seal: its `Signature.xml`, the protected files, and the `SES_Signature`.
 fn check_seal(
     ctx: &dyn Context,
     package: &mut Package<'_>,
     path: &str,
+    appended: Appended<'_>,
     now: OffsetDateTime,
 ) -> Result<VerificationReport, OfdError> {
     let signature_xml = package.read(path)?;
@@ -197,6 +211,14 @@ fn check_seal(
             (Some(bytes), Some(expected)) if hash::sm3(&bytes).as_slice() == expected.as_slice() => {
                 files.pass("file", format!("{file} unchanged"))
             }
+            // Each later signature adds itself to the list: expected, and each is verified on its own.
+            (Some(_), Some(_)) if file == appended.list && appended.later > 0 => files.warn(
+                "file",
+                format!(
+                    "{file} changed after sealing: {} later signature(s) appended to it, each verified on its own",
+                    appended.later
+                ),
+            ),
             (Some(_), Some(_)) => files.fail("file", format!("{file} changed after sealing")),
         };
     }

@@ -25,47 +25,120 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// The files of a sealed OFD: one seal over Document.xml and the page.
-fn sealed_files(kind: &str, base_loc: &str) -> Vec<(String, Vec<u8>)> {
+/// A seal's `Signature.xml` protecting `references` (package paths and their bytes), and its
+/// `SignedValue.dat` over it.
+fn seal_signature(sign_dir: &str, references: &[(&str, &[u8])]) -> (Vec<u8>, Vec<u8>) {
+    let refs: String = references
+        .iter()
+        .map(|(path, bytes)| {
+            format!(
+                r#"<ofd:Reference FileRef="/{path}"><ofd:CheckValue>{}</ofd:CheckValue></ofd:Reference>"#,
+                b64(&hash::sm3(bytes))
+            )
+        })
+        .collect();
     let signature_xml = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <ofd:Signature xmlns:ofd="http://www.ofdspec.org/2016"><ofd:SignedInfo>
 <ofd:Provider ProviderName="Zhengyin"/><ofd:SignatureMethod>1.2.156.10197.1.501</ofd:SignatureMethod>
-<ofd:References CheckMethod="1.2.156.10197.1.401">
-<ofd:Reference FileRef="/Doc_0/Document.xml"><ofd:CheckValue>{}</ofd:CheckValue></ofd:Reference>
-<ofd:Reference FileRef="/Doc_0/Pages/Page_0/Content.xml"><ofd:CheckValue>{}</ofd:CheckValue></ofd:Reference>
-</ofd:References></ofd:SignedInfo>
-<ofd:SignedValue>/Doc_0/Signs/Sign_0/SignedValue.dat</ofd:SignedValue></ofd:Signature>"#,
-        b64(&hash::sm3(DOCUMENT)),
-        b64(&hash::sm3(CONTENT))
+<ofd:References CheckMethod="1.2.156.10197.1.401">{refs}</ofd:References></ofd:SignedInfo>
+<ofd:SignedValue>/{sign_dir}/SignedValue.dat</ofd:SignedValue></ofd:Signature>"#
     )
     .into_bytes();
     let signed_value = apply_seal(
         &our_seal(),
         datetime!(2026-06-01 09:30 UTC),
         &hash::sm3(&signature_xml),
-        "/Doc_0/Signs/Sign_0/Signature.xml",
+        &format!("/{sign_dir}/Signature.xml"),
         cert("authority-sm2.pem").der(),
         &key("authority-sm2.key"),
     )
     .unwrap();
+    (signature_xml, signed_value)
+}
+
+const OFD_XML: &[u8] = br#"<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016" Version="1.0"><ofd:DocBody><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot><ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures></ofd:DocBody></ofd:OFD>"#;
+
+fn signature_list(entries: &[(&str, &str)]) -> Vec<u8> {
+    let items: String = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, loc))| format!(r#"<ofd:Signature ID="{}" Type="{kind}" BaseLoc="{loc}"/>"#, i + 1))
+        .collect();
+    format!(r#"<ofd:Signatures xmlns:ofd="http://www.ofdspec.org/2016"><ofd:MaxSignId>{}</ofd:MaxSignId>{items}</ofd:Signatures>"#, entries.len()).into_bytes()
+}
+
+/// The files of a sealed OFD: one seal over Document.xml and the page.
+fn sealed_files(kind: &str, base_loc: &str) -> Vec<(String, Vec<u8>)> {
+    let (signature_xml, signed_value) = seal_signature(
+        "Doc_0/Signs/Sign_0",
+        &[
+            ("Doc_0/Document.xml", DOCUMENT),
+            ("Doc_0/Pages/Page_0/Content.xml", CONTENT),
+        ],
+    );
     vec![
-        (
-            "OFD.xml".to_owned(),
-            br#"<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016" Version="1.0"><ofd:DocBody><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot><ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures></ofd:DocBody></ofd:OFD>"#.to_vec(),
-        ),
+        ("OFD.xml".to_owned(), OFD_XML.to_vec()),
         ("Doc_0/Document.xml".to_owned(), DOCUMENT.to_vec()),
         ("Doc_0/Pages/Page_0/Content.xml".to_owned(), CONTENT.to_vec()),
         (
             "Doc_0/Signs/Signatures.xml".to_owned(),
-            format!(
-                r#"<ofd:Signatures xmlns:ofd="http://www.ofdspec.org/2016"><ofd:MaxSignId>1</ofd:MaxSignId><ofd:Signature ID="1" Type="{kind}" BaseLoc="{base_loc}"/></ofd:Signatures>"#
-            )
-            .into_bytes(),
+            signature_list(&[(kind, base_loc)]),
         ),
         ("Doc_0/Signs/Sign_0/Signature.xml".to_owned(), signature_xml),
         ("Doc_0/Signs/Sign_0/SignedValue.dat".to_owned(), signed_value),
     ]
+}
+
+/// Two seals in turn: the first protects the signature list as it was; the second appends
+/// itself to it. The first reports exactly that, and the document stays VALID; any other change
+/// of the list is a failure.
+#[test]
+fn a_later_seal_appending_itself_to_the_list_is_named_as_such() {
+    let first_list = signature_list(&[("Seal", "Sign_0/Signature.xml")]);
+    let (xml_0, value_0) = seal_signature(
+        "Doc_0/Signs/Sign_0",
+        &[
+            ("Doc_0/Document.xml", DOCUMENT),
+            ("Doc_0/Signs/Signatures.xml", &first_list),
+        ],
+    );
+    let second_list = signature_list(&[("Seal", "Sign_0/Signature.xml"), ("Seal", "Sign_1/Signature.xml")]);
+    let (xml_1, value_1) = seal_signature(
+        "Doc_0/Signs/Sign_1",
+        &[
+            ("Doc_0/Document.xml", DOCUMENT),
+            ("Doc_0/Signs/Signatures.xml", &second_list),
+        ],
+    );
+    let files = |list: Vec<u8>| {
+        vec![
+            ("OFD.xml".to_owned(), OFD_XML.to_vec()),
+            ("Doc_0/Document.xml".to_owned(), DOCUMENT.to_vec()),
+            ("Doc_0/Signs/Signatures.xml".to_owned(), list),
+            ("Doc_0/Signs/Sign_0/Signature.xml".to_owned(), xml_0.clone()),
+            ("Doc_0/Signs/Sign_0/SignedValue.dat".to_owned(), value_0.clone()),
+            ("Doc_0/Signs/Sign_1/Signature.xml".to_owned(), xml_1.clone()),
+            ("Doc_0/Signs/Sign_1/SignedValue.dat".to_owned(), value_1.clone()),
+        ]
+    };
+    let result = verify(&files(second_list.clone()));
+    assert_eq!(result.report.verdict, Verdict::Valid, "{result:#?}");
+    let first = &result.signatures[0].report;
+    assert!(first.checks.iter().any(|c| c.code == "file"
+        && c.outcome == Outcome::Warning
+        && c.message.contains("1 later signature(s) appended")));
+
+    // The list changed in another way (its MaxSignId rewritten): the second seal,
+    // the last in the list, fails on it.
+    let tampered = String::from_utf8(second_list)
+        .unwrap()
+        .replace("MaxSignId>2", "MaxSignId>7");
+    let result = verify(&files(tampered.into_bytes()));
+    assert_eq!(result.report.verdict, Verdict::Invalid);
+    assert!(result.signatures[1].report.checks.iter().any(|c| c.code == "file"
+        && c.outcome == Outcome::Failed
+        && c.message.contains("Signatures.xml changed after sealing")));
 }
 
 fn zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
