@@ -15,6 +15,7 @@ mod check;
 pub mod id;
 pub mod licence;
 pub mod licence_type;
+pub mod objection;
 pub mod report;
 pub mod seal;
 
