@@ -28,4 +28,5 @@ pub use licence::{
 };
 pub use licence_type::{FieldKind, FieldSpec, LicenceType, SchemaError};
 pub use report::{Check, Outcome, ReportBuilder, Verdict, VerificationReport};
+pub use objection::{Calendar, Objection};
 pub use seal::{SealChange, SealHistory, SealRecord, SealState};

@@ -395,6 +395,56 @@ impl Workflow {
     }
 }
 
+/// Evidence offered with an objection: a file (stored with its SHA-256) or a reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// A name for it, e.g. `章程.pdf`.
+    pub name: String,
+    /// SHA-256 of the file (hex), when it is a file.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Its size in bytes, when it is a file.
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// Where it can be found, when it is a reference (a case number, a URL).
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+/// How the objection arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Through the platform, by the objector.
+    Platform,
+    /// By telephone, entered by an operator.
+    Hotline,
+}
+
+/// An objection to the data of one licence version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Objection {
+    /// Its identifier.
+    pub id: String,
+    /// The licence version disputed.
+    pub licence: LicenceId,
+    /// The disputed face fields; empty for "the whole licence".
+    pub fields: Vec<String>,
+    /// Inaccurate, incomplete or other.
+    pub kind: ObjectionKind,
+    /// What the objector says.
+    pub statement: String,
+    /// Evidence offered.
+    pub evidence: Vec<Evidence>,
+    /// Who objects: `department:<code>` or `holder:<code type>:<code>`.
+    pub objector: String,
+    /// How it arrived.
+    pub channel: Channel,
+    /// Its state machine and history.
+    pub workflow: Workflow,
+}
+
 /// A set of dates as `YYYY-MM-DD` strings.
 mod date_set {
     use std::collections::BTreeSet;

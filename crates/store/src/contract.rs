@@ -4,8 +4,8 @@
 use time::macros::datetime;
 use zhengyin_model::licence::{Change, History, Holder};
 use zhengyin_model::{
-    Authority, HolderCodeType, LicenceId, LicenceType, RevocationReason, SealRecord, SealState, Status, StatusHistory,
-    TypeCode, Uscc, Version,
+    Authority, HolderCodeType, LicenceId, LicenceType, Objection, RevocationReason, SealRecord, SealState, Status,
+    StatusHistory, TypeCode, Uscc, Version,
 };
 
 use crate::{Intent, LicenceCommit, Store, StoreError, StoredSeal};
@@ -80,7 +80,52 @@ pub fn run(store: &dyn Store) -> Outcome {
     status_changes(store)?;
     log(store)?;
     seals(store)?;
+    objections(store)?;
     Ok(())
+}
+
+fn objections(store: &dyn Store) -> Outcome {
+    use zhengyin_model::objection::{Action, Calendar, Channel, ObjectionKind, Workflow};
+    let licence = sample_id("OBJ1", 1)?;
+    let other = sample_id("OBJ2", 1)?;
+    let objection = |id: &str, on: &LicenceId| Objection {
+        id: id.to_owned(),
+        licence: on.clone(),
+        fields: vec!["address".to_owned()],
+        kind: ObjectionKind::Inaccurate,
+        statement: "住所有误".to_owned(),
+        evidence: Vec::new(),
+        objector: "department:11100000000013338W".to_owned(),
+        channel: Channel::Platform,
+        workflow: Workflow::new(datetime!(2024-01-02 0:00 UTC), 15),
+    };
+    let first = objection("O1", &licence);
+    logged(store.put_objection(&first, b"filed"), "file")?;
+    logged(store.put_objection(&objection("O2", &other), b"filed"), "file other")?;
+    ensure(
+        matches!(store.put_objection(&first, b"again"), Err(StoreError::Conflict)),
+        "an objection id is never reused",
+    )?;
+    let mut accepted = first.clone();
+    ok(
+        accepted
+            .workflow
+            .apply(Action::Accept, "authority:x", "", datetime!(2024-01-02 1:00 UTC), &Calendar::default())
+            .map(drop)
+            .map_err(|e| StoreError::Backend(e.to_string())),
+        "accept",
+    )?;
+    logged(store.update_objection(&first, &accepted, b"accepted"), "update")?;
+    ensure(
+        matches!(store.update_objection(&first, &accepted, b"x"), Err(StoreError::Conflict)),
+        "an objection change checks what it replaces",
+    )?;
+    ensure(ok(store.objection("O1"), "read")? == Some(accepted.clone()), "the change reads back")?;
+    ensure(
+        ok(store.objections_of_licence(&licence), "list")? == vec![accepted],
+        "objections are listed by licence, and only theirs",
+    )?;
+    ensure(ok(store.objection("none"), "read")?.is_none(), "an unknown objection is absent")
 }
 
 fn seals(store: &dyn Store) -> Outcome {

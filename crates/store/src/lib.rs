@@ -25,7 +25,8 @@ mod sled_store;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zhengyin_model::{
-    Authority, HolderCodeType, LicenceId, LicenceType, SealHistory, SealRecord, StatusHistory, TypeCode, Uscc,
+    Authority, HolderCodeType, LicenceId, LicenceType, Objection, SealHistory, SealRecord, StatusHistory, TypeCode,
+    Uscc,
 };
 pub use zhengyin_tlog::{Hash, LeafIndex, NodeId, TreeSize};
 
@@ -169,6 +170,16 @@ pub trait Store: Send + Sync {
         new: &SealHistory,
         entry: &[u8],
     ) -> Result<Logged, StoreError>;
+
+    /// Files an objection (and indexes it by licence), appending `entry`, atomically.
+    /// [`StoreError::Conflict`] if the id is taken.
+    fn put_objection(&self, objection: &Objection, entry: &[u8]) -> Result<Logged, StoreError>;
+    /// An objection by id.
+    fn objection(&self, id: &str) -> Result<Option<Objection>, StoreError>;
+    /// Replaces an objection if it still equals `expected` (compare-and-swap), appending `entry`.
+    fn update_objection(&self, expected: &Objection, new: &Objection, entry: &[u8]) -> Result<Logged, StoreError>;
+    /// The objections to one licence version, in filing order.
+    fn objections_of_licence(&self, licence: &LicenceId) -> Result<Vec<Objection>, StoreError>;
 
     /// Appends an entry for an event that changes no record (e.g. a seal applied).
     fn append_log(&self, entry: &[u8]) -> Result<Logged, StoreError>;

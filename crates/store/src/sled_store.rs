@@ -9,7 +9,9 @@ use sled::transaction::{
     ConflictableTransactionError, ConflictableTransactionResult, TransactionError, Transactional as _,
     TransactionalTree,
 };
-use zhengyin_model::{Authority, HolderCodeType, LicenceId, LicenceType, SealHistory, StatusHistory, TypeCode};
+use zhengyin_model::{
+    Authority, HolderCodeType, LicenceId, LicenceType, Objection, SealHistory, StatusHistory, TypeCode,
+};
 
 use crate::durable::{Durable, GroupCommit};
 use crate::{
@@ -38,6 +40,9 @@ pub struct SledStore {
     seals: sled::Tree,
     seal_der: sled::Tree,
     seal_status: sled::Tree,
+    /// Objections (JSON) by id, and `licence id \0 objection id` → () for the per-licence list.
+    objections: sled::Tree,
+    objections_by_licence: sled::Tree,
     /// Serialises log appends so that concurrent transactions do not retry on the size key.
     log_writer: std::sync::Mutex<()>,
 }
@@ -52,6 +57,10 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
 
 fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn objection_key(licence: &LicenceId, id: &str) -> Vec<u8> {
+    format!("{licence}\0{id}").into_bytes()
 }
 
 fn holder_key(code_type: HolderCodeType, code: &str) -> Vec<u8> {
@@ -121,6 +130,8 @@ impl SledStore {
             seals: tree("seals")?,
             seal_der: tree("seal_der")?,
             seal_status: tree("seal_status")?,
+            objections: tree("objections")?,
+            objections_by_licence: tree("objections_by_licence")?,
             log_writer: std::sync::Mutex::new(()),
             gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
             db,
@@ -453,6 +464,54 @@ impl Store for SledStore {
         entry: &[u8],
     ) -> Result<Logged, StoreError> {
         self.swap_with_entry(&self.seal_status, es_id, &encode(expected)?, &encode(new)?, entry)
+    }
+
+    fn put_objection(&self, objection: &Objection, entry: &[u8]) -> Result<Logged, StoreError> {
+        let value = encode(objection)?;
+        let index_key = objection_key(&objection.licence, &objection.id);
+        let _log = self.lock_log();
+        let index = (&self.objections, &self.objections_by_licence, &self.log, &self.log_nodes)
+            .transaction(|(objections, by_licence, log, nodes)| {
+                if objections.get(objection.id.as_str())?.is_some() {
+                    return Err(abort(StoreError::Conflict));
+                }
+                objections.insert(objection.id.as_str(), value.as_slice())?;
+                by_licence.insert(index_key.as_slice(), &[][..])?;
+                append(log, nodes, entry)
+            })
+            .map_err(tx_error)?;
+        Ok(self.logged(index))
+    }
+
+    fn objection(&self, id: &str) -> Result<Option<Objection>, StoreError> {
+        self.objections
+            .get(id)
+            .map_err(backend)?
+            .map(|v| decode("objection", &v))
+            .transpose()
+    }
+
+    fn update_objection(&self, expected: &Objection, new: &Objection, entry: &[u8]) -> Result<Logged, StoreError> {
+        if expected.id != new.id || expected.licence != new.licence {
+            return Err(StoreError::Conflict);
+        }
+        self.swap_with_entry(&self.objections, &new.id, &encode(expected)?, &encode(new)?, entry)
+    }
+
+    fn objections_of_licence(&self, licence: &LicenceId) -> Result<Vec<Objection>, StoreError> {
+        let prefix = objection_key(licence, "");
+        let mut out = Vec::new();
+        for key in self.objections_by_licence.scan_prefix(&prefix).keys() {
+            let key = key.map_err(backend)?;
+            let id = std::str::from_utf8(&key[prefix.len()..])
+                .map_err(|_| StoreError::Corrupt("objection index".to_owned()))?;
+            let objection = self
+                .objection(id)?
+                .ok_or_else(|| StoreError::Corrupt(format!("objection {id} indexed but absent")))?;
+            out.push(objection);
+        }
+        out.sort_by(|a, b| a.workflow.filed_at.cmp(&b.workflow.filed_at));
+        Ok(out)
     }
 
     fn append_log(&self, entry: &[u8]) -> Result<Logged, StoreError> {
