@@ -60,6 +60,15 @@ pub enum EngineError {
         /// The current state.
         state: &'static str,
     },
+    /// No such objection.
+    #[error("objection {0} not found")]
+    ObjectionNotFound(String),
+    /// The objection workflow refused the step.
+    #[error(transparent)]
+    Objection(zhengyin_model::objection::ObjectionError),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// Storage failed; nothing was acknowledged.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -13,6 +13,7 @@ mod cache;
 mod clock;
 mod error;
 mod log;
+mod objections;
 mod registry;
 mod requests;
 mod seals;
@@ -35,6 +36,7 @@ pub use cache::{CacheStats, SignatureCache};
 pub use clock::{Clock, FixedClock, Random, SeededRandom, SystemClock, SystemRandom};
 pub use error::EngineError;
 pub use log::{LogConfig, MAX_ENTRIES_PER_PAGE};
+pub use objections::{FileObjection, ObjectionActor, MAX_EVIDENCE, MAX_TEXT};
 pub use registry::Keyring;
 pub use requests::{IssueRequest, RegisterAuthority, RevokeRequest, SuspendRequest, UpdateRequest};
 pub use seals::{MakeSealRequest, PictureRequest, SealMaker, MAX_PICTURE_BYTES};
@@ -102,6 +104,7 @@ pub struct Engine {
     batch_counters: verify::BatchCounters,
     seal_maker: Option<seals::SealMaker>,
     seal_caches: seals::SealCaches,
+    calendar: zhengyin_model::Calendar,
     /// Serialises changes to one licence lineage (striped by hash).
     lineage_locks: Vec<Mutex<()>>,
 }
@@ -132,6 +135,7 @@ impl Engine {
             batch_counters: verify::BatchCounters::default(),
             seal_maker: None,
             seal_caches: seals::SealCaches::default(),
+            calendar: zhengyin_model::Calendar::default(),
             store,
             clock,
             random,

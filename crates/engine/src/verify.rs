@@ -13,6 +13,7 @@
 //! | `seal` | (only when the proof names an e-seal) it is the issuer's, active at the evaluation time, and lists the signing certificate | INDETERMINATE if unknown, else INVALID |
 //! | `registry` | the licence is the one on record here | INDETERMINATE if absent, INVALID if different |
 //! | `status` | status at the evaluation time is valid | INVALID |
+//! | `objection` | (a warning, only when there is one) an objection to the licence's data is open, naming its fields | — |
 //! | `validity_period` | the evaluation date lies in the validity period | INVALID |
 //!
 //! A report is VALID only when all of `signature`, `certificate`, `authority`, `registry`,
@@ -45,6 +46,8 @@ pub(crate) trait Context {
     fn signatures(&self) -> &SignatureCache;
     /// The registered seal; `Ok(None)` when unknown here.
     fn seal(&self, es_id: &str) -> Result<Option<StoredSeal>, StoreError>;
+    /// Open objections to this licence version: `(objection id, disputed fields)`.
+    fn open_objections(&self, id: &zhengyin_model::LicenceId) -> Result<Vec<(String, Vec<String>)>, StoreError>;
 }
 
 impl Context for Engine {
@@ -68,6 +71,11 @@ impl Context for Engine {
     }
     fn seal(&self, es_id: &str) -> Result<Option<StoredSeal>, StoreError> {
         self.store.seal(es_id)
+    }
+    fn open_objections(&self, id: &zhengyin_model::LicenceId) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        Ok(crate::objections::open_objections(
+            &self.store.objections_of_licence(id)?,
+        ))
     }
 }
 
@@ -96,6 +104,9 @@ impl Context for Offline {
     }
     fn seal(&self, _: &str) -> Result<Option<StoredSeal>, StoreError> {
         Ok(None)
+    }
+    fn open_objections(&self, _: &zhengyin_model::LicenceId) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        Ok(Vec::new())
     }
 }
 
@@ -484,6 +495,24 @@ fn conclude(ctx: &dyn Context, pending: &mut Pending, signature_good: bool, now:
         Some(Status::Superseded { by }) => r.fail("status", format!("superseded by {by}")),
         None => r.fail("status", "not yet issued at the time evaluated"),
     };
+
+    // objections: the licence stays valid, but the caller should know its data is disputed
+    match ctx.open_objections(&body.id) {
+        Ok(open) => {
+            for (id, fields) in open {
+                let what = if fields.is_empty() {
+                    "the whole licence".to_owned()
+                } else {
+                    fields.join(", ")
+                };
+                r.warn("objection", format!("objection {id} is open on {what}"));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "objection lookup failed");
+            r.warn("objection", "whether its data is disputed could not be read");
+        }
+    }
 
     // validity_period
     let day = at.date();

@@ -15,6 +15,8 @@
 //! | `licence.not_found` | 404 | no such licence |
 //! | `licence.status_conflict` | 409 | the change is not allowed from the current status (e.g. updating a revoked licence) |
 //! | `licence.superseded` | 409 | a newer version exists |
+//! | `objection.not_found` | 404 | no such objection |
+//! | `objection.illegal_transition` | 409 | the objection workflow does not allow this step now (e.g. a second extension) |
 //! | `seal.not_found` | 404 | no such seal |
 //! | `seal.status_conflict` | 409 | the seal's status does not allow this (e.g. applying a suspended seal) |
 //! | `auth.missing` | 401 | no bearer token |
@@ -125,6 +127,9 @@ impl From<EngineError> for Problem {
             EngineError::LicenceNotFound(_) => Self::new(S::NOT_FOUND, "licence.not_found", detail),
             EngineError::NotIssuer(_) => Self::forbidden(detail),
             EngineError::StatusConflict { .. } => Self::new(S::CONFLICT, "licence.status_conflict", detail),
+            EngineError::ObjectionNotFound(_) => Self::new(S::NOT_FOUND, "objection.not_found", detail),
+            EngineError::Objection(_) => Self::new(S::CONFLICT, "objection.illegal_transition", detail),
+            EngineError::Forbidden(_) => Self::forbidden(detail),
             EngineError::SealNotFound(_) => Self::new(S::NOT_FOUND, "seal.not_found", detail),
             EngineError::SealStatusConflict { .. } => Self::new(S::CONFLICT, "seal.status_conflict", detail),
             EngineError::Superseded { .. } => Self::new(S::CONFLICT, "licence.superseded", detail),

@@ -110,22 +110,37 @@ fn objections(store: &dyn Store) -> Outcome {
     ok(
         accepted
             .workflow
-            .apply(Action::Accept, "authority:x", "", datetime!(2024-01-02 1:00 UTC), &Calendar::default())
+            .apply(
+                Action::Accept,
+                "authority:x",
+                "",
+                datetime!(2024-01-02 1:00 UTC),
+                &Calendar::default(),
+            )
             .map(drop)
             .map_err(|e| StoreError::Backend(e.to_string())),
         "accept",
     )?;
     logged(store.update_objection(&first, &accepted, b"accepted"), "update")?;
     ensure(
-        matches!(store.update_objection(&first, &accepted, b"x"), Err(StoreError::Conflict)),
+        matches!(
+            store.update_objection(&first, &accepted, b"x"),
+            Err(StoreError::Conflict)
+        ),
         "an objection change checks what it replaces",
     )?;
-    ensure(ok(store.objection("O1"), "read")? == Some(accepted.clone()), "the change reads back")?;
+    ensure(
+        ok(store.objection("O1"), "read")? == Some(accepted.clone()),
+        "the change reads back",
+    )?;
     ensure(
         ok(store.objections_of_licence(&licence), "list")? == vec![accepted],
         "objections are listed by licence, and only theirs",
     )?;
-    ensure(ok(store.objection("none"), "read")?.is_none(), "an unknown objection is absent")
+    ensure(
+        ok(store.objection("none"), "read")?.is_none(),
+        "an unknown objection is absent",
+    )
 }
 
 fn seals(store: &dyn Store) -> Outcome {

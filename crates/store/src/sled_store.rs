@@ -470,7 +470,12 @@ impl Store for SledStore {
         let value = encode(objection)?;
         let index_key = objection_key(&objection.licence, &objection.id);
         let _log = self.lock_log();
-        let index = (&self.objections, &self.objections_by_licence, &self.log, &self.log_nodes)
+        let index = (
+            &self.objections,
+            &self.objections_by_licence,
+            &self.log,
+            &self.log_nodes,
+        )
             .transaction(|(objections, by_licence, log, nodes)| {
                 if objections.get(objection.id.as_str())?.is_some() {
                     return Err(abort(StoreError::Conflict));

@@ -1,0 +1,238 @@
+//! Objections to licence data (异议处理): filing, the issuer's review, the objector's steps, and
+//! the warning verification carries while one is open. Every step is durable and a log entry
+//! with commitments only:
+//!
+//! ```json
+//! {"event":"objection.filed","objection":"OB…","licence":"1.2.156.…","statement_sha256":"…","objector_sha256":"…","time":"…"}
+//! {"event":"objection.reject","objection":"OB…","state":"rejected","actor_sha256":"…","reason_sha256":"…","time":"…"}
+//! ```
+
+use serde::Deserialize;
+use serde_json::json;
+use zhengyin_crypto::hash;
+use zhengyin_model::licence::format_time;
+use zhengyin_model::objection::{Action, Calendar, Channel, Evidence, ObjectionKind, Workflow, DEFAULT_REVIEW_DAYS};
+use zhengyin_model::{LicenceId, Objection, Uscc};
+
+use crate::{log, Engine, EngineError};
+
+/// Most evidence items per objection.
+pub const MAX_EVIDENCE: usize = 20;
+/// Longest statement or reason, in characters.
+pub const MAX_TEXT: usize = 2000;
+
+/// A request to file an objection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileObjection {
+    /// The licence version disputed.
+    pub licence: String,
+    /// The disputed face fields; empty for the whole licence.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// Inaccurate, incomplete or other.
+    pub kind: ObjectionKind,
+    /// What is wrong, in the objector's words.
+    pub statement: String,
+    /// Evidence offered (files by SHA-256, or references).
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+}
+
+/// Who asks for a step.
+#[derive(Debug, Clone)]
+pub enum ObjectionActor {
+    /// The issuing authority of the disputed licence (review and resolution).
+    Issuer(Uscc),
+    /// The objector (supplying evidence, withdrawing): `department:<code>` or `holder:…`.
+    Objector(String),
+}
+
+impl ObjectionActor {
+    fn label(&self) -> String {
+        match self {
+            Self::Issuer(uscc) => format!("authority:{uscc}"),
+            Self::Objector(who) => who.clone(),
+        }
+    }
+}
+
+fn text(what: &str, value: &str, required: bool) -> Result<(), EngineError> {
+    let len = value.chars().count();
+    if (required && value.trim().is_empty()) || len > MAX_TEXT {
+        return Err(EngineError::invalid(format!("{what} must be 1–{MAX_TEXT} characters")));
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Sets the working-day calendar objection deadlines count in.
+    pub fn with_calendar(mut self, calendar: Calendar) -> Result<Self, EngineError> {
+        calendar.check().map_err(|e| EngineError::invalid(e.to_string()))?;
+        self.calendar = calendar;
+        Ok(self)
+    }
+
+    /// The working-day calendar.
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
+    }
+
+    /// Files an objection by `objector` (`department:<code>` for a using department,
+    /// `holder:<code type>:<code>` for the holder) through `channel`.
+    pub async fn file_objection(
+        &self,
+        objector: &str,
+        channel: Channel,
+        req: FileObjection,
+    ) -> Result<Objection, EngineError> {
+        let licence = LicenceId::parse(&req.licence)?;
+        let stored = self.licence(&licence)?;
+        text("statement", &req.statement, true)?;
+        if req.evidence.len() > MAX_EVIDENCE {
+            return Err(EngineError::invalid(format!("at most {MAX_EVIDENCE} evidence items")));
+        }
+        for e in &req.evidence {
+            let file = e
+                .sha256
+                .as_deref()
+                .is_some_and(|h| h.len() == 64 && hex::decode(h).is_ok());
+            if e.name.trim().is_empty() || !(file || e.reference.as_deref().is_some_and(|r| !r.trim().is_empty())) {
+                return Err(EngineError::invalid(
+                    "each evidence item needs a name and a SHA-256 (64 hex digits) or a reference",
+                ));
+            }
+        }
+        let licence_type = self
+            .licence_type(licence.type_code())
+            .ok_or_else(|| EngineError::UnknownLicenceType(licence.type_code().clone()))?;
+        if let Some(unknown) = req
+            .fields
+            .iter()
+            .find(|f| !licence_type.face_schema.iter().any(|s| &s.name == *f))
+        {
+            return Err(EngineError::invalid(format!(
+                "{unknown} is not a field of {}",
+                licence_type.name
+            )));
+        }
+        if let Some(holder) = objector.strip_prefix("holder:") {
+            let body: serde_json::Value = serde_json::from_slice(&stored.bytes).unwrap_or_default();
+            let own = format!(
+                "{}:{}",
+                body["holder"]["code_type"].as_str().unwrap_or_default(),
+                body["holder"]["code"].as_str().unwrap_or_default()
+            );
+            if own != holder {
+                return Err(EngineError::Forbidden(
+                    "a holder objects to its own licences only".into(),
+                ));
+            }
+        }
+        let now = self.clock.now();
+        let objection = Objection {
+            id: format!("OB{:016}", self.store.next_serial()?),
+            licence,
+            fields: req.fields,
+            kind: req.kind,
+            statement: req.statement,
+            evidence: req.evidence,
+            objector: objector.to_owned(),
+            channel,
+            workflow: Workflow::new(now, DEFAULT_REVIEW_DAYS),
+        };
+        let entry = log::entry(json!({
+            "event": "objection.filed",
+            "objection": objection.id,
+            "licence": objection.licence.as_str(),
+            "statement_sha256": hash::sha256_hex(objection.statement.as_bytes()),
+            "objector_sha256": hash::sha256_hex(objection.objector.as_bytes()),
+            "time": format_time(now),
+        }));
+        self.store.put_objection(&objection, &entry)?.durable.await?;
+        Ok(objection)
+    }
+
+    /// An objection.
+    pub fn objection(&self, id: &str) -> Result<Objection, EngineError> {
+        self.store
+            .objection(id)?
+            .ok_or_else(|| EngineError::ObjectionNotFound(id.to_owned()))
+    }
+
+    /// The objections to one licence version.
+    pub fn objections_of_licence(&self, licence: &LicenceId) -> Result<Vec<Objection>, EngineError> {
+        Ok(self.store.objections_of_licence(licence)?)
+    }
+
+    /// Moves an objection one step, if `actor` may take it and the workflow allows it.
+    pub async fn act_on_objection(
+        &self,
+        id: &str,
+        actor: &ObjectionActor,
+        action: Action,
+        reason: &str,
+    ) -> Result<Objection, EngineError> {
+        let current = self.objection(id)?;
+        let issuer_step = !matches!(action, Action::SupplyEvidence | Action::Withdraw);
+        let allowed = match actor {
+            ObjectionActor::Issuer(uscc) => issuer_step && uscc == current.licence.issuer(),
+            ObjectionActor::Objector(who) => !issuer_step && *who == current.objector,
+        };
+        if !allowed {
+            return Err(EngineError::Forbidden(format!(
+                "{} is not for this caller on objection {id}",
+                action.name()
+            )));
+        }
+        text("reason", reason, false)?;
+        if let Action::Correct { new_version } = &action {
+            // The correction is a new version of the same licence, issued through the update path.
+            if new_version.lineage() != current.licence.lineage() || new_version.version() <= current.licence.version()
+            {
+                return Err(EngineError::invalid(
+                    "the correction must be a newer version of the disputed licence",
+                ));
+            }
+            self.licence(new_version)?;
+        }
+        let now = self.clock.now();
+        let mut next = current.clone();
+        let to = next
+            .workflow
+            .apply(action.clone(), &actor.label(), reason, now, &self.calendar)
+            .map_err(EngineError::Objection)?
+            .to
+            .clone();
+        let entry = log::entry(json!({
+            "event": format!("objection.{}", action.name()),
+            "objection": id,
+            "licence": current.licence.as_str(),
+            "state": to.name(),
+            "actor_sha256": hash::sha256_hex(actor.label().as_bytes()),
+            "reason_sha256": hash::sha256_hex(reason.as_bytes()),
+            "time": format_time(now),
+        }));
+        self.store.update_objection(&current, &next, &entry)?.durable.await?;
+        Ok(next)
+    }
+
+    /// Open objections past their review deadline (for operators), as of now.
+    pub fn is_overdue(&self, objection: &Objection) -> bool {
+        objection.workflow.is_overdue(&self.calendar, self.clock.now())
+    }
+
+    /// The review deadline of an objection, as of now.
+    pub fn deadline(&self, objection: &Objection) -> Option<time::Date> {
+        objection.workflow.deadline(&self.calendar, self.clock.now())
+    }
+}
+
+/// The open objections to a licence as `(id, fields)`, for the verification warning.
+pub(crate) fn open_objections(objections: &[Objection]) -> Vec<(String, Vec<String>)> {
+    objections
+        .iter()
+        .filter(|o| o.workflow.state().is_open())
+        .map(|o| (o.id.clone(), o.fields.clone()))
+        .collect()
+}
