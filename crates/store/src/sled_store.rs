@@ -515,7 +515,7 @@ impl Store for SledStore {
                 .ok_or_else(|| StoreError::Corrupt(format!("objection {id} indexed but absent")))?;
             out.push(objection);
         }
-        out.sort_by(|a, b| a.workflow.filed_at.cmp(&b.workflow.filed_at));
+        out.sort_by_key(|o| o.workflow.filed_at);
         Ok(out)
     }
 
