@@ -37,6 +37,9 @@ pub struct FileObjection {
     /// Evidence offered (files by SHA-256, or references).
     #[serde(default)]
     pub evidence: Vec<Evidence>,
+    /// For a hotline entry by an operator: who objects (`department:…` or `holder:…`).
+    #[serde(default)]
+    pub on_behalf_of: Option<String>,
 }
 
 /// Who asks for a step.

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod extract;
 mod handlers;
 pub mod metrics;
+mod objections;
 pub mod problem;
 mod seals;
 
@@ -122,6 +123,10 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
             "/verify/batch",
             post(handlers::verify_batch).layer(DefaultBodyLimit::max(config.batch_body_limit)),
         )
+        .route("/objections", post(objections::file))
+        .route("/objections/{id}", get(objections::get))
+        .route("/objections/{id}/actions", post(objections::act))
+        .route("/licences/{id}/objections", get(objections::of_licence))
         .route("/seals", post(seals::make))
         .route("/seals/verify", post(seals::verify_seal))
         .route("/seals/{es_id}", get(seals::get))

@@ -1,0 +1,149 @@
+//! The `/v1/objections` handlers: filing, reading and moving objections, each for the right role.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use zhengyin_engine::{FileObjection, ObjectionActor};
+use zhengyin_model::objection::{Action, Channel};
+use zhengyin_model::{LicenceId, Objection};
+
+use crate::auth::{Caller, Role};
+use crate::extract::JsonBody;
+use crate::problem::Problem;
+use crate::AppState;
+
+type Result<T> = std::result::Result<T, Problem>;
+
+fn view(s: &AppState, o: &Objection, code: StatusCode) -> Response {
+    let body = json!({
+        "objection": o,
+        "state": o.workflow.state().name(),
+        "deadline": s.engine.deadline(o).map(|d| d.to_string()),
+        "overdue": s.engine.is_overdue(o),
+    });
+    (code, Json(body)).into_response()
+}
+
+/// A using department files for itself; an operator enters a hotline objection on someone's behalf.
+pub(crate) async fn file(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<FileObjection>,
+) -> Result<Response> {
+    let (objector, channel) = match (&caller.role, &req.on_behalf_of) {
+        (Role::Verifier { department }, None) => (format!("department:{department}"), Channel::Platform),
+        (Role::Operator, Some(who)) if who.starts_with("department:") || who.starts_with("holder:") => {
+            (who.clone(), Channel::Hotline)
+        }
+        (Role::Operator, _) => {
+            return Err(Problem::invalid(
+                "a hotline entry names on_behalf_of: department:<code> or holder:<code type>:<code>",
+            ))
+        }
+        (Role::Verifier { .. }, Some(_)) => return Err(Problem::invalid("on_behalf_of is for operators")),
+        _ => {
+            return Err(Problem::forbidden(
+                "only a using department or an operator files objections",
+            ))
+        }
+    };
+    let o = s.engine.file_objection(&objector, channel, req).await?;
+    Ok(view(&s, &o, StatusCode::CREATED))
+}
+
+/// Whether `caller` may read `o`: its objector, the licence's issuer, operators and auditors.
+fn may_read(caller: &Caller, o: &Objection) -> bool {
+    match &caller.role {
+        Role::Operator | Role::Auditor => true,
+        Role::Authority { uscc } => uscc == o.licence.issuer(),
+        Role::Verifier { department } => o.objector == format!("department:{department}"),
+    }
+}
+
+pub(crate) async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
+    let o = s.engine.objection(&id)?;
+    if !may_read(&caller, &o) {
+        return Err(Problem::forbidden("not an objection of yours"));
+    }
+    Ok(view(&s, &o, StatusCode::OK))
+}
+
+/// The objections to a licence version: for its issuer, operators and auditors.
+pub(crate) async fn of_licence(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
+    let id = LicenceId::parse(&id)
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "identifier.invalid", e.to_string()))?;
+    let allowed = match &caller.role {
+        Role::Operator | Role::Auditor => true,
+        Role::Authority { uscc } => uscc == id.issuer(),
+        Role::Verifier { .. } => false,
+    };
+    if !allowed {
+        return Err(Problem::forbidden(
+            "only the issuer, operators and auditors list a licence's objections",
+        ));
+    }
+    let list: Vec<_> = s
+        .engine
+        .objections_of_licence(&id)?
+        .iter()
+        .map(|o| json!({"objection": o, "state": o.workflow.state().name(), "overdue": s.engine.is_overdue(o)}))
+        .collect();
+    Ok(Json(json!({ "objections": list })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Step {
+    /// `return`, `accept`, `review`, `request_evidence`, `supply_evidence`, `extend`, `correct`,
+    /// `reject` or `withdraw`.
+    action: String,
+    #[serde(default)]
+    reason: String,
+    /// For `correct`: the new licence version.
+    #[serde(default)]
+    new_version: Option<String>,
+}
+
+impl Step {
+    fn action(&self) -> Result<Action> {
+        Ok(match (self.action.as_str(), &self.new_version) {
+            ("correct", Some(v)) => Action::Correct {
+                new_version: LicenceId::parse(v)
+                    .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "identifier.invalid", e.to_string()))?,
+            },
+            ("correct", None) => return Err(Problem::invalid("correct needs new_version")),
+            (_, Some(_)) => return Err(Problem::invalid("new_version goes with correct only")),
+            ("return", None) => Action::Return,
+            ("accept", None) => Action::Accept,
+            ("review", None) => Action::Review,
+            ("request_evidence", None) => Action::RequestEvidence,
+            ("supply_evidence", None) => Action::SupplyEvidence,
+            ("extend", None) => Action::Extend,
+            ("reject", None) => Action::Reject,
+            ("withdraw", None) => Action::Withdraw,
+            (other, None) => return Err(Problem::invalid(format!("unknown action {other:?}"))),
+        })
+    }
+}
+
+/// One step: review steps by the licence's issuer, evidence and withdrawal by the objector.
+pub(crate) async fn act(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(step): JsonBody<Step>,
+) -> Result<Response> {
+    let actor = match &caller.role {
+        Role::Authority { uscc } => ObjectionActor::Issuer(uscc.clone()),
+        Role::Verifier { department } => ObjectionActor::Objector(format!("department:{department}")),
+        _ => return Err(Problem::forbidden("only the issuer or the objector moves an objection")),
+    };
+    let o = s
+        .engine
+        .act_on_objection(&id, &actor, step.action()?, &step.reason)
+        .await?;
+    Ok(view(&s, &o, StatusCode::OK))
+}

@@ -1,0 +1,167 @@
+//! Objections over HTTP against a really started `zhengyin serve --demo`: a using department
+//! disputes a licence, the issuer reviews and corrects it, verifiers are warned meanwhile.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{assert_no_server_errors, business_licence, Server, TempDir};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+async fn send(http: &Client, server: &Server, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+    let r = http
+        .post(server.at(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(http: &Client, server: &Server, path: &str, token: &str) -> (StatusCode, Value) {
+    let r = http.get(server.at(path)).bearer_auth(token).send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn verify(http: &Client, server: &Server, licence: &Value) -> Value {
+    send(http, server, "/v1/verify", "demo-verifier", licence).await.1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_department_objects_the_issuer_corrects_and_verifiers_are_warned_meanwhile() {
+    let dir = TempDir::new("objections");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let authority = "demo-authority-ed25519";
+    let (status, issued) = send(&http, &server, "/v1/licences", authority, &business_licence("OBJ-1")).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let id = issued["id"].as_str().unwrap().to_owned();
+    let licence = issued["licence"].clone();
+
+    let objection = json!({"licence": id, "fields": ["address"], "kind": "inaccurate",
+        "statement": "住所与实际经营地不符", "evidence": [{"name": "租赁合同", "reference": "案卷 2026-118"}]});
+    let (status, filed) = send(&http, &server, "/v1/objections", "demo-verifier", &objection).await;
+    assert_eq!(status, StatusCode::CREATED, "{filed}");
+    assert_eq!(filed["state"], "filed");
+    let oid = filed["objection"]["id"].as_str().unwrap().to_owned();
+    let report = verify(&http, &server, &licence).await;
+    assert_eq!(report["verdict"], "VALID");
+    let warning = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "objection")
+        .unwrap();
+    assert_eq!(warning["outcome"], "warning");
+    assert!(warning["message"].as_str().unwrap().contains("address"));
+
+    let act = |token: &'static str, body: Value| {
+        let (http, server, oid) = (&http, &server, oid.clone());
+        async move { send(http, server, &format!("/v1/objections/{oid}/actions"), token, &body).await }
+    };
+    // Refusals first: another authority, the objector reviewing, an unknown action, an illegal step.
+    let (status, p) = act("demo-authority-p256", json!({"action": "accept"})).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("auth.forbidden"))
+    );
+    let (status, _) = act("demo-verifier", json!({"action": "accept"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, p) = act(authority, json!({"action": "approve"})).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("request.invalid"))
+    );
+    let (status, p) = act(authority, json!({"action": "reject", "reason": "数据无误"})).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("objection.illegal_transition"))
+    );
+
+    for (token, body) in [
+        (authority, json!({"action": "accept"})),
+        (authority, json!({"action": "review"})),
+        (
+            authority,
+            json!({"action": "request_evidence", "reason": "请提供租赁合同扫描件"}),
+        ),
+        ("demo-verifier", json!({"action": "supply_evidence"})),
+    ] {
+        let (status, o) = act(token, body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body}: {o}");
+    }
+    // The correction: version 002 through the normal update path, then linked.
+    let (status, updated) = send(
+        &http,
+        &server,
+        &format!("/v1/licences/{id}/versions"),
+        authority,
+        &json!({"face": business_licence("OBJ-1")["face"].clone().as_object().cloned().map(|mut f| {
+            f.insert("address".into(), json!("长春市示例路2号")); f }), "reason": format!("异议 {oid} 更正")}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{updated}");
+    let new_id = updated["id"].as_str().unwrap();
+    let (status, done) = act(authority, json!({"action": "correct", "new_version": new_id})).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["state"], "corrected");
+    assert_eq!(done["objection"]["workflow"]["history"].as_array().unwrap().len(), 5);
+
+    // The objector sees the result; the issuer lists the licence's objections; others may not.
+    let (status, seen) = get(&http, &server, &format!("/v1/objections/{oid}"), "demo-verifier").await;
+    assert_eq!((status, seen["state"].as_str()), (StatusCode::OK, Some("corrected")));
+    let (status, _) = get(&http, &server, &format!("/v1/objections/{oid}"), "demo-authority-p256").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, list) = get(&http, &server, &format!("/v1/licences/{id}/objections"), authority).await;
+    assert_eq!(
+        (status, list["objections"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(1))
+    );
+    let (status, _) = get(
+        &http,
+        &server,
+        &format!("/v1/licences/{id}/objections"),
+        "demo-verifier",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, p) = get(&http, &server, "/v1/objections/OB404", "demo-operator").await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("objection.not_found"))
+    );
+
+    // Resolved: the warning is gone from the new version.
+    let report = verify(&http, &server, &updated["licence"]).await;
+    assert_eq!(report["verdict"], "VALID");
+    assert!(report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["code"] != "objection"));
+
+    // Hotline: an operator files on someone's behalf, and must say whose.
+    let (status, p) = send(&http, &server, "/v1/objections", "demo-operator", &objection).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("request.invalid"))
+    );
+    let mut hotline = objection.clone();
+    hotline["licence"] = json!(new_id);
+    hotline["on_behalf_of"] = json!("holder:001:91350100M000100Y43");
+    let (status, o) = send(&http, &server, "/v1/objections", "demo-operator", &hotline).await;
+    assert_eq!(
+        (status, o["objection"]["channel"].as_str()),
+        (StatusCode::CREATED, Some("hotline")),
+        "{o}"
+    );
+    let mut bad = objection.clone();
+    bad["fields"] = json!(["no_such_field"]);
+    let (status, _) = send(&http, &server, "/v1/objections", "demo-verifier", &bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_no_server_errors(&server).await;
+}
