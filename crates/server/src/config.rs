@@ -42,6 +42,10 @@ pub struct Config {
     pub log_origin: String,
     /// PKCS#8 PEM Ed25519 key that signs the log's checkpoints.
     pub log_key: PathBuf,
+    /// The working-day calendar objection deadlines count in: `holidays` and make-up
+    /// `workdays`, as `YYYY-MM-DD` lists.
+    #[serde(default)]
+    pub calendar: zhengyin_model::Calendar,
     /// The seal maker (制章者), if this node makes e-seals.
     #[serde(default)]
     pub seal_maker: Option<SealMakerConfig>,
@@ -119,6 +123,7 @@ impl Config {
             tokens: crate::demo::tokens(),
             log_origin: "zhengyin.example/demo".to_owned(),
             log_key: keys_dir.join("log-ed25519.key"),
+            calendar: zhengyin_model::Calendar::default(),
             seal_maker: Some(SealMakerConfig {
                 key: keys_dir.join("seal-maker.key"),
                 certificates: vec![keys_dir.join("seal-maker.pem"), keys_dir.join("issuing-ca.pem")],

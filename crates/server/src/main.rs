@@ -263,7 +263,9 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
         log,
     )
     .await?
-    .with_signature_cache(config.signature_cache);
+    .with_signature_cache(config.signature_cache)
+    .with_calendar(config.calendar.clone())
+    .context("the working-day calendar")?;
     if let Some(maker) = &config.seal_maker {
         let key = FileKey::from_pem_file(&maker.key)
             .with_context(|| format!("loading the seal-maker key {}", maker.key.display()))?;
