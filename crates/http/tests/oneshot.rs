@@ -91,6 +91,15 @@ async fn the_body_limit_is_enforced_before_parsing() {
     let (status, body, _) = send(router(1024).await, post("/v1/verify", Some("verifier"), big)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(body["code"], "request.too_large");
+    // The batch route has its own, larger limit: 4 KiB passes the general 1 KiB limit there…
+    let batch = format!("{{\"licences\":[\"{}\"]}}", "x".repeat(4096));
+    let (status, body, _) = send(router(1024).await, post("/v1/verify/batch", Some("verifier"), batch)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // …and is enforced too (default 4 MiB).
+    let huge = vec![b' '; HttpConfig::default().batch_body_limit + 1];
+    let (status, body, _) = send(router(1024).await, post("/v1/verify/batch", Some("verifier"), huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(body["code"], "request.too_large");
 }
 
 #[tokio::test]
