@@ -5,21 +5,9 @@
 
 mod common;
 
-use common::{assert_no_server_errors, business_licence, Server, TempDir};
+use common::{assert_no_server_errors, business_licence, send, Server, TempDir};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-
-async fn send(http: &Client, server: &Server, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
-    let r = http
-        .post(server.at(path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 async fn get(http: &Client, server: &Server, path: &str, token: &str) -> (StatusCode, Value) {
     let r = http.get(server.at(path)).bearer_auth(token).send().await.unwrap();

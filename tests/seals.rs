@@ -6,7 +6,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{assert_no_server_errors, Server, TempDir};
+use common::{assert_no_server_errors, send, Server, TempDir};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
@@ -29,18 +29,6 @@ fn seal_request() -> Value {
         "signer_certificates": [signer_chain()],
         "picture": {"kind": "PNG", "data_base64": b64(b"\x89PNG\r\n\x1a\nexample"), "width": 40, "height": 40}
     })
-}
-
-async fn send(http: &Client, server: &Server, path: &str, token: &str, body: &Value) -> (StatusCode, Value) {
-    let r = http
-        .post(server.at(path))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 fn check<'a>(report: &'a Value, code: &str) -> &'a Value {

@@ -181,3 +181,22 @@ pub async fn assert_no_server_errors(server: &Server) {
         .collect();
     assert!(failures.is_empty(), "server errors: {failures:?}");
 }
+
+/// POSTs JSON with a bearer token; the status and the JSON answer (null if none).
+pub async fn send(
+    http: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = http
+        .post(server.at(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}

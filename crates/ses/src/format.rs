@@ -289,29 +289,16 @@ fn read_to_sign(raw: &[u8]) -> Result<ToSignAndInner<'_>, SesError> {
     };
     let data_hash = bit_string(&mut r)?;
     let property_info = ia5(&mut r)?;
-    if version == 1 {
-        // GM/T 0031-2014: ... propertyInfo, cert OCTET STRING, signatureAlgorithm OID }
-        let cert = r.decode::<OctetStringRef<'_>>()?.as_bytes();
-        let algorithm = r.decode::<ObjectIdentifier>()?;
-        r.finish(())?;
-        let to_sign = ToSign {
-            raw,
-            version,
-            seal,
-            time,
-            data_hash,
-            property_info,
-            extensions: Vec::new(),
-            quirks: Vec::new(),
-        };
-        return Ok((to_sign, Some((cert, algorithm))));
-    }
     let mut quirks = Vec::new();
-    let extensions = if r.is_finished() {
-        Vec::new()
+    let (extensions, inner) = if version == 1 {
+        // GM/T 0031-2014: … propertyInfo, cert OCTET STRING, signatureAlgorithm OID }
+        let cert = r.decode::<OctetStringRef<'_>>()?.as_bytes();
+        (Vec::new(), Some((cert, r.decode::<ObjectIdentifier>()?)))
+    } else if r.is_finished() {
+        (Vec::new(), None)
     } else if r.peek_tag()? == Tag::Sequence {
         quirks.push(Quirk::UntaggedTbsExtensions);
-        read_extensions(r.tlv_bytes()?)?.0
+        (read_extensions(r.tlv_bytes()?)?.0, None)
     } else {
         let tagged = r.tlv_bytes()?;
         let mut t = SliceReader::new(tagged)?;
@@ -322,9 +309,9 @@ fn read_to_sign(raw: &[u8]) -> Result<ToSignAndInner<'_>, SesError> {
                 header.tag
             )));
         }
-        let inner = t.read_slice(header.length)?;
+        let body = t.read_slice(header.length)?;
         t.finish(())?;
-        read_extensions(inner)?.0
+        (read_extensions(body)?.0, None)
     };
     r.finish(())?;
     let to_sign = ToSign {
@@ -337,7 +324,7 @@ fn read_to_sign(raw: &[u8]) -> Result<ToSignAndInner<'_>, SesError> {
         extensions,
         quirks,
     };
-    Ok((to_sign, None))
+    Ok((to_sign, inner))
 }
 
 /// v1 `timeInfo`: a BIT STRING holding the time as text (`YYYYMMDDHHMMSSZ` or `YYMMDDHHMMSSZ`),
