@@ -229,6 +229,11 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
         .map_or("unmatched", |p| p.as_str())
         .to_owned();
     let method = req.method().to_string();
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
     let request_id = req
         .headers()
         .get(REQUEST_ID)
@@ -263,6 +268,14 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
         return response;
     }
     let (mut parts, body) = response.into_parts();
+    // Refused before its body was read (auth, rate, size, media type): the server will not reuse
+    // this connection, so say so, or a client may send its next request into a closing socket.
+    let refused_early = matches!(status.as_u16(), 401 | 403 | 413 | 415 | 429);
+    if has_body && refused_early {
+        parts
+            .headers
+            .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    }
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
         return (parts, Body::empty()).into_response();
     };

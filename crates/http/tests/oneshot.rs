@@ -195,3 +195,23 @@ async fn callers_over_their_rate_get_429_with_retry_after() {
         .unwrap();
     assert_eq!(router.oneshot(other).await.unwrap().status(), StatusCode::OK);
 }
+
+/// A request refused before its body was read tells the client not to reuse the connection;
+/// one whose body was read keeps it.
+#[tokio::test]
+async fn early_refusals_close_the_connection() {
+    let request = |token: &str| {
+        Request::post("/v1/licence-types")
+            .header("content-type", "application/json")
+            .header("content-length", "8")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::from("not json"))
+            .unwrap()
+    };
+    let refused = router(1024).await.oneshot(request("verifier")).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(refused.headers()["connection"], "close");
+    let read = router(1024).await.oneshot(request("op")).await.unwrap();
+    assert_eq!(read.status(), StatusCode::BAD_REQUEST);
+    assert!(read.headers().get("connection").is_none());
+}
