@@ -151,5 +151,15 @@ async fn a_department_objects_the_issuer_corrects_and_verifiers_are_warned_meanw
     bad["fields"] = json!(["no_such_field"]);
     let (status, _) = send(&http, &server, "/v1/objections", "demo-verifier", &bad).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Oversight: nothing is overdue yet; only operators and auditors may ask; /metrics counts it.
+    let (status, overdue) = get(&http, &server, "/v1/objections/overdue", "demo-operator").await;
+    assert_eq!(
+        (status, overdue["objections"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
+    let (status, _) = get(&http, &server, "/v1/objections/overdue", "demo-verifier").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let metrics = reqwest::get(server.at("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("zhengyin_objections_overdue 0"), "{metrics}");
     assert_no_server_errors(&server).await;
 }

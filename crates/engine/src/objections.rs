@@ -220,7 +220,18 @@ impl Engine {
         Ok(next)
     }
 
-    /// Open objections past their review deadline (for operators), as of now.
+    /// Open objections past their review deadline, as of now (for operators).
+    pub fn overdue_objections(&self) -> Result<Vec<Objection>, EngineError> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .open_objections()?
+            .into_iter()
+            .filter(|o| o.workflow.is_overdue(&self.calendar, now))
+            .collect())
+    }
+
+    /// Whether an objection is past its review deadline, as of now.
     pub fn is_overdue(&self, objection: &Objection) -> bool {
         objection.workflow.is_overdue(&self.calendar, self.clock.now())
     }

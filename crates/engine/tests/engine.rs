@@ -1085,6 +1085,23 @@ async fn an_objection_warns_verifiers_until_the_issuer_corrects_the_licence() {
         w.engine.act_on_objection(id, &by_objector, Action::Withdraw, "").await,
         Err(EngineError::Objection(_))
     ));
+
+    // Another objection left alone past its deadline is listed as overdue; a closed one never is.
+    let late = w
+        .engine
+        .file_objection(department, Channel::Platform, objection_request(&corrected.id, &[]))
+        .await
+        .unwrap();
+    assert!(w.engine.overdue_objections().unwrap().is_empty());
+    w.clock.advance(60 * 86400);
+    let overdue: Vec<String> = w
+        .engine
+        .overdue_objections()
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(overdue, [late.id]);
 }
 
 #[tokio::test]

@@ -124,6 +124,7 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
             post(handlers::verify_batch).layer(DefaultBodyLimit::max(config.batch_body_limit)),
         )
         .route("/objections", post(objections::file))
+        .route("/objections/overdue", get(objections::overdue))
         .route("/objections/{id}", get(objections::get))
         .route("/objections/{id}/actions", post(objections::act))
         .route("/licences/{id}/objections", get(objections::of_licence))
@@ -181,6 +182,12 @@ async fn metrics(State(s): State<AppState>) -> Response {
     s.metrics.cache_hits.set(gauge(cache.hits));
     s.metrics.cache_misses.set(gauge(cache.misses));
     s.metrics.cache_entries.set(gauge(cache.entries));
+    match s.engine.overdue_objections() {
+        Ok(overdue) => {
+            s.metrics.objections_overdue.set(gauge(overdue.len() as u64));
+        }
+        Err(e) => tracing::error!(error = %e, "counting overdue objections failed"),
+    };
     let batch = s.engine.batch_stats();
     s.metrics.batch_equations_passed.set(gauge(batch.passed));
     s.metrics.batch_equations_failed.set(gauge(batch.failed));

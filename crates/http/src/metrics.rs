@@ -45,6 +45,7 @@ pub struct Metrics {
     pub(crate) batch_durations: Histogram,
     pub(crate) batch_equations_passed: Gauge,
     pub(crate) batch_equations_failed: Gauge,
+    pub(crate) objections_overdue: Gauge,
     pub(crate) cache_hits: Gauge,
     pub(crate) cache_misses: Gauge,
     pub(crate) cache_entries: Gauge,
@@ -104,6 +105,12 @@ impl Default for Metrics {
             "Ed25519 batch equations that failed (signatures then checked one by one)",
             batch_equations_failed.clone(),
         );
+        let objections_overdue = Gauge::default();
+        registry.register(
+            "objections_overdue",
+            "Open objections past their review deadline",
+            objections_overdue.clone(),
+        );
         let (cache_hits, cache_misses, cache_entries) = (Gauge::default(), Gauge::default(), Gauge::default());
         registry.register(
             "signature_cache_hits",
@@ -126,6 +133,7 @@ impl Default for Metrics {
             batch_durations,
             batch_equations_passed,
             batch_equations_failed,
+            objections_overdue,
             cache_hits,
             cache_misses,
             cache_entries,

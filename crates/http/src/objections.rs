@@ -147,3 +147,19 @@ pub(crate) async fn act(
         .await?;
     Ok(view(&s, &o, StatusCode::OK))
 }
+
+/// Open objections past their review deadline: operators and auditors.
+pub(crate) async fn overdue(State(s): State<AppState>, caller: Caller) -> Result<Response> {
+    if !matches!(caller.role, Role::Operator | Role::Auditor) {
+        return Err(Problem::forbidden(
+            "only operators and auditors list overdue objections",
+        ));
+    }
+    let list: Vec<_> = s
+        .engine
+        .overdue_objections()?
+        .iter()
+        .map(|o| json!({"objection": o, "state": o.workflow.state().name(), "deadline": s.engine.deadline(o).map(|d| d.to_string())}))
+        .collect();
+    Ok(Json(json!({ "objections": list })).into_response())
+}

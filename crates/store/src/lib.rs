@@ -178,6 +178,8 @@ pub trait Store: Send + Sync {
     fn objection(&self, id: &str) -> Result<Option<Objection>, StoreError>;
     /// Replaces an objection if it still equals `expected` (compare-and-swap), appending `entry`.
     fn update_objection(&self, expected: &Objection, new: &Objection, entry: &[u8]) -> Result<Logged, StoreError>;
+    /// Every objection whose workflow is still open (for operators' oversight).
+    fn open_objections(&self) -> Result<Vec<Objection>, StoreError>;
     /// The objections to one licence version, in filing order.
     fn objections_of_licence(&self, licence: &LicenceId) -> Result<Vec<Objection>, StoreError>;
 

@@ -503,6 +503,18 @@ impl Store for SledStore {
         self.swap_with_entry(&self.objections, &new.id, &encode(expected)?, &encode(new)?, entry)
     }
 
+    fn open_objections(&self) -> Result<Vec<Objection>, StoreError> {
+        let mut out = Vec::new();
+        for value in self.objections.iter().values() {
+            let objection: Objection = decode("objection", &value.map_err(backend)?)?;
+            if objection.workflow.state().is_open() {
+                out.push(objection);
+            }
+        }
+        out.sort_by_key(|o| o.workflow.filed_at);
+        Ok(out)
+    }
+
     fn objections_of_licence(&self, licence: &LicenceId) -> Result<Vec<Objection>, StoreError> {
         let prefix = objection_key(licence, "");
         let mut out = Vec::new();
