@@ -70,27 +70,18 @@ impl SignatureCache {
         signature: &[u8],
         check: impl FnOnce() -> Result<(), E>,
     ) -> Result<(), E> {
-        if self.contains(key_id, hash_data, signature) {
+        let key = self.key_of(key_id, hash_data, signature);
+        if self.lookup(key.as_ref()) {
             return Ok(());
         }
-        self.check_and_remember(key_id, hash_data, signature, check)
+        check()?;
+        self.remember(key.as_ref());
+        Ok(())
     }
 
     /// Whether this signature is known good; counts a hit or a miss.
     pub fn contains(&self, key_id: &KeyId, hash_data: &[u8], signature: &[u8]) -> bool {
-        if self.per_shard == 0 {
-            self.misses.fetch_add(1, Ordering::Relaxed);
-            return false;
-        }
-        let key = Self::key(key_id, hash_data, signature);
-        let hit = self
-            .shard(&key)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&key);
-        let counter = if hit { &self.hits } else { &self.misses };
-        counter.fetch_add(1, Ordering::Relaxed);
-        hit
+        self.lookup(self.key_of(key_id, hash_data, signature).as_ref())
     }
 
     /// Runs `check` and remembers a success (for a caller that asked [`Self::contains`] already).
@@ -102,16 +93,29 @@ impl SignatureCache {
         check: impl FnOnce() -> Result<(), E>,
     ) -> Result<(), E> {
         check()?;
-        if self.per_shard == 0 {
-            return Ok(());
-        }
-        let key = Self::key(key_id, hash_data, signature);
-        let mut set = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        self.remember(self.key_of(key_id, hash_data, signature).as_ref());
+        Ok(())
+    }
+
+    /// The entry's key, or `None` when the cache is off (nothing to hash).
+    fn key_of(&self, key_id: &KeyId, hash_data: &[u8], signature: &[u8]) -> Option<[u8; 32]> {
+        (self.per_shard > 0).then(|| Self::key(key_id, hash_data, signature))
+    }
+
+    fn lookup(&self, key: Option<&[u8; 32]>) -> bool {
+        let hit = key.is_some_and(|key| self.shard(key).lock().unwrap_or_else(|p| p.into_inner()).contains(key));
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        hit
+    }
+
+    fn remember(&self, key: Option<&[u8; 32]>) {
+        let Some(key) = key else { return };
+        let mut set = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
         if set.len() >= self.per_shard {
             set.clear();
         }
-        set.insert(key);
-        Ok(())
+        set.insert(*key);
     }
 
     /// The counters.

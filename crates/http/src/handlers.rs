@@ -184,16 +184,16 @@ pub(crate) async fn reinstate(
 #[serde(deny_unknown_fields)]
 pub(crate) struct VerifyQuery {
     #[serde(default, with = "time::serde::rfc3339::option")]
-    at: Option<OffsetDateTime>,
+    pub(crate) at: Option<OffsetDateTime>,
 }
 
 pub(crate) async fn verify(
     State(s): State<AppState>,
     _: VerifierCaller,
-    query: std::result::Result<Query<VerifyQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult<VerifyQuery>,
     RawJson(body): RawJson,
 ) -> Result<Response> {
-    let Query(query) = query.map_err(|e| Problem::invalid(format!("query: {}", e.body_text())))?;
+    let query = self::query(query)?;
     let started = Instant::now();
     let report = s.engine.verify(&body, query.at);
     let labels = VerdictLabels::of(&report);
@@ -216,10 +216,10 @@ struct BatchRequest<'a> {
 pub(crate) async fn verify_batch(
     State(s): State<AppState>,
     _: VerifierCaller,
-    query: std::result::Result<Query<VerifyQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult<VerifyQuery>,
     RawJson(body): RawJson,
 ) -> Result<Response> {
-    let Query(query) = query.map_err(|e| Problem::invalid(format!("query: {}", e.body_text())))?;
+    let query = self::query(query)?;
     let limit = s.batch_limit;
     let engine = Arc::clone(&s.engine);
     let started = Instant::now();
@@ -284,9 +284,9 @@ pub(crate) struct RangeQuery {
     end: u64,
 }
 
-type QueryResult<T> = std::result::Result<Query<T>, axum::extract::rejection::QueryRejection>;
+pub(crate) type QueryResult<T> = std::result::Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
-fn query<T>(q: QueryResult<T>) -> Result<T> {
+pub(crate) fn query<T>(q: QueryResult<T>) -> Result<T> {
     q.map(|Query(q)| q)
         .map_err(|e| Problem::invalid(format!("query: {}", e.body_text())))
 }

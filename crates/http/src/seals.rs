@@ -1,6 +1,6 @@
 //! The `/v1/seals` and `/v1/signatures` handlers: the seal registry and GB/T 38540 verification.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -14,6 +14,7 @@ use zhengyin_store::StoredSeal;
 
 use crate::auth::{AuthorityCaller, Caller, OperatorCaller, VerifierCaller};
 use crate::extract::JsonBody;
+use crate::handlers::{QueryResult, VerifyQuery};
 use crate::problem::Problem;
 use crate::AppState;
 
@@ -155,20 +156,13 @@ pub(crate) struct VerifySealRequest {
     seal: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AtQuery {
-    #[serde(default, with = "time::serde::rfc3339::option")]
-    at: Option<OffsetDateTime>,
-}
-
 pub(crate) async fn verify_seal(
     State(s): State<AppState>,
     _: VerifierCaller,
-    query: std::result::Result<Query<AtQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult<VerifyQuery>,
     JsonBody(req): JsonBody<VerifySealRequest>,
 ) -> Result<Response> {
-    let Query(query) = query.map_err(|e| Problem::invalid(format!("query: {}", e.body_text())))?;
+    let query = crate::handlers::query(query)?;
     let der = unb64(&req.seal, "seal")?;
     Ok(Json(s.engine.verify_seal(&der, query.at)).into_response())
 }
