@@ -1,6 +1,7 @@
 //! Zhengyin's domain types and canonical formats.
 //!
-//! What it holds: issuing authorities ([`authority`]), GB/T 36904 licence identifiers and the Chinese identifier standards they use
+//! What it holds: authorised use — service items, grants, holder authorisations, use records
+//! ([`access`]), issuing authorities ([`authority`]), GB/T 36904 licence identifiers and the Chinese identifier standards they use
 //! ([`id`]), the licence-type catalogue and face-data schemas ([`licence_type`]), the signed
 //! licence document, its proof and status ([`licence`]), strict JSON input and RFC 8785 canonical
 //! output ([`canonical`]), and verification reports ([`report`]).
@@ -9,6 +10,7 @@
 //! embedded in an auditor's offline tool. It sits at the bottom of the workspace; every other
 //! crate may use it.
 
+pub mod access;
 pub mod authority;
 pub mod canonical;
 mod check;
@@ -19,6 +21,7 @@ pub mod objection;
 pub mod report;
 pub mod seal;
 
+pub use access::{Authorisation, Grant, GrantState, HolderRef, ServiceItem, UseOperation, UseOutcome, UseRecord};
 pub use authority::Authority;
 pub use canonical::CanonicalError;
 pub use id::{CitizenId, HolderCodeType, IdError, LicenceId, TypeCode, Uscc, Version};

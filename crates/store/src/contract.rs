@@ -81,7 +81,169 @@ pub fn run(store: &dyn Store) -> Outcome {
     log(store)?;
     seals(store)?;
     objections(store)?;
+    access(store)?;
+    use_records(store)?;
     Ok(())
+}
+
+fn holder(code: &str) -> zhengyin_model::HolderRef {
+    zhengyin_model::HolderRef {
+        code_type: HolderCodeType::Uscc,
+        code: code.to_owned(),
+    }
+}
+
+fn access(store: &dyn Store) -> Outcome {
+    use zhengyin_model::{Authorisation, Grant, GrantState, ServiceItem};
+    let item = ServiceItem {
+        code: "S-001".to_owned(),
+        name: "食品经营许可".to_owned(),
+    };
+    wait(store.put_service_item(&item), "service item")?;
+    ensure(
+        ok(store.service_items(), "items")? == vec![item],
+        "service items read back",
+    )?;
+
+    let t = datetime!(2024-01-02 0:00 UTC);
+    let grant = Grant {
+        id: "GR1".to_owned(),
+        department: "dept".to_owned(),
+        type_code: sample_id("GRT1", 1)?.type_code().clone(),
+        fields: vec!["number".to_owned()],
+        service_items: vec!["S-001".to_owned()],
+        requires_authorisation: false,
+        purpose: "审批".to_owned(),
+        until: datetime!(2025-01-01 0:00 UTC),
+        state: GrantState::Applied,
+        history: Vec::new(),
+    };
+    logged(store.put_grant(&grant, b"applied"), "grant")?;
+    ensure(
+        matches!(store.put_grant(&grant, b"again"), Err(StoreError::Conflict)),
+        "a grant id is never reused",
+    )?;
+    let mut approved = grant.clone();
+    approved.state = GrantState::Approved;
+    logged(store.update_grant(&grant, &approved, b"approved"), "approve")?;
+    ensure(
+        matches!(store.update_grant(&grant, &approved, b"x"), Err(StoreError::Conflict)),
+        "a grant change checks what it replaces",
+    )?;
+    ensure(ok(store.grants(), "grants")? == vec![approved], "grants read back")?;
+
+    let licence = sample_id("AUT1", 1)?;
+    let authorisation = |id: &str, code: &str, minute: u8| Authorisation {
+        id: id.to_owned(),
+        holder: holder(code),
+        lineage: licence.lineage(),
+        licence: licence.clone(),
+        department: "dept".to_owned(),
+        service_item: "S-001".to_owned(),
+        created: t + time::Duration::minutes(minute.into()),
+        until: datetime!(2025-01-01 0:00 UTC),
+        withdrawn: None,
+    };
+    let first = authorisation("AU2", "91110000600037341L", 1);
+    logged(store.put_authorisation(&first, b"given"), "authorise")?;
+    logged(
+        store.put_authorisation(&authorisation("AU1", "91110000600037341L", 2), b"given"),
+        "authorise",
+    )?;
+    logged(
+        store.put_authorisation(&authorisation("AU3", "91110000MA01ABCD1X", 0), b"given"),
+        "authorise other",
+    )?;
+    ensure(
+        matches!(store.put_authorisation(&first, b"again"), Err(StoreError::Conflict)),
+        "an authorisation id is never reused",
+    )?;
+    let mut withdrawn = first.clone();
+    withdrawn.withdrawn = Some(t);
+    logged(store.update_authorisation(&first, &withdrawn, b"withdrawn"), "withdraw")?;
+    let mine = ok(store.authorisations_of_holder(&holder("91110000600037341L")), "list")?;
+    ensure(
+        mine.iter().map(|a| a.id.as_str()).collect::<Vec<_>>() == ["AU2", "AU1"] && mine[0] == withdrawn,
+        "a holder's authorisations are its own, oldest first, as changed",
+    )?;
+    ensure(
+        ok(store.authorisation("AU9"), "read")?.is_none(),
+        "an unknown authorisation is absent",
+    )
+}
+
+fn use_records(store: &dyn Store) -> Outcome {
+    use zhengyin_model::{UseOperation, UseOutcome, UseRecord};
+    let type_code = sample_id("USE1", 1)?.type_code().clone();
+    let record = |id: &str, department: &str, code: Option<&str>| UseRecord {
+        id: id.to_owned(),
+        time: datetime!(2024-01-02 0:00 UTC),
+        department: department.to_owned(),
+        operation: UseOperation::LookupById,
+        type_code: type_code.clone(),
+        licences: Vec::new(),
+        holder: code.map(holder),
+        service_item: "S-001".to_owned(),
+        use_cause: "审批".to_owned(),
+        authorisation: None,
+        grant: None,
+        outcome: UseOutcome::NotFound,
+    };
+    let a = "91110000600037341L";
+    // "d" and "dx": one department's name is a prefix of another's.
+    for (id, dept, code) in [
+        ("UR01", "d", Some(a)),
+        ("UR02", "dx", Some(a)),
+        ("UR03", "d", None),
+        ("UR04", "d", Some("91110000MA01ABCD1X")),
+        ("UR05", "dx", Some(a)),
+    ] {
+        logged(store.record_use(&record(id, dept, code), b"used"), "record use")?;
+    }
+    ensure(
+        matches!(
+            store.record_use(&record("UR01", "d", None), b"x"),
+            Err(StoreError::Conflict)
+        ),
+        "a use record is never overwritten",
+    )?;
+    let ids = |q: crate::UseQuery| -> Result<Vec<String>, String> {
+        Ok(ok(store.use_records(&q), "list uses")?
+            .into_iter()
+            .map(|r| r.id)
+            .collect())
+    };
+    let q = |holder_code: Option<&str>, dept: Option<&str>, after: Option<&str>, before: Option<&str>, limit| {
+        crate::UseQuery {
+            holder: holder_code.map(holder),
+            department: dept.map(str::to_owned),
+            after: after.map(str::to_owned),
+            before: before.map(str::to_owned),
+            limit,
+        }
+    };
+    ensure(
+        ids(q(Some(a), None, None, None, 10))? == ["UR01", "UR02", "UR05"],
+        "by holder, only its own",
+    )?;
+    ensure(
+        ids(q(None, Some("d"), None, None, 10))? == ["UR01", "UR03", "UR04"],
+        "by department, exactly",
+    )?;
+    ensure(
+        ids(q(None, Some("dx"), Some("UR02"), None, 10))? == ["UR05"],
+        "a cursor is exclusive",
+    )?;
+    ensure(
+        ids(q(None, None, Some("UR01"), Some("UR04"), 10))? == ["UR02", "UR03"],
+        "a period is (after, before)",
+    )?;
+    ensure(
+        ids(q(None, None, None, None, 2))? == ["UR01", "UR02"],
+        "a limit is kept",
+    )?;
+    let entries = ok(store.log_size(), "size")?;
+    ensure(entries.0 > 0, "use records are log entries")
 }
 
 fn objections(store: &dyn Store) -> Outcome {

@@ -1,7 +1,8 @@
 //! Zhengyin's storage: traits in domain terms, and the sled implementation.
 //!
 //! What it holds: the [`Store`] trait (authorities, licence types, licences with their status
-//! histories, issue intents, the holder index, seals), group commit ([`Durable`]), the embedded sled
+//! histories, issue intents, the holder index, seals,
+//! objections, service items, grants, holder authorisations, use records), group commit ([`Durable`]), the embedded sled
 //! backend ([`SledStore`]) and the contract suite every backend must pass ([`contract`]).
 //!
 //! The rules every backend keeps:
@@ -25,8 +26,8 @@ mod sled_store;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zhengyin_model::{
-    Authority, HolderCodeType, LicenceId, LicenceType, Objection, SealHistory, SealRecord, StatusHistory, TypeCode,
-    Uscc,
+    Authorisation, Authority, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType, Objection, SealHistory,
+    SealRecord, ServiceItem, StatusHistory, TypeCode, Uscc, UseRecord,
 };
 pub use zhengyin_tlog::{Hash, LeafIndex, NodeId, TreeSize};
 
@@ -103,6 +104,21 @@ pub struct LicenceCommit {
     pub holder: (HolderCodeType, String),
     /// The version it supersedes: its id, its status history as read, and its new history.
     pub supersedes: Option<(LicenceId, StatusHistory, StatusHistory)>,
+}
+
+/// Which use records to list: by holder or by department or all, ids in `(after, before)`.
+#[derive(Debug, Clone, Default)]
+pub struct UseQuery {
+    /// Only this holder's (takes precedence over `department`).
+    pub holder: Option<HolderRef>,
+    /// Only this department's.
+    pub department: Option<String>,
+    /// Only ids greater than this (a cursor, or the lower bound of a period).
+    pub after: Option<String>,
+    /// Only ids less than this (the upper bound of a period).
+    pub before: Option<String>,
+    /// At most this many.
+    pub limit: usize,
 }
 
 /// A write that appended a log entry: await `durable` before acknowledging.
@@ -182,6 +198,39 @@ pub trait Store: Send + Sync {
     fn open_objections(&self) -> Result<Vec<Objection>, StoreError>;
     /// The objections to one licence version, in filing order.
     fn objections_of_licence(&self, licence: &LicenceId) -> Result<Vec<Objection>, StoreError>;
+
+    /// Creates or replaces a service item.
+    fn put_service_item(&self, item: &ServiceItem) -> Result<Durable, StoreError>;
+    /// Every service item.
+    fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError>;
+
+    /// Stores a new grant application, appending `entry`. [`StoreError::Conflict`] if the id is taken.
+    fn put_grant(&self, grant: &Grant, entry: &[u8]) -> Result<Logged, StoreError>;
+    /// Replaces a grant if it still equals `expected`, appending `entry`.
+    fn update_grant(&self, expected: &Grant, new: &Grant, entry: &[u8]) -> Result<Logged, StoreError>;
+    /// Every grant, in any state.
+    fn grants(&self) -> Result<Vec<Grant>, StoreError>;
+
+    /// Stores a holder's new authorisation (indexed by holder), appending `entry`.
+    /// [`StoreError::Conflict`] if the id is taken.
+    fn put_authorisation(&self, authorisation: &Authorisation, entry: &[u8]) -> Result<Logged, StoreError>;
+    /// An authorisation by id.
+    fn authorisation(&self, id: &str) -> Result<Option<Authorisation>, StoreError>;
+    /// Replaces an authorisation if it still equals `expected`, appending `entry`.
+    fn update_authorisation(
+        &self,
+        expected: &Authorisation,
+        new: &Authorisation,
+        entry: &[u8],
+    ) -> Result<Logged, StoreError>;
+    /// A holder's authorisations, oldest first.
+    fn authorisations_of_holder(&self, holder: &HolderRef) -> Result<Vec<Authorisation>, StoreError>;
+
+    /// Records a use (indexed by holder and by department), appending `entry`, atomically.
+    /// Ids are ordered by time; [`StoreError::Conflict`] if the id is taken.
+    fn record_use(&self, record: &UseRecord, entry: &[u8]) -> Result<Logged, StoreError>;
+    /// Use records matching `query`, in id (time) order.
+    fn use_records(&self, query: &UseQuery) -> Result<Vec<UseRecord>, StoreError>;
 
     /// Appends an entry for an event that changes no record (e.g. a seal applied).
     fn append_log(&self, entry: &[u8]) -> Result<Logged, StoreError>;

@@ -10,12 +10,14 @@ use sled::transaction::{
     TransactionalTree,
 };
 use zhengyin_model::{
-    Authority, HolderCodeType, LicenceId, LicenceType, Objection, SealHistory, StatusHistory, TypeCode,
+    Authorisation, Authority, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType, Objection, SealHistory,
+    ServiceItem, StatusHistory, TypeCode, UseRecord,
 };
 
 use crate::durable::{Durable, GroupCommit};
 use crate::{
     Hash, Intent, LeafIndex, LicenceCommit, Logged, NodeId, Store, StoreError, StoredLicence, StoredSeal, TreeSize,
+    UseQuery,
 };
 
 /// A sled database with group commit.
@@ -43,6 +45,15 @@ pub struct SledStore {
     /// Objections (JSON) by id, and `licence id \0 objection id` → () for the per-licence list.
     objections: sled::Tree,
     objections_by_licence: sled::Tree,
+    service_items: sled::Tree,
+    grants: sled::Tree,
+    /// Authorisations (JSON) by id, and `holder key` + id → () for the holder's list.
+    authorisations: sled::Tree,
+    authorisations_by_holder: sled::Tree,
+    /// Use records (JSON) by id (ordered by time), and holder key + id / department key + id → ().
+    uses: sled::Tree,
+    uses_by_holder: sled::Tree,
+    uses_by_department: sled::Tree,
     /// Serialises log appends so that concurrent transactions do not retry on the size key.
     log_writer: std::sync::Mutex<()>,
 }
@@ -65,6 +76,17 @@ fn objection_key(licence: &LicenceId, id: &str) -> Vec<u8> {
 
 fn holder_key(code_type: HolderCodeType, code: &str) -> Vec<u8> {
     format!("{}:{}\0", code_type.as_str(), code).into_bytes()
+}
+
+/// A department's index prefix: its length first, so no name is a prefix of another's key.
+fn department_key(department: &str) -> Vec<u8> {
+    let mut key = (department.len() as u64).to_be_bytes().to_vec();
+    key.extend_from_slice(department.as_bytes());
+    key
+}
+
+fn concat(prefix: &[u8], id: &str) -> Vec<u8> {
+    [prefix, id.as_bytes()].concat()
 }
 
 impl SledStore {
@@ -91,6 +113,70 @@ impl SledStore {
             })
             .map_err(tx_error)?;
         Ok(self.logged(index))
+    }
+
+    /// Inserts `tree[key] = value` (refusing a taken key), sets every `(index, key)` to empty, and
+    /// appends `entry` to the log, atomically.
+    fn insert_new_with_entry(
+        &self,
+        tree: &sled::Tree,
+        key: &str,
+        value: &[u8],
+        indexes: &[(&sled::Tree, Vec<u8>)],
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        let mut trees = vec![tree.clone(), self.log.clone(), self.log_nodes.clone()];
+        trees.extend(indexes.iter().map(|(t, _)| (*t).clone()));
+        let _log = self.lock_log();
+        let index = trees
+            .as_slice()
+            .transaction(|views| {
+                let [values, log, nodes, index_views @ ..] = views.as_slice() else {
+                    return Err(abort(StoreError::Backend("transaction views".to_owned())));
+                };
+                if values.get(key)?.is_some() {
+                    return Err(abort(StoreError::Conflict));
+                }
+                values.insert(key, value)?;
+                for (view, (_, index_key)) in index_views.iter().zip(indexes) {
+                    view.insert(index_key.as_slice(), &[][..])?;
+                }
+                append(log, nodes, entry)
+            })
+            .map_err(tx_error)?;
+        Ok(self.logged(index))
+    }
+
+    fn get<T: DeserializeOwned>(tree: &sled::Tree, what: &str, key: &str) -> Result<Option<T>, StoreError> {
+        tree.get(key).map_err(backend)?.map(|v| decode(what, &v)).transpose()
+    }
+
+    /// The records an index lists under `prefix`, with ids in `(after, before)`, at most `limit`.
+    fn listed<T: DeserializeOwned>(
+        index: &sled::Tree,
+        prefix: &[u8],
+        records: &sled::Tree,
+        what: &str,
+        (after, before, limit): (Option<&str>, Option<&str>, usize),
+    ) -> Result<Vec<T>, StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(id) => Bound::Excluded(concat(prefix, id)),
+            None => Bound::Included(prefix.to_vec()),
+        };
+        let mut out = Vec::new();
+        for key in index.range::<Vec<u8>, _>((start, Bound::Unbounded)).keys() {
+            let key = key.map_err(backend)?;
+            let Some(id) = key.strip_prefix(prefix) else { break };
+            let id = std::str::from_utf8(id).map_err(|_| StoreError::Corrupt(format!("{what} index")))?;
+            if out.len() >= limit || before.is_some_and(|b| id >= b) {
+                break;
+            }
+            let record = Self::get(records, what, id)?
+                .ok_or_else(|| StoreError::Corrupt(format!("{what} {id} indexed but absent")))?;
+            out.push(record);
+        }
+        Ok(out)
     }
 
     /// Opens (or creates) a database in `path`.
@@ -132,6 +218,13 @@ impl SledStore {
             seal_status: tree("seal_status")?,
             objections: tree("objections")?,
             objections_by_licence: tree("objections_by_licence")?,
+            service_items: tree("service_items")?,
+            grants: tree("grants")?,
+            authorisations: tree("authorisations")?,
+            authorisations_by_holder: tree("authorisations_by_holder")?,
+            uses: tree("use_records")?,
+            uses_by_holder: tree("use_records_by_holder")?,
+            uses_by_department: tree("use_records_by_department")?,
             log_writer: std::sync::Mutex::new(()),
             gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
             db,
@@ -467,25 +560,14 @@ impl Store for SledStore {
     }
 
     fn put_objection(&self, objection: &Objection, entry: &[u8]) -> Result<Logged, StoreError> {
-        let value = encode(objection)?;
         let index_key = objection_key(&objection.licence, &objection.id);
-        let _log = self.lock_log();
-        let index = (
+        self.insert_new_with_entry(
             &self.objections,
-            &self.objections_by_licence,
-            &self.log,
-            &self.log_nodes,
+            &objection.id,
+            &encode(objection)?,
+            &[(&self.objections_by_licence, index_key)],
+            entry,
         )
-            .transaction(|(objections, by_licence, log, nodes)| {
-                if objections.get(objection.id.as_str())?.is_some() {
-                    return Err(abort(StoreError::Conflict));
-                }
-                objections.insert(objection.id.as_str(), value.as_slice())?;
-                by_licence.insert(index_key.as_slice(), &[][..])?;
-                append(log, nodes, entry)
-            })
-            .map_err(tx_error)?;
-        Ok(self.logged(index))
     }
 
     fn objection(&self, id: &str) -> Result<Option<Objection>, StoreError> {
@@ -529,6 +611,123 @@ impl Store for SledStore {
         }
         out.sort_by_key(|o| o.workflow.filed_at);
         Ok(out)
+    }
+
+    fn put_service_item(&self, item: &ServiceItem) -> Result<Durable, StoreError> {
+        self.service_items
+            .insert(item.code.as_bytes(), encode(item)?)
+            .map_err(backend)?;
+        Ok(self.durable())
+    }
+
+    fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError> {
+        Self::all(&self.service_items, "service item")
+    }
+
+    fn put_grant(&self, grant: &Grant, entry: &[u8]) -> Result<Logged, StoreError> {
+        self.insert_new_with_entry(&self.grants, &grant.id, &encode(grant)?, &[], entry)
+    }
+
+    fn update_grant(&self, expected: &Grant, new: &Grant, entry: &[u8]) -> Result<Logged, StoreError> {
+        if expected.id != new.id {
+            return Err(StoreError::Conflict);
+        }
+        self.swap_with_entry(&self.grants, &new.id, &encode(expected)?, &encode(new)?, entry)
+    }
+
+    fn grants(&self) -> Result<Vec<Grant>, StoreError> {
+        Self::all(&self.grants, "grant")
+    }
+
+    fn put_authorisation(&self, a: &Authorisation, entry: &[u8]) -> Result<Logged, StoreError> {
+        let index_key = concat(&holder_key(a.holder.code_type, &a.holder.code), &a.id);
+        self.insert_new_with_entry(
+            &self.authorisations,
+            &a.id,
+            &encode(a)?,
+            &[(&self.authorisations_by_holder, index_key)],
+            entry,
+        )
+    }
+
+    fn authorisation(&self, id: &str) -> Result<Option<Authorisation>, StoreError> {
+        Self::get(&self.authorisations, "authorisation", id)
+    }
+
+    fn update_authorisation(
+        &self,
+        expected: &Authorisation,
+        new: &Authorisation,
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        if expected.id != new.id || expected.holder != new.holder {
+            return Err(StoreError::Conflict);
+        }
+        self.swap_with_entry(&self.authorisations, &new.id, &encode(expected)?, &encode(new)?, entry)
+    }
+
+    fn authorisations_of_holder(&self, holder: &HolderRef) -> Result<Vec<Authorisation>, StoreError> {
+        let prefix = holder_key(holder.code_type, &holder.code);
+        let mut out: Vec<Authorisation> = Self::listed(
+            &self.authorisations_by_holder,
+            &prefix,
+            &self.authorisations,
+            "authorisation",
+            (None, None, usize::MAX),
+        )?;
+        out.sort_by_key(|a| a.created);
+        Ok(out)
+    }
+
+    fn record_use(&self, record: &UseRecord, entry: &[u8]) -> Result<Logged, StoreError> {
+        let mut indexes = vec![(
+            &self.uses_by_department,
+            concat(&department_key(&record.department), &record.id),
+        )];
+        if let Some(holder) = &record.holder {
+            indexes.push((
+                &self.uses_by_holder,
+                concat(&holder_key(holder.code_type, &holder.code), &record.id),
+            ));
+        }
+        self.insert_new_with_entry(&self.uses, &record.id, &encode(record)?, &indexes, entry)
+    }
+
+    fn use_records(&self, q: &UseQuery) -> Result<Vec<UseRecord>, StoreError> {
+        let bounds = (q.after.as_deref(), q.before.as_deref(), q.limit);
+        match (&q.holder, &q.department) {
+            (Some(h), _) => Self::listed(
+                &self.uses_by_holder,
+                &holder_key(h.code_type, &h.code),
+                &self.uses,
+                "use record",
+                bounds,
+            ),
+            (None, Some(d)) => Self::listed(
+                &self.uses_by_department,
+                &department_key(d),
+                &self.uses,
+                "use record",
+                bounds,
+            ),
+            (None, None) => {
+                // The record tree is its own index: ids are its keys.
+                use std::ops::Bound;
+                let start = q
+                    .after
+                    .as_ref()
+                    .map_or(Bound::Unbounded, |a| Bound::Excluded(a.as_bytes().to_vec()));
+                let mut out = Vec::new();
+                for value in self.uses.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+                    let (key, value) = value.map_err(backend)?;
+                    if out.len() >= q.limit || q.before.as_ref().is_some_and(|b| key.as_ref() >= b.as_bytes()) {
+                        break;
+                    }
+                    out.push(decode("use record", &value)?);
+                }
+                Ok(out)
+            }
+        }
     }
 
     fn append_log(&self, entry: &[u8]) -> Result<Logged, StoreError> {
