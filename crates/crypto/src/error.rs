@@ -20,6 +20,9 @@ pub enum CryptoError {
     /// The signing operation itself failed.
     #[error("signing failed")]
     SigningFailed,
+    /// A signed token (compact JWS) is not well-formed.
+    #[error("malformed token: {0}")]
+    MalformedToken(String),
     /// A certificate could not be parsed.
     #[error("malformed certificate: {0}")]
     MalformedCertificate(String),

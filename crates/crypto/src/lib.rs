@@ -3,7 +3,7 @@
 //! What it holds: SHA-256 and SM3 ([`hash`]); public keys parsed from SubjectPublicKeyInfo and
 //! signature verification for Ed25519 (`verify_strict`), ECDSA P-256/P-384, RSA ≥ 2048 (PKCS#1
 //! v1.5 and PSS) and SM2 with SM3 ([`key`]); the [`Signer`] trait and PKCS#8 file keys
-//! ([`signer`]); the licence cryptosuites and their multibase proof values ([`suite`]); PEM
+//! ([`signer`]); compact JWS for tokens ([`jws`]); the licence cryptosuites and their multibase proof values ([`suite`]); PEM
 //! ([`pem`]); and X.509 parsing and chain validation ([`x509`]).
 //!
 //! What it is not: it knows nothing of licences beyond the bytes it is asked to sign or verify,
@@ -13,6 +13,7 @@
 pub mod batch;
 mod error;
 pub mod hash;
+pub mod jws;
 pub mod key;
 pub mod pem;
 pub mod signer;
