@@ -51,7 +51,11 @@ pub fn parse_compact(token: &str) -> Result<Compact<'_>, CryptoError> {
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(malformed("a compact JWS has three parts"));
     };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| malformed("a part is not base64url"));
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| malformed("a part is not base64url"))
+    };
     Ok(Compact {
         header: decode(h)?,
         payload: decode(p)?,
@@ -117,7 +121,10 @@ mod tests {
         let token = sign_compact(&key(), br#"{"alg":"EdDSA"}"#, b"{}").unwrap();
         let (head, sig) = token.rsplit_once('.').unwrap();
         let other_payload = format!("{}.e30x.{sig}", head.split('.').next().unwrap());
-        assert!(parse_compact(&other_payload).unwrap().verify(key().public_key()).is_err());
+        assert!(parse_compact(&other_payload)
+            .unwrap()
+            .verify(key().public_key())
+            .is_err());
         for bad in [
             "a.b",
             "a.b.c.d",

@@ -12,6 +12,7 @@
 mod cache;
 mod clock;
 mod error;
+pub mod identity;
 mod log;
 mod objections;
 mod registry;
