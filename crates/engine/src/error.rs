@@ -66,6 +66,23 @@ pub enum EngineError {
     /// The objection workflow refused the step.
     #[error(transparent)]
     Objection(zhengyin_model::objection::ObjectionError),
+    /// A use of licences was refused (grant, authorisation, use cause, service item).
+    #[error(transparent)]
+    UseRefused(#[from] crate::access::UseRefusal),
+    /// No such grant.
+    #[error("grant {0} not found")]
+    GrantNotFound(String),
+    /// The grant's state does not allow the change.
+    #[error("cannot {action} a grant that is {state}")]
+    GrantConflict {
+        /// What was asked.
+        action: &'static str,
+        /// The current state.
+        state: &'static str,
+    },
+    /// No such authorisation (for this holder).
+    #[error("authorisation {0} not found")]
+    AuthorisationNotFound(String),
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),

@@ -1,5 +1,7 @@
 //! Zhengyin's use cases: register authorities and licence types; issue, update, revoke,
-//! suspend and reinstate licences; read their status; verify them; make, apply and verify e-seals.
+//! suspend and reinstate licences; read their status; verify them; make, apply and verify e-seals;
+//! handle objections; serve licences to authorised departments and holders (grants, authorisations,
+//! use records, holder sign-in).
 //!
 //! What it holds: [`Engine`], the only place where the rules of the service meet: it checks
 //! requests against the catalogue, signs through [`zhengyin_crypto::Signer`] (intent stored
@@ -9,6 +11,7 @@
 //! What it is not: it speaks no HTTP and reads no configuration; time and randomness are injected
 //! ([`Clock`], [`Random`]) so every rule can be tested deterministically.
 
+pub mod access;
 mod cache;
 mod clock;
 mod error;
@@ -33,6 +36,7 @@ use zhengyin_model::{
 };
 use zhengyin_store::Store;
 
+pub use access::{AuthoriseRequest, GrantActor, GrantApplication, LookupAnswer, UseContext, UseRefusal};
 pub use cache::{CacheStats, SignatureCache};
 pub use clock::{Clock, FixedClock, Random, SeededRandom, SystemClock, SystemRandom};
 pub use error::EngineError;
@@ -106,6 +110,12 @@ pub struct Engine {
     seal_maker: Option<seals::SealMaker>,
     seal_caches: seals::SealCaches,
     calendar: zhengyin_model::Calendar,
+    /// Service items and grants, in step with the store.
+    access: RwLock<access::AccessIndex>,
+    /// Serialises grant changes, so the index follows the store in order.
+    access_lock: Mutex<()>,
+    /// The last use-record stamp handed out (see `access`).
+    last_use_stamp: std::sync::atomic::AtomicU64,
     /// Serialises changes to one licence lineage (striped by hash).
     lineage_locks: Vec<Mutex<()>>,
 }
@@ -143,6 +153,9 @@ impl Engine {
             anchors,
             keyring,
             registry: RwLock::default(),
+            access: RwLock::default(),
+            access_lock: Mutex::new(()),
+            last_use_stamp: std::sync::atomic::AtomicU64::new(0),
             lineage_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         };
         let now = engine.clock.now();
@@ -160,6 +173,7 @@ impl Engine {
                 reg.insert_authority(a, certs, &engine.keyring);
             }
         }
+        *engine.write_access() = access::AccessIndex::load(engine.store.as_ref())?;
         for intent in engine.store.pending_intents()? {
             tracing::warn!(licence = %intent.id, "abandoning an intent left by an interrupted issue");
             engine.store.abandon_intent(&intent.id)?.await?;
@@ -173,6 +187,14 @@ impl Engine {
 
     fn write_registry(&self) -> RwLockWriteGuard<'_, registry::Registry> {
         self.registry.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_access(&self) -> RwLockReadGuard<'_, access::AccessIndex> {
+        self.access.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_access(&self) -> RwLockWriteGuard<'_, access::AccessIndex> {
+        self.access.write().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lineage_lock(&self, id: &LicenceId) -> &Mutex<()> {

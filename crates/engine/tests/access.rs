@@ -1,0 +1,618 @@
+//! Authorised use (一证一接口) through the engine: grants, the uniform lookup, data checks,
+//! fetches, holder authorisations and use records, over a real store and real signatures.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+use common::*;
+
+use serde_json::{json, Map, Value};
+use zhengyin_engine::{AuthoriseRequest, EngineError, GrantActor, GrantApplication, UseContext, UseRefusal};
+use zhengyin_model::{GrantState, HolderCodeType, HolderRef, ServiceItem, TypeCode, UseOperation, UseOutcome};
+
+const DEPT: &str = "220100-market-approval";
+const TYPE: &str = "11100000000013338W032";
+/// The authority that defines the business-licence type.
+const DEFINER: &str = "11100000000013338W";
+const ITEM: &str = "220100-FOOD-001";
+
+fn type_code() -> TypeCode {
+    TypeCode::parse(TYPE).unwrap()
+}
+
+fn ctx(authorisation: Option<&str>) -> UseContext {
+    UseContext {
+        service_item: ITEM.to_owned(),
+        use_cause: "办理食品经营许可，核验营业执照".to_owned(),
+        authorisation: authorisation.map(str::to_owned),
+    }
+}
+
+fn holder() -> HolderRef {
+    HolderRef {
+        code_type: HolderCodeType::Uscc,
+        code: "91350100M000100Y43".to_owned(),
+    }
+}
+
+fn application(fields: &[&str], requires_authorisation: bool, w: &World) -> GrantApplication {
+    GrantApplication {
+        type_code: TYPE.to_owned(),
+        fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+        service_items: vec![ITEM.to_owned()],
+        requires_authorisation,
+        purpose: "《食品经营许可和备案管理办法》第十二条".to_owned(),
+        until: w.engine.now() + time::Duration::days(30),
+    }
+}
+
+async fn with_items(w: &World) {
+    for code in [ITEM, "220100-OTHER-002"] {
+        w.engine
+            .register_service_item(ServiceItem {
+                code: code.to_owned(),
+                name: "食品经营许可".to_owned(),
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// A world with the service items, one issued licence and an approved grant for `fields`.
+async fn granted(fields: &[&str], requires_authorisation: bool) -> (World, String, String) {
+    let w = world().await;
+    with_items(&w).await;
+    let (licence, _) = issued(&w, "11220000013544541J").await;
+    let grant = w
+        .engine
+        .apply_for_grant(DEPT, application(fields, requires_authorisation, &w))
+        .await
+        .unwrap();
+    w.engine
+        .change_grant(
+            &grant.id,
+            &GrantActor::Authority(uscc(DEFINER)),
+            GrantState::Approved,
+            None,
+        )
+        .await
+        .unwrap();
+    (w, licence.id.to_string(), grant.id)
+}
+
+fn refusal(e: EngineError) -> UseRefusal {
+    match e {
+        EngineError::UseRefused(r) => r,
+        other => panic!("expected a use refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn grants_are_applied_for_and_decided_by_the_defining_authority() {
+    let w = world().await;
+    with_items(&w).await;
+    let grant = w
+        .engine
+        .apply_for_grant(DEPT, application(&["company_name"], false, &w))
+        .await
+        .unwrap();
+    assert_eq!(grant.state, GrantState::Applied);
+    // Another authority, and the department itself, may not approve.
+    for actor in [
+        GrantActor::Authority(uscc("11220000013544541J")),
+        GrantActor::Department(DEPT.to_owned()),
+    ] {
+        let e = w
+            .engine
+            .change_grant(&grant.id, &actor, GrantState::Approved, None)
+            .await;
+        assert!(matches!(e, Err(EngineError::Forbidden(_))), "{actor:?}: {e:?}");
+    }
+    // Rejection needs a reason.
+    let e = w
+        .engine
+        .change_grant(&grant.id, &GrantActor::Operator, GrantState::Rejected, None)
+        .await;
+    assert!(matches!(e, Err(EngineError::InvalidRequest(_))), "{e:?}");
+    let approved = w
+        .engine
+        .change_grant(
+            &grant.id,
+            &GrantActor::Authority(uscc(DEFINER)),
+            GrantState::Approved,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(approved.history.len(), 2);
+    let e = w
+        .engine
+        .change_grant(&grant.id, &GrantActor::Operator, GrantState::Approved, None)
+        .await;
+    assert!(matches!(e, Err(EngineError::GrantConflict { .. })), "{e:?}");
+    // Applications naming unknown fields, items or types are refused.
+    let mut bad = application(&["no_such_field"], false, &w);
+    assert!(w.engine.apply_for_grant(DEPT, bad.clone()).await.is_err());
+    bad.fields = vec!["company_name".into()];
+    bad.service_items = vec!["NOPE".into()];
+    assert!(matches!(
+        w.engine.apply_for_grant(DEPT, bad.clone()).await,
+        Err(EngineError::UseRefused(UseRefusal::UnknownServiceItem(_)))
+    ));
+    bad.service_items = vec![ITEM.into()];
+    bad.until = w.engine.now();
+    assert!(w.engine.apply_for_grant(DEPT, bad).await.is_err());
+    // Each actor sees its own.
+    assert_eq!(w.engine.grants_for(&GrantActor::Department(DEPT.into())).len(), 1);
+    assert_eq!(w.engine.grants_for(&GrantActor::Department("other".into())).len(), 0);
+    assert_eq!(w.engine.grants_for(&GrantActor::Authority(uscc(DEFINER))).len(), 1);
+    assert_eq!(
+        w.engine
+            .grants_for(&GrantActor::Authority(uscc("11220000013544541J")))
+            .len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_lookup_returns_only_granted_fields_and_is_recorded_before_the_answer() {
+    let (w, id, grant) = granted(&["company_name", "number"], false).await;
+    let answer = w
+        .engine
+        .lookup_by_id(DEPT, &type_code(), &id, &ctx(None))
+        .await
+        .unwrap();
+    let licence = &answer.licences[0];
+    assert_eq!(licence["id"], json!(id));
+    assert_eq!(licence["status"], json!("valid"));
+    assert_eq!(licence["face"], json!({"company_name": "吉林示例科技有限公司"}));
+    assert_eq!(licence["number"], json!("JL2026000001"));
+    assert!(licence.get("holder.name").is_none() && licence.get("holder").is_none());
+    assert!(!licence.to_string().contains("established") && !licence.to_string().contains("91350100M000100Y43"));
+
+    let records = w.engine.use_records_of_holder(&holder(), None, 100).unwrap();
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(r.id, answer.use_record);
+    assert_eq!(
+        (r.department.as_str(), r.operation, r.outcome),
+        (DEPT, UseOperation::LookupById, UseOutcome::Answered)
+    );
+    assert_eq!(r.grant.as_deref(), Some(grant.as_str()));
+    assert_eq!(r.use_cause, ctx(None).use_cause);
+    assert_eq!(r.licences[0].to_string(), id);
+
+    // A missing identifier and one of another type: "not found", and still recorded.
+    let other_type = zhengyin_model::LicenceId::parse(&id).unwrap();
+    let other_type = zhengyin_model::LicenceId::new(
+        TypeCode::parse("11100000000013338W033").unwrap(),
+        other_type.issuer().clone(),
+        other_type.serial(),
+        zhengyin_model::Version::FIRST,
+    )
+    .unwrap()
+    .to_string();
+    for probe in [unissued(TYPE), other_type] {
+        let probe = probe.as_str();
+        let e = w.engine.lookup_by_id(DEPT, &type_code(), probe, &ctx(None)).await;
+        assert!(matches!(e, Err(EngineError::LicenceNotFound(_))), "{probe}: {e:?}");
+    }
+    let by_dept = w.engine.use_records(Some(DEPT.into()), None, None, None, 100).unwrap();
+    assert!(by_dept.len() >= 2 && by_dept.iter().skip(1).all(|r| r.outcome == UseOutcome::NotFound));
+}
+
+#[tokio::test]
+async fn without_a_live_grant_existing_and_missing_identifiers_get_the_same_refusal() {
+    let w = world().await;
+    with_items(&w).await;
+    let (licence, _) = issued(&w, "11220000013544541J").await;
+    let id = licence.id.to_string();
+    let missing = unissued(TYPE);
+    let existing = refusal(
+        w.engine
+            .lookup_by_id(DEPT, &type_code(), &id, &ctx(None))
+            .await
+            .unwrap_err(),
+    );
+    let absent = w
+        .engine
+        .lookup_by_id(DEPT, &type_code(), &missing, &ctx(None))
+        .await
+        .unwrap_err();
+    assert_eq!(existing, UseRefusal::NoGrant);
+    assert_eq!(refusal(absent), UseRefusal::NoGrant);
+    let malformed = w
+        .engine
+        .lookup_by_id(DEPT, &type_code(), "1.2.3", &ctx(None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refusal(malformed),
+        UseRefusal::NoGrant,
+        "the grant is checked before the identifier is parsed"
+    );
+    assert!(w.engine.use_records(None, None, None, None, 100).unwrap().is_empty());
+
+    // An applied (not approved), then withdrawn, then expired grant: still no access.
+    let grant = w
+        .engine
+        .apply_for_grant(DEPT, application(&["number"], false, &w))
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(
+            w.engine
+                .lookup_by_id(DEPT, &type_code(), &id, &ctx(None))
+                .await
+                .unwrap_err()
+        ),
+        UseRefusal::NoGrant
+    );
+    w.engine
+        .change_grant(&grant.id, &GrantActor::Operator, GrantState::Approved, None)
+        .await
+        .unwrap();
+    assert!(w.engine.lookup_by_id(DEPT, &type_code(), &id, &ctx(None)).await.is_ok());
+    w.clock.advance(31 * 86_400);
+    assert_eq!(
+        refusal(
+            w.engine
+                .lookup_by_id(DEPT, &type_code(), &id, &ctx(None))
+                .await
+                .unwrap_err()
+        ),
+        UseRefusal::NoGrant,
+        "expired"
+    );
+    let (w, id, grant) = granted(&["number"], false).await;
+    w.engine
+        .change_grant(
+            &grant,
+            &GrantActor::Department(DEPT.into()),
+            GrantState::Withdrawn,
+            Some("项目结束".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(
+            w.engine
+                .lookup_by_id(DEPT, &type_code(), &id, &ctx(None))
+                .await
+                .unwrap_err()
+        ),
+        UseRefusal::NoGrant,
+        "withdrawn"
+    );
+    // A grant for another department lets this one in nowhere.
+    assert_eq!(
+        refusal(
+            w.engine
+                .lookup_by_id("other-dept", &type_code(), &id, &ctx(None))
+                .await
+                .unwrap_err()
+        ),
+        UseRefusal::NoGrant
+    );
+}
+
+#[tokio::test]
+async fn use_cause_and_service_item_are_checked_on_every_call() {
+    let (w, id, _) = granted(&["number"], false).await;
+    let mut c = ctx(None);
+    for cause in ["", "   ", &"事".repeat(201)] {
+        c.use_cause = cause.to_owned();
+        assert!(matches!(
+            refusal(w.engine.lookup_by_id(DEPT, &type_code(), &id, &c).await.unwrap_err()),
+            UseRefusal::UseCause(_)
+        ));
+    }
+    c.use_cause = "事".repeat(200);
+    assert!(w.engine.lookup_by_id(DEPT, &type_code(), &id, &c).await.is_ok());
+    c.service_item = "NOT-REGISTERED".into();
+    assert!(matches!(
+        refusal(w.engine.lookup_by_id(DEPT, &type_code(), &id, &c).await.unwrap_err()),
+        UseRefusal::UnknownServiceItem(_)
+    ));
+    c.service_item = "220100-OTHER-002".into();
+    assert!(matches!(
+        refusal(w.engine.lookup_by_id(DEPT, &type_code(), &id, &c).await.unwrap_err()),
+        UseRefusal::ServiceItemNotGranted(_)
+    ));
+}
+
+#[tokio::test]
+async fn lookup_by_holder_finds_current_versions_and_filters_by_number() {
+    let (w, id, _) = granted(&["company_name", "number"], false).await;
+    let answer = w
+        .engine
+        .lookup_by_holder(DEPT, &type_code(), &holder(), None, &ctx(None))
+        .await
+        .unwrap();
+    assert_eq!(answer.licences.len(), 1);
+    assert_eq!(answer.licences[0]["id"], json!(id));
+    let none = w
+        .engine
+        .lookup_by_holder(DEPT, &type_code(), &holder(), Some("JL-OTHER"), &ctx(None))
+        .await
+        .unwrap();
+    assert!(none.licences.is_empty());
+    let nobody = HolderRef {
+        code_type: HolderCodeType::Uscc,
+        code: "91110000600037341L".into(),
+    };
+    assert!(w
+        .engine
+        .lookup_by_holder(DEPT, &type_code(), &nobody, None, &ctx(None))
+        .await
+        .unwrap()
+        .licences
+        .is_empty());
+    let mut bad = nobody;
+    bad.code = "91110000600037341X".into();
+    assert!(matches!(
+        w.engine
+            .lookup_by_holder(DEPT, &type_code(), &bad, None, &ctx(None))
+            .await,
+        Err(EngineError::Identifier(_))
+    ));
+    // An update: the holder lookup gives the new version only.
+    let updated = w
+        .engine
+        .update(
+            &uscc("11220000013544541J"),
+            &zhengyin_model::LicenceId::parse(&id).unwrap(),
+            update_request(),
+        )
+        .await
+        .unwrap();
+    let answer = w
+        .engine
+        .lookup_by_holder(DEPT, &type_code(), &holder(), None, &ctx(None))
+        .await
+        .unwrap();
+    assert_eq!(answer.licences.len(), 1);
+    assert_eq!(answer.licences[0]["id"], json!(updated.id.to_string()));
+    // The old version by id says it is superseded, and by what.
+    let old = w
+        .engine
+        .lookup_by_id(DEPT, &type_code(), &id, &ctx(None))
+        .await
+        .unwrap();
+    assert_eq!(old.licences[0]["status"], json!("superseded"));
+    assert_eq!(old.licences[0]["superseded_by"], json!(updated.id.to_string()));
+}
+
+fn update_request() -> zhengyin_engine::UpdateRequest {
+    serde_json::from_value(json!({
+        "face": {"company_name": "吉林示例科技有限公司", "established": "2020-02-29", "capital": 800, "form": "有限责任公司"},
+        "reason": "增资"
+    }))
+    .unwrap()
+}
+
+/// A well-formed identifier no licence has.
+fn unissued(type_code: &str) -> String {
+    zhengyin_model::LicenceId::new(
+        TypeCode::parse(type_code).unwrap(),
+        uscc("11220000013544541J"),
+        "ZZZZZZ",
+        zhengyin_model::Version::FIRST,
+    )
+    .unwrap()
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_data_check_says_match_or_mismatch_and_never_returns_stored_values() {
+    let (w, id, _) = granted(&["company_name", "capital"], false).await;
+    let claims: Map<String, Value> =
+        serde_json::from_value(json!({"company_name": "吉林示例科技有限公司", "capital": 600})).unwrap();
+    let answer = w
+        .engine
+        .check_claims(DEPT, &type_code(), &id, &claims, &ctx(None))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.licences[0]["results"],
+        json!({"company_name": "match", "capital": "mismatch"})
+    );
+    assert!(
+        !answer.licences[0].to_string().contains("500"),
+        "the stored capital is not revealed"
+    );
+    let records = w.engine.use_records_of_holder(&holder(), None, 10).unwrap();
+    assert_eq!(records.last().unwrap().operation, UseOperation::Check);
+
+    let ungranted: Map<String, Value> = serde_json::from_value(json!({"established": "2020-02-29"})).unwrap();
+    assert_eq!(
+        refusal(
+            w.engine
+                .check_claims(DEPT, &type_code(), &id, &ungranted, &ctx(None))
+                .await
+                .unwrap_err()
+        ),
+        UseRefusal::FieldNotGranted("established".into())
+    );
+    let unknown: Map<String, Value> = serde_json::from_value(json!({"colour": "red"})).unwrap();
+    assert!(matches!(
+        w.engine
+            .check_claims(DEPT, &type_code(), &id, &unknown, &ctx(None))
+            .await,
+        Err(EngineError::InvalidRequest(_))
+    ));
+    assert!(w
+        .engine
+        .check_claims(DEPT, &type_code(), &id, &Map::new(), &ctx(None))
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn fetching_the_signed_licence_needs_a_grant_for_every_field() {
+    let (w, id, _) = granted(&["company_name"], false).await;
+    assert_eq!(
+        refusal(
+            w.engine
+                .fetch_for_use(DEPT, &type_code(), &id, &ctx(None))
+                .await
+                .unwrap_err()
+        ),
+        UseRefusal::FieldsInsufficient
+    );
+    let (w, id, _) = granted(
+        &[
+            "company_name",
+            "established",
+            "capital",
+            "form",
+            "number",
+            "holder.name",
+            "holder.code",
+        ],
+        false,
+    )
+    .await;
+    let (licence, record) = w
+        .engine
+        .fetch_for_use(DEPT, &type_code(), &id, &ctx(None))
+        .await
+        .unwrap();
+    assert!(w.engine.verify(&licence.bytes, None).verdict == zhengyin_model::Verdict::Valid);
+    assert!(record.starts_with("UR"));
+}
+
+#[tokio::test]
+async fn holder_authorisations_open_and_close_uses() {
+    let (w, id, _) = granted(&["company_name"], true).await;
+    // The grant requires the holder's authorisation.
+    assert_eq!(
+        refusal(
+            w.engine
+                .lookup_by_id(DEPT, &type_code(), &id, &ctx(None))
+                .await
+                .unwrap_err()
+        ),
+        UseRefusal::AuthorisationRequired
+    );
+    let request = |department: &str| AuthoriseRequest {
+        licence: id.clone(),
+        department: department.to_owned(),
+        service_item: ITEM.to_owned(),
+        until: w.engine.now() + time::Duration::days(7),
+    };
+    // Only the holder authorises uses of its licences.
+    let stranger = HolderRef {
+        code_type: HolderCodeType::Uscc,
+        code: "91110000600037341L".into(),
+    };
+    assert!(matches!(
+        w.engine.authorise(&stranger, request(DEPT)).await,
+        Err(EngineError::Forbidden(_))
+    ));
+    let authorisation = w.engine.authorise(&holder(), request(DEPT)).await.unwrap();
+    let for_other = w.engine.authorise(&holder(), request("other-dept")).await.unwrap();
+    let ok = w
+        .engine
+        .lookup_by_id(DEPT, &type_code(), &id, &ctx(Some(&authorisation.id)))
+        .await
+        .unwrap();
+    assert_eq!(ok.licences.len(), 1);
+    let by_holder = w
+        .engine
+        .lookup_by_holder(DEPT, &type_code(), &holder(), None, &ctx(Some(&authorisation.id)))
+        .await
+        .unwrap();
+    assert_eq!(by_holder.licences.len(), 1);
+    // Another department's authorisation, an unknown one: refused.
+    for wrong in [for_other.id.as_str(), "AU0000000000009999"] {
+        assert_eq!(
+            refusal(
+                w.engine
+                    .lookup_by_id(DEPT, &type_code(), &id, &ctx(Some(wrong)))
+                    .await
+                    .unwrap_err()
+            ),
+            UseRefusal::AuthorisationInvalid
+        );
+    }
+    // A stranger cannot withdraw it; the holder can, and the next call is refused.
+    assert!(matches!(
+        w.engine.withdraw_authorisation(&stranger, &authorisation.id).await,
+        Err(EngineError::AuthorisationNotFound(_))
+    ));
+    w.engine
+        .withdraw_authorisation(&holder(), &authorisation.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(
+            w.engine
+                .lookup_by_id(DEPT, &type_code(), &id, &ctx(Some(&authorisation.id)))
+                .await
+                .unwrap_err()
+        ),
+        UseRefusal::AuthorisationInvalid
+    );
+    // An expired authorisation is refused too.
+    w.clock.advance(8 * 86_400);
+    assert_eq!(
+        refusal(
+            w.engine
+                .lookup_by_id("other-dept", &type_code(), &id, &ctx(Some(&for_other.id)))
+                .await
+                .unwrap_err()
+        ),
+        UseRefusal::NoGrant
+    );
+    let mine = w.engine.authorisations_of(&holder()).unwrap();
+    assert_eq!(mine.len(), 2);
+    assert!(w.engine.authorisations_of(&stranger).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn use_records_are_listed_per_holder_and_per_period_only() {
+    let (w, id, _) = granted(&["number"], false).await;
+    let t0 = w.engine.now();
+    w.engine
+        .lookup_by_id(DEPT, &type_code(), &id, &ctx(None))
+        .await
+        .unwrap();
+    w.clock.advance(3600);
+    let t1 = w.engine.now();
+    w.engine
+        .lookup_by_id(DEPT, &type_code(), &id, &ctx(None))
+        .await
+        .unwrap();
+    let all = w.engine.use_records(None, None, None, None, 100).unwrap();
+    assert_eq!(all.len(), 2);
+    let first_hour = w.engine.use_records(None, Some(t0), Some(t1), None, 100).unwrap();
+    assert_eq!(first_hour.len(), 1);
+    assert_eq!(first_hour[0].time, t0);
+    let later = w
+        .engine
+        .use_records(Some(DEPT.into()), Some(t1), None, None, 100)
+        .unwrap();
+    assert_eq!(later.len(), 1);
+    let paged = w
+        .engine
+        .use_records(None, None, None, Some(all[0].id.clone()), 100)
+        .unwrap();
+    assert_eq!(paged, all[1..]);
+    let stranger = HolderRef {
+        code_type: HolderCodeType::Uscc,
+        code: "91110000600037341L".into(),
+    };
+    assert!(w.engine.use_records_of_holder(&stranger, None, 100).unwrap().is_empty());
+    // Each use is a log entry.
+    let entries = w.engine.log_entries(0, 1000).unwrap();
+    let used = entries
+        .iter()
+        .filter(|e| String::from_utf8_lossy(e).contains("\"licence.used\""))
+        .count();
+    assert_eq!(used, 2);
+    assert!(
+        entries.iter().all(|e| !String::from_utf8_lossy(e).contains("办理")),
+        "no use cause in the log"
+    );
+}
