@@ -6,6 +6,8 @@
 #   authority-ed25519, authority-p256, authority-rsa2048, authority-sm2
 #   seal-maker: the SM2 key that makes (signs) e-seals
 #   log-ed25519.key: the key that signs the signature log's checkpoints
+#   identity-platform-ed25519.key / .pub.pem: an example unified identity platform that signs
+#     holder tokens (JWTs); the node trusts the public key
 #
 # test-only/ holds certificates made to fail: expired, not yet valid, wrong key usage, a CA
 # certificate used as a leaf, and a leaf under an untrusted root.
@@ -99,6 +101,10 @@ sign seal-maker seal-maker.key "/C=CN/O=Zhengyin Example Seal Maker/CN=Example S
 
 # The signature log's checkpoint key (Ed25519, C2SP signed notes).
 genkey ed25519 log-ed25519.key
+
+# An example identity platform (统一身份认证平台): signs holder JWTs; nodes trust its public key.
+genkey ed25519 identity-platform-ed25519.key
+openssl pkey -in identity-platform-ed25519.key -pubout -out identity-platform-ed25519.pub.pem
 
 mkdir -p test-only
 genkey p256 test-only/leaf.key

@@ -62,7 +62,7 @@ impl Api {
         let body: Value = r.json().await.unwrap();
         let id = body["id"].as_str().unwrap().to_owned();
         let bytes = self
-            .get(&format!("/v1/licences/{id}"), "demo-verifier")
+            .get(&format!("/v1/licences/{id}"), &format!("demo-authority-{alg}"))
             .await
             .bytes()
             .await
@@ -122,7 +122,7 @@ async fn walk_through_issue_verify_tamper_revoke() {
             .unwrap();
         assert!(status["message"].as_str().unwrap().contains("revoked"), "{status}");
 
-        let r = api.get(&format!("/v1/licences/{id}/status"), "demo-verifier").await;
+        let r = api.get(&format!("/v1/licences/{id}/status"), "demo-operator").await;
         assert_eq!(r.json::<Value>().await.unwrap()["state"], "revoked");
     }
     // The second verification of each licence (after its revocation) reused its verified signature.
@@ -248,9 +248,16 @@ async fn bad_input_gets_a_clear_problem_never_a_5xx() {
     .await;
     let absent = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F";
     problem(
-        api.get(&format!("/v1/licences/{absent}"), "demo-verifier").await,
+        api.get(&format!("/v1/licences/{absent}"), "demo-operator").await,
         StatusCode::NOT_FOUND,
         "licence.not_found",
+    )
+    .await;
+    // A department reads licences only through the per-type interface (grant, use cause, record).
+    problem(
+        api.get(&format!("/v1/licences/{absent}"), "demo-verifier").await,
+        StatusCode::FORBIDDEN,
+        "auth.forbidden",
     )
     .await;
 
@@ -393,7 +400,7 @@ async fn updates_and_suspension_over_http() {
     assert_eq!(api.verify(v1).await["verdict"], "INVALID");
     let v2_id = v2["id"].as_str().unwrap();
     let v2_bytes = api
-        .get(&format!("/v1/licences/{v2_id}"), "demo-verifier")
+        .get(&format!("/v1/licences/{v2_id}"), "demo-operator")
         .await
         .bytes()
         .await

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 use zhengyin_crypto::hash;
-use zhengyin_model::access::{check_code, check_use_cause, AccessError, GRANTABLE_METADATA};
+use zhengyin_model::access::{check_use_cause, AccessError, GRANTABLE_METADATA};
 use zhengyin_model::licence::format_time;
 use zhengyin_model::{
     canonical, Authorisation, Grant, GrantState, HolderRef, LicenceBody, LicenceId, LicenceType, ServiceItem, Status,
@@ -367,7 +367,7 @@ impl Engine {
                 "a holder authorises uses of its own licences only".into(),
             ));
         }
-        check_code("department", &req.department).map_err(access_error)?;
+        crate::check_text(&req.department, "department", 100)?;
         if !self.read_access().items.contains_key(&req.service_item) {
             return Err(refused(UseRefusal::UnknownServiceItem(req.service_item)));
         }

@@ -368,3 +368,16 @@ mod tests {
         }
     }
 }
+
+impl crate::Engine {
+    /// Accepts holder tokens as `identity` says (none are accepted until this is called).
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// The holder a bearer token signs in, checked now.
+    pub fn authenticate_holder(&self, token: &str) -> Result<HolderRef, TokenError> {
+        self.identity.authenticate(token, self.clock.now())
+    }
+}

@@ -114,6 +114,8 @@ pub struct Engine {
     access: RwLock<access::AccessIndex>,
     /// Serialises grant changes, so the index follows the store in order.
     access_lock: Mutex<()>,
+    /// Which holder tokens are accepted.
+    identity: identity::Identity,
     /// The last use-record stamp handed out (see `access`).
     last_use_stamp: std::sync::atomic::AtomicU64,
     /// Serialises changes to one licence lineage (striped by hash).
@@ -156,6 +158,7 @@ impl Engine {
             access: RwLock::default(),
             access_lock: Mutex::new(()),
             last_use_stamp: std::sync::atomic::AtomicU64::new(0),
+            identity: identity::Identity::default(),
             lineage_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         };
         let now = engine.clock.now();

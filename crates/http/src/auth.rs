@@ -2,7 +2,10 @@
 //!
 //! Tokens are configured by their SHA-256 (the service never stores a token itself). Each maps
 //! to a [`Role`]: an operator; an issuing authority (acts only for its own USCC); a verifier (a
-//! using department, may verify and read licences); an auditor.
+//! using department: verifies licences, uses them through the per-type interface under a
+//! grant); an auditor. Holders sign in with a JWT from the unified identity platform instead
+//! (see `zhengyin_engine::identity`): a bearer token that is not a configured token and has
+//! the shape of a JWT is checked as one.
 
 use std::collections::HashMap;
 
@@ -10,7 +13,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::{Deserialize, Serialize};
-use zhengyin_model::Uscc;
+use zhengyin_model::{HolderRef, Uscc};
 
 use crate::problem::Problem;
 use crate::AppState;
@@ -31,8 +34,14 @@ pub enum Role {
         /// The department's name or code.
         department: String,
     },
-    /// Reads the signature log (and nothing else).
+    /// Reads the signature log and the use records.
     Auditor,
+    /// A holder (持证主体), signed in through the identity platform: sees its own licences and
+    /// their use records, authorises uses, files objections.
+    Holder {
+        /// Who.
+        holder: HolderRef,
+    },
 }
 
 /// One configured token, as written in the configuration file:
@@ -74,6 +83,8 @@ impl TokenConfig {
             Role::Authority { uscc } => ("authority", Some(uscc.to_string()), None),
             Role::Verifier { department } => ("verifier", None, Some(department.clone())),
             Role::Auditor => ("auditor", None, None),
+            // Holders sign in with identity-platform JWTs; `to_role` refuses a configured one.
+            Role::Holder { .. } => ("holder", None, None),
         };
         Self {
             sha256,
@@ -201,11 +212,22 @@ impl FromRequestParts<AppState> for Caller {
                 "send Authorization: Bearer <token>",
             ));
         };
-        let caller = state
-            .tokens
-            .find(token.trim())
-            .cloned()
-            .ok_or_else(|| Problem::new(StatusCode::UNAUTHORIZED, "auth.invalid", "unknown token"))?;
+        let token = token.trim();
+        let caller = match state.tokens.find(token) {
+            Some(caller) => caller.clone(),
+            None if token.bytes().filter(|b| *b == b'.').count() == 2 => {
+                let holder = state
+                    .engine
+                    .authenticate_holder(token)
+                    .map_err(|e| Problem::new(StatusCode::UNAUTHORIZED, "auth.invalid", e.to_string()))?;
+                Caller {
+                    name: "holder".to_owned(),
+                    role: Role::Holder { holder },
+                    limit: None,
+                }
+            }
+            None => return Err(Problem::new(StatusCode::UNAUTHORIZED, "auth.invalid", "unknown token")),
+        };
         if caller.limit.as_ref().is_some_and(|l| !l.take()) {
             return Err(Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -277,12 +299,46 @@ impl FromRequestParts<AppState> for VerifierCaller {
 }
 
 impl Caller {
-    /// Whether the caller may read licence `issuer`'s licences in full.
+    /// Whether the caller may read licence `issuer`'s licences in full: operators and the
+    /// issuer. Departments use the per-type interface (grant, use cause, use record); holders
+    /// read their own under `/v1/me`.
     pub fn may_read(&self, issuer: &Uscc) -> Result<(), Problem> {
         match &self.role {
-            Role::Operator | Role::Verifier { .. } => Ok(()),
+            Role::Operator => Ok(()),
             Role::Authority { uscc } if uscc == issuer => Ok(()),
-            _ => Err(Problem::forbidden("this token may not read that licence")),
+            _ => Err(Problem::forbidden(
+                "read licences through /v1/licence-types/{code}/lookup (departments) or /v1/me/licences (holders)",
+            )),
+        }
+    }
+}
+
+/// A using department (a verifier token): its department code.
+pub struct DepartmentCaller(pub String);
+
+impl FromRequestParts<AppState> for DepartmentCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        match Caller::from_request_parts(parts, state).await?.role {
+            Role::Verifier { department } => Ok(Self(department)),
+            _ => Err(Problem::forbidden("only a using department may do this")),
+        }
+    }
+}
+
+/// A holder signed in through the identity platform.
+pub struct HolderCaller(pub HolderRef);
+
+impl FromRequestParts<AppState> for HolderCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        match Caller::from_request_parts(parts, state).await?.role {
+            Role::Holder { holder } => Ok(Self(holder)),
+            _ => Err(Problem::forbidden(
+                "only a holder (identity-platform token) may do this",
+            )),
         }
     }
 }

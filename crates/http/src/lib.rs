@@ -9,6 +9,7 @@
 //! configuration files (the binary builds an [`AppState`]). The wire contract is
 //! `api-spec/openapi.yaml`, which `/openapi.json` serves and a test keeps true.
 
+mod access;
 pub mod auth;
 pub mod extract;
 mod handlers;
@@ -111,6 +112,24 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
             post(handlers::register_licence_type).get(handlers::list_licence_types),
         )
         .route("/licence-types/{code}", get(handlers::get_licence_type))
+        .route("/licence-types/{code}/lookup", post(access::lookup))
+        .route("/licence-types/{code}/check", post(access::check))
+        .route("/licence-types/{code}/fetch", post(access::fetch))
+        .route(
+            "/service-items",
+            post(access::register_service_item).get(access::list_service_items),
+        )
+        .route("/grants", post(access::apply_for_grant).get(access::list_grants))
+        .route("/grants/{id}", get(access::get_grant))
+        .route("/grants/{id}/{action}", post(access::change_grant))
+        .route("/me/licences", get(access::my_licences))
+        .route("/me/use-records", get(access::my_use_records))
+        .route(
+            "/me/authorisations",
+            post(access::authorise).get(access::my_authorisations),
+        )
+        .route("/me/authorisations/{id}/withdraw", post(access::withdraw_authorisation))
+        .route("/use-records", get(access::use_records))
         .route("/licences", post(handlers::issue))
         .route("/licences/{id}", get(handlers::get_licence))
         .route("/licences/{id}/status", get(handlers::get_status))

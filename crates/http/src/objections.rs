@@ -35,6 +35,7 @@ pub(crate) async fn file(
 ) -> Result<Response> {
     let (objector, channel) = match (&caller.role, &req.on_behalf_of) {
         (Role::Verifier { department }, None) => (format!("department:{department}"), Channel::Platform),
+        (Role::Holder { holder }, None) => (holder.to_string(), Channel::Platform),
         (Role::Operator, Some(who)) if who.starts_with("department:") || who.starts_with("holder:") => {
             (who.clone(), Channel::Hotline)
         }
@@ -43,10 +44,12 @@ pub(crate) async fn file(
                 "a hotline entry names on_behalf_of: department:<code> or holder:<code type>:<code>",
             ))
         }
-        (Role::Verifier { .. }, Some(_)) => return Err(Problem::invalid("on_behalf_of is for operators")),
+        (Role::Verifier { .. } | Role::Holder { .. }, Some(_)) => {
+            return Err(Problem::invalid("on_behalf_of is for operators"))
+        }
         _ => {
             return Err(Problem::forbidden(
-                "only a using department or an operator files objections",
+                "only a holder, a using department or an operator files objections",
             ))
         }
     };
@@ -60,6 +63,7 @@ fn may_read(caller: &Caller, o: &Objection) -> bool {
         Role::Operator | Role::Auditor => true,
         Role::Authority { uscc } => uscc == o.licence.issuer(),
         Role::Verifier { department } => o.objector == format!("department:{department}"),
+        Role::Holder { holder } => o.objector == holder.to_string(),
     }
 }
 
@@ -78,7 +82,7 @@ pub(crate) async fn of_licence(State(s): State<AppState>, caller: Caller, Path(i
     let allowed = match &caller.role {
         Role::Operator | Role::Auditor => true,
         Role::Authority { uscc } => uscc == id.issuer(),
-        Role::Verifier { .. } => false,
+        Role::Verifier { .. } | Role::Holder { .. } => false,
     };
     if !allowed {
         return Err(Problem::forbidden(
@@ -139,6 +143,7 @@ pub(crate) async fn act(
     let actor = match &caller.role {
         Role::Authority { uscc } => ObjectionActor::Issuer(uscc.clone()),
         Role::Verifier { department } => ObjectionActor::Objector(format!("department:{department}")),
+        Role::Holder { holder } => ObjectionActor::Objector(holder.to_string()),
         _ => return Err(Problem::forbidden("only the issuer or the objector moves an objection")),
     };
     let o = s

@@ -19,8 +19,19 @@
 //! | `objection.illegal_transition` | 409 | the objection workflow does not allow this step now (e.g. a second extension) |
 //! | `seal.not_found` | 404 | no such seal |
 //! | `seal.status_conflict` | 409 | the seal's status does not allow this (e.g. applying a suspended seal) |
+//! | `use.cause_invalid` | 422 | `use_cause` is missing, blank, over 200 characters or has control characters |
+//! | `use.unknown_service_item` | 422 | the service item code is not registered |
+//! | `grant.missing` | 403 | no live grant lets this department use licences of this type (same answer whether the licence exists or not) |
+//! | `grant.service_item_not_granted` | 403 | the department's grant does not list this service item |
+//! | `grant.field_not_granted` | 403 | a field asked about is not in the grant |
+//! | `grant.fields_insufficient` | 403 | fetching the signed licence needs a grant covering every field |
+//! | `grant.not_found` | 404 | no such grant (or not one the caller may see) |
+//! | `grant.status_conflict` | 409 | the grant's state does not allow this (e.g. approving a withdrawn grant) |
+//! | `authorisation.required` | 403 | the grant needs the holder's authorisation and none was named |
+//! | `authorisation.invalid` | 403 | the named authorisation is unknown, withdrawn, expired or for another use |
+//! | `authorisation.not_found` | 404 | no such authorisation of this holder |
 //! | `auth.missing` | 401 | no bearer token |
-//! | `auth.invalid` | 401 | the token is not known |
+//! | `auth.invalid` | 401 | the token is not known, or a holder token failed (issuer, signature, audience, expiry) |
 //! | `auth.forbidden` | 403 | the caller's role or scope does not allow this |
 //! | `verify.batch_too_large` | 422 | more licences in one batch than the configured limit |
 //! | `log.entry_not_found` | 404 | no log entry has the leaf hash asked for |
@@ -130,6 +141,23 @@ impl From<EngineError> for Problem {
             EngineError::ObjectionNotFound(_) => Self::new(S::NOT_FOUND, "objection.not_found", detail),
             EngineError::Objection(_) => Self::new(S::CONFLICT, "objection.illegal_transition", detail),
             EngineError::Forbidden(_) => Self::forbidden(detail),
+            EngineError::UseRefused(r) => {
+                use zhengyin_engine::UseRefusal as R;
+                let (status, code) = match r {
+                    R::UseCause(_) => (S::UNPROCESSABLE_ENTITY, "use.cause_invalid"),
+                    R::UnknownServiceItem(_) => (S::UNPROCESSABLE_ENTITY, "use.unknown_service_item"),
+                    R::NoGrant => (S::FORBIDDEN, "grant.missing"),
+                    R::ServiceItemNotGranted(_) => (S::FORBIDDEN, "grant.service_item_not_granted"),
+                    R::FieldNotGranted(_) => (S::FORBIDDEN, "grant.field_not_granted"),
+                    R::FieldsInsufficient => (S::FORBIDDEN, "grant.fields_insufficient"),
+                    R::AuthorisationRequired => (S::FORBIDDEN, "authorisation.required"),
+                    R::AuthorisationInvalid => (S::FORBIDDEN, "authorisation.invalid"),
+                };
+                Self::new(status, code, detail)
+            }
+            EngineError::GrantNotFound(_) => Self::new(S::NOT_FOUND, "grant.not_found", detail),
+            EngineError::GrantConflict { .. } => Self::new(S::CONFLICT, "grant.status_conflict", detail),
+            EngineError::AuthorisationNotFound(_) => Self::new(S::NOT_FOUND, "authorisation.not_found", detail),
             EngineError::SealNotFound(_) => Self::new(S::NOT_FOUND, "seal.not_found", detail),
             EngineError::SealStatusConflict { .. } => Self::new(S::CONFLICT, "seal.status_conflict", detail),
             EngineError::Superseded { .. } => Self::new(S::CONFLICT, "licence.superseded", detail),

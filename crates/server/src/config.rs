@@ -49,6 +49,98 @@ pub struct Config {
     /// The seal maker (制章者), if this node makes e-seals.
     #[serde(default)]
     pub seal_maker: Option<SealMakerConfig>,
+    /// The identity platforms whose holder tokens (JWTs) this node accepts; none when absent.
+    #[serde(default)]
+    pub identity: Option<IdentityConfig>,
+}
+
+/// Holder sign-in:
+///
+/// ```toml
+/// [identity]
+/// audience = "zhengyin"                 # the `aud` tokens must name
+/// # holder_claim = "holder_code"        # claim with the holder code
+/// # holder_type_claim = "holder_code_type"
+/// # max_lifetime_seconds = 86400
+/// [[identity.issuers]]
+/// issuer = "https://id.example.gov.cn"
+/// keys = ["identity-platform.pub.pem"]  # PEM public keys (EdDSA, ES256, RS256, SM2)
+/// ```
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The `aud` a token must name.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// The claim carrying the holder code.
+    #[serde(default)]
+    pub holder_claim: Option<String>,
+    /// The claim carrying the holder code type.
+    #[serde(default)]
+    pub holder_type_claim: Option<String>,
+    /// Longest remaining lifetime accepted, seconds.
+    #[serde(default)]
+    pub max_lifetime_seconds: Option<i64>,
+    /// The identity platforms.
+    pub issuers: Vec<IdentityIssuerConfig>,
+}
+
+/// One identity platform.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityIssuerConfig {
+    /// Its `iss`.
+    pub issuer: String,
+    /// PEM files of its public keys.
+    pub keys: Vec<PathBuf>,
+}
+
+fn default_audience() -> String {
+    "zhengyin".to_owned()
+}
+
+/// The `iss` of the demo identity platform.
+pub const DEMO_IDENTITY_ISSUER: &str = "https://id.example.gov.cn/demo";
+
+impl IdentityConfig {
+    /// Loads the keys into the engine's form.
+    pub fn load(&self) -> anyhow::Result<zhengyin_engine::identity::Identity> {
+        use zhengyin_engine::identity::{Identity, IdentityIssuer};
+        let defaults = Identity::default();
+        let mut issuers = Vec::new();
+        for i in &self.issuers {
+            let mut keys = Vec::new();
+            for path in &i.keys {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let blocks = zhengyin_crypto::pem::decode_label(&text, "PUBLIC KEY")
+                    .with_context(|| format!("{}: PEM", path.display()))?;
+                anyhow::ensure!(!blocks.is_empty(), "{}: no PUBLIC KEY block", path.display());
+                for der in blocks {
+                    let key = zhengyin_crypto::PublicKey::from_spki_der(&der)
+                        .with_context(|| format!("{}: public key", path.display()))?;
+                    anyhow::ensure!(
+                        zhengyin_crypto::jws::alg_name(key.algorithm()).is_some(),
+                        "{}: this key type cannot sign tokens",
+                        path.display()
+                    );
+                    keys.push(key);
+                }
+            }
+            issuers.push(IdentityIssuer {
+                issuer: i.issuer.clone(),
+                keys,
+            });
+        }
+        Ok(Identity {
+            issuers,
+            audience: self.audience.clone(),
+            holder_claim: self.holder_claim.clone().unwrap_or(defaults.holder_claim),
+            holder_type_claim: self.holder_type_claim.clone().unwrap_or(defaults.holder_type_claim),
+            max_lifetime: self
+                .max_lifetime_seconds
+                .map_or(defaults.max_lifetime, time::Duration::seconds),
+        })
+    }
 }
 
 /// The seal maker's SM2 key and certificate chain.
@@ -103,6 +195,11 @@ impl Config {
             maker.key = base.join(&maker.key);
             maker.certificates = maker.certificates.iter().map(|c| base.join(c)).collect();
         }
+        if let Some(identity) = &mut config.identity {
+            for issuer in &mut identity.issuers {
+                issuer.keys = issuer.keys.iter().map(|k| base.join(k)).collect();
+            }
+        }
         Ok(config)
     }
 
@@ -127,6 +224,16 @@ impl Config {
             seal_maker: Some(SealMakerConfig {
                 key: keys_dir.join("seal-maker.key"),
                 certificates: vec![keys_dir.join("seal-maker.pem"), keys_dir.join("issuing-ca.pem")],
+            }),
+            identity: Some(IdentityConfig {
+                audience: default_audience(),
+                holder_claim: None,
+                holder_type_claim: None,
+                max_lifetime_seconds: None,
+                issuers: vec![IdentityIssuerConfig {
+                    issuer: DEMO_IDENTITY_ISSUER.to_owned(),
+                    keys: vec![keys_dir.join("identity-platform-ed25519.pub.pem")],
+                }],
             }),
         }
     }

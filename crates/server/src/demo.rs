@@ -43,6 +43,12 @@ pub fn tokens() -> Vec<TokenConfig> {
         .collect()
 }
 
+/// Example service items (事项编码, 名称).
+pub const SERVICE_ITEMS: [(&str, &str); 2] = [
+    ("220100-FOOD-001", "食品经营许可（示例）"),
+    ("220100-BANK-002", "企业银行开户核验（示例）"),
+];
+
 /// The example licence types.
 pub fn licence_types() -> anyhow::Result<Vec<LicenceType>> {
     let types = serde_json::json!([
@@ -99,6 +105,16 @@ pub async fn seed(engine: &Engine, keys_dir: &Path) -> anyhow::Result<()> {
     for t in licence_types()? {
         if engine.licence_type(&t.code).is_none() {
             engine.register_licence_type(t).await?;
+        }
+    }
+    for (code, name) in SERVICE_ITEMS {
+        if !engine.service_items().iter().any(|i| i.code == code) {
+            engine
+                .register_service_item(zhengyin_model::ServiceItem {
+                    code: code.to_owned(),
+                    name: name.to_owned(),
+                })
+                .await?;
         }
     }
     Ok(())

@@ -7,6 +7,8 @@
 //!   `zhengyin log export --url URL --out DIR` and `zhengyin audit --offline DIR --key KEY` do the
 //!   same on an exported bundle.
 //!
+//! - `zhengyin holder-token --holder CODE` mints a demo holder token (identity-platform JWT).
+//!
 //! - `zhengyin seal inspect FILE` / `zhengyin seal verify FILE --anchors ROOTS.pem` read and
 //!   verify e-seals and sealed signatures offline.
 //!
@@ -87,6 +89,28 @@ enum Command {
     Log {
         #[command(subcommand)]
         command: LogCommand,
+    },
+    /// Mint a holder token as an identity platform would (demos and tests; real tokens come
+    /// from the unified identity platform). Prints the token.
+    HolderToken {
+        /// The identity platform's private key (PKCS#8 PEM).
+        #[arg(long, default_value = "keys-example/identity-platform-ed25519.key")]
+        key: PathBuf,
+        /// The holder code (USCC or citizen ID).
+        #[arg(long)]
+        holder: String,
+        /// `001` USCC or `111` citizen ID.
+        #[arg(long, default_value = "001")]
+        holder_type: String,
+        /// The token's `iss`.
+        #[arg(long, default_value = config::DEMO_IDENTITY_ISSUER)]
+        issuer: String,
+        /// The token's `aud`.
+        #[arg(long, default_value = "zhengyin")]
+        audience: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: i64,
     },
     /// Verify a licence offline: signature, format and certificate chain at signing time.
     Verify {
@@ -176,6 +200,14 @@ fn main() -> ExitCode {
             anchors,
             certs,
         } => verify(&licence, &anchors, &certs),
+        Command::HolderToken {
+            key,
+            holder,
+            holder_type,
+            issuer,
+            audience,
+            ttl,
+        } => holder_token(&key, &holder, &holder_type, &issuer, &audience, ttl),
         Command::Audit {
             url,
             offline,
@@ -213,6 +245,37 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn holder_token(
+    key: &Path,
+    holder: &str,
+    holder_type: &str,
+    issuer: &str,
+    audience: &str,
+    ttl: i64,
+) -> anyhow::Result<ExitCode> {
+    use zhengyin_engine::identity::{mint_holder_token, HolderTokenClaims};
+    let key = FileKey::from_pem_file(key).with_context(|| format!("loading {}", key.display()))?;
+    let code_type = zhengyin_model::HolderCodeType::parse(holder_type)?;
+    code_type.check_code(holder)?;
+    anyhow::ensure!(ttl > 0, "--ttl must be positive");
+    let holder = zhengyin_model::HolderRef {
+        code_type,
+        code: holder.to_owned(),
+    };
+    let token = mint_holder_token(
+        &key,
+        &HolderTokenClaims {
+            issuer,
+            audience,
+            holder: &holder,
+            issued_at: time::OffsetDateTime::now_utc(),
+            lifetime: time::Duration::seconds(ttl),
+        },
+    )?;
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn serve(config_path: Option<PathBuf>, demo: bool, keys_dir: &Path, overrides: Overrides) -> anyhow::Result<ExitCode> {
@@ -276,6 +339,9 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
         let maker = SealMaker::new(&chain, Arc::new(key), engine.anchors(), time::OffsetDateTime::now_utc())
             .context("the seal maker")?;
         engine = engine.with_seal_maker(maker);
+    }
+    if let Some(identity) = &config.identity {
+        engine = engine.with_identity(identity.load().context("the identity platforms")?);
     }
     let engine = Arc::new(engine);
     if let Some(keys_dir) = demo_keys {

@@ -1,0 +1,284 @@
+//! Authorised use over HTTP: service items, grants, the uniform per-type interface
+//! (`/v1/licence-types/{code}/lookup|check|fetch`), holders' own views under `/v1/me`, and use
+//! records for auditors.
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+use zhengyin_engine::{AuthoriseRequest, GrantActor, GrantApplication, LookupAnswer, UseContext};
+use zhengyin_model::{GrantState, HolderRef, ServiceItem, TypeCode};
+
+use crate::auth::{AuditorCaller, Caller, DepartmentCaller, HolderCaller, OperatorCaller, Role};
+use crate::extract::JsonBody;
+use crate::handlers::{query, QueryResult};
+use crate::problem::Problem;
+use crate::AppState;
+
+type Result<T> = std::result::Result<T, Problem>;
+
+pub(crate) async fn list_service_items(State(s): State<AppState>, _caller: Caller) -> Response {
+    Json(json!({ "service_items": s.engine.service_items() })).into_response()
+}
+
+pub(crate) async fn register_service_item(
+    State(s): State<AppState>,
+    _: OperatorCaller,
+    JsonBody(item): JsonBody<ServiceItem>,
+) -> Result<Response> {
+    let item = s.engine.register_service_item(item).await?;
+    Ok((StatusCode::CREATED, Json(item)).into_response())
+}
+
+/// Who a caller is when it deals with grants.
+fn grant_actor(caller: &Caller) -> Result<GrantActor> {
+    match &caller.role {
+        Role::Operator => Ok(GrantActor::Operator),
+        Role::Authority { uscc } => Ok(GrantActor::Authority(uscc.clone())),
+        Role::Verifier { department } => Ok(GrantActor::Department(department.clone())),
+        Role::Auditor | Role::Holder { .. } => Err(Problem::forbidden(
+            "grants are for departments, the defining authorities and operators",
+        )),
+    }
+}
+
+pub(crate) async fn apply_for_grant(
+    State(s): State<AppState>,
+    DepartmentCaller(department): DepartmentCaller,
+    JsonBody(app): JsonBody<GrantApplication>,
+) -> Result<Response> {
+    let grant = s.engine.apply_for_grant(&department, app).await?;
+    Ok((StatusCode::CREATED, Json(grant)).into_response())
+}
+
+pub(crate) async fn list_grants(State(s): State<AppState>, caller: Caller) -> Result<Response> {
+    let actor = grant_actor(&caller)?;
+    Ok(Json(json!({ "grants": s.engine.grants_for(&actor) })).into_response())
+}
+
+pub(crate) async fn get_grant(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
+    let actor = grant_actor(&caller)?;
+    let grant = s.engine.grant(&id)?;
+    // A grant the caller may not see is "not found", like one that does not exist.
+    if !s.engine.grants_for(&actor).iter().any(|g| g.id == grant.id) {
+        return Err(zhengyin_engine::EngineError::GrantNotFound(id).into());
+    }
+    Ok(Json(grant).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Decision {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+pub(crate) async fn change_grant(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, action)): Path<(String, String)>,
+    JsonBody(decision): JsonBody<Decision>,
+) -> Result<Response> {
+    let actor = grant_actor(&caller)?;
+    let to = match action.as_str() {
+        "approve" => GrantState::Approved,
+        "reject" => GrantState::Rejected,
+        "withdraw" => GrantState::Withdrawn,
+        _ => return Err(Problem::new(StatusCode::NOT_FOUND, "not_found", "no such resource")),
+    };
+    let grant = s.engine.change_grant(&id, &actor, to, decision.reason).await?;
+    Ok(Json(grant).into_response())
+}
+
+/// The body of every call of the uniform interface: the purpose (always), then what to find.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UseRequest {
+    service_item: String,
+    use_cause: String,
+    #[serde(default)]
+    authorisation: Option<String>,
+    /// By identifier (lookup, check, fetch).
+    #[serde(default)]
+    id: Option<String>,
+    /// By holder (lookup).
+    #[serde(default)]
+    holder: Option<HolderRef>,
+    /// With `holder`: the printed licence number.
+    #[serde(default)]
+    number: Option<String>,
+    /// For check: the claimed values, by field.
+    #[serde(default)]
+    claims: Option<Map<String, Value>>,
+}
+
+impl UseRequest {
+    fn split(self) -> (UseContext, Target) {
+        let target = Target {
+            id: self.id,
+            holder: self.holder,
+            number: self.number,
+            claims: self.claims,
+        };
+        let ctx = UseContext {
+            service_item: self.service_item,
+            use_cause: self.use_cause,
+            authorisation: self.authorisation,
+        };
+        (ctx, target)
+    }
+}
+
+struct Target {
+    id: Option<String>,
+    holder: Option<HolderRef>,
+    number: Option<String>,
+    claims: Option<Map<String, Value>>,
+}
+
+fn type_code(code: &str) -> Result<TypeCode> {
+    TypeCode::parse(code).map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "identifier.invalid", e.to_string()))
+}
+
+fn answer(a: LookupAnswer) -> Response {
+    Json(json!({ "licences": a.licences, "use_record": a.use_record })).into_response()
+}
+
+pub(crate) async fn lookup(
+    State(s): State<AppState>,
+    DepartmentCaller(department): DepartmentCaller,
+    Path(code): Path<String>,
+    JsonBody(req): JsonBody<UseRequest>,
+) -> Result<Response> {
+    let code = type_code(&code)?;
+    let (ctx, target) = req.split();
+    if target.claims.is_some() {
+        return Err(Problem::invalid("claims go to …/check"));
+    }
+    let found = match (target.id, target.holder, target.number) {
+        (Some(id), None, None) => s.engine.lookup_by_id(&department, &code, &id, &ctx).await?,
+        (None, Some(holder), number) => {
+            s.engine
+                .lookup_by_holder(&department, &code, &holder, number.as_deref(), &ctx)
+                .await?
+        }
+        _ => return Err(Problem::invalid("give either id, or holder (with an optional number)")),
+    };
+    Ok(answer(found))
+}
+
+pub(crate) async fn check(
+    State(s): State<AppState>,
+    DepartmentCaller(department): DepartmentCaller,
+    Path(code): Path<String>,
+    JsonBody(req): JsonBody<UseRequest>,
+) -> Result<Response> {
+    let code = type_code(&code)?;
+    let (ctx, target) = req.split();
+    let (Some(id), Some(claims), None, None) = (target.id, target.claims, target.holder, target.number) else {
+        return Err(Problem::invalid("a check gives id and claims"));
+    };
+    let checked = s.engine.check_claims(&department, &code, &id, &claims, &ctx).await?;
+    Ok(answer(checked))
+}
+
+pub(crate) async fn fetch(
+    State(s): State<AppState>,
+    DepartmentCaller(department): DepartmentCaller,
+    Path(code): Path<String>,
+    JsonBody(req): JsonBody<UseRequest>,
+) -> Result<Response> {
+    let code = type_code(&code)?;
+    let (ctx, target) = req.split();
+    let (Some(id), None, None, None) = (target.id, target.holder, target.number, target.claims) else {
+        return Err(Problem::invalid("a fetch gives id only"));
+    };
+    let (licence, use_record) = s.engine.fetch_for_use(&department, &code, &id, &ctx).await?;
+    // The signed licence goes out exactly as stored.
+    let mut body = format!("{{\"use_record\":{},\"licence\":", json!(use_record)).into_bytes();
+    body.extend_from_slice(&licence.bytes);
+    body.push(b'}');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+pub(crate) async fn my_licences(State(s): State<AppState>, HolderCaller(holder): HolderCaller) -> Result<Response> {
+    Ok(Json(json!({ "licences": s.engine.licences_of_holder(&holder)? })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+const DEFAULT_PAGE: usize = 100;
+
+pub(crate) async fn my_use_records(
+    State(s): State<AppState>,
+    HolderCaller(holder): HolderCaller,
+    q: QueryResult<PageQuery>,
+) -> Result<Response> {
+    let q = query(q)?;
+    let records = s
+        .engine
+        .use_records_of_holder(&holder, q.after, q.limit.unwrap_or(DEFAULT_PAGE))?;
+    Ok(Json(json!({ "use_records": records })).into_response())
+}
+
+pub(crate) async fn my_authorisations(
+    State(s): State<AppState>,
+    HolderCaller(holder): HolderCaller,
+) -> Result<Response> {
+    Ok(Json(json!({ "authorisations": s.engine.authorisations_of(&holder)? })).into_response())
+}
+
+pub(crate) async fn authorise(
+    State(s): State<AppState>,
+    HolderCaller(holder): HolderCaller,
+    JsonBody(req): JsonBody<AuthoriseRequest>,
+) -> Result<Response> {
+    let a = s.engine.authorise(&holder, req).await?;
+    Ok((StatusCode::CREATED, Json(a)).into_response())
+}
+
+pub(crate) async fn withdraw_authorisation(
+    State(s): State<AppState>,
+    HolderCaller(holder): HolderCaller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    Ok(Json(s.engine.withdraw_authorisation(&holder, &id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UseRecordQuery {
+    #[serde(default)]
+    department: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    from: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    to: Option<OffsetDateTime>,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// Use records for auditors and operators: by department and period.
+pub(crate) async fn use_records(
+    State(s): State<AppState>,
+    _: AuditorCaller,
+    q: QueryResult<UseRecordQuery>,
+) -> Result<Response> {
+    let q = query(q)?;
+    let records = s
+        .engine
+        .use_records(q.department, q.from, q.to, q.after, q.limit.unwrap_or(DEFAULT_PAGE))?;
+    Ok(Json(json!({ "use_records": records })).into_response())
+}
