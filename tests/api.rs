@@ -300,13 +300,13 @@ async fn bad_input_gets_a_clear_problem_never_a_5xx() {
         api.post(&format!("/v1/licences/{id}/revoke"), "demo-authority-sm2", &revoke)
             .await,
         StatusCode::FORBIDDEN,
-        "auth.forbidden",
+        "auth.scope",
     )
     .await;
     problem(
         api.get(&format!("/v1/licences/{id}"), "demo-authority-sm2").await,
         StatusCode::FORBIDDEN,
-        "auth.forbidden",
+        "auth.scope",
     )
     .await;
     problem(

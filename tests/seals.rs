@@ -115,7 +115,7 @@ async fn seals_are_made_applied_verified_and_revoked_over_http() {
             "demo-authority-ed25519",
             apply.clone(),
             StatusCode::FORBIDDEN,
-            "auth.forbidden",
+            "auth.scope",
         ),
         (
             "/v1/seals/ZY0/apply",

@@ -13,7 +13,7 @@ use zhengyin_engine::{AuthoriseRequest, GrantActor, GrantApplication, LookupAnsw
 use zhengyin_model::{GrantState, HolderRef, ServiceItem, TypeCode};
 
 use crate::auth::{AuditorCaller, Caller, DepartmentCaller, HolderCaller, OperatorCaller, Role};
-use crate::extract::JsonBody;
+use crate::extract::{parse, JsonBody, RawJson};
 use crate::handlers::{query, QueryResult};
 use crate::problem::Problem;
 use crate::AppState;
@@ -80,7 +80,7 @@ pub(crate) async fn change_grant(
     State(s): State<AppState>,
     caller: Caller,
     Path((id, action)): Path<(String, String)>,
-    JsonBody(decision): JsonBody<Decision>,
+    RawJson(body): RawJson,
 ) -> Result<Response> {
     let actor = grant_actor(&caller)?;
     let to = match action.as_str() {
@@ -89,6 +89,12 @@ pub(crate) async fn change_grant(
         "withdraw" => GrantState::Withdrawn,
         _ => return Err(Problem::new(StatusCode::NOT_FOUND, "not_found", "no such resource")),
     };
+    if to != GrantState::Withdrawn && matches!(actor, GrantActor::Department(_)) {
+        return Err(Problem::forbidden(
+            "grants are decided by the type's defining authority or an operator",
+        ));
+    }
+    let decision: Decision = parse(&body)?;
     let grant = s.engine.change_grant(&id, &actor, to, decision.reason).await?;
     Ok(Json(grant).into_response())
 }

@@ -306,6 +306,7 @@ impl Caller {
         match &self.role {
             Role::Operator => Ok(()),
             Role::Authority { uscc } if uscc == issuer => Ok(()),
+            Role::Authority { .. } => Err(Problem::out_of_scope("another authority's licence")),
             _ => Err(Problem::forbidden(
                 "read licences through /v1/licence-types/{code}/lookup (departments) or /v1/me/licences (holders)",
             )),

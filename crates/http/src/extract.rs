@@ -70,10 +70,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
         let bytes = body_bytes(req, state).await?;
-        let value = canonical::parse_strict(&bytes)
-            .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "request.malformed_json", e.to_string()))?;
-        serde_json::from_value(value)
-            .map(JsonBody)
-            .map_err(|e| Problem::invalid(e.to_string()))
+        parse(&bytes).map(JsonBody)
     }
+}
+
+/// Parses a body read as [`RawJson`] as [`JsonBody`] would: for handlers that must look at the
+/// caller's role before the body.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let value = canonical::parse_strict(bytes)
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "request.malformed_json", e.to_string()))?;
+    serde_json::from_value(value).map_err(|e| Problem::invalid(e.to_string()))
 }

@@ -11,7 +11,7 @@ use zhengyin_model::objection::{Action, Channel};
 use zhengyin_model::{LicenceId, Objection};
 
 use crate::auth::{Caller, Role};
-use crate::extract::JsonBody;
+use crate::extract::{parse, RawJson};
 use crate::problem::Problem;
 use crate::AppState;
 
@@ -28,11 +28,16 @@ fn view(s: &AppState, o: &Objection, code: StatusCode) -> Response {
 }
 
 /// A using department files for itself; an operator enters a hotline objection on someone's behalf.
-pub(crate) async fn file(
-    State(s): State<AppState>,
-    caller: Caller,
-    JsonBody(req): JsonBody<FileObjection>,
-) -> Result<Response> {
+pub(crate) async fn file(State(s): State<AppState>, caller: Caller, RawJson(body): RawJson) -> Result<Response> {
+    if !matches!(
+        caller.role,
+        Role::Verifier { .. } | Role::Holder { .. } | Role::Operator
+    ) {
+        return Err(Problem::forbidden(
+            "only a holder, a using department or an operator files objections",
+        ));
+    }
+    let req: FileObjection = parse(&body)?;
     let (objector, channel) = match (&caller.role, &req.on_behalf_of) {
         (Role::Verifier { department }, None) => (format!("department:{department}"), Channel::Platform),
         (Role::Holder { holder }, None) => (holder.to_string(), Channel::Platform),
@@ -70,7 +75,7 @@ fn may_read(caller: &Caller, o: &Objection) -> bool {
 pub(crate) async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
     let o = s.engine.objection(&id)?;
     if !may_read(&caller, &o) {
-        return Err(Problem::forbidden("not an objection of yours"));
+        return Err(Problem::out_of_scope("not an objection of yours"));
     }
     Ok(view(&s, &o, StatusCode::OK))
 }
@@ -79,15 +84,15 @@ pub(crate) async fn get(State(s): State<AppState>, caller: Caller, Path(id): Pat
 pub(crate) async fn of_licence(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
     let id = LicenceId::parse(&id)
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "identifier.invalid", e.to_string()))?;
-    let allowed = match &caller.role {
-        Role::Operator | Role::Auditor => true,
-        Role::Authority { uscc } => uscc == id.issuer(),
-        Role::Verifier { .. } | Role::Holder { .. } => false,
-    };
-    if !allowed {
-        return Err(Problem::forbidden(
-            "only the issuer, operators and auditors list a licence's objections",
-        ));
+    match &caller.role {
+        Role::Operator | Role::Auditor => {}
+        Role::Authority { uscc } if uscc == id.issuer() => {}
+        Role::Authority { .. } => return Err(Problem::out_of_scope("another authority's licence")),
+        Role::Verifier { .. } | Role::Holder { .. } => {
+            return Err(Problem::forbidden(
+                "only the issuer, operators and auditors list a licence's objections",
+            ))
+        }
     }
     let list: Vec<_> = s
         .engine
@@ -138,7 +143,7 @@ pub(crate) async fn act(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(step): JsonBody<Step>,
+    RawJson(body): RawJson,
 ) -> Result<Response> {
     let actor = match &caller.role {
         Role::Authority { uscc } => ObjectionActor::Issuer(uscc.clone()),
@@ -146,6 +151,7 @@ pub(crate) async fn act(
         Role::Holder { holder } => ObjectionActor::Objector(holder.to_string()),
         _ => return Err(Problem::forbidden("only the issuer or the objector moves an objection")),
     };
+    let step: Step = parse(&body)?;
     let o = s
         .engine
         .act_on_objection(&id, &actor, step.action()?, &step.reason)

@@ -32,7 +32,8 @@
 //! | `authorisation.not_found` | 404 | no such authorisation of this holder |
 //! | `auth.missing` | 401 | no bearer token |
 //! | `auth.invalid` | 401 | the token is not known, or a holder token failed (issuer, signature, audience, expiry) |
-//! | `auth.forbidden` | 403 | the caller's role or scope does not allow this |
+//! | `auth.forbidden` | 403 | the caller's role does not allow this operation |
+//! | `auth.scope` | 403 | the role allows the operation, but not on this object (another authority's licence, someone else's objection) |
 //! | `verify.batch_too_large` | 422 | more licences in one batch than the configured limit |
 //! | `log.entry_not_found` | 404 | no log entry has the leaf hash asked for |
 //! | `rate_limited` | 429 | the token's request rate is exceeded (with `Retry-After`) |
@@ -86,7 +87,12 @@ impl Problem {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "request.invalid", detail)
     }
 
-    /// 403 `auth.forbidden`.
+    /// 403 `auth.scope`: the role may do this, but not to this object.
+    pub fn out_of_scope(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "auth.scope", detail)
+    }
+
+    /// 403 `auth.forbidden`: the role may not do this at all.
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "auth.forbidden", detail)
     }
@@ -136,11 +142,11 @@ impl From<EngineError> for Problem {
             EngineError::NoSigningKey(_) => Self::new(S::CONFLICT, "authority.no_signing_key", detail),
             EngineError::Certificate(_) => Self::new(S::UNPROCESSABLE_ENTITY, "certificate.invalid", detail),
             EngineError::LicenceNotFound(_) => Self::new(S::NOT_FOUND, "licence.not_found", detail),
-            EngineError::NotIssuer(_) => Self::forbidden(detail),
+            EngineError::NotIssuer(_) => Self::out_of_scope(detail),
             EngineError::StatusConflict { .. } => Self::new(S::CONFLICT, "licence.status_conflict", detail),
             EngineError::ObjectionNotFound(_) => Self::new(S::NOT_FOUND, "objection.not_found", detail),
             EngineError::Objection(_) => Self::new(S::CONFLICT, "objection.illegal_transition", detail),
-            EngineError::Forbidden(_) => Self::forbidden(detail),
+            EngineError::Forbidden(_) => Self::out_of_scope(detail),
             EngineError::UseRefused(r) => {
                 use zhengyin_engine::UseRefusal as R;
                 let (status, code) = match r {

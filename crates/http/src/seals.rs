@@ -138,7 +138,7 @@ pub(crate) async fn apply(
 ) -> Result<Response> {
     let seal = s.engine.seal(&es_id)?;
     if seal.record.holder.code != uscc.as_str() {
-        return Err(Problem::forbidden("only the seal's holder may apply it"));
+        return Err(Problem::out_of_scope("only the seal's holder may apply it"));
     }
     let digest = data_sm3(req.data_base64.as_deref(), req.data_sm3.as_deref())?
         .ok_or_else(|| Problem::invalid("give data_base64 or data_sm3"))?;
