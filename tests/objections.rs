@@ -53,7 +53,10 @@ async fn a_department_objects_the_issuer_corrects_and_verifiers_are_warned_meanw
     };
     // Refusals first: another authority, the objector reviewing, an unknown action, an illegal step.
     let (status, p) = act("demo-authority-p256", json!({"action": "accept"})).await;
-    assert_eq!((status, p["code"].as_str()), (StatusCode::FORBIDDEN, Some("auth.scope")));
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("auth.scope"))
+    );
     let (status, _) = act("demo-verifier", json!({"action": "accept"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, p) = act(authority, json!({"action": "approve"})).await;

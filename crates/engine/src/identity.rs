@@ -207,6 +207,19 @@ pub fn mint_holder_token(signer: &dyn Signer, claims: &HolderTokenClaims<'_>) ->
         .map_err(|e| TokenError::Malformed(e.to_string()))
 }
 
+impl crate::Engine {
+    /// Accepts holder tokens as `identity` says (none are accepted until this is called).
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        self.identity = identity;
+        self
+    }
+
+    /// The holder a bearer token signs in, checked now.
+    pub fn authenticate_holder(&self, token: &str) -> Result<HolderRef, TokenError> {
+        self.identity.authenticate(token, self.clock.now())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -366,18 +379,5 @@ mod tests {
         for junk in ["", "a.b.c", "not a token", "e30.e30.e30"] {
             assert!(check(junk).is_err(), "{junk}");
         }
-    }
-}
-
-impl crate::Engine {
-    /// Accepts holder tokens as `identity` says (none are accepted until this is called).
-    pub fn with_identity(mut self, identity: Identity) -> Self {
-        self.identity = identity;
-        self
-    }
-
-    /// The holder a bearer token signs in, checked now.
-    pub fn authenticate_holder(&self, token: &str) -> Result<HolderRef, TokenError> {
-        self.identity.authenticate(token, self.clock.now())
     }
 }

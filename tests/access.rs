@@ -1,0 +1,528 @@
+//! One licence, one interface against a really started server: the approval system's walk-through
+//! (grant, lookup with a use cause, data check, fetch and verify), the holder's view (use records,
+//! authorisations, withdrawal), holder tokens refused for every reason, and the access matrix —
+//! every documented operation called with every role.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{business_licence, send, Server, TempDir};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use zhengyin_crypto::FileKey;
+use zhengyin_engine::identity::{mint_holder_token, HolderTokenClaims};
+use zhengyin_model::{HolderCodeType, HolderRef};
+
+const TYPE: &str = "11100000000013338W032";
+/// Issues and defines the business licence type in the demo.
+const DEFINER: &str = "demo-authority-p256";
+const DEPARTMENT: &str = "demo-verifier";
+const ITEM: &str = "220100-FOOD-001";
+const HOLDER: &str = "91350100M000100Y43";
+const DEMO_ISSUER: &str = "https://id.example.gov.cn/demo";
+
+fn identity_key() -> FileKey {
+    FileKey::from_pem_file(&common::root().join("keys-example/identity-platform-ed25519.key")).unwrap()
+}
+
+fn holder_token_with(key: &FileKey, issuer: &str, code: &str, issued_at: time::OffsetDateTime, seconds: i64) -> String {
+    mint_holder_token(
+        key,
+        &HolderTokenClaims {
+            issuer,
+            audience: "zhengyin",
+            holder: &HolderRef {
+                code_type: HolderCodeType::Uscc,
+                code: code.to_owned(),
+            },
+            issued_at,
+            lifetime: time::Duration::seconds(seconds),
+        },
+    )
+    .unwrap()
+}
+
+fn holder_token(code: &str) -> String {
+    holder_token_with(&identity_key(), DEMO_ISSUER, code, time::OffsetDateTime::now_utc(), 600)
+}
+
+async fn get(http: &Client, server: &Server, path: &str, token: &str) -> (StatusCode, Value) {
+    let r = http.get(server.at(path)).bearer_auth(token).send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Issues a business licence as the definer; its id.
+async fn issue(http: &Client, server: &Server, number: &str) -> String {
+    let (status, body) = send(http, server, "/v1/licences", DEFINER, &business_licence(number)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// Applies for a grant as the department and has the definer approve it; its id.
+async fn grant(http: &Client, server: &Server, fields: &[&str], requires_authorisation: bool) -> String {
+    let until = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    let (status, g) = send(
+        http,
+        server,
+        "/v1/grants",
+        DEPARTMENT,
+        &json!({
+            "type_code": TYPE, "fields": fields, "service_items": [ITEM],
+            "requires_authorisation": requires_authorisation,
+            "purpose": "《食品经营许可和备案管理办法》", "until": format_time(until)
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{g}");
+    let id = g["id"].as_str().unwrap().to_owned();
+    let (status, g) = send(http, server, &format!("/v1/grants/{id}/approve"), DEFINER, &json!({})).await;
+    assert_eq!((status, g["state"].as_str()), (StatusCode::OK, Some("approved")), "{g}");
+    id
+}
+
+fn format_time(t: time::OffsetDateTime) -> String {
+    zhengyin_model::licence::format_time(t)
+}
+
+fn use_body(id: &str) -> Value {
+    json!({"service_item": ITEM, "use_cause": "办理食品经营许可，核验营业执照", "id": id})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_system_uses_a_licence_and_the_holder_sees_it() {
+    let dir = TempDir::new("access");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let id = issue(&http, &server, "JL-ACCESS-1").await;
+    let lookup = format!("/v1/licence-types/{TYPE}/lookup");
+
+    // Before any grant: refused, and the same answer for an identifier that does not exist.
+    let (s1, p1) = send(&http, &server, &lookup, DEPARTMENT, &use_body(&id)).await;
+    let (s2, p2) = send(
+        &http,
+        &server,
+        &lookup,
+        DEPARTMENT,
+        &use_body("1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F"),
+    )
+    .await;
+    assert_eq!(
+        (s1, p1["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("grant.missing")),
+        "{p1}"
+    );
+    assert_eq!((s2, p2["code"].as_str()), (s1, p1["code"].as_str()));
+    assert_eq!(p1["detail"], p2["detail"]);
+
+    // The department applies, the defining authority approves.
+    grant(
+        &http,
+        &server,
+        &["company_name", "legal_representative", "number"],
+        false,
+    )
+    .await;
+
+    // Lookup by identifier, with the use cause: only the granted fields.
+    let (status, found) = send(&http, &server, &lookup, DEPARTMENT, &use_body(&id)).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let licence = &found["licences"][0];
+    assert_eq!(licence["status"], "valid");
+    assert_eq!(
+        licence["face"],
+        json!({"company_name": "吉林示例科技有限公司", "legal_representative": "张三"})
+    );
+    assert_eq!(licence["number"], "JL-ACCESS-1");
+    assert!(
+        !found.to_string().contains("长春市示例路1号"),
+        "the address is not granted"
+    );
+    // By holder code.
+    let (status, by_holder) = send(
+        &http,
+        &server,
+        &lookup,
+        DEPARTMENT,
+        &json!({"service_item": ITEM, "use_cause": "核验", "holder": {"code_type": "001", "code": HOLDER}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{by_holder}");
+    assert!(by_holder["licences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["id"] == id.as_str()));
+
+    // Check claimed data: which fields match, never the stored values.
+    let (status, checked) = send(
+        &http,
+        &server,
+        &format!("/v1/licence-types/{TYPE}/check"),
+        DEPARTMENT,
+        &json!({"service_item": ITEM, "use_cause": "核验申请材料", "id": id,
+                "claims": {"company_name": "吉林示例科技有限公司", "legal_representative": "李四"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{checked}");
+    assert_eq!(
+        checked["licences"][0]["results"],
+        json!({"company_name": "match", "legal_representative": "mismatch"})
+    );
+    assert!(!checked.to_string().contains("张三"));
+
+    // Fetch needs every field; with this grant it is refused with its own code.
+    let (status, p) = send(
+        &http,
+        &server,
+        &format!("/v1/licence-types/{TYPE}/fetch"),
+        DEPARTMENT,
+        &use_body(&id),
+    )
+    .await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("grant.fields_insufficient"))
+    );
+
+    // Bad purpose: missing, over-long, unknown service item, an item the grant does not list.
+    for (body, code) in [
+        (
+            json!({"service_item": ITEM, "use_cause": "", "id": id}),
+            "use.cause_invalid",
+        ),
+        (
+            json!({"service_item": ITEM, "use_cause": "事".repeat(201), "id": id}),
+            "use.cause_invalid",
+        ),
+        (
+            json!({"service_item": "NO-SUCH-ITEM", "use_cause": "核验", "id": id}),
+            "use.unknown_service_item",
+        ),
+        (
+            json!({"service_item": "220100-BANK-002", "use_cause": "核验", "id": id}),
+            "grant.service_item_not_granted",
+        ),
+        (json!({"service_item": ITEM, "id": id}), "request.invalid"),
+    ] {
+        let (_, p) = send(&http, &server, &lookup, DEPARTMENT, &body).await;
+        assert_eq!(p["code"], code, "{body}");
+    }
+    // A grant for one type opens no other type.
+    let (status, p) = send(
+        &http,
+        &server,
+        "/v1/licence-types/12100000400010398P001/lookup",
+        DEPARTMENT,
+        &use_body(&id),
+    )
+    .await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("grant.missing"))
+    );
+
+    // The holder signs in and sees who used its licence, for what.
+    let me = holder_token(HOLDER);
+    let (status, records) = get(&http, &server, "/v1/me/use-records", &me).await;
+    assert_eq!(status, StatusCode::OK, "{records}");
+    let records = records["use_records"].as_array().unwrap().clone();
+    assert!(records.len() >= 3, "{records:?}");
+    assert!(records.iter().all(|r| r["department"] == "示例审批系统"));
+    assert!(records
+        .iter()
+        .any(|r| r["use_cause"] == "核验申请材料" && r["operation"] == "check"));
+    let (status, mine) = get(&http, &server, "/v1/me/licences", &me).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(mine["licences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["id"] == id.as_str()));
+    // Another holder sees none of it.
+    let other = holder_token("91110000600037341L");
+    let (_, theirs) = get(&http, &server, "/v1/me/use-records", &other).await;
+    assert_eq!(theirs["use_records"], json!([]));
+    let (_, theirs) = get(&http, &server, "/v1/me/licences", &other).await;
+    assert_eq!(theirs["licences"], json!([]));
+    // Auditors list by department and period.
+    let (status, audit) = get(
+        &http,
+        &server,
+        "/v1/use-records?department=示例审批系统&limit=2",
+        "demo-auditor",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    assert_eq!(audit["use_records"].as_array().unwrap().len(), 2);
+    let (status, _) = get(&http, &server, "/v1/use-records", DEPARTMENT).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "departments do not read others' records");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_holder_authorises_a_use_then_withdraws_it_and_the_next_call_is_refused() {
+    let dir = TempDir::new("authorise");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let id = issue(&http, &server, "JL-AUTH-1").await;
+    grant(
+        &http,
+        &server,
+        &[
+            "company_name",
+            "company_form",
+            "legal_representative",
+            "registered_capital",
+            "established",
+            "address",
+            "business_scope",
+            "number",
+            "holder.name",
+            "holder.code",
+        ],
+        true,
+    )
+    .await;
+    let lookup = format!("/v1/licence-types/{TYPE}/lookup");
+    let (_, p) = send(&http, &server, &lookup, DEPARTMENT, &use_body(&id)).await;
+    assert_eq!(p["code"], "authorisation.required");
+
+    let me = holder_token(HOLDER);
+    let until = format_time(time::OffsetDateTime::now_utc() + time::Duration::days(7));
+    let ask = json!({"licence": id, "department": "示例审批系统", "service_item": ITEM, "until": until});
+    // Someone else cannot authorise uses of this licence.
+    let (status, p) = send(
+        &http,
+        &server,
+        "/v1/me/authorisations",
+        &holder_token("91110000600037341L"),
+        &ask,
+    )
+    .await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("auth.scope")),
+        "{p}"
+    );
+    let (status, a) = send(&http, &server, "/v1/me/authorisations", &me, &ask).await;
+    assert_eq!(status, StatusCode::CREATED, "{a}");
+    let aid = a["id"].as_str().unwrap();
+
+    let mut body = use_body(&id);
+    body["authorisation"] = json!(aid);
+    let (status, found) = send(&http, &server, &lookup, DEPARTMENT, &body).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    // With every field granted, the signed licence can be fetched and verifies.
+    let r = http
+        .post(server.at(&format!("/v1/licence-types/{TYPE}/fetch")))
+        .bearer_auth(DEPARTMENT)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let fetched: Value = r.json().await.unwrap();
+    let (status, report) = send(&http, &server, "/v1/verify", DEPARTMENT, &fetched["licence"]).await;
+    assert_eq!(
+        (status, report["verdict"].as_str()),
+        (StatusCode::OK, Some("VALID")),
+        "{report}"
+    );
+
+    let (status, w) = send(
+        &http,
+        &server,
+        &format!("/v1/me/authorisations/{aid}/withdraw"),
+        &me,
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    assert!(w["withdrawn"].is_string());
+    let (status, p) = send(&http, &server, &lookup, DEPARTMENT, &body).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("authorisation.invalid"))
+    );
+    let (_, list) = get(&http, &server, "/v1/me/authorisations", &me).await;
+    assert_eq!(list["authorisations"].as_array().unwrap().len(), 1);
+    // The holder's use records show the uses made under it.
+    let (_, records) = get(&http, &server, "/v1/me/use-records", &me).await;
+    assert!(records["use_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["authorisation"] == aid));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn holder_tokens_are_refused_for_every_flaw() {
+    let dir = TempDir::new("tokens");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let now = time::OffsetDateTime::now_utc();
+    let other_key = FileKey::from_pem_file(&common::root().join("keys-example/authority-ed25519.key")).unwrap();
+    let good = holder_token(HOLDER);
+    let mut tampered = good.clone().into_bytes();
+    let at = good.find('.').unwrap() + 5;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let cases = [
+        (
+            "unknown issuer",
+            holder_token_with(&identity_key(), "https://evil.example", HOLDER, now, 600),
+        ),
+        (
+            "wrong key",
+            holder_token_with(&other_key, DEMO_ISSUER, HOLDER, now, 600),
+        ),
+        (
+            "expired",
+            holder_token_with(
+                &identity_key(),
+                DEMO_ISSUER,
+                HOLDER,
+                now - time::Duration::hours(2),
+                600,
+            ),
+        ),
+        ("tampered", String::from_utf8(tampered).unwrap()),
+        ("not a token", "a.b.c".to_owned()),
+    ];
+    for (why, token) in cases {
+        let (status, p) = get(&http, &server, "/v1/me/licences", &token).await;
+        assert_eq!(
+            (status, p["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("auth.invalid")),
+            "{why}: {p}"
+        );
+    }
+    let (status, _) = get(&http, &server, "/v1/me/licences", &good).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// Segments equal, or either side a `{parameter}`.
+fn same_route(route: &str, documented: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (route.split('/').collect(), documented.split('/').collect());
+    a.len() == b.len()
+        && a.iter()
+            .zip(&b)
+            .all(|(x, y)| x == y || x.starts_with('{') || y.starts_with('{'))
+}
+
+#[test]
+fn every_route_is_documented_with_its_roles() {
+    let spec: Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(common::root().join("api-spec/openapi.yaml")).unwrap())
+            .unwrap();
+    let documented: Vec<&String> = spec["paths"].as_object().unwrap().keys().collect();
+    let router = std::fs::read_to_string(common::root().join("crates/http/src/lib.rs")).unwrap();
+    let mut routes = Vec::new();
+    for piece in router.split(".route(").skip(1) {
+        let path = piece.trim_start().trim_start_matches('"').split('"').next().unwrap();
+        let system = ["/healthz", "/readyz", "/metrics", "/openapi.json"].contains(&path);
+        routes.push(if system { path.to_owned() } else { format!("/v1{path}") });
+    }
+    assert!(routes.len() > 40, "{routes:?}");
+    for route in &routes {
+        assert!(
+            documented.iter().any(|d| same_route(route, d)),
+            "{route} is routed but not documented"
+        );
+    }
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            assert!(op["x-roles"].is_array(), "{method} {path} has no x-roles");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn access_matrix_every_operation_with_every_role() {
+    let dir = TempDir::new("matrix");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    // Objects for the path parameters, each within the scope of the role tokens below.
+    let licence = issue(&http, &server, "JL-MATRIX").await;
+    let grant_id = grant(&http, &server, &["number"], false).await;
+    let (_, objection) = send(
+        &http,
+        &server,
+        "/v1/objections",
+        DEPARTMENT,
+        &json!({"licence": licence, "fields": ["address"], "kind": "inaccurate", "statement": "住所有误"}),
+    )
+    .await;
+    let objection = objection["objection"]["id"].as_str().unwrap().to_owned();
+    let holder = holder_token(HOLDER);
+    let until = format_time(time::OffsetDateTime::now_utc() + time::Duration::days(7));
+    let (_, authorisation) = send(
+        &http,
+        &server,
+        "/v1/me/authorisations",
+        &holder,
+        &json!({"licence": licence, "department": "示例审批系统", "service_item": ITEM, "until": until}),
+    )
+    .await;
+    let authorisation = authorisation["id"].as_str().unwrap().to_owned();
+
+    let roles: [(&str, Option<String>); 6] = [
+        ("operator", Some("demo-operator".into())),
+        ("authority", Some(DEFINER.into())),
+        ("verifier", Some(DEPARTMENT.into())),
+        ("auditor", Some("demo-auditor".into())),
+        ("holder", Some(holder.clone())),
+        ("anonymous", None),
+    ];
+    let spec: Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(common::root().join("api-spec/openapi.yaml")).unwrap())
+            .unwrap();
+    let mut calls = 0;
+    for (path, ops) in spec["paths"].as_object().unwrap() {
+        let id = if path.starts_with("/v1/objections/") {
+            &objection
+        } else if path.starts_with("/v1/grants/") {
+            &grant_id
+        } else if path.starts_with("/v1/me/authorisations/") {
+            &authorisation
+        } else {
+            &licence
+        };
+        let concrete = path
+            .replace("{id}", id)
+            .replace("{uscc}", "11100000000013338W")
+            .replace("{code}", TYPE)
+            .replace("{es_id}", "ZY0000000000000000");
+        for (method, op) in ops.as_object().unwrap() {
+            let allowed: Vec<&str> = op["x-roles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            for (role, token) in &roles {
+                let mut request = http
+                    .request(method.to_uppercase().parse().unwrap(), server.at(&concrete))
+                    .header("content-type", "application/json")
+                    .body("{}");
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                let r = request.send().await.unwrap();
+                let status = r.status();
+                let body: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null);
+                let code = body["code"].as_str().unwrap_or_default();
+                let refused = status == StatusCode::UNAUTHORIZED || code == "auth.forbidden";
+                assert_eq!(
+                    !refused,
+                    allowed.contains(role),
+                    "{method} {path} as {role}: {status} {code} (x-roles {allowed:?})"
+                );
+                assert!(!status.is_server_error(), "{method} {path} as {role}: {status}");
+                calls += 1;
+            }
+        }
+    }
+    assert!(calls > 300, "{calls}");
+    common::assert_no_server_errors(&server).await;
+}
