@@ -223,6 +223,39 @@ async fn an_approval_system_uses_a_licence_and_the_holder_sees_it() {
         (StatusCode::FORBIDDEN, Some("grant.missing"))
     );
 
+    // Verifying a presented licence is a use too: recorded, named in a response header.
+    let signed = http
+        .get(server.at(&format!("/v1/licences/{id}")))
+        .bearer_auth(DEFINER)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let r = http
+        .post(server.at(&format!("/v1/verify?{}", common::PURPOSE)))
+        .bearer_auth(DEPARTMENT)
+        .header("content-type", "application/json")
+        .body(signed.clone())
+        .send()
+        .await
+        .unwrap();
+    let verify_record = r.headers()["zhengyin-use-record"].to_str().unwrap().to_owned();
+    assert_eq!(r.json::<Value>().await.unwrap()["verdict"], "VALID");
+    // A forged copy naming this holder is recorded without the holder: it cannot write into its list.
+    let forged = String::from_utf8(signed.to_vec()).unwrap().replace("张三", "王五");
+    let r = http
+        .post(server.at(&format!("/v1/verify?{}", common::PURPOSE)))
+        .bearer_auth(DEPARTMENT)
+        .header("content-type", "application/json")
+        .body(forged)
+        .send()
+        .await
+        .unwrap();
+    let forged_record = r.headers()["zhengyin-use-record"].to_str().unwrap().to_owned();
+    assert_eq!(r.json::<Value>().await.unwrap()["verdict"], "INVALID");
+
     // The holder signs in and sees who used its licence, for what.
     let me = holder_token(HOLDER);
     let (status, records) = get(&http, &server, "/v1/me/use-records", &me).await;
@@ -246,6 +279,37 @@ async fn an_approval_system_uses_a_licence_and_the_holder_sees_it() {
     assert_eq!(theirs["use_records"], json!([]));
     let (_, theirs) = get(&http, &server, "/v1/me/licences", &other).await;
     assert_eq!(theirs["licences"], json!([]));
+    // Concurrent uses share group commits; every one is recorded exactly once.
+    let (_, before) = get(&http, &server, "/v1/use-records?limit=500", "demo-auditor").await;
+    let before = before["use_records"].as_array().unwrap().len();
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (http, url, body) = (http.clone(), server.at(&lookup), use_body(&id));
+            tokio::spawn(async move {
+                let r = http.post(url).bearer_auth(DEPARTMENT).json(&body).send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                r.json::<Value>().await.unwrap()["use_record"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+        })
+        .collect();
+    let mut answered = std::collections::BTreeSet::new();
+    for task in tasks {
+        answered.insert(task.await.unwrap());
+    }
+    assert_eq!(answered.len(), 100, "distinct use records");
+    let (_, after) = get(&http, &server, "/v1/use-records?limit=500", "demo-auditor").await;
+    let after: Vec<String> = after["use_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(after.len(), before + 100);
+    assert!(answered.iter().all(|id| after.contains(id)));
+
     // Auditors list by department and period.
     let (status, audit) = get(
         &http,
@@ -323,7 +387,14 @@ async fn a_holder_authorises_a_use_then_withdraws_it_and_the_next_call_is_refuse
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let fetched: Value = r.json().await.unwrap();
-    let (status, report) = send(&http, &server, "/v1/verify", DEPARTMENT, &fetched["licence"]).await;
+    let (status, report) = send(
+        &http,
+        &server,
+        &format!("/v1/verify?{}", common::PURPOSE),
+        DEPARTMENT,
+        &fetched["licence"],
+    )
+    .await;
     assert_eq!(
         (status, report["verdict"].as_str()),
         (StatusCode::OK, Some("VALID")),

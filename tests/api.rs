@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{business_licence, Server, TempDir, ALGORITHMS};
+use common::{business_licence, Server, TempDir, ALGORITHMS, PURPOSE};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -72,7 +72,9 @@ impl Api {
     }
 
     async fn verify(&self, licence: Vec<u8>) -> Value {
-        let r = self.post_raw("/v1/verify", "demo-verifier", licence).await;
+        let r = self
+            .post_raw(&format!("/v1/verify?{PURPOSE}"), "demo-verifier", licence)
+            .await;
         assert_eq!(r.status(), StatusCode::OK);
         r.json().await.unwrap()
     }
@@ -509,11 +511,20 @@ async fn batch_verification_reports_each_licence_and_refuses_bad_batches() {
     let mut body = b"{\"licences\":[".to_vec();
     body.extend(entries.join(&b","[..]));
     body.extend(b"]}");
-    let r = api.post_raw("/v1/verify/batch", "demo-verifier", body).await;
+    let r = api
+        .post_raw(&format!("/v1/verify/batch?{PURPOSE}"), "demo-verifier", body)
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let reports: Value = r.json().await.unwrap();
-    let reports = reports["reports"].as_array().unwrap();
+    let answer: Value = r.json().await.unwrap();
+    let reports = answer["reports"].as_array().unwrap();
     assert_eq!(reports.len(), entries.len());
+    // One use record per licence whose identifier could be read; none for the two non-licences.
+    let records = answer["use_records"].as_array().unwrap();
+    assert_eq!(records.len(), entries.len());
+    assert!(records[..entries.len() - 2]
+        .iter()
+        .all(|r| r.as_str().is_some_and(|id| id.starts_with("UR"))));
+    assert_eq!(records[entries.len() - 2..], [Value::Null, Value::Null]);
     for (entry, report) in entries.iter().zip(reports) {
         let single = api.verify(entry.clone()).await;
         assert_eq!(report["verdict"], single["verdict"]);
@@ -528,24 +539,44 @@ async fn batch_verification_reports_each_licence_and_refuses_bad_batches() {
     let one = String::from_utf8(licences[0].1.clone()).unwrap();
     let too_many = format!("{{\"licences\":[{}]}}", vec![one.as_str(); 257].join(","));
     let r = api
-        .post_raw("/v1/verify/batch", "demo-verifier", too_many.into_bytes())
+        .post_raw(
+            &format!("/v1/verify/batch?{PURPOSE}"),
+            "demo-verifier",
+            too_many.into_bytes(),
+        )
         .await;
     problem(r, StatusCode::UNPROCESSABLE_ENTITY, "verify.batch_too_large").await;
     let r = api
-        .post_raw("/v1/verify/batch", "demo-verifier", b"{\"licences\":[".to_vec())
+        .post_raw(
+            &format!("/v1/verify/batch?{PURPOSE}"),
+            "demo-verifier",
+            b"{\"licences\":[".to_vec(),
+        )
         .await;
     problem(r, StatusCode::BAD_REQUEST, "request.malformed_json").await;
     let r = api
-        .post("/v1/verify/batch", "demo-verifier", &json!({"licence": []}))
+        .post(
+            &format!("/v1/verify/batch?{PURPOSE}"),
+            "demo-verifier",
+            &json!({"licence": []}),
+        )
         .await;
     problem(r, StatusCode::UNPROCESSABLE_ENTITY, "request.invalid").await;
     let r = api
-        .post("/v1/verify/batch", "demo-verifier", &json!({"licences": {}}))
+        .post(
+            &format!("/v1/verify/batch?{PURPOSE}"),
+            "demo-verifier",
+            &json!({"licences": {}}),
+        )
         .await;
     problem(r, StatusCode::UNPROCESSABLE_ENTITY, "request.invalid").await;
     let huge = format!("{{\"licences\":[\"{}\"]}}", "x".repeat(5 * 1024 * 1024));
     let r = api
-        .post_raw("/v1/verify/batch", "demo-verifier", huge.into_bytes())
+        .post_raw(
+            &format!("/v1/verify/batch?{PURPOSE}"),
+            "demo-verifier",
+            huge.into_bytes(),
+        )
         .await;
     problem(r, StatusCode::PAYLOAD_TOO_LARGE, "request.too_large").await;
     let r = api
@@ -557,9 +588,16 @@ async fn batch_verification_reports_each_licence_and_refuses_bad_batches() {
         .await;
     problem(r, StatusCode::UNAUTHORIZED, "auth.invalid").await;
     let r = api
-        .post("/v1/verify/batch", "demo-verifier", &json!({"licences": []}))
+        .post(
+            &format!("/v1/verify/batch?{PURPOSE}"),
+            "demo-verifier",
+            &json!({"licences": []}),
+        )
         .await;
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"reports": []}));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"reports": [], "use_records": []})
+    );
 
     let metrics = reqwest::get(api.server.at("/metrics"))
         .await

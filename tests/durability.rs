@@ -28,7 +28,7 @@ async fn check_present(server: &Server, entries: &[(String, String)], when: &str
     for (id, bytes) in entries {
         let r = http
             .get(server.at(&format!("/v1/licences/{id}")))
-            .bearer_auth("demo-verifier")
+            .bearer_auth("demo-operator")
             .send()
             .await
             .unwrap();
@@ -36,7 +36,7 @@ async fn check_present(server: &Server, entries: &[(String, String)], when: &str
         assert_eq!(r.bytes().await.unwrap(), bytes.as_bytes(), "{when}: {id} changed");
         let report: serde_json::Value = http
             .post(server.at("/v1/verify"))
-            .bearer_auth("demo-verifier")
+            .bearer_auth("demo-operator")
             .header("content-type", "application/json")
             .body(bytes.clone())
             .send()

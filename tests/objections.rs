@@ -16,7 +16,15 @@ async fn get(http: &Client, server: &Server, path: &str, token: &str) -> (Status
 }
 
 async fn verify(http: &Client, server: &Server, licence: &Value) -> Value {
-    send(http, server, "/v1/verify", "demo-verifier", licence).await.1
+    send(
+        http,
+        server,
+        &format!("/v1/verify?{}", common::PURPOSE),
+        "demo-verifier",
+        licence,
+    )
+    .await
+    .1
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -138,6 +138,10 @@ pub fn business_licence(number: &str) -> serde_json::Value {
     })
 }
 
+/// The purpose a department states when it verifies (query parameters): a demo service item and
+/// the use cause 核验.
+pub const PURPOSE: &str = "service_item=220100-FOOD-001&use_cause=%E6%A0%B8%E9%AA%8C";
+
 pub const ALGORITHMS: [&str; 4] = ["ed25519", "p256", "rsa2048", "sm2"];
 
 /// POSTs JSON with a bearer token and returns the JSON answer.

@@ -26,7 +26,7 @@ use zhengyin_model::access::{check_use_cause, AccessError, GRANTABLE_METADATA};
 use zhengyin_model::licence::format_time;
 use zhengyin_model::{
     canonical, Authorisation, Grant, GrantState, HolderRef, LicenceBody, LicenceId, LicenceType, ServiceItem, Status,
-    TypeCode, Uscc, UseOperation, UseOutcome, UseRecord,
+    TypeCode, Uscc, UseOperation, UseOutcome, UseRecord, VerificationReport,
 };
 use zhengyin_store::UseQuery;
 
@@ -508,6 +508,22 @@ impl Engine {
         grant: &Grant,
         found: &[(LicenceId, HolderRef)],
     ) -> Result<String, EngineError> {
+        let (record, entry) = self.use_record(department, operation, type_code, ctx, Some(grant), found);
+        let id = record.id.clone();
+        self.use_recorder.record(vec![(record, entry)]).await?;
+        Ok(id)
+    }
+
+    /// A use record and its log entry (a commitment only).
+    fn use_record(
+        &self,
+        department: &str,
+        operation: UseOperation,
+        type_code: &TypeCode,
+        ctx: &UseContext,
+        grant: Option<&Grant>,
+        found: &[(LicenceId, HolderRef)],
+    ) -> (UseRecord, Vec<u8>) {
         let now = self.clock.now();
         let record = UseRecord {
             id: format!("UR{:016x}", self.use_stamp(now)),
@@ -520,7 +536,7 @@ impl Engine {
             service_item: ctx.service_item.clone(),
             use_cause: ctx.use_cause.clone(),
             authorisation: ctx.authorisation.clone(),
-            grant: Some(grant.id.clone()),
+            grant: grant.map(|g| g.id.clone()),
             outcome: if found.is_empty() {
                 UseOutcome::NotFound
             } else {
@@ -533,8 +549,54 @@ impl Engine {
             "record_sha256": commitment(&record),
             "time": format_time(now),
         }));
-        self.store.record_use(&record, &entry)?.durable.await?;
-        Ok(record.id)
+        (record, entry)
+    }
+
+    /// Checks the purpose a department states for a verification: a valid use cause and a
+    /// registered service item (a presented licence needs no grant; its use is still recorded).
+    pub fn check_purpose(&self, ctx: &UseContext) -> Result<(), EngineError> {
+        check_use_cause(&ctx.use_cause).map_err(|e| refused(UseRefusal::UseCause(e.to_string())))?;
+        if self.read_access().items.contains_key(&ctx.service_item) {
+            Ok(())
+        } else {
+            Err(refused(UseRefusal::UnknownServiceItem(ctx.service_item.clone())))
+        }
+    }
+
+    /// Records a department's verifications, one use record per licence whose identifier could
+    /// be read, all in one durable write. The ids, in report order (`None` where nothing
+    /// identifiable was presented). The holder is indexed only when the signature verified, so
+    /// a forged licence cannot write into someone's records.
+    pub async fn record_verifications(
+        &self,
+        department: &str,
+        ctx: &UseContext,
+        reports: &[VerificationReport],
+    ) -> Result<Vec<Option<String>>, EngineError> {
+        let mut records = Vec::new();
+        let ids = reports
+            .iter()
+            .map(|report| {
+                let id = report.licence_id.as_deref().and_then(|id| LicenceId::parse(id).ok())?;
+                let found = report.holder.clone().map(|h| (id.clone(), h));
+                let (mut record, entry) = self.use_record(
+                    department,
+                    UseOperation::Verify,
+                    id.type_code(),
+                    ctx,
+                    None,
+                    found.as_slice(),
+                );
+                if found.is_none() {
+                    record.licences = vec![id];
+                }
+                let use_id = record.id.clone();
+                records.push((record, entry));
+                Some(use_id)
+            })
+            .collect();
+        self.use_recorder.record(records).await?;
+        Ok(ids)
     }
 
     /// A use record's stamp: its time in nanoseconds, moved up past the previous stamp so that

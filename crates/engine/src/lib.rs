@@ -18,6 +18,7 @@ mod error;
 pub mod identity;
 mod log;
 mod objections;
+mod recorder;
 mod registry;
 mod requests;
 mod seals;
@@ -114,6 +115,8 @@ pub struct Engine {
     access: RwLock<access::AccessIndex>,
     /// Serialises grant changes, so the index follows the store in order.
     access_lock: Mutex<()>,
+    /// Group commit for use records.
+    use_recorder: recorder::UseRecorder,
     /// Which holder tokens are accepted.
     identity: identity::Identity,
     /// The last use-record stamp handed out (see `access`).
@@ -141,6 +144,7 @@ impl Engine {
         keyring: Keyring,
         log: LogConfig,
     ) -> Result<Self, EngineError> {
+        let use_recorder = recorder::UseRecorder::start(Arc::clone(&store))?;
         let engine = Self {
             log,
             checkpoint_lock: Mutex::new(()),
@@ -159,6 +163,7 @@ impl Engine {
             access_lock: Mutex::new(()),
             last_use_stamp: std::sync::atomic::AtomicU64::new(0),
             identity: identity::Identity::default(),
+            use_recorder,
             lineage_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         };
         let now = engine.clock.now();

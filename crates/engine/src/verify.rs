@@ -429,6 +429,10 @@ fn conclude(ctx: &dyn Context, pending: &mut Pending, signature_good: bool, now:
         return;
     }
     r.pass("signature", format!("{} signature verifies", suite.name()));
+    r.signed_holder(zhengyin_model::HolderRef {
+        code_type: body.holder.code_type,
+        code: body.holder.code.clone(),
+    });
 
     // authority
     match &cert.authority {

@@ -11,10 +11,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
-use zhengyin_engine::{IssueRequest, RegisterAuthority, RevokeRequest, SignedLicence, SuspendRequest, UpdateRequest};
+use zhengyin_engine::{
+    IssueRequest, RegisterAuthority, RevokeRequest, SignedLicence, SuspendRequest, UpdateRequest, UseContext,
+};
 use zhengyin_model::{LicenceId, LicenceType, TypeCode, Uscc};
 
-use crate::auth::{AuditorCaller, AuthorityCaller, Caller, OperatorCaller, VerifierCaller};
+use crate::auth::{AuditorCaller, AuthorityCaller, Caller, OperatorCaller, Role, VerifierCaller};
 use crate::extract::{JsonBody, RawJson};
 use crate::metrics::VerdictLabels;
 use crate::problem::Problem;
@@ -185,15 +187,47 @@ pub(crate) async fn reinstate(
 pub(crate) struct VerifyQuery {
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub(crate) at: Option<OffsetDateTime>,
+    /// A department states its purpose: the service item (事项编码) …
+    #[serde(default)]
+    pub(crate) service_item: Option<String>,
+    /// … and the use cause (用证事由).
+    #[serde(default)]
+    pub(crate) use_cause: Option<String>,
 }
+
+/// The department whose verification is to be recorded, and its stated purpose (checked);
+/// `None` for an operator.
+fn purpose(s: &AppState, caller: &Caller, q: &VerifyQuery) -> Result<Option<(String, UseContext)>> {
+    let Role::Verifier { department } = &caller.role else {
+        return Ok(None);
+    };
+    let (Some(service_item), Some(use_cause)) = (&q.service_item, &q.use_cause) else {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "use.cause_invalid",
+            "a department's verification states service_item and use_cause (query parameters)",
+        ));
+    };
+    let ctx = UseContext {
+        service_item: service_item.clone(),
+        use_cause: use_cause.clone(),
+        authorisation: None,
+    };
+    s.engine.check_purpose(&ctx)?;
+    Ok(Some((department.clone(), ctx)))
+}
+
+/// The header naming the use record a verification wrote.
+pub(crate) const USE_RECORD: &str = "zhengyin-use-record";
 
 pub(crate) async fn verify(
     State(s): State<AppState>,
-    _: VerifierCaller,
+    VerifierCaller(caller): VerifierCaller,
     query: QueryResult<VerifyQuery>,
     RawJson(body): RawJson,
 ) -> Result<Response> {
     let query = self::query(query)?;
+    let purpose = purpose(&s, &caller, &query)?;
     let started = Instant::now();
     let report = s.engine.verify(&body, query.at);
     let labels = VerdictLabels::of(&report);
@@ -202,7 +236,17 @@ pub(crate) async fn verify(
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
     s.metrics.verdicts.get_or_create(&labels).inc();
-    Ok(Json(report).into_response())
+    let mut response = Json(&report).into_response();
+    if let Some((department, ctx)) = purpose {
+        let ids = s
+            .engine
+            .record_verifications(&department, &ctx, std::slice::from_ref(&report))
+            .await?;
+        if let Some(Ok(id)) = ids.first().and_then(Option::as_deref).map(HeaderValue::from_str) {
+            response.headers_mut().insert(USE_RECORD, id);
+        }
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -215,11 +259,12 @@ struct BatchRequest<'a> {
 /// `{"licences": [licence, …]}` → `{"reports": [report, …]}`, in the same order.
 pub(crate) async fn verify_batch(
     State(s): State<AppState>,
-    _: VerifierCaller,
+    VerifierCaller(caller): VerifierCaller,
     query: QueryResult<VerifyQuery>,
     RawJson(body): RawJson,
 ) -> Result<Response> {
     let query = self::query(query)?;
+    let purpose = purpose(&s, &caller, &query)?;
     let limit = s.batch_limit;
     let engine = Arc::clone(&s.engine);
     let started = Instant::now();
@@ -252,7 +297,11 @@ pub(crate) async fn verify_batch(
     for report in &reports {
         s.metrics.verdicts.get_or_create(&VerdictLabels::of(report)).inc();
     }
-    Ok(Json(json!({ "reports": reports })).into_response())
+    let use_records = match purpose {
+        Some((department, ctx)) => s.engine.record_verifications(&department, &ctx, &reports).await?,
+        None => Vec::new(),
+    };
+    Ok(Json(json!({ "reports": reports, "use_records": use_records })).into_response())
 }
 
 // The signature log (auditors).

@@ -93,7 +93,7 @@ async fn the_body_limit_is_enforced_before_parsing() {
     assert_eq!(body["code"], "request.too_large");
     // The batch route has its own, larger limit: 4 KiB passes the general 1 KiB limit there…
     let batch = format!("{{\"licences\":[\"{}\"]}}", "x".repeat(4096));
-    let (status, body, _) = send(router(1024).await, post("/v1/verify/batch", Some("verifier"), batch)).await;
+    let (status, body, _) = send(router(1024).await, post("/v1/verify/batch", Some("op"), batch)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // …and is enforced too (default 4 MiB).
     let huge = vec![b' '; HttpConfig::default().batch_body_limit + 1];
@@ -117,13 +117,32 @@ async fn roles_are_checked_before_the_body_is_read() {
 
 #[tokio::test]
 async fn a_verdict_is_an_answer_not_an_error() {
-    let (status, body, _) = send(
-        router(4096).await,
-        post("/v1/verify", Some("verifier"), "{\"proof\":{}}"),
-    )
-    .await;
+    let (status, body, _) = send(router(4096).await, post("/v1/verify", Some("op"), "{\"proof\":{}}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["verdict"], "INVALID");
+}
+
+#[tokio::test]
+async fn a_department_states_its_purpose_to_verify() {
+    for path in [
+        "/v1/verify",
+        "/v1/verify/batch",
+        "/v1/verify?use_cause=x",
+        "/v1/verify?service_item=S1",
+    ] {
+        let (status, body, _) = send(router(4096).await, post(path, Some("verifier"), "{}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_eq!(body["code"], "use.cause_invalid");
+    }
+    let (status, body, _) = send(
+        router(4096).await,
+        post("/v1/verify?service_item=UNKNOWN&use_cause=x", Some("verifier"), "{}"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("use.unknown_service_item"))
+    );
 }
 
 #[tokio::test]

@@ -63,6 +63,10 @@ pub struct VerificationReport {
     pub evaluated_at: OffsetDateTime,
     /// Which status data was used and how fresh it was.
     pub status_source: Option<String>,
+    /// The holder the licence names, once its signature verified (for use records; not sent:
+    /// the caller presented the licence and knows it).
+    #[serde(skip)]
+    pub holder: Option<crate::HolderRef>,
 }
 
 /// Collects checks and derives the verdict.
@@ -74,6 +78,7 @@ pub struct ReportBuilder {
     signing_time: Option<OffsetDateTime>,
     cryptosuite: Option<&'static str>,
     status_source: Option<String>,
+    holder: Option<crate::HolderRef>,
 }
 
 impl ReportBuilder {
@@ -86,6 +91,7 @@ impl ReportBuilder {
             signing_time: None,
             cryptosuite: None,
             status_source: None,
+            holder: None,
         }
     }
 
@@ -142,6 +148,12 @@ impl ReportBuilder {
         self
     }
 
+    /// Records the holder of a licence whose signature verified.
+    pub fn signed_holder(&mut self, holder: crate::HolderRef) -> &mut Self {
+        self.holder = Some(holder);
+        self
+    }
+
     /// Sets the description of the status data used.
     pub fn status_source(&mut self, s: impl Into<String>) -> &mut Self {
         self.status_source = Some(s.into());
@@ -173,6 +185,7 @@ impl ReportBuilder {
             cryptosuite: self.cryptosuite,
             evaluated_at,
             status_source: self.status_source,
+            holder: self.holder,
         }
     }
 }

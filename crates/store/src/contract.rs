@@ -191,21 +191,36 @@ fn use_records(store: &dyn Store) -> Outcome {
     };
     let a = "91110000600037341L";
     // "d" and "dx": one department's name is a prefix of another's.
-    for (id, dept, code) in [
-        ("UR01", "d", Some(a)),
-        ("UR02", "dx", Some(a)),
-        ("UR03", "d", None),
-        ("UR04", "d", Some("91110000MA01ABCD1X")),
-        ("UR05", "dx", Some(a)),
-    ] {
-        logged(store.record_use(&record(id, dept, code), b"used"), "record use")?;
-    }
+    let before = ok(store.log_size(), "size")?.0;
+    logged(
+        store.record_uses(&[(record("UR01", "d", Some(a)), b"u1".to_vec())]),
+        "record use",
+    )?;
+    let batch = [
+        (record("UR02", "dx", Some(a)), b"u2".to_vec()),
+        (record("UR03", "d", None), b"u3".to_vec()),
+        (record("UR04", "d", Some("91110000MA01ABCD1X")), b"u4".to_vec()),
+        (record("UR05", "dx", Some(a)), b"u5".to_vec()),
+    ];
     ensure(
-        matches!(
-            store.record_use(&record("UR01", "d", None), b"x"),
-            Err(StoreError::Conflict)
-        ),
+        logged(store.record_uses(&batch), "record uses")? == before + 1,
+        "a batch of uses starts at the next log index",
+    )?;
+    ensure(
+        ok(store.log_size(), "size")?.0 == before + 5,
+        "each use is one log entry",
+    )?;
+    let clash = [
+        (record("UR06", "d", None), b"u6".to_vec()),
+        (record("UR01", "d", None), b"x".to_vec()),
+    ];
+    ensure(
+        matches!(store.record_uses(&clash), Err(StoreError::Conflict)),
         "a use record is never overwritten",
+    )?;
+    ensure(
+        ok(store.log_size(), "size")?.0 == before + 5,
+        "a refused batch writes nothing",
     )?;
     let ids = |q: crate::UseQuery| -> Result<Vec<String>, String> {
         Ok(ok(store.use_records(&q), "list uses")?
@@ -242,8 +257,10 @@ fn use_records(store: &dyn Store) -> Outcome {
         ids(q(None, None, None, None, 2))? == ["UR01", "UR02"],
         "a limit is kept",
     )?;
-    let entries = ok(store.log_size(), "size")?;
-    ensure(entries.0 > 0, "use records are log entries")
+    ensure(
+        ids(q(None, None, Some("UR05"), None, 10))?.is_empty() && ok(store.log_size(), "size")?.0 == before + 5,
+        "nothing of a refused batch is stored",
+    )
 }
 
 fn objections(store: &dyn Store) -> Outcome {

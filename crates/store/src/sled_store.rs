@@ -679,18 +679,39 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn record_use(&self, record: &UseRecord, entry: &[u8]) -> Result<Logged, StoreError> {
-        let mut indexes = vec![(
-            &self.uses_by_department,
-            concat(&department_key(&record.department), &record.id),
-        )];
-        if let Some(holder) = &record.holder {
-            indexes.push((
-                &self.uses_by_holder,
-                concat(&holder_key(holder.code_type, &holder.code), &record.id),
-            ));
-        }
-        self.insert_new_with_entry(&self.uses, &record.id, &encode(record)?, &indexes, entry)
+    fn record_uses(&self, records: &[(UseRecord, Vec<u8>)]) -> Result<Logged, StoreError> {
+        let encoded = records.iter().map(|(r, _)| encode(r)).collect::<Result<Vec<_>, _>>()?;
+        let trees = [
+            self.uses.clone(),
+            self.log.clone(),
+            self.log_nodes.clone(),
+            self.uses_by_department.clone(),
+            self.uses_by_holder.clone(),
+        ];
+        let _log = self.lock_log();
+        let first = trees
+            .as_slice()
+            .transaction(|views| {
+                let [uses, log, nodes, by_department, by_holder] = views.as_slice() else {
+                    return Err(abort(StoreError::Backend("transaction views".to_owned())));
+                };
+                let mut first = None;
+                for ((record, entry), value) in records.iter().zip(&encoded) {
+                    if uses.get(&record.id)?.is_some() {
+                        return Err(abort(StoreError::Conflict));
+                    }
+                    uses.insert(record.id.as_bytes(), value.as_slice())?;
+                    by_department.insert(concat(&department_key(&record.department), &record.id), &[][..])?;
+                    if let Some(h) = &record.holder {
+                        by_holder.insert(concat(&holder_key(h.code_type, &h.code), &record.id), &[][..])?;
+                    }
+                    let index = append(log, nodes, entry)?;
+                    first.get_or_insert(index);
+                }
+                Ok(first)
+            })
+            .map_err(tx_error)?;
+        Ok(self.logged(first.unwrap_or(LeafIndex(0))))
     }
 
     fn use_records(&self, q: &UseQuery) -> Result<Vec<UseRecord>, StoreError> {

@@ -1,0 +1,81 @@
+//! The use-record writer: group commit for use records.
+//!
+//! Every lookup and verification by a department writes a use record that must be durable
+//! before the answer. Written one by one, each is a transaction, a turn at the log's lock and a
+//! wait for a flush — the writes, not the signatures, would bound the hot path. Instead callers
+//! queue their records; one writer thread takes everything queued (up to [`MAX_BATCH`]), writes
+//! it as one atomic store write (each record still its own log entry), waits for that write to be
+//! durable, and then answers every caller in the batch. While it waits, the next batch gathers.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use zhengyin_model::UseRecord;
+use zhengyin_store::{Store, StoreError};
+
+use crate::EngineError;
+
+/// Most records in one write.
+pub const MAX_BATCH: usize = 4096;
+
+struct Job {
+    records: Vec<(UseRecord, Vec<u8>)>,
+    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The queue in front of the writer thread (which ends when the recorder is dropped).
+pub(crate) struct UseRecorder {
+    queue: mpsc::Sender<Job>,
+}
+
+impl UseRecorder {
+    /// Starts the writer thread over `store`.
+    pub(crate) fn start(store: Arc<dyn Store>) -> Result<Self, EngineError> {
+        let (queue, jobs) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("zhengyin-use-records".to_owned())
+            .spawn(move || write_batches(store.as_ref(), &jobs))
+            .map_err(|e| EngineError::Store(StoreError::Backend(format!("starting the use-record writer: {e}"))))?;
+        Ok(Self { queue })
+    }
+
+    /// Queues `records` and returns once they are durable (or the write failed: nothing of
+    /// them is then acknowledged).
+    pub(crate) async fn record(&self, records: Vec<(UseRecord, Vec<u8>)>) -> Result<(), EngineError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let stopped = || EngineError::Store(StoreError::Backend("the use-record writer stopped".to_owned()));
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.queue.send(Job { records, done }).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?.map_err(EngineError::Store)
+    }
+}
+
+fn write_batches(store: &dyn Store, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        let mut count = batch[0].records.len();
+        while count < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    count += job.records.len();
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let records: Vec<(UseRecord, Vec<u8>)> = batch
+            .iter_mut()
+            .flat_map(|job| std::mem::take(&mut job.records))
+            .collect();
+        let result = store.record_uses(&records).and_then(|logged| logged.durable.wait());
+        if let Err(e) = &result {
+            tracing::error!(error = %e, records = records.len(), "writing use records failed");
+        }
+        for job in batch {
+            // A caller that gave up waiting needs no answer.
+            let _ = job.done.send(result.clone());
+        }
+    }
+}
