@@ -266,6 +266,13 @@ async fn an_approval_system_uses_a_licence_and_the_holder_sees_it() {
     assert!(records
         .iter()
         .any(|r| r["use_cause"] == "核验申请材料" && r["operation"] == "check"));
+    assert!(records
+        .iter()
+        .any(|r| r["id"] == verify_record.as_str() && r["operation"] == "verify" && r["use_cause"] == "核验"));
+    assert!(
+        records.iter().all(|r| r["id"] != forged_record.as_str()),
+        "a forged copy is not the holder's use"
+    );
     let (status, mine) = get(&http, &server, "/v1/me/licences", &me).await;
     assert_eq!(status, StatusCode::OK);
     assert!(mine["licences"]
