@@ -8,10 +8,12 @@
 //! so an existing and a missing identifier get the same answer in the same time. What is
 //! returned is cut to the grant's fields. Every use is recorded, durably, before the answer.
 //!
-//! Log entries carry commitments only:
+//! Log entries carry commitments only. The use records of one group commit share one entry:
+//! `records_sha256` is SHA-256 over the concatenated SHA-256 of each record's RFC 8785 form, in id
+//! order, so a record shown to a holder or an auditor can be proven to have been logged:
 //!
 //! ```json
-//! {"event":"licence.used","use_record":"UR…","record_sha256":"…","time":"…"}
+//! {"event":"licence.used","count":3,"first":"UR…","last":"UR…","records_sha256":"…","time":"…"}
 //! {"event":"grant.approved","grant":"GR…","department":"…","type":"…","time":"…"}
 //! {"event":"authorisation.given","authorisation":"AU…","record_sha256":"…","time":"…"}
 //! ```
@@ -187,12 +189,17 @@ fn access_error(e: AccessError) -> EngineError {
     }
 }
 
-fn commitment<T: serde::Serialize>(value: &T) -> String {
+/// SHA-256 of the RFC 8785 form of a record.
+fn commitment_bytes<T: serde::Serialize>(value: &T) -> [u8; 32] {
     let bytes = serde_json::to_value(value)
         .ok()
         .and_then(|v| canonical::to_canonical(&v).ok())
         .unwrap_or_default();
-    hash::sha256_hex(&bytes)
+    hash::sha256(&bytes)
+}
+
+fn commitment<T: serde::Serialize>(value: &T) -> String {
+    hex::encode(commitment_bytes(value))
 }
 
 /// The body of a stored licence (signed by us, so it parses; a failure is corruption).
@@ -508,13 +515,13 @@ impl Engine {
         grant: &Grant,
         found: &[(LicenceId, HolderRef)],
     ) -> Result<String, EngineError> {
-        let (record, entry) = self.use_record(department, operation, type_code, ctx, Some(grant), found);
+        let (record, commitment) = self.use_record(department, operation, type_code, ctx, Some(grant), found);
         let id = record.id.clone();
-        self.use_recorder.record(vec![(record, entry)]).await?;
+        self.use_recorder.record(vec![(record, commitment)]).await?;
         Ok(id)
     }
 
-    /// A use record and its log entry (a commitment only).
+    /// A use record and its commitment (SHA-256 of its RFC 8785 form), which goes to the log.
     fn use_record(
         &self,
         department: &str,
@@ -523,7 +530,7 @@ impl Engine {
         ctx: &UseContext,
         grant: Option<&Grant>,
         found: &[(LicenceId, HolderRef)],
-    ) -> (UseRecord, Vec<u8>) {
+    ) -> (UseRecord, [u8; 32]) {
         let now = self.clock.now();
         let record = UseRecord {
             id: format!("UR{:016x}", self.use_stamp(now)),
@@ -543,13 +550,8 @@ impl Engine {
                 UseOutcome::Answered
             },
         };
-        let entry = log::entry(json!({
-            "event": "licence.used",
-            "use_record": record.id,
-            "record_sha256": commitment(&record),
-            "time": format_time(now),
-        }));
-        (record, entry)
+        let commitment = commitment_bytes(&record);
+        (record, commitment)
     }
 
     /// Checks the purpose a department states for a verification: a valid use cause and a

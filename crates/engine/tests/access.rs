@@ -604,13 +604,34 @@ async fn use_records_are_listed_per_holder_and_per_period_only() {
         code: "91110000600037341L".into(),
     };
     assert!(w.engine.use_records_of_holder(&stranger, None, 100).unwrap().is_empty());
-    // Each use is a log entry.
+    // Each group commit of uses is a log entry committing to its records: an auditor recomputes it.
     let entries = w.engine.log_entries(0, 1000).unwrap();
-    let used = entries
+    let used: Vec<Value> = entries
         .iter()
-        .filter(|e| String::from_utf8_lossy(e).contains("\"licence.used\""))
-        .count();
-    assert_eq!(used, 2);
+        .map(|e| serde_json::from_slice::<Value>(e).unwrap())
+        .filter(|e| e["event"] == "licence.used")
+        .collect();
+    assert_eq!(used.len(), 2, "two calls one after the other: two commits");
+    for entry in &used {
+        let covered: Vec<_> = all
+            .iter()
+            .filter(|r| {
+                r.id.as_str() >= entry["first"].as_str().unwrap() && r.id.as_str() <= entry["last"].as_str().unwrap()
+            })
+            .collect();
+        assert_eq!(covered.len() as u64, entry["count"].as_u64().unwrap());
+        let concatenated: Vec<u8> = covered
+            .iter()
+            .flat_map(|r| {
+                let jcs = zhengyin_model::canonical::to_canonical(&serde_json::to_value(r).unwrap()).unwrap();
+                zhengyin_crypto::hash::sha256(&jcs)
+            })
+            .collect();
+        assert_eq!(
+            entry["records_sha256"],
+            json!(zhengyin_crypto::hash::sha256_hex(&concatenated))
+        );
+    }
     assert!(
         entries.iter().all(|e| !String::from_utf8_lossy(e).contains("办理")),
         "no use cause in the log"

@@ -226,10 +226,10 @@ pub trait Store: Send + Sync {
     /// A holder's authorisations, oldest first.
     fn authorisations_of_holder(&self, holder: &HolderRef) -> Result<Vec<Authorisation>, StoreError>;
 
-    /// Records uses (indexed by holder and by department), each with its log entry, in one
-    /// atomic write; the index is the first entry's. Ids are ordered by time;
+    /// Records uses (indexed by holder and by department) and appends `entry` — one log entry
+    /// committing to all of them — in one atomic write. Ids are ordered by time;
     /// [`StoreError::Conflict`] if an id is taken (then nothing is written).
-    fn record_uses(&self, records: &[(UseRecord, Vec<u8>)]) -> Result<Logged, StoreError>;
+    fn record_uses(&self, records: &[UseRecord], entry: &[u8]) -> Result<Logged, StoreError>;
     /// Use records matching `query`, in id (time) order.
     fn use_records(&self, query: &UseQuery) -> Result<Vec<UseRecord>, StoreError>;
 

@@ -679,8 +679,8 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn record_uses(&self, records: &[(UseRecord, Vec<u8>)]) -> Result<Logged, StoreError> {
-        let encoded = records.iter().map(|(r, _)| encode(r)).collect::<Result<Vec<_>, _>>()?;
+    fn record_uses(&self, records: &[UseRecord], entry: &[u8]) -> Result<Logged, StoreError> {
+        let encoded = records.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
         let trees = [
             self.uses.clone(),
             self.log.clone(),
@@ -689,14 +689,13 @@ impl Store for SledStore {
             self.uses_by_holder.clone(),
         ];
         let _log = self.lock_log();
-        let first = trees
+        let index = trees
             .as_slice()
             .transaction(|views| {
                 let [uses, log, nodes, by_department, by_holder] = views.as_slice() else {
                     return Err(abort(StoreError::Backend("transaction views".to_owned())));
                 };
-                let mut first = None;
-                for ((record, entry), value) in records.iter().zip(&encoded) {
+                for (record, value) in records.iter().zip(&encoded) {
                     if uses.get(&record.id)?.is_some() {
                         return Err(abort(StoreError::Conflict));
                     }
@@ -705,13 +704,11 @@ impl Store for SledStore {
                     if let Some(h) = &record.holder {
                         by_holder.insert(concat(&holder_key(h.code_type, &h.code), &record.id), &[][..])?;
                     }
-                    let index = append(log, nodes, entry)?;
-                    first.get_or_insert(index);
                 }
-                Ok(first)
+                append(log, nodes, entry)
             })
             .map_err(tx_error)?;
-        Ok(self.logged(first.unwrap_or(LeafIndex(0))))
+        Ok(self.logged(index))
     }
 
     fn use_records(&self, q: &UseQuery) -> Result<Vec<UseRecord>, StoreError> {
