@@ -6,6 +6,7 @@
 #   authority-ed25519, authority-p256, authority-rsa2048, authority-sm2
 #   seal-maker: the SM2 key that makes (signs) e-seals
 #   log-ed25519.key: the key that signs the signature log's checkpoints
+#   token-ed25519.key: the node's key for presentation tokens (亮证) and annotated copies
 #   identity-platform-ed25519.key / .pub.pem: an example unified identity platform that signs
 #     holder tokens (JWTs); the node trusts the public key
 #
@@ -101,6 +102,9 @@ sign seal-maker seal-maker.key "/C=CN/O=Zhengyin Example Seal Maker/CN=Example S
 
 # The signature log's checkpoint key (Ed25519, C2SP signed notes).
 genkey ed25519 log-ed25519.key
+
+# The node's token key (Ed25519): signs presentation tokens (亮证 QR codes) and annotated copies.
+genkey ed25519 token-ed25519.key
 
 # An example identity platform (统一身份认证平台): signs holder JWTs; nodes trust its public key.
 genkey ed25519 identity-platform-ed25519.key

@@ -604,3 +604,90 @@ async fn access_matrix_every_operation_with_every_role() {
     assert!(calls > 300, "{calls}");
     common::assert_no_server_errors(&server).await;
 }
+
+/// Reads a PNG QR code back to its text.
+fn decode_qr(png_bytes: &[u8]) -> String {
+    let decoder = png::Decoder::new(png_bytes);
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Grayscale);
+    let (w, h) = (info.width as usize, info.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| pixels[y * w + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the image");
+    grids[0].decode().unwrap().1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_holder_shows_a_qr_code_and_a_department_scans_it_once() {
+    use base64::Engine as _;
+    let dir = TempDir::new("present");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let id = issue(&http, &server, "JL-QR-1").await;
+    let me = holder_token(HOLDER);
+    let (status, shown) = send(&http, &server, "/v1/me/presentations", &me, &json!({"licence": id})).await;
+    assert_eq!(status, StatusCode::CREATED, "{shown}");
+    let token = shown["token"].as_str().unwrap();
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shown["qr_png_base64"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(decode_qr(&png), token, "the QR image carries the token");
+
+    // Someone else's licence cannot be shown.
+    let (status, p) = send(
+        &http,
+        &server,
+        "/v1/me/presentations",
+        &holder_token("91110000600037341L"),
+        &json!({"licence": id}),
+    )
+    .await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("auth.scope"))
+    );
+
+    let scan = |token: String| {
+        let (http, server) = (&http, &server);
+        async move {
+            send(
+                http,
+                server,
+                "/v1/presentations/scan",
+                DEPARTMENT,
+                &json!({"token": token, "service_item": ITEM, "use_cause": "现场核验营业执照"}),
+            )
+            .await
+        }
+    };
+    // A tampered payload (one character of the token changed) is refused and consumes nothing.
+    let mut tampered = token.to_owned().into_bytes();
+    let at = token.find('.').unwrap() + 10;
+    tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+    let (status, p) = scan(String::from_utf8(tampered).unwrap()).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("presentation.invalid"))
+    );
+
+    let (status, answer) = scan(token.to_owned()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["report"]["verdict"], "VALID");
+    assert_eq!(answer["status"], "valid");
+    assert_eq!(answer["licence"]["id"], id.as_str());
+    // Replayed: refused.
+    let (status, p) = scan(token.to_owned()).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::CONFLICT, Some("presentation.used"))
+    );
+    // The holder sees the scan among its uses.
+    let (_, records) = get(&http, &server, "/v1/me/use-records", &me).await;
+    assert!(records["use_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["id"] == answer["use_record"] && r["operation"] == "scan"));
+}

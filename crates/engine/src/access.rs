@@ -203,7 +203,7 @@ fn commitment<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// The body of a stored licence (signed by us, so it parses; a failure is corruption).
-fn body_of(licence: &SignedLicence) -> Result<LicenceBody, EngineError> {
+pub(crate) fn body_of(licence: &SignedLicence) -> Result<LicenceBody, EngineError> {
     let mut value: Value = serde_json::from_slice(&licence.bytes).map_err(|e| {
         EngineError::Store(zhengyin_store::StoreError::Corrupt(format!(
             "licence {}: {e}",
@@ -506,16 +506,16 @@ impl Engine {
     }
 
     /// Writes a use record (durable before it returns); its id.
-    async fn record_use(
+    pub(crate) async fn record_use(
         &self,
         department: &str,
         operation: UseOperation,
         type_code: &TypeCode,
         ctx: &UseContext,
-        grant: &Grant,
+        grant: Option<&Grant>,
         found: &[(LicenceId, HolderRef)],
     ) -> Result<String, EngineError> {
-        let (record, commitment) = self.use_record(department, operation, type_code, ctx, Some(grant), found);
+        let (record, commitment) = self.use_record(department, operation, type_code, ctx, grant, found);
         let id = record.id.clone();
         self.use_recorder.record(vec![(record, commitment)]).await?;
         Ok(id)
@@ -656,7 +656,14 @@ impl Engine {
         }
         let pairs: Vec<_> = found.iter().map(|(l, b)| (l.id.clone(), holder_of(b))).collect();
         let use_record = self
-            .record_use(department, UseOperation::LookupById, type_code, ctx, &grant, &pairs)
+            .record_use(
+                department,
+                UseOperation::LookupById,
+                type_code,
+                ctx,
+                Some(&grant),
+                &pairs,
+            )
             .await?;
         let (licence, body) = found.ok_or(EngineError::LicenceNotFound(id))?;
         Ok(LookupAnswer {
@@ -708,7 +715,14 @@ impl Engine {
         }
         let pairs: Vec<_> = found.iter().map(|(l, _)| (l.id.clone(), holder.clone())).collect();
         let use_record = self
-            .record_use(department, UseOperation::LookupByHolder, type_code, ctx, &grant, &pairs)
+            .record_use(
+                department,
+                UseOperation::LookupByHolder,
+                type_code,
+                ctx,
+                Some(&grant),
+                &pairs,
+            )
             .await?;
         let licences = found
             .iter()
@@ -752,7 +766,7 @@ impl Engine {
         }
         let pairs: Vec<_> = found.iter().map(|(l, b)| (l.id.clone(), holder_of(b))).collect();
         let use_record = self
-            .record_use(department, UseOperation::Check, type_code, ctx, &grant, &pairs)
+            .record_use(department, UseOperation::Check, type_code, ctx, Some(&grant), &pairs)
             .await?;
         let (licence, body) = found.ok_or(EngineError::LicenceNotFound(id))?;
         let results: Map<String, Value> = claims
@@ -803,7 +817,7 @@ impl Engine {
         }
         let pairs: Vec<_> = found.iter().map(|(l, b)| (l.id.clone(), holder_of(b))).collect();
         let use_record = self
-            .record_use(department, UseOperation::Fetch, type_code, ctx, &grant, &pairs)
+            .record_use(department, UseOperation::Fetch, type_code, ctx, Some(&grant), &pairs)
             .await?;
         let (licence, _) = found.ok_or(EngineError::LicenceNotFound(id))?;
         Ok((licence, use_record))

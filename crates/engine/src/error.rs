@@ -69,6 +69,9 @@ pub enum EngineError {
     /// A use of licences was refused (grant, authorisation, use cause, service item).
     #[error(transparent)]
     UseRefused(#[from] crate::access::UseRefusal),
+    /// A presentation token was refused.
+    #[error(transparent)]
+    Presentation(#[from] crate::presentation::PresentationRefusal),
     /// No such grant.
     #[error("grant {0} not found")]
     GrantNotFound(String),

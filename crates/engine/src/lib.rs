@@ -18,6 +18,7 @@ mod error;
 pub mod identity;
 mod log;
 mod objections;
+pub mod presentation;
 mod recorder;
 mod registry;
 mod requests;
@@ -115,6 +116,8 @@ pub struct Engine {
     access: RwLock<access::AccessIndex>,
     /// Serialises grant changes, so the index follows the store in order.
     access_lock: Mutex<()>,
+    /// Signs presentation tokens (亮证).
+    token_key: Option<Arc<dyn zhengyin_crypto::Signer>>,
     /// Group commit for use records.
     use_recorder: recorder::UseRecorder,
     /// Which holder tokens are accepted.
@@ -164,6 +167,7 @@ impl Engine {
             last_use_stamp: std::sync::atomic::AtomicU64::new(0),
             identity: identity::Identity::default(),
             use_recorder,
+            token_key: None,
             lineage_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         };
         let now = engine.clock.now();

@@ -637,3 +637,100 @@ async fn use_records_are_listed_per_holder_and_per_period_only() {
         "no use cause in the log"
     );
 }
+
+#[tokio::test]
+async fn a_presentation_is_scanned_once_before_it_expires() {
+    use zhengyin_engine::presentation::PresentationRefusal;
+    let (w, id, _) = granted(&["number"], false).await;
+    let scan_refusal = |e: EngineError| match e {
+        EngineError::Presentation(r) => r,
+        other => panic!("expected a presentation refusal, got {other:?}"),
+    };
+    // Only the holder presents its licence, for at most 10 minutes.
+    let stranger = HolderRef {
+        code_type: HolderCodeType::Uscc,
+        code: "91110000600037341L".into(),
+    };
+    assert!(matches!(
+        w.engine.present(&stranger, &id, None).await,
+        Err(EngineError::Forbidden(_))
+    ));
+    assert!(w
+        .engine
+        .present(&holder(), &id, Some(time::Duration::minutes(11)))
+        .await
+        .is_err());
+    let shown = w.engine.present(&holder(), &id, None).await.unwrap();
+    assert!(shown.token.len() < 400, "fits a small QR code: {}", shown.token.len());
+
+    // A department scans it (no grant needed: the holder shows it), stating its purpose.
+    let answer = w.engine.scan(DEPT, &ctx(None), &shown.token).await.unwrap();
+    assert_eq!(answer.licence.id.to_string(), id);
+    assert_eq!(answer.report.verdict, zhengyin_model::Verdict::Valid);
+    let records = w.engine.use_records_of_holder(&holder(), None, 10).unwrap();
+    let scan = records.iter().find(|r| r.id == answer.use_record).unwrap();
+    assert_eq!(scan.operation, UseOperation::Scan);
+    // Replayed: refused.
+    assert_eq!(
+        scan_refusal(w.engine.scan(DEPT, &ctx(None), &shown.token).await.unwrap_err()),
+        PresentationRefusal::Used
+    );
+
+    // Expired: refused.
+    let later = w
+        .engine
+        .present(&holder(), &id, Some(time::Duration::minutes(1)))
+        .await
+        .unwrap();
+    w.clock.advance(61);
+    assert_eq!(
+        scan_refusal(w.engine.scan(DEPT, &ctx(None), &later.token).await.unwrap_err()),
+        PresentationRefusal::Expired
+    );
+
+    // Altered, or not a presentation token of this node: refused, and nothing consumed.
+    let fresh = w.engine.present(&holder(), &id, None).await.unwrap();
+    let mut parts: Vec<String> = fresh.token.split('.').map(str::to_owned).collect();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: Value = serde_json::from_slice(&b64.decode(&parts[1]).unwrap()).unwrap();
+    claims["exp"] = json!(claims["exp"].as_i64().unwrap() + 3600);
+    parts[1] = b64.encode(claims.to_string());
+    let altered = parts.join(".");
+    let holder_jwt = zhengyin_engine::identity::mint_holder_token(
+        &zhengyin_crypto::FileKey::from_pem_file(&keys_dir().join("token-ed25519.key")).unwrap(),
+        &zhengyin_engine::identity::HolderTokenClaims {
+            issuer: "x",
+            audience: "zhengyin",
+            holder: &holder(),
+            issued_at: w.engine.now(),
+            lifetime: time::Duration::minutes(5),
+        },
+    )
+    .unwrap();
+    for bad in [
+        altered.as_str(),
+        holder_jwt.as_str(),
+        "",
+        "a.b.c",
+        &fresh.token[..fresh.token.len() - 2],
+    ] {
+        assert_eq!(
+            scan_refusal(w.engine.scan(DEPT, &ctx(None), bad).await.unwrap_err()),
+            PresentationRefusal::Invalid,
+            "{bad:.30}"
+        );
+    }
+    assert!(
+        w.engine.scan(DEPT, &ctx(None), &fresh.token).await.is_ok(),
+        "the genuine token still works once"
+    );
+    // A scan states its purpose like any use.
+    let fresh = w.engine.present(&holder(), &id, None).await.unwrap();
+    let mut no_cause = ctx(None);
+    no_cause.use_cause.clear();
+    assert!(matches!(
+        w.engine.scan(DEPT, &no_cause, &fresh.token).await,
+        Err(EngineError::UseRefused(_))
+    ));
+}

@@ -288,3 +288,68 @@ pub(crate) async fn use_records(
         .use_records(q.department, q.from, q.to, q.after, q.limit.unwrap_or(DEFAULT_PAGE))?;
     Ok(Json(json!({ "use_records": records })).into_response())
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PresentRequest {
+    licence: String,
+    /// Lifetime in seconds (default 300, at most 600).
+    #[serde(default)]
+    ttl_seconds: Option<i64>,
+}
+
+/// A holder shows a licence (亮证): a one-time token, as text and as a PNG QR code.
+pub(crate) async fn present(
+    State(s): State<AppState>,
+    HolderCaller(holder): HolderCaller,
+    JsonBody(req): JsonBody<PresentRequest>,
+) -> Result<Response> {
+    use base64::Engine as _;
+    let ttl = req.ttl_seconds.map(time::Duration::seconds);
+    let shown = s.engine.present(&holder, &req.licence, ttl).await?;
+    let png = crate::qr::png(&shown.token).map_err(|e| {
+        tracing::error!(error = %e, "rendering a QR code failed");
+        Problem::internal()
+    })?;
+    let body = json!({
+        "id": shown.id,
+        "token": shown.token,
+        "expires": zhengyin_model::licence::format_time(shown.expires),
+        "qr_png_base64": base64::engine::general_purpose::STANDARD.encode(png),
+    });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScanRequest {
+    token: String,
+    service_item: String,
+    use_cause: String,
+}
+
+/// A department scans a holder's QR code (扫码核验): the licence, verified now, and the use record.
+pub(crate) async fn scan(
+    State(s): State<AppState>,
+    DepartmentCaller(department): DepartmentCaller,
+    JsonBody(req): JsonBody<ScanRequest>,
+) -> Result<Response> {
+    let ctx = UseContext {
+        service_item: req.service_item,
+        use_cause: req.use_cause,
+        authorisation: None,
+    };
+    let answer = s.engine.scan(&department, &ctx, &req.token).await?;
+    let licence: Value = serde_json::from_slice(&answer.licence.bytes).map_err(|_| Problem::internal())?;
+    let status = answer
+        .licence
+        .status_at(s.engine.now())
+        .map_or("unknown", zhengyin_model::Status::name);
+    Ok(Json(json!({
+        "licence": licence,
+        "status": status,
+        "report": answer.report,
+        "use_record": answer.use_record,
+    }))
+    .into_response())
+}

@@ -16,6 +16,7 @@ mod handlers;
 pub mod metrics;
 mod objections;
 pub mod problem;
+mod qr;
 mod seals;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -130,6 +131,8 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
         )
         .route("/me/authorisations/{id}/withdraw", post(access::withdraw_authorisation))
         .route("/use-records", get(access::use_records))
+        .route("/me/presentations", post(access::present))
+        .route("/presentations/scan", post(access::scan))
         .route("/licences", post(handlers::issue))
         .route("/licences/{id}", get(handlers::get_licence))
         .route("/licences/{id}/status", get(handlers::get_status))

@@ -30,6 +30,10 @@
 //! | `authorisation.required` | 403 | the grant needs the holder's authorisation and none was named |
 //! | `authorisation.invalid` | 403 | the named authorisation is unknown, withdrawn, expired or for another use |
 //! | `authorisation.not_found` | 404 | no such authorisation of this holder |
+//! | `presentation.invalid` | 422 | not a presentation token of this node, or altered |
+//! | `presentation.expired` | 410 | the presentation token has expired |
+//! | `presentation.used` | 409 | the presentation token was already scanned |
+//! | `presentation.unavailable` | 409 | this node has no token key |
 //! | `auth.missing` | 401 | no bearer token |
 //! | `auth.invalid` | 401 | the token is not known, or a holder token failed (issuer, signature, audience, expiry) |
 //! | `auth.forbidden` | 403 | the caller's role does not allow this operation |
@@ -158,6 +162,16 @@ impl From<EngineError> for Problem {
                     R::FieldsInsufficient => (S::FORBIDDEN, "grant.fields_insufficient"),
                     R::AuthorisationRequired => (S::FORBIDDEN, "authorisation.required"),
                     R::AuthorisationInvalid => (S::FORBIDDEN, "authorisation.invalid"),
+                };
+                Self::new(status, code, detail)
+            }
+            EngineError::Presentation(r) => {
+                use zhengyin_engine::presentation::PresentationRefusal as R;
+                let (status, code) = match r {
+                    R::Invalid => (S::UNPROCESSABLE_ENTITY, "presentation.invalid"),
+                    R::Expired => (S::GONE, "presentation.expired"),
+                    R::Used => (S::CONFLICT, "presentation.used"),
+                    R::Unavailable => (S::CONFLICT, "presentation.unavailable"),
                 };
                 Self::new(status, code, detail)
             }

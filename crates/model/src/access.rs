@@ -285,6 +285,28 @@ impl Authorisation {
     }
 }
 
+/// A holder's short-lived presentation of one licence (亮证): what the QR token refers to.
+/// Each token is accepted once (a scan consumes it) and not after `expires`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Presentation {
+    /// The token's unique id (`jti`).
+    pub id: String,
+    /// The licence shown.
+    pub licence: LicenceId,
+    /// Who shows it.
+    pub holder: HolderRef,
+    /// When it was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// When it stops being accepted.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+    /// When and by which department it was scanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanned: Option<(String, String)>,
+}
+
 /// What a department did with a licence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

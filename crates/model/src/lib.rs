@@ -21,7 +21,9 @@ pub mod objection;
 pub mod report;
 pub mod seal;
 
-pub use access::{Authorisation, Grant, GrantState, HolderRef, ServiceItem, UseOperation, UseOutcome, UseRecord};
+pub use access::{
+    Authorisation, Grant, GrantState, HolderRef, Presentation, ServiceItem, UseOperation, UseOutcome, UseRecord,
+};
 pub use authority::Authority;
 pub use canonical::CanonicalError;
 pub use id::{CitizenId, HolderCodeType, IdError, LicenceId, TypeCode, Uscc, Version};

@@ -49,6 +49,10 @@ pub struct Config {
     /// The seal maker (制章者), if this node makes e-seals.
     #[serde(default)]
     pub seal_maker: Option<SealMakerConfig>,
+    /// PKCS#8 PEM key (Ed25519 recommended) that signs presentation tokens (亮证); holders cannot
+    /// present licences when absent.
+    #[serde(default)]
+    pub token_key: Option<PathBuf>,
     /// The identity platforms whose holder tokens (JWTs) this node accepts; none when absent.
     #[serde(default)]
     pub identity: Option<IdentityConfig>,
@@ -195,6 +199,7 @@ impl Config {
             maker.key = base.join(&maker.key);
             maker.certificates = maker.certificates.iter().map(|c| base.join(c)).collect();
         }
+        config.token_key = config.token_key.map(|k| base.join(k));
         if let Some(identity) = &mut config.identity {
             for issuer in &mut identity.issuers {
                 issuer.keys = issuer.keys.iter().map(|k| base.join(k)).collect();
@@ -225,6 +230,7 @@ impl Config {
                 key: keys_dir.join("seal-maker.key"),
                 certificates: vec![keys_dir.join("seal-maker.pem"), keys_dir.join("issuing-ca.pem")],
             }),
+            token_key: Some(keys_dir.join("token-ed25519.key")),
             identity: Some(IdentityConfig {
                 audience: default_audience(),
                 holder_claim: None,

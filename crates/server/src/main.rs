@@ -340,6 +340,10 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
             .context("the seal maker")?;
         engine = engine.with_seal_maker(maker);
     }
+    if let Some(path) = &config.token_key {
+        let key = FileKey::from_pem_file(path).with_context(|| format!("loading the token key {}", path.display()))?;
+        engine = engine.with_token_key(Arc::new(key));
+    }
     if let Some(identity) = &config.identity {
         engine = engine.with_identity(identity.load().context("the identity platforms")?);
     }

@@ -83,6 +83,7 @@ pub fn run(store: &dyn Store) -> Outcome {
     objections(store)?;
     access(store)?;
     use_records(store)?;
+    presentations(store)?;
     Ok(())
 }
 
@@ -169,6 +170,39 @@ fn access(store: &dyn Store) -> Outcome {
     ensure(
         ok(store.authorisation("AU9"), "read")?.is_none(),
         "an unknown authorisation is absent",
+    )
+}
+
+fn presentations(store: &dyn Store) -> Outcome {
+    let p = zhengyin_model::Presentation {
+        id: "PR1".to_owned(),
+        licence: sample_id("PRE1", 1)?,
+        holder: holder("91110000600037341L"),
+        created: datetime!(2024-01-02 0:00 UTC),
+        expires: datetime!(2024-01-02 0:05 UTC),
+        scanned: None,
+    };
+    wait(store.put_presentation(&p), "present")?;
+    ensure(
+        matches!(store.put_presentation(&p), Err(StoreError::Conflict)),
+        "a presentation id is never reused",
+    )?;
+    let scanned = zhengyin_model::Presentation {
+        scanned: Some(("2024-01-02T00:01:00Z".to_owned(), "dept".to_owned())),
+        ..p.clone()
+    };
+    wait(store.update_presentation(&p, &scanned), "scan")?;
+    ensure(
+        matches!(store.update_presentation(&p, &scanned), Err(StoreError::Conflict)),
+        "a presentation is consumed once",
+    )?;
+    ensure(
+        ok(store.presentation("PR1"), "read")? == Some(scanned),
+        "the scan reads back",
+    )?;
+    ensure(
+        ok(store.presentation("PR2"), "read")?.is_none(),
+        "an unknown presentation is absent",
     )
 }
 

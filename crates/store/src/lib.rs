@@ -26,8 +26,8 @@ mod sled_store;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zhengyin_model::{
-    Authorisation, Authority, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType, Objection, SealHistory,
-    SealRecord, ServiceItem, StatusHistory, TypeCode, Uscc, UseRecord,
+    Authorisation, Authority, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType, Objection, Presentation,
+    SealHistory, SealRecord, ServiceItem, StatusHistory, TypeCode, Uscc, UseRecord,
 };
 pub use zhengyin_tlog::{Hash, LeafIndex, NodeId, TreeSize};
 
@@ -232,6 +232,14 @@ pub trait Store: Send + Sync {
     fn record_uses(&self, records: &[UseRecord], entry: &[u8]) -> Result<Logged, StoreError>;
     /// Use records matching `query`, in id (time) order.
     fn use_records(&self, query: &UseQuery) -> Result<Vec<UseRecord>, StoreError>;
+
+    /// Stores a new presentation. [`StoreError::Conflict`] if the id is taken.
+    fn put_presentation(&self, presentation: &Presentation) -> Result<Durable, StoreError>;
+    /// A presentation by id.
+    fn presentation(&self, id: &str) -> Result<Option<Presentation>, StoreError>;
+    /// Replaces a presentation if it still equals `expected` (compare-and-swap): how a scan
+    /// consumes it exactly once.
+    fn update_presentation(&self, expected: &Presentation, new: &Presentation) -> Result<Durable, StoreError>;
 
     /// Appends an entry for an event that changes no record (e.g. a seal applied).
     fn append_log(&self, entry: &[u8]) -> Result<Logged, StoreError>;

@@ -10,8 +10,8 @@ use sled::transaction::{
     TransactionalTree,
 };
 use zhengyin_model::{
-    Authorisation, Authority, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType, Objection, SealHistory,
-    ServiceItem, StatusHistory, TypeCode, UseRecord,
+    Authorisation, Authority, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType, Objection, Presentation,
+    SealHistory, ServiceItem, StatusHistory, TypeCode, UseRecord,
 };
 
 use crate::durable::{Durable, GroupCommit};
@@ -54,6 +54,8 @@ pub struct SledStore {
     uses: sled::Tree,
     uses_by_holder: sled::Tree,
     uses_by_department: sled::Tree,
+    /// Presentations (亮证 tokens) by id.
+    presentations: sled::Tree,
     /// Serialises log appends so that concurrent transactions do not retry on the size key.
     log_writer: std::sync::Mutex<()>,
 }
@@ -225,6 +227,7 @@ impl SledStore {
             uses: tree("use_records")?,
             uses_by_holder: tree("use_records_by_holder")?,
             uses_by_department: tree("use_records_by_department")?,
+            presentations: tree("presentations")?,
             log_writer: std::sync::Mutex::new(()),
             gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
             db,
@@ -746,6 +749,29 @@ impl Store for SledStore {
                 Ok(out)
             }
         }
+    }
+
+    fn put_presentation(&self, p: &Presentation) -> Result<Durable, StoreError> {
+        self.presentations
+            .compare_and_swap(p.id.as_bytes(), None::<&[u8]>, Some(encode(p)?))
+            .map_err(backend)?
+            .map_err(|_| StoreError::Conflict)?;
+        Ok(self.durable())
+    }
+
+    fn presentation(&self, id: &str) -> Result<Option<Presentation>, StoreError> {
+        Self::get(&self.presentations, "presentation", id)
+    }
+
+    fn update_presentation(&self, expected: &Presentation, new: &Presentation) -> Result<Durable, StoreError> {
+        if expected.id != new.id {
+            return Err(StoreError::Conflict);
+        }
+        self.presentations
+            .compare_and_swap(new.id.as_bytes(), Some(encode(expected)?), Some(encode(new)?))
+            .map_err(backend)?
+            .map_err(|_| StoreError::Conflict)?;
+        Ok(self.durable())
     }
 
     fn append_log(&self, entry: &[u8]) -> Result<Logged, StoreError> {

@@ -104,6 +104,9 @@ pub async fn engine_over(store: Arc<SledStore>, clock: Arc<FixedClock>) -> Engin
     .await
     .unwrap()
     .with_seal_maker(maker)
+    .with_token_key(Arc::new(
+        FileKey::from_pem_file(&keys_dir().join("token-ed25519.key")).unwrap(),
+    ))
 }
 
 pub async fn world() -> World {
