@@ -691,3 +691,66 @@ async fn a_holder_shows_a_qr_code_and_a_department_scans_it_once() {
         .iter()
         .any(|r| r["id"] == answer["use_record"] && r["operation"] == "scan"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_annotated_copy_is_made_by_the_holder_and_refused_once_changed() {
+    let dir = TempDir::new("annotated");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let id = issue(&http, &server, "JL-COPY-1").await;
+    let me = holder_token(HOLDER);
+    let until = format_time(time::OffsetDateTime::now_utc() + time::Duration::days(7));
+    let r = http
+        .post(server.at("/v1/me/annotated-copies"))
+        .bearer_auth(&me)
+        .json(&json!({"licence": id, "use_cause": "仅供办理企业银行开户使用", "until": until}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let copy = r.bytes().await.unwrap().to_vec();
+    let verify = |body: Vec<u8>| {
+        let http = &http;
+        let url = server.at(&format!("/v1/annotated-copies/verify?{}", common::PURPOSE));
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(DEPARTMENT)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let report = verify(copy.clone()).await;
+    assert_eq!(report["verdict"], "VALID", "{report}");
+    let changed = String::from_utf8(copy.clone())
+        .unwrap()
+        .replace("仅供办理企业银行开户使用", "可用于任何用途")
+        .into_bytes();
+    let report = verify(changed).await;
+    assert_eq!(report["verdict"], "INVALID");
+    // The key to check copies offline is published.
+    let (status, key) = get(&http, &server, "/v1/token-key", DEPARTMENT).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(key["public_key_pem"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN PUBLIC KEY-----"));
+    // Only the holder makes copies of its licences.
+    let (status, p) = send(
+        &http,
+        &server,
+        "/v1/me/annotated-copies",
+        &holder_token("91110000600037341L"),
+        &json!({"licence": id, "use_cause": "x", "until": until}),
+    )
+    .await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("auth.scope"))
+    );
+}

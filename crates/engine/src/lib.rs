@@ -12,6 +12,7 @@
 //! ([`Clock`], [`Random`]) so every rule can be tested deterministically.
 
 pub mod access;
+pub mod annotated;
 mod cache;
 mod clock;
 mod error;

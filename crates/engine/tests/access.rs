@@ -734,3 +734,80 @@ async fn a_presentation_is_scanned_once_before_it_expires() {
         Err(EngineError::UseRefused(_))
     ));
 }
+
+#[tokio::test]
+async fn an_annotated_copy_verifies_offline_until_it_expires() {
+    use zhengyin_engine::annotated::verify_annotated_copy;
+    use zhengyin_model::Verdict;
+    let (w, id, _) = granted(&["number"], false).await;
+    let until = w.engine.now() + time::Duration::days(7);
+    let stranger = HolderRef {
+        code_type: HolderCodeType::Uscc,
+        code: "91110000600037341L".into(),
+    };
+    assert!(matches!(
+        w.engine
+            .annotate(&stranger, &id, "仅供办理企业银行开户使用", until)
+            .await,
+        Err(EngineError::Forbidden(_))
+    ));
+    assert!(
+        w.engine.annotate(&holder(), &id, "", until).await.is_err(),
+        "a use cause is required"
+    );
+    assert!(w
+        .engine
+        .annotate(&holder(), &id, "x", w.engine.now() + time::Duration::days(91))
+        .await
+        .is_err());
+    let copy = w
+        .engine
+        .annotate(&holder(), &id, "仅供办理企业银行开户使用", until)
+        .await
+        .unwrap();
+    let report = w.engine.verify_annotated(&copy);
+    assert_eq!(report.verdict, Verdict::Valid, "{report:#?}");
+
+    // Offline: the node's token public key and the licence verified offline (chain given).
+    let token_key = zhengyin_crypto::FileKey::from_pem_file(&keys_dir().join("token-ed25519.key")).unwrap();
+    let public = zhengyin_crypto::Signer::public_key(&token_key).clone();
+    let offline = |copy: &[u8], key: Option<&zhengyin_crypto::PublicKey>, now| {
+        verify_annotated_copy(copy, key, now, |licence| {
+            zhengyin_engine::verify_offline(licence, anchors(), &[chain_pem("ed25519")], now, None).unwrap()
+        })
+    };
+    let report = offline(&copy, Some(&public), w.engine.now());
+    assert_eq!(
+        report.verdict,
+        Verdict::Indeterminate,
+        "offline, the licence's status is unknown: {report:#?}"
+    );
+    assert!(report
+        .checks
+        .iter()
+        .any(|c| c.code == "copy_signature" && c.outcome == zhengyin_model::Outcome::Passed));
+    assert_eq!(offline(&copy, None, w.engine.now()).verdict, Verdict::Indeterminate);
+
+    // A changed use cause, another key: the copy's signature fails.
+    let text = String::from_utf8(copy.clone()).unwrap();
+    let changed = text
+        .replace("仅供办理企业银行开户使用", "仅供办理任何业务使用")
+        .into_bytes();
+    assert_eq!(w.engine.verify_annotated(&changed).verdict, Verdict::Invalid);
+    let other = zhengyin_crypto::FileKey::from_pem_file(&keys_dir().join("log-ed25519.key")).unwrap();
+    let report = offline(&copy, Some(zhengyin_crypto::Signer::public_key(&other)), w.engine.now());
+    assert_eq!(report.verdict, Verdict::Invalid);
+    // Malformed input: INVALID with a format failure, never a panic.
+    for junk in [&b"{}"[..], b"[]", b"not json", br#"{"type":"AnnotatedCopy"}"#] {
+        assert_eq!(w.engine.verify_annotated(junk).verdict, Verdict::Invalid);
+    }
+
+    // Refused after expiry.
+    w.clock.advance(8 * 86_400);
+    let report = w.engine.verify_annotated(&copy);
+    assert_eq!(report.verdict, Verdict::Invalid);
+    assert!(report
+        .checks
+        .iter()
+        .any(|c| c.code == "copy_validity" && c.outcome == zhengyin_model::Outcome::Failed));
+}

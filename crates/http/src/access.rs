@@ -353,3 +353,35 @@ pub(crate) async fn scan(
     }))
     .into_response())
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AnnotateRequest {
+    licence: String,
+    use_cause: String,
+    #[serde(with = "time::serde::rfc3339")]
+    until: OffsetDateTime,
+}
+
+/// A holder makes an annotated copy (加注件) of one of its licences for one use cause.
+pub(crate) async fn annotate(
+    State(s): State<AppState>,
+    HolderCaller(holder): HolderCaller,
+    JsonBody(req): JsonBody<AnnotateRequest>,
+) -> Result<Response> {
+    let copy = s
+        .engine
+        .annotate(&holder, &req.licence, &req.use_cause, req.until)
+        .await?;
+    Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], copy).into_response())
+}
+
+/// The node's token public key, for checking annotated copies offline.
+pub(crate) async fn token_key(State(s): State<AppState>, _caller: Caller) -> Result<Response> {
+    let (pem, method) = s.engine.token_public_key().ok_or_else(|| {
+        Problem::from(zhengyin_engine::EngineError::Presentation(
+            zhengyin_engine::presentation::PresentationRefusal::Unavailable,
+        ))
+    })?;
+    Ok(Json(json!({ "public_key_pem": pem, "verification_method": method })).into_response())
+}

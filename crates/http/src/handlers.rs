@@ -217,6 +217,25 @@ fn purpose(s: &AppState, caller: &Caller, q: &VerifyQuery) -> Result<Option<(Str
     Ok(Some((department.clone(), ctx)))
 }
 
+/// The report, after recording the department's use (its id in the [`USE_RECORD`] header).
+async fn answer_recorded(
+    s: &AppState,
+    purpose: Option<(String, UseContext)>,
+    report: &zhengyin_model::VerificationReport,
+) -> Result<Response> {
+    let mut response = Json(report).into_response();
+    if let Some((department, ctx)) = purpose {
+        let ids = s
+            .engine
+            .record_verifications(&department, &ctx, std::slice::from_ref(report))
+            .await?;
+        if let Some(Ok(id)) = ids.first().and_then(Option::as_deref).map(HeaderValue::from_str) {
+            response.headers_mut().insert(USE_RECORD, id);
+        }
+    }
+    Ok(response)
+}
+
 /// The header naming the use record a verification wrote.
 pub(crate) const USE_RECORD: &str = "zhengyin-use-record";
 
@@ -236,17 +255,26 @@ pub(crate) async fn verify(
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
     s.metrics.verdicts.get_or_create(&labels).inc();
-    let mut response = Json(&report).into_response();
-    if let Some((department, ctx)) = purpose {
-        let ids = s
-            .engine
-            .record_verifications(&department, &ctx, std::slice::from_ref(&report))
-            .await?;
-        if let Some(Ok(id)) = ids.first().and_then(Option::as_deref).map(HeaderValue::from_str) {
-            response.headers_mut().insert(USE_RECORD, id);
-        }
+    answer_recorded(&s, purpose, &report).await
+}
+
+/// Verifies an annotated copy (加注件): its signature by this node, its expiry, the licence
+/// inside. A department states its purpose, as for any verification.
+pub(crate) async fn verify_annotated(
+    State(s): State<AppState>,
+    VerifierCaller(caller): VerifierCaller,
+    query: QueryResult<VerifyQuery>,
+    RawJson(body): RawJson,
+) -> Result<Response> {
+    let query = self::query(query)?;
+    if query.at.is_some() {
+        return Err(Problem::invalid(
+            "an annotated copy is checked now; `at` does not apply",
+        ));
     }
-    Ok(response)
+    let purpose = purpose(&s, &caller, &query)?;
+    let report = s.engine.verify_annotated(&body);
+    answer_recorded(&s, purpose, &report).await
 }
 
 #[derive(Deserialize)]

@@ -148,6 +148,13 @@ impl ReportBuilder {
         self
     }
 
+    /// Whether the check `code` was made and passed.
+    pub fn checks_passed(&self, code: &str) -> bool {
+        self.checks
+            .iter()
+            .any(|c| c.code == code && c.outcome == Outcome::Passed)
+    }
+
     /// Records the holder of a licence whose signature verified.
     pub fn signed_holder(&mut self, holder: crate::HolderRef) -> &mut Self {
         self.holder = Some(holder);
