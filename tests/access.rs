@@ -754,3 +754,69 @@ async fn an_annotated_copy_is_made_by_the_holder_and_refused_once_changed() {
         (StatusCode::FORBIDDEN, Some("auth.scope"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operators_issue_and_revoke_department_tokens_that_survive_restarts() {
+    let dir = TempDir::new("tokens-issued");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let ask = json!({"name": "长春市审批系统", "role": "verifier", "department": "220100-approval"});
+    let (status, _) = send(&http, &server, "/v1/tokens", DEPARTMENT, &ask).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only operators issue tokens");
+    for bad in [
+        json!({"name": "x", "role": "verifier"}),
+        json!({"name": "x", "role": "king"}),
+        json!({"name": "x", "role": "authority", "uscc": "11220000013544541X"}),
+    ] {
+        let (status, p) = send(&http, &server, "/v1/tokens", "demo-operator", &bad).await;
+        assert_eq!(
+            (status, p["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("request.invalid")),
+            "{bad}"
+        );
+    }
+    let (status, issued) = send(&http, &server, "/v1/tokens", "demo-operator", &ask).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let secret = issued["token"].as_str().unwrap().to_owned();
+    let id = issued["issued"]["id"].as_str().unwrap().to_owned();
+    let (_, list) = get(&http, &server, "/v1/tokens", "demo-operator").await;
+    assert!(
+        !list.to_string().contains(&secret),
+        "the secret is never stored or listed"
+    );
+    let (status, _) = get(&http, &server, "/v1/grants", &secret).await;
+    assert_eq!(status, StatusCode::OK, "the new department token works");
+
+    // After a restart (same database) it still works; once revoked it does not.
+    drop(server);
+    let server = Server::start(&dir.0);
+    let (status, _) = get(&http, &server, "/v1/grants", &secret).await;
+    assert_eq!(status, StatusCode::OK, "issued tokens survive a restart");
+    let (status, _) = send(
+        &http,
+        &server,
+        &format!("/v1/tokens/{id}/revoke"),
+        "demo-operator",
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, p) = get(&http, &server, "/v1/grants", &secret).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("auth.invalid"))
+    );
+    let (status, p) = send(&http, &server, "/v1/tokens/TK404/revoke", "demo-operator", &json!({})).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("token.not_found"))
+    );
+    drop(server);
+    let server = Server::start(&dir.0);
+    let (status, _) = get(&http, &server, "/v1/grants", &secret).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked token stays revoked after a restart"
+    );
+}

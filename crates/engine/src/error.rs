@@ -72,6 +72,9 @@ pub enum EngineError {
     /// A presentation token was refused.
     #[error(transparent)]
     Presentation(#[from] crate::presentation::PresentationRefusal),
+    /// No such API token.
+    #[error("API token {0} not found")]
+    ApiTokenNotFound(String),
     /// No such grant.
     #[error("grant {0} not found")]
     GrantNotFound(String),

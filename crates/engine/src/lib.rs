@@ -39,7 +39,7 @@ use zhengyin_model::{
 };
 use zhengyin_store::Store;
 
-pub use access::{AuthoriseRequest, GrantActor, GrantApplication, LookupAnswer, UseContext, UseRefusal};
+pub use access::{AuthoriseRequest, GrantActor, GrantApplication, LookupAnswer, NewApiToken, UseContext, UseRefusal};
 pub use cache::{CacheStats, SignatureCache};
 pub use clock::{Clock, FixedClock, Random, SeededRandom, SystemClock, SystemRandom};
 pub use error::EngineError;

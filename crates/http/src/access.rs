@@ -385,3 +385,43 @@ pub(crate) async fn token_key(State(s): State<AppState>, _caller: Caller) -> Res
     })?;
     Ok(Json(json!({ "public_key_pem": pem, "verification_method": method })).into_response())
 }
+
+/// An operator issues an API token (for a department, an auditor, an authority): the secret is
+/// in this answer only; the node keeps its SHA-256.
+pub(crate) async fn issue_token(
+    State(s): State<AppState>,
+    _: OperatorCaller,
+    JsonBody(req): JsonBody<zhengyin_engine::NewApiToken>,
+) -> Result<Response> {
+    // The role rules are the configuration's: check them before anything is stored.
+    let check = crate::auth::TokenConfig {
+        sha256: "00".repeat(32),
+        name: req.name.clone(),
+        role: req.role.clone(),
+        uscc: req.uscc.clone(),
+        department: req.department.clone(),
+        rate_per_second: req.rate_per_second,
+    };
+    check.caller().map_err(|e| Problem::invalid(e.to_string()))?;
+    let (token, secret) = s.engine.issue_api_token(req).await?;
+    s.tokens
+        .apply_issued(&token)
+        .map_err(|e| Problem::invalid(e.to_string()))?;
+    Ok((StatusCode::CREATED, Json(json!({ "token": secret, "issued": token }))).into_response())
+}
+
+pub(crate) async fn list_tokens(State(s): State<AppState>, _: OperatorCaller) -> Result<Response> {
+    Ok(Json(json!({ "tokens": s.engine.api_tokens()? })).into_response())
+}
+
+pub(crate) async fn revoke_token(
+    State(s): State<AppState>,
+    _: OperatorCaller,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let token = s.engine.revoke_api_token(&id).await?;
+    s.tokens
+        .apply_issued(&token)
+        .map_err(|e| Problem::invalid(e.to_string()))?;
+    Ok(Json(token).into_response())
+}

@@ -155,48 +155,90 @@ impl RateLimit {
     }
 }
 
-/// The configured tokens, by SHA-256.
-#[derive(Debug, Clone, Default)]
-pub struct Tokens(HashMap<[u8; 32], Caller>);
+/// The callers' tokens, by SHA-256: those in the configuration, and those issued by operators
+/// through the API (kept in the store, loaded at start, changed as they are issued and revoked).
+#[derive(Debug, Default)]
+pub struct Tokens {
+    configured: HashMap<[u8; 32], Caller>,
+    issued: std::sync::RwLock<HashMap<[u8; 32], Caller>>,
+}
 
 /// Why the token configuration was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct TokenConfigError(String);
 
+impl TokenConfig {
+    /// The caller this configuration stands for, and the SHA-256 it is found by.
+    pub fn caller(&self) -> Result<([u8; 32], Caller), TokenConfigError> {
+        let hash: [u8; 32] = hex::decode(&self.sha256)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| TokenConfigError(format!("token `{}`: sha256 must be 64 hex digits", self.name)))?;
+        let limit = match self.rate_per_second {
+            None => None,
+            Some(rate) if rate.is_finite() && rate > 0.0 => Some(std::sync::Arc::new(RateLimit::new(rate))),
+            Some(_) => {
+                return Err(TokenConfigError(format!(
+                    "token `{}`: rate_per_second must be positive",
+                    self.name
+                )))
+            }
+        };
+        let caller = Caller {
+            name: self.name.clone(),
+            role: self.to_role()?,
+            limit,
+        };
+        Ok((hash, caller))
+    }
+}
+
+impl From<&zhengyin_model::ApiToken> for TokenConfig {
+    fn from(t: &zhengyin_model::ApiToken) -> Self {
+        Self {
+            sha256: t.sha256.clone(),
+            name: t.name.clone(),
+            role: t.role.clone(),
+            uscc: t.uscc.clone(),
+            department: t.department.clone(),
+            rate_per_second: t.rate_per_second,
+        }
+    }
+}
+
 impl Tokens {
     /// Builds the table from configuration.
     pub fn from_config(configs: &[TokenConfig]) -> Result<Self, TokenConfigError> {
-        let mut map = HashMap::new();
-        for c in configs {
-            let hash: [u8; 32] = hex::decode(&c.sha256)
-                .ok()
-                .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| TokenConfigError(format!("token `{}`: sha256 must be 64 hex digits", c.name)))?;
-            let limit = match c.rate_per_second {
-                None => None,
-                Some(rate) if rate.is_finite() && rate > 0.0 => Some(std::sync::Arc::new(RateLimit::new(rate))),
-                Some(_) => {
-                    return Err(TokenConfigError(format!(
-                        "token `{}`: rate_per_second must be positive",
-                        c.name
-                    )))
-                }
-            };
-            map.insert(
-                hash,
-                Caller {
-                    name: c.name.clone(),
-                    role: c.to_role()?,
-                    limit,
-                },
-            );
-        }
-        Ok(Self(map))
+        let configured = configs.iter().map(TokenConfig::caller).collect::<Result<_, _>>()?;
+        Ok(Self {
+            configured,
+            issued: std::sync::RwLock::default(),
+        })
     }
 
-    fn find(&self, token: &str) -> Option<&Caller> {
-        self.0.get(&zhengyin_crypto::hash::sha256(token.as_bytes()))
+    /// Adds (or, when revoked, removes) a token issued through the API.
+    pub fn apply_issued(&self, token: &zhengyin_model::ApiToken) -> Result<(), TokenConfigError> {
+        let (hash, caller) = TokenConfig::from(token).caller()?;
+        let mut issued = self.issued.write().unwrap_or_else(|p| p.into_inner());
+        if token.revoked.is_some() {
+            issued.remove(&hash);
+        } else {
+            issued.insert(hash, caller);
+        }
+        Ok(())
+    }
+
+    fn find(&self, token: &str) -> Option<Caller> {
+        let hash = zhengyin_crypto::hash::sha256(token.as_bytes());
+        if let Some(caller) = self.configured.get(&hash) {
+            return Some(caller.clone());
+        }
+        self.issued
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash)
+            .cloned()
     }
 }
 
@@ -214,7 +256,7 @@ impl FromRequestParts<AppState> for Caller {
         };
         let token = token.trim();
         let caller = match state.tokens.find(token) {
-            Some(caller) => caller.clone(),
+            Some(caller) => caller,
             None if token.bytes().filter(|b| *b == b'.').count() == 2 => {
                 let holder = state
                     .engine

@@ -68,6 +68,17 @@ impl AppState {
     /// Builds the state.
     pub fn new(engine: Arc<Engine>, tokens: Tokens) -> Result<Self, SpecError> {
         let openapi: Value = serde_yaml_ng::from_str(OPENAPI_YAML).map_err(|e| SpecError(e.to_string()))?;
+        // Tokens issued through the API; one that no longer fits the rules is left out, loudly.
+        match engine.api_tokens() {
+            Ok(issued) => {
+                for token in issued {
+                    if let Err(e) = tokens.apply_issued(&token) {
+                        tracing::error!(token = %token.id, error = %e, "an issued API token is not usable");
+                    }
+                }
+            }
+            Err(e) => return Err(SpecError(format!("reading issued API tokens: {e}"))),
+        }
         Ok(Self {
             engine,
             tokens: Arc::new(tokens),
@@ -136,6 +147,8 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
         .route("/me/annotated-copies", post(access::annotate))
         .route("/annotated-copies/verify", post(handlers::verify_annotated))
         .route("/token-key", get(access::token_key))
+        .route("/tokens", post(access::issue_token).get(access::list_tokens))
+        .route("/tokens/{id}/revoke", post(access::revoke_token))
         .route("/licences", post(handlers::issue))
         .route("/licences/{id}", get(handlers::get_licence))
         .route("/licences/{id}/status", get(handlers::get_status))

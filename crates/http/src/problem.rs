@@ -34,6 +34,7 @@
 //! | `presentation.expired` | 410 | the presentation token has expired |
 //! | `presentation.used` | 409 | the presentation token was already scanned |
 //! | `presentation.unavailable` | 409 | this node has no token key |
+//! | `token.not_found` | 404 | no such API token |
 //! | `auth.missing` | 401 | no bearer token |
 //! | `auth.invalid` | 401 | the token is not known, or a holder token failed (issuer, signature, audience, expiry) |
 //! | `auth.forbidden` | 403 | the caller's role does not allow this operation |
@@ -175,6 +176,7 @@ impl From<EngineError> for Problem {
                 };
                 Self::new(status, code, detail)
             }
+            EngineError::ApiTokenNotFound(_) => Self::new(S::NOT_FOUND, "token.not_found", detail),
             EngineError::GrantNotFound(_) => Self::new(S::NOT_FOUND, "grant.not_found", detail),
             EngineError::GrantConflict { .. } => Self::new(S::CONFLICT, "grant.status_conflict", detail),
             EngineError::AuthorisationNotFound(_) => Self::new(S::NOT_FOUND, "authorisation.not_found", detail),

@@ -307,6 +307,40 @@ pub struct Presentation {
     pub scanned: Option<(String, String)>,
 }
 
+/// An API token issued by an operator (departments, auditors, authorities). Only its SHA-256
+/// is kept; the token itself is shown once, when it is made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// Its identifier (`TK…`), for listing and revoking.
+    pub id: String,
+    /// A name for logs.
+    pub name: String,
+    /// `operator`, `authority`, `verifier` or `auditor`.
+    pub role: String,
+    /// With role `authority`: its USCC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uscc: Option<String>,
+    /// With role `verifier`: the department.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    /// Requests per second allowed (unlimited when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_second: Option<f64>,
+    /// Lowercase hex SHA-256 of the token.
+    pub sha256: String,
+    /// When it was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// When it was revoked, if it was.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revoked: Option<OffsetDateTime>,
+}
+
 /// What a department did with a licence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -22,7 +22,8 @@ pub mod report;
 pub mod seal;
 
 pub use access::{
-    Authorisation, Grant, GrantState, HolderRef, Presentation, ServiceItem, UseOperation, UseOutcome, UseRecord,
+    ApiToken, Authorisation, Grant, GrantState, HolderRef, Presentation, ServiceItem, UseOperation, UseOutcome,
+    UseRecord,
 };
 pub use authority::Authority;
 pub use canonical::CanonicalError;

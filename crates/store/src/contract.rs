@@ -84,6 +84,7 @@ pub fn run(store: &dyn Store) -> Outcome {
     access(store)?;
     use_records(store)?;
     presentations(store)?;
+    api_tokens(store)?;
     Ok(())
 }
 
@@ -171,6 +172,38 @@ fn access(store: &dyn Store) -> Outcome {
         ok(store.authorisation("AU9"), "read")?.is_none(),
         "an unknown authorisation is absent",
     )
+}
+
+fn api_tokens(store: &dyn Store) -> Outcome {
+    let token = zhengyin_model::ApiToken {
+        id: "TK1".to_owned(),
+        name: "city approval".to_owned(),
+        role: "verifier".to_owned(),
+        uscc: None,
+        department: Some("dept".to_owned()),
+        rate_per_second: None,
+        sha256: "00".repeat(32),
+        created: datetime!(2024-01-02 0:00 UTC),
+        revoked: None,
+    };
+    logged(store.put_api_token(&token, b"made"), "token")?;
+    ensure(
+        matches!(store.put_api_token(&token, b"again"), Err(StoreError::Conflict)),
+        "a token id is never reused",
+    )?;
+    let revoked = zhengyin_model::ApiToken {
+        revoked: Some(datetime!(2024-01-03 0:00 UTC)),
+        ..token.clone()
+    };
+    logged(store.update_api_token(&token, &revoked, b"revoked"), "revoke")?;
+    ensure(
+        matches!(
+            store.update_api_token(&token, &revoked, b"x"),
+            Err(StoreError::Conflict)
+        ),
+        "a token change checks what it replaces",
+    )?;
+    ensure(ok(store.api_tokens(), "tokens")? == vec![revoked], "tokens read back")
 }
 
 fn presentations(store: &dyn Store) -> Outcome {

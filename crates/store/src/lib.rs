@@ -26,8 +26,8 @@ mod sled_store;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zhengyin_model::{
-    Authorisation, Authority, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType, Objection, Presentation,
-    SealHistory, SealRecord, ServiceItem, StatusHistory, TypeCode, Uscc, UseRecord,
+    ApiToken, Authorisation, Authority, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType, Objection,
+    Presentation, SealHistory, SealRecord, ServiceItem, StatusHistory, TypeCode, Uscc, UseRecord,
 };
 pub use zhengyin_tlog::{Hash, LeafIndex, NodeId, TreeSize};
 
@@ -232,6 +232,14 @@ pub trait Store: Send + Sync {
     fn record_uses(&self, records: &[UseRecord], entry: &[u8]) -> Result<Logged, StoreError>;
     /// Use records matching `query`, in id (time) order.
     fn use_records(&self, query: &UseQuery) -> Result<Vec<UseRecord>, StoreError>;
+
+    /// Stores a new API token (its hash), appending `entry`. [`StoreError::Conflict`] if the id
+    /// is taken.
+    fn put_api_token(&self, token: &ApiToken, entry: &[u8]) -> Result<Logged, StoreError>;
+    /// Replaces an API token if it still equals `expected` (revocation), appending `entry`.
+    fn update_api_token(&self, expected: &ApiToken, new: &ApiToken, entry: &[u8]) -> Result<Logged, StoreError>;
+    /// Every API token issued, revoked ones included.
+    fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
 
     /// Stores a new presentation. [`StoreError::Conflict`] if the id is taken.
     fn put_presentation(&self, presentation: &Presentation) -> Result<Durable, StoreError>;

@@ -10,8 +10,8 @@ use sled::transaction::{
     TransactionalTree,
 };
 use zhengyin_model::{
-    Authorisation, Authority, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType, Objection, Presentation,
-    SealHistory, ServiceItem, StatusHistory, TypeCode, UseRecord,
+    ApiToken, Authorisation, Authority, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType, Objection,
+    Presentation, SealHistory, ServiceItem, StatusHistory, TypeCode, UseRecord,
 };
 
 use crate::durable::{Durable, GroupCommit};
@@ -56,6 +56,8 @@ pub struct SledStore {
     uses_by_department: sled::Tree,
     /// Presentations (亮证 tokens) by id.
     presentations: sled::Tree,
+    /// API tokens issued by operators (hashes only) by id.
+    api_tokens: sled::Tree,
     /// Serialises log appends so that concurrent transactions do not retry on the size key.
     log_writer: std::sync::Mutex<()>,
 }
@@ -228,6 +230,7 @@ impl SledStore {
             uses_by_holder: tree("use_records_by_holder")?,
             uses_by_department: tree("use_records_by_department")?,
             presentations: tree("presentations")?,
+            api_tokens: tree("api_tokens")?,
             log_writer: std::sync::Mutex::new(()),
             gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
             db,
@@ -749,6 +752,21 @@ impl Store for SledStore {
                 Ok(out)
             }
         }
+    }
+
+    fn put_api_token(&self, token: &ApiToken, entry: &[u8]) -> Result<Logged, StoreError> {
+        self.insert_new_with_entry(&self.api_tokens, &token.id, &encode(token)?, &[], entry)
+    }
+
+    fn update_api_token(&self, expected: &ApiToken, new: &ApiToken, entry: &[u8]) -> Result<Logged, StoreError> {
+        if expected.id != new.id || expected.sha256 != new.sha256 {
+            return Err(StoreError::Conflict);
+        }
+        self.swap_with_entry(&self.api_tokens, &new.id, &encode(expected)?, &encode(new)?, entry)
+    }
+
+    fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        Self::all(&self.api_tokens, "API token")
     }
 
     fn put_presentation(&self, p: &Presentation) -> Result<Durable, StoreError> {
