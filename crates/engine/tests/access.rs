@@ -554,19 +554,21 @@ async fn holder_authorisations_open_and_close_uses() {
         ),
         UseRefusal::AuthorisationInvalid
     );
-    // An expired authorisation is refused too.
+    // An expired authorisation is refused too (the grant, 30 days, is still live).
+    let week = w.engine.authorise(&holder(), request(DEPT)).await.unwrap();
+    assert!(w.engine.lookup_by_id(DEPT, &type_code(), &id, &ctx(Some(&week.id))).await.is_ok());
     w.clock.advance(8 * 86_400);
     assert_eq!(
         refusal(
             w.engine
-                .lookup_by_id("other-dept", &type_code(), &id, &ctx(Some(&for_other.id)))
+                .lookup_by_id(DEPT, &type_code(), &id, &ctx(Some(&week.id)))
                 .await
                 .unwrap_err()
         ),
-        UseRefusal::NoGrant
+        UseRefusal::AuthorisationInvalid
     );
     let mine = w.engine.authorisations_of(&holder()).unwrap();
-    assert_eq!(mine.len(), 2);
+    assert_eq!(mine.len(), 3);
     assert!(w.engine.authorisations_of(&stranger).unwrap().is_empty());
 }
 
