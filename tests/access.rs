@@ -7,12 +7,12 @@
 
 mod common;
 
-use common::{business_licence, send, Server, TempDir};
+use common::{
+    business_licence, get, holder_token, holder_token_with, identity_key, send, Server, TempDir, DEMO_ISSUER,
+};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use zhengyin_crypto::FileKey;
-use zhengyin_engine::identity::{mint_holder_token, HolderTokenClaims};
-use zhengyin_model::{HolderCodeType, HolderRef};
 
 const TYPE: &str = "11100000000013338W032";
 /// Issues and defines the business licence type in the demo.
@@ -20,38 +20,6 @@ const DEFINER: &str = "demo-authority-p256";
 const DEPARTMENT: &str = "demo-verifier";
 const ITEM: &str = "220100-FOOD-001";
 const HOLDER: &str = "91350100M000100Y43";
-const DEMO_ISSUER: &str = "https://id.example.gov.cn/demo";
-
-fn identity_key() -> FileKey {
-    FileKey::from_pem_file(&common::root().join("keys-example/identity-platform-ed25519.key")).unwrap()
-}
-
-fn holder_token_with(key: &FileKey, issuer: &str, code: &str, issued_at: time::OffsetDateTime, seconds: i64) -> String {
-    mint_holder_token(
-        key,
-        &HolderTokenClaims {
-            issuer,
-            audience: "zhengyin",
-            holder: &HolderRef {
-                code_type: HolderCodeType::Uscc,
-                code: code.to_owned(),
-            },
-            issued_at,
-            lifetime: time::Duration::seconds(seconds),
-        },
-    )
-    .unwrap()
-}
-
-fn holder_token(code: &str) -> String {
-    holder_token_with(&identity_key(), DEMO_ISSUER, code, time::OffsetDateTime::now_utc(), 600)
-}
-
-async fn get(http: &Client, server: &Server, path: &str, token: &str) -> (StatusCode, Value) {
-    let r = http.get(server.at(path)).bearer_auth(token).send().await.unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 /// Issues a business licence as the definer; its id.
 async fn issue(http: &Client, server: &Server, number: &str) -> String {

@@ -5,15 +5,9 @@
 
 mod common;
 
-use common::{assert_no_server_errors, business_licence, send, Server, TempDir};
+use common::{assert_no_server_errors, business_licence, get, send, Server, TempDir};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-
-async fn get(http: &Client, server: &Server, path: &str, token: &str) -> (StatusCode, Value) {
-    let r = http.get(server.at(path)).bearer_auth(token).send().await.unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 async fn verify(http: &Client, server: &Server, licence: &Value) -> Value {
     send(
@@ -170,4 +164,61 @@ async fn a_department_objects_the_issuer_corrects_and_verifiers_are_warned_meanw
     let metrics = reqwest::get(server.at("/metrics")).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("zhengyin_objections_overdue 0"), "{metrics}");
     assert_no_server_errors(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_holder_signs_in_objects_to_its_own_licence_and_withdraws() {
+    let dir = TempDir::new("objections-holder");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let (status, issued) = send(
+        &http,
+        &server,
+        "/v1/licences",
+        "demo-authority-ed25519",
+        &business_licence("OBJ-H1"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let id = issued["id"].as_str().unwrap().to_owned();
+    let me = common::holder_token("91350100M000100Y43");
+    let objection = json!({"licence": id, "fields": ["address"], "kind": "inaccurate", "statement": "住所已变更"});
+    // Someone else cannot object to this holder's licence as a holder.
+    let (status, p) = send(
+        &http,
+        &server,
+        "/v1/objections",
+        &common::holder_token("91110000600037341L"),
+        &objection,
+    )
+    .await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("auth.scope")),
+        "{p}"
+    );
+    let (status, filed) = send(&http, &server, "/v1/objections", &me, &objection).await;
+    assert_eq!(status, StatusCode::CREATED, "{filed}");
+    assert_eq!(filed["objection"]["objector"], "holder:001:91350100M000100Y43");
+    let oid = filed["objection"]["id"].as_str().unwrap().to_owned();
+    let (status, _) = get(&http, &server, &format!("/v1/objections/{oid}"), &me).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, p) = get(&http, &server, &format!("/v1/objections/{oid}"), "demo-verifier").await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("auth.scope"))
+    );
+    let (status, withdrawn) = send(
+        &http,
+        &server,
+        &format!("/v1/objections/{oid}/actions"),
+        &me,
+        &json!({"action": "withdraw", "reason": "已自行办理变更"}),
+    )
+    .await;
+    assert_eq!(
+        (status, withdrawn["state"].as_str()),
+        (StatusCode::OK, Some("withdrawn")),
+        "{withdrawn}"
+    );
 }

@@ -186,6 +186,18 @@ pub async fn assert_no_server_errors(server: &Server) {
     assert!(failures.is_empty(), "server errors: {failures:?}");
 }
 
+/// GETs with a bearer token; the status and the JSON answer (null if none).
+pub async fn get(
+    http: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    token: &str,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = http.get(server.at(path)).bearer_auth(token).send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 /// POSTs JSON with a bearer token; the status and the JSON answer (null if none).
 pub async fn send(
     http: &reqwest::Client,
@@ -203,4 +215,41 @@ pub async fn send(
         .unwrap();
     let status = r.status();
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// The `iss` of the demo identity platform.
+pub const DEMO_ISSUER: &str = "https://id.example.gov.cn/demo";
+
+/// The EXAMPLE identity platform's key (keys-example/).
+pub fn identity_key() -> zhengyin_crypto::FileKey {
+    zhengyin_crypto::FileKey::from_pem_file(&root().join("keys-example/identity-platform-ed25519.key")).unwrap()
+}
+
+/// A holder token (USCC `code`) signed by `key` as `issuer`, issued at `issued_at`.
+pub fn holder_token_with(
+    key: &zhengyin_crypto::FileKey,
+    issuer: &str,
+    code: &str,
+    issued_at: time::OffsetDateTime,
+    seconds: i64,
+) -> String {
+    zhengyin_engine::identity::mint_holder_token(
+        key,
+        &zhengyin_engine::identity::HolderTokenClaims {
+            issuer,
+            audience: "zhengyin",
+            holder: &zhengyin_model::HolderRef {
+                code_type: zhengyin_model::HolderCodeType::Uscc,
+                code: code.to_owned(),
+            },
+            issued_at,
+            lifetime: time::Duration::seconds(seconds),
+        },
+    )
+    .unwrap()
+}
+
+/// A fresh ten-minute token of the demo identity platform for holder `code` (a USCC).
+pub fn holder_token(code: &str) -> String {
+    holder_token_with(&identity_key(), DEMO_ISSUER, code, time::OffsetDateTime::now_utc(), 600)
 }

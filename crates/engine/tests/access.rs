@@ -556,7 +556,11 @@ async fn holder_authorisations_open_and_close_uses() {
     );
     // An expired authorisation is refused too (the grant, 30 days, is still live).
     let week = w.engine.authorise(&holder(), request(DEPT)).await.unwrap();
-    assert!(w.engine.lookup_by_id(DEPT, &type_code(), &id, &ctx(Some(&week.id))).await.is_ok());
+    assert!(w
+        .engine
+        .lookup_by_id(DEPT, &type_code(), &id, &ctx(Some(&week.id)))
+        .await
+        .is_ok());
     w.clock.advance(8 * 86_400);
     assert_eq!(
         refusal(
