@@ -640,6 +640,31 @@ impl Engine {
         }
     }
 
+    /// One use of one licence by identifier, after the grant check: read it (another type's
+    /// identifier is "not found"), check the holder's authorisation if named, record the use
+    /// (also when nothing was found), and answer the licence — or "not found".
+    async fn use_by_id(
+        &self,
+        department: &str,
+        type_code: &TypeCode,
+        id: &str,
+        ctx: &UseContext,
+        grant: &Grant,
+        operation: UseOperation,
+    ) -> Result<(SignedLicence, LicenceBody, String), EngineError> {
+        let id = LicenceId::parse(id)?;
+        let found = self.read_for_use(type_code, &id)?;
+        if let Some((_, body)) = &found {
+            self.check_authorisation(department, ctx, &id, &holder_of(body))?;
+        }
+        let pairs: Vec<_> = found.iter().map(|(l, b)| (l.id.clone(), holder_of(b))).collect();
+        let use_record = self
+            .record_use(department, operation, type_code, ctx, Some(grant), &pairs)
+            .await?;
+        let (licence, body) = found.ok_or(EngineError::LicenceNotFound(id))?;
+        Ok((licence, body, use_record))
+    }
+
     /// The uniform interface, by identifier: the licence cut to the grant's fields.
     pub async fn lookup_by_id(
         &self,
@@ -649,23 +674,9 @@ impl Engine {
         ctx: &UseContext,
     ) -> Result<LookupAnswer, EngineError> {
         let grant = self.authorise_use(department, type_code, ctx)?;
-        let id = LicenceId::parse(id)?;
-        let found = self.read_for_use(type_code, &id)?;
-        if let Some((_, body)) = &found {
-            self.check_authorisation(department, ctx, &id, &holder_of(body))?;
-        }
-        let pairs: Vec<_> = found.iter().map(|(l, b)| (l.id.clone(), holder_of(b))).collect();
-        let use_record = self
-            .record_use(
-                department,
-                UseOperation::LookupById,
-                type_code,
-                ctx,
-                Some(&grant),
-                &pairs,
-            )
+        let (licence, body, use_record) = self
+            .use_by_id(department, type_code, id, ctx, &grant, UseOperation::LookupById)
             .await?;
-        let (licence, body) = found.ok_or(EngineError::LicenceNotFound(id))?;
         Ok(LookupAnswer {
             licences: vec![self.minimised(&licence, &body, &grant)?],
             use_record,
@@ -759,16 +770,9 @@ impl Engine {
                 return Err(refused(UseRefusal::FieldNotGranted(field.clone())));
             }
         }
-        let id = LicenceId::parse(id)?;
-        let found = self.read_for_use(type_code, &id)?;
-        if let Some((_, body)) = &found {
-            self.check_authorisation(department, ctx, &id, &holder_of(body))?;
-        }
-        let pairs: Vec<_> = found.iter().map(|(l, b)| (l.id.clone(), holder_of(b))).collect();
-        let use_record = self
-            .record_use(department, UseOperation::Check, type_code, ctx, Some(&grant), &pairs)
+        let (licence, body, use_record) = self
+            .use_by_id(department, type_code, id, ctx, &grant, UseOperation::Check)
             .await?;
-        let (licence, body) = found.ok_or(EngineError::LicenceNotFound(id))?;
         let results: Map<String, Value> = claims
             .iter()
             .map(|(field, claimed)| {
@@ -810,16 +814,9 @@ impl Engine {
         if !covers_all {
             return Err(refused(UseRefusal::FieldsInsufficient));
         }
-        let id = LicenceId::parse(id)?;
-        let found = self.read_for_use(type_code, &id)?;
-        if let Some((_, body)) = &found {
-            self.check_authorisation(department, ctx, &id, &holder_of(body))?;
-        }
-        let pairs: Vec<_> = found.iter().map(|(l, b)| (l.id.clone(), holder_of(b))).collect();
-        let use_record = self
-            .record_use(department, UseOperation::Fetch, type_code, ctx, Some(&grant), &pairs)
+        let (licence, _, use_record) = self
+            .use_by_id(department, type_code, id, ctx, &grant, UseOperation::Fetch)
             .await?;
-        let (licence, _) = found.ok_or(EngineError::LicenceNotFound(id))?;
         Ok((licence, use_record))
     }
 
