@@ -63,12 +63,13 @@ end
 LUA
 }
 
-run() { # $1 = name, $2 = token, $3 = bodies file, $4 = path, $5 = signatures per request
+run() { # $1 = name, $2 = token, $3 = bodies file, $4 = path, $5 = signatures per request, [$6 = connections]
   lua "$2" "$3" > "$work/$1.lua"
-  read -r rps p50 p99 errors < <(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --timeout 10s -s "$work/$1.lua" "$url$4" | sed -n 's/^RESULT //p')
-  printf '%-13s %8.0f req/s %9.0f sig/s   p50 %6.2f ms   p99 %6.2f ms   errors %d\n' \
+  read -r rps p50 p99 errors < <(wrk -t"$THREADS" -c"${6:-$CONNECTIONS}" -d"${SECONDS_PER_RUN}s" --timeout 10s -s "$work/$1.lua" "$url$4" | sed -n 's/^RESULT //p')
+  printf '%-16s %8.0f req/s %9.0f sig/s   p50 %6.2f ms   p99 %6.2f ms   errors %d\n' \
     "$1" "$rps" "$(awk "BEGIN{print $rps * $5}")" "$p50" "$p99" "$errors"
-  eval "${1//-/_}_sigs=$(awk "BEGIN{print $rps * $5}")"
+  local var=${1//-/_}
+  eval "${var//@/_}_sigs=$(awk "BEGIN{print $rps * $5}")"
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); wrk ($THREADS thread, $CONNECTIONS conns, ${SECONDS_PER_RUN}s) beside the server"
@@ -82,6 +83,10 @@ run cold demo-verifier "$work/licences.jsonl" "/v1/verify?$PURPOSE" 1
 run batch demo-verifier "$work/batches.jsonl" "/v1/verify/batch?$PURPOSE" "$BATCH"
 run lookup-id demo-verifier "$work/lookups-id.jsonl" "$LOOKUP" 0
 run lookup-holder demo-verifier "$work/lookups-holder.jsonl" "$LOOKUP" 0
+# The lookup aim is a rate with a latency bound: also measured at 32 connections, a load that
+# already gives more than the aimed rate, where p99 is not the queue of a saturated server.
+run lookup-id@32 demo-verifier "$work/lookups-id.jsonl" "$LOOKUP" 0 32
+run lookup-holder@32 demo-verifier "$work/lookups-holder.jsonl" "$LOOKUP" 0 32
 stop_server
 
 start_server
