@@ -222,3 +222,143 @@ async fn a_holder_signs_in_objects_to_its_own_licence_and_withdraws() {
         "{withdrawn}"
     );
 }
+
+/// A webhook receiver on loopback: refuses its first request (500), accepts the rest; hands
+/// over each request's headers (lower-case) and body.
+async fn webhook_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(std::collections::HashMap<String, String>, Vec<u8>)>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        for n in 0.. {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let head_end = loop {
+                let read = stream.read(&mut chunk).await.unwrap_or(0);
+                if read == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..read]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+            };
+            let Some(head_end) = head_end else { continue };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+            let headers: std::collections::HashMap<String, String> = head
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                .collect();
+            let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+            while buf.len() < head_end + length {
+                let read = stream.read(&mut chunk).await.unwrap_or(0);
+                if read == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..read]);
+            }
+            let body = buf[head_end..].to_vec();
+            let status = if n == 0 { "500 Internal Server Error" } else { "200 OK" };
+            let _ = stream
+                .write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes())
+                .await;
+            let _ = tx.send((headers, body));
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_objector_is_told_each_outcome_by_a_signed_webhook_retried_until_taken() {
+    let (hook, mut received) = webhook_receiver().await;
+    let dir = TempDir::new("objections-webhook");
+    let keys = common::root().join("keys-example");
+    let data = dir.0.join("data");
+    let webhook = format!("示例审批系统={hook}");
+    let server = Server::start_with(&[
+        "serve",
+        "--demo",
+        "--keys-dir",
+        keys.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--webhook",
+        &webhook,
+    ]);
+    let http = Client::new();
+    let authority = "demo-authority-ed25519";
+    let (_, issued) = send(&http, &server, "/v1/licences", authority, &business_licence("OBJ-W1")).await;
+    let id = issued["id"].as_str().unwrap().to_owned();
+    let (status, filed) = send(
+        &http,
+        &server,
+        "/v1/objections",
+        "demo-verifier",
+        &json!({"licence": id, "fields": ["address"], "kind": "inaccurate", "statement": "住所有误"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{filed}");
+    let oid = filed["objection"]["id"].as_str().unwrap().to_owned();
+    let (status, _) = send(
+        &http,
+        &server,
+        &format!("/v1/objections/{oid}/actions"),
+        authority,
+        &json!({"action": "accept", "reason": "属本机关职责"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Refused once (500), then retried with the same idempotency key and taken.
+    let wait = std::time::Duration::from_secs(20);
+    let (first_headers, first_body) = tokio::time::timeout(wait, received.recv()).await.unwrap().unwrap();
+    let (second_headers, second_body) = tokio::time::timeout(wait, received.recv()).await.unwrap().unwrap();
+    assert_eq!(first_body, second_body);
+    let key = &first_headers["zhengyin-idempotency-key"];
+    assert!(key.starts_with("NT"));
+    assert_eq!(&second_headers["zhengyin-idempotency-key"], key);
+    let notification: Value = serde_json::from_slice(&second_body).unwrap();
+    assert_eq!(
+        (
+            notification["objection"].as_str(),
+            notification["action"].as_str(),
+            notification["state"].as_str()
+        ),
+        (Some(oid.as_str()), Some("accept"), Some("accepted"))
+    );
+    assert_eq!(notification["reason"], "属本机关职责");
+    // The signature is the node's token key over the exact body.
+    let (_, published) = get(&http, &server, "/v1/token-key", "demo-verifier").await;
+    assert_eq!(
+        second_headers["zhengyin-key"],
+        published["verification_method"].as_str().unwrap()
+    );
+    let der = zhengyin_crypto::pem::decode_label(published["public_key_pem"].as_str().unwrap(), "PUBLIC KEY").unwrap();
+    let public = zhengyin_crypto::PublicKey::from_spki_der(&der[0]).unwrap();
+    use base64::Engine as _;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(&second_headers["zhengyin-signature"])
+        .unwrap();
+    public
+        .verify(zhengyin_crypto::SignatureScheme::Ed25519, &second_body, &signature)
+        .unwrap();
+    assert!(public
+        .verify(zhengyin_crypto::SignatureScheme::Ed25519, b"{}", &signature)
+        .is_err());
+    // Taken: no more attempts. And the department can list it.
+    assert!(tokio::time::timeout(std::time::Duration::from_secs(3), received.recv())
+        .await
+        .is_err());
+    let (status, list) = get(&http, &server, "/v1/notifications", "demo-verifier").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["notifications"][0]["id"], key.as_str());
+}

@@ -117,6 +117,8 @@ pub struct Engine {
     access: RwLock<access::AccessIndex>,
     /// Serialises grant changes, so the index follows the store in order.
     access_lock: Mutex<()>,
+    /// Webhook URLs of departments, for objection notifications.
+    webhooks: std::collections::HashMap<String, String>,
     /// Signs presentation tokens (亮证).
     token_key: Option<Arc<dyn zhengyin_crypto::Signer>>,
     /// Group commit for use records.
@@ -169,6 +171,7 @@ impl Engine {
             identity: identity::Identity::default(),
             use_recorder,
             token_key: None,
+            webhooks: std::collections::HashMap::new(),
             lineage_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         };
         let now = engine.clock.now();

@@ -12,7 +12,7 @@ use serde_json::json;
 use zhengyin_crypto::hash;
 use zhengyin_model::licence::format_time;
 use zhengyin_model::objection::{Action, Calendar, Channel, Evidence, ObjectionKind, Workflow, DEFAULT_REVIEW_DAYS};
-use zhengyin_model::{LicenceId, Objection, Uscc};
+use zhengyin_model::{Delivery, LicenceId, Notification, Objection, Uscc};
 
 use crate::{log, Engine, EngineError};
 
@@ -216,8 +216,82 @@ impl Engine {
             "reason_sha256": hash::sha256_hex(reason.as_bytes()),
             "time": format_time(now),
         }));
-        self.store.update_objection(&current, &next, &entry)?.durable.await?;
+        // The objector is told every step the issuer takes.
+        let notification = match actor {
+            ObjectionActor::Issuer(_) => Some(Notification {
+                id: format!("NT{:016}", self.store.next_serial()?),
+                recipient: current.objector.clone(),
+                objection: id.to_owned(),
+                licence: current.licence.clone(),
+                action: action.name().to_owned(),
+                state: to.name().to_owned(),
+                reason: (!reason.trim().is_empty()).then(|| reason.to_owned()),
+                new_version: match &action {
+                    Action::Correct { new_version } => Some(new_version.clone()),
+                    _ => None,
+                },
+                time: now,
+            }),
+            ObjectionActor::Objector(_) => None,
+        };
+        let url = current
+            .objector
+            .strip_prefix("department:")
+            .and_then(|department| self.webhooks.get(department))
+            .map(String::as_str);
+        self.store
+            .update_objection(&current, &next, &entry, notification.as_ref().map(|n| (n, url)))?
+            .durable
+            .await?;
         Ok(next)
+    }
+
+    /// Sends objection notifications to departments' webhooks (department → URL).
+    pub fn with_webhooks(mut self, webhooks: std::collections::HashMap<String, String>) -> Self {
+        self.webhooks = webhooks;
+        self
+    }
+
+    /// The notifications kept for a recipient (`department:…` or `holder:…`), oldest first.
+    pub fn notifications_of(&self, recipient: &str) -> Result<Vec<Notification>, EngineError> {
+        Ok(self.store.notifications_of(recipient)?)
+    }
+
+    /// Webhook deliveries due now.
+    pub fn due_deliveries(&self, limit: usize) -> Result<Vec<Delivery>, EngineError> {
+        Ok(self.store.due_deliveries(self.clock.now(), limit)?)
+    }
+
+    /// Settles a delivery attempt: delivered (removed from the outbox) or retried with
+    /// exponential back-off (1 s, 2 s, 4 s, … at most 5 minutes), at least once, never dropped.
+    pub async fn settle_delivery(&self, delivery: &Delivery, delivered: bool) -> Result<(), EngineError> {
+        let id = &delivery.notification.id;
+        if delivered {
+            self.store.settle_delivery(id, None)?.await?;
+            return Ok(());
+        }
+        let attempts = delivery.attempts.saturating_add(1);
+        let backoff = time::Duration::seconds(1i64 << attempts.min(8)).min(time::Duration::minutes(5));
+        let next = Delivery {
+            attempts,
+            next_attempt: self.clock.now() + backoff,
+            ..delivery.clone()
+        };
+        self.store.settle_delivery(id, Some(&next))?.await?;
+        Ok(())
+    }
+
+    /// Signs a webhook body with the node's token key: `(verification method, base64 signature)`.
+    pub fn sign_webhook(&self, body: &[u8]) -> Result<Option<(String, String)>, EngineError> {
+        use base64::Engine as _;
+        let Some(key) = &self.token_key else {
+            return Ok(None);
+        };
+        let signature = key.sign(body).map_err(|e| EngineError::Signing(e.to_string()))?;
+        Ok(Some((
+            crate::annotated::token_key_method(key.public_key()),
+            base64::engine::general_purpose::STANDARD.encode(signature),
+        )))
     }
 
     /// Open objections past their review deadline, as of now (for operators).

@@ -163,6 +163,7 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
         )
         .route("/objections", post(objections::file))
         .route("/objections/overdue", get(objections::overdue))
+        .route("/notifications", get(objections::notifications))
         .route("/objections/{id}", get(objections::get))
         .route("/objections/{id}/actions", post(objections::act))
         .route("/licences/{id}/objections", get(objections::of_licence))

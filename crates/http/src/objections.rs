@@ -174,3 +174,17 @@ pub(crate) async fn overdue(State(s): State<AppState>, caller: Caller) -> Result
         .collect();
     Ok(Json(json!({ "objections": list })).into_response())
 }
+
+/// The notifications of the caller's objections: a holder's, or a department's.
+pub(crate) async fn notifications(State(s): State<AppState>, caller: Caller) -> Result<Response> {
+    let recipient = match &caller.role {
+        Role::Holder { holder } => holder.to_string(),
+        Role::Verifier { department } => format!("department:{department}"),
+        _ => {
+            return Err(Problem::forbidden(
+                "notifications are for objectors: holders and using departments",
+            ))
+        }
+    };
+    Ok(Json(json!({ "notifications": s.engine.notifications_of(&recipient)? })).into_response())
+}

@@ -33,6 +33,6 @@ pub use licence::{
     StatusHistory, TypeRef,
 };
 pub use licence_type::{FieldKind, FieldSpec, LicenceType, SchemaError};
-pub use objection::{Calendar, Objection};
+pub use objection::{Calendar, Delivery, Notification, Objection};
 pub use report::{Check, Outcome, ReportBuilder, Verdict, VerificationReport};
 pub use seal::{SealChange, SealHistory, SealRecord, SealState};

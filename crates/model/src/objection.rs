@@ -445,6 +445,49 @@ pub struct Objection {
     pub workflow: Workflow,
 }
 
+/// What the objector is told when the issuer moves its objection: kept for the objector to list,
+/// and pushed to its department's webhook when one is configured (at least once, retried).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notification {
+    /// Its identifier (`NT…`): also the idempotency key of its deliveries.
+    pub id: String,
+    /// Who is told: the objector (`department:…` or `holder:…`).
+    pub recipient: String,
+    /// The objection.
+    pub objection: String,
+    /// The licence version disputed.
+    pub licence: LicenceId,
+    /// The step taken (`accept`, `correct`, …).
+    pub action: String,
+    /// The state the objection is now in.
+    pub state: String,
+    /// The issuer's reason, if it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For a correction: the new licence version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_version: Option<LicenceId>,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}
+
+/// A notification waiting to be pushed to a webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// The notification.
+    pub notification: Notification,
+    /// Where to.
+    pub url: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Not before this.
+    #[serde(with = "time::serde::rfc3339")]
+    pub next_attempt: OffsetDateTime,
+}
+
 /// A set of dates as `YYYY-MM-DD` strings.
 mod date_set {
     use std::collections::BTreeSet;

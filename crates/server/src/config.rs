@@ -53,9 +53,35 @@ pub struct Config {
     /// present licences when absent.
     #[serde(default)]
     pub token_key: Option<PathBuf>,
+    /// Where departments are told about their objections: `[[webhooks]] department = "…" url = "…"`.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookConfig>,
     /// The identity platforms whose holder tokens (JWTs) this node accepts; none when absent.
     #[serde(default)]
     pub identity: Option<IdentityConfig>,
+}
+
+/// One department's webhook for objection notifications.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// The department, as in its token.
+    pub department: String,
+    /// An `http` or `https` URL.
+    pub url: String,
+}
+
+impl std::str::FromStr for WebhookConfig {
+    type Err = String;
+
+    /// `DEPARTMENT=URL`, as given on the command line.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (department, url) = s.split_once('=').ok_or("expected DEPARTMENT=URL")?;
+        Ok(Self {
+            department: department.to_owned(),
+            url: url.to_owned(),
+        })
+    }
 }
 
 /// Holder sign-in:
@@ -231,6 +257,7 @@ impl Config {
                 certificates: vec![keys_dir.join("seal-maker.pem"), keys_dir.join("issuing-ca.pem")],
             }),
             token_key: Some(keys_dir.join("token-ed25519.key")),
+            webhooks: Vec::new(),
             identity: Some(IdentityConfig {
                 audience: default_audience(),
                 holder_claim: None,

@@ -17,6 +17,7 @@
 mod audit;
 mod config;
 mod demo;
+mod notify;
 mod seal;
 
 use std::path::{Path, PathBuf};
@@ -137,6 +138,10 @@ struct Overrides {
     /// Entries in the verified-signature cache (0 = off).
     #[arg(long)]
     signature_cache: Option<usize>,
+    /// A department's webhook for objection notifications, `DEPARTMENT=URL` (repeatable; adds to
+    /// the configuration's `[[webhooks]]`).
+    #[arg(long = "webhook")]
+    webhooks: Vec<config::WebhookConfig>,
 }
 
 #[derive(Subcommand)]
@@ -295,6 +300,7 @@ fn serve(config_path: Option<PathBuf>, demo: bool, keys_dir: &Path, overrides: O
     if let Some(n) = overrides.signature_cache {
         config.signature_cache = n;
     }
+    config.webhooks.extend(overrides.webhooks);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(config, demo.then_some(keys_dir)))?;
     Ok(ExitCode::SUCCESS)
@@ -344,6 +350,17 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
         let key = FileKey::from_pem_file(path).with_context(|| format!("loading the token key {}", path.display()))?;
         engine = engine.with_token_key(Arc::new(key));
     }
+    let mut webhooks = std::collections::HashMap::new();
+    for hook in &config.webhooks {
+        let url = reqwest::Url::parse(&hook.url).with_context(|| format!("webhook of {}", hook.department))?;
+        anyhow::ensure!(
+            matches!(url.scheme(), "http" | "https"),
+            "webhook of {}: an http or https URL",
+            hook.department
+        );
+        webhooks.insert(hook.department.clone(), hook.url.clone());
+    }
+    engine = engine.with_webhooks(webhooks);
     if let Some(identity) = &config.identity {
         engine = engine.with_identity(identity.load().context("the identity platforms")?);
     }
@@ -368,6 +385,7 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
         engine.log_verifier()?
     );
     tokio::spawn(publish_checkpoints(Arc::clone(&engine)));
+    tokio::spawn(notify::deliver(Arc::clone(&engine)));
     let tokens = Tokens::from_config(&config.tokens)?;
     let state = AppState::new(Arc::clone(&engine), tokens)?;
     let app = zhengyin_http::app(

@@ -358,13 +358,59 @@ fn objections(store: &dyn Store) -> Outcome {
             .map_err(|e| StoreError::Backend(e.to_string())),
         "accept",
     )?;
-    logged(store.update_objection(&first, &accepted, b"accepted"), "update")?;
+    let notification = zhengyin_model::Notification {
+        id: "NT1".to_owned(),
+        recipient: first.objector.clone(),
+        objection: "O1".to_owned(),
+        licence: licence.clone(),
+        action: "accept".to_owned(),
+        state: "accepted".to_owned(),
+        reason: None,
+        new_version: None,
+        time: datetime!(2024-01-02 1:00 UTC),
+    };
+    logged(
+        store.update_objection(
+            &first,
+            &accepted,
+            b"accepted",
+            Some((&notification, Some("http://127.0.0.1:9/hook"))),
+        ),
+        "update",
+    )?;
     ensure(
         matches!(
-            store.update_objection(&first, &accepted, b"x"),
+            store.update_objection(&first, &accepted, b"x", None),
             Err(StoreError::Conflict)
         ),
         "an objection change checks what it replaces",
+    )?;
+    ensure(
+        ok(store.notifications_of(&first.objector), "notifications")? == vec![notification.clone()]
+            && ok(store.notifications_of("department:other"), "notifications")?.is_empty(),
+        "the notification is kept for its recipient, and only for it",
+    )?;
+    let due = ok(store.due_deliveries(datetime!(2024-01-02 0:59 UTC), 10), "due")?;
+    ensure(due.is_empty(), "a delivery is not due before its time")?;
+    let due = ok(store.due_deliveries(datetime!(2024-01-02 1:00 UTC), 10), "due")?;
+    ensure(
+        due.len() == 1 && due[0].notification == notification,
+        "the delivery is queued with the change",
+    )?;
+    let retry = zhengyin_model::Delivery {
+        attempts: 1,
+        next_attempt: datetime!(2024-01-02 1:01 UTC),
+        ..due[0].clone()
+    };
+    wait(store.settle_delivery("NT1", Some(&retry)), "retry")?;
+    ensure(
+        ok(store.due_deliveries(datetime!(2024-01-02 1:00 UTC), 10), "due")?.is_empty(),
+        "a failed delivery waits for its next attempt",
+    )?;
+    wait(store.settle_delivery("NT1", None), "delivered")?;
+    ensure(
+        ok(store.due_deliveries(datetime!(2024-01-03 0:00 UTC), 10), "due")?.is_empty(),
+        "a delivered notification leaves the outbox",
     )?;
     ensure(
         ok(store.objection("O1"), "read")? == Some(accepted.clone()),

@@ -26,8 +26,9 @@ mod sled_store;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zhengyin_model::{
-    ApiToken, Authorisation, Authority, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType, Objection,
-    Presentation, SealHistory, SealRecord, ServiceItem, StatusHistory, TypeCode, Uscc, UseRecord,
+    ApiToken, Authorisation, Authority, Delivery, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType,
+    Notification, Objection, Presentation, SealHistory, SealRecord, ServiceItem, StatusHistory, TypeCode, Uscc,
+    UseRecord,
 };
 pub use zhengyin_tlog::{Hash, LeafIndex, NodeId, TreeSize};
 
@@ -192,8 +193,22 @@ pub trait Store: Send + Sync {
     fn put_objection(&self, objection: &Objection, entry: &[u8]) -> Result<Logged, StoreError>;
     /// An objection by id.
     fn objection(&self, id: &str) -> Result<Option<Objection>, StoreError>;
-    /// Replaces an objection if it still equals `expected` (compare-and-swap), appending `entry`.
-    fn update_objection(&self, expected: &Objection, new: &Objection, entry: &[u8]) -> Result<Logged, StoreError>;
+    /// Replaces an objection if it still equals `expected` (compare-and-swap), appending `entry`;
+    /// in the same atomic write, keeps `notify` for its recipient and, with a webhook URL, queues
+    /// its delivery (the outbox).
+    fn update_objection(
+        &self,
+        expected: &Objection,
+        new: &Objection,
+        entry: &[u8],
+        notify: Option<(&Notification, Option<&str>)>,
+    ) -> Result<Logged, StoreError>;
+    /// A recipient's notifications, oldest first.
+    fn notifications_of(&self, recipient: &str) -> Result<Vec<Notification>, StoreError>;
+    /// Deliveries due at `now` (at most `limit`), oldest first.
+    fn due_deliveries(&self, now: time::OffsetDateTime, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    /// Replaces a queued delivery (after a failed attempt) or, with `None`, removes it (delivered).
+    fn settle_delivery(&self, id: &str, next: Option<&Delivery>) -> Result<Durable, StoreError>;
     /// Every objection whose workflow is still open (for operators' oversight).
     fn open_objections(&self) -> Result<Vec<Objection>, StoreError>;
     /// The objections to one licence version, in filing order.

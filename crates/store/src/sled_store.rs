@@ -10,8 +10,8 @@ use sled::transaction::{
     TransactionalTree,
 };
 use zhengyin_model::{
-    ApiToken, Authorisation, Authority, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType, Objection,
-    Presentation, SealHistory, ServiceItem, StatusHistory, TypeCode, UseRecord,
+    ApiToken, Authorisation, Authority, Delivery, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType,
+    Notification, Objection, Presentation, SealHistory, ServiceItem, StatusHistory, TypeCode, UseRecord,
 };
 
 use crate::durable::{Durable, GroupCommit};
@@ -58,6 +58,10 @@ pub struct SledStore {
     presentations: sled::Tree,
     /// API tokens issued by operators (hashes only) by id.
     api_tokens: sled::Tree,
+    /// Objection notifications by id, recipient key + id → (), and the deliveries still due.
+    notifications: sled::Tree,
+    notifications_by_recipient: sled::Tree,
+    outbox: sled::Tree,
     /// Serialises log appends so that concurrent transactions do not retry on the size key.
     log_writer: std::sync::Mutex<()>,
 }
@@ -231,6 +235,9 @@ impl SledStore {
             uses_by_department: tree("use_records_by_department")?,
             presentations: tree("presentations")?,
             api_tokens: tree("api_tokens")?,
+            notifications: tree("notifications")?,
+            notifications_by_recipient: tree("notifications_by_recipient")?,
+            outbox: tree("outbox")?,
             log_writer: std::sync::Mutex::new(()),
             gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
             db,
@@ -584,11 +591,96 @@ impl Store for SledStore {
             .transpose()
     }
 
-    fn update_objection(&self, expected: &Objection, new: &Objection, entry: &[u8]) -> Result<Logged, StoreError> {
+    fn update_objection(
+        &self,
+        expected: &Objection,
+        new: &Objection,
+        entry: &[u8],
+        notify: Option<(&Notification, Option<&str>)>,
+    ) -> Result<Logged, StoreError> {
         if expected.id != new.id || expected.licence != new.licence {
             return Err(StoreError::Conflict);
         }
-        self.swap_with_entry(&self.objections, &new.id, &encode(expected)?, &encode(new)?, entry)
+        let Some((notification, url)) = notify else {
+            return self.swap_with_entry(&self.objections, &new.id, &encode(expected)?, &encode(new)?, entry);
+        };
+        let (old_value, new_value) = (encode(expected)?, encode(new)?);
+        let note = encode(notification)?;
+        let delivery = url
+            .map(|url| {
+                encode(&Delivery {
+                    notification: notification.clone(),
+                    url: url.to_owned(),
+                    attempts: 0,
+                    next_attempt: notification.time,
+                })
+            })
+            .transpose()?;
+        let recipient_key = concat(&department_key(&notification.recipient), &notification.id);
+        let trees = [
+            self.objections.clone(),
+            self.log.clone(),
+            self.log_nodes.clone(),
+            self.notifications.clone(),
+            self.notifications_by_recipient.clone(),
+            self.outbox.clone(),
+        ];
+        let _log = self.lock_log();
+        let index = trees
+            .as_slice()
+            .transaction(|views| {
+                let [objections, log, nodes, notifications, by_recipient, outbox] = views.as_slice() else {
+                    return Err(abort(StoreError::Backend("transaction views".to_owned())));
+                };
+                match objections.get(&new.id)? {
+                    None => return Err(abort(StoreError::NotFound)),
+                    Some(current) if current.as_ref() != old_value.as_slice() => {
+                        return Err(abort(StoreError::Conflict))
+                    }
+                    Some(_) => {}
+                }
+                objections.insert(new.id.as_bytes(), new_value.as_slice())?;
+                notifications.insert(notification.id.as_bytes(), note.as_slice())?;
+                by_recipient.insert(recipient_key.as_slice(), &[][..])?;
+                if let Some(delivery) = &delivery {
+                    outbox.insert(notification.id.as_bytes(), delivery.as_slice())?;
+                }
+                append(log, nodes, entry)
+            })
+            .map_err(tx_error)?;
+        Ok(self.logged(index))
+    }
+
+    fn notifications_of(&self, recipient: &str) -> Result<Vec<Notification>, StoreError> {
+        Self::listed(
+            &self.notifications_by_recipient,
+            &department_key(recipient),
+            &self.notifications,
+            "notification",
+            (None, None, usize::MAX),
+        )
+    }
+
+    fn due_deliveries(&self, now: time::OffsetDateTime, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        let mut due = Vec::new();
+        for value in self.outbox.iter().values() {
+            let delivery: Delivery = decode("delivery", &value.map_err(backend)?)?;
+            if delivery.next_attempt <= now {
+                due.push(delivery);
+                if due.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    fn settle_delivery(&self, id: &str, next: Option<&Delivery>) -> Result<Durable, StoreError> {
+        match next {
+            Some(delivery) => self.outbox.insert(id.as_bytes(), encode(delivery)?).map_err(backend)?,
+            None => self.outbox.remove(id.as_bytes()).map_err(backend)?,
+        };
+        Ok(self.durable())
     }
 
     fn open_objections(&self) -> Result<Vec<Objection>, StoreError> {
