@@ -142,7 +142,7 @@ impl Engine {
             evidence: req.evidence,
             objector: objector.to_owned(),
             channel,
-            workflow: Workflow::new(now, DEFAULT_REVIEW_DAYS),
+            workflow: Workflow::new(now, licence_type.review_days.unwrap_or(DEFAULT_REVIEW_DAYS)),
         };
         let entry = log::entry(json!({
             "event": "objection.filed",

@@ -983,3 +983,41 @@ async fn bad_objections_are_refused() {
         Err(EngineError::ObjectionNotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn the_review_limit_is_the_licence_types() {
+    use zhengyin_model::objection::Channel;
+    let w = world().await;
+    let mut quick = business_licence_type();
+    quick.code = zhengyin_model::TypeCode::parse("11100000000013338W033").unwrap();
+    quick.name = "食品经营许可证".to_owned();
+    quick.review_days = Some(5);
+    w.engine.register_licence_type(quick.clone()).await.unwrap();
+    let mut req = issue_request();
+    req.type_code = quick.code.clone();
+    let licence = w.engine.issue(&uscc("11220000013544541J"), req).await.unwrap();
+    let o = w
+        .engine
+        .file_objection(
+            "department:d",
+            Channel::Platform,
+            objection_request(&licence.id, &["capital"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.workflow.review_days, 5);
+    let (default, _) = issued(&w, "11220000013544541J").await;
+    let o = w
+        .engine
+        .file_objection("department:d", Channel::Platform, objection_request(&default.id, &[]))
+        .await
+        .unwrap();
+    assert_eq!(o.workflow.review_days, 15, "the default");
+    // A limit of 0 or over 60 working days is refused.
+    for days in [0, 61] {
+        let mut bad = business_licence_type();
+        bad.code = zhengyin_model::TypeCode::parse("11100000000013338W034").unwrap();
+        bad.review_days = Some(days);
+        assert!(w.engine.register_licence_type(bad).await.is_err(), "{days}");
+    }
+}

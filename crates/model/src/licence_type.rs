@@ -24,6 +24,9 @@ pub struct LicenceType {
     pub holder_code_types: Vec<HolderCodeType>,
     /// The face data (照面信息) every licence of this type carries.
     pub face_schema: Vec<FieldSpec>,
+    /// Working days the issuer has to review an objection to a licence of this type (default 15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_days: Option<u32>,
 }
 
 /// One field of a licence type's face data.
@@ -102,6 +105,9 @@ impl LicenceType {
         }
         if self.holder_code_types.is_empty() {
             return bad("at least one holder code type is required");
+        }
+        if self.review_days.is_some_and(|d| d == 0 || d > 60) {
+            return bad("review_days must be 1 to 60 working days");
         }
         let mut seen = BTreeMap::new();
         for f in &self.face_schema {
