@@ -72,6 +72,17 @@ pub enum EngineError {
     /// A presentation token was refused.
     #[error(transparent)]
     Presentation(#[from] crate::presentation::PresentationRefusal),
+    /// An evidence file is empty or larger than the limit.
+    #[error("an evidence file is 1 byte to {limit} bytes; this one is {size}")]
+    EvidenceTooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The objection lists no stored evidence file with this hash.
+    #[error("no stored evidence {0} in this objection")]
+    EvidenceNotFound(String),
     /// No such API token.
     #[error("API token {0} not found")]
     ApiTokenNotFound(String),

@@ -44,7 +44,7 @@ pub use cache::{CacheStats, SignatureCache};
 pub use clock::{Clock, FixedClock, Random, SeededRandom, SystemClock, SystemRandom};
 pub use error::EngineError;
 pub use log::{LogConfig, MAX_ENTRIES_PER_PAGE};
-pub use objections::{FileObjection, ObjectionActor, MAX_EVIDENCE, MAX_TEXT};
+pub use objections::{FileObjection, ObjectionActor, DEFAULT_EVIDENCE_LIMIT, MAX_EVIDENCE, MAX_TEXT};
 pub use registry::Keyring;
 pub use requests::{IssueRequest, RegisterAuthority, RevokeRequest, SuspendRequest, UpdateRequest};
 pub use seals::{MakeSealRequest, PictureRequest, SealMaker, MAX_PICTURE_BYTES};
@@ -117,6 +117,8 @@ pub struct Engine {
     access: RwLock<access::AccessIndex>,
     /// Serialises grant changes, so the index follows the store in order.
     access_lock: Mutex<()>,
+    /// Largest evidence file, bytes.
+    evidence_limit: usize,
     /// Webhook URLs of departments, for objection notifications.
     webhooks: std::collections::HashMap<String, String>,
     /// Signs presentation tokens (亮证).
@@ -172,6 +174,7 @@ impl Engine {
             use_recorder,
             token_key: None,
             webhooks: std::collections::HashMap::new(),
+            evidence_limit: objections::DEFAULT_EVIDENCE_LIMIT,
             lineage_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         };
         let now = engine.clock.now();

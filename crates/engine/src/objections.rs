@@ -18,6 +18,8 @@ use crate::{log, Engine, EngineError};
 
 /// Most evidence items per objection.
 pub const MAX_EVIDENCE: usize = 20;
+/// Largest evidence file by default (2 MiB); see [`Engine::with_evidence_limit`].
+pub const DEFAULT_EVIDENCE_LIMIT: usize = 2 * 1024 * 1024;
 /// Longest statement or reason, in characters.
 pub const MAX_TEXT: usize = 2000;
 
@@ -139,7 +141,12 @@ impl Engine {
             fields: req.fields,
             kind: req.kind,
             statement: req.statement,
-            evidence: req.evidence,
+            // Only an upload makes a stored file; a filing names files by hash or reference.
+            evidence: req
+                .evidence
+                .into_iter()
+                .map(|e| Evidence { stored: false, ..e })
+                .collect(),
             objector: objector.to_owned(),
             channel,
             workflow: Workflow::new(now, licence_type.review_days.unwrap_or(DEFAULT_REVIEW_DAYS)),
@@ -244,6 +251,87 @@ impl Engine {
             .durable
             .await?;
         Ok(next)
+    }
+
+    /// Sets the largest evidence file accepted, in bytes.
+    pub fn with_evidence_limit(mut self, bytes: usize) -> Self {
+        self.evidence_limit = bytes;
+        self
+    }
+
+    /// The objector adds an evidence file to its open objection: stored by its SHA-256, listed
+    /// in the objection, logged as a commitment (`objection.evidence`).
+    pub async fn add_evidence(
+        &self,
+        id: &str,
+        objector: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Objection, EngineError> {
+        let current = self.objection(id)?;
+        if current.objector != objector {
+            return Err(EngineError::Forbidden(format!(
+                "only the objector adds evidence to objection {id}"
+            )));
+        }
+        let state = current.workflow.state();
+        if !state.is_open() {
+            return Err(EngineError::Objection(
+                zhengyin_model::objection::ObjectionError::Illegal {
+                    action: "add evidence to",
+                    state: state.name(),
+                },
+            ));
+        }
+        text("name", name, true)?;
+        if bytes.is_empty() || bytes.len() > self.evidence_limit {
+            return Err(EngineError::EvidenceTooLarge {
+                size: bytes.len(),
+                limit: self.evidence_limit,
+            });
+        }
+        if current.evidence.len() >= MAX_EVIDENCE {
+            return Err(EngineError::invalid(format!("at most {MAX_EVIDENCE} evidence items")));
+        }
+        let sha256 = hash::sha256(bytes);
+        self.store.put_evidence(&sha256, bytes)?.await?;
+        let now = self.clock.now();
+        let mut next = current.clone();
+        next.evidence.push(Evidence {
+            name: name.to_owned(),
+            sha256: Some(hex::encode(sha256)),
+            size: Some(bytes.len() as u64),
+            reference: None,
+            stored: true,
+        });
+        let entry = log::entry(json!({
+            "event": "objection.evidence",
+            "objection": id,
+            "sha256": hex::encode(sha256),
+            "time": format_time(now),
+        }));
+        self.store
+            .update_objection(&current, &next, &entry, None)?
+            .durable
+            .await?;
+        Ok(next)
+    }
+
+    /// An evidence file of an objection, by its SHA-256 (hex), if the objection lists it as stored.
+    pub fn evidence_file(&self, objection: &Objection, sha256_hex: &str) -> Result<Vec<u8>, EngineError> {
+        let listed = objection
+            .evidence
+            .iter()
+            .any(|e| e.stored && e.sha256.as_deref() == Some(sha256_hex));
+        let hash: Option<[u8; 32]> = hex::decode(sha256_hex).ok().and_then(|v| v.try_into().ok());
+        match (listed, hash) {
+            (true, Some(hash)) => self.store.evidence(&hash)?.ok_or_else(|| {
+                EngineError::Store(zhengyin_store::StoreError::Corrupt(format!(
+                    "evidence {sha256_hex} listed but absent"
+                )))
+            }),
+            _ => Err(EngineError::EvidenceNotFound(sha256_hex.to_owned())),
+        }
     }
 
     /// Sends objection notifications to departments' webhooks (department → URL).

@@ -166,6 +166,11 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
         .route("/notifications", get(objections::notifications))
         .route("/objections/{id}", get(objections::get))
         .route("/objections/{id}/actions", post(objections::act))
+        .route(
+            "/objections/{id}/evidence",
+            post(objections::add_evidence).layer(DefaultBodyLimit::max(config.batch_body_limit)),
+        )
+        .route("/objections/{id}/evidence/{sha256}", get(objections::get_evidence))
         .route("/licences/{id}/objections", get(objections::of_licence))
         .route("/seals", post(seals::make))
         .route("/seals/verify", post(seals::verify_seal))

@@ -188,3 +188,45 @@ pub(crate) async fn notifications(State(s): State<AppState>, caller: Caller) -> 
     };
     Ok(Json(json!({ "notifications": s.engine.notifications_of(&recipient)? })).into_response())
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EvidenceUpload {
+    name: String,
+    data_base64: String,
+}
+
+/// The objector uploads an evidence file (base64 in JSON), within the configured size.
+pub(crate) async fn add_evidence(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    RawJson(body): RawJson,
+) -> Result<Response> {
+    use base64::Engine as _;
+    let objector = match &caller.role {
+        Role::Verifier { department } => format!("department:{department}"),
+        Role::Holder { holder } => holder.to_string(),
+        _ => return Err(Problem::forbidden("only the objector adds evidence")),
+    };
+    let upload: EvidenceUpload = parse(&body)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(upload.data_base64.as_bytes())
+        .map_err(|_| Problem::invalid("data_base64 is not base64"))?;
+    let o = s.engine.add_evidence(&id, &objector, &upload.name, &bytes).await?;
+    Ok(view(&s, &o, StatusCode::CREATED))
+}
+
+/// An evidence file, for those who may read the objection.
+pub(crate) async fn get_evidence(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, sha256)): Path<(String, String)>,
+) -> Result<Response> {
+    let o = s.engine.objection(&id)?;
+    if !may_read(&caller, &o) {
+        return Err(Problem::out_of_scope("not an objection of yours"));
+    }
+    let bytes = s.engine.evidence_file(&o, &sha256)?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}

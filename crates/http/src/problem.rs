@@ -17,6 +17,8 @@
 //! | `licence.superseded` | 409 | a newer version exists |
 //! | `objection.not_found` | 404 | no such objection |
 //! | `objection.illegal_transition` | 409 | the objection workflow does not allow this step now (e.g. a second extension) |
+//! | `evidence.too_large` | 413 | an evidence file is empty or over the configured size |
+//! | `evidence.not_found` | 404 | the objection lists no stored evidence file with that SHA-256 |
 //! | `seal.not_found` | 404 | no such seal |
 //! | `seal.status_conflict` | 409 | the seal's status does not allow this (e.g. applying a suspended seal) |
 //! | `use.cause_invalid` | 422 | `use_cause` is missing, blank, over 200 characters or has control characters |
@@ -176,6 +178,8 @@ impl From<EngineError> for Problem {
                 };
                 Self::new(status, code, detail)
             }
+            EngineError::EvidenceTooLarge { .. } => Self::new(S::PAYLOAD_TOO_LARGE, "evidence.too_large", detail),
+            EngineError::EvidenceNotFound(_) => Self::new(S::NOT_FOUND, "evidence.not_found", detail),
             EngineError::ApiTokenNotFound(_) => Self::new(S::NOT_FOUND, "token.not_found", detail),
             EngineError::GrantNotFound(_) => Self::new(S::NOT_FOUND, "grant.not_found", detail),
             EngineError::GrantConflict { .. } => Self::new(S::CONFLICT, "grant.status_conflict", detail),

@@ -410,6 +410,9 @@ pub struct Evidence {
     /// Where it can be found, when it is a reference (a case number, a URL).
     #[serde(default)]
     pub reference: Option<String>,
+    /// Whether this node holds the file's bytes (uploaded; fetch by its SHA-256).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stored: bool,
 }
 
 /// How the objection arrived.

@@ -53,6 +53,10 @@ pub struct Config {
     /// present licences when absent.
     #[serde(default)]
     pub token_key: Option<PathBuf>,
+    /// Largest evidence file an objector may upload, bytes (default 2 MiB; the request carries
+    /// it base64-encoded, within `batch_body_limit`).
+    #[serde(default = "default_evidence_limit")]
+    pub evidence_limit: usize,
     /// Where departments are told about their objections: `[[webhooks]] department = "…" url = "…"`.
     #[serde(default)]
     pub webhooks: Vec<WebhookConfig>,
@@ -207,6 +211,10 @@ fn default_batch_body_limit() -> usize {
     HttpConfig::default().batch_body_limit
 }
 
+fn default_evidence_limit() -> usize {
+    zhengyin_engine::DEFAULT_EVIDENCE_LIMIT
+}
+
 fn default_signature_cache() -> usize {
     zhengyin_engine::DEFAULT_SIGNATURE_CACHE
 }
@@ -258,6 +266,7 @@ impl Config {
             }),
             token_key: Some(keys_dir.join("token-ed25519.key")),
             webhooks: Vec::new(),
+            evidence_limit: default_evidence_limit(),
             identity: Some(IdentityConfig {
                 audience: default_audience(),
                 holder_claim: None,

@@ -360,7 +360,9 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
         );
         webhooks.insert(hook.department.clone(), hook.url.clone());
     }
-    engine = engine.with_webhooks(webhooks);
+    engine = engine
+        .with_webhooks(webhooks)
+        .with_evidence_limit(config.evidence_limit);
     if let Some(identity) = &config.identity {
         engine = engine.with_identity(identity.load().context("the identity platforms")?);
     }

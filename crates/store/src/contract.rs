@@ -423,6 +423,19 @@ fn objections(store: &dyn Store) -> Outcome {
     ensure(
         ok(store.objection("none"), "read")?.is_none(),
         "an unknown objection is absent",
+    )?;
+    let file = b"%PDF-1.7 evidence";
+    // The store keys by whatever hash the engine computed; any 32 bytes of the content do here.
+    let sha = zhengyin_tlog::leaf_hash(file);
+    wait(store.put_evidence(&sha, file), "evidence")?;
+    wait(store.put_evidence(&sha, file), "evidence again")?;
+    ensure(
+        ok(store.evidence(&sha), "read evidence")?.as_deref() == Some(&file[..]),
+        "evidence reads back by its hash",
+    )?;
+    ensure(
+        ok(store.evidence(&[0; 32]), "read")?.is_none(),
+        "unknown evidence is absent",
     )
 }
 

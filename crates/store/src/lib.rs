@@ -203,6 +203,10 @@ pub trait Store: Send + Sync {
         entry: &[u8],
         notify: Option<(&Notification, Option<&str>)>,
     ) -> Result<Logged, StoreError>;
+    /// Stores an evidence file by its SHA-256 (content-addressed: storing it twice is harmless).
+    fn put_evidence(&self, sha256: &[u8; 32], bytes: &[u8]) -> Result<Durable, StoreError>;
+    /// An evidence file by its SHA-256.
+    fn evidence(&self, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
     /// A recipient's notifications, oldest first.
     fn notifications_of(&self, recipient: &str) -> Result<Vec<Notification>, StoreError>;
     /// Deliveries due at `now` (at most `limit`), oldest first.

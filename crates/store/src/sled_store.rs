@@ -62,6 +62,8 @@ pub struct SledStore {
     notifications: sled::Tree,
     notifications_by_recipient: sled::Tree,
     outbox: sled::Tree,
+    /// Evidence files by SHA-256.
+    evidence: sled::Tree,
     /// Serialises log appends so that concurrent transactions do not retry on the size key.
     log_writer: std::sync::Mutex<()>,
 }
@@ -238,6 +240,7 @@ impl SledStore {
             notifications: tree("notifications")?,
             notifications_by_recipient: tree("notifications_by_recipient")?,
             outbox: tree("outbox")?,
+            evidence: tree("evidence")?,
             log_writer: std::sync::Mutex::new(()),
             gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
             db,
@@ -649,6 +652,15 @@ impl Store for SledStore {
             })
             .map_err(tx_error)?;
         Ok(self.logged(index))
+    }
+
+    fn put_evidence(&self, sha256: &[u8; 32], bytes: &[u8]) -> Result<Durable, StoreError> {
+        self.evidence.insert(sha256, bytes).map_err(backend)?;
+        Ok(self.durable())
+    }
+
+    fn evidence(&self, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.evidence.get(sha256).map_err(backend)?.map(|v| v.to_vec()))
     }
 
     fn notifications_of(&self, recipient: &str) -> Result<Vec<Notification>, StoreError> {
