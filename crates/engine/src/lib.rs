@@ -44,7 +44,7 @@ pub use cache::{CacheStats, SignatureCache};
 pub use clock::{Clock, FixedClock, Random, SeededRandom, SystemClock, SystemRandom};
 pub use error::EngineError;
 pub use log::{LogConfig, MAX_ENTRIES_PER_PAGE};
-pub use objections::{FileObjection, ObjectionActor, DEFAULT_EVIDENCE_LIMIT, MAX_EVIDENCE, MAX_TEXT};
+pub use objections::{FileObjection, ObjectionActor, ObjectionViewer, DEFAULT_EVIDENCE_LIMIT, MAX_EVIDENCE, MAX_TEXT};
 pub use registry::Keyring;
 pub use requests::{IssueRequest, RegisterAuthority, RevokeRequest, SuspendRequest, UpdateRequest};
 pub use seals::{MakeSealRequest, PictureRequest, SealMaker, MAX_PICTURE_BYTES};

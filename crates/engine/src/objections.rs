@@ -44,6 +44,17 @@ pub struct FileObjection {
     pub on_behalf_of: Option<String>,
 }
 
+/// Whose objections to list.
+#[derive(Debug, Clone)]
+pub enum ObjectionViewer {
+    /// Every objection (operators, auditors).
+    All,
+    /// Those an objector filed (`department:…` or `holder:…`).
+    Objector(String),
+    /// Those to an issuer's licences.
+    Issuer(Uscc),
+}
+
 /// Who asks for a step.
 #[derive(Debug, Clone)]
 pub enum ObjectionActor {
@@ -380,6 +391,21 @@ impl Engine {
             crate::annotated::token_key_method(key.public_key()),
             base64::engine::general_purpose::STANDARD.encode(signature),
         )))
+    }
+
+    /// The objections `viewer` may list: its own as objector (`department:…`/`holder:…`), those to
+    /// an issuer's licences, or all (operators, auditors). Filing order; `open_only` drops closed ones.
+    pub fn objections_for(&self, viewer: &ObjectionViewer, open_only: bool) -> Result<Vec<Objection>, EngineError> {
+        let mut list = self.store.objections()?;
+        list.retain(|o| {
+            let mine = match viewer {
+                ObjectionViewer::All => true,
+                ObjectionViewer::Objector(who) => o.objector == *who,
+                ObjectionViewer::Issuer(uscc) => o.licence.issuer() == uscc,
+            };
+            mine && (!open_only || o.workflow.state().is_open())
+        });
+        Ok(list)
     }
 
     /// Open objections past their review deadline, as of now (for operators).

@@ -161,7 +161,7 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
             "/verify/batch",
             post(handlers::verify_batch).layer(DefaultBodyLimit::max(config.batch_body_limit)),
         )
-        .route("/objections", post(objections::file))
+        .route("/objections", post(objections::file).get(objections::list))
         .route("/objections/overdue", get(objections::overdue))
         .route("/notifications", get(objections::notifications))
         .route("/objections/{id}", get(objections::get))

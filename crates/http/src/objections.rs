@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
-use zhengyin_engine::{FileObjection, ObjectionActor};
+use zhengyin_engine::{FileObjection, ObjectionActor, ObjectionViewer};
 use zhengyin_model::objection::{Action, Channel};
 use zhengyin_model::{LicenceId, Objection};
 
@@ -229,4 +229,34 @@ pub(crate) async fn get_evidence(
     }
     let bytes = s.engine.evidence_file(&o, &sha256)?;
     Ok(([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    open: bool,
+}
+
+/// The caller's objections: filed by it (holders, departments), to its licences (authorities),
+/// or all (operators, auditors); `?open=true` for open ones only.
+pub(crate) async fn list(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: crate::handlers::QueryResult<ListQuery>,
+) -> Result<Response> {
+    let q = crate::handlers::query(q)?;
+    let viewer = match &caller.role {
+        Role::Operator | Role::Auditor => ObjectionViewer::All,
+        Role::Authority { uscc } => ObjectionViewer::Issuer(uscc.clone()),
+        Role::Verifier { department } => ObjectionViewer::Objector(format!("department:{department}")),
+        Role::Holder { holder } => ObjectionViewer::Objector(holder.to_string()),
+    };
+    let list: Vec<_> = s
+        .engine
+        .objections_for(&viewer, q.open)?
+        .iter()
+        .map(|o| json!({"objection": o, "state": o.workflow.state().name(), "deadline": s.engine.deadline(o).map(|d| d.to_string()), "overdue": s.engine.is_overdue(o)}))
+        .collect();
+    Ok(Json(json!({ "objections": list })).into_response())
 }

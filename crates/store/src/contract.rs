@@ -417,8 +417,16 @@ fn objections(store: &dyn Store) -> Outcome {
         "the change reads back",
     )?;
     ensure(
-        ok(store.objections_of_licence(&licence), "list")? == vec![accepted],
+        ok(store.objections_of_licence(&licence), "list")? == vec![accepted.clone()],
         "objections are listed by licence, and only theirs",
+    )?;
+    ensure(
+        ok(store.objections(), "all")?
+            .iter()
+            .map(|o| o.id.as_str())
+            .collect::<Vec<_>>()
+            == ["O1", "O2"],
+        "every objection is listed, in filing order",
     )?;
     ensure(
         ok(store.objection("none"), "read")?.is_none(),

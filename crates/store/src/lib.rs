@@ -213,6 +213,8 @@ pub trait Store: Send + Sync {
     fn due_deliveries(&self, now: time::OffsetDateTime, limit: usize) -> Result<Vec<Delivery>, StoreError>;
     /// Replaces a queued delivery (after a failed attempt) or, with `None`, removes it (delivered).
     fn settle_delivery(&self, id: &str, next: Option<&Delivery>) -> Result<Durable, StoreError>;
+    /// Every objection, in filing order.
+    fn objections(&self) -> Result<Vec<Objection>, StoreError>;
     /// Every objection whose workflow is still open (for operators' oversight).
     fn open_objections(&self) -> Result<Vec<Objection>, StoreError>;
     /// The objections to one licence version, in filing order.

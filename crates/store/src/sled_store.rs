@@ -696,15 +696,15 @@ impl Store for SledStore {
     }
 
     fn open_objections(&self) -> Result<Vec<Objection>, StoreError> {
-        let mut out = Vec::new();
-        for value in self.objections.iter().values() {
-            let objection: Objection = decode("objection", &value.map_err(backend)?)?;
-            if objection.workflow.state().is_open() {
-                out.push(objection);
-            }
-        }
-        out.sort_by_key(|o| o.workflow.filed_at);
-        Ok(out)
+        let mut all = self.objections()?;
+        all.retain(|o| o.workflow.state().is_open());
+        Ok(all)
+    }
+
+    fn objections(&self) -> Result<Vec<Objection>, StoreError> {
+        let mut all: Vec<Objection> = Self::all(&self.objections, "objection")?;
+        all.sort_by_key(|o| o.workflow.filed_at);
+        Ok(all)
     }
 
     fn objections_of_licence(&self, licence: &LicenceId) -> Result<Vec<Objection>, StoreError> {
