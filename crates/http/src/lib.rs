@@ -191,6 +191,7 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
         .route("/log/proof/consistency", get(handlers::log_consistency));
     Router::new()
         .nest("/v1", v1)
+        .route("/objections", get(objections::page))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
