@@ -223,12 +223,21 @@ async fn a_holder_signs_in_objects_to_its_own_licence_and_withdraws() {
     );
 }
 
+type Received = tokio::sync::mpsc::UnboundedReceiver<(std::collections::HashMap<String, String>, Vec<u8>)>;
+
 /// A webhook receiver on loopback: refuses its first request (500), accepts the rest; hands
 /// over each request's headers (lower-case) and body.
-async fn webhook_receiver() -> (
-    String,
-    tokio::sync::mpsc::UnboundedReceiver<(std::collections::HashMap<String, String>, Vec<u8>)>,
-) {
+async fn webhook_receiver() -> (String, Received) {
+    let accept = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    webhook_receiver_with(accept, true).await
+}
+
+/// A webhook receiver that answers 500 while `accept` is false (and, with `after_first`, accepts
+/// everything after the first request anyway).
+async fn webhook_receiver_with(
+    accept: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    after_first: bool,
+) -> (String, Received) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -267,7 +276,8 @@ async fn webhook_receiver() -> (
                 buf.extend_from_slice(&chunk[..read]);
             }
             let body = buf[head_end..].to_vec();
-            let status = if n == 0 { "500 Internal Server Error" } else { "200 OK" };
+            let taken = accept.load(std::sync::atomic::Ordering::SeqCst) || (after_first && n > 0);
+            let status = if taken { "200 OK" } else { "500 Internal Server Error" };
             let _ = stream
                 .write_all(format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes())
                 .await;
@@ -361,4 +371,68 @@ async fn the_objector_is_told_each_outcome_by_a_signed_webhook_retried_until_tak
     let (status, list) = get(&http, &server, "/v1/notifications", "demo-verifier").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(list["notifications"][0]["id"], key.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notification_queued_before_a_crash_is_delivered_after_the_restart_with_the_same_key() {
+    let accept = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (hook, mut received) = webhook_receiver_with(std::sync::Arc::clone(&accept), false).await;
+    let dir = TempDir::new("objections-restart");
+    let keys = common::root().join("keys-example");
+    let data = dir.0.join("data");
+    let webhook = format!("示例审批系统={hook}");
+    let args = [
+        "serve",
+        "--demo",
+        "--keys-dir",
+        keys.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--webhook",
+        &webhook,
+    ];
+    let server = Server::start_with(&args);
+    let http = Client::new();
+    let authority = "demo-authority-ed25519";
+    let (_, issued) = send(&http, &server, "/v1/licences", authority, &business_licence("OBJ-R1")).await;
+    let id = issued["id"].as_str().unwrap().to_owned();
+    let (_, filed) = send(
+        &http,
+        &server,
+        "/v1/objections",
+        "demo-verifier",
+        &json!({"licence": id, "kind": "incomplete", "statement": "缺少经营范围"}),
+    )
+    .await;
+    let oid = filed["objection"]["id"].as_str().unwrap().to_owned();
+    let (status, _) = send(
+        &http,
+        &server,
+        &format!("/v1/objections/{oid}/actions"),
+        authority,
+        &json!({"action": "accept"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // The receiver is down (500); the node crashes after trying.
+    let wait = std::time::Duration::from_secs(20);
+    let (refused, _) = tokio::time::timeout(wait, received.recv()).await.unwrap().unwrap();
+    let key = refused["zhengyin-idempotency-key"].clone();
+    server.kill();
+    while received.try_recv().is_ok() {}
+
+    // Restarted, with the receiver up: delivered, same key, and once taken never again.
+    accept.store(true, std::sync::atomic::Ordering::SeqCst);
+    let server = Server::start_with(&args);
+    let (delivered, body) = tokio::time::timeout(wait, received.recv()).await.unwrap().unwrap();
+    assert_eq!(delivered["zhengyin-idempotency-key"], key);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["objection"],
+        oid.as_str()
+    );
+    assert!(tokio::time::timeout(std::time::Duration::from_secs(3), received.recv())
+        .await
+        .is_err());
+    let (_, list) = get(&http, &server, "/v1/notifications", "demo-verifier").await;
+    assert_eq!(list["notifications"].as_array().unwrap().len(), 1);
 }
