@@ -238,6 +238,15 @@ async fn webhook_receiver_with(
     accept: std::sync::Arc<std::sync::atomic::AtomicBool>,
     after_first: bool,
 ) -> (String, Received) {
+    receiver(accept, after_first, false).await
+}
+
+/// The receiver behind the two above; with `hang_first`, the first request gets no answer at all.
+async fn receiver(
+    accept: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    after_first: bool,
+    hang_first: bool,
+) -> (String, Received) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -276,6 +285,15 @@ async fn webhook_receiver_with(
                 buf.extend_from_slice(&chunk[..read]);
             }
             let body = buf[head_end..].to_vec();
+            if hang_first && n == 0 {
+                // Never answer: the node must time out and retry. Keep the socket open.
+                let _ = tx.send((headers, body));
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    drop(stream);
+                });
+                continue;
+            }
             let taken = accept.load(std::sync::atomic::Ordering::SeqCst) || (after_first && n > 0);
             let status = if taken { "200 OK" } else { "500 Internal Server Error" };
             let _ = stream
@@ -435,4 +453,51 @@ async fn a_notification_queued_before_a_crash_is_delivered_after_the_restart_wit
         .is_err());
     let (_, list) = get(&http, &server, "/v1/notifications", "demo-verifier").await;
     assert_eq!(list["notifications"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_that_never_answers_is_timed_out_and_retried() {
+    let accept = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (hook, mut received) = receiver(accept, true, true).await;
+    let dir = TempDir::new("objections-timeout");
+    let keys = common::root().join("keys-example");
+    let data = dir.0.join("data");
+    let webhook = format!("示例审批系统={hook}");
+    let server = Server::start_with(&[
+        "serve",
+        "--demo",
+        "--keys-dir",
+        keys.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--webhook",
+        &webhook,
+    ]);
+    let http = Client::new();
+    let authority = "demo-authority-ed25519";
+    let (_, issued) = send(&http, &server, "/v1/licences", authority, &business_licence("OBJ-T1")).await;
+    let id = issued["id"].as_str().unwrap().to_owned();
+    let (_, filed) = send(
+        &http,
+        &server,
+        "/v1/objections",
+        "demo-verifier",
+        &json!({"licence": id, "kind": "other", "statement": "名称有误"}),
+    )
+    .await;
+    let oid = filed["objection"]["id"].as_str().unwrap().to_owned();
+    let (status, _) = send(
+        &http,
+        &server,
+        &format!("/v1/objections/{oid}/actions"),
+        authority,
+        &json!({"action": "accept"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    // First attempt: no answer (the node gives up after 10 s); then retried and taken.
+    let wait = std::time::Duration::from_secs(30);
+    let (first, _) = tokio::time::timeout(wait, received.recv()).await.unwrap().unwrap();
+    let (second, _) = tokio::time::timeout(wait, received.recv()).await.unwrap().unwrap();
+    assert_eq!(first["zhengyin-idempotency-key"], second["zhengyin-idempotency-key"]);
 }
