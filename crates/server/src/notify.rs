@@ -4,10 +4,12 @@
 //! with `zhengyin-idempotency-key` (the notification id: the same on every retry, so a receiver
 //! can drop duplicates), `zhengyin-signature` (base64 signature over the body by the node's token
 //! key) and `zhengyin-key` (that key's verification method). A 2xx settles it; anything else, or
-//! no answer within 10 s, schedules a retry with back-off. The outbox is in the store, written
-//! with the objection change itself, so a restart loses nothing.
+//! no answer within 10 s, schedules a retry with back-off. Attempts run side by side, so one slow
+//! receiver delays no one else's notifications. The outbox is in the store, written with the
+//! objection change itself, so a restart loses nothing.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use zhengyin_engine::Engine;
@@ -25,6 +27,8 @@ pub async fn deliver(engine: Arc<Engine>) {
             return;
         }
     };
+    // Notifications with an attempt under way: not started twice.
+    let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -37,12 +41,24 @@ pub async fn deliver(engine: Arc<Engine>) {
             }
         };
         for delivery in due {
-            let delivered = attempt(&http, &engine, &delivery).await;
-            if let Err(e) = engine.settle_delivery(&delivery, delivered).await {
-                tracing::error!(error = %e, notification = %delivery.notification.id, "settling a delivery failed");
+            let id = delivery.notification.id.clone();
+            if !lock(&in_flight).insert(id.clone()) {
+                continue;
             }
+            let (http, engine, in_flight) = (http.clone(), Arc::clone(&engine), Arc::clone(&in_flight));
+            tokio::spawn(async move {
+                let delivered = attempt(&http, &engine, &delivery).await;
+                if let Err(e) = engine.settle_delivery(&delivery, delivered).await {
+                    tracing::error!(error = %e, notification = %id, "settling a delivery failed");
+                }
+                lock(&in_flight).remove(&id);
+            });
         }
     }
+}
+
+fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    set.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One attempt; whether the receiver took it (2xx).
