@@ -193,6 +193,14 @@ impl Engine {
             }
         }
         *engine.write_access() = access::AccessIndex::load(engine.store.as_ref())?;
+        // Use record ids continue above the last one stored, whatever the clock says.
+        if let Some(last) = engine.store.last_use_record()? {
+            let stamp = last
+                .strip_prefix("UR")
+                .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                .ok_or_else(|| zhengyin_store::StoreError::Corrupt(format!("use record id {last}")))?;
+            engine.last_use_stamp.store(stamp, std::sync::atomic::Ordering::Relaxed);
+        }
         for intent in engine.store.pending_intents()? {
             tracing::warn!(licence = %intent.id, "abandoning an intent left by an interrupted issue");
             engine.store.abandon_intent(&intent.id)?.await?;

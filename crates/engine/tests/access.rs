@@ -817,3 +817,30 @@ async fn an_annotated_copy_verifies_offline_until_it_expires() {
         .iter()
         .any(|c| c.code == "copy_validity" && c.outcome == zhengyin_model::Outcome::Failed));
 }
+
+#[tokio::test]
+async fn use_record_ids_keep_growing_across_a_restart_even_if_the_clock_went_back() {
+    let (w, id, _) = granted(&["number"], false).await;
+    let before = w
+        .engine
+        .lookup_by_id(DEPT, &type_code(), &id, &ctx(None))
+        .await
+        .unwrap();
+    // A restarted engine over the same store, its clock an hour behind.
+    let behind = std::sync::Arc::new(zhengyin_engine::FixedClock::new(
+        w.engine.now() - time::Duration::hours(1),
+    ));
+    let restarted = engine_over(std::sync::Arc::clone(&w.store), behind).await;
+    let after = restarted
+        .lookup_by_id(DEPT, &type_code(), &id, &ctx(None))
+        .await
+        .unwrap();
+    assert!(
+        after.use_record > before.use_record,
+        "{} then {}",
+        before.use_record,
+        after.use_record
+    );
+    let records = restarted.use_records_of_holder(&holder(), None, 10).unwrap();
+    assert_eq!(records.len(), 2);
+}

@@ -248,9 +248,12 @@ pub trait Store: Send + Sync {
     fn authorisations_of_holder(&self, holder: &HolderRef) -> Result<Vec<Authorisation>, StoreError>;
 
     /// Records uses (indexed by holder and by department) and appends `entry` — one log entry
-    /// committing to all of them — in one atomic write. Ids are ordered by time;
-    /// [`StoreError::Conflict`] if an id is taken (then nothing is written).
+    /// committing to all of them — in one atomic write. Ids are ordered by time and only grow:
+    /// [`StoreError::Conflict`] if an id is not above every id stored, or repeats (then nothing
+    /// is written).
     fn record_uses(&self, records: &[UseRecord], entry: &[u8]) -> Result<Logged, StoreError>;
+    /// The highest use record id stored (new ids must be greater).
+    fn last_use_record(&self) -> Result<Option<String>, StoreError>;
     /// Use records matching `query`, in id (time) order.
     fn use_records(&self, query: &UseQuery) -> Result<Vec<UseRecord>, StoreError>;
 

@@ -50,10 +50,13 @@ pub struct SledStore {
     /// Authorisations (JSON) by id, and `holder key` + id → () for the holder's list.
     authorisations: sled::Tree,
     authorisations_by_holder: sled::Tree,
-    /// Use records (JSON) by id (ordered by time), and holder key + id / department key + id → ().
+    /// Use records, one value per write (a JSON array, ids ascending) keyed by its first id;
+    /// holder key + batch key and department key + batch key → () for each holder and department
+    /// in the batch; and `last` → the highest id stored (ids only grow).
     uses: sled::Tree,
     uses_by_holder: sled::Tree,
     uses_by_department: sled::Tree,
+    uses_meta: sled::Tree,
     /// Presentations (亮证 tokens) by id.
     presentations: sled::Tree,
     /// API tokens issued by operators (hashes only) by id.
@@ -232,9 +235,10 @@ impl SledStore {
             grants: tree("grants")?,
             authorisations: tree("authorisations")?,
             authorisations_by_holder: tree("authorisations_by_holder")?,
-            uses: tree("use_records")?,
-            uses_by_holder: tree("use_records_by_holder")?,
-            uses_by_department: tree("use_records_by_department")?,
+            uses: tree("use_record_batches")?,
+            uses_by_holder: tree("use_record_batches_by_holder")?,
+            uses_by_department: tree("use_record_batches_by_department")?,
+            uses_meta: tree("use_records_meta")?,
             presentations: tree("presentations")?,
             api_tokens: tree("api_tokens")?,
             notifications: tree("notifications")?,
@@ -288,6 +292,8 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 }
 
 const LOG_SIZE: &[u8] = b"size";
+/// The key of the highest use record id stored.
+const LAST_USE: &[u8] = b"last";
 
 fn entry_key(index: u64) -> [u8; 9] {
     let mut k = [b'e'; 9];
@@ -790,30 +796,54 @@ impl Store for SledStore {
     }
 
     fn record_uses(&self, records: &[UseRecord], entry: &[u8]) -> Result<Logged, StoreError> {
-        let encoded = records.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+        let mut sorted: Vec<&UseRecord> = records.iter().collect();
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        if sorted.windows(2).any(|w| w[0].id == w[1].id) {
+            return Err(StoreError::Conflict);
+        }
+        let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
+            return self.append_log(entry);
+        };
+        let (batch_key, last_id) = (first.id.clone(), last.id.clone());
+        let value = encode(&sorted)?;
+        let departments: std::collections::BTreeSet<Vec<u8>> = sorted
+            .iter()
+            .map(|r| concat(&department_key(&r.department), &batch_key))
+            .collect();
+        let holders: std::collections::BTreeSet<Vec<u8>> = sorted
+            .iter()
+            .filter_map(|r| r.holder.as_ref())
+            .map(|h| concat(&holder_key(h.code_type, &h.code), &batch_key))
+            .collect();
         let trees = [
             self.uses.clone(),
             self.log.clone(),
             self.log_nodes.clone(),
             self.uses_by_department.clone(),
             self.uses_by_holder.clone(),
+            self.uses_meta.clone(),
         ];
         let _log = self.lock_log();
         let index = trees
             .as_slice()
             .transaction(|views| {
-                let [uses, log, nodes, by_department, by_holder] = views.as_slice() else {
+                let [uses, log, nodes, by_department, by_holder, meta] = views.as_slice() else {
                     return Err(abort(StoreError::Backend("transaction views".to_owned())));
                 };
-                for (record, value) in records.iter().zip(&encoded) {
-                    if uses.get(&record.id)?.is_some() {
-                        return Err(abort(StoreError::Conflict));
-                    }
-                    uses.insert(record.id.as_bytes(), value.as_slice())?;
-                    by_department.insert(concat(&department_key(&record.department), &record.id), &[][..])?;
-                    if let Some(h) = &record.holder {
-                        by_holder.insert(concat(&holder_key(h.code_type, &h.code), &record.id), &[][..])?;
-                    }
+                // Ids only grow: a write at or below the last stored id would overwrite or interleave.
+                if meta
+                    .get(LAST_USE)?
+                    .is_some_and(|stored| stored.as_ref() >= batch_key.as_bytes())
+                {
+                    return Err(abort(StoreError::Conflict));
+                }
+                uses.insert(batch_key.as_bytes(), value.as_slice())?;
+                meta.insert(LAST_USE, last_id.as_bytes())?;
+                for key in &departments {
+                    by_department.insert(key.as_slice(), &[][..])?;
+                }
+                for key in &holders {
+                    by_holder.insert(key.as_slice(), &[][..])?;
                 }
                 append(log, nodes, entry)
             })
@@ -821,41 +851,59 @@ impl Store for SledStore {
         Ok(self.logged(index))
     }
 
+    fn last_use_record(&self) -> Result<Option<String>, StoreError> {
+        self.uses_meta
+            .get(LAST_USE)
+            .map_err(backend)?
+            .map(|v| String::from_utf8(v.to_vec()).map_err(|_| StoreError::Corrupt("last use record id".to_owned())))
+            .transpose()
+    }
+
     fn use_records(&self, q: &UseQuery) -> Result<Vec<UseRecord>, StoreError> {
-        let bounds = (q.after.as_deref(), q.before.as_deref(), q.limit);
-        match (&q.holder, &q.department) {
-            (Some(h), _) => Self::listed(
-                &self.uses_by_holder,
-                &holder_key(h.code_type, &h.code),
-                &self.uses,
-                "use record",
-                bounds,
-            ),
-            (None, Some(d)) => Self::listed(
-                &self.uses_by_department,
-                &department_key(d),
-                &self.uses,
-                "use record",
-                bounds,
-            ),
-            (None, None) => {
-                // The record tree is its own index: ids are its keys.
-                use std::ops::Bound;
-                let start = q
-                    .after
-                    .as_ref()
-                    .map_or(Bound::Unbounded, |a| Bound::Excluded(a.as_bytes().to_vec()));
-                let mut out = Vec::new();
-                for value in self.uses.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
-                    let (key, value) = value.map_err(backend)?;
-                    if out.len() >= q.limit || q.before.as_ref().is_some_and(|b| key.as_ref() >= b.as_bytes()) {
-                        break;
-                    }
-                    out.push(decode("use record", &value)?);
+        let (index, prefix) = match (&q.holder, &q.department) {
+            (Some(h), _) => (Some(&self.uses_by_holder), holder_key(h.code_type, &h.code)),
+            (None, Some(d)) => (Some(&self.uses_by_department), department_key(d)),
+            (None, None) => (None, Vec::new()),
+        };
+        let keep = |r: &UseRecord| match (&q.holder, &q.department) {
+            (Some(h), _) => r.holder.as_ref() == Some(h),
+            (None, Some(d)) => r.department == *d,
+            (None, None) => true,
+        };
+        // The batches to read, in order: from the one that may hold `after` onwards.
+        let tree = index.unwrap_or(&self.uses);
+        let start = match &q.after {
+            Some(after) => tree
+                .range(prefix.clone()..=concat(&prefix, after))
+                .next_back()
+                .transpose()
+                .map_err(backend)?
+                .map_or_else(|| prefix.clone(), |(key, _)| key.to_vec()),
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        for key in tree.range(start..).keys() {
+            let key = key.map_err(backend)?;
+            let Some(batch_key) = key.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            let batch = self
+                .uses
+                .get(batch_key)
+                .map_err(backend)?
+                .ok_or_else(|| StoreError::Corrupt("use record batch indexed but absent".to_owned()))?;
+            let records: Vec<UseRecord> = decode("use records", &batch)?;
+            for record in records {
+                if q.after.as_ref().is_some_and(|a| record.id <= *a) || !keep(&record) {
+                    continue;
                 }
-                Ok(out)
+                if out.len() >= q.limit || q.before.as_ref().is_some_and(|b| record.id >= *b) {
+                    return Ok(out);
+                }
+                out.push(record);
             }
         }
+        Ok(out)
     }
 
     fn put_api_token(&self, token: &ApiToken, entry: &[u8]) -> Result<Logged, StoreError> {
