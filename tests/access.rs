@@ -262,7 +262,10 @@ async fn an_approval_system_uses_a_licence_and_the_holder_sees_it() {
             let (http, url, body) = (http.clone(), server.at(&lookup), use_body(&id));
             tokio::spawn(async move {
                 let r = http.post(url).bearer_auth(DEPARTMENT).json(&body).send().await.unwrap();
-                assert_eq!(r.status(), StatusCode::OK);
+                let status = r.status();
+                if status != StatusCode::OK {
+                    panic!("{status}: {}", r.text().await.unwrap());
+                }
                 r.json::<Value>().await.unwrap()["use_record"]
                     .as_str()
                     .unwrap()

@@ -190,7 +190,7 @@ fn access_error(e: AccessError) -> EngineError {
 }
 
 /// SHA-256 of the RFC 8785 form of a record.
-fn commitment_bytes<T: serde::Serialize>(value: &T) -> [u8; 32] {
+pub(crate) fn commitment_bytes<T: serde::Serialize>(value: &T) -> [u8; 32] {
     let bytes = serde_json::to_value(value)
         .ok()
         .and_then(|v| canonical::to_canonical(&v).ok())
@@ -515,13 +515,14 @@ impl Engine {
         grant: Option<&Grant>,
         found: &[(LicenceId, HolderRef)],
     ) -> Result<String, EngineError> {
-        let (record, commitment) = self.use_record(department, operation, type_code, ctx, grant, found);
-        let id = record.id.clone();
-        self.use_recorder.record(vec![(record, commitment)]).await?;
-        Ok(id)
+        let record = self.use_record(department, operation, type_code, ctx, grant, found);
+        let ids = self.use_recorder.record(vec![record]).await?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| EngineError::Store(zhengyin_store::StoreError::Backend("no use record id".to_owned())))
     }
 
-    /// A use record and its commitment (SHA-256 of its RFC 8785 form), which goes to the log.
+    /// A use record, its id still to be given by the writer (ids follow the order of writing).
     fn use_record(
         &self,
         department: &str,
@@ -530,11 +531,10 @@ impl Engine {
         ctx: &UseContext,
         grant: Option<&Grant>,
         found: &[(LicenceId, HolderRef)],
-    ) -> (UseRecord, [u8; 32]) {
-        let now = self.clock.now();
-        let record = UseRecord {
-            id: format!("UR{:016x}", self.use_stamp(now)),
-            time: now,
+    ) -> UseRecord {
+        UseRecord {
+            id: String::new(),
+            time: self.clock.now(),
             department: department.to_owned(),
             operation,
             type_code: type_code.clone(),
@@ -549,9 +549,7 @@ impl Engine {
             } else {
                 UseOutcome::Answered
             },
-        };
-        let commitment = commitment_bytes(&record);
-        (record, commitment)
+        }
     }
 
     /// Checks the purpose a department states for a verification: a valid use cause and a
@@ -576,12 +574,14 @@ impl Engine {
         reports: &[VerificationReport],
     ) -> Result<Vec<Option<String>>, EngineError> {
         let mut records = Vec::new();
-        let ids = reports
+        let recorded: Vec<bool> = reports
             .iter()
             .map(|report| {
-                let id = report.licence_id.as_deref().and_then(|id| LicenceId::parse(id).ok())?;
+                let Some(id) = report.licence_id.as_deref().and_then(|id| LicenceId::parse(id).ok()) else {
+                    return false;
+                };
                 let found = report.holder.clone().map(|h| (id.clone(), h));
-                let (mut record, entry) = self.use_record(
+                let mut record = self.use_record(
                     department,
                     UseOperation::Verify,
                     id.type_code(),
@@ -592,32 +592,15 @@ impl Engine {
                 if found.is_none() {
                     record.licences = vec![id];
                 }
-                let use_id = record.id.clone();
-                records.push((record, entry));
-                Some(use_id)
+                records.push(record);
+                true
             })
             .collect();
-        self.use_recorder.record(records).await?;
-        Ok(ids)
-    }
-
-    /// A use record's stamp: its time in nanoseconds, moved up past the previous stamp so that
-    /// ids are unique and in recording order.
-    fn use_stamp(&self, now: OffsetDateTime) -> u64 {
-        let nanos = u64::try_from(now.unix_timestamp_nanos()).unwrap_or(0);
-        let mut last = self.last_use_stamp.load(std::sync::atomic::Ordering::Relaxed);
-        loop {
-            let next = nanos.max(last + 1);
-            match self.last_use_stamp.compare_exchange_weak(
-                last,
-                next,
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-            ) {
-                Ok(_) => return next,
-                Err(seen) => last = seen,
-            }
-        }
+        let mut ids = self.use_recorder.record(records).await?.into_iter();
+        Ok(recorded
+            .into_iter()
+            .map(|r| if r { ids.next() } else { None })
+            .collect())
     }
 
     /// Reads one licence of the type for a use; `None` when there is none (an identifier of

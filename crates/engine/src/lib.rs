@@ -127,8 +127,6 @@ pub struct Engine {
     use_recorder: recorder::UseRecorder,
     /// Which holder tokens are accepted.
     identity: identity::Identity,
-    /// The last use-record stamp handed out (see `access`).
-    last_use_stamp: std::sync::atomic::AtomicU64,
     /// Serialises changes to one licence lineage (striped by hash).
     lineage_locks: Vec<Mutex<()>>,
 }
@@ -169,7 +167,6 @@ impl Engine {
             registry: RwLock::default(),
             access: RwLock::default(),
             access_lock: Mutex::new(()),
-            last_use_stamp: std::sync::atomic::AtomicU64::new(0),
             identity: identity::Identity::default(),
             use_recorder,
             token_key: None,
@@ -193,14 +190,6 @@ impl Engine {
             }
         }
         *engine.write_access() = access::AccessIndex::load(engine.store.as_ref())?;
-        // Use record ids continue above the last one stored, whatever the clock says.
-        if let Some(last) = engine.store.last_use_record()? {
-            let stamp = last
-                .strip_prefix("UR")
-                .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-                .ok_or_else(|| zhengyin_store::StoreError::Corrupt(format!("use record id {last}")))?;
-            engine.last_use_stamp.store(stamp, std::sync::atomic::Ordering::Relaxed);
-        }
         for intent in engine.store.pending_intents()? {
             tracing::warn!(licence = %intent.id, "abandoning an intent left by an interrupted issue");
             engine.store.abandon_intent(&intent.id)?.await?;

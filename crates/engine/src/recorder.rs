@@ -27,8 +27,8 @@ pub const MAX_BATCH: usize = 4096;
 type Committed = Vec<(UseRecord, [u8; 32])>;
 
 struct Job {
-    records: Committed,
-    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    records: Vec<UseRecord>,
+    done: tokio::sync::oneshot::Sender<Result<Vec<String>, StoreError>>,
 }
 
 /// The queue in front of the writer thread (which ends when the recorder is dropped).
@@ -37,21 +37,29 @@ pub(crate) struct UseRecorder {
 }
 
 impl UseRecorder {
-    /// Starts the writer thread over `store`.
+    /// Starts the writer thread over `store`. Ids continue above the last one stored, whatever
+    /// the clock says.
     pub(crate) fn start(store: Arc<dyn Store>) -> Result<Self, EngineError> {
+        let last = match store.last_use_record()? {
+            Some(id) => id
+                .strip_prefix("UR")
+                .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("use record id {id}")))?,
+            None => 0,
+        };
         let (queue, jobs) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("zhengyin-use-records".to_owned())
-            .spawn(move || write_batches(store.as_ref(), &jobs))
+            .spawn(move || write_batches(store.as_ref(), &jobs, last))
             .map_err(|e| EngineError::Store(StoreError::Backend(format!("starting the use-record writer: {e}"))))?;
         Ok(Self { queue })
     }
 
-    /// Queues `records` and returns once they are durable (or the write failed: nothing of
-    /// them is then acknowledged).
-    pub(crate) async fn record(&self, records: Committed) -> Result<(), EngineError> {
+    /// Queues `records` (their ids are given here, in writing order) and returns their ids once
+    /// they are durable (or the write failed: nothing of them is then acknowledged).
+    pub(crate) async fn record(&self, records: Vec<UseRecord>) -> Result<Vec<String>, EngineError> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let stopped = || EngineError::Store(StoreError::Backend("the use-record writer stopped".to_owned()));
         let (done, answer) = tokio::sync::oneshot::channel();
@@ -77,7 +85,15 @@ fn batch_entry(committed: &Committed) -> Vec<u8> {
     }))
 }
 
-fn write_batches(store: &dyn Store, jobs: &mpsc::Receiver<Job>) {
+/// A record's id: `UR` and 16 hex digits of its time in nanoseconds, moved past the previous id,
+/// so that ids are unique and grow in writing order.
+fn next_id(last: &mut u64, record: &UseRecord) -> String {
+    let nanos = u64::try_from(record.time.unix_timestamp_nanos()).unwrap_or(0);
+    *last = nanos.max(last.saturating_add(1));
+    format!("UR{last:016x}")
+}
+
+fn write_batches(store: &dyn Store, jobs: &mpsc::Receiver<Job>, mut last: u64) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         let mut count = batch[0].records.len();
@@ -90,10 +106,18 @@ fn write_batches(store: &dyn Store, jobs: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let committed: Committed = batch
-            .iter_mut()
-            .flat_map(|job| std::mem::take(&mut job.records))
-            .collect();
+        let mut committed: Committed = Vec::with_capacity(count);
+        let mut ids_per_job = Vec::with_capacity(batch.len());
+        for job in &mut batch {
+            let mut ids = Vec::with_capacity(job.records.len());
+            for mut record in std::mem::take(&mut job.records) {
+                record.id = next_id(&mut last, &record);
+                ids.push(record.id.clone());
+                let commitment = crate::access::commitment_bytes(&record);
+                committed.push((record, commitment));
+            }
+            ids_per_job.push(ids);
+        }
         let entry = batch_entry(&committed);
         let records: Vec<UseRecord> = committed.into_iter().map(|(record, _)| record).collect();
         let result = store
@@ -102,9 +126,9 @@ fn write_batches(store: &dyn Store, jobs: &mpsc::Receiver<Job>) {
         if let Err(e) = &result {
             tracing::error!(error = %e, records = records.len(), "writing use records failed");
         }
-        for job in batch {
+        for (job, ids) in batch.into_iter().zip(ids_per_job) {
             // A caller that gave up waiting needs no answer.
-            let _ = job.done.send(result.clone());
+            let _ = job.done.send(result.clone().map(|()| ids));
         }
     }
 }
