@@ -297,6 +297,8 @@ pub(crate) async fn verify_batch(
     let engine = Arc::clone(&s.engine);
     let started = Instant::now();
     // Verifying hundreds of licences is CPU work: off the async workers.
+    // Fair (first come, first served) and bounded: each batch already uses every core.
+    let _slot = s.batch_slots.acquire().await.map_err(|_| Problem::internal())?;
     let reports = tokio::task::spawn_blocking(move || {
         let request: BatchRequest<'_> = serde_json::from_slice(&body).map_err(|e| {
             if e.is_syntax() || e.is_eof() {

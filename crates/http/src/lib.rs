@@ -57,6 +57,9 @@ pub struct AppState {
     openapi: Arc<Value>,
     /// Most licences in one batch verification.
     batch_limit: usize,
+    /// Batch verifications running at once (one per core): the rest wait in arrival order, so
+    /// a batch is not starved by later ones.
+    batch_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Why the state could not be built.
@@ -85,6 +88,9 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             openapi: Arc::new(openapi),
             batch_limit: HttpConfig::default().batch_limit,
+            batch_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            )),
         })
     }
 }
