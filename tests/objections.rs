@@ -305,26 +305,28 @@ async fn receiver(
     (url, rx)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_objector_is_told_each_outcome_by_a_signed_webhook_retried_until_taken() {
-    let (hook, mut received) = webhook_receiver().await;
-    let dir = TempDir::new("objections-webhook");
+/// A demo node in `dir` that pushes the demo department's notifications to `hook`: its
+/// command line, the node, and the id of an objection the department filed and the issuer
+/// accepted (so one notification is on its way).
+async fn node_with_webhook(dir: &TempDir, hook: &str, number: &str) -> (Vec<String>, Server, String) {
     let keys = common::root().join("keys-example");
-    let data = dir.0.join("data");
-    let webhook = format!("示例审批系统={hook}");
-    let server = Server::start_with(&[
+    let args: Vec<String> = [
         "serve",
         "--demo",
         "--keys-dir",
         keys.to_str().unwrap(),
         "--data-dir",
-        data.to_str().unwrap(),
+        dir.0.join("data").to_str().unwrap(),
         "--webhook",
-        &webhook,
-    ]);
+        &format!("示例审批系统={hook}"),
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    let server = Server::start_with(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let http = Client::new();
     let authority = "demo-authority-ed25519";
-    let (_, issued) = send(&http, &server, "/v1/licences", authority, &business_licence("OBJ-W1")).await;
+    let (_, issued) = send(&http, &server, "/v1/licences", authority, &business_licence(number)).await;
     let id = issued["id"].as_str().unwrap().to_owned();
     let (status, filed) = send(
         &http,
@@ -345,6 +347,15 @@ async fn the_objector_is_told_each_outcome_by_a_signed_webhook_retried_until_tak
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    (args, server, oid)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_objector_is_told_each_outcome_by_a_signed_webhook_retried_until_taken() {
+    let (hook, mut received) = webhook_receiver().await;
+    let dir = TempDir::new("objections-webhook");
+    let (_, server, oid) = node_with_webhook(&dir, &hook, "OBJ-W1").await;
+    let http = Client::new();
 
     // Refused once (500), then retried with the same idempotency key and taken.
     let wait = std::time::Duration::from_secs(20);
@@ -396,42 +407,8 @@ async fn a_notification_queued_before_a_crash_is_delivered_after_the_restart_wit
     let accept = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (hook, mut received) = webhook_receiver_with(std::sync::Arc::clone(&accept), false).await;
     let dir = TempDir::new("objections-restart");
-    let keys = common::root().join("keys-example");
-    let data = dir.0.join("data");
-    let webhook = format!("示例审批系统={hook}");
-    let args = [
-        "serve",
-        "--demo",
-        "--keys-dir",
-        keys.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--webhook",
-        &webhook,
-    ];
-    let server = Server::start_with(&args);
+    let (args, server, oid) = node_with_webhook(&dir, &hook, "OBJ-R1").await;
     let http = Client::new();
-    let authority = "demo-authority-ed25519";
-    let (_, issued) = send(&http, &server, "/v1/licences", authority, &business_licence("OBJ-R1")).await;
-    let id = issued["id"].as_str().unwrap().to_owned();
-    let (_, filed) = send(
-        &http,
-        &server,
-        "/v1/objections",
-        "demo-verifier",
-        &json!({"licence": id, "kind": "incomplete", "statement": "缺少经营范围"}),
-    )
-    .await;
-    let oid = filed["objection"]["id"].as_str().unwrap().to_owned();
-    let (status, _) = send(
-        &http,
-        &server,
-        &format!("/v1/objections/{oid}/actions"),
-        authority,
-        &json!({"action": "accept"}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
     // The receiver is down (500); the node crashes after trying.
     let wait = std::time::Duration::from_secs(20);
     let (refused, _) = tokio::time::timeout(wait, received.recv()).await.unwrap().unwrap();
@@ -441,7 +418,7 @@ async fn a_notification_queued_before_a_crash_is_delivered_after_the_restart_wit
 
     // Restarted, with the receiver up: delivered, same key, and once taken never again.
     accept.store(true, std::sync::atomic::Ordering::SeqCst);
-    let server = Server::start_with(&args);
+    let server = Server::start_with(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let (delivered, body) = tokio::time::timeout(wait, received.recv()).await.unwrap().unwrap();
     assert_eq!(delivered["zhengyin-idempotency-key"], key);
     assert_eq!(
@@ -460,41 +437,7 @@ async fn a_webhook_that_never_answers_is_timed_out_and_retried() {
     let accept = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let (hook, mut received) = receiver(accept, true, true).await;
     let dir = TempDir::new("objections-timeout");
-    let keys = common::root().join("keys-example");
-    let data = dir.0.join("data");
-    let webhook = format!("示例审批系统={hook}");
-    let server = Server::start_with(&[
-        "serve",
-        "--demo",
-        "--keys-dir",
-        keys.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--webhook",
-        &webhook,
-    ]);
-    let http = Client::new();
-    let authority = "demo-authority-ed25519";
-    let (_, issued) = send(&http, &server, "/v1/licences", authority, &business_licence("OBJ-T1")).await;
-    let id = issued["id"].as_str().unwrap().to_owned();
-    let (_, filed) = send(
-        &http,
-        &server,
-        "/v1/objections",
-        "demo-verifier",
-        &json!({"licence": id, "kind": "other", "statement": "名称有误"}),
-    )
-    .await;
-    let oid = filed["objection"]["id"].as_str().unwrap().to_owned();
-    let (status, _) = send(
-        &http,
-        &server,
-        &format!("/v1/objections/{oid}/actions"),
-        authority,
-        &json!({"action": "accept"}),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let (_args, _server, _oid) = node_with_webhook(&dir, &hook, "OBJ-T1").await;
     // First attempt: no answer (the node gives up after 10 s); then retried and taken.
     let wait = std::time::Duration::from_secs(30);
     let (first, _) = tokio::time::timeout(wait, received.recv()).await.unwrap().unwrap();
