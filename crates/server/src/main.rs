@@ -123,6 +123,10 @@ enum Command {
         /// PEM file: the signing certificate followed by its intermediates (repeatable).
         #[arg(long, required = true)]
         certs: Vec<PathBuf>,
+        /// For an annotated copy (加注件): the issuing node's token public key (PEM, from
+        /// `GET /v1/token-key`).
+        #[arg(long)]
+        token_key: Option<PathBuf>,
     },
 }
 
@@ -204,7 +208,8 @@ fn main() -> ExitCode {
             licence,
             anchors,
             certs,
-        } => verify(&licence, &anchors, &certs),
+            token_key,
+        } => verify(&licence, &anchors, &certs, token_key.as_deref()),
         Command::HolderToken {
             key,
             holder,
@@ -477,7 +482,7 @@ fn export_log(url: &str, token: &str, out: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(licence: &Path, anchors: &Path, certs: &[PathBuf]) -> anyhow::Result<ExitCode> {
+fn verify(licence: &Path, anchors: &Path, certs: &[PathBuf], token_key: Option<&Path>) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(licence).with_context(|| format!("reading {}", licence.display()))?;
     let anchors_pem = std::fs::read_to_string(anchors).with_context(|| format!("reading {}", anchors.display()))?;
     let roots = TrustAnchors::from_pem(&anchors_pem).context("parsing trust anchors")?;
@@ -489,7 +494,34 @@ fn verify(licence: &Path, anchors: &Path, certs: &[PathBuf]) -> anyhow::Result<E
         .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let now = time::OffsetDateTime::now_utc();
-    let report = zhengyin_engine::verify_offline(&bytes, roots, &chains, now, None)?;
+    let is_copy = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .is_ok_and(|v| v["type"] == zhengyin_engine::annotated::ANNOTATED_COPY);
+    let report = if is_copy {
+        let key = match token_key {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let der = zhengyin_crypto::pem::decode_label(&text, "PUBLIC KEY")
+                    .ok()
+                    .and_then(|blocks| blocks.into_iter().next())
+                    .with_context(|| format!("{}: no PUBLIC KEY block", path.display()))?;
+                Some(zhengyin_crypto::PublicKey::from_spki_der(&der).context("the token key")?)
+            }
+            None => None,
+        };
+        let mut inner_error = None;
+        let report = zhengyin_engine::annotated::verify_annotated_copy(&bytes, key.as_ref(), now, |licence| {
+            zhengyin_engine::verify_offline(licence, roots, &chains, now, None).unwrap_or_else(|e| {
+                inner_error = Some(e.to_string());
+                zhengyin_model::ReportBuilder::new(&["licence"]).finish(now)
+            })
+        });
+        if let Some(e) = inner_error {
+            anyhow::bail!("the licence inside: {e}");
+        }
+        report
+    } else {
+        zhengyin_engine::verify_offline(&bytes, roots, &chains, now, None)?
+    };
     println!("{}", serde_json::to_string_pretty(&report)?);
     // Offline the status is unknown, so the best verdict is INDETERMINATE; exit 0 means
     // "no check failed", 1 means INVALID.
