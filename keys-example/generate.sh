@@ -124,4 +124,22 @@ sign fake-root test-only/rogue-root.key "/C=CN/O=Zhengyin Example/CN=Zhengyin Ex
 genkey sm2 test-only/forged-ca.key
 sign forged test-only/forged-ca.key "/C=CN/O=Zhengyin Example/CN=Zhengyin Example Issuing CA (EXAMPLE ONLY)" issuing "$work/fake-root.pem" test-only/rogue-root.key $START $END test-only/forged-issuing-ca.pem
 sign forged-leaf test-only/leaf.key "/CN=Forged Authority" authority test-only/forged-issuing-ca.pem test-only/forged-ca.key $START 20350101000000Z test-only/forged-leaf.pem
+# A CRL of the issuing CA (SM2): the ed25519 authority revoked for key compromise, the p256
+# authority as superseded. Used only by tests that load it.
+mkdir -p "$work/crl" && : > "$work/crl/index.txt" && echo 1000 > "$work/crl/crlnumber"
+cat > "$work/crl/ca.cnf" <<CNF
+[ ca ]
+default_ca = CA_default
+[ CA_default ]
+database = $work/crl/index.txt
+crlnumber = $work/crl/crlnumber
+default_md = sm3
+default_crl_days = 3650
+crl_extensions = crl_ext
+[ crl_ext ]
+authorityKeyIdentifier = keyid:always
+CNF
+openssl ca -config "$work/crl/ca.cnf" -keyfile issuing-ca.key -cert issuing-ca.pem -revoke authority-ed25519.pem -crl_reason keyCompromise
+openssl ca -config "$work/crl/ca.cnf" -keyfile issuing-ca.key -cert issuing-ca.pem -revoke authority-p256.pem -crl_reason superseded
+openssl ca -config "$work/crl/ca.cnf" -keyfile issuing-ca.key -cert issuing-ca.pem -gencrl -sigopt distid:1234567812345678 -out test-only/issuing-ca-revocations.crl.pem
 echo "regenerated example keys in $(pwd)"

@@ -4,13 +4,14 @@
 //! signature verification for Ed25519 (`verify_strict`), ECDSA P-256/P-384, RSA ≥ 2048 (PKCS#1
 //! v1.5 and PSS) and SM2 with SM3 ([`key`]); the [`Signer`] trait and PKCS#8 file keys
 //! ([`signer`]); compact JWS for tokens ([`jws`]); the licence cryptosuites and their multibase proof values ([`suite`]); PEM
-//! ([`pem`]); and X.509 parsing and chain validation ([`x509`]).
+//! ([`pem`]); X.509 parsing and chain validation ([`x509`]); and certificate revocation lists ([`crl`]).
 //!
 //! What it is not: it knows nothing of licences beyond the bytes it is asked to sign or verify,
 //! and does no I/O except reading a key file the operator names. ring verifies and signs ECDSA and
 //! RSA; ed25519-dalek does Ed25519; RustCrypto's sm2/sm3 do SM2 and SM3.
 
 pub mod batch;
+pub mod crl;
 mod error;
 pub mod hash;
 pub mod jws;

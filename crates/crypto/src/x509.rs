@@ -46,6 +46,8 @@ pub struct Certificate {
     unhandled_critical: Option<String>,
     /// RFC 5280 rules broken whatever the certificate's place on a path.
     defect: Option<&'static str>,
+    /// The serial number's content octets.
+    serial: Vec<u8>,
     /// Whether basic constraints were marked critical (RFC 5280 requires it of CAs).
     ca_critical: bool,
 }
@@ -109,6 +111,28 @@ impl ChainError {
     /// Whether the chain could not be evaluated (rather than evaluated and found bad).
     pub fn is_indeterminate(&self) -> bool {
         matches!(self, Self::UnknownIssuer(_) | Self::Unsupported(_))
+    }
+}
+
+/// The scheme of a signature algorithm identifier we verify; `None` for any other (including a
+/// known algorithm with unexpected parameters).
+pub(crate) fn signature_scheme(alg: &x509_parser::x509::AlgorithmIdentifier<'_>) -> Option<SignatureScheme> {
+    let sig_oid = alg.algorithm.to_id_string();
+    let sig_params = alg.parameters.as_ref();
+    let params_null_or_absent =
+        sig_params.is_none_or(|p| p.header.tag() == x509_parser::der_parser::asn1_rs::Tag::Null && p.data.is_empty());
+    match (sig_oid.as_str(), params_null_or_absent) {
+        (oid::SHA256_WITH_RSA, true) => Some(SignatureScheme::RsaPkcs1Sha256),
+        (oid::SHA384_WITH_RSA, true) => Some(SignatureScheme::RsaPkcs1Sha384),
+        (oid::SHA512_WITH_RSA, true) => Some(SignatureScheme::RsaPkcs1Sha512),
+        (oid::ECDSA_SHA256, _) if sig_params.is_none() => Some(SignatureScheme::EcdsaSha256Der),
+        (oid::ECDSA_SHA384, _) if sig_params.is_none() => Some(SignatureScheme::EcdsaSha384Der),
+        (oid::ED25519, _) if sig_params.is_none() => Some(SignatureScheme::Ed25519),
+        (oid::SM2_SM3, true) => Some(SignatureScheme::Sm2Sm3Der),
+        (oid::RSASSA_PSS, _) if sig_params.is_some_and(|p| p.as_bytes() == PSS_SHA256_PARAMS) => {
+            Some(SignatureScheme::RsaPssSha256)
+        }
+        _ => None,
     }
 }
 
@@ -176,26 +200,10 @@ impl Certificate {
                 _ => {}
             }
         }
-        let sig_oid = cert.signature_algorithm.algorithm.to_id_string();
-        let sig_params = cert.signature_algorithm.parameters.as_ref();
         if cert.signature_algorithm != cert.tbs_certificate.signature {
             return Err(bad("signature algorithm differs from the one in the signed part"));
         }
-        let params_null_or_absent = sig_params
-            .is_none_or(|p| p.header.tag() == x509_parser::der_parser::asn1_rs::Tag::Null && p.data.is_empty());
-        let signature_scheme = match (sig_oid.as_str(), params_null_or_absent) {
-            (oid::SHA256_WITH_RSA, true) => Some(SignatureScheme::RsaPkcs1Sha256),
-            (oid::SHA384_WITH_RSA, true) => Some(SignatureScheme::RsaPkcs1Sha384),
-            (oid::SHA512_WITH_RSA, true) => Some(SignatureScheme::RsaPkcs1Sha512),
-            (oid::ECDSA_SHA256, _) if sig_params.is_none() => Some(SignatureScheme::EcdsaSha256Der),
-            (oid::ECDSA_SHA384, _) if sig_params.is_none() => Some(SignatureScheme::EcdsaSha384Der),
-            (oid::ED25519, _) if sig_params.is_none() => Some(SignatureScheme::Ed25519),
-            (oid::SM2_SM3, true) => Some(SignatureScheme::Sm2Sm3Der),
-            (oid::RSASSA_PSS, _) if sig_params.is_some_and(|p| p.as_bytes() == PSS_SHA256_PARAMS) => {
-                Some(SignatureScheme::RsaPssSha256)
-            }
-            _ => None,
-        };
+        let signature_scheme = signature_scheme(&cert.signature_algorithm);
         if cert.signature_value.unused_bits != 0 {
             return Err(bad("signature bit string has unused bits"));
         }
@@ -225,8 +233,24 @@ impl Certificate {
             authority_key_id,
             unhandled_critical,
             defect,
+            serial: serial.to_vec(),
             ca_critical,
         })
+    }
+
+    /// The serial number's content octets.
+    pub fn serial(&self) -> &[u8] {
+        &self.serial
+    }
+
+    /// The issuer's name, DER.
+    pub fn issuer_name(&self) -> &[u8] {
+        &self.issuer
+    }
+
+    /// The subject's name, DER.
+    pub fn subject_name(&self) -> &[u8] {
+        &self.subject
     }
 
     /// Parses every `CERTIFICATE` block of PEM text, in order.
