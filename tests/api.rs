@@ -615,3 +615,32 @@ async fn batch_verification_reports_each_licence_and_refuses_bad_batches() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crl_given_by_an_operator_turns_a_compromised_authoritys_licences_invalid() {
+    let api = Api::start();
+    let (_, licence) = api.issue("ed25519", "CRL-1").await;
+    assert_eq!(api.verify(licence.clone()).await["verdict"], "VALID");
+    let crl =
+        std::fs::read_to_string(common::root().join("keys-example/test-only/issuing-ca-revocations.crl.pem")).unwrap();
+    let r = api.post("/v1/crls", "demo-operator", &json!({"crl": crl})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.json::<Value>().await.unwrap()["revoked"], 2);
+    let report = api.verify(licence).await;
+    assert_eq!(report["verdict"], "INVALID", "{report}");
+    problem(
+        api.post(
+            "/v1/crls",
+            "demo-operator",
+            &json!({"crl": "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "certificate.invalid",
+    )
+    .await;
+    let r = api
+        .post("/v1/licences", "demo-authority-ed25519", &business_licence("CRL-2"))
+        .await;
+    problem(r, StatusCode::UNPROCESSABLE_ENTITY, "certificate.invalid").await;
+}

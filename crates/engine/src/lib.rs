@@ -23,6 +23,7 @@ pub mod presentation;
 mod recorder;
 mod registry;
 mod requests;
+pub mod revocation;
 mod seals;
 mod sign;
 mod verify;
@@ -117,6 +118,8 @@ pub struct Engine {
     access: RwLock<access::AccessIndex>,
     /// Serialises grant changes, so the index follows the store in order.
     access_lock: Mutex<()>,
+    /// CRLs of trusted CAs.
+    crls: RwLock<revocation::Crls>,
     /// Largest evidence file, bytes.
     evidence_limit: usize,
     /// Webhook URLs of departments, for objection notifications.
@@ -172,6 +175,7 @@ impl Engine {
             token_key: None,
             webhooks: std::collections::HashMap::new(),
             evidence_limit: objections::DEFAULT_EVIDENCE_LIMIT,
+            crls: RwLock::default(),
             lineage_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         };
         let now = engine.clock.now();
@@ -190,6 +194,7 @@ impl Engine {
             }
         }
         *engine.write_access() = access::AccessIndex::load(engine.store.as_ref())?;
+        engine.load_crls()?;
         for intent in engine.store.pending_intents()? {
             tracing::warn!(licence = %intent.id, "abandoning an intent left by an interrupted issue");
             engine.store.abandon_intent(&intent.id)?.await?;

@@ -45,6 +45,9 @@ impl Engine {
         // Never sign with a certificate that is not valid now: verifiers would refuse it.
         cert.validate_at(&self.anchors, created)
             .map_err(|e| EngineError::Certificate(e.to_string()))?;
+        if let Some(revoked) = self.revoked(&cert) {
+            return Err(EngineError::Certificate(revoked.describe()));
+        }
         if let Some(es_id) = &seal {
             self.check_licence_seal(es_id, &issuer, &cert_id, suite, created)?;
         }

@@ -48,6 +48,10 @@ pub(crate) trait Context {
     fn seal(&self, es_id: &str) -> Result<Option<StoredSeal>, StoreError>;
     /// Open objections to this licence version: `(objection id, disputed fields)`.
     fn open_objections(&self, id: &zhengyin_model::LicenceId) -> Result<Vec<(String, Vec<String>)>, StoreError>;
+    /// A revoked certificate on the signing certificate's chain, by the CRLs held.
+    fn revoked(&self, _entry: &CertEntry) -> Option<crate::revocation::Revoked> {
+        None
+    }
 }
 
 impl Context for Engine {
@@ -76,6 +80,9 @@ impl Context for Engine {
         Ok(crate::objections::open_objections(
             &self.store.objections_of_licence(id)?,
         ))
+    }
+    fn revoked(&self, entry: &CertEntry) -> Option<crate::revocation::Revoked> {
+        Engine::revoked(self, entry)
     }
 }
 
@@ -375,12 +382,30 @@ fn checks_before_signature(
         r.indeterminate("certificate", "the certificate's key algorithm is not supported");
         return None;
     }
-    match cert.validate_at(ctx.anchors(), created) {
-        Ok(()) => r.pass(
+    match (cert.validate_at(ctx.anchors(), created), ctx.revoked(&cert)) {
+        (Err(e), _) => r.fail("certificate", format!("at signing time: {e}")),
+        (Ok(()), Some(revoked)) if revoked.invalidates(created) => r.fail(
             "certificate",
-            format!("{} valid at signing time", cert.certificate.subject()),
+            format!(
+                "{}: signatures made from then on, or with a compromised key, are not trusted",
+                revoked.describe()
+            ),
         ),
-        Err(e) => r.fail("certificate", format!("at signing time: {e}")),
+        (Ok(()), revoked) => {
+            if let Some(revoked) = revoked {
+                r.warn(
+                    "revocation",
+                    format!(
+                        "{}, after this licence was signed; the signature stands",
+                        revoked.describe()
+                    ),
+                );
+            }
+            r.pass(
+                "certificate",
+                format!("{} valid at signing time", cert.certificate.subject()),
+            )
+        }
     };
 
     // the signing input, for the signature check

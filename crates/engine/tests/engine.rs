@@ -1021,3 +1021,62 @@ async fn the_review_limit_is_the_licence_types() {
         assert!(w.engine.register_licence_type(bad).await.is_err(), "{days}");
     }
 }
+
+#[tokio::test]
+async fn certificates_revoked_by_a_crl_are_refused_as_the_reason_requires() {
+    let w = world().await;
+    let (ed25519, _) = issued(&w, "11220000013544541J").await;
+    let (p256, _) = issued(&w, "11100000000013338W").await;
+    for l in [&ed25519, &p256] {
+        assert_eq!(w.engine.verify(&l.bytes, None).verdict, Verdict::Valid);
+    }
+    // Garbage, and a CRL no trusted CA signed, are refused.
+    assert!(w.engine.add_crl(b"not a CRL").await.is_err());
+    let crl = read(&keys_dir().join("test-only/issuing-ca-revocations.crl.pem"));
+    let mut forged = zhengyin_crypto::pem::decode_label(&crl, "X509 CRL")
+        .unwrap()
+        .remove(0)
+        .to_vec();
+    let at = forged.len() / 2;
+    forged[at] ^= 1;
+    assert!(matches!(
+        w.engine.add_crl(&forged).await,
+        Err(EngineError::Certificate(_))
+    ));
+
+    let summary = w.engine.add_crl(crl.as_bytes()).await.unwrap();
+    assert_eq!(summary.revoked, 2);
+    assert!(
+        w.engine.add_crl(crl.as_bytes()).await.is_err(),
+        "not newer than the one held"
+    );
+    // Key compromise: even licences signed before the revocation are INVALID.
+    let report = w.engine.verify(&ed25519.bytes, None);
+    assert_eq!(report.verdict, Verdict::Invalid);
+    assert!(
+        check(&report, "certificate").message.contains("key compromise"),
+        "{report:#?}"
+    );
+    // Superseded after signing: the signature stands, with a warning.
+    let report = w.engine.verify(&p256.bytes, None);
+    assert_eq!(report.verdict, Verdict::Valid, "{report:#?}");
+    assert_eq!(check(&report, "revocation").outcome, Outcome::Warning);
+    // A revoked certificate signs nothing more.
+    for issuer in ["11220000013544541J", "11100000000013338W"] {
+        assert!(matches!(
+            w.engine.issue(&uscc(issuer), issue_request()).await,
+            Err(EngineError::Certificate(_))
+        ));
+    }
+    assert!(
+        w.engine
+            .issue(&uscc("12100000400010398P"), issue_request())
+            .await
+            .is_ok(),
+        "others still sign"
+    );
+    // After a restart the CRL is still held.
+    let restarted = engine_over(std::sync::Arc::clone(&w.store), std::sync::Arc::clone(&w.clock)).await;
+    assert_eq!(restarted.crls().len(), 1);
+    assert_eq!(restarted.verify(&ed25519.bytes, None).verdict, Verdict::Invalid);
+}

@@ -446,3 +446,24 @@ pub(crate) async fn log_consistency(
         .collect();
     Ok(Json(json!({ "first": q.first, "second": q.second, "proof": proof })).into_response())
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CrlUpload {
+    /// PEM (`X509 CRL`).
+    crl: String,
+}
+
+/// An operator gives the node a CA's CRL; verification and signing follow it from then on.
+pub(crate) async fn add_crl(
+    State(s): State<AppState>,
+    _: OperatorCaller,
+    JsonBody(upload): JsonBody<CrlUpload>,
+) -> Result<Response> {
+    let summary = s.engine.add_crl(upload.crl.as_bytes()).await?;
+    Ok((StatusCode::CREATED, Json(summary)).into_response())
+}
+
+pub(crate) async fn list_crls(State(s): State<AppState>, _caller: Caller) -> Response {
+    Json(json!({ "crls": s.engine.crls() })).into_response()
+}

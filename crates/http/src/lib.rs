@@ -125,6 +125,7 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
             post(handlers::register_authority).get(handlers::list_authorities),
         )
         .route("/authorities/{uscc}", get(handlers::get_authority))
+        .route("/crls", post(handlers::add_crl).get(handlers::list_crls))
         .route(
             "/licence-types",
             post(handlers::register_licence_type).get(handlers::list_licence_types),

@@ -432,6 +432,13 @@ fn objections(store: &dyn Store) -> Outcome {
         ok(store.objection("none"), "read")?.is_none(),
         "an unknown objection is absent",
     )?;
+    wait(store.put_crl(b"CA-1", b"crl one"), "crl")?;
+    wait(store.put_crl(b"CA-1", b"crl two"), "crl replaced")?;
+    wait(store.put_crl(b"CA-2", b"crl three"), "crl")?;
+    ensure(
+        ok(store.crls(), "crls")? == vec![b"crl two".to_vec(), b"crl three".to_vec()],
+        "one CRL per CA, the latest",
+    )?;
     let file = b"%PDF-1.7 evidence";
     // The store keys by whatever hash the engine computed; any 32 bytes of the content do here.
     let sha = zhengyin_tlog::leaf_hash(file);

@@ -265,6 +265,11 @@ pub trait Store: Send + Sync {
     /// Every API token issued, revoked ones included.
     fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
 
+    /// Stores (replaces) the CRL of one CA, by the CA's name.
+    fn put_crl(&self, issuer: &[u8], der: &[u8]) -> Result<Durable, StoreError>;
+    /// Every CRL held.
+    fn crls(&self) -> Result<Vec<Vec<u8>>, StoreError>;
+
     /// Stores a new presentation. [`StoreError::Conflict`] if the id is taken.
     fn put_presentation(&self, presentation: &Presentation) -> Result<Durable, StoreError>;
     /// A presentation by id.

@@ -67,6 +67,8 @@ pub struct SledStore {
     outbox: sled::Tree,
     /// Evidence files by SHA-256.
     evidence: sled::Tree,
+    /// CRLs (DER) by issuing CA name.
+    crls: sled::Tree,
     /// Serialises log appends so that concurrent transactions do not retry on the size key.
     log_writer: std::sync::Mutex<()>,
 }
@@ -245,6 +247,7 @@ impl SledStore {
             notifications_by_recipient: tree("notifications_by_recipient")?,
             outbox: tree("outbox")?,
             evidence: tree("evidence")?,
+            crls: tree("crls")?,
             log_writer: std::sync::Mutex::new(()),
             gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
             db,
@@ -658,6 +661,19 @@ impl Store for SledStore {
             })
             .map_err(tx_error)?;
         Ok(self.logged(index))
+    }
+
+    fn put_crl(&self, issuer: &[u8], der: &[u8]) -> Result<Durable, StoreError> {
+        self.crls.insert(issuer, der).map_err(backend)?;
+        Ok(self.durable())
+    }
+
+    fn crls(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.crls
+            .iter()
+            .values()
+            .map(|v| v.map(|v| v.to_vec()).map_err(backend))
+            .collect()
     }
 
     fn put_evidence(&self, sha256: &[u8; 32], bytes: &[u8]) -> Result<Durable, StoreError> {

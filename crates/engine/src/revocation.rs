@@ -1,0 +1,194 @@
+//! Certificate revocation: CRLs of the CAs this node trusts, checked when a licence is verified
+//! and before a key is used to sign.
+//!
+//! A CRL is accepted from an operator when a trust anchor or a CA certificate on a registered
+//! authority's chain signed it, and only if it is newer than the one held for that CA. Verification
+//! then fails a licence whose signing certificate (or a CA above it) was revoked at or before the
+//! signing time, or revoked for key or CA compromise at any time; a revocation after the signing
+//! time for another reason is a warning (the signature was good when made). Without a CRL for a
+//! CA nothing is claimed about its certificates.
+
+use std::collections::HashMap;
+
+use time::OffsetDateTime;
+use zhengyin_crypto::crl::{Revocation, RevocationList};
+use zhengyin_crypto::Certificate;
+use zhengyin_model::licence::format_time;
+
+use crate::registry::CertEntry;
+use crate::{Engine, EngineError};
+
+/// The CRLs held, by issuing CA name (DER).
+#[derive(Debug, Default)]
+pub(crate) struct Crls(HashMap<Vec<u8>, RevocationList>);
+
+/// What a CRL check found for a certificate chain.
+#[derive(Debug, Clone)]
+pub(crate) struct Revoked {
+    /// Whose certificate.
+    pub subject: String,
+    /// When and why.
+    pub revocation: Revocation,
+}
+
+impl Revoked {
+    /// Whether signatures made at `signed` cannot be trusted.
+    pub fn invalidates(&self, signed: OffsetDateTime) -> bool {
+        self.revocation.date <= signed || self.revocation.key_compromised()
+    }
+
+    /// In words.
+    pub fn describe(&self) -> String {
+        let reason = match self.revocation.reason {
+            Some(1) => " for key compromise",
+            Some(2) => " for CA compromise",
+            Some(3) => " (affiliation changed)",
+            Some(4) => " (superseded)",
+            Some(5) => " (cessation of operation)",
+            Some(6) => " (certificate hold)",
+            _ => "",
+        };
+        format!(
+            "{} was revoked at {}{reason}",
+            self.subject,
+            format_time(self.revocation.date)
+        )
+    }
+}
+
+impl Crls {
+    /// The first certificate of `chain` (leaf first) a CRL lists as revoked.
+    pub(crate) fn check(&self, chain: &[&Certificate]) -> Option<Revoked> {
+        chain.iter().find_map(|cert| {
+            let crl = self.0.get(cert.issuer_name())?;
+            crl.revocation(cert).map(|revocation| Revoked {
+                subject: cert.subject().to_owned(),
+                revocation,
+            })
+        })
+    }
+}
+
+/// What an accepted CRL says, for the operator.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CrlSummary {
+    /// The CA that signed it.
+    pub issuer: String,
+    /// When it was issued.
+    pub this_update: String,
+    /// When the next is due.
+    pub next_update: Option<String>,
+    /// How many certificates it revokes.
+    pub revoked: usize,
+}
+
+impl Engine {
+    /// The CA certificates a CRL may come from: trust anchors and the CAs on registered chains.
+    fn crl_issuers(&self) -> Vec<Certificate> {
+        let mut cas: Vec<Certificate> = self.anchors.certificates().to_vec();
+        let reg = self.read_registry();
+        for entry in reg.certificates.values() {
+            for ca in &entry.intermediates {
+                if !cas.iter().any(|c| c.fingerprint() == ca.fingerprint()) {
+                    cas.push(ca.clone());
+                }
+            }
+        }
+        cas
+    }
+
+    fn verify_crl(&self, der: &[u8]) -> Result<RevocationList, EngineError> {
+        let mut last_error = None;
+        for ca in self.crl_issuers() {
+            match RevocationList::from_der(der, &ca) {
+                Ok(crl) => return Ok(crl),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(EngineError::Certificate(format!(
+            "the CRL is not a valid CRL of a CA this node trusts ({})",
+            last_error.map_or_else(|| "no CA known".to_owned(), |e| e.to_string())
+        )))
+    }
+
+    /// Accepts a CRL (PEM `X509 CRL` or DER) signed by a trusted CA, if newer than the one held.
+    pub async fn add_crl(&self, data: &[u8]) -> Result<CrlSummary, EngineError> {
+        let der = match std::str::from_utf8(data) {
+            Ok(text) if text.contains("-----BEGIN") => zhengyin_crypto::pem::decode_label(text, "X509 CRL")
+                .ok()
+                .and_then(|mut blocks| (!blocks.is_empty()).then(|| blocks.remove(0).to_vec()))
+                .ok_or_else(|| EngineError::invalid("no X509 CRL block"))?,
+            _ => data.to_vec(),
+        };
+        let crl = self.verify_crl(&der)?;
+        let issuer_text = self
+            .crl_issuers()
+            .iter()
+            .find(|c| c.subject_name() == crl.issuer_name())
+            .map(|c| c.subject().to_owned())
+            .unwrap_or_default();
+        if let Some(held) = self.read_crls().0.get(crl.issuer_name()) {
+            if held.this_update() >= crl.this_update() {
+                return Err(EngineError::invalid("this node holds a CRL of that CA at least as new"));
+            }
+        }
+        self.store.put_crl(crl.issuer_name(), &der)?.await?;
+        let summary = CrlSummary {
+            issuer: issuer_text,
+            this_update: format_time(crl.this_update()),
+            next_update: crl.next_update().map(format_time),
+            revoked: crl.len(),
+        };
+        tracing::info!(issuer = %summary.issuer, revoked = summary.revoked, "CRL accepted");
+        self.write_crls().0.insert(crl.issuer_name().to_vec(), crl);
+        Ok(summary)
+    }
+
+    /// The CRLs held.
+    pub fn crls(&self) -> Vec<CrlSummary> {
+        let issuers = self.crl_issuers();
+        self.read_crls()
+            .0
+            .values()
+            .map(|crl| CrlSummary {
+                issuer: issuers
+                    .iter()
+                    .find(|c| c.subject_name() == crl.issuer_name())
+                    .map(|c| c.subject().to_owned())
+                    .unwrap_or_default(),
+                this_update: format_time(crl.this_update()),
+                next_update: crl.next_update().map(format_time),
+                revoked: crl.len(),
+            })
+            .collect()
+    }
+
+    /// Loads the stored CRLs (after the registry, whose chains may have signed them).
+    pub(crate) fn load_crls(&self) -> Result<(), EngineError> {
+        for der in self.store.crls()? {
+            match self.verify_crl(&der) {
+                Ok(crl) => {
+                    self.write_crls().0.insert(crl.issuer_name().to_vec(), crl);
+                }
+                Err(e) => tracing::error!(error = %e, "a stored CRL no longer verifies; ignored"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a registered certificate's chain has a revoked certificate.
+    pub(crate) fn revoked(&self, entry: &CertEntry) -> Option<Revoked> {
+        let chain: Vec<&Certificate> = std::iter::once(&entry.certificate)
+            .chain(entry.intermediates.iter())
+            .collect();
+        self.read_crls().check(&chain)
+    }
+
+    fn read_crls(&self) -> std::sync::RwLockReadGuard<'_, Crls> {
+        self.crls.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_crls(&self) -> std::sync::RwLockWriteGuard<'_, Crls> {
+        self.crls.write().unwrap_or_else(|p| p.into_inner())
+    }
+}
