@@ -142,4 +142,8 @@ CNF
 openssl ca -config "$work/crl/ca.cnf" -keyfile issuing-ca.key -cert issuing-ca.pem -revoke authority-ed25519.pem -crl_reason keyCompromise
 openssl ca -config "$work/crl/ca.cnf" -keyfile issuing-ca.key -cert issuing-ca.pem -revoke authority-p256.pem -crl_reason superseded
 openssl ca -config "$work/crl/ca.cnf" -keyfile issuing-ca.key -cert issuing-ca.pem -gencrl -sigopt distid:1234567812345678 -out test-only/issuing-ca-revocations.crl.pem
+# A later CRL of the same CA that also revokes the SM2 authority (key compromise): for seals.
+sleep 1
+openssl ca -config "$work/crl/ca.cnf" -keyfile issuing-ca.key -cert issuing-ca.pem -revoke authority-sm2.pem -crl_reason keyCompromise
+openssl ca -config "$work/crl/ca.cnf" -keyfile issuing-ca.key -cert issuing-ca.pem -gencrl -sigopt distid:1234567812345678 -out test-only/issuing-ca-revocations-later.crl.pem
 echo "regenerated example keys in $(pwd)"

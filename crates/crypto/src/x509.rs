@@ -105,6 +105,9 @@ pub enum ChainError {
     /// A certificate breaks a rule of RFC 5280.
     #[error("certificate `{0}` is not conformant: {1}")]
     Nonconformant(String, &'static str),
+    /// A certificate on the path is revoked (by a CRL the caller holds).
+    #[error("{0}")]
+    Revoked(String),
 }
 
 impl ChainError {

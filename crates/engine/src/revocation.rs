@@ -181,7 +181,12 @@ impl Engine {
         let chain: Vec<&Certificate> = std::iter::once(&entry.certificate)
             .chain(entry.intermediates.iter())
             .collect();
-        self.read_crls().check(&chain)
+        self.revoked_on(&chain)
+    }
+
+    /// The first certificate of a path (leaf first) the CRLs held list as revoked.
+    pub(crate) fn revoked_on(&self, path: &[&Certificate]) -> Option<Revoked> {
+        self.read_crls().check(path)
     }
 
     fn read_crls(&self) -> std::sync::RwLockReadGuard<'_, Crls> {

@@ -502,13 +502,28 @@ impl zhengyin_ses::verify::Context for SealContext<'_> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&cert.fingerprint())
-            .is_some_and(|chain| chain.covers(at));
-        if cached {
-            return Ok(());
+            .filter(|chain| chain.covers(at))
+            .cloned();
+        let chain = match cached {
+            Some(chain) => chain,
+            None => {
+                let chain = zhengyin_crypto::validate_chain(cert, self.intermediates(), &self.engine.anchors, at)?;
+                bounded_insert(&caches.chains, cert.fingerprint(), chain.clone());
+                chain
+            }
+        };
+        // The CRLs held, for the certificate and the CAs on its path.
+        let path: Vec<&Certificate> = std::iter::once(cert)
+            .chain(
+                self.intermediates()
+                    .iter()
+                    .filter(|ca| chain.path.contains(&ca.fingerprint())),
+            )
+            .collect();
+        match self.engine.revoked_on(&path) {
+            Some(revoked) if revoked.invalidates(at) => Err(ChainError::Revoked(revoked.describe())),
+            _ => Ok(()),
         }
-        let chain = zhengyin_crypto::validate_chain(cert, self.intermediates(), &self.engine.anchors, at)?;
-        bounded_insert(&caches.chains, cert.fingerprint(), chain);
-        Ok(())
     }
     fn check_sm2(&self, key: &PublicKey, scheme: SignatureScheme, covered: &[u8], signature: &[u8]) -> bool {
         let digest = hash::sha256(covered);

@@ -1080,3 +1080,35 @@ async fn certificates_revoked_by_a_crl_are_refused_as_the_reason_requires() {
     assert_eq!(restarted.crls().len(), 1);
     assert_eq!(restarted.verify(&ed25519.bytes, None).verdict, Verdict::Invalid);
 }
+
+#[tokio::test]
+async fn a_sealed_signature_by_a_revoked_signer_certificate_is_invalid() {
+    let w = world().await;
+    let seal = w.engine.make_seal(seal_request()).await.unwrap();
+    let document = b"<ofd:Signature/>";
+    let signature = w
+        .engine
+        .apply_seal(
+            &seal.record.es_id,
+            zhengyin_crypto::hash::sm3(document),
+            "/Doc_0/Signs/Sign_0/Signature.xml",
+        )
+        .await
+        .unwrap();
+    let data = zhengyin_ses::verify::Protected::Bytes(document);
+    assert_eq!(w.engine.verify_sealed(&signature, data).verdict, Verdict::Valid);
+    // The SM2 authority's key is compromised (the later CRL): its sealed signatures fail.
+    let crl = read(&keys_dir().join("test-only/issuing-ca-revocations-later.crl.pem"));
+    w.engine.add_crl(crl.as_bytes()).await.unwrap();
+    let report = w
+        .engine
+        .verify_sealed(&signature, zhengyin_ses::verify::Protected::Bytes(document));
+    assert_eq!(report.verdict, Verdict::Invalid);
+    assert!(
+        check(&report, "signer_certificate").message.contains("revoked"),
+        "{report:#?}"
+    );
+    // And a newer CRL replaces an older one, never the reverse.
+    let older = read(&keys_dir().join("test-only/issuing-ca-revocations.crl.pem"));
+    assert!(w.engine.add_crl(older.as_bytes()).await.is_err());
+}
