@@ -71,6 +71,50 @@ async fn seals_are_made_applied_verified_and_revoked_over_http() {
     assert_eq!(status, StatusCode::CREATED, "{applied}");
     let signature = applied["signature"].clone();
 
+    // Offline, the CLI consults a CRL when given one: the later example CRL revokes the SM2
+    // authority's certificate for key compromise, so the signature turns INVALID (exit 1).
+    let keys = common::root().join("keys-example");
+    let signed = dir.0.join("SignedValue.dat");
+    std::fs::write(
+        &signed,
+        base64::engine::general_purpose::STANDARD
+            .decode(signature.as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.0.join("Signature.xml"), document).unwrap();
+    let offline = |crl: Option<&str>| {
+        let mut cmd = std::process::Command::new(common::binary());
+        cmd.args(["seal", "verify"])
+            .arg(&signed)
+            .arg("--anchors")
+            .arg(keys.join("root-ca.pem"))
+            .arg("--intermediates")
+            .arg(keys.join("issuing-ca.pem"))
+            .arg("--data")
+            .arg(dir.0.join("Signature.xml"));
+        if let Some(crl) = crl {
+            cmd.arg("--crl").arg(keys.join("test-only").join(crl));
+        }
+        cmd.output().unwrap()
+    };
+    let without = offline(None);
+    assert_eq!(
+        without.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&without.stdout)
+    );
+    let with = offline(Some("issuing-ca-revocations-later.crl.pem"));
+    assert_eq!(with.status.code(), Some(1), "{}", String::from_utf8_lossy(&with.stdout));
+    assert!(String::from_utf8_lossy(&with.stdout).contains("revoked"));
+    let unrelated = offline(Some("issuing-ca-revocations.crl.pem"));
+    assert_eq!(
+        unrelated.status.code(),
+        Some(0),
+        "that CRL does not list the SM2 authority"
+    );
+
     let verify = |data: &[u8]| json!({"signature": signature, "data_base64": b64(data)});
     let (_, report) = send(
         &http,

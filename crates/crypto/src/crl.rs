@@ -154,6 +154,39 @@ impl RevocationList {
     }
 }
 
+/// The first certificate of `path` (leaf first) one of `crls` revokes: its subject and how.
+pub fn first_revoked<'a>(
+    path: &[&Certificate],
+    crls: impl IntoIterator<Item = &'a RevocationList> + Clone,
+) -> Option<(String, Revocation)> {
+    path.iter().find_map(|cert| {
+        crls.clone()
+            .into_iter()
+            .find_map(|crl| crl.revocation(cert))
+            .map(|revocation| (cert.subject().to_owned(), revocation))
+    })
+}
+
+/// Parses a CRL from PEM or DER and checks it against the first of `cas` that signed it.
+pub fn from_any(data: &[u8], cas: &[Certificate]) -> Result<RevocationList, CryptoError> {
+    let der = match std::str::from_utf8(data) {
+        Ok(text) if text.contains("-----BEGIN") => pem::decode_label(text, "X509 CRL")?
+            .into_iter()
+            .next()
+            .map(|block| block.to_vec())
+            .ok_or_else(|| CryptoError::Pem("no X509 CRL block".to_owned()))?,
+        _ => data.to_vec(),
+    };
+    let mut last = malformed("no CA to check it against");
+    for ca in cas {
+        match RevocationList::from_der(&der, ca) {
+            Ok(crl) => return Ok(crl),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -59,13 +59,8 @@ impl Revoked {
 impl Crls {
     /// The first certificate of `chain` (leaf first) a CRL lists as revoked.
     pub(crate) fn check(&self, chain: &[&Certificate]) -> Option<Revoked> {
-        chain.iter().find_map(|cert| {
-            let crl = self.0.get(cert.issuer_name())?;
-            crl.revocation(cert).map(|revocation| Revoked {
-                subject: cert.subject().to_owned(),
-                revocation,
-            })
-        })
+        zhengyin_crypto::crl::first_revoked(chain, self.0.values())
+            .map(|(subject, revocation)| Revoked { subject, revocation })
     }
 }
 
@@ -97,30 +92,15 @@ impl Engine {
         cas
     }
 
-    fn verify_crl(&self, der: &[u8]) -> Result<RevocationList, EngineError> {
-        let mut last_error = None;
-        for ca in self.crl_issuers() {
-            match RevocationList::from_der(der, &ca) {
-                Ok(crl) => return Ok(crl),
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(EngineError::Certificate(format!(
-            "the CRL is not a valid CRL of a CA this node trusts ({})",
-            last_error.map_or_else(|| "no CA known".to_owned(), |e| e.to_string())
-        )))
+    fn verify_crl(&self, data: &[u8]) -> Result<RevocationList, EngineError> {
+        zhengyin_crypto::crl::from_any(data, &self.crl_issuers())
+            .map_err(|e| EngineError::Certificate(format!("the CRL is not a valid CRL of a CA this node trusts ({e})")))
     }
 
     /// Accepts a CRL (PEM `X509 CRL` or DER) signed by a trusted CA, if newer than the one held.
     pub async fn add_crl(&self, data: &[u8]) -> Result<CrlSummary, EngineError> {
-        let der = match std::str::from_utf8(data) {
-            Ok(text) if text.contains("-----BEGIN") => zhengyin_crypto::pem::decode_label(text, "X509 CRL")
-                .ok()
-                .and_then(|mut blocks| (!blocks.is_empty()).then(|| blocks.remove(0).to_vec()))
-                .ok_or_else(|| EngineError::invalid("no X509 CRL block"))?,
-            _ => data.to_vec(),
-        };
-        let crl = self.verify_crl(&der)?;
+        let crl = self.verify_crl(data)?;
+        let der = crl.der().to_vec();
         let issuer_text = self
             .crl_issuers()
             .iter()

@@ -9,6 +9,6 @@ use zhengyin_ses::verify::Offline;
 
 fuzz_target!(|data: &[u8]| {
     let anchors = TrustAnchors::new(Vec::new());
-    let ctx = Offline { anchors: &anchors, intermediates: &[] };
+    let ctx = Offline { anchors: &anchors, intermediates: &[], crls: &[] };
     let _ = verify_ofd(&ctx, data, datetime!(2026-11-22 08:00 UTC), Limits::default());
 });

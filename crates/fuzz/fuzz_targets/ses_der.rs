@@ -8,7 +8,7 @@ use zhengyin_ses::verify::{verify_seal, verify_signature, Offline, Protected};
 
 fuzz_target!(|data: &[u8]| {
     let anchors = TrustAnchors::new(Vec::new());
-    let ctx = Offline { anchors: &anchors, intermediates: &[] };
+    let ctx = Offline { anchors: &anchors, intermediates: &[], crls: &[] };
     let now = datetime!(2026-11-22 08:00 UTC);
     if let Ok(seal) = zhengyin_ses::parse_seal(data) {
         let _ = zhengyin_ses::write::encode_seal_info(&seal.info);

@@ -169,6 +169,9 @@ enum SealCommand {
         /// The protected data (for OFD: the Signature.xml); its SM3 must equal dataHash.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// A CRL (PEM or DER) of a CA on the path, to check revocation (repeatable).
+        #[arg(long = "crl")]
+        crls: Vec<PathBuf>,
         /// Evaluate at this time (RFC 3339) instead of now.
         #[arg(long, value_parser = parse_time)]
         at: Option<time::OffsetDateTime>,
@@ -239,6 +242,7 @@ fn main() -> ExitCode {
                     intermediates,
                     data,
                     at,
+                    crls,
                 },
         } => seal::verify(seal::VerifyArgs {
             file,
@@ -246,6 +250,7 @@ fn main() -> ExitCode {
             intermediates,
             data,
             at,
+            crls,
         }),
     };
     match result {

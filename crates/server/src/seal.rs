@@ -21,6 +21,7 @@ pub struct VerifyArgs {
     pub intermediates: Vec<PathBuf>,
     pub data: Option<PathBuf>,
     pub at: Option<time::OffsetDateTime>,
+    pub crls: Vec<PathBuf>,
 }
 
 /// Prints a seal or signature file as readable text.
@@ -122,9 +123,20 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?),
         None => None,
     };
+    let mut cas: Vec<Certificate> = anchors.certificates().to_vec();
+    cas.extend(intermediates.iter().cloned());
+    let mut crls = Vec::new();
+    for path in &args.crls {
+        let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        crls.push(
+            zhengyin_crypto::crl::from_any(&data, &cas)
+                .with_context(|| format!("{}: not a CRL of the given CAs", path.display()))?,
+        );
+    }
     let ctx = Offline {
         anchors: &anchors,
         intermediates: &intermediates,
+        crls: &crls,
     };
     let now = time::OffsetDateTime::now_utc();
     if bytes.starts_with(b"PK\x03\x04") {

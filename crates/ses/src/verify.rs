@@ -74,6 +74,8 @@ pub struct Offline<'a> {
     pub anchors: &'a TrustAnchors,
     /// Intermediate CA certificates.
     pub intermediates: &'a [Certificate],
+    /// CRLs to consult (a revocation before the time checked, or for key compromise, fails).
+    pub crls: &'a [zhengyin_crypto::crl::RevocationList],
 }
 
 impl Context for Offline<'_> {
@@ -85,6 +87,23 @@ impl Context for Offline<'_> {
     }
     fn seal_status(&self, _: &str, _: OffsetDateTime) -> SealStatus {
         SealStatus::Unknown
+    }
+    fn check_chain(&self, cert: &Certificate, at: OffsetDateTime) -> Result<(), ChainError> {
+        let chain = validate_chain(cert, self.intermediates, self.anchors, at)?;
+        let path: Vec<&Certificate> = std::iter::once(cert)
+            .chain(
+                self.intermediates
+                    .iter()
+                    .filter(|ca| chain.path.contains(&ca.fingerprint())),
+            )
+            .collect();
+        match zhengyin_crypto::crl::first_revoked(&path, self.crls) {
+            Some((subject, r)) if r.date <= at || r.key_compromised() => Err(ChainError::Revoked(format!(
+                "{subject} was revoked at {}",
+                format_time(r.date)
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 

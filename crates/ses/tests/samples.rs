@@ -86,6 +86,7 @@ fn the_ofdrw_seals_maker_signatures_verify() {
     let ctx = Offline {
         anchors: &anchors,
         intermediates: &[],
+        crls: &[],
     };
     for file in ["UserV1.esl", "UserV4.esl", "UserV5.esl", "UserV5_ts.esl"] {
         let bytes = sample(file);
@@ -114,6 +115,7 @@ fn the_third_party_seal_parses_but_its_maker_signature_fails() {
     let ctx = Offline {
         anchors: &anchors,
         intermediates: &[],
+        crls: &[],
     };
     let report = verify_seal(&ctx, &sample("SESealData.DER"), datetime!(2020-12-01 00:00 UTC));
     assert_eq!(outcome(&report, "structure"), Outcome::Passed);
@@ -131,6 +133,7 @@ fn the_ofdrw_signatures_verify_and_a_changed_byte_never_does() {
     let ctx = Offline {
         anchors: &anchors,
         intermediates: &[],
+        crls: &[],
     };
     for file in ["SignedValueV4.dat", "SignedValueV5.dat"] {
         let bytes = sample(file);
