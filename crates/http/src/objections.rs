@@ -228,7 +228,16 @@ pub(crate) async fn get_evidence(
         return Err(Problem::out_of_scope("not an objection of yours"));
     }
     let bytes = s.engine.evidence_file(&o, &sha256)?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    // Uploaded by a party: never rendered by a browser as a page of this origin.
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/octet-stream"),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment"),
+            (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
