@@ -298,7 +298,7 @@ pub(crate) async fn verify_batch(
     let started = Instant::now();
     // Verifying hundreds of licences is CPU work: off the async workers.
     // Fair (first come, first served) and bounded: each batch already uses every core.
-    let _slot = s.batch_slots.acquire().await.map_err(|_| Problem::internal())?;
+    let slot = s.batch_slots.acquire().await.map_err(|_| Problem::internal())?;
     let reports = tokio::task::spawn_blocking(move || {
         let request: BatchRequest<'_> = serde_json::from_slice(&body).map_err(|e| {
             if e.is_syntax() || e.is_eof() {
@@ -322,6 +322,8 @@ pub(crate) async fn verify_batch(
         tracing::error!(error = %e, "batch verification task failed");
         Problem::internal()
     })??;
+    // The cores are free for the next batch while this one's use records are written.
+    drop(slot);
     s.metrics.batch_sizes.observe(reports.len() as f64);
     s.metrics.batch_durations.observe(started.elapsed().as_secs_f64());
     for report in &reports {
