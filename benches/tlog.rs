@@ -23,6 +23,7 @@ fn authority() -> Authority {
         region_code: "220100".to_owned(),
         certificates: vec![],
         registered: datetime!(2026-01-01 0:00 UTC),
+        origin: None,
     }
 }
 

@@ -306,6 +306,7 @@ impl Engine {
             region_code: req.region_code,
             certificates,
             registered: now,
+            origin: None,
         };
         let entry = log::entry(serde_json::json!({
             "event": "authority.registered",

@@ -23,6 +23,10 @@ pub struct Authority {
     /// When the authority was registered (or last changed).
     #[serde(with = "time::serde::rfc3339")]
     pub registered: OffsetDateTime,
+    /// The log origin of the node it was replicated from; `None` when registered here. The
+    /// licences of a replicated authority change only by sync from that node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// The administrative levels an authority may have.

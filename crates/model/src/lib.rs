@@ -4,7 +4,7 @@
 //! ([`access`]), issuing authorities ([`authority`]), GB/T 36904 licence identifiers and the Chinese identifier standards they use
 //! ([`id`]), the licence-type catalogue and face-data schemas ([`licence_type`]), the signed
 //! licence document, its proof and status ([`licence`]), strict JSON input and RFC 8785 canonical
-//! output ([`canonical`]), and verification reports ([`report`]).
+//! output ([`canonical`]), verification reports ([`report`]), and sync incidents ([`sync`]).
 //!
 //! What it is not: it does no I/O, reads no clock and implements no cryptography, so it can be
 //! embedded in an auditor's offline tool. It sits at the bottom of the workspace; every other
@@ -20,6 +20,7 @@ pub mod licence_type;
 pub mod objection;
 pub mod report;
 pub mod seal;
+pub mod sync;
 
 pub use access::{
     ApiToken, Authorisation, Grant, GrantState, HolderRef, Presentation, ServiceItem, UseOperation, UseOutcome,
@@ -36,3 +37,4 @@ pub use licence_type::{FieldKind, FieldSpec, LicenceType, SchemaError};
 pub use objection::{Calendar, Delivery, Notification, Objection};
 pub use report::{Check, Outcome, ReportBuilder, Verdict, VerificationReport};
 pub use seal::{SealChange, SealHistory, SealRecord, SealState};
+pub use sync::{IncidentKind, Resolution, SyncIncident};

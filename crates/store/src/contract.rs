@@ -8,7 +8,7 @@ use zhengyin_model::{
     StatusHistory, TypeCode, Uscc, Version,
 };
 
-use crate::{Intent, LicenceCommit, Store, StoreError, StoredSeal};
+use crate::{Intent, LicenceCommit, ReplicatedLicence, Store, StoreError, StoredSeal, SyncApply, SyncCursor};
 
 type Outcome = Result<(), String>;
 
@@ -85,6 +85,7 @@ pub fn run(store: &dyn Store) -> Outcome {
     use_records(store)?;
     presentations(store)?;
     api_tokens(store)?;
+    sync(store)?;
     Ok(())
 }
 
@@ -532,6 +533,7 @@ fn catalogue(store: &dyn Store) -> Outcome {
         region_code: "220100".to_owned(),
         certificates: vec!["PEM".to_owned()],
         registered: datetime!(2024-01-01 0:00 UTC),
+        origin: None,
     };
     logged(store.put_authority(&a, b"authority 1"), "put authority")?;
     a.name.push_str("（新）");
@@ -751,5 +753,120 @@ fn log(store: &dyn Store) -> Outcome {
     ensure(
         ok(store.latest_checkpoint(), "checkpoint")? == Some((size, "note 2\n".to_owned())),
         "the latest checkpoint is the largest",
+    )
+}
+
+fn sync(store: &dyn Store) -> Outcome {
+    let origin = "zhengyin.example/city-test";
+    let cursor = |applied: u64| SyncCursor {
+        origin: origin.to_owned(),
+        checkpoint: format!("{origin}\n{applied}\n…\n"),
+        size: applied,
+        root: [applied as u8; 32],
+        frontier: vec![[1; 32]],
+        applied,
+        synced_at: Some(datetime!(2024-01-01 0:00 UTC)),
+    };
+    let v1 = sample_id("SYNC1", 1)?;
+    let v2 = sample_id("SYNC1", 2)?;
+    let replicated = |id: &LicenceId| ReplicatedLicence {
+        id: id.clone(),
+        signed: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+        document_sha256: [9; 32],
+        holder: (HolderCodeType::Uscc, "91350100M000100Y43".to_owned()),
+    };
+    let mut authority = Authority {
+        uscc: Uscc::parse("11220000013544541J").map_err(|e| e.to_string())?,
+        name: "某市市场监督管理局".to_owned(),
+        level: "city".to_owned(),
+        region_code: "220100".to_owned(),
+        certificates: vec!["PEM".to_owned()],
+        registered: datetime!(2024-01-01 0:00 UTC),
+        origin: Some(origin.to_owned()),
+    };
+    let size = ok(store.log_size(), "log size")?.0;
+    let page = SyncApply {
+        expected: None,
+        cursor: cursor(3),
+        authorities: vec![authority.clone()],
+        licences: vec![replicated(&v2), replicated(&v1)],
+        statuses: vec![(v1.clone(), history(Status::Valid)), (v2.clone(), history(Status::Valid))],
+        entries: vec![b"sync 1".to_vec(), b"sync 2".to_vec()],
+    };
+    wait(store.apply_sync(&page), "apply a page")?;
+    ensure(
+        ok(store.sync_cursors(), "cursors")? == vec![cursor(3)],
+        "the cursor advances with the page",
+    )?;
+    ensure(
+        ok(store.licence(&v1), "licence")?.map(|l| l.signed) == Some(replicated(&v1).signed),
+        "a replicated licence reads back",
+    )?;
+    ensure(
+        ok(store.current_version(&v1.lineage()), "head")? == Some(v2.clone()),
+        "the newest version is the head, whatever the order applied",
+    )?;
+    ensure(
+        ok(store.log_size(), "log size")?.0 == size + 2,
+        "the page's entries are appended to this node's log",
+    )?;
+    ensure(
+        matches!(store.apply_sync(&page), Err(StoreError::Conflict)),
+        "a page applied twice is refused by its cursor (nothing changes)",
+    )?;
+    ensure(
+        ok(store.log_size(), "log size")?.0 == size + 2,
+        "a refused page appends nothing",
+    )?;
+    let mut forged = replicated(&v1);
+    forged.signed = b"{}".to_vec();
+    let conflicting = SyncApply {
+        expected: Some(cursor(3)),
+        cursor: cursor(4),
+        authorities: Vec::new(),
+        licences: vec![forged],
+        statuses: Vec::new(),
+        entries: vec![b"sync 3".to_vec()],
+    };
+    ensure(
+        matches!(store.apply_sync(&conflicting), Err(StoreError::Conflict)),
+        "other bytes under a held identifier are refused",
+    )?;
+    ensure(
+        ok(store.sync_cursors(), "cursors")? == vec![cursor(3)],
+        "a refused page leaves the cursor",
+    )?;
+    authority.name.push('2');
+    let next = SyncApply {
+        expected: Some(cursor(3)),
+        cursor: cursor(5),
+        authorities: vec![authority.clone()],
+        licences: vec![replicated(&v1)],
+        statuses: vec![(v1.clone(), history(Status::Superseded { by: v2.clone() }))],
+        entries: Vec::new(),
+    };
+    wait(store.apply_sync(&next), "apply the next page")?;
+    ensure(
+        ok(store.licence(&v1), "licence")?.and_then(|l| l.status.latest().cloned())
+            == Some(Status::Superseded { by: v2.clone() }),
+        "a status history is replaced; an identical licence is accepted again",
+    )?;
+    ensure(
+        ok(store.authorities(), "authorities")?.contains(&authority),
+        "a replicated authority is replaced",
+    )?;
+    let incident = zhengyin_model::SyncIncident {
+        id: "IN0000000000000001".to_owned(),
+        origin: origin.to_owned(),
+        kind: zhengyin_model::IncidentKind::Fork,
+        detail: "two roots at size 3".to_owned(),
+        evidence: vec!["a".to_owned(), "b".to_owned()],
+        detected: datetime!(2024-01-01 0:00 UTC),
+        resolved: None,
+    };
+    wait(store.put_incident(&incident), "incident")?;
+    ensure(
+        ok(store.incidents(), "incidents")? == vec![incident],
+        "an incident reads back",
     )
 }

@@ -2,7 +2,8 @@
 //!
 //! What it holds: the [`Store`] trait (authorities, licence types, licences with their status
 //! histories, issue intents, the holder index, seals,
-//! objections, service items, grants, holder authorisations, use records), group commit ([`Durable`]), the embedded sled
+//! objections, service items, grants, holder authorisations, use records, sync cursors and
+//! incidents), group commit ([`Durable`]), the embedded sled
 //! backend ([`SledStore`]) and the contract suite every backend must pass ([`contract`]).
 //!
 //! The rules every backend keeps:
@@ -27,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zhengyin_model::{
     ApiToken, Authorisation, Authority, Delivery, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType,
-    Notification, Objection, Presentation, SealHistory, SealRecord, ServiceItem, StatusHistory, TypeCode, Uscc,
-    UseRecord,
+    Notification, Objection, Presentation, SealHistory, SealRecord, ServiceItem, StatusHistory, SyncIncident,
+    TypeCode, Uscc, UseRecord,
 };
 pub use zhengyin_tlog::{Hash, LeafIndex, NodeId, TreeSize};
 
@@ -120,6 +121,61 @@ pub struct UseQuery {
     pub before: Option<String>,
     /// At most this many.
     pub limit: usize,
+}
+
+/// How far one source's log has been verified and applied: the sync cursor of an aggregating
+/// node. It only moves forward, in the same atomic write as what it covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCursor {
+    /// The source's log origin.
+    pub origin: String,
+    /// The source's latest verified checkpoint note, exactly as received.
+    pub checkpoint: String,
+    /// That checkpoint's size and root.
+    pub size: u64,
+    /// That checkpoint's root hash.
+    pub root: Hash,
+    /// The compact range (RFC 9162 frontier) of the entries applied so far: `applied` leaves,
+    /// never more than `size`. Extending it with the next entries and comparing with the
+    /// checkpoint (through a consistency proof) is how new entries are checked.
+    pub frontier: Vec<Hash>,
+    /// The number of the source's entries applied.
+    pub applied: u64,
+    /// When every entry of `checkpoint` was applied and the source last confirmed it had
+    /// nothing newer: the freshness of this node's copy.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub synced_at: Option<OffsetDateTime>,
+}
+
+/// A licence received from a source, checked, to be stored here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicatedLicence {
+    /// Its identifier.
+    pub id: LicenceId,
+    /// The signed licence, exactly as issued.
+    pub signed: Vec<u8>,
+    /// SHA-256 of the JCS form of the licence without its proof.
+    pub document_sha256: [u8; 32],
+    /// The holder, for the holder index.
+    pub holder: (HolderCodeType, String),
+}
+
+/// One page of a source's log, verified, applied in one atomic write with the cursor.
+#[derive(Debug, Clone)]
+pub struct SyncApply {
+    /// The cursor as read before the page: [`StoreError::Conflict`] if it changed since.
+    pub expected: Option<SyncCursor>,
+    /// The cursor after the page.
+    pub cursor: SyncCursor,
+    /// Authorities registered or changed at the source (with `origin` set).
+    pub authorities: Vec<Authority>,
+    /// New licences, in log order; one already held must have the same bytes
+    /// ([`StoreError::Conflict`] otherwise), and is then left as it is.
+    pub licences: Vec<ReplicatedLicence>,
+    /// Status histories replaced, in full.
+    pub statuses: Vec<(LicenceId, StatusHistory)>,
+    /// Entries for this node's own log (so that a node upstream of this one sees them too).
+    pub entries: Vec<Vec<u8>>,
 }
 
 /// A write that appended a log entry: await `durable` before acknowledging.
@@ -277,6 +333,15 @@ pub trait Store: Send + Sync {
     /// Replaces a presentation if it still equals `expected` (compare-and-swap): how a scan
     /// consumes it exactly once.
     fn update_presentation(&self, expected: &Presentation, new: &Presentation) -> Result<Durable, StoreError>;
+
+    /// Applies one verified page of a source's log and advances its cursor, atomically.
+    fn apply_sync(&self, apply: &SyncApply) -> Result<Durable, StoreError>;
+    /// Every source's cursor.
+    fn sync_cursors(&self) -> Result<Vec<SyncCursor>, StoreError>;
+    /// Stores (creates or replaces) a sync incident.
+    fn put_incident(&self, incident: &SyncIncident) -> Result<Durable, StoreError>;
+    /// Every sync incident, oldest first.
+    fn incidents(&self) -> Result<Vec<SyncIncident>, StoreError>;
 
     /// Appends an entry for an event that changes no record (e.g. a seal applied).
     fn append_log(&self, entry: &[u8]) -> Result<Logged, StoreError>;

@@ -11,13 +11,13 @@ use sled::transaction::{
 };
 use zhengyin_model::{
     ApiToken, Authorisation, Authority, Delivery, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType,
-    Notification, Objection, Presentation, SealHistory, ServiceItem, StatusHistory, TypeCode, UseRecord,
+    Notification, Objection, Presentation, SealHistory, ServiceItem, StatusHistory, SyncIncident, TypeCode, UseRecord,
 };
 
 use crate::durable::{Durable, GroupCommit};
 use crate::{
-    Hash, Intent, LeafIndex, LicenceCommit, Logged, NodeId, Store, StoreError, StoredLicence, StoredSeal, TreeSize,
-    UseQuery,
+    Hash, Intent, LeafIndex, LicenceCommit, Logged, NodeId, Store, StoreError, StoredLicence, StoredSeal, SyncApply,
+    SyncCursor, TreeSize, UseQuery,
 };
 
 /// A sled database with group commit.
@@ -69,6 +69,9 @@ pub struct SledStore {
     evidence: sled::Tree,
     /// CRLs (DER) by issuing CA name.
     crls: sled::Tree,
+    /// Sync cursors (JSON) by source origin, and sync incidents (JSON) by id.
+    sync_cursors: sled::Tree,
+    sync_incidents: sled::Tree,
     /// Serialises log appends so that concurrent transactions do not retry on the size key.
     log_writer: std::sync::Mutex<()>,
 }
@@ -248,6 +251,8 @@ impl SledStore {
             outbox: tree("outbox")?,
             evidence: tree("evidence")?,
             crls: tree("crls")?,
+            sync_cursors: tree("sync_cursors")?,
+            sync_incidents: tree("sync_incidents")?,
             log_writer: std::sync::Mutex::new(()),
             gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
             db,
@@ -958,6 +963,92 @@ impl Store for SledStore {
             .map_err(backend)?
             .map_err(|_| StoreError::Conflict)?;
         Ok(self.durable())
+    }
+
+    fn apply_sync(&self, apply: &SyncApply) -> Result<Durable, StoreError> {
+        let expected = apply.expected.as_ref().map(encode).transpose()?;
+        let cursor = encode(&apply.cursor)?;
+        let authorities = apply
+            .authorities
+            .iter()
+            .map(|a| Ok((a.uscc.as_str(), encode(a)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let statuses = apply
+            .statuses
+            .iter()
+            .map(|(id, history)| Ok((id.as_str(), encode(history)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let trees = [
+            &self.sync_cursors,
+            &self.authorities,
+            &self.licences,
+            &self.digests,
+            &self.holders,
+            &self.heads,
+            &self.status,
+            &self.log,
+            &self.log_nodes,
+        ]
+        .map(sled::Tree::clone);
+        let _log = self.lock_log();
+        trees
+            .as_slice()
+            .transaction(|views| {
+                let [cursors, authority_view, licences, digests, holders, heads, status, log, nodes] = views.as_slice()
+                else {
+                    return Err(abort(StoreError::Backend("transaction views".to_owned())));
+                };
+                let origin = apply.cursor.origin.as_str();
+                if cursors.get(origin)?.as_deref() != expected.as_deref() {
+                    return Err(abort(StoreError::Conflict));
+                }
+                for (uscc, value) in &authorities {
+                    authority_view.insert(*uscc, value.as_slice())?;
+                }
+                for l in &apply.licences {
+                    let id = l.id.as_str();
+                    match licences.get(id)? {
+                        Some(held) if held.as_ref() != l.signed.as_slice() => return Err(abort(StoreError::Conflict)),
+                        Some(_) => continue,
+                        None => {}
+                    }
+                    licences.insert(id, l.signed.as_slice())?;
+                    digests.insert(id, &l.document_sha256[..])?;
+                    let mut holder = holder_key(l.holder.0, &l.holder.1);
+                    holder.extend_from_slice(id.as_bytes());
+                    holders.insert(holder, &[][..])?;
+                    // Versions of a lineage differ only in their version digits: later sorts higher.
+                    let lineage = l.id.lineage();
+                    if heads.get(lineage.as_bytes())?.is_none_or(|head| head.as_ref() < id.as_bytes()) {
+                        heads.insert(lineage.as_bytes(), id.as_bytes())?;
+                    }
+                }
+                for (id, history) in &statuses {
+                    status.insert(*id, history.as_slice())?;
+                }
+                for entry in &apply.entries {
+                    append(log, nodes, entry)?;
+                }
+                cursors.insert(origin, cursor.as_slice())?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        Ok(self.durable())
+    }
+
+    fn sync_cursors(&self) -> Result<Vec<SyncCursor>, StoreError> {
+        Self::all(&self.sync_cursors, "sync cursor")
+    }
+
+    fn put_incident(&self, incident: &SyncIncident) -> Result<Durable, StoreError> {
+        self.sync_incidents
+            .insert(incident.id.as_bytes(), encode(incident)?)
+            .map_err(backend)?;
+        Ok(self.durable())
+    }
+
+    fn incidents(&self) -> Result<Vec<SyncIncident>, StoreError> {
+        Self::all(&self.sync_incidents, "sync incident")
     }
 
     fn append_log(&self, entry: &[u8]) -> Result<Logged, StoreError> {

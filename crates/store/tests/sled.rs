@@ -25,6 +25,7 @@ fn authority(n: usize) -> Authority {
         region_code: "220100".to_owned(),
         certificates: vec![],
         registered: datetime!(2024-01-01 0:00 UTC),
+        origin: None,
     }
 }
 
