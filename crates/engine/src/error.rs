@@ -103,6 +103,17 @@ pub enum EngineError {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// The licence or authority is replicated from another node: it changes only there.
+    #[error("{what} is replicated from {origin}; it changes only at that node")]
+    Replicated {
+        /// The licence or authority.
+        what: String,
+        /// The node it comes from.
+        origin: String,
+    },
+    /// No such sync incident.
+    #[error("sync incident {0} not found")]
+    IncidentNotFound(String),
     /// Storage failed; nothing was acknowledged.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -26,6 +26,7 @@ mod requests;
 pub mod revocation;
 mod seals;
 mod sign;
+pub mod sync;
 mod verify;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -49,7 +50,7 @@ pub use objections::{FileObjection, ObjectionActor, ObjectionViewer, DEFAULT_EVI
 pub use registry::Keyring;
 pub use requests::{IssueRequest, RegisterAuthority, RevokeRequest, SuspendRequest, UpdateRequest};
 pub use seals::{MakeSealRequest, PictureRequest, SealMaker, MAX_PICTURE_BYTES};
-pub use verify::BatchStats;
+pub use verify::{BatchStats, VerifyOptions};
 pub use zhengyin_ses::verify::Protected;
 
 /// Verifies a licence without a registry: signature, format and the certificate chain (given as
@@ -71,7 +72,12 @@ pub fn verify_offline(
         certificates,
         signatures: SignatureCache::new(0),
     };
-    Ok(verify::verify(&offline, licence, now, at))
+    Ok(verify::verify(
+        &offline,
+        licence,
+        now,
+        &VerifyOptions { at, fresh: false },
+    ))
 }
 
 /// A signed licence as stored and served.
@@ -132,6 +138,10 @@ pub struct Engine {
     identity: identity::Identity,
     /// Serialises changes to one licence lineage (striped by hash).
     lineage_locks: Vec<Mutex<()>>,
+    /// The sources this node aggregates, in step with their cursors and incidents.
+    sync: sync::SyncStates,
+    /// How old a source's data may be before its licences' status is stale.
+    max_staleness: time::Duration,
 }
 
 impl std::fmt::Debug for Engine {
@@ -177,6 +187,8 @@ impl Engine {
             evidence_limit: objections::DEFAULT_EVIDENCE_LIMIT,
             crls: RwLock::default(),
             lineage_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            sync: sync::SyncStates::default(),
+            max_staleness: sync::DEFAULT_MAX_STALENESS,
         };
         let now = engine.clock.now();
         {
@@ -194,6 +206,10 @@ impl Engine {
             }
         }
         *engine.write_access() = access::AccessIndex::load(engine.store.as_ref())?;
+        let engine = Self {
+            sync: sync::SyncStates::load(engine.store.sync_cursors()?, engine.store.incidents()?),
+            ..engine
+        };
         engine.load_crls()?;
         for intent in engine.store.pending_intents()? {
             tracing::warn!(licence = %intent.id, "abandoning an intent left by an interrupted issue");
@@ -261,6 +277,7 @@ impl Engine {
     /// chain must validate now to a trust anchor and have a key a cryptosuite signs with.
     pub async fn register_authority(&self, req: RegisterAuthority) -> Result<Authority, EngineError> {
         let uscc = Uscc::parse(&req.uscc)?;
+        self.local_authority(&uscc, || format!("authority {uscc}"))?;
         if req.name.trim().is_empty() || req.name.chars().count() > 200 {
             return Err(EngineError::invalid("name must be 1 to 200 characters"));
         }
@@ -367,6 +384,7 @@ impl Engine {
 
     /// Issues a licence for `issuer`.
     pub async fn issue(&self, issuer: &Uscc, req: IssueRequest) -> Result<SignedLicence, EngineError> {
+        self.local_authority(issuer, || format!("authority {issuer}"))?;
         let (licence_type, authority) = {
             let reg = self.read_registry();
             let t = reg
@@ -613,13 +631,18 @@ impl Engine {
     /// Verifies a licence as received (ARCHITECTURE §4.3): status and validity evaluated at
     /// `at`, or now.
     pub fn verify(&self, licence: &[u8], at: Option<OffsetDateTime>) -> VerificationReport {
-        verify::verify(self, licence, self.clock.now(), at)
+        self.verify_with(licence, &VerifyOptions { at, fresh: false })
+    }
+
+    /// Verifies a licence with explicit options (fresh status required, another evaluation time).
+    pub fn verify_with(&self, licence: &[u8], options: &VerifyOptions) -> VerificationReport {
+        verify::verify(self, licence, self.clock.now(), options)
     }
 
     /// Verifies many licences at once, each report as [`Self::verify`] would give it; Ed25519
     /// signatures are checked with one batch equation, the rest in parallel across cores.
-    pub fn verify_batch(&self, licences: &[&[u8]], at: Option<OffsetDateTime>) -> Vec<VerificationReport> {
-        verify::verify_batch(self, &self.batch_counters, licences, self.clock.now(), at)
+    pub fn verify_batch(&self, licences: &[&[u8]], options: &VerifyOptions) -> Vec<VerificationReport> {
+        verify::verify_batch(self, &self.batch_counters, licences, self.clock.now(), options)
     }
 
     /// The licence, checked to be the caller's.
@@ -628,7 +651,21 @@ impl Engine {
         if id.issuer() != issuer {
             return Err(EngineError::NotIssuer(id.clone()));
         }
+        self.local_authority(issuer, || format!("licence {id}"))?;
         Ok(current)
+    }
+
+    /// Refuses changes to what a source node owns: its licences change only there.
+    fn local_authority(&self, uscc: &Uscc, what: impl FnOnce() -> String) -> Result<(), EngineError> {
+        match self
+            .read_registry()
+            .authorities
+            .get(uscc)
+            .and_then(|a| a.authority.origin.clone())
+        {
+            Some(origin) => Err(EngineError::Replicated { what: what(), origin }),
+            None => Ok(()),
+        }
     }
 
     async fn change_status(&self, current: SignedLicence, change: StatusChange) -> Result<SignedLicence, EngineError> {

@@ -29,7 +29,9 @@ use zhengyin_crypto::batch::{ed25519_verify_batch, BatchItem};
 use zhengyin_crypto::suite::decode_proof_value;
 use zhengyin_crypto::{Cryptosuite, PublicKey, TrustAnchors};
 use zhengyin_model::licence::{PROOF_PURPOSE, PROOF_TYPE};
-use zhengyin_model::{LicenceBody, Proof, ReceivedLicence, ReportBuilder, SigningInput, Status, VerificationReport};
+use zhengyin_model::{
+    LicenceBody, Proof, ReceivedLicence, ReportBuilder, SigningInput, Status, Uscc, VerificationReport,
+};
 use zhengyin_store::{StoreError, StoredLicence, StoredSeal};
 
 use crate::cache::SignatureCache;
@@ -42,7 +44,8 @@ pub(crate) trait Context {
     fn certificate(&self, id: &str) -> Option<Arc<CertEntry>>;
     /// `Ok(None)` when there is no record; `Err` when the record could not be read.
     fn record(&self, id: &zhengyin_model::LicenceId) -> Result<Option<StoredLicence>, StoreError>;
-    fn status_source(&self, now: OffsetDateTime) -> String;
+    /// Where the status of the issuer's licences comes from, and whether it is too old.
+    fn status_source(&self, issuer: &Uscc, now: OffsetDateTime) -> StatusSource;
     fn signatures(&self) -> &SignatureCache;
     /// The registered seal; `Ok(None)` when unknown here.
     fn seal(&self, es_id: &str) -> Result<Option<StoredSeal>, StoreError>;
@@ -64,11 +67,16 @@ impl Context for Engine {
     fn record(&self, id: &zhengyin_model::LicenceId) -> Result<Option<StoredLicence>, StoreError> {
         self.store.licence(id)
     }
-    fn status_source(&self, now: OffsetDateTime) -> String {
-        format!(
-            "registry of this node, read at {}",
-            zhengyin_model::licence::format_time(now)
-        )
+    fn status_source(&self, issuer: &Uscc, now: OffsetDateTime) -> StatusSource {
+        let origin = self
+            .read_registry()
+            .authorities
+            .get(issuer)
+            .and_then(|a| a.authority.origin.clone());
+        match origin {
+            None => StatusSource::local(now),
+            Some(origin) => self.sync_freshness(&origin, now),
+        }
     }
     fn signatures(&self) -> &SignatureCache {
         &self.signature_cache
@@ -103,8 +111,11 @@ impl Context for Offline {
     fn record(&self, _: &zhengyin_model::LicenceId) -> Result<Option<StoredLicence>, StoreError> {
         Ok(None)
     }
-    fn status_source(&self, _: OffsetDateTime) -> String {
-        "none: offline verification consults no registry".to_owned()
+    fn status_source(&self, _: &Uscc, _: OffsetDateTime) -> StatusSource {
+        StatusSource {
+            text: "none: offline verification consults no registry".to_owned(),
+            stale: None,
+        }
     }
     fn signatures(&self) -> &SignatureCache {
         &self.signatures
@@ -114,6 +125,27 @@ impl Context for Offline {
     }
     fn open_objections(&self, _: &zhengyin_model::LicenceId) -> Result<Vec<(String, Vec<String>)>, StoreError> {
         Ok(Vec::new())
+    }
+}
+
+/// Which status data a report used, and why it is too old to rely on (if it is).
+pub(crate) struct StatusSource {
+    pub text: String,
+    /// Set when the data is older than the maximum staleness: a caller who asked for fresh
+    /// status gets INDETERMINATE, anyone else a warning.
+    pub stale: Option<String>,
+}
+
+impl StatusSource {
+    /// This node's own registry, always current.
+    pub fn local(now: OffsetDateTime) -> Self {
+        Self {
+            text: format!(
+                "registry of this node, read at {}",
+                zhengyin_model::licence::format_time(now)
+            ),
+            stale: None,
+        }
     }
 }
 
@@ -134,15 +166,15 @@ pub(crate) fn verify(
     ctx: &dyn Context,
     bytes: &[u8],
     now: OffsetDateTime,
-    at: Option<OffsetDateTime>,
+    options: &VerifyOptions,
 ) -> VerificationReport {
-    let at = at.unwrap_or(now);
+    let at = options.at.unwrap_or(now);
     let mut pending = prepare(ctx, bytes, now);
     let good = pending
         .signed
         .as_ref()
         .is_some_and(|s| s.check_signature(ctx.signatures(), Lookup::CacheFirst));
-    conclude(ctx, &mut pending, good, now, at);
+    conclude(ctx, &mut pending, good, now, at, options.fresh);
     pending.report.finish(at)
 }
 
@@ -158,10 +190,10 @@ pub(crate) fn verify_batch(
     counters: &BatchCounters,
     licences: &[&[u8]],
     now: OffsetDateTime,
-    at: Option<OffsetDateTime>,
+    options: &VerifyOptions,
 ) -> Vec<VerificationReport> {
     use rayon::prelude::*;
-    let at = at.unwrap_or(now);
+    let at = options.at.unwrap_or(now);
     let mut pending: Vec<Pending> = licences.par_iter().map(|bytes| prepare(ctx, bytes, now)).collect();
     // Per licence: Some(true) when the signature is known good, None when it must be checked.
     let mut known: Vec<Option<bool>> = pending
@@ -210,10 +242,58 @@ pub(crate) fn verify_batch(
                     .as_ref()
                     .is_some_and(|s| s.check_signature(ctx.signatures(), Lookup::CheckOnly))
             });
-            conclude(ctx, p, good, now, at);
+            conclude(ctx, p, good, now, at, options.fresh);
             std::mem::replace(&mut p.report, ReportBuilder::new(REQUIRED_CHECKS)).finish(at)
         })
         .collect()
+}
+
+/// How to verify.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VerifyOptions {
+    /// Evaluate status and validity at this time instead of now.
+    pub at: Option<OffsetDateTime>,
+    /// Require status no older than the node's maximum staleness: a licence replicated from a
+    /// source not heard from for longer is INDETERMINATE (otherwise it gets a warning).
+    pub fresh: bool,
+}
+
+/// A licence received from a source node, checked as verification would up to the signature:
+/// format, signing time, certificate chain (to `ctx`'s anchors, the source's), signature, and
+/// that the certificate is the issuer's. Registry and status are the source's to say.
+/// Returns the body and the SHA-256 of its document, or what failed.
+pub(crate) fn check_replicated(
+    ctx: &dyn Context,
+    bytes: &[u8],
+    now: OffsetDateTime,
+) -> Result<(LicenceBody, [u8; 32]), String> {
+    let Pending { report, signed } = prepare(ctx, bytes, now);
+    let problem = |report: ReportBuilder| {
+        let report = report.finish(now);
+        report
+            .checks
+            .iter()
+            .find(|c| {
+                !matches!(
+                    c.outcome,
+                    zhengyin_model::Outcome::Passed | zhengyin_model::Outcome::Warning
+                )
+            })
+            .map_or_else(|| "not verifiable".to_owned(), |c| format!("{}: {}", c.code, c.message))
+    };
+    let Some(signed) = signed else {
+        return Err(problem(report));
+    };
+    if report.has_failed() {
+        return Err(problem(report));
+    }
+    if !signed.check_signature(ctx.signatures(), Lookup::CacheFirst) {
+        return Err("signature: does not verify".to_owned());
+    }
+    if signed.cert.authority.as_ref() != Some(&signed.body.issuer.code) {
+        return Err("authority: the certificate is not the issuer's".to_owned());
+    }
+    Ok((signed.body, signed.document_sha256))
 }
 
 /// Counts of Ed25519 batch equations, for metrics.
@@ -434,7 +514,14 @@ fn checks_before_signature(
 }
 
 /// The signature's outcome, then authority, registry, status and validity period.
-fn conclude(ctx: &dyn Context, pending: &mut Pending, signature_good: bool, now: OffsetDateTime, at: OffsetDateTime) {
+fn conclude(
+    ctx: &dyn Context,
+    pending: &mut Pending,
+    signature_good: bool,
+    now: OffsetDateTime,
+    at: OffsetDateTime,
+    fresh: bool,
+) {
     let r = &mut pending.report;
     let Some(signed) = &pending.signed else {
         return;
@@ -496,8 +583,16 @@ fn conclude(ctx: &dyn Context, pending: &mut Pending, signature_good: bool, now:
         }
     }
 
-    // registry
-    r.status_source(ctx.status_source(now));
+    // registry, and how fresh its status is (for licences replicated from another node)
+    let source = ctx.status_source(&body.issuer.code, now);
+    r.status_source(source.text);
+    if let Some(stale) = source.stale {
+        if fresh {
+            r.indeterminate("status_freshness", stale);
+        } else {
+            r.warn("status_freshness", stale);
+        }
+    }
     let stored = match ctx.record(&body.id) {
         Ok(Some(stored)) => stored,
         Ok(None) => {

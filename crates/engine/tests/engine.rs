@@ -553,25 +553,48 @@ async fn a_batch_reports_each_licence_as_a_single_verification_would() {
 
     // The good licences alone: one batch equation holds for the six Ed25519 signatures.
     let good_refs = &refs[..good.len()];
-    assert_eq!(cold.verify_batch(good_refs, None), single[..good.len()]);
+    assert_eq!(
+        cold.verify_batch(good_refs, &zhengyin_engine::VerifyOptions::default()),
+        single[..good.len()]
+    );
     let stats = cold.batch_stats();
     assert_eq!((stats.passed, stats.failed, stats.signatures), (1, 0, 6));
 
     // With a bad Ed25519 signature in it the equation fails, and each is checked alone.
-    assert_eq!(cold.verify_batch(&refs, None), single);
+    assert_eq!(
+        cold.verify_batch(&refs, &zhengyin_engine::VerifyOptions::default()),
+        single
+    );
     assert_eq!(cold.batch_stats().failed, 1);
 
     // Through the cache: the first batch fills it with single checks, the second is answered from it.
-    assert_eq!(w.engine.verify_batch(&refs, None), single);
+    assert_eq!(
+        w.engine.verify_batch(&refs, &zhengyin_engine::VerifyOptions::default()),
+        single
+    );
     let hits = w.engine.signature_cache_stats().hits;
-    assert_eq!(w.engine.verify_batch(&refs, None), single);
+    assert_eq!(
+        w.engine.verify_batch(&refs, &zhengyin_engine::VerifyOptions::default()),
+        single
+    );
     assert!(w.engine.signature_cache_stats().hits >= hits + good.len() as u64);
 
     // Evaluated at another time: the revoked licence was valid before its revocation.
     let before = Some(datetime!(2026-11-22 07:00 UTC));
     let at: Vec<VerificationReport> = refs.iter().map(|l| cold.verify(l, before)).collect();
-    assert_eq!(cold.verify_batch(&refs, before), at);
-    assert!(cold.verify_batch(&[], None).is_empty());
+    assert_eq!(
+        cold.verify_batch(
+            &refs,
+            &zhengyin_engine::VerifyOptions {
+                at: before,
+                fresh: false
+            }
+        ),
+        at
+    );
+    assert!(cold
+        .verify_batch(&[], &zhengyin_engine::VerifyOptions::default())
+        .is_empty());
 }
 
 /// Licences that share everything but one byte, in one batch with their originals: never VALID.
@@ -586,7 +609,7 @@ async fn a_batch_never_lets_a_changed_byte_through() {
     for i in (0..a.len()).step_by(7) {
         let mut bad = a.clone();
         bad[i] ^= 0x01;
-        let reports = cold.verify_batch(&[&a, &bad, &b], None);
+        let reports = cold.verify_batch(&[&a, &bad, &b], &zhengyin_engine::VerifyOptions::default());
         assert_eq!(reports[0].verdict, Verdict::Valid);
         assert_ne!(
             reports[1].verdict,

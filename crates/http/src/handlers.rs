@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use zhengyin_engine::{
     IssueRequest, RegisterAuthority, RevokeRequest, SignedLicence, SuspendRequest, UpdateRequest, UseContext,
+    VerifyOptions,
 };
 use zhengyin_model::{LicenceId, LicenceType, TypeCode, Uscc};
 
@@ -193,6 +194,19 @@ pub(crate) struct VerifyQuery {
     /// … and the use cause (用证事由).
     #[serde(default)]
     pub(crate) use_cause: Option<String>,
+    /// Require fresh status: a licence replicated from a source not heard from within the
+    /// node's maximum staleness is INDETERMINATE.
+    #[serde(default)]
+    pub(crate) fresh: bool,
+}
+
+impl VerifyQuery {
+    fn options(&self) -> VerifyOptions {
+        VerifyOptions {
+            at: self.at,
+            fresh: self.fresh,
+        }
+    }
 }
 
 /// The department whose verification is to be recorded, and its stated purpose (checked);
@@ -248,7 +262,7 @@ pub(crate) async fn verify(
     let query = self::query(query)?;
     let purpose = purpose(&s, &caller, &query)?;
     let started = Instant::now();
-    let report = s.engine.verify(&body, query.at);
+    let report = s.engine.verify_with(&body, &query.options());
     let labels = VerdictLabels::of(&report);
     s.metrics
         .verify_durations
@@ -315,7 +329,7 @@ pub(crate) async fn verify_batch(
             ));
         }
         let licences: Vec<&[u8]> = request.licences.iter().map(|l| l.get().as_bytes()).collect();
-        Ok(engine.verify_batch(&licences, query.at))
+        Ok(engine.verify_batch(&licences, &query.options()))
     })
     .await
     .map_err(|e| {

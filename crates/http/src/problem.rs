@@ -154,6 +154,8 @@ impl From<EngineError> for Problem {
             EngineError::ObjectionNotFound(_) => Self::new(S::NOT_FOUND, "objection.not_found", detail),
             EngineError::Objection(_) => Self::new(S::CONFLICT, "objection.illegal_transition", detail),
             EngineError::Forbidden(_) => Self::out_of_scope(detail),
+            EngineError::Replicated { .. } => Self::new(S::CONFLICT, "sync.replicated", detail),
+            EngineError::IncidentNotFound(_) => Self::new(S::NOT_FOUND, "sync.incident_not_found", detail),
             EngineError::UseRefused(r) => {
                 use zhengyin_engine::UseRefusal as R;
                 let (status, code) = match r {

@@ -790,7 +790,10 @@ fn sync(store: &dyn Store) -> Outcome {
         cursor: cursor(3),
         authorities: vec![authority.clone()],
         licences: vec![replicated(&v2), replicated(&v1)],
-        statuses: vec![(v1.clone(), history(Status::Valid)), (v2.clone(), history(Status::Valid))],
+        statuses: vec![
+            (v1.clone(), history(Status::Valid)),
+            (v2.clone(), history(Status::Valid)),
+        ],
         entries: vec![b"sync 1".to_vec(), b"sync 2".to_vec()],
     };
     wait(store.apply_sync(&page), "apply a page")?;

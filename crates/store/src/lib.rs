@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zhengyin_model::{
     ApiToken, Authorisation, Authority, Delivery, Grant, HolderCodeType, HolderRef, LicenceId, LicenceType,
-    Notification, Objection, Presentation, SealHistory, SealRecord, ServiceItem, StatusHistory, SyncIncident,
-    TypeCode, Uscc, UseRecord,
+    Notification, Objection, Presentation, SealHistory, SealRecord, ServiceItem, StatusHistory, SyncIncident, TypeCode,
+    Uscc, UseRecord,
 };
 pub use zhengyin_tlog::{Hash, LeafIndex, NodeId, TreeSize};
 

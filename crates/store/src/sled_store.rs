@@ -1019,7 +1019,10 @@ impl Store for SledStore {
                     holders.insert(holder, &[][..])?;
                     // Versions of a lineage differ only in their version digits: later sorts higher.
                     let lineage = l.id.lineage();
-                    if heads.get(lineage.as_bytes())?.is_none_or(|head| head.as_ref() < id.as_bytes()) {
+                    if heads
+                        .get(lineage.as_bytes())?
+                        .is_none_or(|head| head.as_ref() < id.as_bytes())
+                    {
                         heads.insert(lineage.as_bytes(), id.as_bytes())?;
                     }
                 }

@@ -1,0 +1,442 @@
+//! Sync between nodes at the engine level: a city engine is the source, a province engine pulls
+//! it through a [`Feed`] that calls the city directly (the HTTP feed is tested end to end in the
+//! root package). Divergent sources are simulated by feeds that alter what the city serves.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use serde_json::{json, Value};
+use time::macros::datetime;
+use zhengyin_crypto::{FileKey, TrustAnchors};
+use zhengyin_engine::sync::{Feed, FeedError, SyncError, SyncObject, SyncSource};
+use zhengyin_engine::{Engine, EngineError, FixedClock, RevokeRequest, SuspendRequest, UpdateRequest, VerifyOptions};
+use zhengyin_model::{IncidentKind, LicenceId, LicenceType, RevocationReason, Status, TypeCode, Verdict};
+use zhengyin_store::{SledStore, Store};
+use zhengyin_tlog::{sign_checkpoint, Checkpoint, Hash, NoteVerifier};
+
+/// Reads the city engine directly, publishing a checkpoint first as the city's timer would.
+struct EngineFeed {
+    city: Arc<Engine>,
+}
+
+fn feed_error(e: EngineError) -> FeedError {
+    FeedError(e.to_string())
+}
+
+impl Feed for EngineFeed {
+    async fn checkpoint(&self) -> Result<String, FeedError> {
+        self.city.publish_checkpoint().await.map_err(feed_error)?;
+        Ok(self.city.latest_checkpoint().map_err(feed_error)?.unwrap().1)
+    }
+    async fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, FeedError> {
+        self.city.consistency_proof(first, second).map_err(feed_error)
+    }
+    async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, FeedError> {
+        self.city.log_entries(start, end).map_err(feed_error)
+    }
+    async fn objects(&self, start: u64, end: u64) -> Result<Vec<SyncObject>, FeedError> {
+        self.city.sync_objects(start, end).map_err(feed_error)
+    }
+    async fn licence_type(&self, code: &TypeCode) -> Result<LicenceType, FeedError> {
+        self.city
+            .licence_type(code)
+            .ok_or_else(|| FeedError("no such type".into()))
+    }
+}
+
+/// Serves the city, altered by `alter`.
+struct AlteredFeed<F> {
+    inner: EngineFeed,
+    alter: F,
+}
+
+#[derive(Clone, Copy)]
+enum Alter {
+    /// Rewrites the first entry of every entries answer.
+    Entry,
+    /// Changes one byte of every licence served.
+    Licence,
+    /// Serves a note of the same size with another root, signed with the city's real log key.
+    Fork,
+}
+
+impl Feed for AlteredFeed<Alter> {
+    async fn checkpoint(&self) -> Result<String, FeedError> {
+        let note = self.inner.checkpoint().await?;
+        if !matches!(self.alter, Alter::Fork) {
+            return Ok(note);
+        }
+        let body = note.split("\n\n").next().unwrap().to_owned() + "\n";
+        let mut checkpoint = Checkpoint::parse_body(&body).unwrap();
+        checkpoint.root[0] ^= 1;
+        let key = FileKey::from_pem_file(&keys_dir().join("log-ed25519.key")).unwrap();
+        Ok(sign_checkpoint(&checkpoint, &checkpoint.origin.clone(), &key).unwrap())
+    }
+    async fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, FeedError> {
+        self.inner.consistency(first, second).await
+    }
+    async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, FeedError> {
+        let mut entries = self.inner.entries(start, end).await?;
+        if matches!(self.alter, Alter::Entry) {
+            entries[0] = String::from_utf8(entries[0].clone())
+                .unwrap()
+                .replace("2026", "2025")
+                .into_bytes();
+        }
+        Ok(entries)
+    }
+    async fn objects(&self, start: u64, end: u64) -> Result<Vec<SyncObject>, FeedError> {
+        let mut objects = self.inner.objects(start, end).await?;
+        if matches!(self.alter, Alter::Licence) {
+            for o in &mut objects {
+                if let Some(l) = &mut o.licence {
+                    *l = l.replacen("吉林示例科技有限公司", "吉林示例科技有限公吗", 1);
+                }
+            }
+        }
+        Ok(objects)
+    }
+    async fn licence_type(&self, code: &TypeCode) -> Result<LicenceType, FeedError> {
+        self.inner.licence_type(code).await
+    }
+}
+
+struct Province {
+    engine: Engine,
+    clock: Arc<FixedClock>,
+    store: Arc<SledStore>,
+    _dir: tempfile_dir::Dir,
+}
+
+async fn province() -> Province {
+    let dir = tempfile_dir::new();
+    let store = Arc::new(SledStore::open(&dir.0.join("db")).unwrap());
+    let clock = Arc::new(FixedClock::new(datetime!(2026-11-22 08:00 UTC)));
+    let engine = engine_over(Arc::clone(&store), Arc::clone(&clock)).await;
+    Province {
+        engine,
+        clock,
+        store,
+        _dir: dir,
+    }
+}
+
+fn source() -> SyncSource {
+    let key = FileKey::from_pem_file(&keys_dir().join("log-ed25519.key")).unwrap();
+    SyncSource {
+        origin: log_config().origin,
+        verifier: NoteVerifier::new(&log_config().origin, zhengyin_crypto::Signer::public_key(&key).clone()).unwrap(),
+        anchors: anchors(),
+    }
+}
+
+async fn city() -> (World, Arc<Engine>) {
+    let w = world().await;
+    // The engine moves into an Arc for the feed; the world keeps the store and clock alive.
+    let World {
+        engine,
+        clock,
+        store,
+        _dir,
+    } = w;
+    let city = Arc::new(engine);
+    (
+        World {
+            engine: engine_over(Arc::clone(&store), Arc::clone(&clock)).await,
+            clock,
+            store,
+            _dir,
+        },
+        city,
+    )
+}
+
+fn verdict(engine: &Engine, licence: &[u8], fresh: bool) -> zhengyin_model::VerificationReport {
+    engine.verify_with(licence, &VerifyOptions { at: None, fresh })
+}
+
+/// Every licence this node holds, with its status: what "the same state" means.
+fn state(store: &SledStore, ids: &[LicenceId]) -> Vec<(Vec<u8>, Vec<Status>)> {
+    ids.iter()
+        .map(|id| {
+            let l = store.licence(id).unwrap().unwrap();
+            (l.signed, l.status.changes.into_iter().map(|c| c.status).collect())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_province_replicates_issues_updates_suspensions_and_revocations() {
+    let (_w, city) = city().await;
+    let feed = EngineFeed {
+        city: Arc::clone(&city),
+    };
+    let ed = uscc("11220000013544541J");
+    let sm2 = uscc("12100000400010398P");
+    let kept = city.issue(&ed, issue_request()).await.unwrap();
+    let revoked = city.issue(&sm2, issue_request()).await.unwrap();
+    let old = city.issue(&ed, issue_request()).await.unwrap();
+    let new = city
+        .update(
+            &ed,
+            &old.id,
+            serde_json::from_value::<UpdateRequest>(json!({"reason": "变更住所", "number": "JL2026000009"})).unwrap(),
+        )
+        .await
+        .unwrap();
+    city.suspend(
+        &ed,
+        &kept.id,
+        SuspendRequest {
+            reason: "核查中".into(),
+        },
+    )
+    .await
+    .unwrap();
+    city.reinstate(&ed, &kept.id).await.unwrap();
+    city.revoke(
+        &sm2,
+        &revoked.id,
+        RevokeRequest {
+            reason: RevocationReason::Withdrawn,
+            effective: None,
+            note: "依法吊销".into(),
+        },
+    )
+    .await
+    .unwrap();
+
+    let p = province().await;
+    // Small pages: every page but the last is proven by a consistency proof of its own.
+    let outcome = p.engine.sync_round(&source(), &feed, 3).await.unwrap();
+    let size = city.latest_checkpoint().unwrap().unwrap().0 .0;
+    assert_eq!((outcome.applied, outcome.size), (size, size));
+
+    let r = verdict(&p.engine, &kept.bytes, true);
+    assert_eq!(r.verdict, Verdict::Valid, "{r:#?}");
+    assert_eq!(verdict(&p.engine, &new.bytes, true).verdict, Verdict::Valid);
+    let report = verdict(&p.engine, &revoked.bytes, true);
+    assert_eq!(report.verdict, Verdict::Invalid);
+    assert!(check(&report, "status").message.contains("依法吊销"), "{report:#?}");
+    let report = verdict(&p.engine, &old.bytes, true);
+    assert_eq!(check(&report, "status").message, format!("superseded by {}", new.id));
+    assert!(report.status_source.unwrap().contains("as of its checkpoint"));
+    assert_eq!(
+        p.store.current_version(&old.id.lineage()).unwrap(),
+        Some(new.id.clone())
+    );
+    // The licence type came from the city's catalogue with the first licence.
+    assert!(p.engine.licence_type(new.id.type_code()).is_some());
+
+    // Replicated licences change only at their source.
+    let refused = p
+        .engine
+        .revoke(
+            &ed,
+            &kept.id,
+            RevokeRequest {
+                reason: RevocationReason::Cancelled,
+                effective: None,
+                note: String::new(),
+            },
+        )
+        .await;
+    assert!(matches!(refused, Err(EngineError::Replicated { .. })), "{refused:?}");
+
+    // Rounds with nothing new change nothing; the same page is never applied twice.
+    let ids = [kept.id.clone(), revoked.id.clone(), old.id.clone(), new.id.clone()];
+    let before = (state(&p.store, &ids), p.store.log_size().unwrap());
+    for _ in 0..3 {
+        assert_eq!(p.engine.sync_round(&source(), &feed, 3).await.unwrap().applied, 0);
+    }
+    assert_eq!((state(&p.store, &ids), p.store.log_size().unwrap()), before);
+
+    // A second province syncing in one page reaches the same state.
+    let q = province().await;
+    q.engine.sync_round(&source(), &feed, 1000).await.unwrap();
+    assert_eq!(state(&q.store, &ids), state(&p.store, &ids));
+
+    // The province's own log records what it applied, so a node above it sees it too.
+    let entries = p.engine.log_entries(0, 1000).unwrap();
+    let applied: Vec<Value> = entries
+        .iter()
+        .map(|e| serde_json::from_slice::<Value>(e).unwrap())
+        .filter(|e| e["event"] == "sync.applied")
+        .collect();
+    assert!(applied.iter().any(|e| e["entry"]["event"] == "licence.revoked"));
+    assert_eq!(applied[0]["origin"], log_config().origin.as_str());
+
+    // New events at the city arrive in the next round.
+    city.revoke(
+        &ed,
+        &new.id,
+        RevokeRequest {
+            reason: RevocationReason::Cancelled,
+            effective: None,
+            note: "申请注销".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(p.engine.sync_round(&source(), &feed, 3).await.unwrap().applied, 1);
+    assert_eq!(verdict(&p.engine, &new.bytes, true).verdict, Verdict::Invalid);
+}
+
+#[tokio::test]
+async fn status_older_than_the_maximum_staleness_is_indeterminate_when_fresh_status_is_required() {
+    let (_w, city) = city().await;
+    let feed = EngineFeed {
+        city: Arc::clone(&city),
+    };
+    let licence = city.issue(&uscc("11220000013544541J"), issue_request()).await.unwrap();
+    let p = province().await;
+    p.engine.sync_round(&source(), &feed, 1000).await.unwrap();
+    assert_eq!(verdict(&p.engine, &licence.bytes, true).verdict, Verdict::Valid);
+
+    p.clock.advance(301);
+    let report = verdict(&p.engine, &licence.bytes, true);
+    assert_eq!(report.verdict, Verdict::Indeterminate);
+    assert!(check(&report, "status_freshness").message.contains("301 s old"));
+    let relaxed = verdict(&p.engine, &licence.bytes, false);
+    assert_eq!(relaxed.verdict, Verdict::Valid, "without `fresh`, a warning only");
+    assert_eq!(
+        check(&relaxed, "status_freshness").outcome,
+        zhengyin_model::Outcome::Warning
+    );
+
+    // A round confirms the copy current again, even with nothing new.
+    p.engine.sync_round(&source(), &feed, 1000).await.unwrap();
+    assert_eq!(verdict(&p.engine, &licence.bytes, true).verdict, Verdict::Valid);
+    let view = &p.engine.sync_sources()[0];
+    assert_eq!(
+        (view.state, view.lag_entries, view.lag_seconds),
+        ("syncing", 0, Some(0))
+    );
+}
+
+async fn expect_incident<F: Feed>(p: &Province, feed: &F, kind: IncidentKind) -> zhengyin_model::SyncIncident {
+    match p.engine.sync_round(&source(), feed, 1000).await {
+        Err(SyncError::Incident(incident)) => {
+            assert_eq!(incident.kind, kind, "{incident:?}");
+            *incident
+        }
+        other => panic!("expected a {kind:?} incident, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_rewritten_entry_stops_the_source_until_an_operator_resolves_it() {
+    let (_w, city) = city().await;
+    city.issue(&uscc("11220000013544541J"), issue_request()).await.unwrap();
+    let p = province().await;
+    let honest = EngineFeed {
+        city: Arc::clone(&city),
+    };
+    let tampered = AlteredFeed {
+        inner: EngineFeed {
+            city: Arc::clone(&city),
+        },
+        alter: Alter::Entry,
+    };
+    let incident = expect_incident(&p, &tampered, IncidentKind::EntriesMismatch).await;
+    assert_eq!(incident.evidence.len(), 2);
+    assert!(incident.evidence[1].starts_with(&log_config().origin));
+    assert!(p.store.sync_cursors().unwrap().is_empty(), "nothing applied");
+
+    // Stopped: not even the honest source is read until the incident is resolved.
+    assert!(matches!(
+        p.engine.sync_round(&source(), &honest, 1000).await,
+        Err(SyncError::Halted(id)) if id == incident.id
+    ));
+    assert_eq!(p.engine.sync_sources()[0].state, "halted");
+    assert_eq!(p.engine.sync_incidents().unwrap(), vec![incident.clone()]);
+    assert!(p.engine.resolve_incident(&incident.id, " ").await.is_err());
+    p.engine
+        .resolve_incident(&incident.id, "checked with the city's operators: a faulty proxy")
+        .await
+        .unwrap();
+    assert!(p.engine.sync_round(&source(), &honest, 1000).await.unwrap().applied > 0);
+}
+
+#[tokio::test]
+async fn a_fork_signed_with_the_real_key_is_caught_and_both_checkpoints_kept() {
+    let (_w, city) = city().await;
+    city.issue(&uscc("11220000013544541J"), issue_request()).await.unwrap();
+    let p = province().await;
+    let honest = EngineFeed {
+        city: Arc::clone(&city),
+    };
+    p.engine.sync_round(&source(), &honest, 1000).await.unwrap();
+    let forked = AlteredFeed {
+        inner: EngineFeed {
+            city: Arc::clone(&city),
+        },
+        alter: Alter::Fork,
+    };
+    let incident = expect_incident(&p, &forked, IncidentKind::Fork).await;
+    let verifier = source().verifier;
+    let roots: Vec<Checkpoint> = incident
+        .evidence
+        .iter()
+        .map(|note| zhengyin_tlog::open_checkpoint(note, &verifier).unwrap())
+        .collect();
+    assert_eq!(roots[0].size, roots[1].size);
+    assert_ne!(roots[0].root, roots[1].root, "the evidence proves the fork to anyone");
+
+    // After more entries, a forked history fails the consistency proof instead.
+    let q = province().await;
+    q.engine.sync_round(&source(), &honest, 1000).await.unwrap();
+    city.issue(&uscc("11220000013544541J"), issue_request()).await.unwrap();
+    expect_incident(&q, &forked, IncidentKind::Inconsistent).await;
+}
+
+#[tokio::test]
+async fn an_altered_licence_or_foreign_anchors_are_incidents_and_nothing_is_applied() {
+    let (_w, city) = city().await;
+    city.issue(&uscc("11220000013544541J"), issue_request()).await.unwrap();
+    let p = province().await;
+    let altered = AlteredFeed {
+        inner: EngineFeed {
+            city: Arc::clone(&city),
+        },
+        alter: Alter::Licence,
+    };
+    let incident = expect_incident(&p, &altered, IncidentKind::ObjectInvalid).await;
+    assert!(incident.detail.contains("hash"), "{}", incident.detail);
+    assert!(p.store.sync_cursors().unwrap().is_empty());
+
+    // Authorities whose certificates do not chain to the anchors configured for the source.
+    let q = province().await;
+    let mut foreign = source();
+    foreign.anchors = TrustAnchors::default();
+    let honest = EngineFeed {
+        city: Arc::clone(&city),
+    };
+    match q.engine.sync_round(&foreign, &honest, 1000).await {
+        Err(SyncError::Incident(i)) => assert_eq!(i.kind, IncidentKind::ObjectInvalid),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_log_key_or_origin_is_a_retryable_error_not_an_incident() {
+    let (_w, city) = city().await;
+    let p = province().await;
+    let feed = EngineFeed {
+        city: Arc::clone(&city),
+    };
+    let mut wrong = source();
+    let other = FileKey::from_pem_file(&keys_dir().join("token-ed25519.key")).unwrap();
+    wrong.verifier = NoteVerifier::new(&wrong.origin, zhengyin_crypto::Signer::public_key(&other).clone()).unwrap();
+    assert!(matches!(
+        p.engine.sync_round(&wrong, &feed, 10).await,
+        Err(SyncError::Feed(_))
+    ));
+    let view = &p.engine.sync_sources()[0];
+    assert_eq!((view.state, view.consecutive_errors), ("failing", 1));
+    assert!(p.engine.sync_incidents().unwrap().is_empty());
+}
