@@ -39,7 +39,7 @@ fn grant_actor(caller: &Caller) -> Result<GrantActor> {
         Role::Operator => Ok(GrantActor::Operator),
         Role::Authority { uscc } => Ok(GrantActor::Authority(uscc.clone())),
         Role::Verifier { department } => Ok(GrantActor::Department(department.clone())),
-        Role::Auditor | Role::Holder { .. } => Err(Problem::forbidden(
+        Role::Auditor | Role::Holder { .. } | Role::Node => Err(Problem::forbidden(
             "grants are for departments, the defining authorities and operators",
         )),
     }

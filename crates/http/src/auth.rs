@@ -36,6 +36,9 @@ pub enum Role {
     },
     /// Reads the signature log and the use records.
     Auditor,
+    /// An upstream node aggregating this one (归集): reads the log, its proofs and the objects
+    /// its entries name.
+    Node,
     /// A holder (持证主体), signed in through the identity platform: sees its own licences and
     /// their use records, authorises uses, files objections.
     Holder {
@@ -50,7 +53,7 @@ pub enum Role {
 /// [[tokens]]
 /// name = "city-market-regulator"
 /// sha256 = "<hex SHA-256 of the token>"
-/// role = "authority"            # operator | authority | verifier | auditor
+/// role = "authority"            # operator | authority | verifier | auditor | node
 /// uscc = "11220000013544541J"   # with role = "authority"
 /// # department = "…"            # with role = "verifier"
 /// ```
@@ -61,7 +64,7 @@ pub struct TokenConfig {
     pub sha256: String,
     /// A name for logs.
     pub name: String,
-    /// `operator`, `authority`, `verifier` or `auditor`.
+    /// `operator`, `authority`, `verifier`, `auditor` or `node`.
     pub role: String,
     /// The authority's USCC (role `authority`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,6 +86,7 @@ impl TokenConfig {
             Role::Authority { uscc } => ("authority", Some(uscc.to_string()), None),
             Role::Verifier { department } => ("verifier", None, Some(department.clone())),
             Role::Auditor => ("auditor", None, None),
+            Role::Node => ("node", None, None),
             // Holders sign in with identity-platform JWTs; `to_role` refuses a configured one.
             Role::Holder { .. } => ("holder", None, None),
         };
@@ -101,6 +105,7 @@ impl TokenConfig {
         match (self.role.as_str(), &self.uscc, &self.department) {
             ("operator", None, None) => Ok(Role::Operator),
             ("auditor", None, None) => Ok(Role::Auditor),
+            ("node", None, None) => Ok(Role::Node),
             ("authority", Some(uscc), None) => Ok(Role::Authority {
                 uscc: Uscc::parse(uscc).map_err(|e| bad(&e.to_string()))?,
             }),
@@ -109,8 +114,8 @@ impl TokenConfig {
             }),
             ("authority", ..) => Err(bad("role authority needs `uscc` (and nothing else)")),
             ("verifier", ..) => Err(bad("role verifier needs `department` (and nothing else)")),
-            ("operator" | "auditor", ..) => Err(bad("this role takes no `uscc` or `department`")),
-            _ => Err(bad("role must be operator, authority, verifier or auditor")),
+            ("operator" | "auditor" | "node", ..) => Err(bad("this role takes no `uscc` or `department`")),
+            _ => Err(bad("role must be operator, authority, verifier, auditor or node")),
         }
     }
 }
@@ -313,7 +318,7 @@ impl FromRequestParts<AppState> for AuthorityCaller {
     }
 }
 
-/// A caller that may read the signature log in full: an auditor or an operator.
+/// An auditor or an operator (use records).
 pub struct AuditorCaller(pub Caller);
 
 impl FromRequestParts<AppState> for AuditorCaller {
@@ -323,7 +328,41 @@ impl FromRequestParts<AppState> for AuditorCaller {
         let caller = Caller::from_request_parts(parts, state).await?;
         match caller.role {
             Role::Auditor | Role::Operator => Ok(Self(caller)),
-            _ => Err(Problem::forbidden("the log's entries and proofs need an auditor token")),
+            _ => Err(Problem::forbidden("this needs an auditor token")),
+        }
+    }
+}
+
+/// A caller that may read the signature log in full: an auditor, an upstream node or an
+/// operator.
+pub struct LogCaller(pub Caller);
+
+impl FromRequestParts<AppState> for LogCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match caller.role {
+            Role::Auditor | Role::Node | Role::Operator => Ok(Self(caller)),
+            _ => Err(Problem::forbidden(
+                "the log's entries and proofs need an auditor or node token",
+            )),
+        }
+    }
+}
+
+/// An upstream node (or an operator): may read the objects the log's entries name, personal
+/// data included.
+pub struct NodeCaller(pub Caller);
+
+impl FromRequestParts<AppState> for NodeCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        match caller.role {
+            Role::Node | Role::Operator => Ok(Self(caller)),
+            _ => Err(Problem::forbidden("the objects of the log need a node token")),
         }
     }
 }

@@ -17,7 +17,7 @@ use zhengyin_engine::{
 };
 use zhengyin_model::{LicenceId, LicenceType, TypeCode, Uscc};
 
-use crate::auth::{AuditorCaller, AuthorityCaller, Caller, OperatorCaller, Role, VerifierCaller};
+use crate::auth::{AuthorityCaller, Caller, LogCaller, OperatorCaller, Role, VerifierCaller};
 use crate::extract::{JsonBody, RawJson};
 use crate::metrics::VerdictLabels;
 use crate::problem::Problem;
@@ -375,8 +375,8 @@ pub(crate) async fn log_key(State(s): State<AppState>, _caller: Caller) -> Resul
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RangeQuery {
-    start: u64,
-    end: u64,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
 }
 
 pub(crate) type QueryResult<T> = std::result::Result<Query<T>, axum::extract::rejection::QueryRejection>;
@@ -388,7 +388,7 @@ pub(crate) fn query<T>(q: QueryResult<T>) -> Result<T> {
 
 pub(crate) async fn log_entries(
     State(s): State<AppState>,
-    _: AuditorCaller,
+    _: LogCaller,
     q: QueryResult<RangeQuery>,
 ) -> Result<Response> {
     let q = query(q)?;
@@ -406,7 +406,7 @@ pub(crate) struct InclusionQuery {
 
 pub(crate) async fn log_inclusion(
     State(s): State<AppState>,
-    _: AuditorCaller,
+    _: LogCaller,
     q: QueryResult<InclusionQuery>,
 ) -> Result<Response> {
     use base64::Engine as _;
@@ -450,7 +450,7 @@ pub(crate) struct ConsistencyQuery {
 
 pub(crate) async fn log_consistency(
     State(s): State<AppState>,
-    _: AuditorCaller,
+    _: LogCaller,
     q: QueryResult<ConsistencyQuery>,
 ) -> Result<Response> {
     let q = query(q)?;

@@ -18,6 +18,7 @@ mod objections;
 pub mod problem;
 mod qr;
 mod seals;
+mod sync;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -195,7 +196,11 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
         .route("/log/key", get(handlers::log_key))
         .route("/log/entries", get(handlers::log_entries))
         .route("/log/proof/inclusion", get(handlers::log_inclusion))
-        .route("/log/proof/consistency", get(handlers::log_consistency));
+        .route("/log/proof/consistency", get(handlers::log_consistency))
+        .route("/sync/objects", get(sync::objects))
+        .route("/sync/sources", get(sync::sources))
+        .route("/sync/incidents", get(sync::incidents))
+        .route("/sync/incidents/{id}/resolve", post(sync::resolve));
     Router::new()
         .nest("/v1", v1)
         .route("/objections", get(objections::page))

@@ -69,10 +69,14 @@ fn may_read(caller: &Caller, o: &Objection) -> bool {
         Role::Authority { uscc } => uscc == o.licence.issuer(),
         Role::Verifier { department } => o.objector == format!("department:{department}"),
         Role::Holder { holder } => o.objector == holder.to_string(),
+        Role::Node => false,
     }
 }
 
 pub(crate) async fn get(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
+    if matches!(caller.role, Role::Node) {
+        return Err(Problem::forbidden("objections are not for nodes"));
+    }
     let o = s.engine.objection(&id)?;
     if !may_read(&caller, &o) {
         return Err(Problem::out_of_scope("not an objection of yours"));
@@ -88,7 +92,7 @@ pub(crate) async fn of_licence(State(s): State<AppState>, caller: Caller, Path(i
         Role::Operator | Role::Auditor => {}
         Role::Authority { uscc } if uscc == id.issuer() => {}
         Role::Authority { .. } => return Err(Problem::out_of_scope("another authority's licence")),
-        Role::Verifier { .. } | Role::Holder { .. } => {
+        Role::Verifier { .. } | Role::Holder { .. } | Role::Node => {
             return Err(Problem::forbidden(
                 "only the issuer, operators and auditors list a licence's objections",
             ))
@@ -260,6 +264,7 @@ pub(crate) async fn list(
         Role::Authority { uscc } => ObjectionViewer::Issuer(uscc.clone()),
         Role::Verifier { department } => ObjectionViewer::Objector(format!("department:{department}")),
         Role::Holder { holder } => ObjectionViewer::Objector(holder.to_string()),
+        Role::Node => return Err(Problem::forbidden("objections are not for nodes")),
     };
     let list: Vec<_> = s
         .engine

@@ -27,6 +27,7 @@ pub fn token_table() -> Vec<(String, Role)> {
             },
         ),
         ("demo-auditor".to_owned(), Role::Auditor),
+        ("demo-node".to_owned(), Role::Node),
     ];
     for (alg, uscc) in ALGORITHMS {
         if let Ok(uscc) = Uscc::parse(uscc) {

@@ -1,0 +1,51 @@
+//! Sync between nodes over HTTP: what a source serves an upstream node, and the operators'
+//! view of the sources this node aggregates (see `zhengyin_engine::sync`).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{AuditorCaller, NodeCaller, OperatorCaller};
+use crate::extract::JsonBody;
+use crate::handlers::{query, QueryResult, RangeQuery};
+use crate::problem::Problem;
+use crate::AppState;
+
+type Result<T> = std::result::Result<T, Problem>;
+
+/// `GET /v1/sync/objects?start&end`: the signed objects entries `[start, end)` name.
+pub(crate) async fn objects(State(s): State<AppState>, _: NodeCaller, q: QueryResult<RangeQuery>) -> Result<Response> {
+    let q = query(q)?;
+    let objects = s.engine.sync_objects(q.start, q.end)?;
+    Ok(Json(json!({ "start": q.start, "objects": objects })).into_response())
+}
+
+/// `GET /v1/sync/sources`: each source's cursor, lag, errors and open incidents.
+pub(crate) async fn sources(State(s): State<AppState>, _: OperatorCaller) -> Response {
+    Json(json!({ "sources": s.engine.sync_sources() })).into_response()
+}
+
+/// `GET /v1/sync/incidents`: every incident with its evidence (auditors check it themselves).
+pub(crate) async fn incidents(State(s): State<AppState>, _: AuditorCaller) -> Result<Response> {
+    Ok(Json(json!({ "incidents": s.engine.sync_incidents()? })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Resolve {
+    note: String,
+}
+
+/// `POST /v1/sync/incidents/{id}/resolve`: the operator checked the source; sync resumes.
+pub(crate) async fn resolve(
+    State(s): State<AppState>,
+    _: OperatorCaller,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<Resolve>,
+) -> Result<Response> {
+    let incident = s.engine.resolve_incident(&id, &req.note).await?;
+    Ok((StatusCode::OK, Json(incident)).into_response())
+}
