@@ -58,9 +58,14 @@ impl Server {
 
     /// Starts `zhengyin` with `args` (plus `--listen 127.0.0.1:0`).
     pub fn start_with(args: &[&str]) -> Server {
+        Self::start_listening(args, "127.0.0.1:0")
+    }
+
+    /// Starts `zhengyin` with `args` listening on `listen` (e.g. to restart a node on its port).
+    pub fn start_listening(args: &[&str], listen: &str) -> Server {
         let mut child = Command::new(binary())
             .args(args)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -97,6 +102,15 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A fresh temporary directory, removed on drop.

@@ -839,6 +839,10 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
             self.applied(&apply);
+            self.sync.update(&source.origin, |s| {
+                s.checkpoint_size = size;
+                s.applied = end;
+            });
             expected = Some(cursor.clone());
             frontier = next;
             applied += entries.len() as u64;

@@ -248,6 +248,20 @@ async fn metrics(State(s): State<AppState>) -> Response {
     let batch = s.engine.batch_stats();
     s.metrics.batch_equations_passed.set(gauge(batch.passed));
     s.metrics.batch_equations_failed.set(gauge(batch.failed));
+    for source in s.engine.sync_sources() {
+        let labels = metrics::SourceLabels { origin: source.origin };
+        let m = &s.metrics;
+        m.sync_lag_entries.get_or_create(&labels).set(gauge(source.lag_entries));
+        m.sync_lag_seconds
+            .get_or_create(&labels)
+            .set(source.lag_seconds.unwrap_or(-1));
+        m.sync_open_incidents
+            .get_or_create(&labels)
+            .set(gauge(source.open_incidents.len() as u64));
+        m.sync_consecutive_errors
+            .get_or_create(&labels)
+            .set(gauge(source.consecutive_errors));
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.encode(),

@@ -34,6 +34,11 @@ impl VerdictLabels {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct SourceLabels {
+    pub origin: String,
+}
+
 /// The service's metrics (shared behind one `Arc` by the handlers).
 pub struct Metrics {
     registry: Registry,
@@ -49,6 +54,10 @@ pub struct Metrics {
     pub(crate) cache_hits: Gauge,
     pub(crate) cache_misses: Gauge,
     pub(crate) cache_entries: Gauge,
+    pub(crate) sync_lag_entries: Family<SourceLabels, Gauge>,
+    pub(crate) sync_lag_seconds: Family<SourceLabels, Gauge>,
+    pub(crate) sync_open_incidents: Family<SourceLabels, Gauge>,
+    pub(crate) sync_consecutive_errors: Family<SourceLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -123,6 +132,31 @@ impl Default for Metrics {
             "Entries in the verified-signature cache",
             cache_entries.clone(),
         );
+        let sync_gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<SourceLabels, Gauge>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let sync_lag_entries = sync_gauge(
+            &mut registry,
+            "sync_lag_entries",
+            "Entries a source is ahead of this node",
+        );
+        let sync_lag_seconds = sync_gauge(
+            &mut registry,
+            "sync_lag_seconds",
+            "Seconds since a source's copy was confirmed current (-1: never)",
+        );
+        let sync_open_incidents = sync_gauge(
+            &mut registry,
+            "sync_open_incidents",
+            "Open incidents of a source (its sync is stopped while any is open)",
+        );
+        let sync_consecutive_errors = sync_gauge(
+            &mut registry,
+            "sync_consecutive_errors",
+            "Failed sync rounds of a source since its last good one",
+        );
         Self {
             registry,
             requests,
@@ -137,6 +171,10 @@ impl Default for Metrics {
             cache_hits,
             cache_misses,
             cache_entries,
+            sync_lag_entries,
+            sync_lag_seconds,
+            sync_open_incidents,
+            sync_consecutive_errors,
         }
     }
 }

@@ -63,6 +63,79 @@ pub struct Config {
     /// The identity platforms whose holder tokens (JWTs) this node accepts; none when absent.
     #[serde(default)]
     pub identity: Option<IdentityConfig>,
+    /// The nodes this one aggregates (归集), if any.
+    #[serde(default)]
+    pub sync: SyncConfig,
+}
+
+/// Aggregation of other nodes:
+///
+/// ```toml
+/// [sync]
+/// # max_staleness_seconds = 300   # older source data: `status_freshness` (INDETERMINATE with ?fresh=true)
+/// # poll_interval_ms = 500
+/// # page_size = 1000
+/// [[sync.sources]]
+/// origin = "zhengyin.example/city-220100"      # the origin line of its checkpoints
+/// url = "http://10.0.0.5:8080"
+/// log_key = "zhengyin.example/city-220100+1a2b3c4d+AR…"   # its verifier key, obtained out of band
+/// trust_anchors = "city-220100-roots.pem"     # roots of its authorities' certificates
+/// token_file = "city-220100.token"            # a `node` token of that node (a secret)
+/// ```
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// How old a source's data may be before its licences' status is stale, seconds.
+    #[serde(default = "default_max_staleness")]
+    pub max_staleness_seconds: i64,
+    /// Wait between rounds, milliseconds.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval_ms: u64,
+    /// Entries per page (at most 1000).
+    #[serde(default = "default_page_size")]
+    pub page_size: u64,
+    /// The sources.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            max_staleness_seconds: default_max_staleness(),
+            poll_interval_ms: default_poll_interval(),
+            page_size: default_page_size(),
+            sources: Vec::new(),
+        }
+    }
+}
+
+/// One source node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// The origin line of its checkpoints.
+    pub origin: String,
+    /// Its base URL.
+    pub url: String,
+    /// Its log verifier key (`<origin>+<hash>+<key>`).
+    pub log_key: String,
+    /// PEM file of the trust anchors of its authorities.
+    pub trust_anchors: PathBuf,
+    /// File holding a `node` token of the source.
+    pub token_file: PathBuf,
+}
+
+fn default_max_staleness() -> i64 {
+    zhengyin_engine::sync::DEFAULT_MAX_STALENESS.whole_seconds()
+}
+
+fn default_poll_interval() -> u64 {
+    500
+}
+
+fn default_page_size() -> u64 {
+    zhengyin_engine::MAX_ENTRIES_PER_PAGE
 }
 
 /// One department's webhook for objection notifications.
@@ -239,6 +312,10 @@ impl Config {
                 issuer.keys = issuer.keys.iter().map(|k| base.join(k)).collect();
             }
         }
+        for source in &mut config.sync.sources {
+            source.trust_anchors = base.join(&source.trust_anchors);
+            source.token_file = base.join(&source.token_file);
+        }
         Ok(config)
     }
 
@@ -277,6 +354,7 @@ impl Config {
                     keys: vec![keys_dir.join("identity-platform-ed25519.pub.pem")],
                 }],
             }),
+            sync: SyncConfig::default(),
         }
     }
 }

@@ -1,8 +1,6 @@
 //! `serve --demo`: the example authorities, licence types and tokens. EXAMPLES ONLY: the keys are
 //! public (keys-example/) and the tokens are printed in the README.
 
-use std::path::Path;
-
 use anyhow::Context as _;
 use zhengyin_engine::{Engine, RegisterAuthority};
 use zhengyin_http::{Role, TokenConfig};
@@ -83,11 +81,27 @@ pub fn licence_types() -> anyhow::Result<Vec<LicenceType>> {
     Ok(serde_json::from_value(types)?)
 }
 
+/// What `--demo` sets up.
+pub struct DemoSettings {
+    /// The example keys.
+    pub keys_dir: std::path::PathBuf,
+    /// The example authorities to register (by algorithm); empty: all; `none`: none.
+    pub authorities: Vec<String>,
+}
+
 /// Registers the example authorities and licence types if they are not registered yet.
-pub async fn seed(engine: &Engine, keys_dir: &Path) -> anyhow::Result<()> {
+pub async fn seed(engine: &Engine, demo: &DemoSettings) -> anyhow::Result<()> {
+    let keys_dir = demo.keys_dir.as_path();
+    for wanted in &demo.authorities {
+        anyhow::ensure!(
+            wanted == "none" || ALGORITHMS.iter().any(|(alg, _)| alg == wanted),
+            "--demo-authorities: `{wanted}` is not one of ed25519, p256, rsa2048, sm2, none"
+        );
+    }
     let issuing = std::fs::read_to_string(keys_dir.join("issuing-ca.pem")).context("reading issuing-ca.pem")?;
     for (alg, uscc) in ALGORITHMS {
-        if engine.authority(&Uscc::parse(uscc)?).is_some() {
+        let chosen = demo.authorities.is_empty() || demo.authorities.iter().any(|a| a == alg);
+        if !chosen || engine.authority(&Uscc::parse(uscc)?).is_some() {
             continue;
         }
         let leaf = std::fs::read_to_string(keys_dir.join(format!("authority-{alg}.pem")))

@@ -9,6 +9,9 @@
 //!
 //! - `zhengyin holder-token --holder CODE` mints a demo holder token (identity-platform JWT).
 //!
+//! - `zhengyin sync status --url URL` lists the sources a node aggregates (exit 1 if one is
+//!   stopped by an incident).
+//!
 //! - `zhengyin seal inspect FILE` / `zhengyin seal verify FILE --anchors ROOTS.pem` read and
 //!   verify e-seals and sealed signatures offline.
 //!
@@ -19,6 +22,7 @@ mod config;
 mod demo;
 mod notify;
 mod seal;
+mod sync;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -91,6 +95,11 @@ enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// Sync between nodes.
+    Sync {
+        #[command(subcommand)]
+        command: SyncCommand,
+    },
     /// Mint a holder token as an identity platform would (demos and tests; real tokens come
     /// from the unified identity platform). Prints the token.
     HolderToken {
@@ -130,9 +139,40 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum SyncCommand {
+    /// Each source's state at an aggregating node: checkpoint, lag, errors, incidents. Exit 0
+    /// when every source syncs, 1 when one is stopped by an incident.
+    Status {
+        /// The aggregating node's base URL.
+        #[arg(long)]
+        url: String,
+        /// An operator token (or set ZHENGYIN_TOKEN).
+        #[arg(long, env = "ZHENGYIN_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+}
+
 /// Settings given on the command line win over the configuration file.
 #[derive(clap::Args)]
 struct Overrides {
+    /// The signature log's origin (this node's name in checkpoints and to upstream nodes).
+    #[arg(long)]
+    origin: Option<String>,
+    /// With --demo: which example authorities this node registers, comma-separated from
+    /// ed25519,p256,rsa2048,sm2 (default all), or `none` for a node that only aggregates.
+    #[arg(long, value_delimiter = ',')]
+    demo_authorities: Option<Vec<String>>,
+    /// With --demo: aggregate the demo node at URL whose log origin is ORIGIN, as `ORIGIN=URL`
+    /// (repeatable). Its log key, trust anchors and node token are the example ones.
+    #[arg(long = "source")]
+    sources: Vec<DemoSource>,
+    /// How old a source's data may be before its licences' status is stale, seconds.
+    #[arg(long)]
+    max_staleness_seconds: Option<i64>,
+    /// Entries per page when pulling a source (1 to 1000).
+    #[arg(long)]
+    sync_page_size: Option<u64>,
     /// Listen address.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
@@ -176,6 +216,25 @@ enum SealCommand {
         #[arg(long, value_parser = parse_time)]
         at: Option<time::OffsetDateTime>,
     },
+}
+
+/// `ORIGIN=URL` of a demo source.
+#[derive(Clone)]
+struct DemoSource {
+    origin: String,
+    url: String,
+}
+
+impl std::str::FromStr for DemoSource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (origin, url) = s.split_once('=').ok_or("expected ORIGIN=URL")?;
+        Ok(Self {
+            origin: origin.to_owned(),
+            url: url.to_owned(),
+        })
+    }
 }
 
 fn parse_time(text: &str) -> Result<time::OffsetDateTime, String> {
@@ -231,6 +290,9 @@ fn main() -> ExitCode {
         Command::Log {
             command: LogCommand::Export { url, token, out },
         } => export_log(&url, &token, &out),
+        Command::Sync {
+            command: SyncCommand::Status { url, token },
+        } => sync_status(&url, &token),
         Command::Seal {
             command: SealCommand::Inspect { file },
         } => seal::inspect(&file),
@@ -310,15 +372,65 @@ fn serve(config_path: Option<PathBuf>, demo: bool, keys_dir: &Path, overrides: O
     if let Some(n) = overrides.signature_cache {
         config.signature_cache = n;
     }
+    if let Some(origin) = overrides.origin {
+        config.log_origin = origin;
+    }
+    if let Some(seconds) = overrides.max_staleness_seconds {
+        config.sync.max_staleness_seconds = seconds;
+    }
+    if let Some(page) = overrides.sync_page_size {
+        config.sync.page_size = page;
+    }
     config.webhooks.extend(overrides.webhooks);
+    anyhow::ensure!(
+        demo || (overrides.sources.is_empty() && overrides.demo_authorities.is_none()),
+        "--source and --demo-authorities go with --demo; a configuration file lists [[sync.sources]]"
+    );
+    let mut sources = Vec::new();
+    for source in &config.sync.sources {
+        let token = std::fs::read_to_string(&source.token_file)
+            .with_context(|| format!("reading the token of {}", source.origin))?;
+        let anchors = std::fs::read_to_string(&source.trust_anchors)
+            .with_context(|| format!("reading the trust anchors of {}", source.origin))?;
+        sources.push((source.clone(), token.trim().to_owned(), anchors));
+    }
+    if demo {
+        let log_key = FileKey::from_pem_file(&keys_dir.join("log-ed25519.key")).context("the example log key")?;
+        let anchors = std::fs::read_to_string(keys_dir.join("root-ca.pem")).context("the example root")?;
+        for s in &overrides.sources {
+            let verifier =
+                zhengyin_tlog::NoteVerifier::new(&s.origin, zhengyin_crypto::Signer::public_key(&log_key).clone())
+                    .map_err(|e| anyhow::anyhow!("--source {}: {e}", s.origin))?;
+            let source = config::SourceConfig {
+                origin: s.origin.clone(),
+                url: s.url.clone(),
+                log_key: verifier.encode(),
+                trust_anchors: keys_dir.join("root-ca.pem"),
+                token_file: PathBuf::new(),
+            };
+            sources.push((source, "demo-node".to_owned(), anchors.clone()));
+        }
+    }
+    let demo = demo.then(|| demo::DemoSettings {
+        keys_dir: keys_dir.to_owned(),
+        authorities: overrides.demo_authorities.unwrap_or_default(),
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run(config, demo.then_some(keys_dir)))?;
+    runtime.block_on(run(config, sources, demo))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
-    let anchors_pem = std::fs::read_to_string(&config.trust_anchors)
+/// A source to follow: its configuration, the node token, its anchors (PEM).
+type Source = (config::SourceConfig, String, String);
+
+async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettings>) -> anyhow::Result<()> {
+    let mut anchors_pem = std::fs::read_to_string(&config.trust_anchors)
         .with_context(|| format!("reading trust anchors {}", config.trust_anchors.display()))?;
+    // Replicated licences are verified here too: their sources' anchors join this node's.
+    for (_, _, pem) in &sources {
+        anchors_pem.push('\n');
+        anchors_pem.push_str(pem);
+    }
     let anchors = TrustAnchors::from_pem(&anchors_pem).context("parsing trust anchors")?;
     let mut keyring = Keyring::default();
     for path in &config.keys {
@@ -376,12 +488,13 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
     if let Some(identity) = &config.identity {
         engine = engine.with_identity(identity.load().context("the identity platforms")?);
     }
+    engine = engine.with_max_staleness(time::Duration::seconds(config.sync.max_staleness_seconds.max(1)));
     let engine = Arc::new(engine);
-    if let Some(keys_dir) = demo_keys {
-        demo::seed(&engine, keys_dir).await?;
+    if let Some(demo) = &demo {
+        demo::seed(&engine, demo).await?;
         eprintln!(
             "WARNING: demo mode. The keys in {} and these tokens are EXAMPLES ONLY:",
-            keys_dir.display()
+            demo.keys_dir.display()
         );
         for (token, role) in demo::token_table() {
             eprintln!("  {token:<26} {}", serde_json::to_string(&role).unwrap_or_default());
@@ -398,6 +511,29 @@ async fn run(config: Config, demo_keys: Option<&Path>) -> anyhow::Result<()> {
     );
     tokio::spawn(publish_checkpoints(Arc::clone(&engine)));
     tokio::spawn(notify::deliver(Arc::clone(&engine)));
+    let pace = sync::Pace {
+        poll: std::time::Duration::from_millis(config.sync.poll_interval_ms.max(10)),
+        page: config.sync.page_size,
+    };
+    for (source, token, anchors) in sources {
+        let verifier = zhengyin_tlog::NoteVerifier::parse(&source.log_key)
+            .map_err(|e| anyhow::anyhow!("the log key of {}: {e}", source.origin))?;
+        let anchors = TrustAnchors::from_pem(&anchors).with_context(|| format!("the anchors of {}", source.origin))?;
+        anyhow::ensure!(
+            !anchors.certificates().is_empty(),
+            "the anchors of {} hold no certificate",
+            source.origin
+        );
+        let feed = sync::HttpFeed::new(&source.url, token)?;
+        tracing::info!(origin = %source.origin, url = %source.url, "following a source");
+        let source = zhengyin_engine::sync::SyncSource {
+            origin: source.origin,
+            verifier,
+            anchors,
+        };
+        engine.watch_source(&source.origin);
+        tokio::spawn(sync::follow(Arc::clone(&engine), source, feed, pace));
+    }
     let tokens = Tokens::from_config(&config.tokens)?;
     let state = AppState::new(Arc::clone(&engine), tokens)?;
     let app = zhengyin_http::app(
@@ -478,6 +614,54 @@ fn run_audit(
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn sync_status(url: &str, token: &str) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let answer: serde_json::Value = runtime.block_on(async {
+        let base = reqwest::Url::parse(url).with_context(|| format!("URL {url}"))?;
+        let response = reqwest::Client::new()
+            .get(base.join("/v1/sync/sources")?)
+            .bearer_auth(token)
+            .send()
+            .await
+            .with_context(|| format!("reaching {url}"))?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.context("reading the answer")?;
+        anyhow::ensure!(
+            status.is_success(),
+            "{status}: {}",
+            body["detail"].as_str().unwrap_or_default()
+        );
+        Ok::<_, anyhow::Error>(body)
+    })?;
+    let sources = answer["sources"].as_array().cloned().unwrap_or_default();
+    if sources.is_empty() {
+        println!("this node aggregates no source");
+    }
+    let mut halted = false;
+    for s in &sources {
+        halted |= s["state"] == "halted";
+        println!(
+            "{}  {}  checkpoint {}  applied {}  behind {} entries / {} s  errors {}{}{}",
+            s["origin"].as_str().unwrap_or("?"),
+            s["state"].as_str().unwrap_or("?"),
+            s["checkpoint_size"],
+            s["applied"],
+            s["lag_entries"],
+            s["lag_seconds"].as_i64().map_or("?".to_owned(), |n| n.to_string()),
+            s["consecutive_errors"],
+            s["last_error"]
+                .as_str()
+                .map(|e| format!("  last: {e}"))
+                .unwrap_or_default(),
+            match s["open_incidents"].as_array() {
+                Some(open) if !open.is_empty() => format!("  INCIDENTS {open:?}"),
+                _ => String::new(),
+            }
+        );
+    }
+    Ok(if halted { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn export_log(url: &str, token: &str, out: &Path) -> anyhow::Result<ExitCode> {

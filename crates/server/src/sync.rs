@@ -1,0 +1,175 @@
+//! Pulling the sources this node aggregates, over HTTP: one task per source, each with its own
+//! back-off, so one source's failure never stops the others. The checks are the engine's
+//! (`zhengyin_engine::sync`); this module only moves bytes and keeps time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+use zhengyin_engine::sync::{Feed, FeedError, SyncError, SyncObject, SyncSource};
+use zhengyin_engine::{Engine, MAX_ENTRIES_PER_PAGE};
+use zhengyin_model::{LicenceType, TypeCode};
+use zhengyin_tlog::Hash;
+
+/// Largest answer read from a source, bytes (a page of 1000 licences is a few MB).
+const MAX_ANSWER: usize = 64 << 20;
+
+/// Longest wait between failed rounds.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// A source's HTTP API, read with a node token.
+pub struct HttpFeed {
+    client: reqwest::Client,
+    base: reqwest::Url,
+    token: String,
+}
+
+impl HttpFeed {
+    /// A feed of the node at `base` (e.g. `http://127.0.0.1:8081`).
+    pub fn new(base: &str, token: String) -> anyhow::Result<Self> {
+        let base = reqwest::Url::parse(base).with_context(|| format!("source URL {base}"))?;
+        anyhow::ensure!(
+            matches!(base.scheme(), "http" | "https"),
+            "source URL {base}: http or https"
+        );
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .context("building the sync client")?;
+        Ok(Self { client, base, token })
+    }
+
+    async fn get(&self, path: &str) -> Result<Vec<u8>, FeedError> {
+        let url = self.base.join(path).map_err(|e| FeedError(e.to_string()))?;
+        let mut response = self
+            .client
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| FeedError(format!("{path}: {e}")))?;
+        if !response.status().is_success() {
+            return Err(FeedError(format!("{path}: HTTP {}", response.status())));
+        }
+        if response.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
+            return Err(FeedError(format!("{path}: answer larger than {MAX_ANSWER} bytes")));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| FeedError(format!("{path}: {e}")))? {
+            if body.len() + chunk.len() > MAX_ANSWER {
+                return Err(FeedError(format!("{path}: answer larger than {MAX_ANSWER} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, FeedError> {
+        serde_json::from_slice(&self.get(path).await?).map_err(|e| FeedError(format!("{path}: {e}")))
+    }
+}
+
+fn hashes(proof: Vec<String>) -> Result<Vec<Hash>, FeedError> {
+    proof
+        .iter()
+        .map(|h| {
+            B64.decode(h)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| FeedError("a proof hash is not 32 bytes of base64".into()))
+        })
+        .collect()
+}
+
+#[derive(serde::Deserialize)]
+struct Proof {
+    proof: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Entries {
+    entries: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Objects {
+    objects: Vec<SyncObject>,
+}
+
+impl Feed for HttpFeed {
+    async fn checkpoint(&self) -> Result<String, FeedError> {
+        String::from_utf8(self.get("/v1/log/checkpoint").await?).map_err(|_| FeedError("checkpoint: not UTF-8".into()))
+    }
+
+    async fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, FeedError> {
+        let p: Proof = self
+            .get_json(&format!("/v1/log/proof/consistency?first={first}&second={second}"))
+            .await?;
+        hashes(p.proof)
+    }
+
+    async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, FeedError> {
+        let e: Entries = self
+            .get_json(&format!("/v1/log/entries?start={start}&end={end}"))
+            .await?;
+        e.entries
+            .iter()
+            .map(|e| B64.decode(e).map_err(|_| FeedError("an entry is not base64".into())))
+            .collect()
+    }
+
+    async fn objects(&self, start: u64, end: u64) -> Result<Vec<SyncObject>, FeedError> {
+        let o: Objects = self
+            .get_json(&format!("/v1/sync/objects?start={start}&end={end}"))
+            .await?;
+        Ok(o.objects)
+    }
+
+    async fn licence_type(&self, code: &TypeCode) -> Result<LicenceType, FeedError> {
+        self.get_json(&format!("/v1/licence-types/{code}")).await
+    }
+}
+
+/// How often and how much to pull.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Wait between rounds when all is well.
+    pub poll: Duration,
+    /// Entries per page.
+    pub page: u64,
+}
+
+/// Follows one source forever: a round every `poll`, backing off (doubling up to 30 s) while the
+/// source is unreachable or this node fails; an incident stops the source until an operator
+/// resolves it (checked every round, at the normal pace).
+pub async fn follow(engine: Arc<Engine>, source: SyncSource, feed: HttpFeed, pace: Pace) {
+    engine.watch_source(&source.origin);
+    let page = pace.page.clamp(1, MAX_ENTRIES_PER_PAGE);
+    let mut backoff = pace.poll;
+    loop {
+        let wait = match engine.sync_round(&source, &feed, page).await {
+            Ok(outcome) => {
+                if outcome.applied > 0 {
+                    tracing::info!(origin = %source.origin, applied = outcome.applied, size = outcome.size, "synced");
+                }
+                backoff = pace.poll;
+                pace.poll
+            }
+            Err(SyncError::Halted(_)) => pace.poll,
+            Err(SyncError::Incident(incident)) => {
+                tracing::error!(origin = %source.origin, incident = %incident.id, "source stopped by an incident");
+                pace.poll
+            }
+            Err(e) => {
+                tracing::warn!(origin = %source.origin, error = %e, retry_in_ms = backoff.as_millis() as u64, "sync round failed");
+                let wait = backoff;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                wait
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}

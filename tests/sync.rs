@@ -1,0 +1,586 @@
+//! Sync between nodes, end to end: two cities and a province, each a separate `zhengyin`
+//! process on loopback. Every wait is a bounded poll; latencies are printed, not asserted
+//! (benches/sync.sh measures them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::{business_licence, free_port, get, root, send, Server, TempDir, PURPOSE};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+const CITY_A: &str = "zhengyin.example/city-220100";
+const CITY_B: &str = "zhengyin.example/city-220200";
+const PROVINCE: &str = "zhengyin.example/province-220000";
+
+/// A demo node: its arguments (to restart it on the same port and data) and the process.
+struct Node {
+    args: Vec<String>,
+    listen: String,
+    server: Option<Server>,
+}
+
+impl Node {
+    fn start(dir: &TempDir, name: &str, origin: &str, extra: &[String]) -> Node {
+        let keys = root().join("keys-example");
+        let mut args: Vec<String> = [
+            "serve",
+            "--demo",
+            "--keys-dir",
+            keys.to_str().unwrap(),
+            "--data-dir",
+            dir.0.join(name).to_str().unwrap(),
+            "--origin",
+            origin,
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend_from_slice(extra);
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut node = Node {
+            args,
+            listen,
+            server: None,
+        };
+        node.restart();
+        node
+    }
+
+    fn city(dir: &TempDir, name: &str, origin: &str, authorities: &str) -> Node {
+        Self::start(dir, name, origin, &["--demo-authorities".into(), authorities.into()])
+    }
+
+    fn province(dir: &TempDir, name: &str, sources: &[(&str, &str)], extra: &[&str]) -> Node {
+        let mut args = vec!["--demo-authorities".to_owned(), "none".to_owned()];
+        for (origin, url) in sources {
+            args.push("--source".into());
+            args.push(format!("{origin}={url}"));
+        }
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        Self::start(dir, name, PROVINCE, &args)
+    }
+
+    fn restart(&mut self) {
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.server = Some(Server::start_listening(&args, &self.listen));
+    }
+
+    fn kill(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.kill();
+        }
+    }
+
+    fn server(&self) -> &Server {
+        self.server.as_ref().unwrap()
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.listen)
+    }
+}
+
+async fn issue(http: &Client, city: &Node, alg: &str, number: &str) -> (String, Vec<u8>) {
+    let token = format!("demo-authority-{alg}");
+    let (status, issued) = send(http, city.server(), "/v1/licences", &token, &business_licence(number)).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let id = issued["id"].as_str().unwrap().to_owned();
+    let bytes = http
+        .get(city.server().at(&format!("/v1/licences/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    (id, bytes)
+}
+
+async fn revoke(http: &Client, city: &Node, alg: &str, id: &str) {
+    let (status, body) = send(
+        http,
+        city.server(),
+        &format!("/v1/licences/{id}/revoke"),
+        &format!("demo-authority-{alg}"),
+        &json!({"reason": "吊销", "note": "违法经营"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn verify(http: &Client, node: &Node, licence: &[u8], fresh: bool) -> Value {
+    http.post(node.server().at(&format!("/v1/verify?fresh={fresh}&{PURPOSE}")))
+        .bearer_auth("demo-verifier")
+        .header("content-type", "application/json")
+        .body(licence.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls `verify` until the verdict is `want` (at most `limit`); the time it took.
+async fn until_verdict(http: &Client, node: &Node, licence: &[u8], want: &str, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let report = verify(http, node, licence, true).await;
+        if report["verdict"] == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "still {} after {limit:?}: {report}",
+            report["verdict"]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn sources(http: &Client, node: &Node) -> Vec<Value> {
+    let (status, body) = get(http, node.server(), "/v1/sync/sources", "demo-operator").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["sources"].as_array().unwrap().clone()
+}
+
+async fn source(http: &Client, node: &Node, origin: &str) -> Value {
+    sources(http, node)
+        .await
+        .into_iter()
+        .find(|s| s["origin"] == origin)
+        .unwrap_or_else(|| panic!("no source {origin}"))
+}
+
+/// Polls the operator view until `done` holds for `origin` (at most 60 s).
+async fn until_source(http: &Client, node: &Node, origin: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let s = source(http, node, origin).await;
+        if done(&s) {
+            return s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "source never got there: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn log_size(http: &Client, node: &Node) -> u64 {
+    let note = http
+        .get(node.server().at("/v1/log/checkpoint"))
+        .bearer_auth("demo-auditor")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    note.lines().nth(1).unwrap().parse().unwrap()
+}
+
+/// The node's whole log, decoded.
+async fn log_entries(http: &Client, node: &Node) -> Vec<Value> {
+    let mut all = Vec::new();
+    loop {
+        let start = all.len();
+        let (_, page) = get(
+            http,
+            node.server(),
+            &format!("/v1/log/entries?start={start}&end={}", start + 1000),
+            "demo-auditor",
+        )
+        .await;
+        let entries = page["entries"].as_array().unwrap();
+        if entries.is_empty() {
+            return all;
+        }
+        for e in entries {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(e.as_str().unwrap())
+                .unwrap();
+            all.push(serde_json::from_slice(&bytes).unwrap());
+        }
+    }
+}
+
+/// What a province holds: every licence with its status, and the (origin, index) of every
+/// entry it applied — each exactly once.
+async fn holdings(http: &Client, node: &Node, ids: &[String]) -> (Vec<(String, Value)>, BTreeSet<(String, u64)>) {
+    let mut licences = Vec::new();
+    for id in ids {
+        let (status, body) = get(
+            http,
+            node.server(),
+            &format!("/v1/licences/{id}/status"),
+            "demo-operator",
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{id}: {body}");
+        licences.push((id.clone(), body));
+    }
+    let mut applied = BTreeSet::new();
+    for e in log_entries(http, node).await {
+        if e["event"] == "sync.applied" {
+            let key = (e["origin"].as_str().unwrap().to_owned(), e["index"].as_u64().unwrap());
+            assert!(applied.insert(key.clone()), "{key:?} applied twice");
+        }
+    }
+    (licences, applied)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn licences_issued_and_revoked_in_two_cities_are_verified_at_the_province() {
+    let dir = TempDir::new("sync-two-cities");
+    let http = Client::new();
+    let a = Node::city(&dir, "a", CITY_A, "ed25519,p256");
+    let b = Node::city(&dir, "b", CITY_B, "rsa2048,sm2");
+    let province = Node::province(&dir, "p", &[(CITY_A, &a.url()), (CITY_B, &b.url())], &[]);
+
+    let (id_a, licence_a) = issue(&http, &a, "ed25519", "JL-SYNC-A").await;
+    let (id_b, licence_b) = issue(&http, &b, "sm2", "JL-SYNC-B").await;
+    let arrived = until_verdict(&http, &province, &licence_a, "VALID", Duration::from_secs(30)).await;
+    until_verdict(&http, &province, &licence_b, "VALID", Duration::from_secs(30)).await;
+    eprintln!("issue → VALID at the province: {arrived:?}");
+    let report = verify(&http, &province, &licence_b, true).await;
+    assert!(
+        report["status_source"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("source {CITY_B} as of its checkpoint")),
+        "{report}"
+    );
+
+    // The one interface at the province covers the cities' licences too.
+    let (status, grant) = send(
+        &http,
+        province.server(),
+        "/v1/grants",
+        "demo-verifier",
+        &json!({
+            "type_code": "11100000000013338W032", "fields": ["company_name"], "service_items": ["220100-FOOD-001"],
+            "purpose": "跨地区通办", "until": zhengyin_model::licence::format_time(time::OffsetDateTime::now_utc() + time::Duration::days(30))
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    let grant = grant["id"].as_str().unwrap();
+    let (status, body) = send(
+        &http,
+        province.server(),
+        &format!("/v1/grants/{grant}/approve"),
+        "demo-operator",
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, found) = send(
+        &http,
+        province.server(),
+        "/v1/licence-types/11100000000013338W032/lookup",
+        "demo-verifier",
+        &json!({"id": id_b, "service_item": "220100-FOOD-001", "use_cause": "跨地区核验"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(
+        found["licences"][0]["face"]["company_name"], "吉林示例科技有限公司",
+        "{found}"
+    );
+
+    // Revocations propagate; the province never changes a city's licence itself.
+    let (status, body) = send(
+        &http,
+        province.server(),
+        &format!("/v1/licences/{id_a}/revoke"),
+        "demo-authority-ed25519",
+        &json!({"reason": "吊销", "note": "不应在省级节点吊销"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::CONFLICT, Some("sync.replicated")),
+        "{body}"
+    );
+    revoke(&http, &a, "ed25519", &id_a).await;
+    let propagated = until_verdict(&http, &province, &licence_a, "INVALID", Duration::from_secs(30)).await;
+    eprintln!("revocation → INVALID at the province: {propagated:?}");
+    let report = verify(&http, &province, &licence_a, true).await;
+    let status = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "status")
+        .unwrap();
+    assert_eq!(status["message"], "revoked, withdrawn (吊销): 违法经营", "{report}");
+    revoke(&http, &b, "sm2", &id_b).await;
+    until_verdict(&http, &province, &licence_b, "INVALID", Duration::from_secs(30)).await;
+
+    // The operator view and its CLI.
+    for origin in [CITY_A, CITY_B] {
+        let s = until_source(&http, &province, origin, |s| s["lag_entries"] == 0).await;
+        assert_eq!(s["state"], "syncing", "{s}");
+    }
+    let out = std::process::Command::new(common::binary())
+        .args(["sync", "status", "--url", &province.url(), "--token", "demo-operator"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(CITY_A) && text.contains(CITY_B) && text.contains("syncing"),
+        "{text}"
+    );
+    let metrics = reqwest::get(province.server().at("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("zhengyin_sync_open_incidents{{origin=\"{CITY_A}\"}} 0")),
+        "{metrics}"
+    );
+    common::assert_no_server_errors(province.server()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_province_killed_mid_sync_resumes_without_losing_or_repeating_an_entry() {
+    let dir = TempDir::new("sync-crash");
+    let http = Client::new();
+    let a = Node::city(&dir, "a", CITY_A, "ed25519");
+    let mut ids = Vec::new();
+    for n in 0..200 {
+        ids.push(issue(&http, &a, "ed25519", &format!("JL-CRASH-{n}")).await.0);
+    }
+    for id in ids.iter().step_by(7) {
+        revoke(&http, &a, "ed25519", id).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await; // the city's next checkpoint
+    let size = log_size(&http, &a).await;
+
+    // Pages of 5 entries; the city's proxy holds the 10th page's objects, and the province is
+    // killed while it waits: mid-sync, with 45 entries applied.
+    let control = Arc::new(Control::default());
+    control.hold_objects_after.store(9, Ordering::SeqCst);
+    let proxy = proxy(a.url(), Arc::clone(&control)).await;
+    let mut province = Node::province(&dir, "p", &[(CITY_A, &proxy)], &["--sync-page-size", "5"]);
+    until_source(&http, &province, CITY_A, |s| s["applied"] == 45).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        source(&http, &province, CITY_A).await["applied"],
+        45,
+        "held at the 10th page"
+    );
+    province.kill();
+    control.release.store(true, Ordering::SeqCst);
+    province.restart();
+    until_source(&http, &province, CITY_A, |s| s["applied"] == size).await;
+
+    // Equal to a province that synced in one go.
+    let fresh = Node::province(&dir, "q", &[(CITY_A, &a.url())], &[]);
+    until_source(&http, &fresh, CITY_A, |s| s["applied"] == size).await;
+    let after_crash = holdings(&http, &province, &ids).await;
+    assert_eq!(after_crash, holdings(&http, &fresh, &ids).await);
+    let relevant = log_entries(&http, &a)
+        .await
+        .iter()
+        .filter(|e| {
+            e["event"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("licence.") || e == "authority.registered")
+        })
+        .count();
+    assert_eq!(
+        after_crash.1.len(),
+        relevant,
+        "every licence event applied exactly once"
+    );
+    common::assert_no_server_errors(province.server()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn while_a_city_is_down_its_status_goes_stale_then_the_province_catches_up() {
+    let dir = TempDir::new("sync-stale");
+    let http = Client::new();
+    let mut a = Node::city(&dir, "a", CITY_A, "ed25519");
+    let province = Node::province(&dir, "p", &[(CITY_A, &a.url())], &["--max-staleness-seconds", "2"]);
+    let (_, licence) = issue(&http, &a, "ed25519", "JL-STALE-1").await;
+    until_verdict(&http, &province, &licence, "VALID", Duration::from_secs(30)).await;
+
+    a.kill();
+    let stale = until_verdict(&http, &province, &licence, "INDETERMINATE", Duration::from_secs(30)).await;
+    eprintln!("city down → INDETERMINATE (fresh status required, maximum 2 s): {stale:?}");
+    let report = verify(&http, &province, &licence, true).await;
+    let freshness = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "status_freshness")
+        .unwrap();
+    assert_eq!(freshness["outcome"], "indeterminate", "{report}");
+    let relaxed = verify(&http, &province, &licence, false).await;
+    assert_eq!(
+        relaxed["verdict"], "VALID",
+        "without fresh=true a warning only: {relaxed}"
+    );
+    let down = source(&http, &province, CITY_A).await;
+    assert_eq!(down["state"], "failing", "{down}");
+    assert!(down["last_error"].as_str().unwrap().contains("unreachable"), "{down}");
+
+    a.restart();
+    let (_, later) = issue(&http, &a, "ed25519", "JL-STALE-2").await;
+    until_verdict(&http, &province, &later, "VALID", Duration::from_secs(60)).await;
+    until_verdict(&http, &province, &licence, "VALID", Duration::from_secs(30)).await;
+    common::assert_no_server_errors(province.server()).await;
+}
+
+/// How the proxy in front of a city misbehaves.
+#[derive(Default)]
+struct Control {
+    /// Rewrite the first entry of every page of entries: what a province would see of a city
+    /// whose store was altered.
+    tamper: AtomicBool,
+    /// Hold every objects request after this many (0: never) until `release`.
+    hold_objects_after: AtomicUsize,
+    objects_served: AtomicUsize,
+    release: AtomicBool,
+}
+
+/// A proxy in front of `city`, misbehaving as `control` says; its URL.
+async fn proxy(city: String, control: Arc<Control>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let http = Client::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (http, city, control) = (http.clone(), city.clone(), Arc::clone(&control));
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let Some(path) = head.split_whitespace().nth(1).map(str::to_owned) else {
+                    return;
+                };
+                if path.starts_with("/v1/sync/objects") {
+                    let served = control.objects_served.fetch_add(1, Ordering::SeqCst) + 1;
+                    let hold = control.hold_objects_after.load(Ordering::SeqCst);
+                    let started = Instant::now();
+                    while hold > 0 && served > hold && !control.release.load(Ordering::SeqCst) {
+                        if started.elapsed() > Duration::from_secs(60) {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                let token = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("authorization: ").or(l.strip_prefix("Authorization: ")))
+                    .unwrap_or_default()
+                    .to_owned();
+                let Ok(answer) = http
+                    .get(format!("{city}{path}"))
+                    .header("authorization", token)
+                    .send()
+                    .await
+                else {
+                    return;
+                };
+                let status = answer.status();
+                let mut body = answer.bytes().await.unwrap_or_default().to_vec();
+                if path.starts_with("/v1/log/entries") && control.tamper.load(Ordering::SeqCst) {
+                    let mut page: Value = serde_json::from_slice(&body).unwrap();
+                    if let Some(first) = page["entries"].get_mut(0) {
+                        let b64 = base64::engine::general_purpose::STANDARD;
+                        let entry = String::from_utf8(b64.decode(first.as_str().unwrap()).unwrap()).unwrap();
+                        *first = Value::String(b64.encode(entry.replacen("licence", "1icence", 1)));
+                    }
+                    body = serde_json::to_vec(&page).unwrap();
+                }
+                let head = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tampered_city_is_stopped_with_an_incident_while_the_other_keeps_syncing() {
+    let dir = TempDir::new("sync-tamper");
+    let http = Client::new();
+    let a = Node::city(&dir, "a", CITY_A, "ed25519");
+    let b = Node::city(&dir, "b", CITY_B, "sm2");
+    let control = Arc::new(Control::default());
+    let proxy = proxy(a.url(), Arc::clone(&control)).await;
+    let province = Node::province(&dir, "p", &[(CITY_A, &proxy), (CITY_B, &b.url())], &[]);
+    let (_, honest) = issue(&http, &a, "ed25519", "JL-TAMPER-1").await;
+    until_verdict(&http, &province, &honest, "VALID", Duration::from_secs(30)).await;
+
+    control.tamper.store(true, Ordering::SeqCst);
+    let (_, unseen) = issue(&http, &a, "ed25519", "JL-TAMPER-2").await;
+    let halted = until_source(&http, &province, CITY_A, |s| s["state"] == "halted").await;
+    let (status, incidents) = get(&http, province.server(), "/v1/sync/incidents", "demo-auditor").await;
+    assert_eq!(status, StatusCode::OK);
+    let incident = &incidents["incidents"][0];
+    assert_eq!(
+        (incident["kind"].as_str(), incident["origin"].as_str()),
+        (Some("entries_mismatch"), Some(CITY_A)),
+        "{incidents}"
+    );
+    assert_eq!(halted["open_incidents"][0], incident["id"]);
+    assert_eq!(incident["evidence"].as_array().unwrap().len(), 2, "{incident}");
+    assert_eq!(
+        verify(&http, &province, &unseen, true).await["verdict"],
+        "INDETERMINATE",
+        "never applied"
+    );
+
+    // The other city is untouched.
+    let (_, other) = issue(&http, &b, "sm2", "JL-TAMPER-B").await;
+    until_verdict(&http, &province, &other, "VALID", Duration::from_secs(30)).await;
+    let out = std::process::Command::new(common::binary())
+        .args(["sync", "status", "--url", &province.url(), "--token", "demo-operator"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("INCIDENTS"));
+
+    // Only an operator resolves it; then sync resumes and the honest city's licence arrives.
+    let id = incident["id"].as_str().unwrap();
+    let path = format!("/v1/sync/incidents/{id}/resolve");
+    let (status, _) = send(&http, province.server(), &path, "demo-auditor", &json!({"note": "x"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    control.tamper.store(false, Ordering::SeqCst);
+    let (status, resolved) = send(
+        &http,
+        province.server(),
+        &path,
+        "demo-operator",
+        &json!({"note": "城市节点代理故障已排除"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    until_verdict(&http, &province, &unseen, "VALID", Duration::from_secs(30)).await;
+    common::assert_no_server_errors(province.server()).await;
+}
