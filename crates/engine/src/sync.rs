@@ -446,10 +446,9 @@ impl Page<'_> {
     fn licence(
         &mut self,
         id: LicenceId,
-        sha256: &str,
         supersedes: Option<LicenceId>,
         time: OffsetDateTime,
-        signed: Option<String>,
+        checked: Result<Checked, String>,
     ) -> Result<(), SyncError> {
         let invalid = |detail: String| {
             Err(SyncError::Incident(Box::new(incident_draft(
@@ -457,26 +456,10 @@ impl Page<'_> {
                 detail,
             ))))
         };
-        let Some(signed) = signed else {
-            return invalid(format!("licence {id}: not served"));
-        };
-        if hash::sha256_hex(signed.as_bytes()) != sha256 {
-            return invalid(format!("licence {id}: does not match the entry's hash"));
-        }
-        let ctx = SourceContext {
-            engine: self.engine,
-            anchors: &self.source.anchors,
-            page: &self.certificates,
-        };
-        let (body, document_sha256) = match verify::check_replicated(&ctx, signed.as_bytes(), self.now) {
+        let (signed, body, document_sha256) = match checked {
             Ok(checked) => checked,
-            Err(why) => return invalid(format!("licence {id}: {why}")),
+            Err(why) => return invalid(why),
         };
-        if body.id != id {
-            return invalid(format!(
-                "licence {id}: the entry names another identifier than the licence"
-            ));
-        }
         if self.authority_origin(&body.issuer.code) != Some(Some(self.source.origin.clone())) {
             return invalid(format!("licence {id}: its issuer is not an authority of this source"));
         }
@@ -531,6 +514,33 @@ impl Page<'_> {
         history.push(change);
         Ok(())
     }
+}
+
+/// A licence from a source, checked: its bytes, body and document hash.
+type Checked = (String, zhengyin_model::LicenceBody, [u8; 32]);
+
+/// Checks a licence an entry names: served, matching the entry's hash, the identifier the
+/// entry names, and verifying (signature, chain to the source's anchors, the issuer's
+/// certificate). CPU-bound and independent of the others: a page's run in parallel.
+fn check_licence(
+    ctx: &SourceContext<'_>,
+    id: &LicenceId,
+    sha256: &str,
+    signed: Option<String>,
+    now: OffsetDateTime,
+) -> Result<Checked, String> {
+    let signed = signed.ok_or_else(|| format!("licence {id}: not served"))?;
+    if hash::sha256_hex(signed.as_bytes()) != sha256 {
+        return Err(format!("licence {id}: does not match the entry's hash"));
+    }
+    let (body, document_sha256) =
+        verify::check_replicated(ctx, signed.as_bytes(), now).map_err(|why| format!("licence {id}: {why}"))?;
+    if body.id != *id {
+        return Err(format!(
+            "licence {id}: the entry names another identifier than the licence"
+        ));
+    }
+    Ok((signed, body, document_sha256))
 }
 
 /// An incident without its id, origin and evidence (filled in where it is recorded).
@@ -886,22 +896,53 @@ impl Engine {
             entries: Vec::new(),
             types: Vec::new(),
         };
+        // Pass 1, in log order: parse every entry; authorities first (their certificates are
+        // what the page's licences are checked against).
+        let mut events = Vec::new();
         for (index, bytes) in (start..).zip(entries) {
             let value: Value =
                 serde_json::from_slice(bytes).map_err(|e| invalid(format!("entry {index} is not JSON: {e}")))?;
             let event = parse_event(innermost(&value)).map_err(|why| invalid(format!("entry {index}: {why}")))?;
             let Some(event) = event else { continue };
             let object = objects.remove(&index);
+            if let Event::Authority { uscc, certificates } = &event {
+                page.authority(uscc.clone(), certificates, object.clone().and_then(|o| o.authority))
+                    .map_err(|why| invalid(format!("entry {index}: {why}")))?;
+            }
+            events.push((index, value, event, object));
+        }
+        // Pass 2, in parallel: every licence's signature and chain.
+        let checked: HashMap<u64, Result<Checked, String>> = {
+            use rayon::prelude::*;
+            let ctx = SourceContext {
+                engine: self,
+                anchors: &source.anchors,
+                page: &page.certificates,
+            };
+            events
+                .par_iter_mut()
+                .filter_map(|(index, _, event, object)| match event {
+                    Event::Licence { id, sha256, .. } => {
+                        let signed = object.as_mut().and_then(|o| o.licence.take());
+                        Some((*index, check_licence(&ctx, id, sha256, signed, now)))
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut checked = checked;
+        // Pass 3, in log order: licences and status changes, and this node's own entries.
+        for (index, value, event, object) in events {
             match event {
-                Event::Authority { uscc, certificates } => page
-                    .authority(uscc, &certificates, object.and_then(|o| o.authority))
-                    .map_err(|why| invalid(format!("entry {index}: {why}")))?,
+                Event::Authority { .. } => {}
                 Event::Licence {
-                    id,
-                    sha256,
-                    supersedes,
-                    time,
-                } => page.licence(id, &sha256, supersedes, time, object.and_then(|o| o.licence))?,
+                    id, supersedes, time, ..
+                } => {
+                    let result = checked
+                        .remove(&index)
+                        .unwrap_or_else(|| Err(format!("licence {id}: not checked")));
+                    page.licence(id, supersedes, time, result)?
+                }
                 Event::Status { id, change } => {
                     page.status(id, change, object.as_ref().and_then(|o| o.text.as_deref()))?
                 }

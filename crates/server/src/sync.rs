@@ -57,7 +57,7 @@ impl HttpFeed {
         if response.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
             return Err(FeedError(format!("{path}: answer larger than {MAX_ANSWER} bytes")));
         }
-        let mut body = Vec::new();
+        let mut body = Vec::with_capacity(response.content_length().map_or(0, |n| n as usize));
         while let Some(chunk) = response.chunk().await.map_err(|e| FeedError(format!("{path}: {e}")))? {
             if body.len() + chunk.len() > MAX_ANSWER {
                 return Err(FeedError(format!("{path}: answer larger than {MAX_ANSWER} bytes")));

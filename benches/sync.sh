@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Sync between nodes, measured with real processes on loopback (release build, demo keys):
+#   bash benches/sync.sh [licences, default 100000] [propagation samples, default 100]
+#   1. catch-up: a city issues LICENCES licences (wrk, 64 connections); a province then starts
+#      and pulls the city's whole log — checkpoint, consistency proofs, entries, every licence's
+#      signature and certificate chain checked, applied page by page. Prints entries/s and
+#      licences/s from the province's start to the moment it has applied the city's checkpoint.
+#   2. propagation: for each sample, the city revokes a licence the province holds; the time
+#      until the province's verify (fresh=true) answers INVALID. Prints p50/p99/max. With the
+#      defaults it is bounded by the city's checkpoint interval (1 s) plus the province's poll
+#      interval (0.5 s).
+# Installs wrk (Debian package) if missing. Everything is stopped and removed on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LICENCES=${1:-100000}
+SAMPLES=${2:-100}
+A=zhengyin.example/city-220100
+P=zhengyin.example/province-220000
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk..." >&2
+  (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null || { echo "cannot install wrk" >&2; exit 1; }
+fi
+cargo build --release -q -p zhengyin
+work=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+start() { # name, then serve arguments; sets $url
+  local name=$1; shift
+  ./target/release/zhengyin serve --demo --listen 127.0.0.1:0 --data-dir "$work/$name" "$@" \
+    >"$work/$name.out" 2>"$work/$name.err" &
+  pids+=($!)
+  url=
+  for _ in $(seq 1 200); do
+    url=$(sed -n 's/^zhengyin listening on //p' "$work/$name.out" 2>/dev/null)
+    [ -n "$url" ] && break
+    sleep 0.05
+  done
+  [ -n "$url" ] || { echo "$name did not start:" >&2; cat "$work/$name.err" >&2; exit 1; }
+}
+
+log_size() { curl -s "$1/v1/log/checkpoint" -H 'authorization: Bearer demo-auditor' | sed -n 2p; }
+
+start city --origin "$A" --demo-authorities ed25519
+city=$url
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "issuing $LICENCES licences at the city..."
+cat >"$work/issue.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["authorization"] = "Bearer demo-authority-ed25519"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '{"type_code":"11100000000013338W032","number":"SYNC-1","holder":{"name":"吉林示例科技有限公司","code":"91350100M000100Y43","code_type":"001"},"valid_until":"2046-11-21","face":{"company_name":"吉林示例科技有限公司","company_form":"有限责任公司","legal_representative":"张三","established":"2020-02-29","address":"长春市示例路1号"}}'
+LUA
+base=$(log_size "$city")
+while :; do
+  sleep 1.1 # the next checkpoint
+  issued=$(( $(log_size "$city") - base ))
+  [ "$issued" -ge "$LICENCES" ] && break
+  left=$(( LICENCES - issued ))
+  wrk -t1 -c64 -d"$(( left / 2000 + 1 ))"s --timeout 10s -s "$work/issue.lua" "$city/v1/licences" >/dev/null
+done
+sleep 1.1
+size=$(log_size "$city")
+echo "city log: $size entries ($(( size - base )) licence.issued)"
+
+started=$(date +%s.%N)
+start province --origin "$P" --demo-authorities none --source "$A=$city"
+province=$url
+while :; do
+  applied=$(curl -s "$province/v1/sync/sources" -H 'authorization: Bearer demo-operator' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["sources"][0]["applied"])')
+  [ "$applied" -ge "$size" ] && break
+  sleep 0.1
+done
+elapsed=$(echo "$(date +%s.%N) - $started" | bc)
+python3 - "$size" "$(( size - base ))" "$elapsed" <<'PY'
+import sys
+size, licences, t = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+print(f"catch-up: {size} entries in {t:.1f} s from the province's start: {size / t:,.0f} entries/s, {licences / t:,.0f} licences/s (each signature and chain checked)")
+PY
+
+echo "propagation: $SAMPLES revocations..."
+python3 - "$city" "$province" "$SAMPLES" <<'PY'
+import json, sys, time, urllib.request
+
+city, province, samples = sys.argv[1], sys.argv[2], int(sys.argv[3])
+PURPOSE = "service_item=220100-FOOD-001&use_cause=%E6%A0%B8%E9%AA%8C"
+BODY = json.dumps({"type_code": "11100000000013338W032", "number": "SYNC-P",
+    "holder": {"name": "吉林示例科技有限公司", "code": "91350100M000100Y43", "code_type": "001"},
+    "valid_until": "2046-11-21",
+    "face": {"company_name": "吉林示例科技有限公司", "company_form": "有限责任公司",
+             "legal_representative": "张三", "established": "2020-02-29", "address": "长春市示例路1号"}}).encode()
+
+def call(url, token, body=None):
+    req = urllib.request.Request(url, data=body, headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read()
+
+def verdict(licence):
+    return json.loads(call(f"{province}/v1/verify?fresh=true&{PURPOSE}", "demo-verifier", licence))["verdict"]
+
+def until(licence, want, limit=30):
+    start = time.monotonic()
+    while verdict(licence) != want:
+        if time.monotonic() - start > limit:
+            sys.exit(f"the province did not say {want} within {limit} s")
+        time.sleep(0.005)
+
+latencies = []
+for _ in range(samples):
+    issued = json.loads(call(f"{city}/v1/licences", "demo-authority-ed25519", BODY))
+    licence = call(f"{city}/v1/licences/{issued['id']}", "demo-authority-ed25519")
+    until(licence, "VALID")
+    start = time.monotonic()
+    call(f"{city}/v1/licences/{issued['id']}/revoke", "demo-authority-ed25519",
+         json.dumps({"reason": "吊销", "note": "基准测试"}).encode())
+    until(licence, "INVALID")
+    latencies.append(time.monotonic() - start)
+latencies.sort()
+pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+print(f"revocation → INVALID at the province: p50 {pick(0.5) * 1000:.0f} ms, p99 {pick(0.99) * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms ({samples} samples)")
+PY
