@@ -82,7 +82,7 @@ PY
 
 echo "propagation: $SAMPLES revocations..."
 python3 - "$city" "$province" "$SAMPLES" <<'PY'
-import json, sys, time, urllib.request
+import json, random, sys, time, urllib.request
 
 city, province, samples = sys.argv[1], sys.argv[2], int(sys.argv[3])
 PURPOSE = "service_item=220100-FOOD-001&use_cause=%E6%A0%B8%E9%AA%8C"
@@ -112,6 +112,8 @@ for _ in range(samples):
     issued = json.loads(call(f"{city}/v1/licences", "demo-authority-ed25519", BODY))
     licence = call(f"{city}/v1/licences/{issued['id']}", "demo-authority-ed25519")
     until(licence, "VALID")
+    # Revoke at a random moment of the city's checkpoint interval, not right after a checkpoint.
+    time.sleep(random.random())
     start = time.monotonic()
     call(f"{city}/v1/licences/{issued['id']}/revoke", "demo-authority-ed25519",
          json.dumps({"reason": "吊销", "note": "基准测试"}).encode())

@@ -261,6 +261,7 @@ impl Engine {
                 valid_start: req.valid_start,
                 valid_end: req.valid_end,
                 signer_certificates: signers.iter().map(Certificate::id).collect(),
+                origin: None,
             },
             der,
             status,
@@ -296,6 +297,18 @@ impl Engine {
         }
     }
 
+    /// A seal made at this node: a replicated one changes and is applied only at its source.
+    fn local_seal(&self, es_id: &str) -> Result<StoredSeal, EngineError> {
+        let seal = self.seal(es_id)?;
+        match &seal.record.origin {
+            Some(origin) => Err(EngineError::Replicated {
+                what: format!("seal {es_id}"),
+                origin: origin.clone(),
+            }),
+            None => Ok(seal),
+        }
+    }
+
     /// A registered seal.
     pub fn seal(&self, es_id: &str) -> Result<StoredSeal, EngineError> {
         self.store
@@ -305,7 +318,7 @@ impl Engine {
 
     /// Suspends, reinstates or revokes a seal (revoking twice changes nothing).
     pub async fn change_seal_status(&self, es_id: &str, new: SealState) -> Result<StoredSeal, EngineError> {
-        let mut seal = self.seal(es_id)?;
+        let mut seal = self.local_seal(es_id)?;
         let now = self.clock.now();
         let current = seal.status.at(now).cloned().unwrap_or(SealState::Active);
         let action = match &new {
@@ -349,7 +362,7 @@ impl Engine {
         data_sm3: [u8; 32],
         property_info: &str,
     ) -> Result<Vec<u8>, EngineError> {
-        let seal = self.seal(es_id)?;
+        let seal = self.local_seal(es_id)?;
         let now = self.clock.now();
         match seal.status.at(now) {
             Some(SealState::Active) => {}

@@ -12,8 +12,9 @@
 //!    ([`Frontier`]); a consistency proof from the extended range to the checkpoint (or, for the
 //!    last page, the root itself) shows the page is exactly what the checkpoint commits to.
 //! 4. Fetch the objects the page's entries name (signed licences, authority certificates,
-//!    revocation notes); check each against the entry's hash, and each licence's signature and
-//!    certificate chain against the source's trust anchors.
+//!    revocation notes, seals and their status reasons); check each against the entry's hash,
+//!    each licence's signature and certificate chain and each seal's maker signature and chain
+//!    against the source's trust anchors.
 //! 5. Apply the page — licences, status changes, authorities, entries for this node's own log
 //!    (`sync.applied`, so a node upstream of this one sees them too) and the new cursor — in one
 //!    atomic write. A page applied twice is refused by the cursor, so a crash or a retry neither
@@ -38,16 +39,18 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, RwLock};
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::{Duration, OffsetDateTime};
 use zhengyin_crypto::{hash, TrustAnchors};
 use zhengyin_model::licence::format_time;
 use zhengyin_model::{
-    Authority, IncidentKind, LicenceId, LicenceType, Resolution, RevocationReason, Status, StatusChange, StatusHistory,
-    SyncIncident, TypeCode, Uscc,
+    Authority, IncidentKind, LicenceId, LicenceType, Resolution, RevocationReason, SealChange, SealHistory, SealRecord,
+    SealState, Status, StatusChange, StatusHistory, SyncIncident, TypeCode, Uscc,
 };
-use zhengyin_store::{ReplicatedLicence, StoreError, StoredLicence, SyncApply, SyncCursor};
+use zhengyin_store::{ReplicatedLicence, StoreError, StoredLicence, StoredSeal, SyncApply, SyncCursor};
 use zhengyin_tlog::{
     empty_root, leaf_hash, open_checkpoint, verify_consistency, Frontier, Hash, NoteVerifier, TreeSize,
 };
@@ -101,10 +104,23 @@ pub struct SyncObject {
     /// For `authority.registered`: the authority with its certificate chains.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<Authority>,
-    /// For `licence.revoked`: the note; for `licence.suspended`: the reason (the entry holds
-    /// their SHA-256).
+    /// For `licence.revoked`: the note; for `licence.suspended`, `seal.suspended` and
+    /// `seal.revoked`: the reason (the entry holds their SHA-256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// For `seal.made`: the seal's record and its signed `SESeal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal: Option<SealObject>,
+}
+
+/// A seal as a source serves it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealObject {
+    /// What the registry holds about it.
+    pub record: SealRecord,
+    /// The `SESeal` (DER), standard base64.
+    pub der: String,
 }
 
 /// How a round ended without an incident.
@@ -228,6 +244,15 @@ enum Event {
         id: LicenceId,
         change: StatusPattern,
     },
+    Seal {
+        es_id: String,
+        sha256: String,
+        time: OffsetDateTime,
+    },
+    SealStatus {
+        es_id: String,
+        change: StatusPattern,
+    },
 }
 
 /// A status change as the entry states it; the free text only as its SHA-256.
@@ -262,6 +287,27 @@ fn licence_field(e: &Value) -> Result<LicenceId, String> {
     LicenceId::parse(field(e, "licence")?).map_err(|e| e.to_string())
 }
 
+fn status_pattern(e: &Value) -> Result<StatusPattern, String> {
+    let status = &e["status"];
+    Ok(StatusPattern {
+        state: field(status, "state")?.to_owned(),
+        reason: status
+            .get("reason")
+            .map(|r| serde_json::from_value(r.clone()).map_err(|e| e.to_string()))
+            .transpose()?,
+        text_sha256: status["note_sha256"]
+            .as_str()
+            .or(status["reason_sha256"].as_str())
+            .map(str::to_owned),
+        by: status["by"]
+            .as_str()
+            .map(|s| LicenceId::parse(s).map_err(|e| e.to_string()))
+            .transpose()?,
+        effective: time_field(e, "effective")?,
+        recorded: time_field(e, "time")?,
+    })
+}
+
 fn parse_event(e: &Value) -> Result<Option<Event>, String> {
     let event = match e["event"].as_str() {
         Some("authority.registered") => Event::Authority {
@@ -282,42 +328,53 @@ fn parse_event(e: &Value) -> Result<Option<Event>, String> {
                 .transpose()?,
             time: time_field(e, "time")?,
         },
-        Some("licence.revoked" | "licence.suspended" | "licence.reinstated" | "licence.superseded") => {
-            let status = &e["status"];
-            Event::Status {
-                id: licence_field(e)?,
-                change: StatusPattern {
-                    state: field(status, "state")?.to_owned(),
-                    reason: status
-                        .get("reason")
-                        .map(|r| serde_json::from_value(r.clone()).map_err(|e| e.to_string()))
-                        .transpose()?,
-                    text_sha256: status["note_sha256"]
-                        .as_str()
-                        .or(status["reason_sha256"].as_str())
-                        .map(str::to_owned),
-                    by: status["by"]
-                        .as_str()
-                        .map(|s| LicenceId::parse(s).map_err(|e| e.to_string()))
-                        .transpose()?,
-                    effective: time_field(e, "effective")?,
-                    recorded: time_field(e, "time")?,
-                },
-            }
-        }
+        Some("licence.revoked" | "licence.suspended" | "licence.reinstated" | "licence.superseded") => Event::Status {
+            id: licence_field(e)?,
+            change: status_pattern(e)?,
+        },
+        Some("seal.made") => Event::Seal {
+            es_id: field(e, "es_id")?.to_owned(),
+            sha256: field(e, "seal_sha256")?.to_owned(),
+            time: time_field(e, "time")?,
+        },
+        Some("seal.suspended" | "seal.revoked" | "seal.reinstated") => Event::SealStatus {
+            es_id: field(e, "es_id")?.to_owned(),
+            change: status_pattern(e)?,
+        },
         _ => return Ok(None),
     };
     Ok(Some(event))
 }
 
 impl StatusPattern {
+    /// The free text, checked against the entry's hash (empty when the entry has none).
+    fn text(&self, text: Option<&str>) -> Result<String, String> {
+        match (&self.text_sha256, text) {
+            (Some(sha), Some(t)) if hash::sha256_hex(t.as_bytes()) == *sha => Ok(t.to_owned()),
+            (Some(_), _) => Err("the status text does not match the entry's hash".to_owned()),
+            (None, _) => Ok(String::new()),
+        }
+    }
+
+    /// The seal status change, with its reason checked against the entry.
+    fn seal_change(self, text: Option<&str>) -> Result<SealChange, String> {
+        let reason = self.text(text)?;
+        let status = match self.state.as_str() {
+            "active" => SealState::Active,
+            "suspended" => SealState::Suspended { reason },
+            "revoked" => SealState::Revoked { reason },
+            other => return Err(format!("seal status `{other}` is not understood")),
+        };
+        Ok(SealChange {
+            status,
+            effective: self.effective,
+            recorded: self.recorded,
+        })
+    }
+
     /// The status change, with its free text checked against the entry.
     fn change(self, text: Option<&str>) -> Result<StatusChange, String> {
-        let text = match (&self.text_sha256, text) {
-            (Some(sha), Some(t)) if hash::sha256_hex(t.as_bytes()) == *sha => t.to_owned(),
-            (Some(_), _) => return Err("the status text does not match the entry's hash".to_owned()),
-            (None, _) => String::new(),
-        };
+        let text = self.text(text)?;
         let status = match (self.state.as_str(), self.reason, self.by) {
             ("revoked", Some(reason), _) => Status::Revoked { reason, note: text },
             ("suspended", _, _) => Status::Suspended { reason: text },
@@ -360,7 +417,7 @@ impl verify::Context for SourceContext<'_> {
     fn signatures(&self) -> &crate::SignatureCache {
         verify::Context::signatures(self.engine)
     }
-    fn seal(&self, _: &str) -> Result<Option<zhengyin_store::StoredSeal>, StoreError> {
+    fn seal(&self, _: &str) -> Result<Option<StoredSeal>, StoreError> {
         Ok(None)
     }
     fn open_objections(&self, _: &LicenceId) -> Result<Vec<(String, Vec<String>)>, StoreError> {
@@ -378,6 +435,8 @@ struct Page<'a> {
     licences: Vec<ReplicatedLicence>,
     held: std::collections::HashSet<LicenceId>,
     statuses: BTreeMap<LicenceId, StatusHistory>,
+    seals: Vec<StoredSeal>,
+    seal_statuses: BTreeMap<String, SealHistory>,
     entries: Vec<Vec<u8>>,
     types: Vec<TypeCode>,
 }
@@ -494,6 +553,92 @@ impl Page<'_> {
             document_sha256,
             holder: (body.holder.code_type, body.holder.code),
         });
+        Ok(())
+    }
+
+    /// A seal made at the source: its `SESeal` matches the entry, its maker signature and
+    /// chain verify to the source's anchors, and the record says what the signed seal says.
+    fn seal(
+        &mut self,
+        es_id: &str,
+        sha256: &str,
+        time: OffsetDateTime,
+        object: Option<SealObject>,
+    ) -> Result<(), String> {
+        let object = object.ok_or("not served")?;
+        let der = B64.decode(&object.der).map_err(|_| "the SESeal is not base64")?;
+        if hash::sha256_hex(&der) != sha256 {
+            return Err("does not match the entry's hash".to_owned());
+        }
+        let parsed = zhengyin_ses::format::parse_seal(&der).map_err(|e| e.to_string())?;
+        let (info, record) = (&parsed.info, &object.record);
+        let signers: Vec<String> = match &info.property.cert_list {
+            zhengyin_ses::format::CertList::Certificates(certs) => certs
+                .iter()
+                .map(|der| zhengyin_crypto::Certificate::from_der(der).map(|c| c.id()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?,
+            zhengyin_ses::format::CertList::Digests(_) => return Err("signers listed by digest only".to_owned()),
+        };
+        if info.es_id != es_id
+            || record.es_id != es_id
+            || record.name != info.property.name
+            || record.seal_type != info.property.seal_type
+            || record.valid_start != info.property.valid_start
+            || record.valid_end != info.property.valid_end
+            || record.signer_certificates != signers
+            || record.origin.is_some()
+        {
+            return Err("the record differs from the signed seal".to_owned());
+        }
+        let intermediates: Vec<zhengyin_crypto::Certificate> = self
+            .certificates
+            .values()
+            .chain(self.engine.read_registry().certificates.values())
+            .flat_map(|c| c.intermediates.iter().cloned())
+            .collect();
+        let ctx = zhengyin_ses::verify::Offline {
+            anchors: &self.source.anchors,
+            intermediates: &intermediates,
+            crls: &[],
+        };
+        let report = zhengyin_ses::verify::verify_seal(&ctx, &der, time);
+        for step in ["structure", "seal_signature", "maker_certificate"] {
+            if !report
+                .checks
+                .iter()
+                .any(|c| c.code == step && c.outcome == zhengyin_model::Outcome::Passed)
+            {
+                return Err(format!("{step} did not pass"));
+            }
+        }
+        let mut status = SealHistory::default();
+        status.push(SealChange {
+            status: SealState::Active,
+            effective: time,
+            recorded: time,
+        });
+        self.seal_statuses.insert(es_id.to_owned(), status);
+        let mut record = object.record;
+        record.origin = Some(self.source.origin.clone());
+        self.seals.push(StoredSeal {
+            record,
+            der,
+            status: SealHistory::default(),
+        });
+        Ok(())
+    }
+
+    fn seal_status(&mut self, es_id: &str, pattern: StatusPattern, text: Option<&str>) -> Result<(), String> {
+        let change = pattern.seal_change(text)?;
+        if !self.seal_statuses.contains_key(es_id) {
+            let stored = self.engine.store.seal(es_id).map_err(|e| e.to_string())?;
+            let stored = stored.ok_or("a status change for a seal never made")?;
+            self.seal_statuses.insert(es_id.to_owned(), stored.status);
+        }
+        if let Some(history) = self.seal_statuses.get_mut(es_id) {
+            history.push(change);
+        }
         Ok(())
     }
 
@@ -669,6 +814,7 @@ impl Engine {
                 licence: None,
                 authority: None,
                 text: None,
+                seal: None,
             };
             match event {
                 Event::Authority { uscc, .. } => object.authority = self.authority(&uscc),
@@ -692,6 +838,29 @@ impl Engine {
                             Status::Revoked { note, .. } => Some(note.clone()),
                             Status::Suspended { reason } => Some(reason.clone()),
                             _ => None,
+                        });
+                }
+                Event::Seal { es_id, .. } => {
+                    object.seal = self.store.seal(&es_id)?.map(|seal| SealObject {
+                        record: seal.record,
+                        der: B64.encode(&seal.der),
+                    });
+                }
+                Event::SealStatus { es_id, change } => {
+                    let Some(seal) = self.store.seal(&es_id)? else {
+                        continue;
+                    };
+                    object.text = seal
+                        .status
+                        .changes
+                        .iter()
+                        .filter(|c| {
+                            format_time(c.effective) == format_time(change.effective)
+                                && format_time(c.recorded) == format_time(change.recorded)
+                        })
+                        .find_map(|c| match &c.status {
+                            SealState::Suspended { reason } | SealState::Revoked { reason } => Some(reason.clone()),
+                            SealState::Active => None,
                         });
                 }
             }
@@ -893,6 +1062,8 @@ impl Engine {
             licences: Vec::new(),
             held: std::collections::HashSet::new(),
             statuses: BTreeMap::new(),
+            seals: Vec::new(),
+            seal_statuses: BTreeMap::new(),
             entries: Vec::new(),
             types: Vec::new(),
         };
@@ -946,6 +1117,12 @@ impl Engine {
                 Event::Status { id, change } => {
                     page.status(id, change, object.as_ref().and_then(|o| o.text.as_deref()))?
                 }
+                Event::Seal { es_id, sha256, time } => page
+                    .seal(&es_id, &sha256, time, object.and_then(|o| o.seal))
+                    .map_err(|why| invalid(format!("entry {index}: seal {es_id}: {why}")))?,
+                Event::SealStatus { es_id, change } => page
+                    .seal_status(&es_id, change, object.as_ref().and_then(|o| o.text.as_deref()))
+                    .map_err(|why| invalid(format!("entry {index}: seal {es_id}: {why}")))?,
             }
             page.entries.push(crate::log::entry(serde_json::json!({
                 "event": "sync.applied",
@@ -981,6 +1158,8 @@ impl Engine {
             authorities: page.authorities,
             licences: page.licences,
             statuses: page.statuses.into_iter().collect(),
+            seals: page.seals,
+            seal_statuses: page.seal_statuses.into_iter().collect(),
             entries: page.entries,
         })
     }

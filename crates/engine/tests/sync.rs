@@ -14,7 +14,7 @@ use time::macros::datetime;
 use zhengyin_crypto::{FileKey, TrustAnchors};
 use zhengyin_engine::sync::{Feed, FeedError, SyncError, SyncObject, SyncSource};
 use zhengyin_engine::{Engine, EngineError, FixedClock, RevokeRequest, SuspendRequest, UpdateRequest, VerifyOptions};
-use zhengyin_model::{IncidentKind, LicenceId, LicenceType, RevocationReason, Status, TypeCode, Verdict};
+use zhengyin_model::{IncidentKind, LicenceId, LicenceType, RevocationReason, SealState, Status, TypeCode, Verdict};
 use zhengyin_store::{SledStore, Store};
 use zhengyin_tlog::{sign_checkpoint, Checkpoint, Hash, NoteVerifier};
 
@@ -62,6 +62,8 @@ enum Alter {
     Licence,
     /// Serves a note of the same size with another root, signed with the city's real log key.
     Fork,
+    /// Renames every seal in its record (the signed seal keeps its name).
+    SealRecord,
 }
 
 impl Feed for AlteredFeed<Alter> {
@@ -91,11 +93,11 @@ impl Feed for AlteredFeed<Alter> {
     }
     async fn objects(&self, start: u64, end: u64) -> Result<Vec<SyncObject>, FeedError> {
         let mut objects = self.inner.objects(start, end).await?;
-        if matches!(self.alter, Alter::Licence) {
-            for o in &mut objects {
-                if let Some(l) = &mut o.licence {
-                    *l = l.replacen("吉林示例科技有限公司", "吉林示例科技有限公吗", 1);
-                }
+        for o in &mut objects {
+            match (self.alter, &mut o.licence, &mut o.seal) {
+                (Alter::Licence, Some(l), _) => *l = l.replacen("吉林示例科技有限公司", "吉林示例科技有限公吗", 1),
+                (Alter::SealRecord, _, Some(seal)) => seal.record.name.push('章'),
+                _ => {}
             }
         }
         Ok(objects)
@@ -439,4 +441,87 @@ async fn a_wrong_log_key_or_origin_is_a_retryable_error_not_an_incident() {
     let view = &p.engine.sync_sources()[0];
     assert_eq!((view.state, view.consecutive_errors), ("failing", 1));
     assert!(p.engine.sync_incidents().unwrap().is_empty());
+}
+
+fn seal_request(holder_code: &str) -> zhengyin_engine::MakeSealRequest {
+    use base64::Engine as _;
+    zhengyin_engine::MakeSealRequest {
+        name: "示例事业单位电子证照专用章".to_owned(),
+        seal_type: 1,
+        holder: serde_json::from_value(json!({"name": "示例事业单位", "code": holder_code, "code_type": "001"}))
+            .unwrap(),
+        valid_start: datetime!(2026-01-01 00:00 UTC),
+        valid_end: datetime!(2030-01-01 00:00 UTC),
+        signer_certificates: vec![chain_pem("sm2")],
+        picture: zhengyin_engine::PictureRequest {
+            kind: "PNG".to_owned(),
+            data_base64: base64::engine::general_purpose::STANDARD.encode(b"\x89PNG\r\n\x1a\nexample"),
+            width: 40,
+            height: 40,
+        },
+    }
+}
+
+#[tokio::test]
+async fn seals_and_their_status_follow_the_licences_that_name_them() {
+    let (_w, city) = city().await;
+    let feed = EngineFeed {
+        city: Arc::clone(&city),
+    };
+    let sm2 = "12100000400010398P";
+    let seal = city.make_seal(seal_request(sm2)).await.unwrap();
+    let es_id = seal.record.es_id.clone();
+    let mut request = issue_request();
+    request.seal = Some(es_id.clone());
+    let licence = city.issue(&uscc(sm2), request).await.unwrap();
+
+    // A record that says other than the signed seal is an incident.
+    let renamed = AlteredFeed {
+        inner: EngineFeed {
+            city: Arc::clone(&city),
+        },
+        alter: Alter::SealRecord,
+    };
+    let q = province().await;
+    let incident = expect_incident(&q, &renamed, IncidentKind::ObjectInvalid).await;
+    assert!(
+        incident.detail.contains("differs from the signed seal"),
+        "{}",
+        incident.detail
+    );
+
+    let p = province().await;
+    p.engine.sync_round(&source(), &feed, 2).await.unwrap();
+    let report = verdict(&p.engine, &licence.bytes, true);
+    assert_eq!(report.verdict, Verdict::Valid, "{report:#?}");
+    assert_eq!(check(&report, "seal").outcome, zhengyin_model::Outcome::Passed);
+    let held = p.store.seal(&es_id).unwrap().unwrap();
+    assert_eq!(held.der, seal.der, "the seal exactly as made");
+    assert_eq!(held.record.origin.as_deref(), Some(log_config().origin.as_str()));
+    assert_eq!(p.engine.verify_seal(&seal.der, None).verdict, Verdict::Valid);
+    // Only its source changes or applies it.
+    assert!(matches!(
+        p.engine
+            .change_seal_status(&es_id, SealState::Suspended { reason: "x".into() })
+            .await,
+        Err(EngineError::Replicated { .. })
+    ));
+    assert!(matches!(
+        p.engine.apply_seal(&es_id, [0; 32], "x").await,
+        Err(EngineError::Replicated { .. })
+    ));
+
+    // The seal is lost at the city: revoked there, the licence naming it fails at the province.
+    city.change_seal_status(
+        &es_id,
+        SealState::Revoked {
+            reason: "印章遗失".into(),
+        },
+    )
+    .await
+    .unwrap();
+    p.engine.sync_round(&source(), &feed, 2).await.unwrap();
+    let report = verdict(&p.engine, &licence.bytes, true);
+    assert_eq!(report.verdict, Verdict::Invalid, "{report:#?}");
+    assert!(check(&report, "seal").message.contains("revoked"), "{report:#?}");
 }

@@ -68,4 +68,8 @@ pub struct SealRecord {
     pub valid_end: OffsetDateTime,
     /// Ids (`sha256:…` of the DER) of the signer certificates allowed to apply it.
     pub signer_certificates: Vec<String>,
+    /// The log origin of the node it was replicated from; `None` when made here. A replicated
+    /// seal changes only at that node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }

@@ -469,6 +469,7 @@ fn seals(store: &dyn Store) -> Outcome {
             valid_start: datetime!(2024-01-01 0:00 UTC),
             valid_end: datetime!(2026-01-01 0:00 UTC),
             signer_certificates: vec!["sha256:00".to_owned()],
+            origin: None,
         },
         der: vec![0x30, 0x00],
         status: history(SealState::Active),
@@ -794,6 +795,8 @@ fn sync(store: &dyn Store) -> Outcome {
             (v1.clone(), history(Status::Valid)),
             (v2.clone(), history(Status::Valid)),
         ],
+        seals: Vec::new(),
+        seal_statuses: Vec::new(),
         entries: vec![b"sync 1".to_vec(), b"sync 2".to_vec()],
     };
     wait(store.apply_sync(&page), "apply a page")?;
@@ -829,6 +832,8 @@ fn sync(store: &dyn Store) -> Outcome {
         authorities: Vec::new(),
         licences: vec![forged],
         statuses: Vec::new(),
+        seals: Vec::new(),
+        seal_statuses: Vec::new(),
         entries: vec![b"sync 3".to_vec()],
     };
     ensure(
@@ -840,12 +845,32 @@ fn sync(store: &dyn Store) -> Outcome {
         "a refused page leaves the cursor",
     )?;
     authority.name.push('2');
+    let seal = StoredSeal {
+        record: SealRecord {
+            es_id: "ZYSYNC0000000001".to_owned(),
+            name: "示例合同专用章".to_owned(),
+            seal_type: 1,
+            holder: Holder {
+                name: "吉林示例科技有限公司".to_owned(),
+                code: "91350100M000100Y43".to_owned(),
+                code_type: HolderCodeType::Uscc,
+            },
+            valid_start: datetime!(2024-01-01 0:00 UTC),
+            valid_end: datetime!(2026-01-01 0:00 UTC),
+            signer_certificates: vec!["sha256:00".to_owned()],
+            origin: Some(origin.to_owned()),
+        },
+        der: vec![0x30, 0x00],
+        status: history(SealState::Active),
+    };
     let next = SyncApply {
         expected: Some(cursor(3)),
         cursor: cursor(5),
         authorities: vec![authority.clone()],
         licences: vec![replicated(&v1)],
         statuses: vec![(v1.clone(), history(Status::Superseded { by: v2.clone() }))],
+        seals: vec![seal.clone()],
+        seal_statuses: vec![(seal.record.es_id.clone(), history(SealState::Active))],
         entries: Vec::new(),
     };
     wait(store.apply_sync(&next), "apply the next page")?;
@@ -857,6 +882,10 @@ fn sync(store: &dyn Store) -> Outcome {
     ensure(
         ok(store.authorities(), "authorities")?.contains(&authority),
         "a replicated authority is replaced",
+    )?;
+    ensure(
+        ok(store.seal("ZYSYNC0000000001"), "seal")? == Some(seal),
+        "a replicated seal reads back with its status",
     )?;
     let incident = zhengyin_model::SyncIncident {
         id: "IN0000000000000001".to_owned(),

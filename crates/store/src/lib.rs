@@ -174,6 +174,11 @@ pub struct SyncApply {
     pub licences: Vec<ReplicatedLicence>,
     /// Status histories replaced, in full.
     pub statuses: Vec<(LicenceId, StatusHistory)>,
+    /// New seals (record and DER; their status is in `seal_statuses`); one already held must
+    /// have the same DER ([`StoreError::Conflict`] otherwise).
+    pub seals: Vec<StoredSeal>,
+    /// Seal status histories replaced, in full, by esID.
+    pub seal_statuses: Vec<(String, SealHistory)>,
     /// Entries for this node's own log (so that a node upstream of this one sees them too).
     pub entries: Vec<Vec<u8>>,
 }

@@ -978,6 +978,16 @@ impl Store for SledStore {
             .iter()
             .map(|(id, history)| Ok((id.as_str(), encode(history)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let seals = apply
+            .seals
+            .iter()
+            .map(|seal| Ok((seal.record.es_id.as_str(), encode(&seal.record)?, seal.der.as_slice())))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let seal_statuses = apply
+            .seal_statuses
+            .iter()
+            .map(|(es_id, history)| Ok((es_id.as_str(), encode(history)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let trees = [
             &self.sync_cursors,
             &self.authorities,
@@ -986,6 +996,9 @@ impl Store for SledStore {
             &self.holders,
             &self.heads,
             &self.status,
+            &self.seals,
+            &self.seal_der,
+            &self.seal_status,
             &self.log,
             &self.log_nodes,
         ]
@@ -994,7 +1007,8 @@ impl Store for SledStore {
         trees
             .as_slice()
             .transaction(|views| {
-                let [cursors, authority_view, licences, digests, holders, heads, status, log, nodes] = views.as_slice()
+                let [cursors, authority_view, licences, digests, holders, heads, status, seal_records, seal_ders, seal_status, log, nodes] =
+                    views.as_slice()
                 else {
                     return Err(abort(StoreError::Backend("transaction views".to_owned())));
                 };
@@ -1028,6 +1042,18 @@ impl Store for SledStore {
                 }
                 for (id, history) in &statuses {
                     status.insert(*id, history.as_slice())?;
+                }
+                for (es_id, record, der) in &seals {
+                    match seal_ders.get(*es_id)? {
+                        Some(held) if held.as_ref() != *der => return Err(abort(StoreError::Conflict)),
+                        Some(_) => continue,
+                        None => {}
+                    }
+                    seal_records.insert(*es_id, record.as_slice())?;
+                    seal_ders.insert(*es_id, *der)?;
+                }
+                for (es_id, history) in &seal_statuses {
+                    seal_status.insert(*es_id, history.as_slice())?;
                 }
                 for entry in &apply.entries {
                     append(log, nodes, entry)?;
