@@ -300,6 +300,22 @@ async fn licences_issued_and_revoked_in_two_cities_are_verified_at_the_province(
         "{found}"
     );
 
+    // What a city serves its province: objects by range, for node tokens only.
+    let (status, objects) = get(&http, a.server(), "/v1/sync/objects?start=0&end=1000", "demo-node").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        objects["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["licence"].is_string()),
+        "{objects}"
+    );
+    let (status, _) = get(&http, a.server(), "/v1/sync/objects?start=0&end=10", "demo-verifier").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, problem) = get(&http, a.server(), "/v1/sync/objects?start=9&end=1", "demo-node").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+
     // Revocations propagate; the province never changes a city's licence itself.
     let (status, body) = send(
         &http,
@@ -583,4 +599,64 @@ async fn a_tampered_city_is_stopped_with_an_incident_while_the_other_keeps_synci
     assert_eq!(status, StatusCode::OK, "{resolved}");
     until_verdict(&http, &province, &unseen, "VALID", Duration::from_secs(30)).await;
     common::assert_no_server_errors(province.server()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_province_configured_by_file_follows_its_source_and_a_bad_source_is_refused_at_start() {
+    let dir = TempDir::new("sync-config");
+    let http = Client::new();
+    let a = Node::city(&dir, "a", CITY_A, "ed25519");
+    // The city's verifier key, as its operators would hand it over out of band.
+    let (_, key) = get(&http, a.server(), "/v1/log/key", "demo-auditor").await;
+    let key = key["verifier_key"].as_str().unwrap().to_owned();
+    let keys = root().join("keys-example");
+    std::fs::copy(keys.join("root-ca.pem"), dir.0.join("roots.pem")).unwrap();
+    std::fs::copy(keys.join("log-ed25519.key"), dir.0.join("log.key")).unwrap();
+    std::fs::write(dir.0.join("city-a.token"), "demo-node\n").unwrap();
+    let operator = zhengyin_crypto::hash::sha256_hex(b"province-operator");
+    let config = |log_key: &str, token_file: &str| {
+        format!(
+            "data_dir = \"p\"\ntrust_anchors = \"roots.pem\"\nlog_key = \"log.key\"\nlog_origin = \"{PROVINCE}\"\n\n\
+             [[tokens]]\nname = \"op\"\nsha256 = \"{operator}\"\nrole = \"operator\"\n\n\
+             [sync]\nmax_staleness_seconds = 60\npoll_interval_ms = 200\npage_size = 100\n\n\
+             [[sync.sources]]\norigin = \"{CITY_A}\"\nurl = \"{}\"\nlog_key = \"{log_key}\"\n\
+             trust_anchors = \"roots.pem\"\ntoken_file = \"{token_file}\"\n",
+            a.url()
+        )
+    };
+    let path = dir.0.join("province.toml");
+    std::fs::write(&path, config(&key, "city-a.token")).unwrap();
+    let province = Server::start_with(&["serve", "--config", path.to_str().unwrap()]);
+    let (id, _) = issue(&http, &a, "ed25519", "JL-CONFIG-1").await;
+    let started = Instant::now();
+    loop {
+        let (status, body) = get(
+            &http,
+            &province,
+            &format!("/v1/licences/{id}/status"),
+            "province-operator",
+        )
+        .await;
+        if status == StatusCode::OK {
+            assert_eq!(body["state"], "valid", "{body}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{status} {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(province);
+
+    for (bad, why) in [
+        (config("not-a-key", "city-a.token"), "the log key of"),
+        (config(&key, "missing.token"), "reading the token of"),
+    ] {
+        std::fs::write(&path, bad).unwrap();
+        let out = std::process::Command::new(common::binary())
+            .args(["serve", "--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+    }
 }
