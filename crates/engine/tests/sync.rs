@@ -27,10 +27,17 @@ fn feed_error(e: EngineError) -> FeedError {
     FeedError(e.to_string())
 }
 
+impl EngineFeed {
+    /// Publishes a checkpoint, as a node's timer would, and returns the latest.
+    async fn checkpoint_of(engine: &Engine) -> Result<String, FeedError> {
+        engine.publish_checkpoint().await.map_err(feed_error)?;
+        Ok(engine.latest_checkpoint().map_err(feed_error)?.unwrap().1)
+    }
+}
+
 impl Feed for EngineFeed {
     async fn checkpoint(&self) -> Result<String, FeedError> {
-        self.city.publish_checkpoint().await.map_err(feed_error)?;
-        Ok(self.city.latest_checkpoint().map_err(feed_error)?.unwrap().1)
+        Self::checkpoint_of(&self.city).await
     }
     async fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, FeedError> {
         self.city.consistency_proof(first, second).map_err(feed_error)
@@ -64,17 +71,23 @@ enum Alter {
     Fork,
     /// Renames every seal in its record (the signed seal keeps its name).
     SealRecord,
+    /// Serves a signed checkpoint one entry smaller than the real one.
+    Rollback,
 }
 
 impl Feed for AlteredFeed<Alter> {
     async fn checkpoint(&self) -> Result<String, FeedError> {
         let note = self.inner.checkpoint().await?;
-        if !matches!(self.alter, Alter::Fork) {
+        if !matches!(self.alter, Alter::Fork | Alter::Rollback) {
             return Ok(note);
         }
         let body = note.split("\n\n").next().unwrap().to_owned() + "\n";
         let mut checkpoint = Checkpoint::parse_body(&body).unwrap();
-        checkpoint.root[0] ^= 1;
+        if matches!(self.alter, Alter::Rollback) {
+            checkpoint.size.0 -= 1;
+        } else {
+            checkpoint.root[0] ^= 1;
+        }
         let key = FileKey::from_pem_file(&keys_dir().join("log-ed25519.key")).unwrap();
         Ok(sign_checkpoint(&checkpoint, &checkpoint.origin.clone(), &key).unwrap())
     }
@@ -389,6 +402,17 @@ async fn a_fork_signed_with_the_real_key_is_caught_and_both_checkpoints_kept() {
     assert_eq!(roots[0].size, roots[1].size);
     assert_ne!(roots[0].root, roots[1].root, "the evidence proves the fork to anyone");
 
+    // A smaller signed checkpoint than one verified: the log was rolled back.
+    let r = province().await;
+    r.engine.sync_round(&source(), &honest, 1000).await.unwrap();
+    let rolled_back = AlteredFeed {
+        inner: EngineFeed {
+            city: Arc::clone(&city),
+        },
+        alter: Alter::Rollback,
+    };
+    expect_incident(&r, &rolled_back, IncidentKind::Rollback).await;
+
     // After more entries, a forked history fails the consistency proof instead.
     let q = province().await;
     q.engine.sync_round(&source(), &honest, 1000).await.unwrap();
@@ -524,4 +548,117 @@ async fn seals_and_their_status_follow_the_licences_that_name_them() {
     let report = verdict(&p.engine, &licence.bytes, true);
     assert_eq!(report.verdict, Verdict::Invalid, "{report:#?}");
     assert!(check(&report, "seal").message.contains("revoked"), "{report:#?}");
+}
+
+/// An engine over a fresh store whose log has its own origin (the county → city → province chain).
+async fn node_named(origin: &str) -> Province {
+    let dir = tempfile_dir::new();
+    let store = Arc::new(SledStore::open(&dir.0.join("db")).unwrap());
+    let clock = Arc::new(FixedClock::new(datetime!(2026-11-22 08:00 UTC)));
+    let mut log = log_config();
+    log.origin = origin.to_owned();
+    let engine = Engine::new(
+        Arc::clone(&store) as Arc<dyn Store>,
+        Arc::clone(&clock) as Arc<dyn zhengyin_engine::Clock>,
+        Arc::new(zhengyin_engine::SeededRandom::new(9)),
+        anchors(),
+        keyring(),
+        log,
+    )
+    .await
+    .unwrap();
+    Province {
+        engine,
+        clock,
+        store,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn a_chain_county_city_province_carries_licences_and_revocations_upwards() {
+    // The "county" is the test world (its log origin is the test one); the city aggregates it
+    // and is aggregated by the province.
+    let (_w, county) = city().await;
+    let licence = county
+        .issue(&uscc("11220000013544541J"), issue_request())
+        .await
+        .unwrap();
+    let city = Arc::new(node_named("zhengyin.example/city-chain").await);
+    let province = node_named("zhengyin.example/province-chain").await;
+    let city_source = SyncSource {
+        origin: "zhengyin.example/city-chain".to_owned(),
+        verifier: NoteVerifier::new(
+            "zhengyin.example/city-chain",
+            zhengyin_crypto::Signer::public_key(&FileKey::from_pem_file(&keys_dir().join("log-ed25519.key")).unwrap())
+                .clone(),
+        )
+        .unwrap(),
+        anchors: anchors(),
+    };
+    struct CityFeed(Arc<Province>);
+    impl Feed for CityFeed {
+        async fn checkpoint(&self) -> Result<String, FeedError> {
+            EngineFeed::checkpoint_of(&self.0.engine).await
+        }
+        async fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, FeedError> {
+            self.0.engine.consistency_proof(first, second).map_err(feed_error)
+        }
+        async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, FeedError> {
+            self.0.engine.log_entries(start, end).map_err(feed_error)
+        }
+        async fn objects(&self, start: u64, end: u64) -> Result<Vec<SyncObject>, FeedError> {
+            self.0.engine.sync_objects(start, end).map_err(feed_error)
+        }
+        async fn licence_type(&self, code: &TypeCode) -> Result<LicenceType, FeedError> {
+            self.0
+                .engine
+                .licence_type(code)
+                .ok_or_else(|| FeedError("no such type".into()))
+        }
+    }
+    let county_feed = EngineFeed {
+        city: Arc::clone(&county),
+    };
+    let city_feed = CityFeed(Arc::clone(&city));
+
+    city.engine.sync_round(&source(), &county_feed, 1000).await.unwrap();
+    province
+        .engine
+        .sync_round(&city_source, &city_feed, 1000)
+        .await
+        .unwrap();
+    assert_eq!(verdict(&province.engine, &licence.bytes, true).verdict, Verdict::Valid);
+    // At the province the licence comes from the city, its immediate source.
+    assert_eq!(
+        province
+            .engine
+            .authority(&uscc("11220000013544541J"))
+            .unwrap()
+            .origin
+            .as_deref(),
+        Some("zhengyin.example/city-chain")
+    );
+
+    county
+        .revoke(
+            &uscc("11220000013544541J"),
+            &licence.id,
+            RevokeRequest {
+                reason: RevocationReason::Rescinded,
+                effective: None,
+                note: "撤销".into(),
+            },
+        )
+        .await
+        .unwrap();
+    city.engine.sync_round(&source(), &county_feed, 1000).await.unwrap();
+    province
+        .engine
+        .sync_round(&city_source, &city_feed, 1000)
+        .await
+        .unwrap();
+    let report = verdict(&province.engine, &licence.bytes, true);
+    assert_eq!(report.verdict, Verdict::Invalid);
+    assert!(check(&report, "status").message.contains("撤销"), "{report:#?}");
 }
