@@ -116,12 +116,7 @@ async fn walk_through_issue_verify_tamper_revoke() {
         assert_eq!(r.status(), StatusCode::OK);
         let report = api.verify(licence).await;
         assert_eq!(report["verdict"], "INVALID");
-        let status = report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["code"] == "status")
-            .unwrap();
+        let status = common::report_check(&report, "status");
         assert!(status["message"].as_str().unwrap().contains("revoked"), "{status}");
 
         let r = api.get(&format!("/v1/licences/{id}/status"), "demo-operator").await;

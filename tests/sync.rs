@@ -334,12 +334,7 @@ async fn licences_issued_and_revoked_in_two_cities_are_verified_at_the_province(
     let propagated = until_verdict(&http, &province, &licence_a, "INVALID", Duration::from_secs(30)).await;
     eprintln!("revocation → INVALID at the province: {propagated:?}");
     let report = verify(&http, &province, &licence_a, true).await;
-    let status = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["code"] == "status")
-        .unwrap();
+    let status = common::report_check(&report, "status");
     assert_eq!(status["message"], "revoked, withdrawn (吊销): 违法经营", "{report}");
     revoke(&http, &b, "sm2", &id_b).await;
     until_verdict(&http, &province, &licence_b, "INVALID", Duration::from_secs(30)).await;
@@ -440,12 +435,7 @@ async fn while_a_city_is_down_its_status_goes_stale_then_the_province_catches_up
     let stale = until_verdict(&http, &province, &licence, "INDETERMINATE", Duration::from_secs(30)).await;
     eprintln!("city down → INDETERMINATE (fresh status required, maximum 2 s): {stale:?}");
     let report = verify(&http, &province, &licence, true).await;
-    let freshness = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["code"] == "status_freshness")
-        .unwrap();
+    let freshness = common::report_check(&report, "status_freshness");
     assert_eq!(freshness["outcome"], "indeterminate", "{report}");
     let relaxed = verify(&http, &province, &licence, false).await;
     assert_eq!(

@@ -267,3 +267,11 @@ pub fn holder_token_with(
 pub fn holder_token(code: &str) -> String {
     holder_token_with(&identity_key(), DEMO_ISSUER, code, time::OffsetDateTime::now_utc(), 600)
 }
+
+/// The check `code` of a verification report (JSON).
+pub fn report_check<'a>(report: &'a serde_json::Value, code: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["code"] == code))
+        .unwrap_or_else(|| panic!("no {code} check in {report}"))
+}

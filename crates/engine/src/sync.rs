@@ -347,6 +347,11 @@ fn parse_event(e: &Value) -> Result<Option<Event>, String> {
 }
 
 impl StatusPattern {
+    /// Whether a stored change is the one the entry states (entries give times in whole seconds).
+    fn same_times<S>(&self, c: &zhengyin_model::licence::Change<S>) -> bool {
+        format_time(c.effective) == format_time(self.effective) && format_time(c.recorded) == format_time(self.recorded)
+    }
+
     /// The free text, checked against the entry's hash (empty when the entry has none).
     fn text(&self, text: Option<&str>) -> Result<String, String> {
         match (&self.text_sha256, text) {
@@ -829,11 +834,7 @@ impl Engine {
                         .status
                         .changes
                         .iter()
-                        // Entries state times in whole seconds.
-                        .filter(|c| {
-                            format_time(c.effective) == format_time(change.effective)
-                                && format_time(c.recorded) == format_time(change.recorded)
-                        })
+                        .filter(|c| change.same_times(c))
                         .find_map(|c| match &c.status {
                             Status::Revoked { note, .. } => Some(note.clone()),
                             Status::Suspended { reason } => Some(reason.clone()),
@@ -854,10 +855,7 @@ impl Engine {
                         .status
                         .changes
                         .iter()
-                        .filter(|c| {
-                            format_time(c.effective) == format_time(change.effective)
-                                && format_time(c.recorded) == format_time(change.recorded)
-                        })
+                        .filter(|c| change.same_times(c))
                         .find_map(|c| match &c.status {
                             SealState::Suspended { reason } | SealState::Revoked { reason } => Some(reason.clone()),
                             SealState::Active => None,

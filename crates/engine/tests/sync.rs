@@ -120,6 +120,17 @@ impl Feed for AlteredFeed<Alter> {
     }
 }
 
+fn feed_of(city: &Arc<Engine>) -> EngineFeed {
+    EngineFeed { city: Arc::clone(city) }
+}
+
+fn altered(city: &Arc<Engine>, alter: Alter) -> AlteredFeed<Alter> {
+    AlteredFeed {
+        inner: feed_of(city),
+        alter,
+    }
+}
+
 struct Province {
     engine: Engine,
     clock: Arc<FixedClock>,
@@ -187,9 +198,7 @@ fn state(store: &SledStore, ids: &[LicenceId]) -> Vec<(Vec<u8>, Vec<Status>)> {
 #[tokio::test]
 async fn a_province_replicates_issues_updates_suspensions_and_revocations() {
     let (_w, city) = city().await;
-    let feed = EngineFeed {
-        city: Arc::clone(&city),
-    };
+    let feed = feed_of(&city);
     let ed = uscc("11220000013544541J");
     let sm2 = uscc("12100000400010398P");
     let kept = city.issue(&ed, issue_request()).await.unwrap();
@@ -304,9 +313,7 @@ async fn a_province_replicates_issues_updates_suspensions_and_revocations() {
 #[tokio::test]
 async fn status_older_than_the_maximum_staleness_is_indeterminate_when_fresh_status_is_required() {
     let (_w, city) = city().await;
-    let feed = EngineFeed {
-        city: Arc::clone(&city),
-    };
+    let feed = feed_of(&city);
     let licence = city.issue(&uscc("11220000013544541J"), issue_request()).await.unwrap();
     let p = province().await;
     p.engine.sync_round(&source(), &feed, 1000).await.unwrap();
@@ -348,15 +355,8 @@ async fn a_rewritten_entry_stops_the_source_until_an_operator_resolves_it() {
     let (_w, city) = city().await;
     city.issue(&uscc("11220000013544541J"), issue_request()).await.unwrap();
     let p = province().await;
-    let honest = EngineFeed {
-        city: Arc::clone(&city),
-    };
-    let tampered = AlteredFeed {
-        inner: EngineFeed {
-            city: Arc::clone(&city),
-        },
-        alter: Alter::Entry,
-    };
+    let honest = feed_of(&city);
+    let tampered = altered(&city, Alter::Entry);
     let incident = expect_incident(&p, &tampered, IncidentKind::EntriesMismatch).await;
     assert_eq!(incident.evidence.len(), 2);
     assert!(incident.evidence[1].starts_with(&log_config().origin));
@@ -382,16 +382,9 @@ async fn a_fork_signed_with_the_real_key_is_caught_and_both_checkpoints_kept() {
     let (_w, city) = city().await;
     city.issue(&uscc("11220000013544541J"), issue_request()).await.unwrap();
     let p = province().await;
-    let honest = EngineFeed {
-        city: Arc::clone(&city),
-    };
+    let honest = feed_of(&city);
     p.engine.sync_round(&source(), &honest, 1000).await.unwrap();
-    let forked = AlteredFeed {
-        inner: EngineFeed {
-            city: Arc::clone(&city),
-        },
-        alter: Alter::Fork,
-    };
+    let forked = altered(&city, Alter::Fork);
     let incident = expect_incident(&p, &forked, IncidentKind::Fork).await;
     let verifier = source().verifier;
     let roots: Vec<Checkpoint> = incident
@@ -405,12 +398,7 @@ async fn a_fork_signed_with_the_real_key_is_caught_and_both_checkpoints_kept() {
     // A smaller signed checkpoint than one verified: the log was rolled back.
     let r = province().await;
     r.engine.sync_round(&source(), &honest, 1000).await.unwrap();
-    let rolled_back = AlteredFeed {
-        inner: EngineFeed {
-            city: Arc::clone(&city),
-        },
-        alter: Alter::Rollback,
-    };
+    let rolled_back = altered(&city, Alter::Rollback);
     expect_incident(&r, &rolled_back, IncidentKind::Rollback).await;
 
     // After more entries, a forked history fails the consistency proof instead.
@@ -425,12 +413,7 @@ async fn an_altered_licence_or_foreign_anchors_are_incidents_and_nothing_is_appl
     let (_w, city) = city().await;
     city.issue(&uscc("11220000013544541J"), issue_request()).await.unwrap();
     let p = province().await;
-    let altered = AlteredFeed {
-        inner: EngineFeed {
-            city: Arc::clone(&city),
-        },
-        alter: Alter::Licence,
-    };
+    let altered = altered(&city, Alter::Licence);
     let incident = expect_incident(&p, &altered, IncidentKind::ObjectInvalid).await;
     assert!(incident.detail.contains("hash"), "{}", incident.detail);
     assert!(p.store.sync_cursors().unwrap().is_empty());
@@ -439,9 +422,7 @@ async fn an_altered_licence_or_foreign_anchors_are_incidents_and_nothing_is_appl
     let q = province().await;
     let mut foreign = source();
     foreign.anchors = TrustAnchors::default();
-    let honest = EngineFeed {
-        city: Arc::clone(&city),
-    };
+    let honest = feed_of(&city);
     match q.engine.sync_round(&foreign, &honest, 1000).await {
         Err(SyncError::Incident(i)) => assert_eq!(i.kind, IncidentKind::ObjectInvalid),
         other => panic!("{other:?}"),
@@ -452,9 +433,7 @@ async fn an_altered_licence_or_foreign_anchors_are_incidents_and_nothing_is_appl
 async fn a_wrong_log_key_or_origin_is_a_retryable_error_not_an_incident() {
     let (_w, city) = city().await;
     let p = province().await;
-    let feed = EngineFeed {
-        city: Arc::clone(&city),
-    };
+    let feed = feed_of(&city);
     let mut wrong = source();
     let other = FileKey::from_pem_file(&keys_dir().join("token-ed25519.key")).unwrap();
     wrong.verifier = NoteVerifier::new(&wrong.origin, zhengyin_crypto::Signer::public_key(&other).clone()).unwrap();
@@ -489,9 +468,7 @@ fn seal_request(holder_code: &str) -> zhengyin_engine::MakeSealRequest {
 #[tokio::test]
 async fn seals_and_their_status_follow_the_licences_that_name_them() {
     let (_w, city) = city().await;
-    let feed = EngineFeed {
-        city: Arc::clone(&city),
-    };
+    let feed = feed_of(&city);
     let sm2 = "12100000400010398P";
     let seal = city.make_seal(seal_request(sm2)).await.unwrap();
     let es_id = seal.record.es_id.clone();
@@ -500,12 +477,7 @@ async fn seals_and_their_status_follow_the_licences_that_name_them() {
     let licence = city.issue(&uscc(sm2), request).await.unwrap();
 
     // A record that says other than the signed seal is an incident.
-    let renamed = AlteredFeed {
-        inner: EngineFeed {
-            city: Arc::clone(&city),
-        },
-        alter: Alter::SealRecord,
-    };
+    let renamed = altered(&city, Alter::SealRecord);
     let q = province().await;
     let incident = expect_incident(&q, &renamed, IncidentKind::ObjectInvalid).await;
     assert!(

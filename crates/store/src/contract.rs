@@ -455,10 +455,10 @@ fn objections(store: &dyn Store) -> Outcome {
     )
 }
 
-fn seals(store: &dyn Store) -> Outcome {
-    let seal = StoredSeal {
+fn sample_seal(es_id: &str, origin: Option<&str>) -> StoredSeal {
+    StoredSeal {
         record: SealRecord {
-            es_id: "22010000000000001".to_owned(),
+            es_id: es_id.to_owned(),
             name: "示例合同专用章".to_owned(),
             seal_type: 1,
             holder: Holder {
@@ -469,11 +469,15 @@ fn seals(store: &dyn Store) -> Outcome {
             valid_start: datetime!(2024-01-01 0:00 UTC),
             valid_end: datetime!(2026-01-01 0:00 UTC),
             signer_certificates: vec!["sha256:00".to_owned()],
-            origin: None,
+            origin: origin.map(str::to_owned),
         },
         der: vec![0x30, 0x00],
         status: history(SealState::Active),
-    };
+    }
+}
+
+fn seals(store: &dyn Store) -> Outcome {
+    let seal = sample_seal("22010000000000001", None);
     let size = ok(store.log_size(), "log size")?;
     let index = logged(store.put_seal(&seal, b"seal made"), "put seal")?;
     ensure(index == size.0, "a seal's log entry is the next one")?;
@@ -526,16 +530,20 @@ fn seals(store: &dyn Store) -> Outcome {
     )
 }
 
-fn catalogue(store: &dyn Store) -> Outcome {
-    let mut a = Authority {
+fn sample_authority(origin: Option<&str>) -> Result<Authority, String> {
+    Ok(Authority {
         uscc: Uscc::parse("11220000013544541J").map_err(|e| e.to_string())?,
         name: "某市市场监督管理局".to_owned(),
         level: "city".to_owned(),
         region_code: "220100".to_owned(),
         certificates: vec!["PEM".to_owned()],
         registered: datetime!(2024-01-01 0:00 UTC),
-        origin: None,
-    };
+        origin: origin.map(str::to_owned),
+    })
+}
+
+fn catalogue(store: &dyn Store) -> Outcome {
+    let mut a = sample_authority(None)?;
     logged(store.put_authority(&a, b"authority 1"), "put authority")?;
     a.name.push_str("（新）");
     logged(store.put_authority(&a, b"authority 2"), "replace authority")?;
@@ -776,15 +784,7 @@ fn sync(store: &dyn Store) -> Outcome {
         document_sha256: [9; 32],
         holder: (HolderCodeType::Uscc, "91350100M000100Y43".to_owned()),
     };
-    let mut authority = Authority {
-        uscc: Uscc::parse("11220000013544541J").map_err(|e| e.to_string())?,
-        name: "某市市场监督管理局".to_owned(),
-        level: "city".to_owned(),
-        region_code: "220100".to_owned(),
-        certificates: vec!["PEM".to_owned()],
-        registered: datetime!(2024-01-01 0:00 UTC),
-        origin: Some(origin.to_owned()),
-    };
+    let mut authority = sample_authority(Some(origin))?;
     let size = ok(store.log_size(), "log size")?.0;
     let page = SyncApply {
         expected: None,
@@ -845,24 +845,7 @@ fn sync(store: &dyn Store) -> Outcome {
         "a refused page leaves the cursor",
     )?;
     authority.name.push('2');
-    let seal = StoredSeal {
-        record: SealRecord {
-            es_id: "ZYSYNC0000000001".to_owned(),
-            name: "示例合同专用章".to_owned(),
-            seal_type: 1,
-            holder: Holder {
-                name: "吉林示例科技有限公司".to_owned(),
-                code: "91350100M000100Y43".to_owned(),
-                code_type: HolderCodeType::Uscc,
-            },
-            valid_start: datetime!(2024-01-01 0:00 UTC),
-            valid_end: datetime!(2026-01-01 0:00 UTC),
-            signer_certificates: vec!["sha256:00".to_owned()],
-            origin: Some(origin.to_owned()),
-        },
-        der: vec![0x30, 0x00],
-        status: history(SealState::Active),
-    };
+    let seal = sample_seal("ZYSYNC0000000001", Some(origin));
     let next = SyncApply {
         expected: Some(cursor(3)),
         cursor: cursor(5),
