@@ -17,6 +17,11 @@ use zhengyin_engine::{
 use zhengyin_model::{ReceivedLicence, SigningInput, Uscc, Verdict};
 use zhengyin_store::SledStore;
 
+// The allocator the server runs with (crates/server/src/main.rs), so the engine is measured as
+// it runs in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ALGS: [(&str, &str); 4] = [
     ("ed25519", "11220000013544541J"),
     ("p256", "11100000000013338W"),

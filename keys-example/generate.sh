@@ -5,6 +5,7 @@
 #   root CA (SM2, self-signed) -> issuing CA (SM2, pathlen 0) -> one authority per algorithm:
 #   authority-ed25519, authority-p256, authority-rsa2048, authority-sm2
 #   seal-maker: the SM2 key that makes (signs) e-seals
+#   tsa-p256: an example time-stamping authority (RFC 3161 tokens in v5 seals and signatures)
 #   log-ed25519.key: the key that signs the signature log's checkpoints
 #   token-ed25519.key: the node's key for presentation tokens (亮证) and annotated copies
 #   identity-platform-ed25519.key / .pub.pem: an example unified identity platform that signs
@@ -49,6 +50,12 @@ authorityKeyIdentifier = keyid
 [ authority ]
 basicConstraints = critical, CA:false
 keyUsage = critical, digitalSignature, nonRepudiation
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[ tsa ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature, nonRepudiation
+extendedKeyUsage = critical, timeStamping
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
 [ wrong_usage ]
@@ -99,6 +106,14 @@ done
 genkey sm2 seal-maker.key
 sign seal-maker seal-maker.key "/C=CN/O=Zhengyin Example Seal Maker/CN=Example Seal Maker (EXAMPLE ONLY)" \
   authority issuing-ca.pem issuing-ca.key $START 20350101000000Z seal-maker.pem
+
+# A time-stamping authority (RFC 3161): a P-256 key (OpenSSL 3.0 cannot make SM2 tokens), extendedKeyUsage
+# timeStamping (critical). Tests make tokens with `openssl ts -reply` (see tests/vectors/tsa/).
+for alg in p256; do
+  genkey $alg tsa-$alg.key
+  sign tsa-$alg tsa-$alg.key "/C=CN/O=Zhengyin Example TSA/CN=Example Time-Stamping Authority ($alg, EXAMPLE ONLY)" \
+    tsa issuing-ca.pem issuing-ca.key $START 20350101000000Z tsa-$alg.pem
+done
 
 # The signature log's checkpoint key (Ed25519, C2SP signed notes).
 genkey ed25519 log-ed25519.key

@@ -1,4 +1,5 @@
-//! The two hash functions of the service: SHA-256 and SM3 (GB/T 32905).
+//! The two hash functions of the service: SHA-256 and SM3 (GB/T 32905); SHA-1 only to match
+//! legacy certificate hashes.
 
 use sha2::Digest as _;
 
@@ -10,6 +11,15 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 /// SM3 of `data`.
 pub fn sm3(data: &[u8]) -> [u8; 32] {
     sm3::Sm3::digest(data).into()
+}
+
+/// SHA-1 of `data`: only to match the certificate hash of a legacy `ESSCertID` (RFC 2634) in
+/// time-stamp tokens, never for a signature.
+pub fn sha1_for_legacy_use(data: &[u8]) -> [u8; 20] {
+    let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, data);
+    let mut out = [0; 20];
+    out.copy_from_slice(d.as_ref());
+    out
 }
 
 /// Lowercase hex of SHA-256 of `data`.

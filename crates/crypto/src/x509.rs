@@ -50,6 +50,8 @@ pub struct Certificate {
     serial: Vec<u8>,
     /// Whether basic constraints were marked critical (RFC 5280 requires it of CAs).
     ca_critical: bool,
+    /// The extended key usage is critical and says only timeStamping (RFC 3161 §2.3).
+    time_stamping_only: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -156,6 +158,7 @@ impl Certificate {
         let mut unhandled_critical = None;
         let mut defect = None;
         let mut ca_critical = false;
+        let mut time_stamping_only = false;
         let mut seen = Vec::new();
         for ext in cert.extensions() {
             let id = ext.oid.to_id_string();
@@ -194,8 +197,18 @@ impl Certificate {
                 // rather than trusted beyond its constraints.
                 ParsedExtension::NameConstraints(_) => unhandled_critical = Some(id),
                 ParsedExtension::ParseError { .. } => return Err(bad("malformed extension")),
-                ParsedExtension::ExtendedKeyUsage(_)
-                | ParsedExtension::SubjectAlternativeName(_)
+                ParsedExtension::ExtendedKeyUsage(eku) => {
+                    time_stamping_only = ext.critical
+                        && eku.time_stamping
+                        && eku.other.is_empty()
+                        && !(eku.any
+                            || eku.server_auth
+                            || eku.client_auth
+                            || eku.code_signing
+                            || eku.email_protection
+                            || eku.ocsp_signing);
+                }
+                ParsedExtension::SubjectAlternativeName(_)
                 | ParsedExtension::CertificatePolicies(_)
                 | ParsedExtension::CRLDistributionPoints(_)
                 | ParsedExtension::AuthorityInfoAccess(_) => {}
@@ -238,7 +251,19 @@ impl Certificate {
             defect,
             serial: serial.to_vec(),
             ca_critical,
+            time_stamping_only,
         })
+    }
+
+    /// Whether this may be a time-stamping authority's certificate: a critical extended key
+    /// usage naming timeStamping and nothing else (RFC 3161 §2.3).
+    pub fn is_time_stamping_only(&self) -> bool {
+        self.time_stamping_only
+    }
+
+    /// The subject key identifier, if the certificate has one.
+    pub fn subject_key_id(&self) -> Option<&[u8]> {
+        self.subject_key_id.as_deref()
     }
 
     /// The serial number's content octets.

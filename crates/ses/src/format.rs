@@ -554,7 +554,7 @@ fn read_timestamp<'a>(r: &mut SliceReader<'a>) -> Result<Option<&'a [u8]>, SesEr
 }
 
 /// GeneralizedTime (v4) or UTCTime (v1).
-fn read_time(r: &mut SliceReader<'_>) -> Result<OffsetDateTime, SesError> {
+pub(crate) fn read_time(r: &mut SliceReader<'_>) -> Result<OffsetDateTime, SesError> {
     let since_epoch = if r.peek_tag()? == Tag::UtcTime {
         r.decode::<UtcTime>()?.to_unix_duration()
     } else {
@@ -578,7 +578,7 @@ fn bit_string<'a>(r: &mut SliceReader<'a>) -> Result<&'a [u8], SesError> {
 }
 
 /// A reader over the contents of `tlv`, which must be exactly one SEQUENCE.
-fn contents(tlv: &[u8]) -> Result<SliceReader<'_>, SesError> {
+pub(crate) fn contents(tlv: &[u8]) -> Result<SliceReader<'_>, SesError> {
     let mut r = SliceReader::new(tlv)?;
     let header = Header::decode(&mut r)?;
     if header.tag != Tag::Sequence {

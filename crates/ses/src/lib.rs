@@ -23,6 +23,7 @@
 
 pub mod format;
 pub mod ofd;
+pub mod timestamp;
 pub mod verify;
 pub mod write;
 
