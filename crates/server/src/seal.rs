@@ -36,11 +36,7 @@ pub fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
         writeln!(out, "  property info  {}", t.property_info)?;
         writeln!(out, "  signer         {}", subject(sig.signer_certificate))?;
         writeln!(out, "  algorithm      {}", sig.algorithm)?;
-        writeln!(
-            out,
-            "  timestamp      {}",
-            if sig.timestamp.is_some() { "present" } else { "none" }
-        )?;
+        writeln!(out, "  timestamp      {}", describe_timestamp(sig.timestamp))?;
         for q in &sig.quirks {
             writeln!(out, "  quirk          {q}")?;
         }
@@ -52,6 +48,20 @@ pub fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
     }
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A timestamp as read (not verified: `seal verify` does that).
+fn describe_timestamp(token: Option<&[u8]>) -> String {
+    match token.map(zhengyin_ses::timestamp::parse_token) {
+        None => "none".to_owned(),
+        Some(Ok(t)) => format!(
+            "RFC 3161 token, genTime {}, {:?} imprint {}",
+            format_time(t.gen_time),
+            t.imprint_algorithm,
+            hex_text(t.imprint)
+        ),
+        Some(Err(e)) => format!("present, unreadable ({e})"),
+    }
 }
 
 fn describe_seal(out: &mut String, seal: &Seal<'_>) -> std::fmt::Result {
@@ -102,6 +112,9 @@ fn describe_seal(out: &mut String, seal: &Seal<'_>) -> std::fmt::Result {
     }
     writeln!(out, "  maker          {}", subject(seal.maker_certificate))?;
     writeln!(out, "  algorithm      {}", seal.algorithm)?;
+    if seal.timestamp.is_some() {
+        writeln!(out, "  timestamp      {}", describe_timestamp(seal.timestamp))?;
+    }
     for q in &seal.quirks {
         writeln!(out, "  quirk          {q}")?;
     }

@@ -12,10 +12,11 @@
 //! | `seal_validity` | the signing time (or, for a seal alone, the evaluation time) is within the seal's validity | INVALID |
 //! | `seal_status` | the seal is active in the registry now (or at the time asked) | INDETERMINATE if unknown, INVALID if suspended or revoked |
 //! | `extensions` | (only when a seal has one) a critical extension we do not understand | INDETERMINATE |
-//! | `timestamp` | a timestamp is present (its token is not verified yet: a warning) | — |
+//! | `timestamp` | (only when a v5 seal or signature has one) the RFC 3161 token over the signature value holds, its TSA chains to a trust anchor at `genTime`, and the claimed time is not after it | INDETERMINATE if unreadable, unsupported or the TSA unknown, else INVALID |
 //! | `data_hash` | SM3 of the protected data equals `dataHash` | INVALID; INDETERMINATE when no data was given |
 //!
-//! A signature is VALID only when every step but `timestamp` passed; a seal alone when
+//! A signature is VALID only when every required step passed (and `timestamp`, when present,
+//! did not fail or stay in doubt); a seal alone when
 //! `structure`, `seal_signature`, `maker_certificate`, `seal_validity` and `seal_status` passed.
 
 use std::sync::Arc;
@@ -151,6 +152,16 @@ pub fn verify_seal(ctx: &dyn Context, der: &[u8], at: OffsetDateTime) -> Verific
         Ok(seal) => {
             structure(&mut r, &seal, "seal");
             seal_steps(ctx, &seal, at, at, &mut r);
+            if let Some(token) = seal.timestamp {
+                timestamp_step(
+                    ctx,
+                    &mut r,
+                    token,
+                    seal.signature,
+                    Some(seal.info.property.created),
+                    "seal",
+                );
+            }
         }
         Err(e) => {
             r.fail("structure", e.to_string());
@@ -249,11 +260,8 @@ pub fn verify_signature(ctx: &dyn Context, der: &[u8], data: Protected<'_>, now:
     // signature that says it was made earlier.
     seal_steps(ctx, &tbs.seal, tbs.time, now, &mut r);
 
-    if signature.timestamp.is_some() {
-        r.warn(
-            "timestamp",
-            "a timestamp is present but not verified; the signing time is the signer's timeInfo",
-        );
+    if let Some(token) = signature.timestamp {
+        timestamp_step(ctx, &mut r, token, signature.signature, Some(tbs.time), "signature");
     }
 
     match data {
@@ -376,6 +384,61 @@ fn chain_step(r: &mut ReportBuilder, code: &'static str, ctx: &dyn Context, cert
         Ok(()) => r.pass(code, format!("{} valid at {}", cert.subject(), format_time(at))),
         Err(e) if e.is_indeterminate() => r.indeterminate(code, format!("at {}: {e}", format_time(at))),
         Err(e) => r.fail(code, format!("at {}: {e}", format_time(at))),
+    };
+}
+
+/// A v5 timestamp over `stamped` (the signature value): the token holds (RFC 3161, see
+/// [`crate::timestamp`]), the TSA's chain is valid at the stamped time, and the time `claimed`
+/// by the signer is not after it. An unreadable or unsupported token leaves the step in doubt;
+/// a token that does not hold fails it.
+fn timestamp_step(
+    ctx: &dyn Context,
+    r: &mut ReportBuilder,
+    token: &[u8],
+    stamped: &[u8],
+    claimed: Option<OffsetDateTime>,
+    what: &str,
+) {
+    use crate::timestamp::{parse_token, TimestampError};
+    let token = match parse_token(token) {
+        Ok(token) => token,
+        Err(e) => {
+            r.indeterminate("timestamp", format!("the {what}'s timestamp cannot be read: {e}"));
+            return;
+        }
+    };
+    let at = format_time(token.gen_time);
+    let tsa = match token.verify(stamped, ctx.intermediates()) {
+        Ok(tsa) => tsa,
+        Err(e @ TimestampError::Format(_)) => {
+            r.indeterminate("timestamp", format!("the {what}'s timestamp: {e}"));
+            return;
+        }
+        Err(e) => {
+            r.fail("timestamp", format!("the {what}'s timestamp does not hold: {e}"));
+            return;
+        }
+    };
+    if claimed.is_some_and(|t| t > token.gen_time + MAX_SKEW) {
+        r.fail(
+            "timestamp",
+            format!("the {what} claims a time after its timestamp ({at})"),
+        );
+        return;
+    }
+    match ctx.check_chain(&tsa, token.gen_time) {
+        Ok(()) => r.pass(
+            "timestamp",
+            format!("the {what} existed at {at} (time stamp by {})", tsa.subject()),
+        ),
+        Err(e) if e.is_indeterminate() => r.indeterminate(
+            "timestamp",
+            format!("the {what}'s time-stamping authority at {at}: {e}"),
+        ),
+        Err(e) => r.fail(
+            "timestamp",
+            format!("the {what}'s time-stamping authority at {at}: {e}"),
+        ),
     };
 }
 
