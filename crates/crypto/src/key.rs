@@ -106,7 +106,7 @@ enum Material {
     /// PKCS#1 RSAPublicKey DER, as ring takes it.
     Rsa(Vec<u8>),
     /// The SM2 key with its Z value precomputed.
-    Sm2(Box<sm2::dsa::VerifyingKey>),
+    Sm2(Box<crate::sm2_tables::Sm2Key>),
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -222,7 +222,6 @@ impl PublicKey {
                 return key.verify_strict(message, &sig).map_err(|_| CryptoError::BadSignature);
             }
             (Material::Sm2(key), S::Sm2Sm3Raw | S::Sm2Sm3Der) => {
-                use sm2::dsa::signature::Verifier as _;
                 let raw;
                 let bytes = if scheme == S::Sm2Sm3Der {
                     raw = sm2_der_to_raw(signature)?;
@@ -231,7 +230,11 @@ impl PublicKey {
                     signature
                 };
                 let sig = sm2::dsa::Signature::from_slice(bytes).map_err(|_| CryptoError::BadSignature)?;
-                return key.verify(message, &sig).map_err(|_| CryptoError::BadSignature);
+                return if key.verify(message, &sig) {
+                    Ok(())
+                } else {
+                    Err(CryptoError::BadSignature)
+                };
             }
             (Material::P256(_), S::EcdsaP256Sha256Fixed) => &rs::ECDSA_P256_SHA256_FIXED,
             (Material::P256(_), S::EcdsaSha256Der) => &rs::ECDSA_P256_SHA256_ASN1,
@@ -262,11 +265,13 @@ fn check_uncompressed(bits: &[u8], len: usize) -> Result<Vec<u8>, CryptoError> {
     Ok(bits.to_vec())
 }
 
-fn sm2_key_from_sec1(bits: &[u8]) -> Result<sm2::dsa::VerifyingKey, CryptoError> {
+fn sm2_key_from_sec1(bits: &[u8]) -> Result<crate::sm2_tables::Sm2Key, CryptoError> {
     let point = sm2::EncodedPoint::from_bytes(bits).map_err(|_| CryptoError::MalformedKey)?;
     let affine: Option<sm2::AffinePoint> = sm2::AffinePoint::from_encoded_point(&point).into();
     let affine = affine.ok_or(CryptoError::MalformedKey)?;
-    sm2::dsa::VerifyingKey::from_affine(SM2_DISTID, affine).map_err(|_| CryptoError::MalformedKey)
+    // The same checks as the sm2 crate's own key (not the identity).
+    sm2::dsa::VerifyingKey::from_affine(SM2_DISTID, affine).map_err(|_| CryptoError::MalformedKey)?;
+    Ok(crate::sm2_tables::Sm2Key::new(affine))
 }
 
 /// The SEC1 uncompressed encoding of an SM2 verifying key.
@@ -388,22 +393,24 @@ pub mod hazmat {
         let Material::Sm2(k) = &key.material else {
             return Err(CryptoError::MalformedKey);
         };
-        let affine = *k.as_affine();
-        key.material = Material::Sm2(Box::new(
-            sm2::dsa::VerifyingKey::from_affine(distid, affine).map_err(|_| CryptoError::MalformedKey)?,
-        ));
+        let bound = crate::sm2_tables::Sm2Key::with_distid(*k.point(), distid).ok_or(CryptoError::MalformedKey)?;
+        key.material = Material::Sm2(Box::new(bound));
         Ok(key)
     }
 
     /// Verifies an SM2 DER signature over an already computed `e = SM3(Z‖M)` (32 bytes).
     /// Any other length of `e` is refused.
     pub fn sm2_verify_prehash_danger(key: &PublicKey, e: &[u8], der_signature: &[u8]) -> Result<(), CryptoError> {
-        use sm2::dsa::signature::hazmat::PrehashVerifier as _;
         let Material::Sm2(key) = &key.material else {
             return Err(CryptoError::BadSignature);
         };
+        let e: &[u8; 32] = e.try_into().map_err(|_| CryptoError::BadSignature)?;
         let sig =
             sm2::dsa::Signature::from_slice(&sm2_der_to_raw(der_signature)?).map_err(|_| CryptoError::BadSignature)?;
-        key.verify_prehash(e, &sig).map_err(|_| CryptoError::BadSignature)
+        if key.verify_prehash(e, &sig) {
+            Ok(())
+        } else {
+            Err(CryptoError::BadSignature)
+        }
     }
 }

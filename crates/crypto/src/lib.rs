@@ -18,6 +18,7 @@ pub mod jws;
 pub mod key;
 pub mod pem;
 pub mod signer;
+mod sm2_tables;
 pub mod suite;
 pub mod x509;
 
