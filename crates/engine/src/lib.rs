@@ -656,7 +656,7 @@ impl Engine {
     }
 
     /// Refuses changes to what a source node owns: its licences change only there.
-    fn local_authority(&self, uscc: &Uscc, what: impl FnOnce() -> String) -> Result<(), EngineError> {
+    pub(crate) fn local_authority(&self, uscc: &Uscc, what: impl FnOnce() -> String) -> Result<(), EngineError> {
         match self
             .read_registry()
             .authorities

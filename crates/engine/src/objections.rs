@@ -104,6 +104,8 @@ impl Engine {
     ) -> Result<Objection, EngineError> {
         let licence = LicenceId::parse(&req.licence)?;
         let stored = self.licence(&licence)?;
+        // Its issuing authority reviews objections at the node it issues from.
+        self.local_authority(licence.issuer(), || format!("licence {licence}"))?;
         text("statement", &req.statement, true)?;
         if req.evidence.len() > MAX_EVIDENCE {
             return Err(EngineError::invalid(format!("at most {MAX_EVIDENCE} evidence items")));

@@ -929,18 +929,23 @@ impl Engine {
         let size = checkpoint.size.0;
         self.sync
             .update(&source.origin, |s| s.source_size = s.source_size.max(size));
-        let evidence = |c: &SyncCursor| vec![c.checkpoint.clone(), note.clone()];
+        // The checkpoint verified before this round (none before the first) and the one just
+        // received.
+        let previous = cursor.checkpoint.clone();
+        let evidence = || {
+            [&previous, &note]
+                .into_iter()
+                .filter(|n| !n.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+        };
         if size < cursor.size {
             let detail = format!("checkpoint of size {size} after a verified one of size {}", cursor.size);
-            return Err(self
-                .incident(source, IncidentKind::Rollback, detail, evidence(&cursor))
-                .await);
+            return Err(self.incident(source, IncidentKind::Rollback, detail, evidence()).await);
         }
         if size == cursor.size && checkpoint.root != cursor.root {
             let detail = format!("two checkpoints of size {size} with different roots");
-            return Err(self
-                .incident(source, IncidentKind::Fork, detail, evidence(&cursor))
-                .await);
+            return Err(self.incident(source, IncidentKind::Fork, detail, evidence()).await);
         }
         if size > cursor.size {
             if cursor.size > 0 {
@@ -954,7 +959,7 @@ impl Engine {
                 ) {
                     let detail = format!("no consistency between sizes {} and {size}: {e}", cursor.size);
                     return Err(self
-                        .incident(source, IncidentKind::Inconsistent, detail, evidence(&cursor))
+                        .incident(source, IncidentKind::Inconsistent, detail, evidence())
                         .await);
                 }
             }
@@ -986,7 +991,7 @@ impl Engine {
             if !proven {
                 let detail = format!("entries {start}..{end} do not hash to the checkpoint of size {size}");
                 return Err(self
-                    .incident(source, IncidentKind::EntriesMismatch, detail, evidence(&cursor))
+                    .incident(source, IncidentKind::EntriesMismatch, detail, evidence())
                     .await);
             }
             let objects = feed.objects(start, end).await?;
@@ -1001,7 +1006,7 @@ impl Engine {
                     apply
                 }
                 Err(SyncError::Incident(draft)) => {
-                    return Err(self.incident(source, draft.kind, draft.detail, evidence(&cursor)).await)
+                    return Err(self.incident(source, draft.kind, draft.detail, evidence()).await)
                 }
                 Err(e) => return Err(e),
             };
@@ -1009,9 +1014,7 @@ impl Engine {
                 Ok(durable) => durable.await?,
                 Err(StoreError::Conflict) if apply.licences.iter().any(|l| self.holds_other(l)) => {
                     let detail = format!("entries {start}..{end} name a licence this node holds with other bytes");
-                    return Err(self
-                        .incident(source, IncidentKind::Conflict, detail, evidence(&cursor))
-                        .await);
+                    return Err(self.incident(source, IncidentKind::Conflict, detail, evidence()).await);
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -270,6 +270,20 @@ async fn a_province_replicates_issues_updates_suspensions_and_revocations() {
         )
         .await;
     assert!(matches!(refused, Err(EngineError::Replicated { .. })), "{refused:?}");
+    // Objections go to the issuing authority, at the node it issues from.
+    let objection: zhengyin_engine::FileObjection = serde_json::from_value(json!({
+        "licence": kept.id.as_str(), "fields": [], "kind": "inaccurate", "statement": "住所有误"
+    }))
+    .unwrap();
+    let refused = p
+        .engine
+        .file_objection(
+            "department:示例审批系统",
+            zhengyin_model::objection::Channel::Platform,
+            objection,
+        )
+        .await;
+    assert!(matches!(refused, Err(EngineError::Replicated { .. })), "{refused:?}");
 
     // Rounds with nothing new change nothing; the same page is never applied twice.
     let ids = [kept.id.clone(), revoked.id.clone(), old.id.clone(), new.id.clone()];
@@ -358,8 +372,9 @@ async fn a_rewritten_entry_stops_the_source_until_an_operator_resolves_it() {
     let honest = feed_of(&city);
     let tampered = altered(&city, Alter::Entry);
     let incident = expect_incident(&p, &tampered, IncidentKind::EntriesMismatch).await;
-    assert_eq!(incident.evidence.len(), 2);
-    assert!(incident.evidence[1].starts_with(&log_config().origin));
+    // Before a first verified checkpoint, the evidence is the one received.
+    assert_eq!(incident.evidence.len(), 1);
+    assert!(incident.evidence[0].starts_with(&log_config().origin));
     assert!(p.store.sync_cursors().unwrap().is_empty(), "nothing applied");
 
     // Stopped: not even the honest source is read until the incident is resolved.
