@@ -99,45 +99,53 @@ impl KeyTable {
     }
 }
 
-/// The default user ID is 16 bytes: `with_distid` cannot refuse it.
-fn unreachable_default(point: AffinePoint) -> Sm2Key {
-    Sm2Key {
-        point,
-        z: [0; 32],
-        table: Arc::default(),
-    }
-}
-
 /// The SM2 curve's `a`, `b`, `xG`, `yG` (GB/T 32918.5), as `Z` hashes them.
-const CURVE: [&str; 4] = [
-    "FFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC",
-    "28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93",
-    "32C4AE2C1F1981195F9904466A39C9948FE30BBFF2660BE1715A4589334C74C7",
-    "BC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0",
+const CURVE: [[u8; 32]; 4] = [
+    [
+        0xff, 0xff, 0xff, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfc,
+    ],
+    [
+        0x28, 0xe9, 0xfa, 0x9e, 0x9d, 0x9f, 0x5e, 0x34, 0x4d, 0x5a, 0x9e, 0x4b, 0xcf, 0x65, 0x09, 0xa7, 0xf3, 0x97,
+        0x89, 0xf5, 0x15, 0xab, 0x8f, 0x92, 0xdd, 0xbc, 0xbd, 0x41, 0x4d, 0x94, 0x0e, 0x93,
+    ],
+    [
+        0x32, 0xc4, 0xae, 0x2c, 0x1f, 0x19, 0x81, 0x19, 0x5f, 0x99, 0x04, 0x46, 0x6a, 0x39, 0xc9, 0x94, 0x8f, 0xe3,
+        0x0b, 0xbf, 0xf2, 0x66, 0x0b, 0xe1, 0x71, 0x5a, 0x45, 0x89, 0x33, 0x4c, 0x74, 0xc7,
+    ],
+    [
+        0xbc, 0x37, 0x36, 0xa2, 0xf4, 0xf6, 0x77, 0x9c, 0x59, 0xbd, 0xce, 0xe3, 0x6b, 0x69, 0x21, 0x53, 0xd0, 0xa9,
+        0x87, 0x7c, 0xc6, 0x2a, 0x47, 0x40, 0x02, 0xdf, 0x32, 0xe5, 0x21, 0x39, 0xf0, 0xa0,
+    ],
 ];
 
 impl Sm2Key {
     /// The key with the default user ID ([`SM2_DISTID`]).
     pub(crate) fn new(point: AffinePoint) -> Self {
-        Self::with_distid(point, SM2_DISTID).unwrap_or_else(|| unreachable_default(point))
+        Self::bound(point, SM2_DISTID, (SM2_DISTID.len() * 8) as u16)
     }
 
     /// The key bound to `distid` (at most 8191 bytes: its bit length is 16 bits in `Z`).
     pub(crate) fn with_distid(point: AffinePoint, distid: &str) -> Option<Self> {
         let bits = u16::try_from(distid.len().checked_mul(8)?).ok()?;
+        Some(Self::bound(point, distid, bits))
+    }
+
+    /// `Z = SM3(ENTL ‖ ID ‖ a ‖ b ‖ xG ‖ yG ‖ xA ‖ yA)` (GB/T 32918.2 §5.5).
+    fn bound(point: AffinePoint, distid: &str, bits: u16) -> Self {
         let mut z = sm3::Sm3::new();
         z.update(bits.to_be_bytes());
         z.update(distid.as_bytes());
         for constant in CURVE {
-            z.update(hex::decode(constant).unwrap_or_default());
+            z.update(constant);
         }
         let encoded = point.to_encoded_point(false);
         z.update(&encoded.as_bytes()[1..]);
-        Some(Self {
+        Self {
             point,
             z: z.finalize().into(),
             table: Arc::default(),
-        })
+        }
     }
 
     pub(crate) fn point(&self) -> &AffinePoint {
