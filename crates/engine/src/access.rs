@@ -818,6 +818,13 @@ impl Engine {
         })?)
     }
 
+    /// Returns once every use record acknowledged so far is committed to the store with its
+    /// `licence.used` log entry (which otherwise follows within about 200 ms): for shutting down,
+    /// and for auditors' tests.
+    pub async fn settle_use_records(&self) -> Result<(), EngineError> {
+        self.use_recorder.settle().await
+    }
+
     /// Use records for auditors: by department or all, in a period `[from, to)`, after a cursor.
     pub fn use_records(
         &self,

@@ -554,6 +554,11 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    // Journaled use records would be committed at the next start anyway; doing it now leaves
+    // the log complete while the node is down.
+    if let Err(e) = engine.settle_use_records().await {
+        tracing::error!(error = %e, "committing use records at shutdown failed");
+    }
     tracing::info!("stopped");
     Ok(())
 }

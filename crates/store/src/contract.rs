@@ -319,6 +319,45 @@ fn use_records(store: &dyn Store) -> Outcome {
     ensure(
         ids(q(None, None, Some("UR05"), None, 10))?.is_empty() && ok(store.log_size(), "size")?.0 == before + 2,
         "nothing of a refused batch is stored",
+    )?;
+
+    // Journaled: visible and counted at once, no log entry until recorded.
+    let journaled = [record("UR06", "d", Some(a)), record("UR07", "dx", None)];
+    ok(store.journal_uses(&journaled), "journal uses")?;
+    ensure(
+        ok(store.log_size(), "size")?.0 == before + 2,
+        "journaling appends no log entry",
+    )?;
+    ensure(
+        ids(q(Some(a), None, None, None, 10))? == ["UR01", "UR02", "UR05", "UR06"]
+            && ids(q(None, Some("dx"), Some("UR02"), None, 10))? == ["UR05", "UR07"]
+            && ids(q(None, None, Some("UR04"), Some("UR07"), 2))? == ["UR05", "UR06"],
+        "journaled records are listed with the stored ones, under the same query",
+    )?;
+    ensure(
+        ok(store.journaled_uses(), "journaled")? == journaled
+            && ok(store.last_use_record(), "last")?.as_deref() == Some("UR07"),
+        "journaled records are pending, and the last id counts them",
+    )?;
+    ensure(
+        matches!(
+            store.journal_uses(&[record("UR07", "d", None)]),
+            Err(StoreError::Conflict)
+        ) && matches!(
+            store.journal_uses(&[record("UR09", "d", None), record("UR08", "d", None)]),
+            Err(StoreError::Conflict)
+        ),
+        "journaled ids ascend and only grow",
+    )?;
+    ensure(
+        logged(store.record_uses(&journaled, b"u6-u7"), "record journaled")? == before + 2,
+        "recording the journaled appends their entry",
+    )?;
+    ok(store.release_journal("UR07"), "release")?;
+    ensure(
+        ok(store.journaled_uses(), "journaled")?.is_empty()
+            && ids(q(None, None, Some("UR04"), None, 10))? == ["UR05", "UR06", "UR07"],
+        "recorded, they are no longer pending and listed once",
     )
 }
 

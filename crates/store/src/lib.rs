@@ -17,11 +17,16 @@
 //! - **The log entry is part of the write.** Every signing event appends its entry to the
 //!   signature log (RFC 9162 tree, computed with `zhengyin-tlog`) in the same atomic write as the
 //!   record it describes; indices are contiguous and never reused.
+//! - **Use records go through a journal.** They are the one write on the verification hot path:
+//!   durable first in an append-only journal (one data sync per group), then recorded with their
+//!   log entry in rare large commits; the journal keeps them until that commit is durable and
+//!   completes an interrupted one at the next opening.
 //!
 //! Nothing sled-shaped leaves this crate.
 
 pub mod contract;
 mod durable;
+mod journal;
 mod sled_store;
 
 use serde::{Deserialize, Serialize};
@@ -121,6 +126,20 @@ pub struct UseQuery {
     pub before: Option<String>,
     /// At most this many.
     pub limit: usize,
+}
+
+impl UseQuery {
+    /// Whether `record` is one of those asked for (the limit aside).
+    pub fn admits(&self, record: &UseRecord) -> bool {
+        let whose = match (&self.holder, &self.department) {
+            (Some(h), _) => record.holder.as_ref() == Some(h),
+            (None, Some(d)) => record.department == *d,
+            (None, None) => true,
+        };
+        whose
+            && self.after.as_ref().is_none_or(|a| record.id > *a)
+            && self.before.as_ref().is_none_or(|b| record.id < *b)
+    }
 }
 
 /// How far one source's log has been verified and applied: the sync cursor of an aggregating
@@ -308,14 +327,23 @@ pub trait Store: Send + Sync {
     /// A holder's authorisations, oldest first.
     fn authorisations_of_holder(&self, holder: &HolderRef) -> Result<Vec<Authorisation>, StoreError>;
 
+    /// Makes use records durable and visible (in [`Store::use_records`]) at once, in a
+    /// write-ahead journal: one append and one data sync for all of them, no index, no log entry.
+    /// They join the store with their log entry later, at [`Store::record_uses`]. Ids ascend and
+    /// only grow: [`StoreError::Conflict`] otherwise (then nothing is written).
+    fn journal_uses(&self, records: &[UseRecord]) -> Result<(), StoreError>;
+    /// The journaled use records not yet recorded, in id order: what a restart must record.
+    fn journaled_uses(&self) -> Result<Vec<UseRecord>, StoreError>;
+    /// Drops from the journal what is recorded durably up to `through` (its id included).
+    fn release_journal(&self, through: &str) -> Result<(), StoreError>;
     /// Records uses (indexed by holder and by department) and appends `entry` — one log entry
     /// committing to all of them — in one atomic write. Ids are ordered by time and only grow:
     /// [`StoreError::Conflict`] if an id is not above every id stored, or repeats (then nothing
     /// is written).
     fn record_uses(&self, records: &[UseRecord], entry: &[u8]) -> Result<Logged, StoreError>;
-    /// The highest use record id stored (new ids must be greater).
+    /// The highest use record id stored or journaled (new ids must be greater).
     fn last_use_record(&self) -> Result<Option<String>, StoreError>;
-    /// Use records matching `query`, in id (time) order.
+    /// Use records matching `query` (journaled ones included), in id (time) order.
     fn use_records(&self, query: &UseQuery) -> Result<Vec<UseRecord>, StoreError>;
 
     /// Stores a new API token (its hash), appending `entry`. [`StoreError::Conflict`] if the id

@@ -1,7 +1,7 @@
 //! The embedded default backend: sled, one tree per record kind, JSON values.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -15,6 +15,7 @@ use zhengyin_model::{
 };
 
 use crate::durable::{Durable, GroupCommit};
+use crate::journal::Journal;
 use crate::{
     Hash, Intent, LeafIndex, LicenceCommit, Logged, NodeId, Store, StoreError, StoredLicence, StoredSeal, SyncApply,
     SyncCursor, TreeSize, UseQuery,
@@ -50,13 +51,19 @@ pub struct SledStore {
     /// Authorisations (JSON) by id, and `holder key` + id → () for the holder's list.
     authorisations: sled::Tree,
     authorisations_by_holder: sled::Tree,
-    /// Use records, one value per write (a JSON array, ids ascending) keyed by its first id;
-    /// holder key + batch key and department key + batch key → () for each holder and department
-    /// in the batch; and `last` → the highest id stored (ids only grow).
+    /// Use records in chunks of up to [`USE_CHUNK`] (a JSON array, ids ascending) keyed by the
+    /// first id; holder key + chunk key and department key + chunk key → () for each holder and
+    /// department in the chunk; and `last` → the highest id stored (ids only grow).
     uses: sled::Tree,
     uses_by_holder: sled::Tree,
     uses_by_department: sled::Tree,
     uses_meta: sled::Tree,
+    /// The write-ahead journal of use records (none for a temporary store).
+    uses_journal: Mutex<UseJournal>,
+    /// Use records journaled but not yet recorded in the trees, ids ascending.
+    uses_pending: RwLock<Vec<UseRecord>>,
+    /// One recording of use records at a time (its checks and writes are not one transaction).
+    uses_writer: Mutex<()>,
     /// Presentations (亮证 tokens) by id.
     presentations: sled::Tree,
     /// API tokens issued by operators (hashes only) by id.
@@ -74,6 +81,12 @@ pub struct SledStore {
     sync_incidents: sled::Tree,
     /// Serialises log appends so that concurrent transactions do not retry on the size key.
     log_writer: std::sync::Mutex<()>,
+}
+
+/// The journal's segments and the highest use record id journaled or stored.
+struct UseJournal {
+    segments: Option<Journal>,
+    last: Option<String>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -207,12 +220,84 @@ impl SledStore {
             .flush_every_ms(None)
             .open()
             .map_err(backend)?;
-        Self::from_db(db)
+        let store = Self::from_db(db)?;
+        let (journal, journaled) = Journal::open(&path.join(USE_JOURNAL))?;
+        store.recover_journal(journal, journaled)?;
+        Ok(store)
     }
 
-    /// A throw-away database in a temporary directory (tests).
+    /// A throw-away database in a temporary directory (tests): nothing in it is durable, and its
+    /// use records are journaled in memory only.
     pub fn temporary() -> Result<Self, StoreError> {
         Self::from_db(sled::Config::new().temporary(true).open().map_err(backend)?)
+    }
+
+    /// Takes up the journal found at opening: what it holds beyond the last stored id is pending.
+    fn recover_journal(&self, journal: Journal, journaled: Vec<UseRecord>) -> Result<(), StoreError> {
+        let stored = self.stored_last_use()?;
+        let pending: Vec<UseRecord> = journaled
+            .into_iter()
+            .filter(|r| stored.as_ref().is_none_or(|s| r.id > *s))
+            .collect();
+        let mut state = self.journal_state();
+        state.last = pending.last().map(|r| r.id.clone()).or(stored);
+        state.segments = Some(journal);
+        *self.uses_pending.write().unwrap_or_else(|p| p.into_inner()) = pending;
+        Ok(())
+    }
+
+    fn journal_state(&self) -> MutexGuard<'_, UseJournal> {
+        self.uses_journal.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stored_last_use(&self) -> Result<Option<String>, StoreError> {
+        self.uses_meta
+            .get(LAST_USE)
+            .map_err(backend)?
+            .map(|v| String::from_utf8(v.to_vec()).map_err(|_| StoreError::Corrupt("last use record id".to_owned())))
+            .transpose()
+    }
+
+    /// Use records in the trees matching `q`, in id order.
+    fn stored_uses(&self, q: &UseQuery) -> Result<Vec<UseRecord>, StoreError> {
+        let (index, prefix) = match (&q.holder, &q.department) {
+            (Some(h), _) => (Some(&self.uses_by_holder), holder_key(h.code_type, &h.code)),
+            (None, Some(d)) => (Some(&self.uses_by_department), department_key(d)),
+            (None, None) => (None, Vec::new()),
+        };
+        // The chunks to read, in order: from the one that may hold `after` onwards.
+        let tree = index.unwrap_or(&self.uses);
+        let start = match &q.after {
+            Some(after) => tree
+                .range(prefix.clone()..=concat(&prefix, after))
+                .next_back()
+                .transpose()
+                .map_err(backend)?
+                .map_or_else(|| prefix.clone(), |(key, _)| key.to_vec()),
+            None => prefix.clone(),
+        };
+        let mut out = Vec::new();
+        for key in tree.range(start..).keys() {
+            let key = key.map_err(backend)?;
+            let Some(chunk_key) = key.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            let chunk = self
+                .uses
+                .get(chunk_key)
+                .map_err(backend)?
+                .ok_or_else(|| StoreError::Corrupt("use record chunk indexed but absent".to_owned()))?;
+            let records: Vec<UseRecord> = decode("use records", &chunk)?;
+            for record in records {
+                if out.len() >= q.limit || q.before.as_ref().is_some_and(|b| record.id >= *b) {
+                    return Ok(out);
+                }
+                if q.admits(&record) {
+                    out.push(record);
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
@@ -244,6 +329,12 @@ impl SledStore {
             uses_by_holder: tree("use_record_batches_by_holder")?,
             uses_by_department: tree("use_record_batches_by_department")?,
             uses_meta: tree("use_records_meta")?,
+            uses_journal: Mutex::new(UseJournal {
+                segments: None,
+                last: None,
+            }),
+            uses_pending: RwLock::default(),
+            uses_writer: Mutex::new(()),
             presentations: tree("presentations")?,
             api_tokens: tree("api_tokens")?,
             notifications: tree("notifications")?,
@@ -302,6 +393,10 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 const LOG_SIZE: &[u8] = b"size";
 /// The key of the highest use record id stored.
 const LAST_USE: &[u8] = b"last";
+/// Most use records in one stored value.
+const USE_CHUNK: usize = 64;
+/// The use-record journal's directory, inside the database's.
+const USE_JOURNAL: &str = "use-journal";
 
 fn entry_key(index: u64) -> [u8; 9] {
     let mut k = [b'e'; 9];
@@ -825,105 +920,123 @@ impl Store for SledStore {
         let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
             return self.append_log(entry);
         };
-        let (batch_key, last_id) = (first.id.clone(), last.id.clone());
-        let value = encode(&sorted)?;
-        let departments: std::collections::BTreeSet<Vec<u8>> = sorted
-            .iter()
-            .map(|r| concat(&department_key(&r.department), &batch_key))
-            .collect();
-        let holders: std::collections::BTreeSet<Vec<u8>> = sorted
-            .iter()
-            .filter_map(|r| r.holder.as_ref())
-            .map(|h| concat(&holder_key(h.code_type, &h.code), &batch_key))
-            .collect();
-        let trees = [
-            self.uses.clone(),
-            self.log.clone(),
-            self.log_nodes.clone(),
-            self.uses_by_department.clone(),
-            self.uses_by_holder.clone(),
-            self.uses_meta.clone(),
-        ];
+        let (first_id, last_id) = (first.id.clone(), last.id.clone());
+        // Stored in chunks, each keyed by its first id: sled copies a node on every change, so
+        // its values must stay small.
+        let mut chunks = Vec::new();
+        let mut departments = std::collections::BTreeSet::new();
+        let mut holders = std::collections::BTreeSet::new();
+        for chunk in sorted.chunks(USE_CHUNK) {
+            let Some(chunk_key) = chunk.first().map(|r| r.id.as_str()) else {
+                continue;
+            };
+            for r in chunk {
+                departments.insert(concat(&department_key(&r.department), chunk_key));
+                if let Some(h) = &r.holder {
+                    holders.insert(concat(&holder_key(h.code_type, &h.code), chunk_key));
+                }
+            }
+            chunks.push((chunk_key.as_bytes(), encode(&chunk)?));
+        }
+        let _one_writer = self.uses_writer.lock().unwrap_or_else(|p| p.into_inner());
+        // Ids only grow: a write at or below the last stored id would overwrite or interleave.
+        let above_stored = |stored: Option<&[u8]>| stored.is_none_or(|s| s < first_id.as_bytes());
+        if !above_stored(self.uses_meta.get(LAST_USE).map_err(backend)?.as_deref()) {
+            return Err(StoreError::Conflict);
+        }
+        // The records and their indexes first, outside any transaction: a sled transaction stops
+        // every reader of every tree while it commits, and these writes are large. Written again
+        // they are the same (a chunk is keyed by its first id), so a commit cut short by a crash
+        // is completed from the journal at the next start; readers skip records they also find
+        // pending.
+        for (key, value) in &chunks {
+            self.uses.insert(*key, value.as_slice()).map_err(backend)?;
+        }
+        for (index, keys) in [
+            (&self.uses_by_department, &departments),
+            (&self.uses_by_holder, &holders),
+        ] {
+            for key in keys {
+                index.insert(key.as_slice(), &[][..]).map_err(backend)?;
+            }
+        }
+        // Then the log entry and the new last id, atomically.
         let _log = self.lock_log();
-        let index = trees
-            .as_slice()
-            .transaction(|views| {
-                let [uses, log, nodes, by_department, by_holder, meta] = views.as_slice() else {
-                    return Err(abort(StoreError::Backend("transaction views".to_owned())));
-                };
-                // Ids only grow: a write at or below the last stored id would overwrite or interleave.
-                if meta
-                    .get(LAST_USE)?
-                    .is_some_and(|stored| stored.as_ref() >= batch_key.as_bytes())
-                {
+        let index = (&self.log, &self.log_nodes, &self.uses_meta)
+            .transaction(|(log, nodes, meta)| {
+                if !above_stored(meta.get(LAST_USE)?.as_deref()) {
                     return Err(abort(StoreError::Conflict));
                 }
-                uses.insert(batch_key.as_bytes(), value.as_slice())?;
                 meta.insert(LAST_USE, last_id.as_bytes())?;
-                for key in &departments {
-                    by_department.insert(key.as_slice(), &[][..])?;
-                }
-                for key in &holders {
-                    by_holder.insert(key.as_slice(), &[][..])?;
-                }
                 append(log, nodes, entry)
             })
             .map_err(tx_error)?;
+        let mut journal = self.journal_state();
+        if journal.last.as_ref().is_none_or(|l| *l < last_id) {
+            journal.last = Some(last_id.clone());
+        }
+        // Readers look at the pending records before the trees: now they find these in the trees.
+        self.uses_pending
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|r| r.id > last_id);
+        drop(journal);
         Ok(self.logged(index))
     }
 
+    fn journal_uses(&self, records: &[UseRecord]) -> Result<(), StoreError> {
+        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+            return Ok(());
+        };
+        let mut journal = self.journal_state();
+        let ascending = records.windows(2).all(|w| w[0].id < w[1].id);
+        if !ascending || journal.last.as_ref().is_some_and(|l| first.id <= *l) {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(segments) = journal.segments.as_mut() {
+            segments.append(records)?;
+        }
+        journal.last = Some(last.id.clone());
+        self.uses_pending
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(records);
+        Ok(())
+    }
+
+    fn journaled_uses(&self) -> Result<Vec<UseRecord>, StoreError> {
+        Ok(self.uses_pending.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    fn release_journal(&self, through: &str) -> Result<(), StoreError> {
+        match self.journal_state().segments.as_mut() {
+            Some(segments) => segments.release(through),
+            None => Ok(()),
+        }
+    }
+
     fn last_use_record(&self) -> Result<Option<String>, StoreError> {
-        self.uses_meta
-            .get(LAST_USE)
-            .map_err(backend)?
-            .map(|v| String::from_utf8(v.to_vec()).map_err(|_| StoreError::Corrupt("last use record id".to_owned())))
-            .transpose()
+        Ok(self.journal_state().last.clone())
     }
 
     fn use_records(&self, q: &UseQuery) -> Result<Vec<UseRecord>, StoreError> {
-        let (index, prefix) = match (&q.holder, &q.department) {
-            (Some(h), _) => (Some(&self.uses_by_holder), holder_key(h.code_type, &h.code)),
-            (None, Some(d)) => (Some(&self.uses_by_department), department_key(d)),
-            (None, None) => (None, Vec::new()),
-        };
-        let keep = |r: &UseRecord| match (&q.holder, &q.department) {
-            (Some(h), _) => r.holder.as_ref() == Some(h),
-            (None, Some(d)) => r.department == *d,
-            (None, None) => true,
-        };
-        // The batches to read, in order: from the one that may hold `after` onwards.
-        let tree = index.unwrap_or(&self.uses);
-        let start = match &q.after {
-            Some(after) => tree
-                .range(prefix.clone()..=concat(&prefix, after))
-                .next_back()
-                .transpose()
-                .map_err(backend)?
-                .map_or_else(|| prefix.clone(), |(key, _)| key.to_vec()),
-            None => prefix.clone(),
-        };
-        let mut out = Vec::new();
-        for key in tree.range(start..).keys() {
-            let key = key.map_err(backend)?;
-            let Some(batch_key) = key.strip_prefix(prefix.as_slice()) else {
-                break;
-            };
-            let batch = self
-                .uses
-                .get(batch_key)
-                .map_err(backend)?
-                .ok_or_else(|| StoreError::Corrupt("use record batch indexed but absent".to_owned()))?;
-            let records: Vec<UseRecord> = decode("use records", &batch)?;
-            for record in records {
-                if q.after.as_ref().is_some_and(|a| record.id <= *a) || !keep(&record) {
-                    continue;
-                }
-                if out.len() >= q.limit || q.before.as_ref().is_some_and(|b| record.id >= *b) {
-                    return Ok(out);
-                }
-                out.push(record);
-            }
-        }
+        // Pending first: a record committed meanwhile is then found in the trees, never missed.
+        let pending: Vec<UseRecord> = self
+            .uses_pending
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|r| q.admits(r))
+            .cloned()
+            .collect();
+        let mut out = self.stored_uses(q)?;
+        let newest = out.last().map(|r| r.id.clone());
+        out.extend(
+            pending
+                .into_iter()
+                .filter(|r| newest.as_ref().is_none_or(|n| r.id > *n)),
+        );
+        out.truncate(q.limit);
         Ok(out)
     }
 

@@ -100,3 +100,71 @@ fn durable_is_a_future_too() {
         std::thread::yield_now();
     }
 }
+
+fn use_record(n: u64) -> zhengyin_model::UseRecord {
+    use zhengyin_model::{HolderCodeType, HolderRef, TypeCode, UseOperation, UseOutcome};
+    zhengyin_model::UseRecord {
+        id: format!("UR{n:016x}"),
+        time: datetime!(2026-12-01 0:00 UTC),
+        department: "11220100013544541A".to_owned(),
+        operation: UseOperation::Verify,
+        type_code: TypeCode::parse("11100000000013338W032").unwrap(),
+        licences: Vec::new(),
+        holder: Some(HolderRef {
+            code_type: HolderCodeType::Uscc,
+            code: "91110000600037341L".to_owned(),
+        }),
+        service_item: "S-001".to_owned(),
+        use_cause: "审批".to_owned(),
+        authorisation: None,
+        grant: None,
+        outcome: UseOutcome::Answered,
+    }
+}
+
+/// Acknowledged use records live in the journal until recorded: a crash before recording (the
+/// store dropped without it) loses none of them; once recorded and released, none is pending.
+#[test]
+fn journaled_use_records_survive_a_crash_before_they_are_recorded() {
+    use zhengyin_store::UseQuery;
+    let dir = tempfile::tempdir().unwrap();
+    let all = UseQuery {
+        limit: 100,
+        ..UseQuery::default()
+    };
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store
+            .record_uses(&[use_record(1)], b"u1")
+            .unwrap()
+            .durable
+            .wait()
+            .unwrap();
+        store.journal_uses(&[use_record(2), use_record(3)]).unwrap();
+        store.journal_uses(&[use_record(4)]).unwrap();
+    }
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.journaled_uses().unwrap(),
+            vec![use_record(2), use_record(3), use_record(4)]
+        );
+        assert_eq!(store.use_records(&all).unwrap().len(), 4);
+        assert_eq!(store.last_use_record().unwrap(), Some(use_record(4).id));
+        assert_eq!(store.log_size().unwrap(), zhengyin_store::TreeSize(1));
+        // Recording them (as the engine does at start), durably, then releasing the journal.
+        let pending = store.journaled_uses().unwrap();
+        store.record_uses(&pending, b"u2-u4").unwrap().durable.wait().unwrap();
+        store.release_journal(&use_record(4).id).unwrap();
+        store.journal_uses(&[use_record(5)]).unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.journaled_uses().unwrap(),
+        vec![use_record(5)],
+        "only the unrecorded one"
+    );
+    let ids: Vec<String> = store.use_records(&all).unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, (1..=5).map(|n| use_record(n).id).collect::<Vec<_>>(), "each once");
+    assert_eq!(store.log_size().unwrap(), zhengyin_store::TreeSize(2));
+}
