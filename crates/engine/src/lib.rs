@@ -142,6 +142,9 @@ pub struct Engine {
     sync: sync::SyncStates,
     /// How old a source's data may be before its licences' status is stale.
     max_staleness: time::Duration,
+    /// The licences with an objection ever filed here: verification looks objections up for
+    /// these only (added before the objection is stored, never removed).
+    disputed: RwLock<std::collections::HashSet<LicenceId>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -189,6 +192,7 @@ impl Engine {
             lineage_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             sync: sync::SyncStates::default(),
             max_staleness: sync::DEFAULT_MAX_STALENESS,
+            disputed: RwLock::default(),
         };
         let now = engine.clock.now();
         {
@@ -206,6 +210,8 @@ impl Engine {
             }
         }
         *engine.write_access() = access::AccessIndex::load(engine.store.as_ref())?;
+        *engine.disputed.write().unwrap_or_else(|p| p.into_inner()) =
+            engine.store.objections()?.into_iter().map(|o| o.licence).collect();
         let engine = Self {
             sync: sync::SyncStates::load(engine.store.sync_cursors()?, engine.store.incidents()?),
             ..engine

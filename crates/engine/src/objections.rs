@@ -172,6 +172,11 @@ impl Engine {
             "objector_sha256": hash::sha256_hex(objection.objector.as_bytes()),
             "time": format_time(now),
         }));
+        // Known as disputed before it is stored, so no verification can miss it.
+        self.disputed
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(objection.licence.clone());
         self.store.put_objection(&objection, &entry)?.durable.await?;
         Ok(objection)
     }

@@ -50,7 +50,7 @@ use zhengyin_model::{
     Authority, IncidentKind, LicenceId, LicenceType, Resolution, RevocationReason, SealChange, SealHistory, SealRecord,
     SealState, Status, StatusChange, StatusHistory, SyncIncident, TypeCode, Uscc,
 };
-use zhengyin_store::{ReplicatedLicence, StoreError, StoredLicence, StoredSeal, SyncApply, SyncCursor};
+use zhengyin_store::{LicenceState, ReplicatedLicence, StoreError, StoredSeal, SyncApply, SyncCursor};
 use zhengyin_tlog::{
     empty_root, leaf_hash, open_checkpoint, verify_consistency, Frontier, Hash, NoteVerifier, TreeSize,
 };
@@ -413,7 +413,7 @@ impl verify::Context for SourceContext<'_> {
             .cloned()
             .or_else(|| self.engine.read_registry().certificates.get(id).cloned())
     }
-    fn record(&self, _: &LicenceId) -> Result<Option<StoredLicence>, StoreError> {
+    fn record(&self, _: &LicenceId) -> Result<Option<LicenceState>, StoreError> {
         Ok(None)
     }
     fn status_source(&self, _: &Uscc, now: OffsetDateTime) -> StatusSource {

@@ -32,7 +32,7 @@ use zhengyin_model::licence::{PROOF_PURPOSE, PROOF_TYPE};
 use zhengyin_model::{
     LicenceBody, Proof, ReceivedLicence, ReportBuilder, SigningInput, Status, Uscc, VerificationReport,
 };
-use zhengyin_store::{StoreError, StoredLicence, StoredSeal};
+use zhengyin_store::{LicenceState, StoreError, StoredSeal};
 
 use crate::cache::SignatureCache;
 use crate::registry::CertEntry;
@@ -43,7 +43,7 @@ pub(crate) trait Context {
     fn anchors(&self) -> &TrustAnchors;
     fn certificate(&self, id: &str) -> Option<Arc<CertEntry>>;
     /// `Ok(None)` when there is no record; `Err` when the record could not be read.
-    fn record(&self, id: &zhengyin_model::LicenceId) -> Result<Option<StoredLicence>, StoreError>;
+    fn record(&self, id: &zhengyin_model::LicenceId) -> Result<Option<LicenceState>, StoreError>;
     /// Where the status of the issuer's licences comes from, and whether it is too old.
     fn status_source(&self, issuer: &Uscc, now: OffsetDateTime) -> StatusSource;
     fn signatures(&self) -> &SignatureCache;
@@ -64,8 +64,8 @@ impl Context for Engine {
     fn certificate(&self, id: &str) -> Option<Arc<CertEntry>> {
         self.read_registry().certificates.get(id).cloned()
     }
-    fn record(&self, id: &zhengyin_model::LicenceId) -> Result<Option<StoredLicence>, StoreError> {
-        self.store.licence(id)
+    fn record(&self, id: &zhengyin_model::LicenceId) -> Result<Option<LicenceState>, StoreError> {
+        self.store.licence_state(id)
     }
     fn status_source(&self, issuer: &Uscc, now: OffsetDateTime) -> StatusSource {
         let origin = self
@@ -85,6 +85,9 @@ impl Context for Engine {
         self.store.seal(es_id)
     }
     fn open_objections(&self, id: &zhengyin_model::LicenceId) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        if !self.disputed.read().unwrap_or_else(|p| p.into_inner()).contains(id) {
+            return Ok(Vec::new());
+        }
         Ok(crate::objections::open_objections(
             &self.store.objections_of_licence(id)?,
         ))
@@ -108,7 +111,7 @@ impl Context for Offline {
     fn certificate(&self, id: &str) -> Option<Arc<CertEntry>> {
         self.certificates.iter().find(|c| c.certificate.id() == id).cloned()
     }
-    fn record(&self, _: &zhengyin_model::LicenceId) -> Result<Option<StoredLicence>, StoreError> {
+    fn record(&self, _: &zhengyin_model::LicenceId) -> Result<Option<LicenceState>, StoreError> {
         Ok(None)
     }
     fn status_source(&self, _: &Uscc, _: OffsetDateTime) -> StatusSource {

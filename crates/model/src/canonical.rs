@@ -60,9 +60,15 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), CanonicalError> {
             out.push(b']');
         }
         Value::Object(members) => {
-            // §3.2.3: members sorted by the UTF-16 code units of their names.
+            // §3.2.3: members sorted by the UTF-16 code units of their names. That is their byte
+            // order (the map's, usually) unless a name holds a character at or above U+E000,
+            // whose UTF-8 starts with 0xEE or more.
             let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
-            sorted.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            let in_utf16_order = sorted.windows(2).all(|w| w[0].0 < w[1].0)
+                && sorted.iter().all(|(name, _)| name.bytes().all(|b| b < 0xEE));
+            if !in_utf16_order {
+                sorted.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+            }
             out.push(b'{');
             for (i, (name, member)) in sorted.into_iter().enumerate() {
                 if i > 0 {

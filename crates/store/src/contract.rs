@@ -655,6 +655,15 @@ fn licences(store: &dyn Store) -> Outcome {
         "the document digest reads back",
     )?;
     ensure(
+        ok(store.licence_state(&v1), "state of v1")?
+            == Some(crate::LicenceState {
+                document_sha256: stored.document_sha256,
+                status: stored.status.clone(),
+            })
+            && ok(store.licence_state(&v2), "state of v2")?.is_none(),
+        "a licence's state is its digest and status, and absent with it",
+    )?;
+    ensure(
         matches!(
             store.commit_licence(&commit(&v1, None), b"licence"),
             Err(StoreError::Conflict)

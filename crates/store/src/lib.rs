@@ -85,6 +85,16 @@ pub struct StoredLicence {
     pub status: StatusHistory,
 }
 
+/// What verification needs of a stored licence: the digest it is compared against, and its
+/// status history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenceState {
+    /// SHA-256 of the JCS form of the licence without its proof.
+    pub document_sha256: [u8; 32],
+    /// Its status history.
+    pub status: StatusHistory,
+}
+
 /// A registered seal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSeal {
@@ -235,6 +245,8 @@ pub trait Store: Send + Sync {
     fn commit_licence(&self, commit: &LicenceCommit, entry: &[u8]) -> Result<Logged, StoreError>;
     /// A licence and its status.
     fn licence(&self, id: &LicenceId) -> Result<Option<StoredLicence>, StoreError>;
+    /// A licence's digest and status, without its signed bytes: the verification hot path.
+    fn licence_state(&self, id: &LicenceId) -> Result<Option<LicenceState>, StoreError>;
     /// Replaces a status history if it still equals `expected` (compare-and-swap), appending
     /// `entry` to the log.
     fn update_status(

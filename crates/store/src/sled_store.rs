@@ -17,8 +17,8 @@ use zhengyin_model::{
 use crate::durable::{Durable, GroupCommit};
 use crate::journal::Journal;
 use crate::{
-    Hash, Intent, LeafIndex, LicenceCommit, Logged, NodeId, Store, StoreError, StoredLicence, StoredSeal, SyncApply,
-    SyncCursor, TreeSize, UseQuery,
+    Hash, Intent, LeafIndex, LicenceCommit, LicenceState, Logged, NodeId, Store, StoreError, StoredLicence, StoredSeal,
+    SyncApply, SyncCursor, TreeSize, UseQuery,
 };
 
 /// A sled database with group commit.
@@ -566,23 +566,29 @@ impl Store for SledStore {
     }
 
     fn licence(&self, id: &LicenceId) -> Result<Option<StoredLicence>, StoreError> {
-        let Some(signed) = self.licences.get(id.as_str()).map_err(backend)? else {
+        let Some(state) = self.licence_state(id)? else {
             return Ok(None);
         };
-        let corrupt = |what: &str| StoreError::Corrupt(format!("licence {id} has no {what}"));
-        let status = self
-            .status
+        let signed = self
+            .licences
             .get(id.as_str())
             .map_err(backend)?
-            .ok_or_else(|| corrupt("status"))?;
-        let digest = self
-            .digests
-            .get(id.as_str())
-            .map_err(backend)?
-            .ok_or_else(|| corrupt("digest"))?;
+            .ok_or_else(|| StoreError::Corrupt(format!("licence {id} has a status but no signed form")))?;
         Ok(Some(StoredLicence {
             signed: signed.to_vec(),
-            document_sha256: digest.as_ref().try_into().map_err(|_| corrupt("well-formed digest"))?,
+            document_sha256: state.document_sha256,
+            status: state.status,
+        }))
+    }
+
+    fn licence_state(&self, id: &LicenceId) -> Result<Option<LicenceState>, StoreError> {
+        let Some(status) = self.status.get(id.as_str()).map_err(backend)? else {
+            return Ok(None);
+        };
+        let corrupt = || StoreError::Corrupt(format!("licence {id} has no well-formed digest"));
+        let digest = self.digests.get(id.as_str()).map_err(backend)?.ok_or_else(corrupt)?;
+        Ok(Some(LicenceState {
+            document_sha256: digest.as_ref().try_into().map_err(|_| corrupt())?,
             status: decode("status", &status)?,
         }))
     }
