@@ -854,6 +854,14 @@ async fn an_objection_warns_verifiers_until_the_issuer_corrects_the_licence() {
     let warning = check(&report, "objection");
     assert_eq!(warning.outcome, Outcome::Warning);
     assert!(warning.message.contains(&objection.id) && warning.message.contains("capital"));
+    // A restarted engine knows the licence is disputed (it looks objections up only then).
+    let restarted = engine_over(
+        Arc::clone(&w.store),
+        Arc::new(zhengyin_engine::FixedClock::new(w.engine.now())),
+    )
+    .await;
+    let after_restart = restarted.verify(&licence.bytes, None);
+    assert_eq!(check(&after_restart, "objection").message, warning.message);
 
     let by_issuer = ObjectionActor::Issuer(issuer.clone());
     let by_objector = ObjectionActor::Objector(department.to_owned());
