@@ -51,6 +51,15 @@ async fn check_present(server: &Server, entries: &[(String, String)], when: &str
 }
 const CLIENTS: usize = 16;
 
+/// Kills the server with SIGKILL at `stop_at`, then waits for the clients of the burst to stop.
+async fn kill_at(server: Server, stop_at: Instant, clients: Vec<tokio::task::JoinHandle<()>>) {
+    tokio::time::sleep_until(stop_at.into()).await;
+    server.kill();
+    for c in clients {
+        c.await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_licences_survive_sigkill() {
     let dir = TempDir::new("durability");
@@ -93,11 +102,7 @@ async fn acknowledged_licences_survive_sigkill() {
                 })
             })
             .collect();
-        tokio::time::sleep_until(stop_at.into()).await;
-        server.kill();
-        for c in clients {
-            c.await.unwrap();
-        }
+        kill_at(server, stop_at, clients).await;
     }
     // One last restart checks the final burst.
     let server = Server::start(&dir.0);
@@ -222,11 +227,7 @@ async fn acknowledged_use_records_survive_sigkill() {
                 })
             })
             .collect();
-        tokio::time::sleep_until(stop_at.into()).await;
-        server.kill();
-        for c in clients {
-            c.await.unwrap();
-        }
+        kill_at(server, stop_at, clients).await;
     }
     let server = Server::start(&dir.0);
     let acknowledged = acknowledged.lock().await.clone();
