@@ -10,7 +10,8 @@ use criterion::{black_box, Criterion};
 use time::macros::datetime;
 use zhengyin_crypto::FileKey;
 use zhengyin_model::{Authority, Uscc};
-use zhengyin_store::{LogReader, SledStore, Store};
+use zhengyin_store::prelude::*;
+use zhengyin_store::{LogReader, SledStore};
 use zhengyin_tlog::{consistency_proof, inclusion_proof, root, sign_checkpoint, Checkpoint, LeafIndex, TreeSize};
 
 const ENTRIES: u64 = 1 << 20;

@@ -621,7 +621,7 @@ async fn a_batch_never_lets_a_changed_byte_through() {
 }
 
 fn log_size(w: &World) -> u64 {
-    zhengyin_store::Store::log_size(&*w.store).unwrap().0
+    zhengyin_store::LogStore::log_size(&*w.store).unwrap().0
 }
 
 fn seal_request() -> MakeSealRequest {

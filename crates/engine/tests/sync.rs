@@ -15,6 +15,7 @@ use zhengyin_crypto::{FileKey, TrustAnchors};
 use zhengyin_engine::sync::{Feed, FeedError, SyncError, SyncObject, SyncSource};
 use zhengyin_engine::{Engine, EngineError, FixedClock, RevokeRequest, SuspendRequest, UpdateRequest, VerifyOptions};
 use zhengyin_model::{IncidentKind, LicenceId, LicenceType, RevocationReason, SealState, Status, TypeCode, Verdict};
+use zhengyin_store::prelude::*;
 use zhengyin_store::{SledStore, Store};
 use zhengyin_tlog::{sign_checkpoint, Checkpoint, Hash, NoteVerifier};
 

@@ -27,7 +27,7 @@
 pub mod contract;
 mod durable;
 mod journal;
-mod sled_store;
+mod sled;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -39,7 +39,7 @@ use zhengyin_model::{
 pub use zhengyin_tlog::{Hash, LeafIndex, NodeId, TreeSize};
 
 pub use durable::{Durable, Ticket};
-pub use sled_store::SledStore;
+pub use sled::SledStore;
 
 /// Storage errors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -221,32 +221,52 @@ pub struct Logged {
     pub index: LeafIndex,
 }
 
-/// The storage of one node.
-pub trait Store: Send + Sync {
+/// Authorities, licence types and the CRLs of trusted CAs: the registry every node loads at start.
+pub trait RegistryStore: Send + Sync {
     /// Creates or replaces an authority, appending `entry` to the log.
     fn put_authority(&self, authority: &Authority, entry: &[u8]) -> Result<Logged, StoreError>;
+
     /// Every authority.
     fn authorities(&self) -> Result<Vec<Authority>, StoreError>;
+
     /// Creates or replaces a licence type.
     fn put_licence_type(&self, licence_type: &LicenceType) -> Result<Durable, StoreError>;
+
     /// Every licence type.
     fn licence_types(&self) -> Result<Vec<LicenceType>, StoreError>;
+
+    /// Stores (replaces) the CRL of one CA, by the CA's name.
+    fn put_crl(&self, issuer: &[u8], der: &[u8]) -> Result<Durable, StoreError>;
+
+    /// Every CRL held.
+    fn crls(&self) -> Result<Vec<Vec<u8>>, StoreError>;
+}
+
+/// Licences: serials, intents before signature, signed licences with their status histories, versions and the holder index.
+pub trait LicenceStore: Send + Sync {
     /// A serial never handed out before, not even before a crash.
     fn next_serial(&self) -> Result<u64, StoreError>;
+
     /// Records an intent to sign.
     fn record_intent(&self, intent: &Intent) -> Result<Durable, StoreError>;
+
     /// Intents with no signed licence (left by a crash).
     fn pending_intents(&self) -> Result<Vec<Intent>, StoreError>;
+
     /// Marks an intent abandoned: it was never acknowledged and never will be.
     fn abandon_intent(&self, id: &LicenceId) -> Result<Durable, StoreError>;
+
     /// Stores a signed licence, clears its intent, updates the superseded version and the
     /// indexes, atomically. Fails with [`StoreError::Conflict`] if the superseded version's
     /// status changed since it was read, or the licence already exists. Appends `entry` to the log.
     fn commit_licence(&self, commit: &LicenceCommit, entry: &[u8]) -> Result<Logged, StoreError>;
+
     /// A licence and its status.
     fn licence(&self, id: &LicenceId) -> Result<Option<StoredLicence>, StoreError>;
+
     /// A licence's digest and status, without its signed bytes: the verification hot path.
     fn licence_state(&self, id: &LicenceId) -> Result<Option<LicenceState>, StoreError>;
+
     /// Replaces a status history if it still equals `expected` (compare-and-swap), appending
     /// `entry` to the log.
     fn update_status(
@@ -256,8 +276,10 @@ pub trait Store: Send + Sync {
         new: &StatusHistory,
         entry: &[u8],
     ) -> Result<Logged, StoreError>;
+
     /// The newest version of a licence lineage (see [`LicenceId::lineage`]).
     fn current_version(&self, lineage: &str) -> Result<Option<LicenceId>, StoreError>;
+
     /// Licences of a holder, optionally of one type.
     fn licences_of_holder(
         &self,
@@ -265,12 +287,17 @@ pub trait Store: Send + Sync {
         code: &str,
         type_code: Option<&TypeCode>,
     ) -> Result<Vec<LicenceId>, StoreError>;
+}
 
+/// Registered e-seals and their status histories.
+pub trait SealStore: Send + Sync {
     /// Registers a seal (record, signed DER, first status) and appends `entry` to the log,
     /// atomically. [`StoreError::Conflict`] if the esID is taken.
     fn put_seal(&self, seal: &StoredSeal, entry: &[u8]) -> Result<Logged, StoreError>;
+
     /// A seal by esID.
     fn seal(&self, es_id: &str) -> Result<Option<StoredSeal>, StoreError>;
+
     /// Replaces a seal's status history if it still equals `expected`, appending `entry`.
     fn update_seal_status(
         &self,
@@ -279,12 +306,17 @@ pub trait Store: Send + Sync {
         new: &SealHistory,
         entry: &[u8],
     ) -> Result<Logged, StoreError>;
+}
 
+/// Objections (异议), their evidence files, notifications and the webhook outbox.
+pub trait ObjectionStore: Send + Sync {
     /// Files an objection (and indexes it by licence), appending `entry`, atomically.
     /// [`StoreError::Conflict`] if the id is taken.
     fn put_objection(&self, objection: &Objection, entry: &[u8]) -> Result<Logged, StoreError>;
+
     /// An objection by id.
     fn objection(&self, id: &str) -> Result<Option<Objection>, StoreError>;
+
     /// Replaces an objection if it still equals `expected` (compare-and-swap), appending `entry`;
     /// in the same atomic write, keeps `notify` for its recipient and, with a webhook URL, queues
     /// its delivery (the outbox).
@@ -295,40 +327,56 @@ pub trait Store: Send + Sync {
         entry: &[u8],
         notify: Option<(&Notification, Option<&str>)>,
     ) -> Result<Logged, StoreError>;
+
     /// Stores an evidence file by its SHA-256 (content-addressed: storing it twice is harmless).
     fn put_evidence(&self, sha256: &[u8; 32], bytes: &[u8]) -> Result<Durable, StoreError>;
+
     /// An evidence file by its SHA-256.
     fn evidence(&self, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
+
     /// A recipient's notifications, oldest first.
     fn notifications_of(&self, recipient: &str) -> Result<Vec<Notification>, StoreError>;
+
     /// Deliveries due at `now` (at most `limit`), oldest first.
     fn due_deliveries(&self, now: time::OffsetDateTime, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+
     /// Replaces a queued delivery (after a failed attempt) or, with `None`, removes it (delivered).
     fn settle_delivery(&self, id: &str, next: Option<&Delivery>) -> Result<Durable, StoreError>;
+
     /// Every objection, in filing order.
     fn objections(&self) -> Result<Vec<Objection>, StoreError>;
+
     /// Every objection whose workflow is still open (for operators' oversight).
     fn open_objections(&self) -> Result<Vec<Objection>, StoreError>;
+
     /// The objections to one licence version, in filing order.
     fn objections_of_licence(&self, licence: &LicenceId) -> Result<Vec<Objection>, StoreError>;
+}
 
+/// Who may use what: service items, grants, holders' authorisations, API tokens and presentations (亮证).
+pub trait AccessStore: Send + Sync {
     /// Creates or replaces a service item.
     fn put_service_item(&self, item: &ServiceItem) -> Result<Durable, StoreError>;
+
     /// Every service item.
     fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError>;
 
     /// Stores a new grant application, appending `entry`. [`StoreError::Conflict`] if the id is taken.
     fn put_grant(&self, grant: &Grant, entry: &[u8]) -> Result<Logged, StoreError>;
+
     /// Replaces a grant if it still equals `expected`, appending `entry`.
     fn update_grant(&self, expected: &Grant, new: &Grant, entry: &[u8]) -> Result<Logged, StoreError>;
+
     /// Every grant, in any state.
     fn grants(&self) -> Result<Vec<Grant>, StoreError>;
 
     /// Stores a holder's new authorisation (indexed by holder), appending `entry`.
     /// [`StoreError::Conflict`] if the id is taken.
     fn put_authorisation(&self, authorisation: &Authorisation, entry: &[u8]) -> Result<Logged, StoreError>;
+
     /// An authorisation by id.
     fn authorisation(&self, id: &str) -> Result<Option<Authorisation>, StoreError>;
+
     /// Replaces an authorisation if it still equals `expected`, appending `entry`.
     fn update_authorisation(
         &self,
@@ -336,72 +384,122 @@ pub trait Store: Send + Sync {
         new: &Authorisation,
         entry: &[u8],
     ) -> Result<Logged, StoreError>;
+
     /// A holder's authorisations, oldest first.
     fn authorisations_of_holder(&self, holder: &HolderRef) -> Result<Vec<Authorisation>, StoreError>;
 
+    /// Stores a new API token (its hash), appending `entry`. [`StoreError::Conflict`] if the id
+    /// is taken.
+    fn put_api_token(&self, token: &ApiToken, entry: &[u8]) -> Result<Logged, StoreError>;
+
+    /// Replaces an API token if it still equals `expected` (revocation), appending `entry`.
+    fn update_api_token(&self, expected: &ApiToken, new: &ApiToken, entry: &[u8]) -> Result<Logged, StoreError>;
+
+    /// Every API token issued, revoked ones included.
+    fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+
+    /// Stores a new presentation. [`StoreError::Conflict`] if the id is taken.
+    fn put_presentation(&self, presentation: &Presentation) -> Result<Durable, StoreError>;
+
+    /// A presentation by id.
+    fn presentation(&self, id: &str) -> Result<Option<Presentation>, StoreError>;
+
+    /// Replaces a presentation if it still equals `expected` (compare-and-swap): how a scan
+    /// consumes it exactly once.
+    fn update_presentation(&self, expected: &Presentation, new: &Presentation) -> Result<Durable, StoreError>;
+}
+
+/// Use records (用证记录): journaled on the hot path, recorded later with their log entry.
+pub trait UseStore: Send + Sync {
     /// Makes use records durable and visible (in [`Store::use_records`]) at once, in a
     /// write-ahead journal: one append and one data sync for all of them, no index, no log entry.
     /// They join the store with their log entry later, at [`Store::record_uses`]. Ids ascend and
     /// only grow: [`StoreError::Conflict`] otherwise (then nothing is written).
     fn journal_uses(&self, records: &[UseRecord]) -> Result<(), StoreError>;
+
     /// The journaled use records not yet recorded, in id order: what a restart must record.
     fn journaled_uses(&self) -> Result<Vec<UseRecord>, StoreError>;
+
     /// Drops from the journal what is recorded durably up to `through` (its id included).
     fn release_journal(&self, through: &str) -> Result<(), StoreError>;
+
     /// Records uses (indexed by holder and by department) and appends `entry` — one log entry
     /// committing to all of them — in one atomic write. Ids are ordered by time and only grow:
     /// [`StoreError::Conflict`] if an id is not above every id stored, or repeats (then nothing
     /// is written).
     fn record_uses(&self, records: &[UseRecord], entry: &[u8]) -> Result<Logged, StoreError>;
+
     /// The highest use record id stored or journaled (new ids must be greater).
     fn last_use_record(&self) -> Result<Option<String>, StoreError>;
+
     /// Use records matching `query` (journaled ones included), in id (time) order.
     fn use_records(&self, query: &UseQuery) -> Result<Vec<UseRecord>, StoreError>;
+}
 
-    /// Stores a new API token (its hash), appending `entry`. [`StoreError::Conflict`] if the id
-    /// is taken.
-    fn put_api_token(&self, token: &ApiToken, entry: &[u8]) -> Result<Logged, StoreError>;
-    /// Replaces an API token if it still equals `expected` (revocation), appending `entry`.
-    fn update_api_token(&self, expected: &ApiToken, new: &ApiToken, entry: &[u8]) -> Result<Logged, StoreError>;
-    /// Every API token issued, revoked ones included.
-    fn api_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
-
-    /// Stores (replaces) the CRL of one CA, by the CA's name.
-    fn put_crl(&self, issuer: &[u8], der: &[u8]) -> Result<Durable, StoreError>;
-    /// Every CRL held.
-    fn crls(&self) -> Result<Vec<Vec<u8>>, StoreError>;
-
-    /// Stores a new presentation. [`StoreError::Conflict`] if the id is taken.
-    fn put_presentation(&self, presentation: &Presentation) -> Result<Durable, StoreError>;
-    /// A presentation by id.
-    fn presentation(&self, id: &str) -> Result<Option<Presentation>, StoreError>;
-    /// Replaces a presentation if it still equals `expected` (compare-and-swap): how a scan
-    /// consumes it exactly once.
-    fn update_presentation(&self, expected: &Presentation, new: &Presentation) -> Result<Durable, StoreError>;
-
+/// What an aggregating node keeps of its sources: verified pages, cursors and incidents.
+pub trait SyncStore: Send + Sync {
     /// Applies one verified page of a source's log and advances its cursor, atomically.
     fn apply_sync(&self, apply: &SyncApply) -> Result<Durable, StoreError>;
+
     /// Every source's cursor.
     fn sync_cursors(&self) -> Result<Vec<SyncCursor>, StoreError>;
+
     /// Stores (creates or replaces) a sync incident.
     fn put_incident(&self, incident: &SyncIncident) -> Result<Durable, StoreError>;
+
     /// Every sync incident, oldest first.
     fn incidents(&self) -> Result<Vec<SyncIncident>, StoreError>;
+}
 
+/// The signature log: entries, tree hashes and signed checkpoints.
+pub trait LogStore: Send + Sync {
     /// Appends an entry for an event that changes no record (e.g. a seal applied).
     fn append_log(&self, entry: &[u8]) -> Result<Logged, StoreError>;
+
     /// The number of log entries.
     fn log_size(&self) -> Result<TreeSize, StoreError>;
+
     /// Log entries `[start, end)`; fewer if the log is shorter.
     fn log_entries(&self, start: LeafIndex, end: LeafIndex) -> Result<Vec<Vec<u8>>, StoreError>;
+
     /// The index of the entry with this RFC 9162 leaf hash.
     fn log_index_of(&self, leaf_hash: &Hash) -> Result<Option<LeafIndex>, StoreError>;
+
     /// A stored complete-subtree hash of the log.
     fn log_node(&self, node: NodeId) -> Result<Hash, StoreError>;
+
     /// Stores a signed checkpoint note for `size`.
     fn put_checkpoint(&self, size: TreeSize, note: &str) -> Result<Durable, StoreError>;
+
     /// The newest stored checkpoint note.
     fn latest_checkpoint(&self) -> Result<Option<(TreeSize, String)>, StoreError>;
+}
+/// The storage of one node: every concern above, as one object the engine holds. A backend
+/// implements each concern's trait; `Store` comes with them.
+pub trait Store:
+    RegistryStore + LicenceStore + SealStore + ObjectionStore + AccessStore + UseStore + SyncStore + LogStore
+{
+}
+
+impl<
+        T: RegistryStore
+            + LicenceStore
+            + SealStore
+            + ObjectionStore
+            + AccessStore
+            + UseStore
+            + SyncStore
+            + LogStore
+            + ?Sized,
+    > Store for T
+{
+}
+
+/// The concerns' traits, for calling their methods on a `dyn Store`.
+pub mod prelude {
+    pub use crate::{
+        AccessStore, LicenceStore, LogStore, ObjectionStore, RegistryStore, SealStore, SyncStore, UseStore,
+    };
 }
 
 /// Reads a store's log hashes for the tree math.

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use time::macros::datetime;
 use zhengyin_model::{Authority, Uscc};
-use zhengyin_store::{contract, SledStore, Store};
+use zhengyin_store::prelude::*;
+use zhengyin_store::{contract, SledStore};
 
 #[test]
 fn sled_passes_the_contract() {

@@ -1,0 +1,243 @@
+//! The registry, licences and seals on sled.
+
+use super::*;
+
+impl RegistryStore for SledStore {
+    fn put_authority(&self, authority: &Authority, entry: &[u8]) -> Result<Logged, StoreError> {
+        let value = encode(authority)?;
+        let _log = self.lock_log();
+        let index = (&self.authorities, &self.log, &self.log_nodes)
+            .transaction(|(authorities, log, nodes)| {
+                authorities.insert(authority.uscc.as_str(), value.as_slice())?;
+                append(log, nodes, entry)
+            })
+            .map_err(tx_error)?;
+        Ok(self.logged(index))
+    }
+
+    fn authorities(&self) -> Result<Vec<Authority>, StoreError> {
+        Self::all(&self.authorities, "authority")
+    }
+
+    fn put_licence_type(&self, licence_type: &LicenceType) -> Result<Durable, StoreError> {
+        self.types
+            .insert(licence_type.code.as_str(), encode(licence_type)?)
+            .map_err(backend)?;
+        Ok(self.durable())
+    }
+
+    fn licence_types(&self) -> Result<Vec<LicenceType>, StoreError> {
+        Self::all(&self.types, "licence type")
+    }
+
+    fn put_crl(&self, issuer: &[u8], der: &[u8]) -> Result<Durable, StoreError> {
+        self.crls.insert(issuer, der).map_err(backend)?;
+        Ok(self.durable())
+    }
+
+    fn crls(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.crls
+            .iter()
+            .values()
+            .map(|v| v.map(|v| v.to_vec()).map_err(backend))
+            .collect()
+    }
+}
+
+impl LicenceStore for SledStore {
+    fn next_serial(&self) -> Result<u64, StoreError> {
+        // sled persists the generator ahead of use, so an id is never handed out twice.
+        self.db.generate_id().map_err(backend)
+    }
+
+    fn record_intent(&self, intent: &Intent) -> Result<Durable, StoreError> {
+        self.intents
+            .insert(intent.id.as_str(), encode(intent)?)
+            .map_err(backend)?;
+        Ok(self.durable())
+    }
+
+    fn pending_intents(&self) -> Result<Vec<Intent>, StoreError> {
+        Self::all(&self.intents, "intent")
+    }
+
+    fn abandon_intent(&self, id: &LicenceId) -> Result<Durable, StoreError> {
+        (&self.intents, &self.abandoned)
+            .transaction(|(intents, abandoned)| {
+                if let Some(v) = intents.remove(id.as_str())? {
+                    abandoned.insert(id.as_str(), v)?;
+                }
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        Ok(self.durable())
+    }
+
+    fn commit_licence(&self, c: &LicenceCommit, entry: &[u8]) -> Result<Logged, StoreError> {
+        let status = encode(&c.status)?;
+        let supersedes = match &c.supersedes {
+            Some((id, old, new)) => Some((id, encode(old)?, encode(new)?)),
+            None => None,
+        };
+        let mut holder = holder_key(c.holder.0, &c.holder.1);
+        holder.extend_from_slice(c.id.as_str().as_bytes());
+        let _log = self.lock_log();
+        let index = (
+            &self.licences,
+            &self.status,
+            &self.intents,
+            &self.heads,
+            &self.holders,
+            &self.digests,
+            &self.log,
+            &self.log_nodes,
+        )
+            .transaction(|(licences, statuses, intents, heads, holders, digests, log, nodes)| {
+                if licences.get(c.id.as_str())?.is_some() {
+                    return Err(abort(StoreError::Conflict));
+                }
+                if let Some((old_id, expected, new)) = &supersedes {
+                    if statuses.get(old_id.as_str())?.as_deref() != Some(expected.as_slice()) {
+                        return Err(abort(StoreError::Conflict));
+                    }
+                    statuses.insert(old_id.as_str(), new.as_slice())?;
+                }
+                licences.insert(c.id.as_str(), c.signed.as_slice())?;
+                digests.insert(c.id.as_str(), &c.document_sha256[..])?;
+                statuses.insert(c.id.as_str(), status.as_slice())?;
+                intents.remove(c.id.as_str())?;
+                heads.insert(c.id.lineage().as_bytes(), c.id.as_str().as_bytes())?;
+                holders.insert(holder.as_slice(), &[])?;
+                append(log, nodes, entry)
+            })
+            .map_err(tx_error)?;
+        Ok(self.logged(index))
+    }
+
+    fn licence(&self, id: &LicenceId) -> Result<Option<StoredLicence>, StoreError> {
+        let Some(state) = self.licence_state(id)? else {
+            return Ok(None);
+        };
+        let signed = self
+            .licences
+            .get(id.as_str())
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::Corrupt(format!("licence {id} has a status but no signed form")))?;
+        Ok(Some(StoredLicence {
+            signed: signed.to_vec(),
+            document_sha256: state.document_sha256,
+            status: state.status,
+        }))
+    }
+
+    fn licence_state(&self, id: &LicenceId) -> Result<Option<LicenceState>, StoreError> {
+        let Some(status) = self.status.get(id.as_str()).map_err(backend)? else {
+            return Ok(None);
+        };
+        let corrupt = || StoreError::Corrupt(format!("licence {id} has no well-formed digest"));
+        let digest = self.digests.get(id.as_str()).map_err(backend)?.ok_or_else(corrupt)?;
+        Ok(Some(LicenceState {
+            document_sha256: digest.as_ref().try_into().map_err(|_| corrupt())?,
+            status: decode("status", &status)?,
+        }))
+    }
+
+    fn update_status(
+        &self,
+        id: &LicenceId,
+        expected: &StatusHistory,
+        new: &StatusHistory,
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        self.swap_with_entry(&self.status, id.as_str(), &encode(expected)?, &encode(new)?, entry)
+    }
+
+    fn current_version(&self, lineage: &str) -> Result<Option<LicenceId>, StoreError> {
+        self.heads
+            .get(lineage)
+            .map_err(backend)?
+            .map(|v| {
+                let text = std::str::from_utf8(&v).map_err(|_| StoreError::Corrupt("head".to_owned()))?;
+                LicenceId::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .transpose()
+    }
+
+    fn licences_of_holder(
+        &self,
+        code_type: HolderCodeType,
+        code: &str,
+        type_code: Option<&TypeCode>,
+    ) -> Result<Vec<LicenceId>, StoreError> {
+        let prefix = holder_key(code_type, code);
+        let mut out = Vec::new();
+        for key in self.holders.scan_prefix(&prefix).keys() {
+            let key = key.map_err(backend)?;
+            let text =
+                std::str::from_utf8(&key[prefix.len()..]).map_err(|_| StoreError::Corrupt("holder".to_owned()))?;
+            let id = LicenceId::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if type_code.is_none_or(|t| t == id.type_code()) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SealStore for SledStore {
+    fn put_seal(&self, seal: &StoredSeal, entry: &[u8]) -> Result<Logged, StoreError> {
+        let key = seal.record.es_id.as_str();
+        let (record, status) = (encode(&seal.record)?, encode(&seal.status)?);
+        let _log = self.lock_log();
+        let index = (
+            &self.seals,
+            &self.seal_der,
+            &self.seal_status,
+            &self.log,
+            &self.log_nodes,
+        )
+            .transaction(|(records, ders, statuses, log, nodes)| {
+                if records.get(key)?.is_some() {
+                    return Err(abort(StoreError::Conflict));
+                }
+                records.insert(key, record.as_slice())?;
+                ders.insert(key, seal.der.as_slice())?;
+                statuses.insert(key, status.as_slice())?;
+                append(log, nodes, entry)
+            })
+            .map_err(tx_error)?;
+        Ok(self.logged(index))
+    }
+
+    fn seal(&self, es_id: &str) -> Result<Option<StoredSeal>, StoreError> {
+        let Some(record) = self.seals.get(es_id).map_err(backend)? else {
+            return Ok(None);
+        };
+        let corrupt = |what: &str| StoreError::Corrupt(format!("seal {es_id} has no {what}"));
+        let der = self
+            .seal_der
+            .get(es_id)
+            .map_err(backend)?
+            .ok_or_else(|| corrupt("DER"))?;
+        let status = self
+            .seal_status
+            .get(es_id)
+            .map_err(backend)?
+            .ok_or_else(|| corrupt("status"))?;
+        Ok(Some(StoredSeal {
+            record: decode("seal", &record)?,
+            der: der.to_vec(),
+            status: decode("seal status", &status)?,
+        }))
+    }
+
+    fn update_seal_status(
+        &self,
+        es_id: &str,
+        expected: &SealHistory,
+        new: &SealHistory,
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        self.swap_with_entry(&self.seal_status, es_id, &encode(expected)?, &encode(new)?, entry)
+    }
+}

@@ -1,0 +1,120 @@
+//! Applying verified pages of a source's log on sled.
+
+use super::*;
+
+impl SyncStore for SledStore {
+    fn apply_sync(&self, apply: &SyncApply) -> Result<Durable, StoreError> {
+        let expected = apply.expected.as_ref().map(encode).transpose()?;
+        let cursor = encode(&apply.cursor)?;
+        let authorities = apply
+            .authorities
+            .iter()
+            .map(|a| Ok((a.uscc.as_str(), encode(a)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let statuses = apply
+            .statuses
+            .iter()
+            .map(|(id, history)| Ok((id.as_str(), encode(history)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let seals = apply
+            .seals
+            .iter()
+            .map(|seal| Ok((seal.record.es_id.as_str(), encode(&seal.record)?, seal.der.as_slice())))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let seal_statuses = apply
+            .seal_statuses
+            .iter()
+            .map(|(es_id, history)| Ok((es_id.as_str(), encode(history)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let trees = [
+            &self.sync_cursors,
+            &self.authorities,
+            &self.licences,
+            &self.digests,
+            &self.holders,
+            &self.heads,
+            &self.status,
+            &self.seals,
+            &self.seal_der,
+            &self.seal_status,
+            &self.log,
+            &self.log_nodes,
+        ]
+        .map(sled::Tree::clone);
+        let _log = self.lock_log();
+        trees
+            .as_slice()
+            .transaction(|views| {
+                let [cursors, authority_view, licences, digests, holders, heads, status, seal_records, seal_ders, seal_status, log, nodes] =
+                    views.as_slice()
+                else {
+                    return Err(abort(StoreError::Backend("transaction views".to_owned())));
+                };
+                let origin = apply.cursor.origin.as_str();
+                if cursors.get(origin)?.as_deref() != expected.as_deref() {
+                    return Err(abort(StoreError::Conflict));
+                }
+                for (uscc, value) in &authorities {
+                    authority_view.insert(*uscc, value.as_slice())?;
+                }
+                for l in &apply.licences {
+                    let id = l.id.as_str();
+                    match licences.get(id)? {
+                        Some(held) if held.as_ref() != l.signed.as_slice() => return Err(abort(StoreError::Conflict)),
+                        Some(_) => continue,
+                        None => {}
+                    }
+                    licences.insert(id, l.signed.as_slice())?;
+                    digests.insert(id, &l.document_sha256[..])?;
+                    let mut holder = holder_key(l.holder.0, &l.holder.1);
+                    holder.extend_from_slice(id.as_bytes());
+                    holders.insert(holder, &[][..])?;
+                    // Versions of a lineage differ only in their version digits: later sorts higher.
+                    let lineage = l.id.lineage();
+                    if heads
+                        .get(lineage.as_bytes())?
+                        .is_none_or(|head| head.as_ref() < id.as_bytes())
+                    {
+                        heads.insert(lineage.as_bytes(), id.as_bytes())?;
+                    }
+                }
+                for (id, history) in &statuses {
+                    status.insert(*id, history.as_slice())?;
+                }
+                for (es_id, record, der) in &seals {
+                    match seal_ders.get(*es_id)? {
+                        Some(held) if held.as_ref() != *der => return Err(abort(StoreError::Conflict)),
+                        Some(_) => continue,
+                        None => {}
+                    }
+                    seal_records.insert(*es_id, record.as_slice())?;
+                    seal_ders.insert(*es_id, *der)?;
+                }
+                for (es_id, history) in &seal_statuses {
+                    seal_status.insert(*es_id, history.as_slice())?;
+                }
+                for entry in &apply.entries {
+                    append(log, nodes, entry)?;
+                }
+                cursors.insert(origin, cursor.as_slice())?;
+                Ok(())
+            })
+            .map_err(tx_error)?;
+        Ok(self.durable())
+    }
+
+    fn sync_cursors(&self) -> Result<Vec<SyncCursor>, StoreError> {
+        Self::all(&self.sync_cursors, "sync cursor")
+    }
+
+    fn put_incident(&self, incident: &SyncIncident) -> Result<Durable, StoreError> {
+        self.sync_incidents
+            .insert(incident.id.as_bytes(), encode(incident)?)
+            .map_err(backend)?;
+        Ok(self.durable())
+    }
+
+    fn incidents(&self) -> Result<Vec<SyncIncident>, StoreError> {
+        Self::all(&self.sync_incidents, "sync incident")
+    }
+}
