@@ -133,20 +133,26 @@ impl GroupCommit {
     }
 }
 
-/// A future that resolves once a ticket's write is durable.
-pub struct Durable {
-    gc: Arc<GroupCommit>,
-    ticket: Ticket,
-}
+/// A future that resolves once a write is durable: after its group's flush, or at once for a
+/// backend whose write returns only once committed (PostgreSQL).
+pub struct Durable(Option<(Arc<GroupCommit>, Ticket)>);
 
 impl Durable {
     pub(crate) fn new(gc: Arc<GroupCommit>, ticket: Ticket) -> Self {
-        Self { gc, ticket }
+        Self(Some((gc, ticket)))
+    }
+
+    /// A write already durable when the call that made it returned.
+    pub(crate) fn committed() -> Self {
+        Self(None)
     }
 
     /// Blocks the thread until durable (for synchronous callers such as tests and the CLI).
     pub fn wait(self) -> Result<(), StoreError> {
-        self.gc.wait_blocking(self.ticket)
+        match self.0 {
+            Some((gc, ticket)) => gc.wait_blocking(ticket),
+            None => Ok(()),
+        }
     }
 }
 
@@ -154,11 +160,14 @@ impl Future for Durable {
     type Output = Result<(), StoreError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut s = self.gc.lock();
-        if let Some(r) = self.gc.check(&s, self.ticket) {
+        let Some((gc, ticket)) = &self.0 else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut s = gc.lock();
+        if let Some(r) = gc.check(&s, *ticket) {
             return Poll::Ready(r);
         }
-        s.wakers.push((self.ticket.0, cx.waker().clone()));
+        s.wakers.push((ticket.0, cx.waker().clone()));
         Poll::Pending
     }
 }

@@ -27,6 +27,7 @@
 pub mod contract;
 mod durable;
 mod journal;
+pub mod pg;
 mod sled;
 
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,7 @@ use zhengyin_model::{
 pub use zhengyin_tlog::{Hash, LeafIndex, NodeId, TreeSize};
 
 pub use durable::{Durable, Ticket};
+pub use pg::PgStore;
 pub use sled::SledStore;
 
 /// Storage errors.
@@ -57,6 +59,10 @@ pub enum StoreError {
     /// The record to change does not exist.
     #[error("not found")]
     NotFound,
+    /// The database cannot be used by this build: unreachable at start, another application's,
+    /// or a schema it does not know. Said once, at start; nothing was written.
+    #[error("database: {0}")]
+    Schema(String),
 }
 
 /// An unsigned licence about to be signed (intent before signature).

@@ -299,6 +299,24 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// Appends a leaf hash and returns the tree nodes the append completes (the leaf, then each
+    /// perfect subtree it closes), as [`nodes_for_append`] would: what a store keeps to answer
+    /// proofs, computed from the frontier alone.
+    pub fn push_nodes(&mut self, leaf: Hash) -> Vec<(NodeId, Hash)> {
+        let (mut index, mut level, mut hash) = (self.size, 0u8, leaf);
+        let mut nodes = vec![(NodeId { level, index }, hash)];
+        for _ in 0..self.size.trailing_ones() {
+            let left = self.hashes.pop().unwrap_or_default();
+            hash = node_hash(&left, &hash);
+            index >>= 1;
+            level += 1;
+            nodes.push((NodeId { level, index }, hash));
+        }
+        self.hashes.push(hash);
+        self.size += 1;
+        nodes
+    }
+
     /// The root hash.
     pub fn root(&self) -> Hash {
         let mut iter = self.hashes.iter().rev();

@@ -91,3 +91,16 @@ fn the_frontier_agrees_with_the_full_tree() {
     }
     assert!(zhengyin_tlog::Frontier::from_parts(TreeSize(3), vec![[0; 32]]).is_none());
 }
+
+#[test]
+fn the_frontier_completes_the_same_nodes_as_the_full_tree() {
+    let mut t = MemoryTree::default();
+    let mut f = zhengyin_tlog::Frontier::default();
+    for i in 0..300u64 {
+        let leaf = leaf_hash(&i.to_be_bytes());
+        let expected = zhengyin_tlog::tree::nodes_for_append(t.size(), leaf, &t).unwrap();
+        assert_eq!(f.push_nodes(leaf), expected, "append at {i}");
+        t.push(leaf);
+        assert_eq!(f.root(), root(t.size(), &t).unwrap());
+    }
+}

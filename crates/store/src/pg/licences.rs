@@ -1,0 +1,369 @@
+//! The registry, licences and seals on PostgreSQL.
+
+use zhengyin_model::{Authority, HolderCodeType, LicenceId, LicenceType, SealHistory, StatusHistory, TypeCode};
+
+use super::log::append;
+use super::{bytes, column, db, decode, encode, holder_key, insert_new, query, swap, tx_execute, PgStore};
+use crate::{
+    Durable, Intent, LicenceCommit, LicenceState, LicenceStore, Logged, RegistryStore, SealStore, StoreError,
+    StoredLicence, StoredSeal,
+};
+
+impl RegistryStore for PgStore {
+    fn put_authority(&self, authority: &Authority, entry: &[u8]) -> Result<Logged, StoreError> {
+        let (uscc, record, entry) = (authority.uscc.to_string(), encode(authority)?, entry.to_vec());
+        self.logged(move |mut client| async move {
+            let tx = client.transaction().await.map_err(db)?;
+            tx_execute(
+                &tx,
+                "INSERT INTO authorities (uscc, record) VALUES ($1, $2) \
+                 ON CONFLICT (uscc) DO UPDATE SET record = EXCLUDED.record",
+                &[&uscc, &record],
+            )
+            .await?;
+            let index = append(&tx, &[entry]).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(index)
+        })
+    }
+
+    fn authorities(&self) -> Result<Vec<Authority>, StoreError> {
+        self.all("authority", "SELECT record FROM authorities ORDER BY uscc")
+    }
+
+    fn put_licence_type(&self, licence_type: &LicenceType) -> Result<Durable, StoreError> {
+        let (code, record) = (licence_type.code.to_string(), encode(licence_type)?);
+        self.committed(move |client| async move {
+            query(
+                &client,
+                "INSERT INTO licence_types (code, record) VALUES ($1, $2) \
+                 ON CONFLICT (code) DO UPDATE SET record = EXCLUDED.record",
+                &[&code, &record],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn licence_types(&self) -> Result<Vec<LicenceType>, StoreError> {
+        self.all("licence type", "SELECT record FROM licence_types ORDER BY code")
+    }
+
+    fn put_crl(&self, issuer: &[u8], der: &[u8]) -> Result<Durable, StoreError> {
+        let (issuer, der) = (issuer.to_vec(), der.to_vec());
+        self.committed(move |client| async move {
+            query(
+                &client,
+                "INSERT INTO crls (issuer, der) VALUES ($1, $2) ON CONFLICT (issuer) DO UPDATE SET der = EXCLUDED.der",
+                &[&issuer, &der],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn crls(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.run(|client| async move {
+            query(&client, "SELECT der FROM crls ORDER BY issuer", &[])
+                .await?
+                .iter()
+                .map(|row| bytes(row, 0))
+                .collect()
+        })
+    }
+}
+
+impl LicenceStore for PgStore {
+    fn next_serial(&self) -> Result<u64, StoreError> {
+        // A sequence never hands a value out twice, not even across a crash or a failover.
+        self.run(|client| async move {
+            let rows = query(&client, "SELECT nextval('licence_serials')", &[]).await?;
+            let n = rows
+                .first()
+                .map(|row| column::<i64>(row, 0))
+                .transpose()?
+                .ok_or_else(|| StoreError::Corrupt("serial sequence".to_owned()))?;
+            u64::try_from(n).map_err(|_| StoreError::Corrupt("serial sequence".to_owned()))
+        })
+    }
+
+    fn record_intent(&self, intent: &Intent) -> Result<Durable, StoreError> {
+        let (id, record) = (intent.id.to_string(), encode(intent)?);
+        self.committed(move |client| async move {
+            query(
+                &client,
+                "INSERT INTO intents (id, record, abandoned) VALUES ($1, $2, FALSE) \
+                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+                &[&id, &record],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn pending_intents(&self) -> Result<Vec<Intent>, StoreError> {
+        self.all(
+            "intent",
+            "SELECT record FROM intents WHERE abandoned = FALSE ORDER BY id",
+        )
+    }
+
+    fn abandon_intent(&self, id: &LicenceId) -> Result<Durable, StoreError> {
+        let id = id.to_string();
+        self.committed(move |client| async move {
+            query(&client, "UPDATE intents SET abandoned = TRUE WHERE id = $1", &[&id]).await?;
+            Ok(())
+        })
+    }
+
+    fn commit_licence(&self, c: &LicenceCommit, entry: &[u8]) -> Result<Logged, StoreError> {
+        let id = c.id.to_string();
+        let lineage = c.id.lineage();
+        let holder = holder_key(c.holder.0, &c.holder.1);
+        let (signed, digest, status) = (c.signed.clone(), c.document_sha256.to_vec(), encode(&c.status)?);
+        let supersedes = match &c.supersedes {
+            Some((old, expected, new)) => Some((old.to_string(), encode(expected)?, encode(new)?)),
+            None => None,
+        };
+        let entry = entry.to_vec();
+        self.logged(move |mut client| async move {
+            let tx = client.transaction().await.map_err(db)?;
+            if let Some((old, expected, new)) = &supersedes {
+                swap(&tx, ("licences", "id", "status"), old, expected, new)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NotFound => StoreError::Conflict,
+                        other => other,
+                    })?;
+            }
+            insert_new(
+                &tx,
+                "INSERT INTO licences (id, holder, signed, document_sha256, status) VALUES ($1, $2, $3, $4, $5)",
+                &[&id, &holder, &signed, &digest, &status],
+            )
+            .await?;
+            tx_execute(&tx, "DELETE FROM intents WHERE id = $1", &[&id]).await?;
+            tx_execute(
+                &tx,
+                "INSERT INTO licence_heads (lineage, id) VALUES ($1, $2) \
+                 ON CONFLICT (lineage) DO UPDATE SET id = EXCLUDED.id",
+                &[&lineage, &id],
+            )
+            .await?;
+            let index = append(&tx, &[entry]).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(index)
+        })
+    }
+
+    fn licence(&self, id: &LicenceId) -> Result<Option<StoredLicence>, StoreError> {
+        let key = id.to_string();
+        self.run(move |client| async move {
+            let rows = query(
+                &client,
+                "SELECT document_sha256, status, signed FROM licences WHERE id = $1",
+                &[&key],
+            )
+            .await?;
+            let Some(row) = rows.first() else {
+                return Ok(None);
+            };
+            let Some(state) = state(&key, row)? else {
+                return Ok(None);
+            };
+            Ok(Some(StoredLicence {
+                signed: bytes(row, 2)?,
+                document_sha256: state.document_sha256,
+                status: state.status,
+            }))
+        })
+    }
+
+    fn licence_state(&self, id: &LicenceId) -> Result<Option<LicenceState>, StoreError> {
+        let key = id.to_string();
+        self.run(move |client| async move {
+            let rows = query(
+                &client,
+                "SELECT document_sha256, status FROM licences WHERE id = $1",
+                &[&key],
+            )
+            .await?;
+            match rows.first() {
+                Some(row) => state(&key, row),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn update_status(
+        &self,
+        id: &LicenceId,
+        expected: &StatusHistory,
+        new: &StatusHistory,
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        self.swap_logged(
+            ("licences", "id", "status"),
+            id.as_str(),
+            encode(expected)?,
+            encode(new)?,
+            entry,
+        )
+    }
+
+    fn current_version(&self, lineage: &str) -> Result<Option<LicenceId>, StoreError> {
+        let lineage = lineage.to_owned();
+        self.run(move |client| async move {
+            let rows = query(&client, "SELECT id FROM licence_heads WHERE lineage = $1", &[&lineage]).await?;
+            rows.first()
+                .map(|row| LicenceId::parse(&column::<String>(row, 0)?).map_err(|e| StoreError::Corrupt(e.to_string())))
+                .transpose()
+        })
+    }
+
+    fn licences_of_holder(
+        &self,
+        code_type: HolderCodeType,
+        code: &str,
+        type_code: Option<&TypeCode>,
+    ) -> Result<Vec<LicenceId>, StoreError> {
+        let holder = holder_key(code_type, code);
+        let ids: Vec<String> = self.run(move |client| async move {
+            query(
+                &client,
+                "SELECT id FROM licences WHERE holder = $1 ORDER BY id",
+                &[&holder],
+            )
+            .await?
+            .iter()
+            .map(|row| column::<String>(row, 0))
+            .collect()
+        })?;
+        let mut out = Vec::new();
+        for text in ids {
+            let id = LicenceId::parse(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if type_code.is_none_or(|t| t == id.type_code()) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A licence row's digest and status; `None` while a replicated licence has no status yet.
+fn state(id: &str, row: &tokio_postgres::Row) -> Result<Option<LicenceState>, StoreError> {
+    let Some(status) = column::<Option<Vec<u8>>>(row, 1)? else {
+        return Ok(None);
+    };
+    let digest = bytes(row, 0)?;
+    Ok(Some(LicenceState {
+        document_sha256: digest
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt(format!("licence {id} has no well-formed digest")))?,
+        status: decode("status", &status)?,
+    }))
+}
+
+impl PgStore {
+    /// Compare-and-swap of one column with a log entry, in one transaction.
+    pub(super) fn swap_logged(
+        &self,
+        target: (&'static str, &'static str, &'static str),
+        key: &str,
+        expected: Vec<u8>,
+        new: Vec<u8>,
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        let (key, entry) = (key.to_owned(), entry.to_vec());
+        self.logged(move |mut client| async move {
+            let tx = client.transaction().await.map_err(db)?;
+            swap(&tx, target, &key, &expected, &new).await?;
+            let index = append(&tx, &[entry]).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(index)
+        })
+    }
+
+    /// Inserts a new row (its key must be free: [`StoreError::Conflict`] otherwise) with a log
+    /// entry, in one transaction.
+    pub(super) fn insert_logged(
+        &self,
+        sql: &'static str,
+        values: Vec<String>,
+        record: Vec<u8>,
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        let entry = entry.to_vec();
+        self.logged(move |mut client| async move {
+            let tx = client.transaction().await.map_err(db)?;
+            let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
+                .iter()
+                .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync))
+                .collect();
+            params.push(&record);
+            insert_new(&tx, sql, &params).await?;
+            let index = append(&tx, &[entry]).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(index)
+        })
+    }
+}
+
+impl SealStore for PgStore {
+    fn put_seal(&self, seal: &StoredSeal, entry: &[u8]) -> Result<Logged, StoreError> {
+        let es_id = seal.record.es_id.clone();
+        let (record, der, status) = (encode(&seal.record)?, seal.der.clone(), encode(&seal.status)?);
+        let entry = entry.to_vec();
+        self.logged(move |mut client| async move {
+            let tx = client.transaction().await.map_err(db)?;
+            insert_new(
+                &tx,
+                "INSERT INTO seals (es_id, record, der, status) VALUES ($1, $2, $3, $4)",
+                &[&es_id, &record, &der, &status],
+            )
+            .await?;
+            let index = append(&tx, &[entry]).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(index)
+        })
+    }
+
+    fn seal(&self, es_id: &str) -> Result<Option<StoredSeal>, StoreError> {
+        let key = es_id.to_owned();
+        self.run(move |client| async move {
+            let rows = query(
+                &client,
+                "SELECT record, der, status FROM seals WHERE es_id = $1",
+                &[&key],
+            )
+            .await?;
+            let Some(row) = rows.first() else {
+                return Ok(None);
+            };
+            let status = column::<Option<Vec<u8>>>(row, 2)?
+                .ok_or_else(|| StoreError::Corrupt(format!("seal {key} has no status")))?;
+            Ok(Some(StoredSeal {
+                record: decode("seal", &bytes(row, 0)?)?,
+                der: bytes(row, 1)?,
+                status: decode("seal status", &status)?,
+            }))
+        })
+    }
+
+    fn update_seal_status(
+        &self,
+        es_id: &str,
+        expected: &SealHistory,
+        new: &SealHistory,
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        self.swap_logged(
+            ("seals", "es_id", "status"),
+            es_id,
+            encode(expected)?,
+            encode(new)?,
+            entry,
+        )
+    }
+}

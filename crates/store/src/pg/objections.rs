@@ -1,0 +1,187 @@
+//! Objections, evidence, notifications and the webhook outbox on PostgreSQL.
+
+use time::OffsetDateTime;
+use zhengyin_model::{Delivery, LicenceId, Notification, Objection};
+
+use super::log::append;
+use super::{bytes, db, decode, encode, query, swap, tx_execute, PgStore};
+use crate::{Durable, Logged, ObjectionStore, StoreError};
+
+/// A delivery's next attempt as the outbox's BIGINT (nanoseconds since 1970, saturating).
+fn nanos(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(if t.unix_timestamp() < 0 { i64::MIN } else { i64::MAX })
+}
+
+const UPSERT_DELIVERY: &str = "INSERT INTO outbox (id, next_attempt, record) VALUES ($1, $2, $3) \
+     ON CONFLICT (id) DO UPDATE SET next_attempt = EXCLUDED.next_attempt, record = EXCLUDED.record";
+
+fn by_filing(mut objections: Vec<Objection>) -> Vec<Objection> {
+    objections.sort_by_key(|o| o.workflow.filed_at);
+    objections
+}
+
+impl ObjectionStore for PgStore {
+    fn put_objection(&self, objection: &Objection, entry: &[u8]) -> Result<Logged, StoreError> {
+        self.insert_logged(
+            "INSERT INTO objections (id, licence, record) VALUES ($1, $2, $3)",
+            vec![objection.id.clone(), objection.licence.to_string()],
+            encode(objection)?,
+            entry,
+        )
+    }
+
+    fn objection(&self, id: &str) -> Result<Option<Objection>, StoreError> {
+        self.one("objection", "SELECT record FROM objections WHERE id = $1", id)
+    }
+
+    fn update_objection(
+        &self,
+        expected: &Objection,
+        new: &Objection,
+        entry: &[u8],
+        notify: Option<(&Notification, Option<&str>)>,
+    ) -> Result<Logged, StoreError> {
+        if expected.id != new.id || expected.licence != new.licence {
+            return Err(StoreError::Conflict);
+        }
+        let (id, old, record) = (new.id.clone(), encode(expected)?, encode(new)?);
+        let notice = match notify {
+            Some((notification, url)) => {
+                let delivery = url
+                    .map(|url| {
+                        let d = Delivery {
+                            notification: notification.clone(),
+                            url: url.to_owned(),
+                            attempts: 0,
+                            next_attempt: notification.time,
+                        };
+                        Ok::<_, StoreError>((nanos(d.next_attempt), encode(&d)?))
+                    })
+                    .transpose()?;
+                Some((
+                    notification.id.clone(),
+                    notification.recipient.clone(),
+                    encode(notification)?,
+                    delivery,
+                ))
+            }
+            None => None,
+        };
+        let entry = entry.to_vec();
+        self.logged(move |mut client| async move {
+            let tx = client.transaction().await.map_err(db)?;
+            swap(&tx, ("objections", "id", "record"), &id, &old, &record).await?;
+            if let Some((note_id, recipient, note, delivery)) = &notice {
+                tx_execute(
+                    &tx,
+                    "INSERT INTO notifications (id, recipient, record) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO UPDATE SET recipient = EXCLUDED.recipient, record = EXCLUDED.record",
+                    &[note_id, recipient, note],
+                )
+                .await?;
+                if let Some((next, delivery)) = delivery {
+                    tx_execute(&tx, UPSERT_DELIVERY, &[note_id, next, delivery]).await?;
+                }
+            }
+            let index = append(&tx, &[entry]).await?;
+            tx.commit().await.map_err(db)?;
+            Ok(index)
+        })
+    }
+
+    fn put_evidence(&self, sha256: &[u8; 32], bytes: &[u8]) -> Result<Durable, StoreError> {
+        let (key, value) = (sha256.to_vec(), bytes.to_vec());
+        self.committed(move |client| async move {
+            query(
+                &client,
+                "INSERT INTO evidence (sha256, bytes) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
+                &[&key, &value],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn evidence(&self, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = sha256.to_vec();
+        self.run(move |client| async move {
+            query(&client, "SELECT bytes FROM evidence WHERE sha256 = $1", &[&key])
+                .await?
+                .first()
+                .map(|row| bytes(row, 0))
+                .transpose()
+        })
+    }
+
+    fn notifications_of(&self, recipient: &str) -> Result<Vec<Notification>, StoreError> {
+        let recipient = recipient.to_owned();
+        self.run(move |client| async move {
+            query(
+                &client,
+                "SELECT record FROM notifications WHERE recipient = $1 ORDER BY id",
+                &[&recipient],
+            )
+            .await?
+            .iter()
+            .map(|row| decode("notification", &bytes(row, 0)?))
+            .collect()
+        })
+    }
+
+    fn due_deliveries(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        let (now, limit) = (nanos(now), i64::try_from(limit).unwrap_or(i64::MAX));
+        self.run(move |client| async move {
+            query(
+                &client,
+                "SELECT record FROM outbox WHERE next_attempt <= $1 ORDER BY id LIMIT $2",
+                &[&now, &limit],
+            )
+            .await?
+            .iter()
+            .map(|row| decode("delivery", &bytes(row, 0)?))
+            .collect()
+        })
+    }
+
+    fn settle_delivery(&self, id: &str, next: Option<&Delivery>) -> Result<Durable, StoreError> {
+        let id = id.to_owned();
+        let next = next
+            .map(|d| Ok::<_, StoreError>((nanos(d.next_attempt), encode(d)?)))
+            .transpose()?;
+        self.committed(move |client| async move {
+            match &next {
+                Some((at, record)) => query(&client, UPSERT_DELIVERY, &[&id, at, record]).await?,
+                None => query(&client, "DELETE FROM outbox WHERE id = $1", &[&id]).await?,
+            };
+            Ok(())
+        })
+    }
+
+    fn objections(&self) -> Result<Vec<Objection>, StoreError> {
+        Ok(by_filing(
+            self.all("objection", "SELECT record FROM objections ORDER BY id")?,
+        ))
+    }
+
+    fn open_objections(&self) -> Result<Vec<Objection>, StoreError> {
+        let mut all = self.objections()?;
+        all.retain(|o| o.workflow.state().is_open());
+        Ok(all)
+    }
+
+    fn objections_of_licence(&self, licence: &LicenceId) -> Result<Vec<Objection>, StoreError> {
+        let licence = licence.to_string();
+        let found: Vec<Objection> = self.run(move |client| async move {
+            query(
+                &client,
+                "SELECT record FROM objections WHERE licence = $1 ORDER BY id",
+                &[&licence],
+            )
+            .await?
+            .iter()
+            .map(|row| decode("objection", &bytes(row, 0)?))
+            .collect()
+        })?;
+        Ok(by_filing(found))
+    }
+}

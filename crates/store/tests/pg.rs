@@ -1,0 +1,167 @@
+//! The PostgreSQL backend against a throwaway cluster: the contract suite and durability across
+//! reopening (the same rules as sled), two stores racing on one database as two frontends would,
+//! and the databases a node must refuse at start.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use zhengyin_store::pg::SCHEMA_VERSION;
+use zhengyin_store::prelude::*;
+use zhengyin_store::{contract, LeafIndex, PgStore, Store, StoreError, TreeSize};
+use zhengyin_testdb::Cluster;
+
+fn database() -> String {
+    Cluster::shared().unwrap().database().unwrap()
+}
+
+#[test]
+fn postgres_passes_the_contract() {
+    let store = PgStore::open(&database()).unwrap();
+    contract::run(&store).unwrap();
+}
+
+#[test]
+fn postgres_keeps_what_it_acknowledged_across_reopening_and_concurrent_writers() {
+    let url = database();
+    let open = || PgStore::open(&url).map(|s| Arc::new(s) as Arc<dyn Store>);
+    contract::run_durability(&open).unwrap();
+}
+
+/// Two frontends (two stores, two pools) appending at once: indices contiguous, every entry in
+/// exactly once, and the tree the same as one built from the entries.
+#[test]
+fn two_frontends_racing_to_append_keep_one_contiguous_log() {
+    let url = database();
+    let frontends = [PgStore::open(&url).unwrap(), PgStore::open(&url).unwrap()];
+    let indices: Vec<Vec<u64>> = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..6)
+            .map(|t| {
+                let store = &frontends[t % 2];
+                scope.spawn(move || {
+                    (0..40)
+                        .map(|i| {
+                            let logged =
+                                store.append_log(format!("frontend {} writer {t} entry {i}", t % 2).as_bytes());
+                            let logged = logged.unwrap();
+                            logged.durable.wait().unwrap();
+                            logged.index.0
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let mut all: Vec<u64> = indices.into_iter().flatten().collect();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (0..240).collect::<Vec<_>>(),
+        "contiguous, each index handed out once"
+    );
+    let store = &frontends[1];
+    assert_eq!(store.log_size().unwrap(), TreeSize(240));
+    let entries = store.log_entries(LeafIndex(0), LeafIndex(240)).unwrap();
+    let distinct: std::collections::BTreeSet<_> = entries.iter().collect();
+    assert_eq!(distinct.len(), 240, "every entry exactly once");
+    let mut tree = zhengyin_tlog::MemoryTree::default();
+    for e in &entries {
+        tree.push(zhengyin_tlog::leaf_hash(e));
+    }
+    assert_eq!(
+        zhengyin_tlog::root(TreeSize(240), &zhengyin_store::LogReader(store)).unwrap(),
+        zhengyin_tlog::root(TreeSize(240), &tree).unwrap()
+    );
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(
+            frontends[0].log_index_of(&zhengyin_tlog::leaf_hash(e)).unwrap(),
+            Some(LeafIndex(i as u64))
+        );
+    }
+}
+
+fn refused(url: &str) -> String {
+    match PgStore::open(url) {
+        Ok(_) => panic!("{url} was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_schema_newer_than_this_build_is_refused_and_left_alone() {
+    let cluster = Cluster::shared().unwrap();
+    let url = database();
+    let migrated = PgStore::migrate(&url).unwrap();
+    assert_eq!((migrated.from, migrated.to), (0, SCHEMA_VERSION));
+    let again = PgStore::migrate(&url).unwrap();
+    assert_eq!(
+        (again.from, again.to),
+        (SCHEMA_VERSION, SCHEMA_VERSION),
+        "nothing to do twice"
+    );
+    let name = url.rsplit('/').next().unwrap();
+    let newer = SCHEMA_VERSION + 1;
+    cluster
+        .sql(
+            name,
+            &format!("INSERT INTO zhengyin_migrations (version, name) VALUES ({newer}, 'future')"),
+        )
+        .unwrap();
+    let message = refused(&url);
+    assert!(message.contains("newer than this build"), "{message}");
+    assert!(matches!(PgStore::migrate(&url), Err(StoreError::Schema(_))));
+    assert_eq!(
+        cluster
+            .sql(name, "SELECT MAX(version) FROM zhengyin_migrations")
+            .unwrap(),
+        newer.to_string(),
+        "nothing written"
+    );
+}
+
+#[test]
+fn a_database_of_another_application_is_refused_and_left_alone() {
+    let cluster = Cluster::shared().unwrap();
+    let url = database();
+    let name = url.rsplit('/').next().unwrap();
+    cluster
+        .sql(name, "CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    let message = refused(&url);
+    assert!(
+        message.contains("another application") && message.contains("invoices"),
+        "{message}"
+    );
+    assert_eq!(
+        cluster
+            .sql(
+                name,
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'"
+            )
+            .unwrap(),
+        "1",
+        "nothing created"
+    );
+}
+
+#[test]
+fn unreachable_databases_and_unknown_users_are_refused_with_a_reason() {
+    let cluster = Cluster::shared().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let message = refused(&format!("postgres://postgres@127.0.0.1:{free}/zhengyin"));
+    assert!(message.contains("connection"), "{message}");
+    let message = refused(&format!("postgres://nobody@127.0.0.1:{}/postgres", cluster.port()));
+    assert!(message.contains("nobody"), "{message}");
+    let message = refused(&format!(
+        "postgres://postgres@127.0.0.1:{}/no_such_database",
+        cluster.port()
+    ));
+    assert!(message.contains("no_such_database"), "{message}");
+    let message = refused("mysql://localhost/zhengyin");
+    assert!(message.contains("URL"), "{message}");
+}
