@@ -173,18 +173,7 @@ async fn the_auditor_passes_an_honest_log_and_catches_a_dishonest_one() {
 
     // Someone rewrites an entry on disk: a fresh auditor recomputes the root and fails.
     server.kill();
-    {
-        let db = sled::open(&data).unwrap();
-        let log = db.open_tree("log").unwrap();
-        let mut k = vec![b'e'];
-        k.extend_from_slice(&6u64.to_be_bytes());
-        let entry = log.get(&k).unwrap().unwrap();
-        let rewritten = String::from_utf8(entry.to_vec())
-            .unwrap()
-            .replace("licence.issued", "licence.issueD");
-        log.insert(&k, rewritten.as_bytes()).unwrap();
-        db.flush().unwrap();
-    }
+    common::rewrite_log_entry(&data, 6, "licence.issued", "licence.issueD");
     let server = Server::start(&data);
     let (code, out) = audit(&server, &key, &dir.0.join("fresh.json"));
     assert_eq!(code, 1, "{out}");

@@ -62,8 +62,13 @@ impl Server {
     }
 
     /// Starts `zhengyin` with `args` listening on `listen` (e.g. to restart a node on its port).
+    /// Under the PostgreSQL backend, a `serve` gets the database standing for its data folder.
     pub fn start_listening(args: &[&str], listen: &str) -> Server {
-        let mut child = Command::new(binary())
+        let mut command = Command::new(binary());
+        if postgres() && args.first() == Some(&"serve") {
+            command.env("ZHENGYIN_DATABASE", database_for(&data_key(args)));
+        }
+        let mut child = command
             .args(args)
             .args(["--listen", listen])
             .env("RUST_LOG", "warn")
@@ -102,6 +107,62 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether end-to-end servers run on PostgreSQL (`ZHENGYIN_TEST_BACKEND=postgres`, as `.ci/run`
+/// does in its second pass) rather than the embedded sled store.
+pub fn postgres() -> bool {
+    std::env::var("ZHENGYIN_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// What identifies a server's data between restarts: its `--data-dir`, or its `--config` file's
+/// folder; else nothing it shares with another start.
+fn data_key(args: &[&str]) -> PathBuf {
+    let after = |flag: &str| args.iter().position(|a| *a == flag).and_then(|i| args.get(i + 1));
+    match (after("--data-dir"), after("--config")) {
+        (Some(dir), _) => PathBuf::from(dir),
+        (None, Some(config)) => Path::new(config).parent().unwrap_or(Path::new("")).to_path_buf(),
+        (None, None) => PathBuf::from(format!("fresh-{}", free_port())),
+    }
+}
+
+/// The throwaway cluster of this test process (PostgreSQL backend).
+pub fn cluster() -> &'static zhengyin_testdb::Cluster {
+    zhengyin_testdb::Cluster::shared().unwrap()
+}
+
+/// The database standing for a data folder under the PostgreSQL backend: the same one each
+/// time, so that a restarted server finds what it acknowledged.
+pub fn database_for(key: &Path) -> String {
+    static DATABASES: OnceLock<std::sync::Mutex<std::collections::HashMap<PathBuf, String>>> = OnceLock::new();
+    let mut databases = DATABASES.get_or_init(Default::default).lock().unwrap();
+    databases
+        .entry(key.to_path_buf())
+        .or_insert_with(|| cluster().database().unwrap())
+        .clone()
+}
+
+/// Replaces `from` by `to` in log entry `index` of the stopped node whose data is in `data`,
+/// behind the service's back (what an attacker with the disk or the database could do).
+pub fn rewrite_log_entry(data: &Path, index: u64, from: &str, to: &str) {
+    if postgres() {
+        let url = database_for(data);
+        let name = url.rsplit('/').next().unwrap();
+        let sql = format!(
+            "UPDATE log_entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), '{from}', '{to}'), 'UTF8') \
+             WHERE idx = {index}"
+        );
+        cluster().sql(name, &sql).unwrap();
+        return;
+    }
+    let db = sled::open(data).unwrap();
+    let log = db.open_tree("log").unwrap();
+    let mut k = vec![b'e'];
+    k.extend_from_slice(&index.to_be_bytes());
+    let entry = log.get(&k).unwrap().unwrap();
+    let rewritten = String::from_utf8(entry.to_vec()).unwrap().replace(from, to);
+    log.insert(&k, rewritten.as_bytes()).unwrap();
+    db.flush().unwrap();
 }
 
 /// A loopback port free at the time of asking.

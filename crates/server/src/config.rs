@@ -14,9 +14,13 @@ pub struct Config {
     /// Where to listen.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
-    /// The sled database directory.
+    /// The sled database directory (the embedded store, when `database` is absent).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL (`postgres://user:password@host:port/database`): this process is then
+    /// one frontend of a cluster over that database, and `data_dir` is not used.
+    #[serde(default)]
+    pub database: Option<String>,
     /// Largest request body, bytes.
     #[serde(default = "default_body_limit")]
     pub body_limit: usize,
@@ -324,6 +328,7 @@ impl Config {
         Self {
             listen: default_listen(),
             data_dir: default_data_dir(),
+            database: None,
             body_limit: default_body_limit(),
             batch_limit: default_batch_limit(),
             batch_body_limit: default_batch_body_limit(),

@@ -1,6 +1,8 @@
 //! `zhengyin`: the electronic-licence trust service.
 //!
-//! - `zhengyin serve [--config FILE | --demo]` runs the HTTP API on an embedded sled store.
+//! - `zhengyin serve [--config FILE | --demo] [--database URL]` runs the HTTP API on the
+//!   embedded sled store, or as one frontend of a cluster over PostgreSQL.
+//! - `zhengyin migrate --database URL` brings a PostgreSQL database's schema up to date.
 //! - `zhengyin verify LICENCE.json --anchors ROOTS.pem --certs CHAIN.pem` verifies a licence
 //!   offline (signature, format, certificate chain at signing time; no status).
 //! - `zhengyin audit --url URL --key KEY --state FILE` checks a node's signature log;
@@ -34,7 +36,7 @@ use zhengyin_crypto::{FileKey, TrustAnchors};
 use zhengyin_engine::{Engine, Keyring, LogConfig, SealMaker, SystemClock, SystemRandom};
 use zhengyin_http::{AppState, HttpConfig, Tokens};
 use zhengyin_model::Verdict;
-use zhengyin_store::SledStore;
+use zhengyin_store::{PgStore, SledStore, Store};
 
 use crate::config::Config;
 
@@ -65,6 +67,14 @@ enum Command {
         keys_dir: PathBuf,
         #[command(flatten)]
         overrides: Overrides,
+    },
+    /// Create or upgrade the schema of a cluster's PostgreSQL database (`serve --database`
+    /// does it too at start). Exit 0 when the schema is current.
+    Migrate {
+        /// The database's URL, postgres://user:password@host:port/database (or set
+        /// ZHENGYIN_DATABASE, which keeps the password out of the process list).
+        #[arg(long, env = "ZHENGYIN_DATABASE", hide_env_values = true)]
+        database: String,
     },
     /// Audit a node's signature log: checkpoint signature, consistency with the last audit,
     /// and every new entry hashed into the signed root. Exit 0 OK, 1 the log misbehaved.
@@ -176,9 +186,13 @@ struct Overrides {
     /// Listen address.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
-    /// Database folder.
+    /// Database folder (the embedded store).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Run as a frontend of a cluster over this PostgreSQL database instead of the embedded
+    /// store: postgres://user:password@host:port/database (or set ZHENGYIN_DATABASE).
+    #[arg(long, env = "ZHENGYIN_DATABASE", hide_env_values = true)]
+    database: Option<String>,
     /// Entries in the verified-signature cache (0 = off).
     #[arg(long)]
     signature_cache: Option<usize>,
@@ -266,6 +280,7 @@ fn main() -> ExitCode {
             keys_dir,
             overrides,
         } => serve(config, demo, &keys_dir, overrides),
+        Command::Migrate { database } => migrate(&database),
         Command::Verify {
             licence,
             anchors,
@@ -324,6 +339,49 @@ fn main() -> ExitCode {
     }
 }
 
+/// The store the configuration names: a cluster's PostgreSQL database, or the embedded one.
+fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &config.database {
+        Some(url) => Arc::new(PgStore::open(url).with_context(|| format!("opening the database {}", redacted(url)))?),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating {}", config.data_dir.display()))?;
+            Arc::new(SledStore::open(&config.data_dir).context("opening the database")?)
+        }
+    })
+}
+
+/// Where the data is, for the log: a database URL without its password, or the folder.
+fn where_data_lives(config: &Config) -> String {
+    match &config.database {
+        Some(url) => redacted(url),
+        None => config.data_dir.display().to_string(),
+    }
+}
+
+/// A database URL without its password (never logged nor printed).
+fn redacted(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(a database URL that does not parse)".to_owned(),
+    }
+}
+
+fn migrate(url: &str) -> anyhow::Result<ExitCode> {
+    let done = PgStore::migrate(url).with_context(|| format!("migrating {}", redacted(url)))?;
+    if done.from == done.to {
+        println!("schema version {}: already current", done.to);
+    } else {
+        println!("schema version {} -> {}", done.from, done.to);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn holder_token(
     key: &Path,
     holder: &str,
@@ -368,6 +426,9 @@ fn serve(config_path: Option<PathBuf>, demo: bool, keys_dir: &Path, overrides: O
     }
     if let Some(d) = overrides.data_dir {
         config.data_dir = d;
+    }
+    if let Some(url) = overrides.database {
+        config.database = Some(url);
     }
     if let Some(n) = overrides.signature_cache {
         config.signature_cache = n;
@@ -443,8 +504,7 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
         origin: config.log_origin.clone(),
         signer: Arc::new(log_key),
     };
-    std::fs::create_dir_all(&config.data_dir)?;
-    let store = Arc::new(SledStore::open(&config.data_dir).context("opening the database")?);
+    let store = open_store(&config)?;
     let mut engine = Engine::new(
         store,
         Arc::new(SystemClock),
@@ -548,7 +608,7 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
-    tracing::info!(%address, data = %config.data_dir.display(), "zhengyin listening");
+    tracing::info!(%address, data = %where_data_lives(&config), "zhengyin listening");
     // One machine-readable line on stdout, for scripts and tests that start the server on port 0.
     println!("zhengyin listening on http://{address}");
     axum::serve(listener, app)

@@ -112,12 +112,13 @@ CREATE TABLE use_records (
 CREATE INDEX use_records_by_holder ON use_records (holder, id);
 CREATE INDEX use_records_by_department ON use_records (department, id);
 CREATE INDEX use_records_by_state ON use_records (recorded, id);
--- The highest use record id handed to the store: its row lock orders journal writes.
+-- Row 1: the highest use record id journaled; its lock orders journal writes. Row 2: its lock
+-- makes one recording (records flagged with their log entry) at a time.
 CREATE TABLE use_head (
     one SMALLINT PRIMARY KEY,
     last_id TEXT COLLATE "C"
 );
-INSERT INTO use_head (one, last_id) VALUES (1, NULL);
+INSERT INTO use_head (one, last_id) VALUES (1, NULL), (2, NULL);
 CREATE TABLE sync_cursors (
     origin TEXT COLLATE "C" PRIMARY KEY,
     record BYTEA NOT NULL

@@ -73,6 +73,8 @@ impl UseStore for PgStore {
         let entry = entry.to_vec();
         self.logged(move |mut client| async move {
             let tx = client.transaction().await.map_err(db)?;
+            // One recording at a time across frontends, so that no record is covered twice.
+            tx_query(&tx, "SELECT one FROM use_head WHERE one = 2 FOR UPDATE", &[]).await?;
             if let Some((first, ..)) = rows.first() {
                 // Ids only grow: nothing at or below a recorded id may be recorded again.
                 let recorded = tx_query(&tx, "SELECT MAX(id) FROM use_records WHERE recorded = TRUE", &[]).await?;
