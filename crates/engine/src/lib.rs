@@ -16,6 +16,7 @@ pub mod annotated;
 mod cache;
 mod clock;
 mod error;
+mod follow;
 pub mod identity;
 mod log;
 mod objections;
@@ -45,6 +46,7 @@ pub use access::{AuthoriseRequest, GrantActor, GrantApplication, LookupAnswer, N
 pub use cache::{CacheStats, SignatureCache};
 pub use clock::{Clock, FixedClock, Random, SeededRandom, SystemClock, SystemRandom};
 pub use error::EngineError;
+pub use follow::{Followed, FOLLOW_INTERVAL};
 pub use log::{LogConfig, MAX_ENTRIES_PER_PAGE};
 pub use objections::{FileObjection, ObjectionActor, ObjectionViewer, DEFAULT_EVIDENCE_LIMIT, MAX_EVIDENCE, MAX_TEXT};
 pub use registry::Keyring;
@@ -145,6 +147,8 @@ pub struct Engine {
     /// The licences with an objection ever filed here: verification looks objections up for
     /// these only (added before the objection is stored, never removed).
     disputed: RwLock<std::collections::HashSet<LicenceId>>,
+    /// The log size up to which this frontend's state follows the store (see `follow.rs`).
+    followed: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -167,7 +171,10 @@ impl Engine {
         log: LogConfig,
     ) -> Result<Self, EngineError> {
         let use_recorder = recorder::UseRecorder::start(Arc::clone(&store))?;
+        // Read before the state is loaded: what another frontend writes meanwhile is followed.
+        let followed = store.log_size()?.0;
         let engine = Self {
+            followed: std::sync::atomic::AtomicU64::new(followed),
             log,
             checkpoint_lock: Mutex::new(()),
             signature_cache: SignatureCache::new(DEFAULT_SIGNATURE_CACHE),

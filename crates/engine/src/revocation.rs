@@ -143,6 +143,11 @@ impl Engine {
             .collect()
     }
 
+    /// The CRLs held, as received.
+    pub(crate) fn crl_ders(&self) -> std::collections::HashSet<Vec<u8>> {
+        self.read_crls().0.values().map(|crl| crl.der().to_vec()).collect()
+    }
+
     /// Loads the stored CRLs (after the registry, whose chains may have signed them).
     pub(crate) fn load_crls(&self) -> Result<(), EngineError> {
         for der in self.store.crls()? {

@@ -72,17 +72,7 @@ impl AppState {
     /// Builds the state.
     pub fn new(engine: Arc<Engine>, tokens: Tokens) -> Result<Self, SpecError> {
         let openapi: Value = serde_yaml_ng::from_str(OPENAPI_YAML).map_err(|e| SpecError(e.to_string()))?;
-        // Tokens issued through the API; one that no longer fits the rules is left out, loudly.
-        match engine.api_tokens() {
-            Ok(issued) => {
-                for token in issued {
-                    if let Err(e) = tokens.apply_issued(&token) {
-                        tracing::error!(token = %token.id, error = %e, "an issued API token is not usable");
-                    }
-                }
-            }
-            Err(e) => return Err(SpecError(format!("reading issued API tokens: {e}"))),
-        }
+        load_issued_tokens(&engine, &tokens).map_err(|e| SpecError(format!("reading issued API tokens: {e}")))?;
         Ok(Self {
             engine,
             tokens: Arc::new(tokens),
@@ -94,6 +84,29 @@ impl AppState {
             )),
         })
     }
+}
+
+impl AppState {
+    /// Brings this frontend in step with the others of a shared database (see
+    /// [`Engine::follow_store`]), its token table included.
+    pub async fn follow_store(&self) -> Result<zhengyin_engine::Followed, zhengyin_engine::EngineError> {
+        let followed = self.engine.follow_store().await?;
+        if followed.tokens {
+            load_issued_tokens(&self.engine, &self.tokens)?;
+        }
+        Ok(followed)
+    }
+}
+
+/// Takes the tokens issued through the API into the table (revoked ones out); one that no longer
+/// fits the rules is left out, loudly.
+fn load_issued_tokens(engine: &Engine, tokens: &Tokens) -> Result<(), zhengyin_engine::EngineError> {
+    for token in engine.api_tokens()? {
+        if let Err(e) = tokens.apply_issued(&token) {
+            tracing::error!(token = %token.id, error = %e, "an issued API token is not usable");
+        }
+    }
+    Ok(())
 }
 
 /// HTTP settings.

@@ -339,6 +339,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// Keeps a frontend of a shared database in step with the others, every
+/// [`zhengyin_engine::FOLLOW_INTERVAL`]; a database that is away is retried at the next tick.
+async fn follow_store(state: AppState) {
+    let mut tick = tokio::time::interval(zhengyin_engine::FOLLOW_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.follow_store().await {
+            tracing::warn!(error = %e, "following the shared database failed; retrying");
+        }
+    }
+}
+
 /// The store the configuration names: a cluster's PostgreSQL database, or the embedded one.
 fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match &config.database {
@@ -596,6 +609,9 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
     }
     let tokens = Tokens::from_config(&config.tokens)?;
     let state = AppState::new(Arc::clone(&engine), tokens)?;
+    if config.database.is_some() {
+        tokio::spawn(follow_store(state.clone()));
+    }
     let app = zhengyin_http::app(
         state,
         HttpConfig {

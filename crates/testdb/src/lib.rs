@@ -284,6 +284,15 @@ impl Cluster {
     }
 }
 
+impl Drop for Cluster {
+    /// A cluster of one test ([`Cluster::start`]) stops with it; the shared one lives as long
+    /// as the process (its watchdog stops it).
+    fn drop(&mut self) {
+        let _ = self.stop_immediately();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }

@@ -1,0 +1,345 @@
+//! Two frontends over one PostgreSQL database, as separate `zhengyin serve` processes: what one
+//! does, the other serves. Status is read from the database on every verification, so a
+//! revocation through one frontend is seen by the other at once; grants and API tokens are held
+//! in memory and followed from the shared log every 200 ms, so a change through one frontend
+//! takes effect at the other within about that (the delay measured is printed).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{business_licence, cluster, root, send, Server};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+const TYPE: &str = "11100000000013338W032";
+const DEFINER: &str = "demo-authority-p256";
+const DEPARTMENT: &str = "demo-verifier";
+const ITEM: &str = "220100-FOOD-001";
+
+/// `serve --demo` as a frontend of the database at `url`.
+fn frontend(url: &str) -> Server {
+    let keys = root().join("keys-example");
+    Server::start_with(&[
+        "serve",
+        "--demo",
+        "--keys-dir",
+        keys.to_str().unwrap(),
+        "--database",
+        url,
+    ])
+}
+
+/// Two frontends of one fresh database.
+fn two_frontends() -> (Server, Server, String) {
+    let url = cluster().database().unwrap();
+    let a = frontend(&url);
+    let b = frontend(&url);
+    (a, b, url)
+}
+
+/// Polls `check` until it holds (at most 10 s); answers how long that took.
+async fn within<F, Fut>(what: &str, mut check: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{what}: not seen within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = start.elapsed();
+    eprintln!("{what}: seen after {} ms", took.as_millis());
+    took
+}
+
+async fn verify(http: &Client, server: &Server, licence: &Value) -> String {
+    let (status, report) = send(http, server, "/v1/verify", "demo-operator", licence).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    report["verdict"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_licence_issued_and_revoked_through_one_frontend_is_answered_so_by_the_other() {
+    let (a, b, _) = two_frontends();
+    let http = Client::new();
+    let (status, issued) = send(&http, &a, "/v1/licences", DEFINER, &business_licence("JL-CLUSTER-1")).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let id = issued["id"].as_str().unwrap();
+    let licence = &issued["licence"];
+    assert_eq!(verify(&http, &b, licence).await, "VALID");
+    let (status, revoked) = send(
+        &http,
+        &a,
+        &format!("/v1/licences/{id}/revoke"),
+        DEFINER,
+        &json!({"reason": "吊销", "note": "cluster test"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    // Not eventually: the very next verification at the other frontend.
+    assert_eq!(verify(&http, &b, licence).await, "INVALID");
+    assert_eq!(verify(&http, &a, licence).await, "INVALID");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_demo_frontend_seeds_nothing_twice() {
+    let url = cluster().database().unwrap();
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let size = || cluster().sql(&name, "SELECT size FROM log_head").unwrap();
+    let _a = frontend(&url);
+    let seeded = size();
+    assert_ne!(seeded, "0", "the first frontend seeds the demo");
+    let _b = frontend(&url);
+    assert_eq!(size(), seeded, "the second frontend wrote no entry");
+    let authorities = cluster().sql(&name, "SELECT COUNT(*) FROM authorities").unwrap();
+    assert_eq!(authorities, "4");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grants_and_tokens_changed_through_one_frontend_take_effect_at_the_other() {
+    let (a, b, _) = two_frontends();
+    let http = Client::new();
+    let (status, issued) = send(&http, &a, "/v1/licences", DEFINER, &business_licence("JL-CLUSTER-2")).await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    let id = issued["id"].as_str().unwrap().to_owned();
+    let lookup = format!("/v1/licence-types/{TYPE}/lookup");
+    let body = json!({"service_item": ITEM, "use_cause": "办理食品经营许可", "id": id});
+
+    // The department applies at A, the defining authority approves at B: A answers lookups.
+    let until = zhengyin_model::licence::format_time(time::OffsetDateTime::now_utc() + time::Duration::days(30));
+    let (status, g) = send(
+        &http,
+        &a,
+        "/v1/grants",
+        DEPARTMENT,
+        &json!({"type_code": TYPE, "fields": ["number"], "service_items": [ITEM],
+                "purpose": "《食品经营许可和备案管理办法》", "until": until}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{g}");
+    let grant = g["id"].as_str().unwrap().to_owned();
+    let approve = format!("/v1/grants/{grant}/approve");
+    within("the application at A, at B", || async {
+        send(&http, &b, &approve, DEFINER, &json!({})).await.0 == StatusCode::OK
+    })
+    .await;
+    within("the approval at B, at A", || async {
+        send(&http, &a, &lookup, DEPARTMENT, &body).await.0 == StatusCode::OK
+    })
+    .await;
+
+    // The grant withdrawn at B: A refuses.
+    let withdraw = json!({"reason": "审批系统停用"});
+    let (status, w) = send(&http, &b, &format!("/v1/grants/{grant}/withdraw"), DEFINER, &withdraw).await;
+    assert_eq!(status, StatusCode::OK, "{w}");
+    let took = within("the withdrawal at B, at A", || async {
+        let (status, p) = send(&http, &a, &lookup, DEPARTMENT, &body).await;
+        status == StatusCode::FORBIDDEN && p["code"] == "grant.missing"
+    })
+    .await;
+    assert!(took < Duration::from_secs(10));
+
+    // A token issued at A works at B; revoked at A, B refuses it.
+    let (status, t) = send(
+        &http,
+        &a,
+        "/v1/tokens",
+        "demo-operator",
+        &json!({"name": "cluster auditor", "role": "auditor"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    let secret = t["token"].as_str().unwrap().to_owned();
+    let token_id = t["issued"]["id"].as_str().unwrap().to_owned();
+    let checkpoint = |server: &Server| {
+        let (http, url, secret) = (http.clone(), server.at("/v1/log/checkpoint"), secret.clone());
+        async move { http.get(url).bearer_auth(secret).send().await.unwrap().status() }
+    };
+    assert_eq!(checkpoint(&a).await, StatusCode::OK);
+    within("the token issued at A, at B", || async {
+        checkpoint(&b).await == StatusCode::OK
+    })
+    .await;
+    let (status, r) = send(
+        &http,
+        &a,
+        &format!("/v1/tokens/{token_id}/revoke"),
+        "demo-operator",
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(checkpoint(&a).await, StatusCode::UNAUTHORIZED);
+    within("the token revoked at A, at B", || async {
+        checkpoint(&b).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+}
+
+/// What one client saw: licences acknowledged (id and signed JSON), and how many answers were
+/// refusals while the database was away.
+#[derive(Default)]
+struct Seen {
+    acknowledged: Vec<(String, Value)>,
+    unavailable: usize,
+    verified: usize,
+}
+
+/// Issues licences at `server` until `stop`, alternating with verifications of `known` (VALID);
+/// every answer is a success or, while the database is away, a 503 problem for a write and
+/// INDETERMINATE (registry unreadable) for a verification: never another 5xx nor a wrong verdict.
+async fn client(http: Client, server: String, n: usize, known: Value, stop: Instant) -> Seen {
+    let mut seen = Seen::default();
+    let mut i = 0;
+    while Instant::now() < stop {
+        i += 1;
+        let (path, token, body) = if i % 2 == 0 {
+            ("/v1/verify", "demo-operator", known.clone())
+        } else {
+            ("/v1/licences", DEFINER, business_licence(&format!("JL-CRASH-{n}-{i}")))
+        };
+        let r = match http
+            .post(format!("{server}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            // The frontend itself stays up; a transport error would be a defect.
+            Err(e) => panic!("{path}: {e}"),
+        };
+        let status = r.status();
+        let problem = r
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+        let answer: Value = r.json().await.unwrap_or(Value::Null);
+        match status {
+            StatusCode::CREATED => seen
+                .acknowledged
+                .push((answer["id"].as_str().unwrap().to_owned(), answer["licence"].clone())),
+            StatusCode::OK => {
+                // Without the registry the answer is doubt, never VALID nor INVALID.
+                let registry = answer["checks"]
+                    .as_array()
+                    .and_then(|c| c.iter().find(|c| c["code"] == "registry"))
+                    .map(|c| c["outcome"].clone());
+                match answer["verdict"].as_str() {
+                    Some("VALID") => seen.verified += 1,
+                    Some("INDETERMINATE") if registry == Some(json!("indeterminate")) => seen.unavailable += 1,
+                    _ => panic!("a wrong verdict during the outage: {answer}"),
+                }
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(problem, "503 as problem+json: {answer}");
+                seen.unavailable += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("{path}: {other} {answer}"),
+        }
+    }
+    seen
+}
+
+/// The database stopped as by a crash (`pg_ctl stop -m immediate`) while two frontends take
+/// writes and verifications, then started again: meanwhile only refusals and doubt, afterwards both
+/// frontends serve again by themselves, and every licence acknowledged is there, byte for byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_crash_mid_burst_loses_nothing_acknowledged_and_the_frontends_reconnect() {
+    let own = zhengyin_testdb::Cluster::start().unwrap();
+    let url = own.database().unwrap();
+    let (a, b) = (frontend(&url), frontend(&url));
+    let http = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let (status, known) = send(&http, &a, "/v1/licences", DEFINER, &business_licence("JL-CRASH-KNOWN")).await;
+    assert_eq!(status, StatusCode::CREATED, "{known}");
+    let known = known["licence"].clone();
+
+    let stop = Instant::now() + Duration::from_secs(8);
+    let clients: Vec<_> = (0..8)
+        .map(|n| {
+            let server = if n % 2 == 0 { a.url.clone() } else { b.url.clone() };
+            tokio::spawn(client(http.clone(), server, n, known.clone(), stop))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    own.stop_immediately().unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    own.start_server().unwrap();
+    let restarted = Instant::now();
+    let mut seen = Vec::new();
+    for c in clients {
+        seen.push(c.await.unwrap());
+    }
+    let acknowledged: Vec<(String, Value)> = seen.iter().flat_map(|s| s.acknowledged.clone()).collect();
+    let unavailable: usize = seen.iter().map(|s| s.unavailable).sum();
+    let verified: usize = seen.iter().map(|s| s.verified).sum();
+    eprintln!(
+        "{} licences acknowledged, {verified} verifications VALID, {unavailable} refusals (503) or doubts while the database was away",
+        acknowledged.len()
+    );
+    assert!(unavailable > 0, "the outage was seen");
+    assert!(
+        restarted.elapsed() > Duration::from_secs(1),
+        "clients ran on after the restart"
+    );
+
+    // Both frontends serve again, by themselves.
+    for server in [&a, &b] {
+        within("a frontend serving again", || async {
+            send(&http, server, "/v1/verify", "demo-operator", &known).await.0 == StatusCode::OK
+        })
+        .await;
+    }
+    // Every acknowledged licence is stored, byte for byte, and verifies at either frontend.
+    for (i, (id, licence)) in acknowledged.iter().enumerate() {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let r = http
+            .get(server.at(&format!("/v1/licences/{id}")))
+            .bearer_auth(DEFINER)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "acknowledged licence {id} is missing");
+        let stored: Value = r.json().await.unwrap();
+        assert_eq!(&stored, licence, "licence {id} changed");
+    }
+    // And nothing half-written: every stored licence has its status and its log entry.
+    let name = url.rsplit('/').next().unwrap();
+    let orphans = own
+        .sql(name, "SELECT COUNT(*) FROM licences WHERE status IS NULL")
+        .unwrap();
+    assert_eq!(orphans, "0");
+    let licences: usize = own.sql(name, "SELECT COUNT(*) FROM licences").unwrap().parse().unwrap();
+    assert!(
+        licences > acknowledged.len(),
+        "at least the acknowledged ones and the known one"
+    );
+    let issued_entries: usize = own
+        .sql(
+            name,
+            "SELECT COUNT(*) FROM log_entries WHERE convert_from(entry, 'UTF8') LIKE '%\"licence.issued\"%'",
+        )
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(issued_entries, licences, "one log entry per stored licence");
+    let log = own
+        .sql(
+            name,
+            "SELECT (SELECT size FROM log_head) || ' ' || COUNT(*) || ' ' || (MAX(idx) + 1) FROM log_entries",
+        )
+        .unwrap();
+    let [size, count, next]: [&str; 3] = log.split(' ').collect::<Vec<_>>().try_into().unwrap();
+    assert!(
+        size == count && count == next,
+        "a contiguous log after the crash: {log}"
+    );
+}
