@@ -249,19 +249,15 @@ async fn client(http: Client, server: String, n: usize, known: Value, stop: Inst
     seen
 }
 
-/// The database stopped as by a crash (`pg_ctl stop -m immediate`) while two frontends take
-/// writes and verifications, then started again: meanwhile only refusals and doubt, afterwards both
-/// frontends serve again by themselves, and every licence acknowledged is there, byte for byte.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_database_crash_mid_burst_loses_nothing_acknowledged_and_the_frontends_reconnect() {
-    let own = zhengyin_testdb::Cluster::start().unwrap();
-    let url = own.database().unwrap();
-    let (a, b) = (frontend(&url), frontend(&url));
-    let http = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let (status, known) = send(&http, &a, "/v1/licences", DEFINER, &business_licence("JL-CRASH-KNOWN")).await;
-    assert_eq!(status, StatusCode::CREATED, "{known}");
-    let known = known["licence"].clone();
-
+/// Runs 8 clients (issuing and verifying, half at each frontend) for 8 s while `faults` does
+/// its damage; answers the licences acknowledged. Every answer was a success, a refusal or
+/// doubt (see [`client`]), some of them refusals or doubt, and the clients went on afterwards.
+async fn burst<F: std::future::Future<Output = ()>>(
+    http: &Client,
+    (a, b): (&Server, &Server),
+    known: &Value,
+    faults: F,
+) -> Vec<(String, Value)> {
     let stop = Instant::now() + Duration::from_secs(8);
     let clients: Vec<_> = (0..8)
         .map(|n| {
@@ -269,11 +265,8 @@ async fn a_database_crash_mid_burst_loses_nothing_acknowledged_and_the_frontends
             tokio::spawn(client(http.clone(), server, n, known.clone(), stop))
         })
         .collect();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    own.stop_immediately().unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    own.start_server().unwrap();
-    let restarted = Instant::now();
+    faults.await;
+    let repaired = Instant::now();
     let mut seen = Vec::new();
     for c in clients {
         seen.push(c.await.unwrap());
@@ -282,25 +275,36 @@ async fn a_database_crash_mid_burst_loses_nothing_acknowledged_and_the_frontends
     let unavailable: usize = seen.iter().map(|s| s.unavailable).sum();
     let verified: usize = seen.iter().map(|s| s.verified).sum();
     eprintln!(
-        "{} licences acknowledged, {verified} verifications VALID, {unavailable} refusals (503) or doubts while the database was away",
+        "{} licences acknowledged, {verified} verifications VALID, {unavailable} refusals (503) or doubts \
+         while the database was away",
         acknowledged.len()
     );
     assert!(unavailable > 0, "the outage was seen");
     assert!(
-        restarted.elapsed() > Duration::from_secs(1),
-        "clients ran on after the restart"
+        repaired.elapsed() > Duration::from_secs(1),
+        "clients ran on after the repair"
     );
+    acknowledged
+}
 
-    // Both frontends serve again, by themselves.
-    for server in [&a, &b] {
+/// Both frontends serve again by themselves; every acknowledged licence is stored, byte for
+/// byte; nothing is half-written (a status and a log entry for every licence) and the log is
+/// contiguous — read on `db`, database `name`.
+async fn nothing_lost(
+    http: &Client,
+    (a, b): (&Server, &Server),
+    known: &Value,
+    acknowledged: &[(String, Value)],
+    (db, name): (&zhengyin_testdb::Cluster, &str),
+) {
+    for server in [a, b] {
         within("a frontend serving again", || async {
-            send(&http, server, "/v1/verify", "demo-operator", &known).await.0 == StatusCode::OK
+            send(http, server, "/v1/verify", "demo-operator", known).await.0 == StatusCode::OK
         })
         .await;
     }
-    // Every acknowledged licence is stored, byte for byte, and verifies at either frontend.
     for (i, (id, licence)) in acknowledged.iter().enumerate() {
-        let server = if i % 2 == 0 { &a } else { &b };
+        let server = if i % 2 == 0 { a } else { b };
         let r = http
             .get(server.at(&format!("/v1/licences/{id}")))
             .bearer_auth(DEFINER)
@@ -311,27 +315,17 @@ async fn a_database_crash_mid_burst_loses_nothing_acknowledged_and_the_frontends
         let stored: Value = r.json().await.unwrap();
         assert_eq!(&stored, licence, "licence {id} changed");
     }
-    // And nothing half-written: every stored licence has its status and its log entry.
-    let name = url.rsplit('/').next().unwrap();
-    let orphans = own
-        .sql(name, "SELECT COUNT(*) FROM licences WHERE status IS NULL")
-        .unwrap();
-    assert_eq!(orphans, "0");
-    let licences: usize = own.sql(name, "SELECT COUNT(*) FROM licences").unwrap().parse().unwrap();
+    let count = |sql: &str| -> usize { db.sql(name, sql).unwrap().parse().unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM licences WHERE status IS NULL"), 0);
+    let licences = count("SELECT COUNT(*) FROM licences");
     assert!(
         licences > acknowledged.len(),
         "at least the acknowledged ones and the known one"
     );
-    let issued_entries: usize = own
-        .sql(
-            name,
-            "SELECT COUNT(*) FROM log_entries WHERE convert_from(entry, 'UTF8') LIKE '%\"licence.issued\"%'",
-        )
-        .unwrap()
-        .parse()
-        .unwrap();
+    let issued_entries =
+        count("SELECT COUNT(*) FROM log_entries WHERE convert_from(entry, 'UTF8') LIKE '%\"licence.issued\"%'");
     assert_eq!(issued_entries, licences, "one log entry per stored licence");
-    let log = own
+    let log = db
         .sql(
             name,
             "SELECT (SELECT size FROM log_head) || ' ' || COUNT(*) || ' ' || (MAX(idx) + 1) FROM log_entries",
@@ -340,6 +334,80 @@ async fn a_database_crash_mid_burst_loses_nothing_acknowledged_and_the_frontends
     let [size, count, next]: [&str; 3] = log.split(' ').collect::<Vec<_>>().try_into().unwrap();
     assert!(
         size == count && count == next,
-        "a contiguous log after the crash: {log}"
+        "a contiguous log after the fault: {log}"
     );
+}
+
+/// Issues the licence the clients verify; answers it.
+async fn known_licence(http: &Client, server: &Server) -> Value {
+    let (status, known) = send(
+        http,
+        server,
+        "/v1/licences",
+        DEFINER,
+        &business_licence("JL-FAULT-KNOWN"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{known}");
+    known["licence"].clone()
+}
+
+/// The database stopped as by a crash (`pg_ctl stop -m immediate`) while two frontends take
+/// writes and verifications, then started again: meanwhile only refusals and doubt, afterwards
+/// both frontends serve again by themselves, and every licence acknowledged is there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_crash_mid_burst_loses_nothing_acknowledged_and_the_frontends_reconnect() {
+    let own = zhengyin_testdb::Cluster::start().unwrap();
+    let url = own.database().unwrap();
+    let (a, b) = (frontend(&url), frontend(&url));
+    let http = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let known = known_licence(&http, &a).await;
+    let acknowledged = burst(&http, (&a, &b), &known, async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        own.stop_immediately().unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        own.start_server().unwrap();
+    })
+    .await;
+    let name = url.rsplit('/').next().unwrap();
+    nothing_lost(&http, (&a, &b), &known, &acknowledged, (&own, name)).await;
+}
+
+/// Synchronous replication to a standby; the primary killed mid-burst and the standby promoted.
+/// The frontends, given both hosts with `target_session_attrs=read-write`, follow the promotion
+/// by themselves, and every licence acknowledged before, during and after is on the new primary.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standby_promoted_after_the_primary_dies_holds_every_acknowledged_licence() {
+    let primary = zhengyin_testdb::Cluster::start().unwrap();
+    let url = primary.database().unwrap();
+    let name = url.rsplit('/').next().unwrap().to_owned();
+    let standby = zhengyin_testdb::Cluster::standby_of(&primary, "standby1").unwrap();
+    // Synchronous from now on (before, CREATE DATABASE would have waited for a standby).
+    primary
+        .sql("postgres", "ALTER SYSTEM SET synchronous_standby_names = 'standby1'")
+        .unwrap();
+    primary.sql("postgres", "SELECT pg_reload_conf()").unwrap();
+    within("the standby replicating synchronously", || async {
+        primary
+            .sql("postgres", "SELECT sync_state FROM pg_stat_replication")
+            .unwrap()
+            == "sync"
+    })
+    .await;
+    let both = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/{name}?target_session_attrs=read-write",
+        primary.port(),
+        standby.port()
+    );
+    let (a, b) = (frontend(&both), frontend(&both));
+    let http = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let known = known_licence(&http, &a).await;
+    let acknowledged = burst(&http, (&a, &b), &known, async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        primary.stop_immediately().unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        standby.promote().unwrap();
+    })
+    .await;
+    nothing_lost(&http, (&a, &b), &known, &acknowledged, (&standby, &name)).await;
 }

@@ -1,7 +1,9 @@
 //! Crash safety: the real server is killed with SIGKILL in the middle of a burst of concurrent
 //! issues, 20 times over the same database. Every licence that got a 2xx must be there after the
 //! restart, byte for byte, and VALID; nothing half-written may be visible. The same for the use
-//! records of departments' verifications, which are journaled before they are committed.
+//! records of departments' verifications, which are journaled before they are committed. Under
+//! the PostgreSQL backend each node is two frontends over one database, clients spread over
+//! both, and the kill takes one frontend and then the other mid-burst.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -51,10 +53,21 @@ async fn check_present(server: &Server, entries: &[(String, String)], when: &str
 }
 const CLIENTS: usize = 16;
 
-/// Kills the server with SIGKILL at `stop_at`, then waits for the clients of the burst to stop.
-async fn kill_at(server: Server, stop_at: Instant, clients: Vec<tokio::task::JoinHandle<()>>) {
+/// The frontends of the node whose data is in `dir`: one process with the embedded store; two
+/// over one database under the PostgreSQL backend.
+fn frontends(dir: &std::path::Path) -> Vec<Server> {
+    let count = if common::postgres() { 2 } else { 1 };
+    (0..count).map(|_| Server::start(dir)).collect()
+}
+
+/// Kills the frontends with SIGKILL from `stop_at` on, one after the other 50 ms apart (the
+/// others take writes meanwhile), then waits for the clients of the burst to stop.
+async fn kill_at(servers: Vec<Server>, stop_at: Instant, clients: Vec<tokio::task::JoinHandle<()>>) {
     tokio::time::sleep_until(stop_at.into()).await;
-    server.kill();
+    for server in servers {
+        server.kill();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for c in clients {
         c.await.unwrap();
     }
@@ -66,21 +79,25 @@ async fn acknowledged_licences_survive_sigkill() {
     let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let mut checked = 0;
     for cycle in 0..CYCLES {
-        let server = Server::start(&dir.0);
+        let servers = frontends(&dir.0);
         let http = reqwest::Client::new();
 
         // Everything acknowledged before this start is still there, identical and VALID.
         let all = acknowledged.lock().await.clone();
-        check_present(&server, &all[checked..], &format!("cycle {cycle}")).await;
+        check_present(
+            &servers[cycle % servers.len()],
+            &all[checked..],
+            &format!("cycle {cycle}"),
+        )
+        .await;
         checked = all.len();
 
         // A burst from many clients, killed part-way through.
         let stop_at = Instant::now() + Duration::from_millis(200 + 37 * (cycle as u64 % 11));
-        let url = server.url.clone();
         let clients: Vec<_> = (0..CLIENTS)
             .map(|c| {
                 let http = http.clone();
-                let url = url.clone();
+                let url = servers[c % servers.len()].url.clone();
                 let acknowledged = Arc::clone(&acknowledged);
                 tokio::spawn(async move {
                     let alg = ALGORITHMS[c % ALGORITHMS.len()];
@@ -102,7 +119,7 @@ async fn acknowledged_licences_survive_sigkill() {
                 })
             })
             .collect();
-        kill_at(server, stop_at, clients).await;
+        kill_at(servers, stop_at, clients).await;
     }
     // One last restart checks the final burst.
     let server = Server::start(&dir.0);
@@ -197,11 +214,12 @@ async fn acknowledged_use_records_survive_sigkill() {
 
     let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
     for cycle in 0..USE_CYCLES {
-        let server = Server::start(&dir.0);
+        let servers = frontends(&dir.0);
         let stop_at = Instant::now() + Duration::from_millis(300 + 53 * cycle as u64);
         let clients: Vec<_> = (0..CLIENTS)
-            .map(|_| {
-                let (http, url, licence) = (http.clone(), server.url.clone(), licence.clone());
+            .map(|c| {
+                let url = servers[c % servers.len()].url.clone();
+                let (http, licence) = (http.clone(), licence.clone());
                 let acknowledged = Arc::clone(&acknowledged);
                 tokio::spawn(async move {
                     loop {
@@ -227,7 +245,7 @@ async fn acknowledged_use_records_survive_sigkill() {
                 })
             })
             .collect();
-        kill_at(server, stop_at, clients).await;
+        kill_at(servers, stop_at, clients).await;
     }
     let server = Server::start(&dir.0);
     let acknowledged = acknowledged.lock().await.clone();

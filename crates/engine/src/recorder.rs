@@ -136,7 +136,11 @@ fn last_id(store: &dyn Store) -> Result<u64, StoreError> {
 
 /// Attempts at a journal write or a commit that another frontend of the same database got to
 /// first ([`StoreError::Conflict`]), each after reading the store again.
-const ATTEMPTS: usize = 4;
+const ATTEMPTS: usize = 8;
+
+fn now_nanos() -> u64 {
+    u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(0)
+}
 
 /// Records everything journaled in the store — by this process or, on a shared database, by any
 /// frontend — with one log entry, durably, and lets the journal drop it. When another frontend
@@ -193,9 +197,10 @@ fn journal_batches(store: &dyn Store, jobs: &mpsc::Receiver<Job>, commits: &mpsc
             if result != Err(StoreError::Conflict) {
                 break;
             }
-            // Another frontend of the same database wrote higher ids meanwhile: go past them.
+            // Another frontend of the same database wrote higher ids meanwhile: go past them,
+            // and past now, so that its batches gathered meanwhile do not overtake this one again.
             match last_id(store) {
-                Ok(stored) => last = last.max(stored),
+                Ok(stored) => last = last.max(stored).max(now_nanos()),
                 Err(e) => {
                     result = Err(e);
                     break;

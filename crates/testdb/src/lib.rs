@@ -97,6 +97,51 @@ impl Cluster {
 
     /// Creates and starts a new cluster.
     pub fn start() -> Result<Cluster, Error> {
+        let cluster = Self::create()?;
+        cluster.initdb()?;
+        cluster.watch()?;
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    /// A streaming-replication standby of `primary` (a base backup), started, that reports as
+    /// `name` (for the primary's `synchronous_standby_names`).
+    pub fn standby_of(primary: &Cluster, name: &str) -> Result<Cluster, Error> {
+        let standby = Self::create()?;
+        let port = primary.port.to_string();
+        let data = standby.data();
+        let data = data.to_string_lossy();
+        standby.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                &data,
+                "-R",
+                "-X",
+                "stream",
+                // A checkpoint now, not spread over minutes.
+                "-c",
+                "fast",
+            ],
+        )?;
+        standby.configure("cluster_name", name)?;
+        standby.watch()?;
+        standby.start_server()?;
+        Ok(standby)
+    }
+
+    /// Promotes a standby to primary (`pg_ctl promote`) and waits until it takes writes.
+    pub fn promote(&self) -> Result<(), Error> {
+        self.run("pg_ctl", &["-D", &self.data().to_string_lossy(), "-w", "promote"])
+    }
+
+    fn create() -> Result<Cluster, Error> {
         let bin = binaries()?;
         let dir = tempfile::Builder::new()
             .prefix("zhengyin-pg-")
@@ -122,21 +167,33 @@ impl Cluster {
                 ));
             }
         }
-        cluster.run(
+        Ok(cluster)
+    }
+
+    fn initdb(&self) -> Result<(), Error> {
+        let data = self.data();
+        let data = data.to_string_lossy();
+        self.run(
             "initdb",
             &[
                 "-D",
-                &cluster.data().to_string_lossy(),
+                &data,
                 "-U",
                 "postgres",
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--locale=C",
             ],
-        )?;
-        cluster.watch()?;
-        cluster.start_server()?;
-        Ok(cluster)
+        )
+    }
+
+    /// Appends a setting (`name`, a value without quotes) to the server's configuration, read at
+    /// its next start.
+    fn configure(&self, name: &str, value: &str) -> Result<(), Error> {
+        let conf = self.data().join("postgresql.auto.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap_or_default();
+        text.push_str(&format!("{name} = '{}'\n", value.replace('\'', "''")));
+        std::fs::write(&conf, text).map_err(|e| fail("postgresql.auto.conf", e))
     }
 
     fn data(&self) -> PathBuf {
@@ -268,8 +325,10 @@ impl Cluster {
             pid = std::process::id(),
             dir = shell_quote(&self.dir.to_string_lossy()),
         );
-        Command::new("sh")
-            .args(["-c", &script])
+        // In a session of its own, so that a signal to the test's process group (a timeout, a
+        // Ctrl-C) does not take the watchdog with it.
+        Command::new("setsid")
+            .args(["sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

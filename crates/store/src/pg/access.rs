@@ -7,17 +7,11 @@ use crate::{AccessStore, Durable, Logged, StoreError};
 
 impl AccessStore for PgStore {
     fn put_service_item(&self, item: &ServiceItem) -> Result<Durable, StoreError> {
-        let (code, record) = (item.code.clone(), encode(item)?);
-        self.committed(move |client| async move {
-            query(
-                &client,
-                "INSERT INTO service_items (code, record) VALUES ($1, $2) \
-                 ON CONFLICT (code) DO UPDATE SET record = EXCLUDED.record",
-                &[&code, &record],
-            )
-            .await?;
-            Ok(())
-        })
+        self.write(
+            "INSERT INTO service_items (code, record) VALUES ($1, $2) \
+             ON CONFLICT (code) DO UPDATE SET record = EXCLUDED.record",
+            vec![Box::new(item.code.clone()), Box::new(encode(item)?)],
+        )
     }
 
     fn service_items(&self) -> Result<Vec<ServiceItem>, StoreError> {

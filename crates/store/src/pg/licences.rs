@@ -32,17 +32,11 @@ impl RegistryStore for PgStore {
     }
 
     fn put_licence_type(&self, licence_type: &LicenceType) -> Result<Durable, StoreError> {
-        let (code, record) = (licence_type.code.to_string(), encode(licence_type)?);
-        self.committed(move |client| async move {
-            query(
-                &client,
-                "INSERT INTO licence_types (code, record) VALUES ($1, $2) \
-                 ON CONFLICT (code) DO UPDATE SET record = EXCLUDED.record",
-                &[&code, &record],
-            )
-            .await?;
-            Ok(())
-        })
+        self.write(
+            "INSERT INTO licence_types (code, record) VALUES ($1, $2) \
+             ON CONFLICT (code) DO UPDATE SET record = EXCLUDED.record",
+            vec![Box::new(licence_type.code.to_string()), Box::new(encode(licence_type)?)],
+        )
     }
 
     fn licence_types(&self) -> Result<Vec<LicenceType>, StoreError> {
@@ -50,16 +44,10 @@ impl RegistryStore for PgStore {
     }
 
     fn put_crl(&self, issuer: &[u8], der: &[u8]) -> Result<Durable, StoreError> {
-        let (issuer, der) = (issuer.to_vec(), der.to_vec());
-        self.committed(move |client| async move {
-            query(
-                &client,
-                "INSERT INTO crls (issuer, der) VALUES ($1, $2) ON CONFLICT (issuer) DO UPDATE SET der = EXCLUDED.der",
-                &[&issuer, &der],
-            )
-            .await?;
-            Ok(())
-        })
+        self.write(
+            "INSERT INTO crls (issuer, der) VALUES ($1, $2) ON CONFLICT (issuer) DO UPDATE SET der = EXCLUDED.der",
+            vec![Box::new(issuer.to_vec()), Box::new(der.to_vec())],
+        )
     }
 
     fn crls(&self) -> Result<Vec<Vec<u8>>, StoreError> {
@@ -88,17 +76,11 @@ impl LicenceStore for PgStore {
     }
 
     fn record_intent(&self, intent: &Intent) -> Result<Durable, StoreError> {
-        let (id, record) = (intent.id.to_string(), encode(intent)?);
-        self.committed(move |client| async move {
-            query(
-                &client,
-                "INSERT INTO intents (id, record, abandoned) VALUES ($1, $2, FALSE) \
-                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-                &[&id, &record],
-            )
-            .await?;
-            Ok(())
-        })
+        self.write(
+            "INSERT INTO intents (id, record, abandoned) VALUES ($1, $2, FALSE) \
+             ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+            vec![Box::new(intent.id.to_string()), Box::new(encode(intent)?)],
+        )
     }
 
     fn pending_intents(&self) -> Result<Vec<Intent>, StoreError> {
@@ -109,11 +91,10 @@ impl LicenceStore for PgStore {
     }
 
     fn abandon_intent(&self, id: &LicenceId) -> Result<Durable, StoreError> {
-        let id = id.to_string();
-        self.committed(move |client| async move {
-            query(&client, "UPDATE intents SET abandoned = TRUE WHERE id = $1", &[&id]).await?;
-            Ok(())
-        })
+        self.write(
+            "UPDATE intents SET abandoned = TRUE WHERE id = $1",
+            vec![Box::new(id.to_string())],
+        )
     }
 
     fn commit_licence(&self, c: &LicenceCommit, entry: &[u8]) -> Result<Logged, StoreError> {

@@ -141,17 +141,10 @@ impl LogStore for PgStore {
     }
 
     fn put_checkpoint(&self, size: TreeSize, note: &str) -> Result<Durable, StoreError> {
-        let (size, note) = (signed(size.0)?, note.to_owned());
-        self.committed(move |client| async move {
-            query(
-                &client,
-                "INSERT INTO checkpoints (size, note) VALUES ($1, $2) \
-                 ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note",
-                &[&size, &note],
-            )
-            .await?;
-            Ok(())
-        })
+        self.write(
+            "INSERT INTO checkpoints (size, note) VALUES ($1, $2) ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note",
+            vec![Box::new(signed(size.0)?), Box::new(note.to_owned())],
+        )
     }
 
     fn latest_checkpoint(&self) -> Result<Option<(TreeSize, String)>, StoreError> {

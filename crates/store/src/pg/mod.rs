@@ -163,6 +163,15 @@ impl PgStore {
         Ok(Durable::committed())
     }
 
+    /// Runs one statement with `params` on its own (autocommit) and answers once committed.
+    fn write(&self, sql: &'static str, params: Vec<Param>) -> Result<Durable, StoreError> {
+        self.committed(move |client| async move {
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+            query(&client, sql, &refs).await?;
+            Ok(())
+        })
+    }
+
     /// Every row of `sql` (no parameters), each decoded from its first column.
     fn all<T: DeserializeOwned + Send + 'static>(
         &self,
@@ -201,6 +210,9 @@ impl Drop for PgStore {
         }
     }
 }
+
+/// An owned statement parameter, for work handed to the store's runtime.
+type Param = Box<dyn ToSql + Send + Sync>;
 
 /// A client error as a store error: a lost or refused connection is `Backend` (503 upstream).
 pub(super) fn db(e: tokio_postgres::Error) -> StoreError {

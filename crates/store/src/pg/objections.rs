@@ -90,16 +90,10 @@ impl ObjectionStore for PgStore {
     }
 
     fn put_evidence(&self, sha256: &[u8; 32], bytes: &[u8]) -> Result<Durable, StoreError> {
-        let (key, value) = (sha256.to_vec(), bytes.to_vec());
-        self.committed(move |client| async move {
-            query(
-                &client,
-                "INSERT INTO evidence (sha256, bytes) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
-                &[&key, &value],
-            )
-            .await?;
-            Ok(())
-        })
+        self.write(
+            "INSERT INTO evidence (sha256, bytes) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
+            vec![Box::new(sha256.to_vec()), Box::new(bytes.to_vec())],
+        )
     }
 
     fn evidence(&self, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -144,17 +138,17 @@ impl ObjectionStore for PgStore {
     }
 
     fn settle_delivery(&self, id: &str, next: Option<&Delivery>) -> Result<Durable, StoreError> {
-        let id = id.to_owned();
-        let next = next
-            .map(|d| Ok::<_, StoreError>((nanos(d.next_attempt), encode(d)?)))
-            .transpose()?;
-        self.committed(move |client| async move {
-            match &next {
-                Some((at, record)) => query(&client, UPSERT_DELIVERY, &[&id, at, record]).await?,
-                None => query(&client, "DELETE FROM outbox WHERE id = $1", &[&id]).await?,
-            };
-            Ok(())
-        })
+        match next {
+            Some(d) => self.write(
+                UPSERT_DELIVERY,
+                vec![
+                    Box::new(id.to_owned()),
+                    Box::new(nanos(d.next_attempt)),
+                    Box::new(encode(d)?),
+                ],
+            ),
+            None => self.write("DELETE FROM outbox WHERE id = $1", vec![Box::new(id.to_owned())]),
+        }
     }
 
     fn objections(&self) -> Result<Vec<Objection>, StoreError> {

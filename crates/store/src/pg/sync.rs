@@ -3,7 +3,7 @@
 use zhengyin_model::SyncIncident;
 
 use super::log::append;
-use super::{bytes, db, encode, holder_key, insert_new, query, swap, tx_execute, tx_query, PgStore};
+use super::{bytes, db, encode, holder_key, insert_new, swap, tx_execute, tx_query, PgStore};
 use crate::{Durable, StoreError, SyncApply, SyncCursor, SyncStore};
 
 impl SyncStore for PgStore {
@@ -135,17 +135,11 @@ impl SyncStore for PgStore {
     }
 
     fn put_incident(&self, incident: &SyncIncident) -> Result<Durable, StoreError> {
-        let (id, record) = (incident.id.clone(), encode(incident)?);
-        self.committed(move |client| async move {
-            query(
-                &client,
-                "INSERT INTO sync_incidents (id, record) VALUES ($1, $2) \
-                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-                &[&id, &record],
-            )
-            .await?;
-            Ok(())
-        })
+        self.write(
+            "INSERT INTO sync_incidents (id, record) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+            vec![Box::new(incident.id.clone()), Box::new(encode(incident)?)],
+        )
     }
 
     fn incidents(&self) -> Result<Vec<SyncIncident>, StoreError> {
