@@ -1,10 +1,16 @@
-//! Zhengyin's storage: traits in domain terms, and the sled implementation.
+//! Zhengyin's storage: traits in domain terms, and their two backends.
 //!
-//! What it holds: the [`Store`] trait (authorities, licence types, licences with their status
-//! histories, issue intents, the holder index, seals,
-//! objections, service items, grants, holder authorisations, use records, sync cursors and
-//! incidents), group commit ([`Durable`]), the embedded sled
-//! backend ([`SledStore`]) and the contract suite every backend must pass ([`contract`]).
+//! What it holds: [`Store`], the sum of one trait per concern — [`RegistryStore`] (authorities,
+//! licence types, CRLs), [`LicenceStore`] (serials, intents, licences with their status histories,
+//! versions, the holder index), [`SealStore`], [`ObjectionStore`] (objections, evidence,
+//! notifications, the webhook outbox), [`AccessStore`] (service items, grants, authorisations, API
+//! tokens, presentations), [`UseStore`] (use records), [`SyncStore`] (sync cursors and incidents)
+//! and [`LogStore`] (the signature log); group commit ([`Durable`]); the embedded sled backend
+//! ([`SledStore`], one process) and the PostgreSQL backend ([`PgStore`], any number of frontends
+//! over one database); and the contract suite both must pass ([`contract`]).
+//!
+//! What it is not: it knows no rule of the service (the engine does) and nothing sled- or
+//! SQL-shaped leaves it.
 //!
 //! The rules every backend keeps:
 //! - **Nothing is acknowledged before it is durable.** Every write returns a [`Durable`]; the caller
@@ -20,9 +26,8 @@
 //! - **Use records go through a journal.** They are the one write on the verification hot path:
 //!   durable first in an append-only journal (one data sync per group), then recorded with their
 //!   log entry in rare large commits; the journal keeps them until that commit is durable and
-//!   completes an interrupted one at the next opening.
-//!
-//! Nothing sled-shaped leaves this crate.
+//!   completes an interrupted one at the next opening. (On PostgreSQL the journal is the table
+//!   itself: rows not yet recorded.)
 
 pub mod contract;
 mod durable;
@@ -417,9 +422,9 @@ pub trait AccessStore: Send + Sync {
 
 /// Use records (用证记录): journaled on the hot path, recorded later with their log entry.
 pub trait UseStore: Send + Sync {
-    /// Makes use records durable and visible (in [`Store::use_records`]) at once, in a
+    /// Makes use records durable and visible (in [`UseStore::use_records`]) at once, in a
     /// write-ahead journal: one append and one data sync for all of them, no index, no log entry.
-    /// They join the store with their log entry later, at [`Store::record_uses`]. Ids ascend and
+    /// They join the store with their log entry later, at [`UseStore::record_uses`]. Ids ascend and
     /// only grow: [`StoreError::Conflict`] otherwise (then nothing is written).
     fn journal_uses(&self, records: &[UseRecord]) -> Result<(), StoreError>;
 

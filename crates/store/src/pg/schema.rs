@@ -153,7 +153,7 @@ CREATE TABLE checkpoints (
 );
 "#;
 
-/// What [`migrate`] found and did.
+/// What a migration ([`crate::PgStore::migrate`]) found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Migrated {
     /// The schema version before.
