@@ -165,3 +165,84 @@ fn unreachable_databases_and_unknown_users_are_refused_with_a_reason() {
     let message = refused("mysql://localhost/zhengyin");
     assert!(message.contains("URL"), "{message}");
 }
+
+/// Writes that lose a compare-and-swap share transactions with writes that win (group commit):
+/// each refused one is undone alone. 8 threads race 25 rounds to move one licence's status from
+/// the history they read; per round exactly one wins, its entry is in the log, no loser's is.
+#[test]
+fn refused_writes_in_a_shared_transaction_are_undone_alone() {
+    use zhengyin_model::licence::{Change, History};
+    use zhengyin_model::{HolderCodeType, LicenceId, Status, TypeCode, Uscc, Version};
+    let store = PgStore::open(&database()).unwrap();
+    let id = LicenceId::new(
+        TypeCode::parse("11100000000013338W032").unwrap(),
+        Uscc::parse("11220000013544541J").unwrap(),
+        "RACE1",
+        Version::FIRST,
+    )
+    .unwrap();
+    let at = |n: i64| time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000 + n);
+    let mut history = History::default();
+    history.push(Change {
+        status: Status::Valid,
+        effective: at(0),
+        recorded: at(0),
+    });
+    let commit = zhengyin_store::LicenceCommit {
+        id: id.clone(),
+        signed: b"{}".to_vec(),
+        document_sha256: [7; 32],
+        status: history,
+        holder: (HolderCodeType::Uscc, "91350100M000100Y43".to_owned()),
+        supersedes: None,
+    };
+    store
+        .commit_licence(&commit, b"issued")
+        .unwrap()
+        .durable
+        .wait()
+        .unwrap();
+    let before = store.log_size().unwrap().0;
+    let mut wins = 0;
+    for round in 0..25i64 {
+        let read = store.licence_state(&id).unwrap().unwrap().status;
+        let winners: Vec<u64> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..8)
+                .map(|t| {
+                    let (store, id, read) = (&store, &id, read.clone());
+                    scope.spawn(move || {
+                        let mut next = read.clone();
+                        next.push(Change {
+                            status: Status::Suspended {
+                                reason: format!("racer {t}"),
+                            },
+                            effective: at(round + 1),
+                            recorded: at(round + 1),
+                        });
+                        let entry = format!("round {round} racer {t}");
+                        match store.update_status(id, &read, &next, entry.as_bytes()) {
+                            Ok(logged) => {
+                                logged.durable.wait().unwrap();
+                                Some(logged.index.0)
+                            }
+                            Err(StoreError::Conflict) => None,
+                            Err(e) => panic!("round {round}: {e}"),
+                        }
+                    })
+                })
+                .collect();
+            racers.into_iter().filter_map(|r| r.join().unwrap()).collect()
+        });
+        assert_eq!(winners.len(), 1, "round {round}: one winner, not {winners:?}");
+        wins += 1;
+    }
+    let size = store.log_size().unwrap().0;
+    assert_eq!(size, before + wins, "one entry per winner, none for a refused write");
+    let entries = store.log_entries(LeafIndex(before), LeafIndex(size)).unwrap();
+    let rounds: Vec<String> = entries
+        .iter()
+        .map(|e| String::from_utf8_lossy(e).split(" racer").next().unwrap().to_owned())
+        .collect();
+    assert_eq!(rounds, (0..25).map(|r| format!("round {r}")).collect::<Vec<_>>());
+    assert_eq!(store.licence_state(&id).unwrap().unwrap().status.changes.len(), 26);
+}

@@ -2,8 +2,7 @@
 
 use zhengyin_model::{Authority, HolderCodeType, LicenceId, LicenceType, SealHistory, StatusHistory, TypeCode};
 
-use super::log::append;
-use super::{bytes, column, db, decode, encode, holder_key, insert_new, query, swap, tx_execute, PgStore};
+use super::{bytes, column, decode, encode, holder_key, insert_new, query, swap, tx_execute, PgStore};
 use crate::{
     Durable, Intent, LicenceCommit, LicenceState, LicenceStore, Logged, RegistryStore, SealStore, StoreError,
     StoredLicence, StoredSeal,
@@ -12,18 +11,17 @@ use crate::{
 impl RegistryStore for PgStore {
     fn put_authority(&self, authority: &Authority, entry: &[u8]) -> Result<Logged, StoreError> {
         let (uscc, record, entry) = (authority.uscc.to_string(), encode(authority)?, entry.to_vec());
-        self.logged(move |mut client| async move {
-            let tx = client.transaction().await.map_err(db)?;
-            tx_execute(
-                &tx,
-                "INSERT INTO authorities (uscc, record) VALUES ($1, $2) \
+        self.logged(vec![entry], move |tx| {
+            Box::pin(async move {
+                tx_execute(
+                    tx,
+                    "INSERT INTO authorities (uscc, record) VALUES ($1, $2) \
                  ON CONFLICT (uscc) DO UPDATE SET record = EXCLUDED.record",
-                &[&uscc, &record],
-            )
-            .await?;
-            let index = append(&tx, &[entry]).await?;
-            tx.commit().await.map_err(db)?;
-            Ok(index)
+                    &[&uscc, &record],
+                )
+                .await?;
+                Ok(())
+            })
         })
     }
 
@@ -107,33 +105,32 @@ impl LicenceStore for PgStore {
             None => None,
         };
         let entry = entry.to_vec();
-        self.logged(move |mut client| async move {
-            let tx = client.transaction().await.map_err(db)?;
-            if let Some((old, expected, new)) = &supersedes {
-                swap(&tx, ("licences", "id", "status"), old, expected, new)
-                    .await
-                    .map_err(|e| match e {
-                        StoreError::NotFound => StoreError::Conflict,
-                        other => other,
-                    })?;
-            }
-            insert_new(
-                &tx,
-                "INSERT INTO licences (id, holder, signed, document_sha256, status) VALUES ($1, $2, $3, $4, $5)",
-                &[&id, &holder, &signed, &digest, &status],
-            )
-            .await?;
-            tx_execute(&tx, "DELETE FROM intents WHERE id = $1", &[&id]).await?;
-            tx_execute(
-                &tx,
-                "INSERT INTO licence_heads (lineage, id) VALUES ($1, $2) \
+        self.logged(vec![entry], move |tx| {
+            Box::pin(async move {
+                if let Some((old, expected, new)) = &supersedes {
+                    swap(tx, ("licences", "id", "status"), old, expected, new)
+                        .await
+                        .map_err(|e| match e {
+                            StoreError::NotFound => StoreError::Conflict,
+                            other => other,
+                        })?;
+                }
+                insert_new(
+                    tx,
+                    "INSERT INTO licences (id, holder, signed, document_sha256, status) VALUES ($1, $2, $3, $4, $5)",
+                    &[&id, &holder, &signed, &digest, &status],
+                )
+                .await?;
+                tx_execute(tx, "DELETE FROM intents WHERE id = $1", &[&id]).await?;
+                tx_execute(
+                    tx,
+                    "INSERT INTO licence_heads (lineage, id) VALUES ($1, $2) \
                  ON CONFLICT (lineage) DO UPDATE SET id = EXCLUDED.id",
-                &[&lineage, &id],
-            )
-            .await?;
-            let index = append(&tx, &[entry]).await?;
-            tx.commit().await.map_err(db)?;
-            Ok(index)
+                    &[&lineage, &id],
+                )
+                .await?;
+                Ok(())
+            })
         })
     }
 
@@ -257,12 +254,11 @@ impl PgStore {
         entry: &[u8],
     ) -> Result<Logged, StoreError> {
         let (key, entry) = (key.to_owned(), entry.to_vec());
-        self.logged(move |mut client| async move {
-            let tx = client.transaction().await.map_err(db)?;
-            swap(&tx, target, &key, &expected, &new).await?;
-            let index = append(&tx, &[entry]).await?;
-            tx.commit().await.map_err(db)?;
-            Ok(index)
+        self.logged(vec![entry], move |tx| {
+            Box::pin(async move {
+                swap(tx, target, &key, &expected, &new).await?;
+                Ok(())
+            })
         })
     }
 
@@ -276,17 +272,16 @@ impl PgStore {
         entry: &[u8],
     ) -> Result<Logged, StoreError> {
         let entry = entry.to_vec();
-        self.logged(move |mut client| async move {
-            let tx = client.transaction().await.map_err(db)?;
-            let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
-                .iter()
-                .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync))
-                .collect();
-            params.push(&record);
-            insert_new(&tx, sql, &params).await?;
-            let index = append(&tx, &[entry]).await?;
-            tx.commit().await.map_err(db)?;
-            Ok(index)
+        self.logged(vec![entry], move |tx| {
+            Box::pin(async move {
+                let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
+                    .iter()
+                    .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect();
+                params.push(&record);
+                insert_new(tx, sql, &params).await?;
+                Ok(())
+            })
         })
     }
 }
@@ -296,17 +291,16 @@ impl SealStore for PgStore {
         let es_id = seal.record.es_id.clone();
         let (record, der, status) = (encode(&seal.record)?, seal.der.clone(), encode(&seal.status)?);
         let entry = entry.to_vec();
-        self.logged(move |mut client| async move {
-            let tx = client.transaction().await.map_err(db)?;
-            insert_new(
-                &tx,
-                "INSERT INTO seals (es_id, record, der, status) VALUES ($1, $2, $3, $4)",
-                &[&es_id, &record, &der, &status],
-            )
-            .await?;
-            let index = append(&tx, &[entry]).await?;
-            tx.commit().await.map_err(db)?;
-            Ok(index)
+        self.logged(vec![entry], move |tx| {
+            Box::pin(async move {
+                insert_new(
+                    tx,
+                    "INSERT INTO seals (es_id, record, der, status) VALUES ($1, $2, $3, $4)",
+                    &[&es_id, &record, &der, &status],
+                )
+                .await?;
+                Ok(())
+            })
         })
     }
 

@@ -65,12 +65,7 @@ pub(super) fn signed(n: u64) -> Result<i64, StoreError> {
 impl LogStore for PgStore {
     fn append_log(&self, entry: &[u8]) -> Result<Logged, StoreError> {
         let entry = entry.to_vec();
-        self.logged(move |mut client| async move {
-            let tx = client.transaction().await.map_err(db)?;
-            let index = append(&tx, &[entry]).await?;
-            tx.commit().await.map_err(db)?;
-            Ok(index)
-        })
+        self.logged(vec![entry], move |_tx| Box::pin(async move { Ok(()) }))
     }
 
     fn log_size(&self) -> Result<TreeSize, StoreError> {

@@ -5,10 +5,12 @@
 //!
 //! - **Durable at COMMIT.** A write returns once its transaction has committed (with
 //!   `synchronous_commit` on, the server's default), so its [`Durable`] is already resolved.
-//!   Concurrent transactions share the server's WAL flushes.
-//! - **One log sequencer at a time.** Every write that appends to the log takes the `log_head`
-//!   row lock as its last statement before COMMIT (see `log.rs`): indices are contiguous across
-//!   every frontend and after any crash, and the lock is held only for the append itself.
+//! - **Group commit.** Writes that append to the log are gathered into one transaction with the
+//!   others queued meanwhile, each in a savepoint, and committed once (`batch.rs`).
+//! - **One log sequencer at a time.** Every transaction that appends to the log takes the
+//!   `log_head` row lock as its last statement before COMMIT (see `log.rs`): indices are
+//!   contiguous across every frontend and after any crash, and the lock is held only for the
+//!   append and the COMMIT.
 //! - **Compare-and-swap** is an `UPDATE … WHERE key = $1 AND record = $expected`: the server
 //!   re-checks the condition on the row it locks, so two frontends never both win.
 //! - **The bridge.** The store traits are synchronous; the client is tokio-postgres on a small
@@ -17,6 +19,7 @@
 //!   to another worker meanwhile.
 
 mod access;
+mod batch;
 mod licences;
 mod log;
 mod objections;
@@ -25,6 +28,7 @@ mod sync;
 mod uses;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use deadpool_postgres::{Object, Pool, Runtime, Transaction};
@@ -36,7 +40,7 @@ use zhengyin_model::HolderCodeType;
 
 pub use schema::{Migrated, SCHEMA_VERSION};
 
-use crate::{Durable, LeafIndex, Logged, StoreError};
+use crate::{Durable, Logged, StoreError};
 
 /// Connections per process: enough for the frontend's concurrent requests to pipeline, few
 /// enough that many frontends fit in the server's `max_connections` (100 by default).
@@ -47,6 +51,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A PostgreSQL database shared by the frontends of one node.
 pub struct PgStore {
     pool: Pool,
+    /// The queue of logged writes (group commit, see `batch.rs`).
+    appenders: tokio::sync::mpsc::UnboundedSender<batch::Job>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -102,6 +108,7 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Backend(format!("database pool: {e}")))?;
         Ok(Self {
+            appenders: batch::start(&runtime, &pool),
             pool,
             runtime: Some(runtime),
         })
@@ -127,26 +134,26 @@ impl PgStore {
             // The caller may have gone (a dropped request); nothing to tell then.
             let _ = answer.send(result);
         });
-        let wait = || {
-            answered
-                .recv()
-                .unwrap_or_else(|_| Err(StoreError::Backend("database task ended".to_owned())))
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(wait)
-            }
-            _ => wait(),
-        }
+        wait(&answered)
     }
 
-    /// Runs `work` in a transaction that appends to the log; answers its index once committed.
-    fn logged<F, Fut>(&self, work: F) -> Result<Logged, StoreError>
+    /// Runs `work` and appends `entries` to the log in one transaction, shared with the other
+    /// logged writes queued meanwhile; answers the index of its first entry once committed.
+    fn logged<F>(&self, entries: Vec<Vec<u8>>, work: F) -> Result<Logged, StoreError>
     where
-        F: FnOnce(Object) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<LeafIndex, StoreError>> + Send + 'static,
+        F: for<'t, 'c> FnOnce(&'t Transaction<'c>) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + 't>>
+            + Send
+            + 'static,
     {
-        let index = self.run(work)?;
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        self.appenders
+            .send(batch::Job {
+                work: Box::new(work),
+                entries,
+                answer,
+            })
+            .map_err(|_| StoreError::Backend("the database store is closed".to_owned()))?;
+        let index = wait(&answered)?;
         Ok(Logged {
             durable: Durable::committed(),
             index,
@@ -199,6 +206,22 @@ impl PgStore {
                 .map(|row| decode(what, &bytes(row, 0)?))
                 .transpose()
         })
+    }
+}
+
+/// Waits for a task on the store's runtime to answer; on a multi-threaded tokio runtime, in
+/// `block_in_place`, so the caller's other tasks move to another worker meanwhile.
+fn wait<T>(answered: &std::sync::mpsc::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
+    let wait = || {
+        answered
+            .recv()
+            .unwrap_or_else(|_| Err(StoreError::Backend("database task ended".to_owned())))
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
+        }
+        _ => wait(),
     }
 }
 

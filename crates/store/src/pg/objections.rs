@@ -3,8 +3,7 @@
 use time::OffsetDateTime;
 use zhengyin_model::{Delivery, LicenceId, Notification, Objection};
 
-use super::log::append;
-use super::{bytes, db, decode, encode, query, swap, tx_execute, PgStore};
+use super::{bytes, decode, encode, query, swap, tx_execute, PgStore};
 use crate::{Durable, Logged, ObjectionStore, StoreError};
 
 /// A delivery's next attempt as the outbox's BIGINT (nanoseconds since 1970, saturating).
@@ -68,24 +67,23 @@ impl ObjectionStore for PgStore {
             None => None,
         };
         let entry = entry.to_vec();
-        self.logged(move |mut client| async move {
-            let tx = client.transaction().await.map_err(db)?;
-            swap(&tx, ("objections", "id", "record"), &id, &old, &record).await?;
-            if let Some((note_id, recipient, note, delivery)) = &notice {
-                tx_execute(
-                    &tx,
-                    "INSERT INTO notifications (id, recipient, record) VALUES ($1, $2, $3) \
+        self.logged(vec![entry], move |tx| {
+            Box::pin(async move {
+                swap(tx, ("objections", "id", "record"), &id, &old, &record).await?;
+                if let Some((note_id, recipient, note, delivery)) = &notice {
+                    tx_execute(
+                        tx,
+                        "INSERT INTO notifications (id, recipient, record) VALUES ($1, $2, $3) \
                      ON CONFLICT (id) DO UPDATE SET recipient = EXCLUDED.recipient, record = EXCLUDED.record",
-                    &[note_id, recipient, note],
-                )
-                .await?;
-                if let Some((next, delivery)) = delivery {
-                    tx_execute(&tx, UPSERT_DELIVERY, &[note_id, next, delivery]).await?;
+                        &[note_id, recipient, note],
+                    )
+                    .await?;
+                    if let Some((next, delivery)) = delivery {
+                        tx_execute(tx, UPSERT_DELIVERY, &[note_id, next, delivery]).await?;
+                    }
                 }
-            }
-            let index = append(&tx, &[entry]).await?;
-            tx.commit().await.map_err(db)?;
-            Ok(index)
+                Ok(())
+            })
         })
     }
 

@@ -4,7 +4,6 @@
 
 use zhengyin_model::UseRecord;
 
-use super::log::append;
 use super::{bytes, column, db, decode, encode, holder_key, query, tx_execute, tx_query, PgStore};
 use crate::{Logged, StoreError, UseQuery, UseStore};
 
@@ -71,41 +70,40 @@ impl UseStore for PgStore {
         }
         let rows = sorted.into_iter().map(row_of).collect::<Result<Vec<_>, _>>()?;
         let entry = entry.to_vec();
-        self.logged(move |mut client| async move {
-            let tx = client.transaction().await.map_err(db)?;
-            // One recording at a time across frontends, so that no record is covered twice.
-            tx_query(&tx, "SELECT one FROM use_head WHERE one = 2 FOR UPDATE", &[]).await?;
-            if let Some((first, ..)) = rows.first() {
-                // Ids only grow: nothing at or below a recorded id may be recorded again.
-                let recorded = tx_query(&tx, "SELECT MAX(id) FROM use_records WHERE recorded = TRUE", &[]).await?;
-                let highest: Option<String> = recorded.first().map(|r| column(r, 0)).transpose()?.flatten();
-                if highest.is_some_and(|h| *first <= h) {
-                    return Err(StoreError::Conflict);
-                }
-                let upsert = tx
-                    .prepare_cached(
-                        "INSERT INTO use_records (id, holder, department, recorded, record) \
+        self.logged(vec![entry], move |tx| {
+            Box::pin(async move {
+                // One recording at a time across frontends, so that no record is covered twice.
+                tx_query(tx, "SELECT one FROM use_head WHERE one = 2 FOR UPDATE", &[]).await?;
+                if let Some((first, ..)) = rows.first() {
+                    // Ids only grow: nothing at or below a recorded id may be recorded again.
+                    let recorded = tx_query(tx, "SELECT MAX(id) FROM use_records WHERE recorded = TRUE", &[]).await?;
+                    let highest: Option<String> = recorded.first().map(|r| column(r, 0)).transpose()?.flatten();
+                    if highest.is_some_and(|h| *first <= h) {
+                        return Err(StoreError::Conflict);
+                    }
+                    let upsert = tx
+                        .prepare_cached(
+                            "INSERT INTO use_records (id, holder, department, recorded, record) \
                          VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT (id) DO UPDATE SET recorded = TRUE",
-                    )
-                    .await
-                    .map_err(db)?;
-                for (id, holder, department, record) in &rows {
-                    tx.execute(&upsert, &[id, holder, department, record])
+                        )
                         .await
                         .map_err(db)?;
+                    for (id, holder, department, record) in &rows {
+                        tx.execute(&upsert, &[id, holder, department, record])
+                            .await
+                            .map_err(db)?;
+                    }
+                    if let Some((last, ..)) = rows.last() {
+                        tx_execute(
+                            tx,
+                            "UPDATE use_head SET last_id = $1 WHERE one = 1 AND (last_id IS NULL OR last_id < $1)",
+                            &[last],
+                        )
+                        .await?;
+                    }
                 }
-                if let Some((last, ..)) = rows.last() {
-                    tx_execute(
-                        &tx,
-                        "UPDATE use_head SET last_id = $1 WHERE one = 1 AND (last_id IS NULL OR last_id < $1)",
-                        &[last],
-                    )
-                    .await?;
-                }
-            }
-            let index = append(&tx, &[entry]).await?;
-            tx.commit().await.map_err(db)?;
-            Ok(index)
+                Ok(())
+            })
         })
     }
 
