@@ -17,6 +17,52 @@ fn row_of(r: &UseRecord) -> Result<(String, Option<String>, String, Vec<u8>), St
     ))
 }
 
+/// Rows per INSERT: 4 parameters each, well under the protocol's 65,535.
+const ROWS_PER_INSERT: usize = 1000;
+
+/// Inserts use record rows, many per statement (one round trip for a whole group commit, not
+/// one per record); `recorded` rows also flag a journaled row of the same id as recorded.
+async fn insert_rows(
+    tx: &deadpool_postgres::Transaction<'_>,
+    rows: &[(String, Option<String>, String, Vec<u8>)],
+    recorded: bool,
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(${}, ${}, ${}, {recorded}, ${})",
+                    4 * i + 1,
+                    4 * i + 2,
+                    4 * i + 3,
+                    4 * i + 4
+                )
+            })
+            .collect();
+        let mut sql = format!(
+            "INSERT INTO use_records (id, holder, department, recorded, record) VALUES {}",
+            values.join(", ")
+        );
+        if recorded {
+            sql.push_str(" ON CONFLICT (id) DO UPDATE SET recorded = TRUE");
+        }
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = chunk
+            .iter()
+            .flat_map(|(id, holder, department, record)| {
+                [
+                    id as &(dyn tokio_postgres::types::ToSql + Sync),
+                    holder as _,
+                    department as _,
+                    record as _,
+                ]
+            })
+            .collect();
+        // Not prepared ahead: the statement's shape changes with the number of rows.
+        tx.execute(sql.as_str(), &params).await.map_err(db)?;
+    }
+    Ok(())
+}
+
 impl UseStore for PgStore {
     fn journal_uses(&self, records: &[UseRecord]) -> Result<(), StoreError> {
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
@@ -35,17 +81,7 @@ impl UseStore for PgStore {
             if stored.is_some_and(|s| first <= s) {
                 return Err(StoreError::Conflict);
             }
-            let insert = tx
-                .prepare_cached(
-                    "INSERT INTO use_records (id, holder, department, recorded, record) VALUES ($1, $2, $3, FALSE, $4)",
-                )
-                .await
-                .map_err(db)?;
-            for (id, holder, department, record) in &rows {
-                tx.execute(&insert, &[id, holder, department, record])
-                    .await
-                    .map_err(db)?;
-            }
+            insert_rows(&tx, &rows, false).await?;
             tx_execute(&tx, "UPDATE use_head SET last_id = $1 WHERE one = 1", &[&last]).await?;
             tx.commit().await.map_err(db)
         })
@@ -81,18 +117,7 @@ impl UseStore for PgStore {
                     if highest.is_some_and(|h| *first <= h) {
                         return Err(StoreError::Conflict);
                     }
-                    let upsert = tx
-                        .prepare_cached(
-                            "INSERT INTO use_records (id, holder, department, recorded, record) \
-                         VALUES ($1, $2, $3, TRUE, $4) ON CONFLICT (id) DO UPDATE SET recorded = TRUE",
-                        )
-                        .await
-                        .map_err(db)?;
-                    for (id, holder, department, record) in &rows {
-                        tx.execute(&upsert, &[id, holder, department, record])
-                            .await
-                            .map_err(db)?;
-                    }
+                    insert_rows(tx, &rows, true).await?;
                     if let Some((last, ..)) = rows.last() {
                         tx_execute(
                             tx,
