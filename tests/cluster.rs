@@ -139,12 +139,11 @@ async fn grants_and_tokens_changed_through_one_frontend_take_effect_at_the_other
     let withdraw = json!({"reason": "审批系统停用"});
     let (status, w) = send(&http, &b, &format!("/v1/grants/{grant}/withdraw"), DEFINER, &withdraw).await;
     assert_eq!(status, StatusCode::OK, "{w}");
-    let took = within("the withdrawal at B, at A", || async {
+    within("the withdrawal at B, at A", || async {
         let (status, p) = send(&http, &a, &lookup, DEPARTMENT, &body).await;
         status == StatusCode::FORBIDDEN && p["code"] == "grant.missing"
     })
     .await;
-    assert!(took < Duration::from_secs(10));
 
     // A token issued at A works at B; revoked at A, B refuses it.
     let (status, t) = send(

@@ -62,8 +62,6 @@ impl Touched {
 /// What a call to [`Engine::follow_store`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Followed {
-    /// Log entries read.
-    pub entries: u64,
     /// API tokens were issued or revoked: the caller reloads its token table.
     pub tokens: bool,
 }
@@ -102,10 +100,7 @@ impl Engine {
         }
         self.reload_crls()?;
         self.followed.store(size.max(seen), Ordering::Release);
-        Ok(Followed {
-            entries: size.saturating_sub(seen),
-            tokens: touched.tokens,
-        })
+        Ok(Followed { tokens: touched.tokens })
     }
 
     /// Loads every stored authority whose record differs from the one held.

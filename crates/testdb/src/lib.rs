@@ -9,7 +9,7 @@
 //!
 //! What it is not: a way to run PostgreSQL in production (see the README's cluster section).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -64,7 +64,7 @@ fn binaries() -> Result<PathBuf, Error> {
         .ok_or_else(|| {
             Error(
                 "PostgreSQL's server binaries were not found: run `bash scripts/test-deps.sh` \
-                 (.ci/run does it), or set ZHENGYIN_PG_BIN"
+                 (scripts/test.sh does it), or set ZHENGYIN_PG_BIN"
                     .to_owned(),
             )
         })
@@ -335,11 +335,6 @@ impl Cluster {
             .spawn()
             .map(drop)
             .map_err(|e| fail("watchdog", e))
-    }
-
-    /// The cluster's directory (its data directory is `data/`, its server log `server.log`).
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 

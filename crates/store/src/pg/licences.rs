@@ -243,49 +243,6 @@ fn state(id: &str, row: &tokio_postgres::Row) -> Result<Option<LicenceState>, St
     }))
 }
 
-impl PgStore {
-    /// Compare-and-swap of one column with a log entry, in one transaction.
-    pub(super) fn swap_logged(
-        &self,
-        target: (&'static str, &'static str, &'static str),
-        key: &str,
-        expected: Vec<u8>,
-        new: Vec<u8>,
-        entry: &[u8],
-    ) -> Result<Logged, StoreError> {
-        let (key, entry) = (key.to_owned(), entry.to_vec());
-        self.logged(vec![entry], move |tx| {
-            Box::pin(async move {
-                swap(tx, target, &key, &expected, &new).await?;
-                Ok(())
-            })
-        })
-    }
-
-    /// Inserts a new row (its key must be free: [`StoreError::Conflict`] otherwise) with a log
-    /// entry, in one transaction.
-    pub(super) fn insert_logged(
-        &self,
-        sql: &'static str,
-        values: Vec<String>,
-        record: Vec<u8>,
-        entry: &[u8],
-    ) -> Result<Logged, StoreError> {
-        let entry = entry.to_vec();
-        self.logged(vec![entry], move |tx| {
-            Box::pin(async move {
-                let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
-                    .iter()
-                    .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync))
-                    .collect();
-                params.push(&record);
-                insert_new(tx, sql, &params).await?;
-                Ok(())
-            })
-        })
-    }
-}
-
 impl SealStore for PgStore {
     fn put_seal(&self, seal: &StoredSeal, entry: &[u8]) -> Result<Logged, StoreError> {
         let es_id = seal.record.es_id.clone();

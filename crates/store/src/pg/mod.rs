@@ -209,6 +209,46 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Compare-and-swap of one column with a log entry, in one transaction.
+    fn swap_logged(
+        &self,
+        target: (&'static str, &'static str, &'static str),
+        key: &str,
+        expected: Vec<u8>,
+        new: Vec<u8>,
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        let (key, entry) = (key.to_owned(), entry.to_vec());
+        self.logged(vec![entry], move |tx| {
+            Box::pin(async move {
+                swap(tx, target, &key, &expected, &new).await?;
+                Ok(())
+            })
+        })
+    }
+
+    /// Inserts a new row (its key must be free: [`StoreError::Conflict`] otherwise) with a log
+    /// entry, in one transaction.
+    fn insert_logged(
+        &self,
+        sql: &'static str,
+        values: Vec<String>,
+        record: Vec<u8>,
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        let entry = entry.to_vec();
+        self.logged(vec![entry], move |tx| {
+            Box::pin(async move {
+                let mut params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+                params.push(&record);
+                insert_new(tx, sql, &params).await?;
+                Ok(())
+            })
+        })
+    }
+}
+
 /// Waits for a task on the store's runtime to answer; on a multi-threaded tokio runtime, in
 /// `block_in_place`, so the caller's other tasks move to another worker meanwhile.
 fn wait<T>(answered: &std::sync::mpsc::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
