@@ -238,6 +238,10 @@ pub fn verify_annotated_copy(
                 .collect();
             r.fail("licence", format!("the licence inside is INVALID ({})", why.join(", ")))
         }
+        Ok(_) if inner.as_ref().is_ok_and(|report| report.store_unreadable) => r.unreadable(
+            "licence",
+            "the licence inside could not be checked against the registry",
+        ),
         _ => r.indeterminate("licence", "the licence inside could not be verified completely"),
     };
     r.finish(now)

@@ -581,7 +581,7 @@ fn conclude(
             }
             Err(e) => {
                 tracing::error!(error = %e, "seal lookup failed");
-                r.indeterminate("seal", "the seal registry could not be read");
+                r.unreadable("seal", "the seal registry could not be read");
             }
         }
     }
@@ -604,7 +604,7 @@ fn conclude(
         }
         Err(e) => {
             tracing::error!(error = %e, "status lookup failed");
-            r.indeterminate("registry", "the registry could not be read");
+            r.unreadable("registry", "the registry could not be read");
             return;
         }
     };

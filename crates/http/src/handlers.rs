@@ -237,6 +237,9 @@ async fn answer_recorded(
     purpose: Option<(String, UseContext)>,
     report: &zhengyin_model::VerificationReport,
 ) -> Result<Response> {
+    if report.store_unreadable {
+        return Err(Problem::store_unreadable());
+    }
     let mut response = Json(report).into_response();
     if let Some((department, ctx)) = purpose {
         let ids = s
@@ -338,6 +341,9 @@ pub(crate) async fn verify_batch(
     })??;
     // The cores are free for the next batch while this one's use records are written.
     drop(slot);
+    if reports.iter().any(|r| r.store_unreadable) {
+        return Err(Problem::store_unreadable());
+    }
     s.metrics.batch_sizes.observe(reports.len() as f64);
     s.metrics.batch_durations.observe(started.elapsed().as_secs_f64());
     for report in &reports {

@@ -46,7 +46,7 @@
 //! | `rate_limited` | 429 | the token's request rate is exceeded (with `Retry-After`) |
 //! | `not_found` | 404 | no such route |
 //! | `method_not_allowed` | 405 | the route exists, the method does not |
-//! | `unavailable` | 503 | storage cannot acknowledge writes now (retry later) |
+//! | `unavailable` | 503 | storage cannot acknowledge writes, or be read for a verification, now (retry later) |
 //! | `internal` | 500 | a bug; the detail is in the log under the request id |
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -102,6 +102,16 @@ impl Problem {
     /// 403 `auth.forbidden`: the role may not do this at all.
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "auth.forbidden", detail)
+    }
+
+    /// 503 `unavailable` for a read: the node's store cannot be read now, so it cannot say what
+    /// the licence's status is. Another frontend, or a retry, may answer.
+    pub(crate) fn store_unreadable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the registry cannot be read now; retry later",
+        )
     }
 
     pub(crate) fn internal() -> Self {

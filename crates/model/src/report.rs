@@ -67,6 +67,11 @@ pub struct VerificationReport {
     /// the caller presented the licence and knows it).
     #[serde(skip)]
     pub holder: Option<crate::HolderRef>,
+    /// Whether a check could not be made because the node's own store could not be read (the
+    /// database is away): the node, not the licence, is in doubt. Not sent: the HTTP API answers
+    /// 503 instead of a report.
+    #[serde(skip)]
+    pub store_unreadable: bool,
 }
 
 /// Collects checks and derives the verdict.
@@ -79,6 +84,7 @@ pub struct ReportBuilder {
     cryptosuite: Option<&'static str>,
     status_source: Option<String>,
     holder: Option<crate::HolderRef>,
+    store_unreadable: bool,
 }
 
 impl ReportBuilder {
@@ -92,6 +98,7 @@ impl ReportBuilder {
             cryptosuite: None,
             status_source: None,
             holder: None,
+            store_unreadable: false,
         }
     }
 
@@ -118,6 +125,12 @@ impl ReportBuilder {
     /// Records a check that could not be completed.
     pub fn indeterminate(&mut self, code: &'static str, message: impl Into<String>) -> &mut Self {
         self.check(code, Outcome::Indeterminate, message)
+    }
+
+    /// Records a check that could not be made because the node's store could not be read.
+    pub fn unreadable(&mut self, code: &'static str, message: impl Into<String>) -> &mut Self {
+        self.store_unreadable = true;
+        self.indeterminate(code, message)
     }
 
     /// Records a warning.
@@ -193,6 +206,7 @@ impl ReportBuilder {
             evaluated_at,
             status_source: self.status_source,
             holder: self.holder,
+            store_unreadable: self.store_unreadable,
         }
     }
 }
@@ -223,5 +237,21 @@ mod tests {
         let mut r = ReportBuilder::new(REQUIRED);
         r.pass("a", "").pass("b", "").indeterminate("c", "");
         assert_eq!(r.finish(NOW).verdict, Verdict::Indeterminate);
+    }
+
+    #[test]
+    fn an_unreadable_store_is_doubt_and_is_said_apart() {
+        let mut r = ReportBuilder::new(REQUIRED);
+        r.pass("a", "").indeterminate("b", "");
+        assert!(
+            !r.finish(NOW).store_unreadable,
+            "doubt about the licence is not the store's"
+        );
+        let mut r = ReportBuilder::new(REQUIRED);
+        r.pass("a", "").unreadable("b", "");
+        let report = r.finish(NOW);
+        assert_eq!(report.verdict, Verdict::Indeterminate);
+        assert!(report.store_unreadable);
+        assert!(!serde_json::to_string(&report).unwrap().contains("store_unreadable"));
     }
 }
