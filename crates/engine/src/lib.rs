@@ -18,6 +18,7 @@ mod clock;
 mod error;
 mod follow;
 pub mod identity;
+mod lease;
 mod log;
 mod objections;
 pub mod presentation;

@@ -89,15 +89,20 @@ pub struct DemoSettings {
     pub authorities: Vec<String>,
 }
 
-/// Registers the example authorities and licence types if they are not registered yet.
+/// Registers the example authorities and licence types if they are not registered yet. Frontends
+/// of one database started together seed one after the other, and the later ones find it done.
 pub async fn seed(engine: &Engine, demo: &DemoSettings) -> anyhow::Result<()> {
-    let keys_dir = demo.keys_dir.as_path();
     for wanted in &demo.authorities {
         anyhow::ensure!(
             wanted == "none" || ALGORITHMS.iter().any(|(alg, _)| alg == wanted),
             "--demo-authorities: `{wanted}` is not one of ed25519, p256, rsa2048, sm2, none"
         );
     }
+    engine.exclusively("demo seed", || seed_missing(engine, demo)).await
+}
+
+async fn seed_missing(engine: &Engine, demo: &DemoSettings) -> anyhow::Result<()> {
+    let keys_dir = demo.keys_dir.as_path();
     let issuing = std::fs::read_to_string(keys_dir.join("issuing-ca.pem")).context("reading issuing-ca.pem")?;
     for (alg, uscc) in ALGORITHMS {
         let chosen = demo.authorities.is_empty() || demo.authorities.iter().any(|a| a == alg);

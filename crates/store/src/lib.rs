@@ -485,10 +485,22 @@ pub trait LogStore: Send + Sync {
     /// The newest stored checkpoint note.
     fn latest_checkpoint(&self) -> Result<Option<(TreeSize, String)>, StoreError>;
 }
+/// Leases: one holder at a time, across every frontend of a shared store, does a job that must
+/// not run twice at once (seeding the demo). A lease ends when released or when its time is up,
+/// so a holder that crashes holds nothing for long.
+pub trait LeaseStore: Send + Sync {
+    /// Takes the lease `name` for `holder` for `ttl` (or renews it, if `holder` has it). False
+    /// when another holder's lease has not expired.
+    fn take_lease(&self, name: &str, holder: &str, ttl: std::time::Duration) -> Result<bool, StoreError>;
+
+    /// Gives the lease up; nothing happens when `holder` does not hold it.
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+}
+
 /// The storage of one node: every concern above, as one object the engine holds. A backend
 /// implements each concern's trait; `Store` comes with them.
 pub trait Store:
-    RegistryStore + LicenceStore + SealStore + ObjectionStore + AccessStore + UseStore + SyncStore + LogStore
+    RegistryStore + LicenceStore + SealStore + ObjectionStore + AccessStore + UseStore + SyncStore + LogStore + LeaseStore
 {
 }
 
@@ -501,6 +513,7 @@ impl<
             + UseStore
             + SyncStore
             + LogStore
+            + LeaseStore
             + ?Sized,
     > Store for T
 {
@@ -509,7 +522,7 @@ impl<
 /// The concerns' traits, for calling their methods on a `dyn Store`.
 pub mod prelude {
     pub use crate::{
-        AccessStore, LicenceStore, LogStore, ObjectionStore, RegistryStore, SealStore, SyncStore, UseStore,
+        AccessStore, LeaseStore, LicenceStore, LogStore, ObjectionStore, RegistryStore, SealStore, SyncStore, UseStore,
     };
 }
 

@@ -1,5 +1,6 @@
 //! The PostgreSQL backend against a throwaway cluster: the contract suite and durability across
-//! reopening (the same rules as sled), two stores racing on one database as two frontends would,
+//! reopening (the same rules as sled), two stores racing on one database as two frontends would
+//! (for the log and for leases),
 //! and the databases a node must refuse at start.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -78,6 +79,27 @@ fn two_frontends_racing_to_append_keep_one_contiguous_log() {
             frontends[0].log_index_of(&zhengyin_tlog::leaf_hash(e)).unwrap(),
             Some(LeafIndex(i as u64))
         );
+    }
+}
+
+/// Frontends racing for a free lease, round after round: exactly one holds it each round.
+#[test]
+fn frontends_racing_for_a_lease_give_it_to_exactly_one() {
+    let url = database();
+    let frontends = [PgStore::open(&url).unwrap(), PgStore::open(&url).unwrap()];
+    let ttl = std::time::Duration::from_secs(60);
+    for round in 0..20 {
+        let name = format!("race {round}");
+        let winners: usize = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..6)
+                .map(|t| {
+                    let (store, name) = (&frontends[t % 2], &name);
+                    scope.spawn(move || store.take_lease(name, &format!("racer {t}"), ttl).unwrap())
+                })
+                .collect();
+            racers.into_iter().map(|r| usize::from(r.join().unwrap())).sum()
+        });
+        assert_eq!(winners, 1, "round {round}: one holder");
     }
 }
 

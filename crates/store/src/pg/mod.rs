@@ -20,6 +20,7 @@
 
 mod access;
 mod batch;
+mod leases;
 mod licences;
 mod log;
 mod objections;

@@ -13,10 +13,19 @@ use super::db;
 use crate::StoreError;
 
 /// The migrations, in order: (version, name, SQL). Never edit one that has shipped: add another.
-pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "initial schema", INITIAL)];
+pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "initial schema", INITIAL), (2, "leases", LEASES)];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
+
+/// Leases (`LeaseStore`); their ends are the database's clock, the one clock every frontend shares.
+const LEASES: &str = r#"
+CREATE TABLE leases (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires TIMESTAMPTZ NOT NULL
+);
+"#;
 
 const INITIAL: &str = r#"
 CREATE TABLE authorities (

@@ -2,6 +2,7 @@
 //! concern's trait; this one holds the database, its helpers and the log append they share.
 
 mod access;
+mod leases;
 mod licences;
 mod log;
 mod objections;
@@ -90,6 +91,8 @@ pub struct SledStore {
     sync_incidents: sled::Tree,
     /// Serialises log appends so that concurrent transactions do not retry on the size key.
     log_writer: std::sync::Mutex<()>,
+    /// Leases by name: holder and end. In memory: sled admits one process, so every holder is in it.
+    leases: Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
 }
 
 /// The journal's segments and the highest use record id journaled or stored.
@@ -354,6 +357,7 @@ impl SledStore {
             sync_cursors: tree("sync_cursors")?,
             sync_incidents: tree("sync_incidents")?,
             log_writer: std::sync::Mutex::new(()),
+            leases: Mutex::default(),
             gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
             db,
         })

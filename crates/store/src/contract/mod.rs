@@ -1,0 +1,551 @@
+//! The contract every [`Store`] backend must pass. Call [`run`] on a fresh, empty store, and
+//! [`run_durability`] with a way to open one (empty at first) store again and again, from the
+//! backend's tests; it returns the first broken rule.
+
+use time::macros::datetime;
+use zhengyin_model::licence::{Change, History, Holder};
+use zhengyin_model::{
+    Authority, HolderCodeType, LicenceId, LicenceType, Objection, RevocationReason, SealRecord, SealState, Status,
+    StatusHistory, TypeCode, Uscc, Version,
+};
+
+mod access;
+mod durability;
+mod leases;
+mod objections;
+
+use access::{access, api_tokens, presentations, use_records};
+pub use durability::{run_durability, Reopen};
+use leases::leases;
+use objections::objections;
+
+use crate::{
+    Intent, LeafIndex, LicenceCommit, ReplicatedLicence, Store, StoreError, StoredSeal, SyncApply, SyncCursor, UseQuery,
+};
+
+type Outcome = Result<(), String>;
+
+fn ensure(cond: bool, what: &str) -> Outcome {
+    if cond {
+        Ok(())
+    } else {
+        Err(format!("contract broken: {what}"))
+    }
+}
+
+fn ok<T>(r: Result<T, StoreError>, what: &str) -> Result<T, String> {
+    r.map_err(|e| format!("{what}: {e}"))
+}
+
+fn wait(r: Result<crate::Durable, StoreError>, what: &str) -> Outcome {
+    ok(ok(r, what)?.wait(), what)
+}
+
+/// Waits for a logged write; returns its log index.
+fn logged(r: Result<crate::Logged, StoreError>, what: &str) -> Result<u64, String> {
+    let l = ok(r, what)?;
+    ok(l.durable.wait(), what)?;
+    Ok(l.index.0)
+}
+
+fn sample_id(serial: &str, version: u16) -> Result<LicenceId, String> {
+    let mut id = LicenceId::new(
+        TypeCode::parse("11100000000013338W032").map_err(|e| e.to_string())?,
+        Uscc::parse("11220000013544541J").map_err(|e| e.to_string())?,
+        serial,
+        Version::FIRST,
+    )
+    .map_err(|e| e.to_string())?;
+    for _ in 1..version {
+        id = id.next_version().map_err(|e| e.to_string())?;
+    }
+    Ok(id)
+}
+
+fn history<S>(status: S) -> History<S> {
+    let t = datetime!(2024-01-01 0:00 UTC);
+    let mut h = History::default();
+    h.push(Change {
+        status,
+        effective: t,
+        recorded: t,
+    });
+    h
+}
+
+fn commit(id: &LicenceId, supersedes: Option<(LicenceId, StatusHistory, StatusHistory)>) -> LicenceCommit {
+    LicenceCommit {
+        id: id.clone(),
+        signed: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+        document_sha256: [id.serial().len() as u8; 32],
+        status: history(Status::Valid),
+        holder: (HolderCodeType::Uscc, "91350100M000100Y43".to_owned()),
+        supersedes,
+    }
+}
+
+fn holder(code: &str) -> zhengyin_model::HolderRef {
+    zhengyin_model::HolderRef {
+        code_type: HolderCodeType::Uscc,
+        code: code.to_owned(),
+    }
+}
+
+/// Runs every rule against `store`, which must be empty.
+pub fn run(store: &dyn Store) -> Outcome {
+    catalogue(store)?;
+    serials(store)?;
+    intents(store)?;
+    licences(store)?;
+    status_changes(store)?;
+    log(store)?;
+    seals(store)?;
+    objections(store)?;
+    access(store)?;
+    use_records(store)?;
+    presentations(store)?;
+    api_tokens(store)?;
+    sync(store)?;
+    leases(store)?;
+    Ok(())
+}
+
+fn sample_seal(es_id: &str, origin: Option<&str>) -> StoredSeal {
+    StoredSeal {
+        record: SealRecord {
+            es_id: es_id.to_owned(),
+            name: "示例合同专用章".to_owned(),
+            seal_type: 1,
+            holder: Holder {
+                name: "吉林示例科技有限公司".to_owned(),
+                code: "91350100M000100Y43".to_owned(),
+                code_type: HolderCodeType::Uscc,
+            },
+            valid_start: datetime!(2024-01-01 0:00 UTC),
+            valid_end: datetime!(2026-01-01 0:00 UTC),
+            signer_certificates: vec!["sha256:00".to_owned()],
+            origin: origin.map(str::to_owned),
+        },
+        der: vec![0x30, 0x00],
+        status: history(SealState::Active),
+    }
+}
+
+fn seals(store: &dyn Store) -> Outcome {
+    let seal = sample_seal("22010000000000001", None);
+    let size = ok(store.log_size(), "log size")?;
+    let index = logged(store.put_seal(&seal, b"seal made"), "put seal")?;
+    ensure(index == size.0, "a seal's log entry is the next one")?;
+    ensure(
+        ok(store.seal(&seal.record.es_id), "read seal")? == Some(seal.clone()),
+        "a seal reads back",
+    )?;
+    ensure(
+        matches!(store.put_seal(&seal, b"again"), Err(StoreError::Conflict)),
+        "an esID is never registered twice",
+    )?;
+    ensure(ok(store.seal("none"), "read")?.is_none(), "an unknown seal is absent")?;
+    let revoked = history(SealState::Revoked {
+        reason: "lost".to_owned(),
+    });
+    logged(
+        store.update_seal_status(&seal.record.es_id, &seal.status, &revoked, b"revoke seal"),
+        "revoke seal",
+    )?;
+    ensure(
+        matches!(
+            store.update_seal_status(&seal.record.es_id, &seal.status, &revoked, b"x"),
+            Err(StoreError::Conflict)
+        ),
+        "a seal status change checks what it replaces",
+    )?;
+    ensure(
+        matches!(
+            store.update_seal_status("none", &seal.status, &revoked, b"x"),
+            Err(StoreError::NotFound)
+        ),
+        "no status change for a seal that does not exist",
+    )?;
+    ensure(
+        ok(store.seal(&seal.record.es_id), "read")?.map(|s| s.status) == Some(revoked),
+        "the seal's new status reads back",
+    )?;
+    let applied = logged(store.append_log(b"seal applied"), "append")?;
+    ensure(applied == size.0 + 2, "an event without a record is the next entry")?;
+    ensure(
+        ok(
+            store.log_entries(crate::LeafIndex(applied), crate::LeafIndex(applied + 1)),
+            "read entry",
+        )? == vec![b"seal applied".to_vec()],
+        "it reads back",
+    )?;
+    ensure(
+        ok(store.log_size(), "log size")?.0 == size.0 + 3,
+        "seal events are log entries",
+    )
+}
+
+fn sample_authority(origin: Option<&str>) -> Result<Authority, String> {
+    Ok(Authority {
+        uscc: Uscc::parse("11220000013544541J").map_err(|e| e.to_string())?,
+        name: "某市市场监督管理局".to_owned(),
+        level: "city".to_owned(),
+        region_code: "220100".to_owned(),
+        certificates: vec!["PEM".to_owned()],
+        registered: datetime!(2024-01-01 0:00 UTC),
+        origin: origin.map(str::to_owned),
+    })
+}
+
+fn catalogue(store: &dyn Store) -> Outcome {
+    let mut a = sample_authority(None)?;
+    logged(store.put_authority(&a, b"authority 1"), "put authority")?;
+    a.name.push_str("（新）");
+    logged(store.put_authority(&a, b"authority 2"), "replace authority")?;
+    ensure(
+        ok(store.authorities(), "authorities")? == vec![a],
+        "an authority is replaced, not duplicated",
+    )?;
+    let t: LicenceType = serde_json::from_value(serde_json::json!({
+        "code": "11100000000013338W032", "name": "营业执照", "defining_authority": "11100000000013338W",
+        "holder_code_types": ["001"], "face_schema": []
+    }))
+    .map_err(|e| e.to_string())?;
+    wait(store.put_licence_type(&t), "put type")?;
+    ensure(
+        ok(store.licence_types(), "types")? == vec![t],
+        "a licence type reads back",
+    )
+}
+
+fn serials(store: &dyn Store) -> Outcome {
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..100 {
+        ensure(
+            seen.insert(ok(store.next_serial(), "serial")?),
+            "serials are never repeated",
+        )?;
+    }
+    Ok(())
+}
+
+fn intents(store: &dyn Store) -> Outcome {
+    let id = sample_id("INTENT1", 1)?;
+    let other = sample_id("INTENT2", 1)?;
+    for i in [&id, &other] {
+        let intent = Intent {
+            id: i.clone(),
+            authority: i.issuer().clone(),
+            document: b"{}".to_vec(),
+            recorded: datetime!(2024-01-01 0:00 UTC),
+        };
+        wait(store.record_intent(&intent), "record intent")?;
+    }
+    ensure(
+        ok(store.pending_intents(), "pending")?.len() == 2,
+        "intents are pending until resolved",
+    )?;
+    logged(store.commit_licence(&commit(&id, None), b"licence"), "commit")?;
+    wait(store.abandon_intent(&other), "abandon")?;
+    ensure(
+        ok(store.pending_intents(), "pending")?.is_empty(),
+        "commit and abandon both resolve an intent",
+    )?;
+    ensure(
+        ok(store.licence(&other), "read")?.is_none(),
+        "an abandoned intent is no licence",
+    )
+}
+
+fn licences(store: &dyn Store) -> Outcome {
+    let v1 = sample_id("LIC1", 1)?;
+    let v2 = sample_id("LIC1", 2)?;
+    logged(store.commit_licence(&commit(&v1, None), b"licence"), "commit v1")?;
+    let stored = ok(store.licence(&v1), "read v1")?.ok_or("v1 missing")?;
+    ensure(
+        stored.signed == commit(&v1, None).signed,
+        "signed bytes read back exactly",
+    )?;
+    ensure(
+        stored.document_sha256 == commit(&v1, None).document_sha256,
+        "the document digest reads back",
+    )?;
+    ensure(
+        ok(store.licence_state(&v1), "state of v1")?
+            == Some(crate::LicenceState {
+                document_sha256: stored.document_sha256,
+                status: stored.status.clone(),
+            })
+            && ok(store.licence_state(&v2), "state of v2")?.is_none(),
+        "a licence's state is its digest and status, and absent with it",
+    )?;
+    ensure(
+        matches!(
+            store.commit_licence(&commit(&v1, None), b"licence"),
+            Err(StoreError::Conflict)
+        ),
+        "a licence is never overwritten",
+    )?;
+    let superseded = history(Status::Superseded { by: v2.clone() });
+    let stale = history(Status::Suspended { reason: "x".to_owned() });
+    let r = store.commit_licence(&commit(&v2, Some((v1.clone(), stale, superseded.clone()))), b"licence");
+    ensure(
+        matches!(r, Err(StoreError::Conflict)),
+        "superseding checks the old status",
+    )?;
+    ensure(
+        ok(store.licence(&v2), "read v2")?.is_none(),
+        "a refused commit writes nothing",
+    )?;
+    let current = stored.status;
+    logged(
+        store.commit_licence(
+            &commit(&v2, Some((v1.clone(), current, superseded.clone()))),
+            b"licence",
+        ),
+        "commit v2",
+    )?;
+    ensure(
+        ok(store.licence(&v1), "v1")?.map(|l| l.status) == Some(superseded),
+        "v1 is superseded with v2",
+    )?;
+    ensure(
+        ok(store.current_version(&v1.lineage()), "head")? == Some(v2.clone()),
+        "the head is the newest version",
+    )?;
+    let held = ok(
+        store.licences_of_holder(HolderCodeType::Uscc, "91350100M000100Y43", Some(v1.type_code())),
+        "holder",
+    )?;
+    ensure(
+        held.contains(&v1) && held.contains(&v2),
+        "the holder index lists every version",
+    )?;
+    let none = ok(
+        store.licences_of_holder(HolderCodeType::Uscc, "91350100M000100Y4", None),
+        "holder prefix",
+    )?;
+    ensure(none.is_empty(), "holder lookup matches whole codes, not prefixes")
+}
+
+fn status_changes(store: &dyn Store) -> Outcome {
+    let id = sample_id("STATUS1", 1)?;
+    logged(store.commit_licence(&commit(&id, None), b"licence"), "commit")?;
+    let valid = history(Status::Valid);
+    let revoked = history(Status::Revoked {
+        reason: RevocationReason::Cancelled,
+        note: String::new(),
+    });
+    logged(store.update_status(&id, &valid, &revoked, b"revoke"), "revoke")?;
+    ensure(
+        matches!(
+            store.update_status(&id, &valid, &revoked, b"x"),
+            Err(StoreError::Conflict)
+        ),
+        "a status change checks what it replaces",
+    )?;
+    ensure(
+        matches!(
+            store.update_status(&sample_id("NONE", 1)?, &valid, &revoked, b"x"),
+            Err(StoreError::NotFound)
+        ),
+        "no status change for a licence that does not exist",
+    )?;
+    ensure(
+        ok(store.licence(&id), "read")?.map(|l| l.status) == Some(revoked),
+        "the new status reads back",
+    )
+}
+
+fn log(store: &dyn Store) -> Outcome {
+    use zhengyin_tlog::{inclusion_proof, leaf_hash, root, verify_inclusion, LeafIndex, MemoryTree, TreeSize};
+    // Every logged write so far appended exactly one entry, in order, with no gaps.
+    let size = ok(store.log_size(), "log size")?;
+    let entries = ok(store.log_entries(LeafIndex(0), LeafIndex(size.0)), "entries")?;
+    ensure(
+        entries.len() as u64 == size.0 && size.0 >= 6,
+        "the log holds one entry per logged write",
+    )?;
+    ensure(
+        entries[0] == b"authority 1" && entries[1] == b"authority 2",
+        "entries keep their order",
+    )?;
+    // A refused write appends nothing.
+    let before = ok(store.log_size(), "log size")?;
+    let _ = store.update_status(
+        &sample_id("NONE", 1)?,
+        &StatusHistory::default(),
+        &StatusHistory::default(),
+        b"no",
+    );
+    ensure(
+        ok(store.log_size(), "log size")? == before,
+        "a refused write appends no entry",
+    )?;
+    // The stored hashes give the same root as recomputing from the entries.
+    let mut mirror = MemoryTree::default();
+    entries.iter().for_each(|e| mirror.push(leaf_hash(e)));
+    let reader = crate::LogReader(store);
+    let stored_root = ok(
+        root(size, &reader).map_err(|e| StoreError::Backend(format!("{e:?}"))),
+        "root",
+    )?;
+    let mirror_root = root(size, &mirror).map_err(|e| format!("{e:?}"))?;
+    ensure(stored_root == mirror_root, "stored log hashes agree with the entries")?;
+    for i in 0..size.0 {
+        let proof = inclusion_proof(LeafIndex(i), size, &reader).map_err(|e| format!("{e:?}"))?;
+        let leaf = leaf_hash(&entries[i as usize]);
+        ensure(
+            verify_inclusion(LeafIndex(i), size, &leaf, &proof, &stored_root).is_ok(),
+            "inclusion proofs verify",
+        )?;
+        ensure(
+            ok(store.log_index_of(&leaf), "index of")?.is_some(),
+            "entries are found by leaf hash",
+        )?;
+    }
+    ensure(
+        ok(store.log_index_of(&[0; 32]), "index of")?.is_none(),
+        "unknown leaf hashes are not found",
+    )?;
+    ensure(
+        ok(
+            store.log_entries(LeafIndex(size.0), LeafIndex(size.0 + 5)),
+            "past the end",
+        )?
+        .is_empty(),
+        "no entries past the end",
+    )?;
+    // Checkpoints.
+    ensure(
+        ok(store.latest_checkpoint(), "checkpoint")?.is_none(),
+        "no checkpoint before one is stored",
+    )?;
+    wait(store.put_checkpoint(TreeSize(1), "note 1\n"), "checkpoint 1")?;
+    wait(store.put_checkpoint(size, "note 2\n"), "checkpoint 2")?;
+    ensure(
+        ok(store.latest_checkpoint(), "checkpoint")? == Some((size, "note 2\n".to_owned())),
+        "the latest checkpoint is the largest",
+    )
+}
+
+fn sync(store: &dyn Store) -> Outcome {
+    let origin = "zhengyin.example/city-test";
+    let cursor = |applied: u64| SyncCursor {
+        origin: origin.to_owned(),
+        checkpoint: format!("{origin}\n{applied}\n…\n"),
+        size: applied,
+        root: [applied as u8; 32],
+        frontier: vec![[1; 32]],
+        applied,
+        synced_at: Some(datetime!(2024-01-01 0:00 UTC)),
+    };
+    let v1 = sample_id("SYNC1", 1)?;
+    let v2 = sample_id("SYNC1", 2)?;
+    let replicated = |id: &LicenceId| ReplicatedLicence {
+        id: id.clone(),
+        signed: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+        document_sha256: [9; 32],
+        holder: (HolderCodeType::Uscc, "91350100M000100Y43".to_owned()),
+    };
+    let mut authority = sample_authority(Some(origin))?;
+    let size = ok(store.log_size(), "log size")?.0;
+    let page = SyncApply {
+        expected: None,
+        cursor: cursor(3),
+        authorities: vec![authority.clone()],
+        licences: vec![replicated(&v2), replicated(&v1)],
+        statuses: vec![
+            (v1.clone(), history(Status::Valid)),
+            (v2.clone(), history(Status::Valid)),
+        ],
+        seals: Vec::new(),
+        seal_statuses: Vec::new(),
+        entries: vec![b"sync 1".to_vec(), b"sync 2".to_vec()],
+    };
+    wait(store.apply_sync(&page), "apply a page")?;
+    ensure(
+        ok(store.sync_cursors(), "cursors")? == vec![cursor(3)],
+        "the cursor advances with the page",
+    )?;
+    ensure(
+        ok(store.licence(&v1), "licence")?.map(|l| l.signed) == Some(replicated(&v1).signed),
+        "a replicated licence reads back",
+    )?;
+    ensure(
+        ok(store.current_version(&v1.lineage()), "head")? == Some(v2.clone()),
+        "the newest version is the head, whatever the order applied",
+    )?;
+    ensure(
+        ok(store.log_size(), "log size")?.0 == size + 2,
+        "the page's entries are appended to this node's log",
+    )?;
+    ensure(
+        matches!(store.apply_sync(&page), Err(StoreError::Conflict)),
+        "a page applied twice is refused by its cursor (nothing changes)",
+    )?;
+    ensure(
+        ok(store.log_size(), "log size")?.0 == size + 2,
+        "a refused page appends nothing",
+    )?;
+    let mut forged = replicated(&v1);
+    forged.signed = b"{}".to_vec();
+    let conflicting = SyncApply {
+        expected: Some(cursor(3)),
+        cursor: cursor(4),
+        authorities: Vec::new(),
+        licences: vec![forged],
+        statuses: Vec::new(),
+        seals: Vec::new(),
+        seal_statuses: Vec::new(),
+        entries: vec![b"sync 3".to_vec()],
+    };
+    ensure(
+        matches!(store.apply_sync(&conflicting), Err(StoreError::Conflict)),
+        "other bytes under a held identifier are refused",
+    )?;
+    ensure(
+        ok(store.sync_cursors(), "cursors")? == vec![cursor(3)],
+        "a refused page leaves the cursor",
+    )?;
+    authority.name.push('2');
+    let seal = sample_seal("ZYSYNC0000000001", Some(origin));
+    let next = SyncApply {
+        expected: Some(cursor(3)),
+        cursor: cursor(5),
+        authorities: vec![authority.clone()],
+        licences: vec![replicated(&v1)],
+        statuses: vec![(v1.clone(), history(Status::Superseded { by: v2.clone() }))],
+        seals: vec![seal.clone()],
+        seal_statuses: vec![(seal.record.es_id.clone(), history(SealState::Active))],
+        entries: Vec::new(),
+    };
+    wait(store.apply_sync(&next), "apply the next page")?;
+    ensure(
+        ok(store.licence(&v1), "licence")?.and_then(|l| l.status.latest().cloned())
+            == Some(Status::Superseded { by: v2.clone() }),
+        "a status history is replaced; an identical licence is accepted again",
+    )?;
+    ensure(
+        ok(store.authorities(), "authorities")?.contains(&authority),
+        "a replicated authority is replaced",
+    )?;
+    ensure(
+        ok(store.seal("ZYSYNC0000000001"), "seal")? == Some(seal),
+        "a replicated seal reads back with its status",
+    )?;
+    let incident = zhengyin_model::SyncIncident {
+        id: "IN0000000000000001".to_owned(),
+        origin: origin.to_owned(),
+        kind: zhengyin_model::IncidentKind::Fork,
+        detail: "two roots at size 3".to_owned(),
+        evidence: vec!["a".to_owned(), "b".to_owned()],
+        detected: datetime!(2024-01-01 0:00 UTC),
+        resolved: None,
+    };
+    wait(store.put_incident(&incident), "incident")?;
+    ensure(
+        ok(store.incidents(), "incidents")? == vec![incident],
+        "an incident reads back",
+    )
+}
