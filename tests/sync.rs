@@ -650,3 +650,62 @@ async fn a_province_configured_by_file_follows_its_source_and_a_bad_source_is_re
         assert!(stderr.contains(why), "{stderr}");
     }
 }
+
+/// A province run as two frontends of one database (PostgreSQL pass only): one follows the city
+/// at a time (the source's lease), the other answers as fresh from the shared cursor, and when the
+/// one following is killed the other takes over.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_province_of_two_frontends_follows_a_city_once_and_survives_losing_one() {
+    if !common::postgres() {
+        eprintln!("two frontends need a shared database: PostgreSQL pass only");
+        return;
+    }
+    let dir = TempDir::new("sync-two-frontends");
+    let http = Client::new();
+    let a = Node::city(&dir, "a", CITY_A, "ed25519");
+    let stale_after = ["--max-staleness-seconds", "3"];
+    let mut first = Node::province(&dir, "p", &[(CITY_A, &a.url())], &stale_after);
+    let second = Node::province(&dir, "p", &[(CITY_A, &a.url())], &stale_after);
+
+    let (id, licence) = issue(&http, &a, "ed25519", "JL-SYNC-2F-1").await;
+    for p in [&first, &second] {
+        until_verdict(&http, p, &licence, "VALID", Duration::from_secs(30)).await;
+    }
+    // Longer than the staleness bound: the frontend that does not follow stays fresh too.
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        for p in [&first, &second] {
+            let report = verify(&http, p, &licence, true).await;
+            assert_eq!(report["verdict"], "VALID", "{report}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for p in [&first, &second] {
+        let s = source(&http, p, CITY_A).await;
+        assert!(s["last_error"].is_null(), "no frontend raced the other: {s}");
+    }
+
+    revoke(&http, &a, "ed25519", &id).await;
+    for p in [&first, &second] {
+        until_verdict(&http, p, &licence, "INVALID", Duration::from_secs(30)).await;
+    }
+
+    first.kill();
+    let (_, later) = issue(&http, &a, "ed25519", "JL-SYNC-2F-2").await;
+    let taken_over = until_verdict(&http, &second, &later, "VALID", Duration::from_secs(60)).await;
+    eprintln!("the other frontend took over following the city in {taken_over:?}");
+    let size = log_size(&http, &a).await;
+    until_source(&http, &second, CITY_A, |s| s["applied"] == size).await;
+    let (_, applied) = holdings(&http, &second, &[]).await;
+    let relevant = log_entries(&http, &a)
+        .await
+        .iter()
+        .filter(|e| {
+            e["event"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("licence.") || e == "authority.registered")
+        })
+        .count();
+    assert_eq!(applied.len(), relevant, "every licence event applied exactly once");
+    common::assert_no_server_errors(second.server()).await;
+}

@@ -3,11 +3,12 @@
 //! Several `zhengyin` processes may serve one PostgreSQL database. Status is never held in
 //! memory — verification reads it from the store every time, so a revocation through one
 //! frontend is seen by every other at once — but some state is: the registry, grants and
-//! service items, CRLs, the set of disputed licences, and the HTTP layer's API tokens. Every
+//! service items, CRLs, the set of disputed licences, sync sources' progress and incidents, and
+//! the HTTP layer's API tokens. Every
 //! write that changes it appends a log entry, and the log is shared, so [`Engine::follow_store`]
 //! reads the entries appended since its previous call and reloads what they touched. Licence
-//! types, service items and CRLs change without an entry; they are small, and are compared with
-//! the store on every call. Called every [`FOLLOW_INTERVAL`], that bounds how long another
+//! types, service items, CRLs and sync cursors and incidents change without an entry; they are
+//! small, and are read again on every call. Called every [`FOLLOW_INTERVAL`], that bounds how long another
 //! frontend's change takes to be seen here.
 
 use std::collections::HashSet;
@@ -99,6 +100,8 @@ impl Engine {
             *self.write_access() = access::AccessIndex::load(self.store.as_ref())?;
         }
         self.reload_crls()?;
+        // Another frontend may be the one following a source, or resolve its incident.
+        self.sync.refresh(self.store.sync_cursors()?, self.store.incidents()?);
         self.followed.store(size.max(seen), Ordering::Release);
         Ok(Followed { tokens: touched.tokens })
     }

@@ -48,6 +48,7 @@ pub use cache::{CacheStats, SignatureCache};
 pub use clock::{Clock, FixedClock, Random, SeededRandom, SystemClock, SystemRandom};
 pub use error::EngineError;
 pub use follow::{Followed, FOLLOW_INTERVAL};
+pub use lease::{Lease, LEASE_TIME};
 pub use log::{LogConfig, MAX_ENTRIES_PER_PAGE};
 pub use objections::{FileObjection, ObjectionActor, ObjectionViewer, DEFAULT_EVIDENCE_LIMIT, MAX_EVIDENCE, MAX_TEXT};
 pub use registry::Keyring;

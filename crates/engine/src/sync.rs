@@ -218,6 +218,25 @@ impl SyncStates {
         }
     }
 
+    /// Takes in what the store says of every source, as another frontend of a shared store left
+    /// it: progress only moves forward, and the open incidents are the store's.
+    pub(crate) fn refresh(&self, cursors: Vec<SyncCursor>, incidents: Vec<SyncIncident>) {
+        let stored = Self::load(cursors, incidents);
+        let stored = stored.sources.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut sources = self.sources.write().unwrap_or_else(|p| p.into_inner());
+        for state in sources.values_mut() {
+            state.open_incidents.clear();
+        }
+        for (origin, s) in stored {
+            let held = sources.entry(origin).or_default();
+            held.checkpoint_size = held.checkpoint_size.max(s.checkpoint_size);
+            held.applied = held.applied.max(s.applied);
+            held.source_size = held.source_size.max(s.source_size);
+            held.synced_at = held.synced_at.max(s.synced_at);
+            held.open_incidents = s.open_incidents;
+        }
+    }
+
     fn update<R>(&self, origin: &str, f: impl FnOnce(&mut SourceState) -> R) -> R {
         let mut sources = self.sources.write().unwrap_or_else(|p| p.into_inner());
         f(sources.entry(origin.to_owned()).or_default())
@@ -1029,6 +1048,28 @@ impl Engine {
             tracing::debug!(origin = %source.origin, start, end, "sync page applied");
         }
         let now = self.clock.now();
+        if applied == 0 {
+            if let Some(stored) = expected {
+                // Nothing new: the source confirmed this node's copy is current. Stored, so that
+                // the other frontends of a shared store know how fresh it is.
+                let cursor = SyncCursor {
+                    synced_at: Some(now),
+                    ..stored.clone()
+                };
+                self.store
+                    .apply_sync(&SyncApply {
+                        expected: Some(stored),
+                        cursor,
+                        authorities: Vec::new(),
+                        licences: Vec::new(),
+                        statuses: Vec::new(),
+                        seals: Vec::new(),
+                        seal_statuses: Vec::new(),
+                        entries: Vec::new(),
+                    })?
+                    .await?;
+            }
+        }
         self.sync.update(&source.origin, |s| {
             s.checkpoint_size = size;
             s.applied = frontier.size().0;

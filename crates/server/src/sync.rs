@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use zhengyin_engine::sync::{Feed, FeedError, SyncError, SyncObject, SyncSource};
-use zhengyin_engine::{Engine, MAX_ENTRIES_PER_PAGE};
+use zhengyin_engine::{Engine, Lease, MAX_ENTRIES_PER_PAGE};
 use zhengyin_model::{LicenceType, TypeCode};
 use zhengyin_tlog::Hash;
 
@@ -133,6 +133,9 @@ impl Feed for HttpFeed {
     }
 }
 
+/// How long a frontend's hold on following a source lasts unless renewed (every round renews it).
+pub const SYNC_LEASE_TIME: Duration = Duration::from_secs(10);
+
 /// How often and how much to pull.
 #[derive(Debug, Clone, Copy)]
 pub struct Pace {
@@ -145,11 +148,27 @@ pub struct Pace {
 /// Follows one source forever: a round every `poll`, backing off (doubling up to 30 s) while the
 /// source is unreachable or this node fails; an incident stops the source until an operator
 /// resolves it (checked every round, at the normal pace).
+///
+/// Of the frontends of a shared database, the one holding the source's lease follows it; the
+/// others wait, and take over when that one stops renewing it (within [`SYNC_LEASE_TIME`]).
 pub async fn follow(engine: Arc<Engine>, source: SyncSource, feed: HttpFeed, pace: Pace) {
     engine.watch_source(&source.origin);
     let page = pace.page.clamp(1, MAX_ENTRIES_PER_PAGE);
+    let lease = Lease::new(&format!("sync {}", source.origin), SYNC_LEASE_TIME);
     let mut backoff = pace.poll;
     loop {
+        match engine.hold(&lease) {
+            Ok(true) => {}
+            Ok(false) => {
+                tokio::time::sleep(pace.poll).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(origin = %source.origin, error = %e, "taking the sync lease failed");
+                tokio::time::sleep(pace.poll.max(Duration::from_secs(1))).await;
+                continue;
+            }
+        }
         let wait = match engine.sync_round(&source, &feed, page).await {
             Ok(outcome) => {
                 if outcome.applied > 0 {
