@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the Rust toolchain, when missing (Debian packages):
+# Python 3 with venv (generated clients), and
 # PostgreSQL's server, for the cluster tests (they start throwaway clusters of their own).
 set -euo pipefail
 PG_MAJOR=15
@@ -9,4 +10,13 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "postgresql-$PG_MAJOR" >/dev/null
+fi
+# Python with venv, for the generated-client tests (scripts/clients.sh installs the pinned
+# generator into target/clients/venv).
+if ! command -v python3 >/dev/null || ! python3 -c "import ensurepip, venv" 2>/dev/null; then
+  echo "installing python3-venv for the generated-client tests"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3 python3-venv >/dev/null
 fi

@@ -1,0 +1,100 @@
+//! Clients generated from `api-spec/openapi.yaml`, as an integrator would make them
+//! (`scripts/clients.sh`, pinned generators, no warning allowed), used against a really started
+//! node: every operation of the spec is in the client, and a whole day of the service (issue,
+//! verify with a purpose, the one interface under a grant, the holder's view, an objection,
+//! revocation, the auditor's proofs) runs through the generated Python client alone.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::{holder_token, root, Server, TempDir};
+
+/// The generated Python client's folder, generated and installed once per test process.
+fn python_client() -> &'static PathBuf {
+    static CLIENT: OnceLock<PathBuf> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg("scripts/clients.sh")
+            .arg("python")
+            .current_dir(root())
+            .output()
+            .expect("running scripts/clients.sh");
+        assert!(
+            out.status.success(),
+            "generating the Python client failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        root().join("target/clients/python")
+    })
+}
+
+/// `someOperationId` as openapi-python-client names its module: `some_operation_id`.
+fn snake_case(id: &str) -> String {
+    let mut name = String::new();
+    for c in id.chars() {
+        if c.is_ascii_uppercase() {
+            name.push('_');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    name
+}
+
+#[test]
+fn every_operation_of_the_spec_is_in_the_generated_python_client() {
+    let spec: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(root().join("api-spec/openapi.yaml")).unwrap()).unwrap();
+    let api = python_client().join("zhengyin_client/api");
+    let generated: Vec<String> = std::fs::read_dir(&api)
+        .unwrap()
+        .flat_map(|tag| std::fs::read_dir(tag.unwrap().path()).into_iter().flatten())
+        .map(|f| {
+            f.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".py")
+                .to_owned()
+        })
+        .collect();
+    let mut operations = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(
+                generated.contains(&snake_case(id)),
+                "{method} {path} ({id}) is missing from the generated client"
+            );
+            operations += 1;
+        }
+    }
+    assert!(operations > 70, "only {operations} operations read from the spec");
+}
+
+#[test]
+fn a_day_of_the_service_runs_through_the_generated_python_client() {
+    let client = python_client();
+    let dir = TempDir::new("generated-clients");
+    let server = Server::start(&dir.0);
+    let out = Command::new(root().join("target/clients/venv/bin/python"))
+        .arg(root().join("tests/clients/scenario.py"))
+        .arg(&server.url)
+        .arg(holder_token("91350100M000100Y43"))
+        .env("PYTHONPATH", client)
+        .output()
+        .expect("running the scenario");
+    assert!(
+        out.status.success(),
+        "the scenario failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+}
