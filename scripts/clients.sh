@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Generates the API clients an integrator would, from api-spec/openapi.yaml, with pinned tools in
 # target/clients (made here when missing):
-#   bash scripts/clients.sh python   # -> target/clients/python, installed in target/clients/venv
-# Fails on any generator warning: a warning means an operation or a model is missing.
+#   bash scripts/clients.sh python       # -> target/clients/python, installed in target/clients/venv
+#   bash scripts/clients.sh typescript   # -> target/clients/ts/schema.d.ts, then tsc --strict over
+#                                        #    tests/clients/check.ts (calls through openapi-fetch)
+# Fails on any generator warning: a warning means an operation or a model is missing. The npm
+# tools are pinned by tests/clients/package-lock.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OPENAPI_PYTHON_CLIENT=0.29.1
@@ -31,7 +34,26 @@ python_client() {
   echo "python client: $OUT/python (installed in $venv)"
 }
 
+typescript_types() {
+  local ts=$OUT/ts
+  mkdir -p "$ts"
+  cp tests/clients/package.json tests/clients/package-lock.json tests/clients/tsconfig.json \
+    tests/clients/check.ts "$ts/"
+  (cd "$ts" && npm ci --no-audit --no-fund --silent)
+  local log=$OUT/ts-generate.log
+  (cd "$ts" && ./node_modules/.bin/openapi-typescript ../../../api-spec/openapi.yaml -o schema.d.ts) >"$log" 2>&1 ||
+    { cat "$log" >&2; exit 1; }
+  if grep -qiE "warn|error" "$log"; then
+    echo "openapi-typescript warned:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  (cd "$ts" && ./node_modules/.bin/tsc -p tsconfig.json)
+  echo "typescript types: $ts/schema.d.ts (check.ts type-checks)"
+}
+
 case "${1:-}" in
   python) python_client ;;
-  *) echo "usage: bash scripts/clients.sh python" >&2; exit 2 ;;
+  typescript) typescript_types ;;
+  *) echo "usage: bash scripts/clients.sh python|typescript" >&2; exit 2 ;;
 esac

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the Rust toolchain, when missing (Debian packages):
-# Python 3 with venv (generated clients), and
+# Python 3 with venv and Node.js with npm (generated clients), and
 # PostgreSQL's server, for the cluster tests (they start throwaway clusters of their own).
 set -euo pipefail
 PG_MAJOR=15
@@ -19,4 +19,13 @@ if ! command -v python3 >/dev/null || ! python3 -c "import ensurepip, venv" 2>/d
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3 python3-venv >/dev/null
+fi
+# Node.js and npm, for the generated TypeScript types (the npm tools are pinned by
+# tests/clients/package-lock.json and installed into target/clients/ts).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "installing nodejs and npm for the generated-client tests"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
 fi

@@ -1,8 +1,9 @@
 //! Clients generated from `api-spec/openapi.yaml`, as an integrator would make them
 //! (`scripts/clients.sh`, pinned generators, no warning allowed), used against a really started
-//! node: every operation of the spec is in the client, and a whole day of the service (issue,
+//! node: every operation of the spec is in the Python client, a whole day of the service (issue,
 //! verify with a purpose, the one interface under a grant, the holder's view, an objection,
-//! revocation, the auditor's proofs) runs through the generated Python client alone.
+//! revocation, the auditor's proofs) runs through it alone, and the TypeScript types type-check
+//! an approval system's calls.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -18,20 +19,25 @@ use common::{holder_token, root, Server, TempDir};
 fn python_client() -> &'static PathBuf {
     static CLIENT: OnceLock<PathBuf> = OnceLock::new();
     CLIENT.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg("scripts/clients.sh")
-            .arg("python")
-            .current_dir(root())
-            .output()
-            .expect("running scripts/clients.sh");
-        assert!(
-            out.status.success(),
-            "generating the Python client failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        generate("python");
         root().join("target/clients/python")
     })
+}
+
+/// Runs `scripts/clients.sh <language>`; panics with its output if it fails.
+fn generate(language: &str) {
+    let out = Command::new("bash")
+        .arg("scripts/clients.sh")
+        .arg(language)
+        .current_dir(root())
+        .output()
+        .expect("running scripts/clients.sh");
+    assert!(
+        out.status.success(),
+        "generating the {language} client failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `someOperationId` as openapi-python-client names its module: `some_operation_id`.
@@ -97,4 +103,11 @@ fn a_day_of_the_service_runs_through_the_generated_python_client() {
         String::from_utf8_lossy(&out.stderr)
     );
     eprintln!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// The TypeScript types openapi-typescript makes of the spec type-check, under `tsc --strict`,
+/// the calls an approval system in TypeScript makes through openapi-fetch (tests/clients/check.ts).
+#[test]
+fn typescript_types_generated_from_the_spec_type_check_an_approval_systems_calls() {
+    generate("typescript");
 }
