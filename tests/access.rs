@@ -302,6 +302,57 @@ async fn an_approval_system_uses_a_licence_and_the_holder_sees_it() {
     assert_eq!(status, StatusCode::FORBIDDEN, "departments do not read others' records");
 }
 
+/// Of a department's grants for one type and service item, the one approved last applies: a
+/// newer wider grant is never shadowed by an older narrow one, and a newer narrow one narrows.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_grant_approved_last_is_the_one_in_force() {
+    let dir = TempDir::new("access-newest-grant");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let id = issue(&http, &server, "JL-ACCESS-NEWEST").await;
+    let lookup = format!("/v1/licence-types/{TYPE}/lookup");
+    let fetch = format!("/v1/licence-types/{TYPE}/fetch");
+    let face = |answer: &Value| answer["licences"][0]["face"].as_object().map(|f| f.len());
+
+    grant(
+        &http,
+        &server,
+        &["company_name", "legal_representative", "address"],
+        false,
+    )
+    .await;
+    let (status, narrow) = send(&http, &server, &lookup, DEPARTMENT, &use_body(&id)).await;
+    assert_eq!((status, face(&narrow)), (StatusCode::OK, Some(3)), "{narrow}");
+    let (status, p) = send(&http, &server, &fetch, DEPARTMENT, &use_body(&id)).await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("grant.fields_insufficient"))
+    );
+
+    let every_field = [
+        "company_name",
+        "company_form",
+        "legal_representative",
+        "registered_capital",
+        "established",
+        "address",
+        "business_scope",
+        "number",
+        "holder.name",
+        "holder.code",
+    ];
+    grant(&http, &server, &every_field, false).await;
+    let (status, wide) = send(&http, &server, &lookup, DEPARTMENT, &use_body(&id)).await;
+    assert_eq!(status, StatusCode::OK, "{wide}");
+    assert!(face(&wide) > Some(3), "the newer wider grant applies: {wide}");
+    let (status, fetched) = send(&http, &server, &fetch, DEPARTMENT, &use_body(&id)).await;
+    assert_eq!(status, StatusCode::OK, "{fetched}");
+
+    grant(&http, &server, &["company_name"], false).await;
+    let (status, narrowed) = send(&http, &server, &lookup, DEPARTMENT, &use_body(&id)).await;
+    assert_eq!((status, face(&narrowed)), (StatusCode::OK, Some(1)), "{narrowed}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_holder_authorises_a_use_then_withdraws_it_and_the_next_call_is_refused() {
     let dir = TempDir::new("authorise");

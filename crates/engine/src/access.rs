@@ -473,9 +473,13 @@ impl Engine {
         if live.is_empty() {
             return Err(refused(UseRefusal::NoGrant));
         }
+        // Of the department's live grants for this service item, the newest approved one
+        // applies: a grant approved later supersedes the earlier ones (wider or narrower), so
+        // an authority's latest decision is the one in force.
         let grant = live
             .into_iter()
-            .find(|g| g.service_items.contains(&ctx.service_item))
+            .filter(|g| g.service_items.contains(&ctx.service_item))
+            .max_by_key(|g| (g.approved_at(), g.id.clone()))
             .ok_or_else(|| refused(UseRefusal::ServiceItemNotGranted(ctx.service_item.clone())))?;
         if grant.requires_authorisation && ctx.authorisation.is_none() {
             return Err(refused(UseRefusal::AuthorisationRequired));

@@ -181,6 +181,15 @@ impl Grant {
         self.state == GrantState::Approved && at < self.until
     }
 
+    /// When it was approved (the last change into `approved`), if it was.
+    pub fn approved_at(&self) -> Option<OffsetDateTime> {
+        self.history
+            .iter()
+            .rev()
+            .find(|c| c.state == GrantState::Approved)
+            .map(|c| c.time)
+    }
+
     /// Whether `field` is among the fields it grants.
     pub fn allows_field(&self, field: &str) -> bool {
         self.fields.iter().any(|f| f == field)
