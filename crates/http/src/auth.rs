@@ -247,12 +247,19 @@ impl Tokens {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header; the scheme name is case-insensitive
+/// (RFC 9110 §11.1), and any run of spaces may follow it.
+fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
         let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+        let Some(token) = header.and_then(bearer_token) else {
             return Err(Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "auth.missing",
@@ -421,6 +428,21 @@ impl FromRequestParts<AppState> for HolderCaller {
             _ => Err(Problem::forbidden(
                 "only a holder (identity-platform token) may do this",
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_not_bearer() {
+        for header in ["Bearer t", "bearer t", "BEARER t", "bEaReR t"] {
+            assert_eq!(bearer_token(header), Some("t"), "{header}");
+        }
+        for header in ["Basic dDp0", "Bearert", "Bearer", "", "Token t"] {
+            assert_eq!(bearer_token(header), None, "{header}");
         }
     }
 }
