@@ -64,6 +64,26 @@ fn offline_verification_checks_signature_and_chain() {
     assert_eq!(report["verdict"], "INVALID");
 }
 
+/// `zhengyin … | head -0`: the reader has gone before the output is written; the CLI ends
+/// quietly with success instead of panicking on the broken pipe.
+#[test]
+fn a_reader_that_goes_away_ends_the_cli_quietly() {
+    for _ in 0..3 {
+        let mut child = Command::new(common::binary())
+            .current_dir(root())
+            .args(["holder-token", "--holder", "91350100M000100Y43"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{:?}: {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
 #[test]
 fn bad_input_is_a_plain_message_and_a_nonzero_exit() {
     let dir = TempDir::new("cli-bad");

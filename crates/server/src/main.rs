@@ -19,6 +19,9 @@
 //!
 //! This binary is the only place that knows configuration files, paths and `anyhow`.
 
+#[macro_use]
+mod output;
+
 mod audit;
 mod config;
 mod demo;
@@ -388,9 +391,9 @@ fn redacted(url: &str) -> String {
 fn migrate(url: &str) -> anyhow::Result<ExitCode> {
     let done = PgStore::migrate(url).with_context(|| format!("migrating {}", redacted(url)))?;
     if done.from == done.to {
-        println!("schema version {}: already current", done.to);
+        say!("schema version {}: already current", done.to);
     } else {
-        println!("schema version {} -> {}", done.from, done.to);
+        say!("schema version {} -> {}", done.from, done.to);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -422,7 +425,7 @@ fn holder_token(
             lifetime: time::Duration::seconds(ttl),
         },
     )?;
-    println!("{token}");
+    say!("{token}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -626,7 +629,7 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
     let address = listener.local_addr()?;
     tracing::info!(%address, data = %where_data_lives(&config), "zhengyin listening");
     // One machine-readable line on stdout, for scripts and tests that start the server on port 0.
-    println!("zhengyin listening on http://{address}");
+    say!("zhengyin listening on http://{address}");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -687,11 +690,11 @@ fn run_audit(
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match runtime.block_on(audit::audit(&source, key, state))? {
         audit::Outcome::Ok(summary) => {
-            println!("{summary}");
+            say!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
         audit::Outcome::Failed(problem) => {
-            println!("FAIL: {problem}");
+            say!("FAIL: {problem}");
             Ok(ExitCode::from(1))
         }
     }
@@ -718,12 +721,12 @@ fn sync_status(url: &str, token: &str) -> anyhow::Result<ExitCode> {
     })?;
     let sources = answer["sources"].as_array().cloned().unwrap_or_default();
     if sources.is_empty() {
-        println!("this node aggregates no source");
+        say!("this node aggregates no source");
     }
     let mut halted = false;
     for s in &sources {
         halted |= s["state"] == "halted";
-        println!(
+        say!(
             "{}  {}  checkpoint {}  applied {}  behind {} entries / {} s  errors {}{}{}",
             s["origin"].as_str().unwrap_or("?"),
             s["state"].as_str().unwrap_or("?"),
@@ -748,7 +751,7 @@ fn sync_status(url: &str, token: &str) -> anyhow::Result<ExitCode> {
 fn export_log(url: &str, token: &str, out: &Path) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let size = runtime.block_on(audit::export(audit::Client::new(url, token), out))?;
-    println!("exported {size} entries and the checkpoint to {}", out.display());
+    say!("exported {size} entries and the checkpoint to {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -792,7 +795,7 @@ fn verify(licence: &Path, anchors: &Path, certs: &[PathBuf], token_key: Option<&
     } else {
         zhengyin_engine::verify_offline(&bytes, roots, &chains, now, None)?
     };
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    say!("{}", serde_json::to_string_pretty(&report)?);
     // Offline the status is unknown, so the best verdict is INDETERMINATE; exit 0 means
     // "no check failed", 1 means INVALID.
     Ok(if report.verdict == Verdict::Invalid {

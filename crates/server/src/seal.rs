@@ -46,7 +46,7 @@ pub fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
             .map_err(|e| anyhow::anyhow!("{} is neither a seal nor a signature: {e}", file.display()))?;
         describe_seal(&mut out, &seal)?;
     }
-    print!("{out}");
+    say_raw!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -164,7 +164,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             .map(|s| serde_json::json!({"path": s.path, "kind": s.kind, "report": s.report}))
             .collect();
         let out = serde_json::json!({"report": result.report, "signatures": signatures});
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        say!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(exit_for(result.report.verdict));
     }
     let report = if parse_signature(&bytes).is_ok() {
@@ -178,7 +178,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         verify_seal(&ctx, &bytes, args.at.unwrap_or(now))
     };
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    say!("{}", serde_json::to_string_pretty(&report)?);
     Ok(exit_for(report.verdict))
 }
 
