@@ -213,6 +213,27 @@ async fn bad_input_gets_a_clear_problem_never_a_5xx() {
     )
     .await;
     assert!(body["detail"].as_str().unwrap().contains("registered_capital"));
+    // Text that displays as something else, control characters, dates that are not calendar
+    // dates of the years 0001-9999: refused, each with the field named.
+    for (field, value, code) in [
+        ("/holder/name", json!("吉林\u{202E}示例科技有限公司"), "request.invalid"),
+        ("/number", json!("JL\u{0}1"), "request.invalid"),
+        ("/face/address", json!("长春市\n示例路1号"), "face.invalid"),
+        ("/face/company_name", json!("\u{1b}[31m吉林示例"), "face.invalid"),
+        ("/valid_until", json!("0000-01-01"), "request.invalid"),
+        ("/valid_until", json!("-0001-01-01"), "request.invalid"),
+        ("/face/established", json!("2023-02-29"), "face.invalid"),
+    ] {
+        let mut bad = business_licence("N");
+        *bad.pointer_mut(field).unwrap() = value.clone();
+        let r = api.post("/v1/licences", issuer, &bad).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            status.is_client_error() && body["code"] == code,
+            "{field} = {value}: {status} {body}"
+        );
+    }
     // A physician's licence needs a citizen ID with a right check character.
     let doctor = |code: &str| {
         json!({

@@ -731,10 +731,7 @@ fn optional_date(s: Option<&str>, field: &str) -> Result<Option<time::Date>, Eng
 }
 
 fn check_text(value: &str, field: &str, max: usize) -> Result<(), EngineError> {
-    if value.trim().is_empty() || value.chars().count() > max {
-        return Err(EngineError::invalid(format!("{field} must be 1 to {max} characters")));
-    }
-    Ok(())
+    zhengyin_model::text::check_line(value, field, max).map_err(EngineError::invalid)
 }
 
 fn check_body(body: &LicenceBody, licence_type: &LicenceType) -> Result<(), EngineError> {

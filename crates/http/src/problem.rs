@@ -21,7 +21,7 @@
 //! | `evidence.not_found` | 404 | the objection lists no stored evidence file with that SHA-256 |
 //! | `seal.not_found` | 404 | no such seal |
 //! | `seal.status_conflict` | 409 | the seal's status does not allow this (e.g. applying a suspended seal) |
-//! | `use.cause_invalid` | 422 | `use_cause` is missing, blank, over 200 characters or has control characters |
+//! | `use.cause_invalid` | 422 | `use_cause` is missing, blank, over 200 characters or has control or bidirectional formatting characters |
 //! | `use.unknown_service_item` | 422 | the service item code is not registered |
 //! | `grant.missing` | 403 | no live grant lets this department use licences of this type (same answer whether the licence exists or not) |
 //! | `grant.service_item_not_granted` | 403 | the department's grant does not list this service item |

@@ -44,7 +44,8 @@ pub enum AccessError {
     },
 }
 
-/// Checks a use cause: 1 to 200 characters, not only blanks, no control characters.
+/// Checks a use cause: 1 to 200 characters, not only blanks, no control or bidirectional
+/// formatting characters.
 pub fn check_use_cause(cause: &str) -> Result<(), AccessError> {
     let chars = cause.chars().count();
     if cause.trim().is_empty() {
@@ -55,11 +56,7 @@ pub fn check_use_cause(cause: &str) -> Result<(), AccessError> {
             "use_cause is {chars} characters; at most {MAX_USE_CAUSE}"
         )));
     }
-    if cause.chars().any(char::is_control) {
-        return Err(AccessError::Invalid(
-            "use_cause must not contain control characters".into(),
-        ));
-    }
+    crate::text::check_plain(cause, "use_cause", false).map_err(AccessError::Invalid)?;
     Ok(())
 }
 
@@ -98,12 +95,7 @@ pub fn check_code(what: &str, code: &str) -> Result<(), AccessError> {
 }
 
 fn check_text(what: &str, text: &str, max: usize) -> Result<(), AccessError> {
-    if text.trim().is_empty() || text.chars().count() > max || text.chars().any(char::is_control) {
-        return Err(AccessError::Invalid(format!(
-            "{what} must be 1 to {max} characters without control characters"
-        )));
-    }
-    Ok(())
+    crate::text::check_line(text, what, max).map_err(AccessError::Invalid)
 }
 
 /// Where a grant is in its life.

@@ -21,6 +21,7 @@ pub mod objection;
 pub mod report;
 pub mod seal;
 pub mod sync;
+pub mod text;
 
 pub use access::{
     ApiToken, Authorisation, Grant, GrantState, HolderRef, Presentation, ServiceItem, UseOperation, UseOutcome,

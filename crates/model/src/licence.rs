@@ -54,9 +54,27 @@ mod option_date_format {
     }
 }
 
-/// Parses a `YYYY-MM-DD` date.
-pub fn parse_date(s: &str) -> Result<Date, time::error::Parse> {
-    Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+/// A date that is not a real `YYYY-MM-DD` calendar date of the years 0001–9999.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a calendar date YYYY-MM-DD of the years 0001 to 9999")]
+pub struct InvalidDate(pub String);
+
+/// Parses a `YYYY-MM-DD` date: four-digit years 0001–9999 only (no sign, no year 0), and a day
+/// that exists in its month.
+pub fn parse_date(s: &str) -> Result<Date, InvalidDate> {
+    let invalid = || InvalidDate(s.chars().take(40).collect());
+    let shape = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shape || s.starts_with("0000") {
+        return Err(invalid());
+    }
+    Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| invalid())
 }
 
 /// Formats a timestamp as RFC 3339 UTC with whole seconds, as every signed time is written.
@@ -374,6 +392,29 @@ impl History<Status> {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn dates_are_real_calendar_dates_of_years_0001_to_9999() {
+        for good in ["0001-01-01", "2024-02-29", "2046-11-21", "9999-12-31"] {
+            assert!(parse_date(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "0000-01-01",
+            "-0001-01-01",
+            "+2024-01-01",
+            "10000-01-01",
+            "2023-02-29",
+            "2024-13-01",
+            "2024-04-31",
+            "2024-1-01",
+            "2024-01-01T00:00:00Z",
+            " 2024-01-01",
+            "２０２４-01-01",
+            "",
+        ] {
+            assert!(parse_date(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn proof_config_takes_the_context_and_drops_the_value() {

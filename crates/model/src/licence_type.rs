@@ -48,6 +48,10 @@ pub struct FieldSpec {
     /// Whether every licence must carry the field.
     #[serde(default)]
     pub required: bool,
+    /// For `string`: whether the text may span lines (line feeds and tabs allowed); other
+    /// control and bidirectional formatting characters are refused in every text.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multiline: bool,
 }
 
 /// The kinds of face-data values.
@@ -163,7 +167,7 @@ impl FieldSpec {
                 if s.chars().count() > max {
                     Err(format!("longer than {max} characters"))
                 } else {
-                    Ok(())
+                    crate::text::check_plain(s, "the text", self.multiline)
                 }
             }
             (FieldKind::Date, Value::String(s)) => crate::licence::parse_date(s)
@@ -250,6 +254,26 @@ mod tests {
             let err = t.check_face(face.as_object().unwrap()).unwrap_err();
             assert!(err.to_string().contains(field), "{face}: {err}");
         }
+    }
+
+    #[test]
+    fn only_a_multiline_field_takes_line_breaks_and_no_field_takes_bidi_overrides() {
+        let mut t = business_licence();
+        t.face_schema.push(
+            serde_json::from_value(json!({"name": "scope", "label": "经营范围", "kind": "string", "multiline": true}))
+                .unwrap(),
+        );
+        let face = |name: &str, scope: &str| {
+            json!({"company_name": name, "established": "2020-01-01", "scope": scope})
+                .as_object()
+                .cloned()
+                .unwrap()
+        };
+        t.check_face(&face("某某公司", "一、批发\n二、零售\t（依法须经批准的项目）"))
+            .unwrap();
+        assert!(t.check_face(&face("某某\n公司", "x")).is_err());
+        assert!(t.check_face(&face("某某公司", "批发\u{202E}售零")).is_err());
+        assert!(t.check_face(&face("某某公司", "批发\r\n零售")).is_err());
     }
 
     #[test]
