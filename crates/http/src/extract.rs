@@ -38,9 +38,25 @@ fn check_content_type(req: &Request) -> Result<(), Problem> {
     }
 }
 
+/// How long a client may take to send a request body (set by the router from its config).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyReadTimeout(pub std::time::Duration);
+
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Problem> {
     check_content_type(&req)?;
-    Bytes::from_request(req, state).await.map_err(|rejection| {
+    let limit = req.extensions().get::<BodyReadTimeout>().map(|t| t.0);
+    let read = Bytes::from_request(req, state);
+    let read = match limit {
+        Some(limit) => tokio::time::timeout(limit, read).await.map_err(|_| {
+            Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request.timeout",
+                format!("the body did not arrive within {} s", limit.as_secs_f32()),
+            )
+        })?,
+        None => read.await,
+    };
+    read.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -18,6 +18,7 @@ mod objections;
 pub mod problem;
 mod qr;
 mod seals;
+pub mod serve;
 mod sync;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +39,7 @@ use zhengyin_engine::Engine;
 pub use auth::{Caller, Role, TokenConfig, Tokens};
 pub use metrics::Metrics;
 pub use problem::Problem;
+pub use serve::{serve, ServeLimits};
 
 /// The OpenAPI document, as written in `api-spec/openapi.yaml`.
 pub const OPENAPI_YAML: &str = include_str!("../../../api-spec/openapi.yaml");
@@ -118,6 +120,8 @@ pub struct HttpConfig {
     pub batch_limit: usize,
     /// Largest body of `POST /v1/verify/batch`, in bytes.
     pub batch_body_limit: usize,
+    /// How long a client may take to send a request body (408 `request.timeout` after).
+    pub body_read_timeout: std::time::Duration,
 }
 
 impl Default for HttpConfig {
@@ -126,6 +130,7 @@ impl Default for HttpConfig {
             body_limit: 256 * 1024,
             batch_limit: 256,
             batch_body_limit: 4 * 1024 * 1024,
+            body_read_timeout: ServeLimits::default().body_read_timeout,
         }
     }
 }
@@ -230,6 +235,7 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(axum::Extension(extract::BodyReadTimeout(config.body_read_timeout)))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(PropagateRequestIdLayer::new(header::HeaderName::from_static(
             REQUEST_ID,

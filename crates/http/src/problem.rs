@@ -43,6 +43,7 @@
 //! | `auth.scope` | 403 | the role allows the operation, but not on this object (another authority's licence, someone else's objection) |
 //! | `verify.batch_too_large` | 422 | more licences in one batch than the configured limit |
 //! | `log.entry_not_found` | 404 | no log entry has the leaf hash asked for |
+//! | `request.timeout` | 408 | the request body did not arrive within the body-read timeout |
 //! | `rate_limited` | 429 | the token's request rate is exceeded (with `Retry-After`) |
 //! | `not_found` | 404 | no such route |
 //! | `method_not_allowed` | 405 | the route exists, the method does not |

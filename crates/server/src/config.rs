@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::Deserialize;
-use zhengyin_http::{HttpConfig, TokenConfig};
+use zhengyin_http::{HttpConfig, ServeLimits, TokenConfig};
 
 /// The whole configuration.
 #[derive(Debug, Deserialize)]
@@ -33,6 +33,15 @@ pub struct Config {
     /// Entries in the verified-signature cache (0 turns it off).
     #[serde(default = "default_signature_cache")]
     pub signature_cache: usize,
+    /// How long a client may take to send request headers, or stay idle between requests, ms.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// How long a client may take to send a request body, ms (408 after).
+    #[serde(default = "default_body_read_timeout_ms")]
+    pub body_read_timeout_ms: u64,
+    /// The most connections open at once (further ones wait in the listen backlog).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// PEM file of trust anchors (root CA certificates).
     pub trust_anchors: PathBuf,
     /// PKCS#8 PEM private key files of the authorities this node signs for.
@@ -276,6 +285,33 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("data")
 }
 
+fn default_header_read_timeout_ms() -> u64 {
+    millis(ServeLimits::default().header_read_timeout)
+}
+
+fn default_body_read_timeout_ms() -> u64 {
+    millis(ServeLimits::default().body_read_timeout)
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn default_max_connections() -> usize {
+    ServeLimits::default().max_connections
+}
+
+impl Config {
+    /// The connection limits, as [`zhengyin_http::serve`] takes them.
+    pub fn serve_limits(&self) -> ServeLimits {
+        ServeLimits {
+            header_read_timeout: std::time::Duration::from_millis(self.header_read_timeout_ms.max(1)),
+            body_read_timeout: std::time::Duration::from_millis(self.body_read_timeout_ms.max(1)),
+            max_connections: self.max_connections.max(1),
+        }
+    }
+}
+
 fn default_body_limit() -> usize {
     HttpConfig::default().body_limit
 }
@@ -333,6 +369,9 @@ impl Config {
             batch_limit: default_batch_limit(),
             batch_body_limit: default_batch_body_limit(),
             signature_cache: default_signature_cache(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+            body_read_timeout_ms: default_body_read_timeout_ms(),
+            max_connections: default_max_connections(),
             trust_anchors: keys_dir.join("root-ca.pem"),
             keys: crate::demo::ALGORITHMS
                 .iter()

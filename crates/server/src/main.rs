@@ -199,6 +199,16 @@ struct Overrides {
     /// Entries in the verified-signature cache (0 = off).
     #[arg(long)]
     signature_cache: Option<usize>,
+    /// How long a client may take to send request headers, or stay idle between requests, ms
+    /// [default: 10000].
+    #[arg(long)]
+    header_read_timeout_ms: Option<u64>,
+    /// How long a client may take to send a request body, ms [default: 30000].
+    #[arg(long)]
+    body_read_timeout_ms: Option<u64>,
+    /// The most connections open at once [default: 4096].
+    #[arg(long)]
+    max_connections: Option<usize>,
     /// A department's webhook for objection notifications, `DEPARTMENT=URL` (repeatable; adds to
     /// the configuration's `[[webhooks]]`).
     #[arg(long = "webhook")]
@@ -449,6 +459,15 @@ fn serve(config_path: Option<PathBuf>, demo: bool, keys_dir: &Path, overrides: O
     if let Some(n) = overrides.signature_cache {
         config.signature_cache = n;
     }
+    if let Some(ms) = overrides.header_read_timeout_ms {
+        config.header_read_timeout_ms = ms;
+    }
+    if let Some(ms) = overrides.body_read_timeout_ms {
+        config.body_read_timeout_ms = ms;
+    }
+    if let Some(n) = overrides.max_connections {
+        config.max_connections = n;
+    }
     if let Some(origin) = overrides.origin {
         config.log_origin = origin;
     }
@@ -621,6 +640,7 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
             body_limit: config.body_limit,
             batch_limit: config.batch_limit,
             batch_body_limit: config.batch_body_limit,
+            body_read_timeout: config.serve_limits().body_read_timeout,
         },
     );
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -630,9 +650,7 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
     tracing::info!(%address, data = %where_data_lives(&config), "zhengyin listening");
     // One machine-readable line on stdout, for scripts and tests that start the server on port 0.
     say!("zhengyin listening on http://{address}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    zhengyin_http::serve(listener, app, config.serve_limits(), shutdown_signal()).await;
     // Journaled use records would be committed at the next start anyway; doing it now leaves
     // the log complete while the node is down.
     if let Err(e) = engine.settle_use_records().await {

@@ -1,0 +1,141 @@
+//! Slow and idle clients against a really started server: 500 connections that send half a
+//! request and then nothing are closed after the header-read timeout while an ordinary caller
+//! is served at once, a body that stops arriving is answered 408 problem+json, and a server at
+//! its connection cap serves the next caller as soon as a connection frees.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{root, Server, TempDir};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn server(dir: &TempDir, extra: &[&str]) -> Server {
+    let keys = root().join("keys-example");
+    let data = dir.0.join("data");
+    let mut args = vec![
+        "serve",
+        "--demo",
+        "--keys-dir",
+        keys.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    Server::start_with(&args)
+}
+
+fn address(server: &Server) -> String {
+    server.url.trim_start_matches("http://").to_owned()
+}
+
+/// Whether the server closes `stream` within `limit` (EOF or a reset on read).
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {} // an error response before the close is fine
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_clients_are_closed_while_an_ordinary_caller_is_served_at_once() {
+    let dir = TempDir::new("connections-slow");
+    let server = server(&dir, &["--header-read-timeout-ms", "1500"]);
+    let mut slow = Vec::new();
+    for _ in 0..500 {
+        let mut s = TcpStream::connect(address(&server)).await.unwrap();
+        s.write_all(b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nAuthor")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let r = http
+        .get(server.at("/v1/log/checkpoint"))
+        .bearer_auth("demo-auditor")
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(r.status().is_success(), "{}", r.status());
+    eprintln!("answered beside 500 slow connections in {took:?}");
+    assert!(took < Duration::from_secs(1), "an ordinary caller waited {took:?}");
+    let mut open = 0;
+    for s in &mut slow {
+        if !closed_within(s, Duration::from_secs(10)).await {
+            open += 1;
+        }
+    }
+    assert_eq!(open, 0, "slow connections the server kept open past its header timeout");
+
+    // An idle kept-alive connection is closed too.
+    let mut idle = TcpStream::connect(address(&server)).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(10)).await,
+        "an idle connection stayed open"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_body_that_stops_arriving_is_answered_408_problem_json() {
+    let dir = TempDir::new("connections-body");
+    let server = server(&dir, &["--body-read-timeout-ms", "1000"]);
+    let mut s = TcpStream::connect(address(&server)).await.unwrap();
+    s.write_all(
+        b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-operator\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"id\":",
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&answer).contains("request.timeout") && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains("request.timeout"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_its_connection_cap_the_server_serves_the_next_caller_once_one_frees() {
+    let dir = TempDir::new("connections-cap");
+    let server = server(&dir, &["--max-connections", "4", "--header-read-timeout-ms", "1500"]);
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(address(&server)).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+        held.push(s);
+    }
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(20), http.get(server.at("/healthz")).send())
+        .await
+        .expect("the caller was never served")
+        .unwrap();
+    assert!(r.status().is_success());
+    let waited = started.elapsed();
+    eprintln!("the fifth caller was served after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(1000),
+        "served at once: the cap of 4 connections did not hold ({waited:?})"
+    );
+}
