@@ -256,6 +256,21 @@ async fn bad_input_gets_a_clear_problem_never_a_5xx() {
         StatusCode::CREATED
     );
 
+    // Refusals made below the handlers are problem+json too: a path segment that is not UTF-8
+    // once decoded (axum's own text refusal, turned into a problem); a query that does not parse.
+    problem(
+        api.get("/v1/licences/%FF%FE", "demo-verifier").await,
+        StatusCode::BAD_REQUEST,
+        "request.malformed",
+    )
+    .await;
+    problem(
+        api.get("/v1/log/entries?start=x&end=1", "demo-auditor").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "request.invalid",
+    )
+    .await;
+
     // Identifiers in paths.
     let wrong_check = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.G";
     problem(

@@ -361,9 +361,16 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v == problem::PROBLEM_JSON);
-    if !is_problem {
+    let response = if is_problem {
+        response
+    } else if status.is_client_error() || status.is_server_error() {
+        // An extractor's or the framework's plain-text refusal: every error is problem+json.
+        let (_, body) = response.into_parts();
+        let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+        Problem::for_plain_error(status, &String::from_utf8_lossy(&text)).into_response()
+    } else {
         return response;
-    }
+    };
     let (mut parts, body) = response.into_parts();
     // Refused before its body was read (auth, rate, size, media type): the server will not reuse
     // this connection, so say so, or a client may send its next request into a closing socket.

@@ -44,6 +44,8 @@
 //! | `verify.batch_too_large` | 422 | more licences in one batch than the configured limit |
 //! | `log.entry_not_found` | 404 | no log entry has the leaf hash asked for |
 //! | `request.timeout` | 408 | the request body did not arrive within the body-read timeout |
+//! | `request.malformed` | 400 | a path segment or query that does not decode or parse |
+//! | `request.refused` | 4xx | any other refusal answered below the handlers |
 //! | `rate_limited` | 429 | the token's request rate is exceeded (with `Retry-After`) |
 //! | `not_found` | 404 | no such route |
 //! | `method_not_allowed` | 405 | the route exists, the method does not |
@@ -113,6 +115,30 @@ impl Problem {
             "unavailable",
             "the registry cannot be read now; retry later",
         )
+    }
+
+    /// The problem standing for an error response some layer below the handlers answered in
+    /// plain text (a path segment that does not decode, a query that does not parse): the same
+    /// status, a code for it, and the text as the detail.
+    pub(crate) fn for_plain_error(status: StatusCode, text: &str) -> Self {
+        let code = match status.as_u16() {
+            400 => "request.malformed",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            408 => "request.timeout",
+            413 => "request.too_large",
+            415 => "request.unsupported_media_type",
+            422 => "request.invalid",
+            500..=599 => return Self::internal(),
+            _ => "request.refused",
+        };
+        let detail: String = text.chars().filter(|c| !c.is_control()).take(500).collect();
+        let detail = if detail.trim().is_empty() {
+            status.canonical_reason().unwrap_or("refused").to_owned()
+        } else {
+            detail
+        };
+        Self::new(status, code, detail)
     }
 
     pub(crate) fn internal() -> Self {
