@@ -271,6 +271,28 @@ async fn bad_input_gets_a_clear_problem_never_a_5xx() {
     )
     .await;
 
+    // A verification without a licence, a page larger than the spec's maximum.
+    for body in [&b""[..], b"  \n"] {
+        problem(
+            api.post_raw("/v1/verify", "demo-operator", body.to_vec()).await,
+            StatusCode::BAD_REQUEST,
+            "request.malformed_json",
+        )
+        .await;
+    }
+    for limit in ["0", "501"] {
+        problem(
+            api.get(&format!("/v1/use-records?limit={limit}"), "demo-auditor").await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.invalid",
+        )
+        .await;
+    }
+    assert_eq!(
+        api.get("/v1/use-records?limit=500", "demo-auditor").await.status(),
+        StatusCode::OK
+    );
+
     // Identifiers in paths.
     let wrong_check = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.G";
     problem(

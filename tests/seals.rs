@@ -135,6 +135,20 @@ async fn seals_are_made_applied_verified_and_revoked_over_http() {
     .await;
     assert_eq!(report["verdict"], "INVALID");
     assert_eq!(check(&report, "data_hash")["outcome"], "failed");
+    // null is not a value the spec allows for either data field.
+    let (status, p) = send(
+        &http,
+        &server,
+        "/v1/signatures/verify",
+        "demo-verifier",
+        &json!({"signature": signature, "data_sm3": null}),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), p["code"].as_str()),
+        (422, Some("request.invalid")),
+        "{p}"
+    );
     let (_, report) = send(
         &http,
         &server,

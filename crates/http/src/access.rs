@@ -225,15 +225,24 @@ pub(crate) struct PageQuery {
 
 const DEFAULT_PAGE: usize = 100;
 
+/// The page size asked for: 1 to the engine's maximum (100 when not given); beyond it, 422, as
+/// the spec's `maximum` says, rather than a shorter page than asked.
+fn page_limit(limit: Option<usize>) -> Result<usize> {
+    use zhengyin_engine::access::MAX_USE_RECORDS_PER_PAGE as MAX;
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX).contains(&n) => Ok(n),
+        Some(n) => Err(Problem::invalid(format!("limit is {n}; it must be 1 to {MAX}"))),
+    }
+}
+
 pub(crate) async fn my_use_records(
     State(s): State<AppState>,
     HolderCaller(holder): HolderCaller,
     q: QueryResult<PageQuery>,
 ) -> Result<Response> {
     let q = query(q)?;
-    let records = s
-        .engine
-        .use_records_of_holder(&holder, q.after, q.limit.unwrap_or(DEFAULT_PAGE))?;
+    let records = s.engine.use_records_of_holder(&holder, q.after, page_limit(q.limit)?)?;
     Ok(Json(json!({ "use_records": records })).into_response())
 }
 
@@ -285,7 +294,7 @@ pub(crate) async fn use_records(
     let q = query(q)?;
     let records = s
         .engine
-        .use_records(q.department, q.from, q.to, q.after, q.limit.unwrap_or(DEFAULT_PAGE))?;
+        .use_records(q.department, q.from, q.to, q.after, page_limit(q.limit)?)?;
     Ok(Json(json!({ "use_records": records })).into_response())
 }
 

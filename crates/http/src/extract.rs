@@ -77,8 +77,26 @@ impl<S: Send + Sync> FromRequest<S> for RawJson {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        body_bytes(req, state).await.map(RawJson)
+        let bytes = body_bytes(req, state).await?;
+        if bytes.trim_ascii().is_empty() {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "request.malformed_json",
+                "the body is empty: send the JSON document",
+            ));
+        }
+        Ok(RawJson(bytes))
     }
+}
+
+/// For `Option` fields that may be absent but not `null` (the spec gives them no null type):
+/// `#[serde(default, deserialize_with = "not_null")]`.
+pub fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {

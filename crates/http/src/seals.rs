@@ -124,7 +124,9 @@ fn data_sm3(data_base64: Option<&str>, data_sm3: Option<&str>) -> Result<Option<
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ApplyRequest {
+    #[serde(default, deserialize_with = "crate::extract::not_null")]
     data_base64: Option<String>,
+    #[serde(default, deserialize_with = "crate::extract::not_null")]
     data_sm3: Option<String>,
     property_info: String,
 }
@@ -171,7 +173,9 @@ pub(crate) async fn verify_seal(
 #[serde(deny_unknown_fields)]
 pub(crate) struct VerifySignatureRequest {
     signature: String,
+    #[serde(default, deserialize_with = "crate::extract::not_null")]
     data_base64: Option<String>,
+    #[serde(default, deserialize_with = "crate::extract::not_null")]
     data_sm3: Option<String>,
 }
 
