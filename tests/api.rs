@@ -255,6 +255,15 @@ async fn bad_input_gets_a_clear_problem_never_a_5xx() {
             .status(),
         StatusCode::CREATED
     );
+    // Only the authorities the catalogue lists issue a type: the doctor's licence is the SM2
+    // (health) authority's alone.
+    problem(
+        api.post("/v1/licences", "demo-authority-ed25519", &doctor("11010519491231002X"))
+            .await,
+        StatusCode::FORBIDDEN,
+        "licence_type.not_bound",
+    )
+    .await;
 
     // Refusals made below the handlers are problem+json too: a path segment that is not UTF-8
     // once decoded (axum's own text refusal, turned into a problem); a query that does not parse.

@@ -33,6 +33,14 @@ pub enum EngineError {
     /// The caller's authority did not issue this licence.
     #[error("licence {0} was issued by another authority")]
     NotIssuer(LicenceId),
+    /// The authority is not one the catalogue lets issue this licence type.
+    #[error("authority {authority} may not issue licences of type {type_code}: the catalogue does not list it as an issuer")]
+    NotBoundToType {
+        /// The authority that tried.
+        authority: Uscc,
+        /// The licence type.
+        type_code: TypeCode,
+    },
     /// A newer version exists; only the current version can change.
     #[error("licence {id} is superseded by {by}")]
     Superseded {

@@ -414,6 +414,12 @@ impl Engine {
                 .ok_or_else(|| EngineError::UnknownAuthority(issuer.clone()))?;
             (t, a)
         };
+        if !licence_type.may_issue(issuer) {
+            return Err(EngineError::NotBoundToType {
+                authority: issuer.clone(),
+                type_code: licence_type.code.clone(),
+            });
+        }
         if !licence_type.holder_code_types.contains(&req.holder.code_type) {
             return Err(EngineError::invalid(format!(
                 "holder code type {} is not allowed for licence type {}",

@@ -46,6 +46,7 @@
 //! | `request.timeout` | 408 | the request body did not arrive within the body-read timeout |
 //! | `request.malformed` | 400 | a path segment or query that does not decode or parse |
 //! | `request.refused` | 4xx | any other refusal answered below the handlers |
+//! | `licence_type.not_bound` | 403 | the catalogue does not let this authority issue this type (`issuers`) |
 //! | `rate_limited` | 429 | the token's request rate is exceeded (with `Retry-After`) |
 //! | `not_found` | 404 | no such route |
 //! | `method_not_allowed` | 405 | the route exists, the method does not |
@@ -187,6 +188,7 @@ impl From<EngineError> for Problem {
             EngineError::Certificate(_) => Self::new(S::UNPROCESSABLE_ENTITY, "certificate.invalid", detail),
             EngineError::LicenceNotFound(_) => Self::new(S::NOT_FOUND, "licence.not_found", detail),
             EngineError::NotIssuer(_) => Self::out_of_scope(detail),
+            EngineError::NotBoundToType { .. } => Self::new(S::FORBIDDEN, "licence_type.not_bound", detail),
             EngineError::StatusConflict { .. } => Self::new(S::CONFLICT, "licence.status_conflict", detail),
             EngineError::ObjectionNotFound(_) => Self::new(S::NOT_FOUND, "objection.not_found", detail),
             EngineError::Objection(_) => Self::new(S::CONFLICT, "objection.illegal_transition", detail),

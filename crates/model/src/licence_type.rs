@@ -27,6 +27,9 @@ pub struct LicenceType {
     /// Working days the issuer has to review an objection to a licence of this type (default 15).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_days: Option<u32>,
+    /// The authorities (发证机构) that may issue licences of this type besides the defining one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issuers: Vec<Uscc>,
 }
 
 /// One field of a licence type's face data.
@@ -97,6 +100,12 @@ pub enum SchemaError {
 }
 
 impl LicenceType {
+    /// Whether `authority` may issue licences of this type: the defining authority, or one the
+    /// catalogue lists in `issuers`.
+    pub fn may_issue(&self, authority: &Uscc) -> bool {
+        *authority == self.defining_authority || self.issuers.contains(authority)
+    }
+
     /// Checks the definition: code and defining authority agree, field names are unique and
     /// well-formed, enums are non-empty.
     pub fn check(&self) -> Result<(), SchemaError> {
