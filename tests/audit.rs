@@ -125,14 +125,21 @@ async fn the_auditor_passes_an_honest_log_and_catches_a_dishonest_one() {
     };
     let (code, out) = offline("offline.json");
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("12 new entries"), "4 authorities and 8 licences: {out}");
+    assert!(
+        out.contains("14 new entries"),
+        "4 authorities, 2 licence types and 8 licences: {out}"
+    );
     let entries_path = bundle.join("entries.txt");
     let honest = std::fs::read_to_string(&entries_path).unwrap();
     let mut lines: Vec<String> = honest.lines().map(str::to_owned).collect();
-    let changed = String::from_utf8(base64_decode(&lines[5]))
+    let issued = lines
+        .iter()
+        .position(|l| String::from_utf8(base64_decode(l)).unwrap().contains("licence.issued"))
+        .unwrap();
+    let changed = String::from_utf8(base64_decode(&lines[issued]))
         .unwrap()
         .replace("licence.issued", "licence.issueD");
-    lines[5] = base64_encode(changed.as_bytes());
+    lines[issued] = base64_encode(changed.as_bytes());
     std::fs::write(&entries_path, lines.join("\n") + "\n").unwrap();
     let (code, out) = offline("offline-fresh-1.json");
     assert_eq!(code, 1, "{out}");

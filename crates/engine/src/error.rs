@@ -34,7 +34,9 @@ pub enum EngineError {
     #[error("licence {0} was issued by another authority")]
     NotIssuer(LicenceId),
     /// The authority is not one the catalogue lets issue this licence type.
-    #[error("authority {authority} may not issue licences of type {type_code}: the catalogue does not list it as an issuer")]
+    #[error(
+        "authority {authority} may not issue licences of type {type_code}: the catalogue does not list it as an issuer"
+    )]
     NotBoundToType {
         /// The authority that tried.
         authority: Uscc,

@@ -375,10 +375,24 @@ impl Engine {
         all
     }
 
-    /// Registers or replaces a licence type in the catalogue.
+    /// Registers or replaces a licence type in the catalogue; the change is a log entry
+    /// (`licence_type.registered`) committing to the whole definition by its SHA-256.
     pub async fn register_licence_type(&self, licence_type: LicenceType) -> Result<LicenceType, EngineError> {
         licence_type.check()?;
-        self.store.put_licence_type(&licence_type)?.await?;
+        let definition = serde_json::to_value(&licence_type)
+            .map_err(|e| EngineError::invalid(e.to_string()))
+            .and_then(|v| {
+                zhengyin_model::canonical::to_canonical(&v).map_err(|e| EngineError::invalid(e.to_string()))
+            })?;
+        let entry = log::entry(serde_json::json!({
+            "event": "licence_type.registered",
+            "type": licence_type.code.as_str(),
+            "defining_authority": licence_type.defining_authority.as_str(),
+            "issuers": licence_type.issuers.iter().map(Uscc::as_str).collect::<Vec<_>>(),
+            "definition_sha256": zhengyin_crypto::hash::sha256_hex(&definition),
+            "time": zhengyin_model::licence::format_time(self.clock.now()),
+        }));
+        self.store.put_licence_type(&licence_type, &entry)?.durable.await?;
         self.write_registry()
             .types
             .insert(licence_type.code.clone(), licence_type.clone());

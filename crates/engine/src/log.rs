@@ -12,7 +12,9 @@
 //!  "cryptosuite":"eddsa-jcs-2022","time":"2026-11-22T08:00:00Z"}
 //! ```
 //!
-//! Events: `authority.registered` (with the certificate ids), `licence.issued`, `licence.updated`
+//! Events: `authority.registered` (with the certificate ids), `licence_type.registered` (the
+//! type, its defining authority and issuers, and the SHA-256 of its whole definition: every
+//! catalogue change), `licence.issued`, `licence.updated`
 //! (with `supersedes`), `licence.revoked`, `licence.suspended`, `licence.reinstated` (with the
 //! status and its effective time; free-text notes only as SHA-256).
 //!

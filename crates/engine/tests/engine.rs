@@ -431,38 +431,49 @@ async fn a_licence_from_another_node_is_indeterminate_here() {
 async fn every_signing_event_is_logged_and_provable_against_a_signed_checkpoint() {
     use zhengyin_tlog::{open_checkpoint, verify_consistency, verify_inclusion, LeafIndex, NoteVerifier, TreeSize};
     let w = world().await;
-    // Four authorities registered: four entries.
-    assert_eq!(w.engine.log_entries(0, 100).unwrap().len(), 4);
+    // Four authorities and the catalogue's types registered: an entry each.
+    let registered = w.engine.log_entries(0, 100).unwrap();
+    let events: Vec<String> = registered
+        .iter()
+        .map(|e| {
+            serde_json::from_slice::<Value>(e).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(events.iter().filter(|e| *e == "authority.registered").count(), 4);
+    assert!(events.iter().any(|e| e == "licence_type.registered"), "{events:?}");
+    let b = registered.len() as u64;
     let issuer = uscc("11220000013544541J");
     let l = w.engine.issue(&issuer, issue_request()).await.unwrap();
-    assert_eq!(l.log_index, Some(4));
+    assert_eq!(l.log_index, Some(b));
     let revoke = RevokeRequest {
         reason: RevocationReason::Cancelled,
         effective: None,
         note: "歇业".to_owned(),
     };
     let revoked = w.engine.revoke(&issuer, &l.id, revoke.clone()).await.unwrap();
-    assert_eq!(revoked.log_index, Some(5));
+    assert_eq!(revoked.log_index, Some(b + 1));
     assert_eq!(
         w.engine.revoke(&issuer, &l.id, revoke).await.unwrap().log_index,
         None,
         "nothing changed, nothing logged"
     );
 
-    let entries = w.engine.log_entries(0, 6).unwrap();
-    let issued: Value = serde_json::from_slice(&entries[4]).unwrap();
+    let entries = w.engine.log_entries(0, b + 2).unwrap();
+    let at = |i: u64| entries[usize::try_from(i).unwrap()].clone();
+    let issued: Value = serde_json::from_slice(&at(b)).unwrap();
     assert_eq!(issued["event"], "licence.issued");
     assert_eq!(issued["licence"], l.id.as_str());
     assert_eq!(issued["licence_sha256"], zhengyin_crypto::hash::sha256_hex(&l.bytes));
-    let text = String::from_utf8(entries[5].clone()).unwrap();
+    let text = String::from_utf8(at(b + 1)).unwrap();
     assert!(
         text.contains("licence.revoked") && !text.contains("歇业"),
         "notes only as hashes: {text}"
     );
     assert!(
-        !String::from_utf8(entries[4].clone())
-            .unwrap()
-            .contains("91350100M000100Y43"),
+        !String::from_utf8(at(b)).unwrap().contains("91350100M000100Y43"),
         "no holder code in the log"
     );
 
@@ -473,9 +484,9 @@ async fn every_signing_event_is_logged_and_provable_against_a_signed_checkpoint(
         "no new entries, no new checkpoint"
     );
     let cp6 = open_checkpoint(&note, &verifier).unwrap();
-    assert_eq!(cp6.size, TreeSize(6));
+    assert_eq!(cp6.size, TreeSize(b + 2));
     for (i, e) in entries.iter().enumerate() {
-        let proof = w.engine.inclusion_proof(i as u64, 6).unwrap();
+        let proof = w.engine.inclusion_proof(i as u64, b + 2).unwrap();
         verify_inclusion(
             LeafIndex(i as u64),
             cp6.size,
@@ -491,12 +502,12 @@ async fn every_signing_event_is_logged_and_provable_against_a_signed_checkpoint(
     }
     w.engine.issue(&issuer, issue_request()).await.unwrap();
     let cp7 = open_checkpoint(&w.engine.publish_checkpoint().await.unwrap().unwrap(), &verifier).unwrap();
-    let proof = w.engine.consistency_proof(6, 7).unwrap();
+    let proof = w.engine.consistency_proof(b + 2, b + 3).unwrap();
     verify_consistency(cp6.size, cp7.size, &proof, &cp6.root, &cp7.root).unwrap();
-    assert!(w.engine.inclusion_proof(7, 7).is_err());
-    assert!(w.engine.inclusion_proof(0, 8).is_err(), "beyond the log");
-    assert!(w.engine.consistency_proof(0, 7).is_err());
-    assert!(w.engine.consistency_proof(7, 6).is_err());
+    assert!(w.engine.inclusion_proof(b + 3, b + 3).is_err());
+    assert!(w.engine.inclusion_proof(0, b + 4).is_err(), "beyond the log");
+    assert!(w.engine.consistency_proof(0, b + 3).is_err());
+    assert!(w.engine.consistency_proof(b + 3, b + 2).is_err());
     assert!(w.engine.log_entries(5, 4).is_err());
 }
 

@@ -240,8 +240,8 @@ pub trait RegistryStore: Send + Sync {
     /// Every authority.
     fn authorities(&self) -> Result<Vec<Authority>, StoreError>;
 
-    /// Creates or replaces a licence type.
-    fn put_licence_type(&self, licence_type: &LicenceType) -> Result<Durable, StoreError>;
+    /// Creates or replaces a licence type, appending `entry` to the log.
+    fn put_licence_type(&self, licence_type: &LicenceType, entry: &[u8]) -> Result<Logged, StoreError>;
 
     /// Every licence type.
     fn licence_types(&self) -> Result<Vec<LicenceType>, StoreError>;

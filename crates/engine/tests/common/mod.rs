@@ -140,6 +140,7 @@ pub fn business_licence_type() -> LicenceType {
         "code": "11100000000013338W032",
         "name": "营业执照",
         "defining_authority": "11100000000013338W",
+        "issuers": ["11220000013544541J", "91350100M000100Y43", "12100000400010398P"],
         "holder_code_types": ["001"],
         "face_schema": [
             {"name": "company_name", "label": "名称", "kind": "string", "required": true},

@@ -211,10 +211,18 @@ fn catalogue(store: &dyn Store) -> Outcome {
         "holder_code_types": ["001"], "face_schema": []
     }))
     .map_err(|e| e.to_string())?;
-    wait(store.put_licence_type(&t), "put type")?;
+    let first = logged(store.put_licence_type(&t, b"type 1"), "put type")?;
+    let mut changed = t.clone();
+    changed.name.push_str("（新）");
+    let second = logged(store.put_licence_type(&changed, b"type 2"), "replace type")?;
     ensure(
-        ok(store.licence_types(), "types")? == vec![t],
-        "a licence type reads back",
+        ok(store.licence_types(), "types")? == vec![changed],
+        "a licence type is replaced, not duplicated",
+    )?;
+    ensure(
+        ok(store.log_entries(LeafIndex(first), LeafIndex(second + 1)), "log")?
+            == vec![b"type 1".to_vec(), b"type 2".to_vec()],
+        "every catalogue change is in the log",
     )
 }
 

@@ -10,30 +10,26 @@ use crate::{
 
 impl RegistryStore for PgStore {
     fn put_authority(&self, authority: &Authority, entry: &[u8]) -> Result<Logged, StoreError> {
-        let (uscc, record, entry) = (authority.uscc.to_string(), encode(authority)?, entry.to_vec());
-        self.logged(vec![entry], move |tx| {
-            Box::pin(async move {
-                tx_execute(
-                    tx,
-                    "INSERT INTO authorities (uscc, record) VALUES ($1, $2) \
-                 ON CONFLICT (uscc) DO UPDATE SET record = EXCLUDED.record",
-                    &[&uscc, &record],
-                )
-                .await?;
-                Ok(())
-            })
-        })
+        self.upsert_logged(
+            "INSERT INTO authorities (uscc, record) VALUES ($1, $2) \
+             ON CONFLICT (uscc) DO UPDATE SET record = EXCLUDED.record",
+            authority.uscc.to_string(),
+            encode(authority)?,
+            entry,
+        )
     }
 
     fn authorities(&self) -> Result<Vec<Authority>, StoreError> {
         self.all("authority", "SELECT record FROM authorities ORDER BY uscc")
     }
 
-    fn put_licence_type(&self, licence_type: &LicenceType) -> Result<Durable, StoreError> {
-        self.write(
+    fn put_licence_type(&self, licence_type: &LicenceType, entry: &[u8]) -> Result<Logged, StoreError> {
+        self.upsert_logged(
             "INSERT INTO licence_types (code, record) VALUES ($1, $2) \
              ON CONFLICT (code) DO UPDATE SET record = EXCLUDED.record",
-            vec![Box::new(licence_type.code.to_string()), Box::new(encode(licence_type)?)],
+            licence_type.code.to_string(),
+            encode(licence_type)?,
+            entry,
         )
     }
 

@@ -161,6 +161,23 @@ impl PgStore {
         })
     }
 
+    /// Runs `upsert` (a keyed `INSERT … ON CONFLICT … DO UPDATE` of `$1` key, `$2` record) and
+    /// appends `entry`, in one logged transaction.
+    fn upsert_logged(
+        &self,
+        upsert: &'static str,
+        key: String,
+        record: Vec<u8>,
+        entry: &[u8],
+    ) -> Result<Logged, StoreError> {
+        self.logged(vec![entry.to_vec()], move |tx| {
+            Box::pin(async move {
+                tx_execute(tx, upsert, &[&key, &record]).await?;
+                Ok(())
+            })
+        })
+    }
+
     /// Runs `work` and answers once it has committed.
     fn committed<F, Fut>(&self, work: F) -> Result<Durable, StoreError>
     where

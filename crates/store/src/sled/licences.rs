@@ -4,26 +4,15 @@ use super::*;
 
 impl RegistryStore for SledStore {
     fn put_authority(&self, authority: &Authority, entry: &[u8]) -> Result<Logged, StoreError> {
-        let value = encode(authority)?;
-        let _log = self.lock_log();
-        let index = (&self.authorities, &self.log, &self.log_nodes)
-            .transaction(|(authorities, log, nodes)| {
-                authorities.insert(authority.uscc.as_str(), value.as_slice())?;
-                append(log, nodes, entry)
-            })
-            .map_err(tx_error)?;
-        Ok(self.logged(index))
+        self.put_logged(&self.authorities, authority.uscc.as_str(), &encode(authority)?, entry)
     }
 
     fn authorities(&self) -> Result<Vec<Authority>, StoreError> {
         Self::all(&self.authorities, "authority")
     }
 
-    fn put_licence_type(&self, licence_type: &LicenceType) -> Result<Durable, StoreError> {
-        self.types
-            .insert(licence_type.code.as_str(), encode(licence_type)?)
-            .map_err(backend)?;
-        Ok(self.durable())
+    fn put_licence_type(&self, licence_type: &LicenceType, entry: &[u8]) -> Result<Logged, StoreError> {
+        self.put_logged(&self.types, licence_type.code.as_str(), &encode(licence_type)?, entry)
     }
 
     fn licence_types(&self) -> Result<Vec<LicenceType>, StoreError> {
@@ -239,5 +228,19 @@ impl SealStore for SledStore {
         entry: &[u8],
     ) -> Result<Logged, StoreError> {
         self.swap_with_entry(&self.seal_status, es_id, &encode(expected)?, &encode(new)?, entry)
+    }
+}
+
+impl SledStore {
+    /// Creates or replaces `tree[key]` and appends `entry` to the log, atomically.
+    fn put_logged(&self, tree: &sled::Tree, key: &str, value: &[u8], entry: &[u8]) -> Result<Logged, StoreError> {
+        let _log = self.lock_log();
+        let index = (tree, &self.log, &self.log_nodes)
+            .transaction(|(tree, log, nodes)| {
+                tree.insert(key, value)?;
+                append(log, nodes, entry)
+            })
+            .map_err(tx_error)?;
+        Ok(self.logged(index))
     }
 }
