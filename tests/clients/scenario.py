@@ -20,27 +20,34 @@ from datetime import datetime, timedelta, timezone
 from zhengyin_client import AuthenticatedClient
 from zhengyin_client.api.access import (
     apply_for_grant,
+    list_grants,
+    list_service_items,
     approve_grant,
     check_licence_data,
     fetch_licence,
     look_up_licences,
 )
-from zhengyin_client.api.holders import authorise, my_use_records, withdraw_authorisation
+from zhengyin_client.api.holders import authorise, my_authorisations, my_use_records, withdraw_authorisation
 from zhengyin_client.api.licences import issue_licence, revoke_licence
 from zhengyin_client.api.log import get_checkpoint, get_consistency_proof, get_inclusion_proof, get_log_entries
-from zhengyin_client.api.objections import act_on_objection, file_objection
+from zhengyin_client.api.objections import act_on_objection, file_objection, list_objections
 from zhengyin_client.api.verification import verify_licence
 from zhengyin_client.models import (
     ActOnObjectionBody,
+    AuthorisationList,
     AuthoriseRequest,
     Decision,
     FileObjectionBody,
     GrantApplication,
+    GrantList,
     IssueRequest,
     LicenceEnvelope,
     LookupAnswer,
+    ObjectionViewList,
     Problem,
     RevokeRequest,
+    ServiceItemList,
+    UseRecordList,
     UseRequest,
     VerificationReport,
 )
@@ -168,8 +175,8 @@ def main(base_url, holder_token):
     expect(fetch_licence.sync_detailed(TYPE, client=department, body=use), 403, Problem)
 
     # The holder sees those uses, authorises a department for one service item and withdraws it.
-    records = expect(my_use_records.sync_detailed(client=holder), 200, object).to_dict()["use_records"]
-    assert any(r["department"] == "示例审批系统" for r in records), records
+    records = expect(my_use_records.sync_detailed(client=holder), 200, UseRecordList).use_records
+    assert any(r.department == "示例审批系统" for r in records), records
     authorisation = expect(
         authorise.sync_detailed(
             client=holder,
@@ -235,6 +242,11 @@ def main(base_url, holder_token):
     assert inclusion_root(index, size, leaf_hash(entry), path) == root, "the inclusion proof fails"
     consistency = expect(get_consistency_proof.sync_detailed(client=auditor, first=index + 1, second=size), 200, object)
     assert len(consistency.to_dict()["proof"]) > 0 or index + 1 == size, consistency
+    # The typed lists parse as the spec says.
+    assert expect(list_grants.sync_detailed(client=department), 200, GrantList).grants
+    assert expect(list_service_items.sync_detailed(client=department), 200, ServiceItemList).service_items
+    assert expect(my_authorisations.sync_detailed(client=holder), 200, AuthorisationList).authorisations
+    assert expect(list_objections.sync_detailed(client=holder), 200, ObjectionViewList).objections
     print(f"scenario passed: {licence_id} issued, used, disputed, revoked; log size {size}")
 
 
