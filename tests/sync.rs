@@ -216,6 +216,19 @@ async fn log_entries(http: &Client, node: &Node) -> Vec<Value> {
     }
 }
 
+/// How many of `city`'s entries a province applies: licence and authority events.
+async fn licence_events(http: &Client, city: &Node) -> usize {
+    log_entries(http, city)
+        .await
+        .iter()
+        .filter(|e| {
+            e["event"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("licence.") || e == "authority.registered")
+        })
+        .count()
+}
+
 /// What a province holds: every licence with its status, and the (origin, index) of every
 /// entry it applied — each exactly once.
 async fn holdings(http: &Client, node: &Node, ids: &[String]) -> (Vec<(String, Value)>, BTreeSet<(String, u64)>) {
@@ -405,15 +418,7 @@ async fn a_province_killed_mid_sync_resumes_without_losing_or_repeating_an_entry
     until_source(&http, &fresh, CITY_A, |s| s["applied"] == size).await;
     let after_crash = holdings(&http, &province, &ids).await;
     assert_eq!(after_crash, holdings(&http, &fresh, &ids).await);
-    let relevant = log_entries(&http, &a)
-        .await
-        .iter()
-        .filter(|e| {
-            e["event"]
-                .as_str()
-                .is_some_and(|e| e.starts_with("licence.") || e == "authority.registered")
-        })
-        .count();
+    let relevant = licence_events(&http, &a).await;
     assert_eq!(
         after_crash.1.len(),
         relevant,
@@ -697,15 +702,7 @@ async fn a_province_of_two_frontends_follows_a_city_once_and_survives_losing_one
     let size = log_size(&http, &a).await;
     until_source(&http, &second, CITY_A, |s| s["applied"] == size).await;
     let (_, applied) = holdings(&http, &second, &[]).await;
-    let relevant = log_entries(&http, &a)
-        .await
-        .iter()
-        .filter(|e| {
-            e["event"]
-                .as_str()
-                .is_some_and(|e| e.starts_with("licence.") || e == "authority.registered")
-        })
-        .count();
+    let relevant = licence_events(&http, &a).await;
     assert_eq!(applied.len(), relevant, "every licence event applied exactly once");
     common::assert_no_server_errors(second.server()).await;
 }
