@@ -256,10 +256,49 @@ async fn bad_input_gets_a_clear_problem_never_a_5xx() {
         StatusCode::CREATED
     );
     // Only the authorities the catalogue lists issue a type: the doctor's licence is the SM2
-    // (health) authority's alone.
+    // (health) authority's alone, until it binds another; only it (or an operator) may.
+    let ed25519 = || doctor("11010519491231002X");
     problem(
-        api.post("/v1/licences", "demo-authority-ed25519", &doctor("11010519491231002X"))
-            .await,
+        api.post("/v1/licences", "demo-authority-ed25519", &ed25519()).await,
+        StatusCode::FORBIDDEN,
+        "licence_type.not_bound",
+    )
+    .await;
+    let issuers = "/v1/licence-types/12100000400010398P001/issuers";
+    let bind = json!({"issuers": ["11220000013544541J"]});
+    problem(
+        api.post(issuers, "demo-authority-ed25519", &bind).await,
+        StatusCode::FORBIDDEN,
+        "auth.scope",
+    )
+    .await;
+    problem(
+        api.post(issuers, "demo-verifier", &bind).await,
+        StatusCode::FORBIDDEN,
+        "auth.forbidden",
+    )
+    .await;
+    let unknown = json!({"issuers": ["91110000600037341L"]});
+    problem(
+        api.post(issuers, "demo-authority-sm2", &unknown).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "authority.unknown",
+    )
+    .await;
+    let r = api.post(issuers, "demo-authority-sm2", &bind).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(t["issuers"], json!(["11220000013544541J"]), "{t}");
+    assert_eq!(
+        api.post("/v1/licences", "demo-authority-ed25519", &ed25519())
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let r = api.post(issuers, "demo-operator", &json!({"issuers": []})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    problem(
+        api.post("/v1/licences", "demo-authority-ed25519", &ed25519()).await,
         StatusCode::FORBIDDEN,
         "licence_type.not_bound",
     )

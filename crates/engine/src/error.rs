@@ -33,6 +33,9 @@ pub enum EngineError {
     /// The caller's authority did not issue this licence.
     #[error("licence {0} was issued by another authority")]
     NotIssuer(LicenceId),
+    /// Only the type's defining authority (or an operator) may change this.
+    #[error("only the defining authority of licence type {0} or an operator may change it")]
+    NotDefiner(TypeCode),
     /// The authority is not one the catalogue lets issue this licence type.
     #[error(
         "authority {authority} may not issue licences of type {type_code}: the catalogue does not list it as an issuer"

@@ -399,6 +399,32 @@ impl Engine {
         Ok(licence_type)
     }
 
+    /// Sets which authorities besides the defining one may issue `code` (发证机构): by its
+    /// defining authority (`by` = its USCC) or an operator (`by` = `None`). Logged as a catalogue
+    /// change. Each listed authority must be registered.
+    pub async fn set_type_issuers(
+        &self,
+        by: Option<&Uscc>,
+        code: &TypeCode,
+        issuers: Vec<Uscc>,
+    ) -> Result<LicenceType, EngineError> {
+        let mut licence_type = self
+            .licence_type(code)
+            .ok_or_else(|| EngineError::UnknownLicenceType(code.clone()))?;
+        if by.is_some_and(|uscc| *uscc != licence_type.defining_authority) {
+            return Err(EngineError::NotDefiner(code.clone()));
+        }
+        if let Some(unknown) = issuers.iter().find(|u| self.authority(u).is_none()) {
+            return Err(EngineError::UnknownAuthority(unknown.clone()));
+        }
+        let mut issuers = issuers;
+        issuers.sort();
+        issuers.dedup();
+        issuers.retain(|u| *u != licence_type.defining_authority);
+        licence_type.issuers = issuers;
+        self.register_licence_type(licence_type).await
+    }
+
     /// A licence type.
     pub fn licence_type(&self, code: &TypeCode) -> Option<LicenceType> {
         self.read_registry().types.get(code).cloned()

@@ -325,6 +325,24 @@ impl FromRequestParts<AppState> for AuthorityCaller {
     }
 }
 
+/// An operator (`None`) or an issuing authority (its USCC): who may change a licence type's
+/// issuers, the authority only for the types it defines.
+pub struct CatalogueCaller(pub Option<Uscc>);
+
+impl FromRequestParts<AppState> for CatalogueCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        match Caller::from_request_parts(parts, state).await?.role {
+            Role::Operator => Ok(Self(None)),
+            Role::Authority { uscc } => Ok(Self(Some(uscc))),
+            _ => Err(Problem::forbidden(
+                "a type's issuers are set by its defining authority or an operator",
+            )),
+        }
+    }
+}
+
 /// An auditor or an operator (use records).
 pub struct AuditorCaller(pub Caller);
 

@@ -87,6 +87,26 @@ pub(crate) async fn register_licence_type(
     Ok((StatusCode::CREATED, Json(t)).into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IssuersRequest {
+    issuers: Vec<Uscc>,
+}
+
+/// The authorities that may issue a type besides its defining one: set by that authority or an
+/// operator.
+pub(crate) async fn set_type_issuers(
+    State(s): State<AppState>,
+    crate::auth::CatalogueCaller(by): crate::auth::CatalogueCaller,
+    Path(code): Path<String>,
+    JsonBody(req): JsonBody<IssuersRequest>,
+) -> Result<Response> {
+    let code = TypeCode::parse(&code)
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "identifier.invalid", e.to_string()))?;
+    let t = s.engine.set_type_issuers(by.as_ref(), &code, req.issuers).await?;
+    Ok(Json(t).into_response())
+}
+
 pub(crate) async fn list_licence_types(State(s): State<AppState>, _caller: Caller) -> Json<Value> {
     Json(json!({ "licence_types": s.engine.licence_types() }))
 }

@@ -188,6 +188,7 @@ impl From<EngineError> for Problem {
             EngineError::Certificate(_) => Self::new(S::UNPROCESSABLE_ENTITY, "certificate.invalid", detail),
             EngineError::LicenceNotFound(_) => Self::new(S::NOT_FOUND, "licence.not_found", detail),
             EngineError::NotIssuer(_) => Self::out_of_scope(detail),
+            EngineError::NotDefiner(_) => Self::out_of_scope(detail),
             EngineError::NotBoundToType { .. } => Self::new(S::FORBIDDEN, "licence_type.not_bound", detail),
             EngineError::StatusConflict { .. } => Self::new(S::CONFLICT, "licence.status_conflict", detail),
             EngineError::ObjectionNotFound(_) => Self::new(S::NOT_FOUND, "objection.not_found", detail),
