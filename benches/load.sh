@@ -82,17 +82,27 @@ launch() { # $1 = output file stem; extra args... Sets $launched (pid) and $laun
 start_server() { launch server "$@"; server=$launched; url=$launched_url; }
 start_second() { launch server2 "$@"; server2=$launched; url2=$launched_url; }
 
-lua() { # $1 = token, $2 = file of bodies, one per line (rotated through)
+lua() { # $1 = token, $2 = file of bodies, one per line (rotated through), $3 = this wrk's name
+  # "@N@" in a body becomes a number no other request of the run sends (licence numbers are
+  # unique per type and issuer).
   cat <<LUA
 wrk.method = "POST"
 wrk.headers["authorization"] = "Bearer $1"
 wrk.headers["content-type"] = "application/json"
 local bodies = {}
 for line in io.lines("$2") do bodies[#bodies + 1] = line end
-local i = 0
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tag", "${3:-a}" .. os.time() .. "-" .. threads)
+end
+local i, sent = 0, 0
 request = function()
   i = i % #bodies + 1
-  return wrk.format(nil, nil, nil, bodies[i])
+  sent = sent + 1
+  local body = bodies[i]
+  if body:find("@N@", 1, true) then body = body:gsub("@N@", tag .. "-" .. sent) end
+  return wrk.format(nil, nil, nil, body)
 end
 done = function(summary, latency, requests)
   io.write(string.format("RESULT %.0f %.2f %.2f %d\n",
@@ -103,12 +113,13 @@ LUA
 }
 
 run() { # $1 = name, $2 = token, $3 = bodies file, $4 = path, $5 = signatures per request, [$6 = connections]
-  lua "$2" "$3" > "$work/$1.lua"
+  lua "$2" "$3" a > "$work/$1.lua"
+  lua "$2" "$3" b > "$work/$1-b.lua"
   if [ -n "$server2" ]; then
     # Two frontends: one wrk each, half the connections each, at the same time; rates add up,
     # the latencies shown are the worse of the two.
     local half=$(( ${6:-$CONNECTIONS} / 2 ))
-    wrk -t"$THREADS" -c"$half" -d"${SECONDS_PER_RUN}s" --timeout 10s -s "$work/$1.lua" "$url2$4" | sed -n 's/^RESULT //p' > "$work/$1.second" &
+    wrk -t"$THREADS" -c"$half" -d"${SECONDS_PER_RUN}s" --timeout 10s -s "$work/$1-b.lua" "$url2$4" | sed -n 's/^RESULT //p' > "$work/$1.second" &
     local second=$!
     read -r rps p50 p99 errors < <(wrk -t"$THREADS" -c"$half" -d"${SECONDS_PER_RUN}s" --timeout 10s -s "$work/$1.lua" "$url$4" | sed -n 's/^RESULT //p')
     wait "$second"
@@ -125,7 +136,7 @@ run() { # $1 = name, $2 = token, $3 = bodies file, $4 = path, $5 = signatures pe
   eval "${var//:/_}_sigs=$(awk "BEGIN{print $rps * $5}")"
 }
 
-issue_body='{"type_code":"11100000000013338W032","number":"LOAD-1","holder":{"name":"吉林示例科技有限公司","code":"91350100M000100Y43","code_type":"001"},"valid_until":"2046-11-21","face":{"company_name":"吉林示例科技有限公司","company_form":"有限责任公司","legal_representative":"张三","established":"2020-02-29","address":"长春市示例路1号"}}'
+issue_body='{"type_code":"11100000000013338W032","number":"LOAD-@N@","holder":{"name":"吉林示例科技有限公司","code":"91350100M000100Y43","code_type":"001"},"valid_until":"2046-11-21","face":{"company_name":"吉林示例科技有限公司","company_form":"有限责任公司","legal_representative":"张三","established":"2020-02-29","address":"长春市示例路1号"}}'
 
 # The runs compared across backends, on the store chosen by use_sled / use_postgres, with one
 # frontend or (with $1 = 2) two over the same database.

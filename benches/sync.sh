@@ -50,7 +50,14 @@ cat >"$work/issue.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["authorization"] = "Bearer demo-authority-ed25519"
 wrk.headers["content-type"] = "application/json"
-wrk.body = '{"type_code":"11100000000013338W032","number":"SYNC-1","holder":{"name":"吉林示例科技有限公司","code":"91350100M000100Y43","code_type":"001"},"valid_until":"2046-11-21","face":{"company_name":"吉林示例科技有限公司","company_form":"有限责任公司","legal_representative":"张三","established":"2020-02-29","address":"长春市示例路1号"}}'
+-- Licence numbers are unique per type and issuer: each request sends its own.
+local sent = 0
+local tag = tostring(os.time()) .. "-" .. tostring(math.random(1e9))
+request = function()
+  sent = sent + 1
+  return wrk.format(nil, nil, nil, string.format(body, tag .. "-" .. sent))
+end
+body = '{"type_code":"11100000000013338W032","number":"SYNC-%s","holder":{"name":"吉林示例科技有限公司","code":"91350100M000100Y43","code_type":"001"},"valid_until":"2046-11-21","face":{"company_name":"吉林示例科技有限公司","company_form":"有限责任公司","legal_representative":"张三","established":"2020-02-29","address":"长春市示例路1号"}}'
 LUA
 base=$(log_size "$city")
 while :; do
@@ -86,7 +93,7 @@ import json, random, sys, time, urllib.request
 
 city, province, samples = sys.argv[1], sys.argv[2], int(sys.argv[3])
 PURPOSE = "service_item=220100-FOOD-001&use_cause=%E6%A0%B8%E9%AA%8C"
-BODY = json.dumps({"type_code": "11100000000013338W032", "number": "SYNC-P",
+BODY = lambda: json.dumps({"type_code": "11100000000013338W032", "number": f"SYNC-P-{random.getrandbits(64)}",
     "holder": {"name": "吉林示例科技有限公司", "code": "91350100M000100Y43", "code_type": "001"},
     "valid_until": "2046-11-21",
     "face": {"company_name": "吉林示例科技有限公司", "company_form": "有限责任公司",
@@ -109,7 +116,7 @@ def until(licence, want, limit=30):
 
 latencies = []
 for _ in range(samples):
-    issued = json.loads(call(f"{city}/v1/licences", "demo-authority-ed25519", BODY))
+    issued = json.loads(call(f"{city}/v1/licences", "demo-authority-ed25519", BODY()))
     licence = call(f"{city}/v1/licences/{issued['id']}", "demo-authority-ed25519")
     until(licence, "VALID")
     # Revoke at a random moment of the city's checkpoint interval, not right after a checkpoint.

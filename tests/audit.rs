@@ -13,8 +13,11 @@ use common::{business_licence, get_json, post_json, Server, TempDir};
 use serde_json::Value;
 
 async fn issue(http: &reqwest::Client, server: &Server, n: usize) -> u64 {
+    // Licence numbers are unique per type and issuer: every call issues new ones.
+    static ISSUED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let mut last = 0;
-    for i in 0..n {
+    for _ in 0..n {
+        let i = ISSUED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let body = business_licence(&format!("AUDIT-{i}"));
         let r = post_json(http, server, "/v1/licences", "demo-authority-ed25519", &body).await;
         last = r["log_index"].as_u64().unwrap();

@@ -46,6 +46,23 @@ pub enum EngineError {
         /// The licence type.
         type_code: TypeCode,
     },
+    /// Another licence of the same type and issuer carries (or carried) this number.
+    #[error("licence number {number} is already used by another licence of this type and issuer")]
+    NumberTaken {
+        /// The number.
+        number: String,
+    },
+    /// The catalogue changed the type meanwhile (another frontend): read it again and retry.
+    #[error("licence type {0} was changed concurrently; read it again and retry")]
+    TypeChanged(TypeCode),
+    /// No such version of a licence type.
+    #[error("licence type {code} has no version {version}")]
+    UnknownTypeVersion {
+        /// The type.
+        code: TypeCode,
+        /// The version asked for.
+        version: u32,
+    },
     /// A newer version exists; only the current version can change.
     #[error("licence {id} is superseded by {by}")]
     Superseded {

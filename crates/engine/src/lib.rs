@@ -41,7 +41,7 @@ use zhengyin_model::{
     authority, Authority, LicenceBody, LicenceId, LicenceType, Status, StatusChange, StatusHistory, TypeCode, Uscc,
     VerificationReport,
 };
-use zhengyin_store::Store;
+use zhengyin_store::{Store, StoreError};
 
 pub use access::{AuthoriseRequest, GrantActor, GrantApplication, LookupAnswer, NewApiToken, UseContext, UseRefusal};
 pub use cache::{CacheStats, SignatureCache};
@@ -375,10 +375,47 @@ impl Engine {
         all
     }
 
-    /// Registers or replaces a licence type in the catalogue; the change is a log entry
-    /// (`licence_type.registered`) committing to the whole definition by its SHA-256.
-    pub async fn register_licence_type(&self, licence_type: LicenceType) -> Result<LicenceType, EngineError> {
+    /// Registers a licence type, or a new version of one when its definition changes (see
+    /// [`LicenceType::same_definition`]); earlier versions are kept, and licences keep the version
+    /// they were issued under. The version sent is ignored: the catalogue assigns it. Answers the
+    /// type as now registered and whether anything changed (an identical definition changes
+    /// nothing and writes nothing). Each change is a log entry (`licence_type.registered`)
+    /// committing to the whole definition by its SHA-256.
+    pub async fn register_licence_type(
+        &self,
+        mut licence_type: LicenceType,
+    ) -> Result<(LicenceType, bool), EngineError> {
         licence_type.check()?;
+        licence_type.version = match self.licence_type(&licence_type.code) {
+            None => 1,
+            Some(current) if current.same_definition(&licence_type) => {
+                if current.issuers == licence_type.issuers {
+                    return Ok((current, false));
+                }
+                current.version
+            }
+            Some(current) => current
+                .version
+                .checked_add(1)
+                .ok_or_else(|| EngineError::invalid("the licence type has no versions left"))?,
+        };
+        self.commit_licence_type(licence_type).await.map(|t| (t, true))
+    }
+
+    /// Keeps a licence type replicated from a sync source as the source defines it (its version
+    /// included), unless this node holds that version or a newer one already.
+    pub(crate) async fn adopt_licence_type(&self, licence_type: LicenceType) -> Result<(), EngineError> {
+        licence_type.check()?;
+        if self
+            .licence_type(&licence_type.code)
+            .is_some_and(|held| held.version > licence_type.version || held == licence_type)
+        {
+            return Ok(());
+        }
+        self.commit_licence_type(licence_type).await.map(drop)
+    }
+
+    async fn commit_licence_type(&self, licence_type: LicenceType) -> Result<LicenceType, EngineError> {
         let definition = serde_json::to_value(&licence_type)
             .map_err(|e| EngineError::invalid(e.to_string()))
             .and_then(|v| {
@@ -387,15 +424,22 @@ impl Engine {
         let entry = log::entry(serde_json::json!({
             "event": "licence_type.registered",
             "type": licence_type.code.as_str(),
+            "version": licence_type.version,
             "defining_authority": licence_type.defining_authority.as_str(),
             "issuers": licence_type.issuers.iter().map(Uscc::as_str).collect::<Vec<_>>(),
             "definition_sha256": zhengyin_crypto::hash::sha256_hex(&definition),
             "time": zhengyin_model::licence::format_time(self.clock.now()),
         }));
-        self.store.put_licence_type(&licence_type, &entry)?.durable.await?;
-        self.write_registry()
-            .types
-            .insert(licence_type.code.clone(), licence_type.clone());
+        match self.store.put_licence_type(&licence_type, &entry) {
+            Ok(logged) => logged.durable.await?,
+            Err(StoreError::Conflict) => return Err(EngineError::TypeChanged(licence_type.code)),
+            Err(e) => return Err(e.into()),
+        }
+        let mut registry = self.write_registry();
+        let held = registry.types.get(&licence_type.code);
+        if held.is_none_or(|held| held.version <= licence_type.version) {
+            registry.types.insert(licence_type.code.clone(), licence_type.clone());
+        }
         Ok(licence_type)
     }
 
@@ -422,12 +466,37 @@ impl Engine {
         issuers.dedup();
         issuers.retain(|u| *u != licence_type.defining_authority);
         licence_type.issuers = issuers;
-        self.register_licence_type(licence_type).await
+        self.commit_licence_type(licence_type).await
     }
 
     /// A licence type.
     pub fn licence_type(&self, code: &TypeCode) -> Option<LicenceType> {
         self.read_registry().types.get(code).cloned()
+    }
+
+    /// One version of a licence type: the current one from memory, an earlier one from the store.
+    pub fn licence_type_version(&self, code: &TypeCode, version: u32) -> Result<LicenceType, EngineError> {
+        let current = self
+            .licence_type(code)
+            .ok_or_else(|| EngineError::UnknownLicenceType(code.clone()))?;
+        if current.version == version {
+            return Ok(current);
+        }
+        self.licence_type_versions(code)?
+            .into_iter()
+            .find(|t| t.version == version)
+            .ok_or_else(|| EngineError::UnknownTypeVersion {
+                code: code.clone(),
+                version,
+            })
+    }
+
+    /// Every kept version of a licence type, oldest first.
+    pub fn licence_type_versions(&self, code: &TypeCode) -> Result<Vec<LicenceType>, EngineError> {
+        if self.licence_type(code).is_none() {
+            return Err(EngineError::UnknownLicenceType(code.clone()));
+        }
+        Ok(self.store.licence_type_versions(code)?)
     }
 
     /// The whole catalogue.
@@ -484,6 +553,7 @@ impl Engine {
             licence_type: zhengyin_model::TypeRef {
                 code: licence_type.code.clone(),
                 name: licence_type.name.clone(),
+                version: licence_type.version,
             },
             defining_authority: licence_type.defining_authority.clone(),
             issuer: zhengyin_model::IssuerRef {
@@ -535,12 +605,12 @@ impl Engine {
             .map_err(|e| EngineError::Store(zhengyin_store::StoreError::Corrupt(e.to_string())))?;
         let mut body: LicenceBody = serde_json::from_value(received.document)
             .map_err(|e| EngineError::Store(zhengyin_store::StoreError::Corrupt(e.to_string())))?;
-        let licence_type = self
-            .licence_type(body.id.type_code())
-            .ok_or_else(|| EngineError::UnknownLicenceType(body.id.type_code().clone()))?;
+        // A licence keeps the type version it was issued under.
+        let licence_type = self.licence_type_version(body.id.type_code(), body.licence_type.version)?;
         body.id = id.next_version()?;
         body.version = body.id.version().to_string();
         if let Some(n) = req.number {
+            self.check_number_free(&body.id, &n)?;
             body.number = n;
         }
         if let Some(n) = req.holder_name {
@@ -571,6 +641,17 @@ impl Engine {
         tracing::info!(licence = %id, reason = %req.reason, "updating licence");
         self.sign_and_commit(body, req.seal, Some((id.clone(), current.status, superseded)))
             .await
+    }
+
+    /// Refuses a licence number another lineage of the same type and issuer carries or carried.
+    /// (Checked again, atomically, when the licence is stored: this only saves a signature.)
+    fn check_number_free(&self, id: &LicenceId, number: &str) -> Result<(), EngineError> {
+        match self.store.number_holder(id, number)? {
+            Some(lineage) if lineage != id.lineage() => Err(EngineError::NumberTaken {
+                number: number.to_owned(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Revokes a licence. Revoking a revoked licence again changes nothing and answers with the

@@ -102,6 +102,7 @@ impl Engine {
             document_sha256: zhengyin_crypto::hash::sha256(&input.document),
             status: status.clone(),
             holder: (body.holder.code_type, body.holder.code.clone()),
+            number: body.number.clone(),
             supersedes,
         };
         let mut event = serde_json::json!({
@@ -117,7 +118,15 @@ impl Engine {
         if let Some(old) = supersedes_id {
             event["supersedes"] = serde_json::Value::String(old);
         }
-        let logged = self.store.commit_licence(&commit, &crate::log::entry(event))?;
+        let logged = match self.store.commit_licence(&commit, &crate::log::entry(event)) {
+            Ok(logged) => logged,
+            Err(StoreError::Taken(_)) => {
+                // Another request took the number between the check and the commit.
+                self.store.abandon_intent(&body.id)?.await?;
+                return Err(EngineError::NumberTaken { number: body.number });
+            }
+            Err(e) => return Err(e.into()),
+        };
         logged.durable.await?;
         tracing::info!(licence = %body.id, suite = suite.name(), "licence signed and stored");
         Ok(SignedLicence {

@@ -546,8 +546,8 @@ impl Page<'_> {
         if self.authority_origin(&body.issuer.code) != Some(Some(self.source.origin.clone())) {
             return invalid(format!("licence {id}: its issuer is not an authority of this source"));
         }
-        if self.engine.licence_type(&body.licence_type.code).is_none() && !self.types.contains(&body.licence_type.code)
-        {
+        let held = self.engine.licence_type(&body.licence_type.code);
+        if held.is_none_or(|t| t.version < body.licence_type.version) && !self.types.contains(&body.licence_type.code) {
             self.types.push(body.licence_type.code.clone());
         }
         if let Some(old) = supersedes {
@@ -1173,7 +1173,8 @@ impl Engine {
                 "entry": value,
             })));
         }
-        // Licence types the source uses and this node lacks come from the source's catalogue.
+        // Licence types (or type versions) the source uses and this node lacks come from the
+        // source's catalogue, in their current version there.
         for code in std::mem::take(&mut page.types) {
             let licence_type = feed.licence_type(&code).await?;
             if licence_type.code != code {
@@ -1182,7 +1183,7 @@ impl Engine {
                     licence_type.code
                 )));
             }
-            self.register_licence_type(licence_type)
+            self.adopt_licence_type(licence_type)
                 .await
                 .map_err(|e| invalid(format!("licence type {code}: {e}")))?;
         }

@@ -83,8 +83,9 @@ pub(crate) async fn register_licence_type(
     _: OperatorCaller,
     JsonBody(t): JsonBody<LicenceType>,
 ) -> Result<Response> {
-    let t = s.engine.register_licence_type(t).await?;
-    Ok((StatusCode::CREATED, Json(t)).into_response())
+    let (t, changed) = s.engine.register_licence_type(t).await?;
+    let status = if changed { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(t)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -101,8 +102,7 @@ pub(crate) async fn set_type_issuers(
     Path(code): Path<String>,
     JsonBody(req): JsonBody<IssuersRequest>,
 ) -> Result<Response> {
-    let code = TypeCode::parse(&code)
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "identifier.invalid", e.to_string()))?;
+    let code = type_code(&code)?;
     let t = s.engine.set_type_issuers(by.as_ref(), &code, req.issuers).await?;
     Ok(Json(t).into_response())
 }
@@ -116,13 +116,44 @@ pub(crate) async fn get_licence_type(
     _caller: Caller,
     Path(code): Path<String>,
 ) -> Result<Response> {
-    let code = TypeCode::parse(&code)
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "identifier.invalid", e.to_string()))?;
-    let t = s
-        .engine
-        .licence_type(&code)
-        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "licence_type.unknown", "no such licence type"))?;
-    Ok(Json(t).into_response())
+    let code = known_type(&s, &code)?;
+    Ok(Json(s.engine.licence_type(&code)).into_response())
+}
+
+pub(crate) async fn list_licence_type_versions(
+    State(s): State<AppState>,
+    _caller: Caller,
+    Path(code): Path<String>,
+) -> Result<Response> {
+    let code = known_type(&s, &code)?;
+    Ok(Json(json!({ "versions": s.engine.licence_type_versions(&code)? })).into_response())
+}
+
+pub(crate) async fn get_licence_type_version(
+    State(s): State<AppState>,
+    _caller: Caller,
+    Path((code, version)): Path<(String, u32)>,
+) -> Result<Response> {
+    let code = known_type(&s, &code)?;
+    Ok(Json(s.engine.licence_type_version(&code, version)?).into_response())
+}
+
+fn type_code(code: &str) -> Result<TypeCode> {
+    TypeCode::parse(code).map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "identifier.invalid", e.to_string()))
+}
+
+/// A type code of the path that names a type in the catalogue: 404 otherwise (the resource read
+/// does not exist; naming an unknown type in a request body is a 422).
+fn known_type(s: &AppState, code: &str) -> Result<TypeCode> {
+    let code = type_code(code)?;
+    if s.engine.licence_type(&code).is_none() {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "licence_type.unknown",
+            "no such licence type",
+        ));
+    }
+    Ok(code)
 }
 
 pub(crate) async fn issue(
@@ -230,9 +261,11 @@ impl VerifyQuery {
 }
 
 /// The department whose verification is to be recorded, and its stated purpose (checked);
-/// `None` for an operator.
+/// `None` for an operator (whose purpose, if stated, is checked all the same).
 fn purpose(s: &AppState, caller: &Caller, q: &VerifyQuery) -> Result<Option<(String, UseContext)>> {
     let Role::Verifier { department } = &caller.role else {
+        s.engine
+            .check_purpose_parts(q.service_item.as_deref(), q.use_cause.as_deref())?;
         return Ok(None);
     };
     let (Some(service_item), Some(use_cause)) = (&q.service_item, &q.use_cause) else {

@@ -150,6 +150,14 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
             post(handlers::register_licence_type).get(handlers::list_licence_types),
         )
         .route("/licence-types/{code}", get(handlers::get_licence_type))
+        .route(
+            "/licence-types/{code}/versions",
+            get(handlers::list_licence_type_versions),
+        )
+        .route(
+            "/licence-types/{code}/versions/{version}",
+            get(handlers::get_licence_type_version),
+        )
         .route("/licence-types/{code}/issuers", post(handlers::set_type_issuers))
         .route("/licence-types/{code}/lookup", post(access::lookup))
         .route("/licence-types/{code}/check", post(access::check))

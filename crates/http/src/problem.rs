@@ -46,6 +46,9 @@
 //! | `request.timeout` | 408 | the request body did not arrive within the body-read timeout |
 //! | `request.malformed` | 400 | a path segment or query that does not decode or parse |
 //! | `request.refused` | 4xx | any other refusal answered below the handlers |
+//! | `licence.number_taken` | 409 | another licence of the same type and issuer carries (or carried) this number |
+//! | `licence_type.changed` | 409 | the type was changed concurrently (another frontend); read it again and retry |
+//! | `licence_type.version_unknown` | 404 | the licence type has no such version |
 //! | `licence_type.not_bound` | 403 | the catalogue does not let this authority issue this type (`issuers`) |
 //! | `rate_limited` | 429 | the token's request rate is exceeded (with `Retry-After`) |
 //! | `not_found` | 404 | no such route |
@@ -229,6 +232,9 @@ impl From<EngineError> for Problem {
             EngineError::SealNotFound(_) => Self::new(S::NOT_FOUND, "seal.not_found", detail),
             EngineError::SealStatusConflict { .. } => Self::new(S::CONFLICT, "seal.status_conflict", detail),
             EngineError::Superseded { .. } => Self::new(S::CONFLICT, "licence.superseded", detail),
+            EngineError::NumberTaken { .. } => Self::new(S::CONFLICT, "licence.number_taken", detail),
+            EngineError::TypeChanged(_) => Self::new(S::CONFLICT, "licence_type.changed", detail),
+            EngineError::UnknownTypeVersion { .. } => Self::new(S::NOT_FOUND, "licence_type.version_unknown", detail),
             EngineError::Store(StoreError::Conflict) => Self::new(
                 S::CONFLICT,
                 "licence.status_conflict",

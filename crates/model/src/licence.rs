@@ -9,7 +9,7 @@
 //! {
 //!   "id": "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F",
 //!   "name": "营业执照", "number": "JL2024000001",
-//!   "type": {"code": "11100000000013338W032", "name": "营业执照"},
+//!   "type": {"code": "11100000000013338W032", "name": "营业执照", "version": 1},
 //!   "defining_authority": "11100000000013338W",
 //!   "issuer": {"name": "…", "code": "11220000013544541J", "level": "city"},
 //!   "issue_date": "2024-05-01", "valid_from": "2024-05-01", "valid_until": null,
@@ -92,6 +92,14 @@ pub struct TypeRef {
     pub code: TypeCode,
     /// Type name.
     pub name: String,
+    /// The version of the type's definition the licence was issued under (licences issued
+    /// before types had versions name none: version 1).
+    #[serde(default = "first_type_version")]
+    pub version: u32,
+}
+
+fn first_type_version() -> u32 {
+    1
 }
 
 /// The issuing authority as named on the licence.

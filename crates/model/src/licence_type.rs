@@ -16,6 +16,10 @@ use crate::id::{HolderCodeType, TypeCode, Uscc};
 pub struct LicenceType {
     /// Type code: defining authority's USCC + 3 digits.
     pub code: TypeCode,
+    /// The definition's version: 1 at first, one more for each change of name, holder code
+    /// types, face schema or review days. Assigned by the catalogue; a value sent is ignored.
+    #[serde(default = "first_version")]
+    pub version: u32,
     /// Name, e.g. 营业执照.
     pub name: String,
     /// The authority that defines the type (must match the first 18 characters of `code`).
@@ -99,7 +103,22 @@ pub enum SchemaError {
     },
 }
 
+fn first_version() -> u32 {
+    1
+}
+
 impl LicenceType {
+    /// Whether two definitions describe the same licences: everything but the version and the
+    /// issuers (a binding change is not a new version) is equal.
+    pub fn same_definition(&self, other: &LicenceType) -> bool {
+        self.code == other.code
+            && self.name == other.name
+            && self.defining_authority == other.defining_authority
+            && self.holder_code_types == other.holder_code_types
+            && self.face_schema == other.face_schema
+            && self.review_days == other.review_days
+    }
+
     /// Whether `authority` may issue licences of this type: the defining authority, or one the
     /// catalogue lists in `issuers`.
     pub fn may_issue(&self, authority: &Uscc) -> bool {

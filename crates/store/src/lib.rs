@@ -64,6 +64,9 @@ pub enum StoreError {
     /// The record to change does not exist.
     #[error("not found")]
     NotFound,
+    /// A value that must be unique (a licence number) is held by another record.
+    #[error("{0} is already taken")]
+    Taken(String),
     /// The database cannot be used by this build: unreachable at start, another application's,
     /// or a schema it does not know. Said once, at start; nothing was written.
     #[error("database: {0}")]
@@ -130,8 +133,26 @@ pub struct LicenceCommit {
     pub status: StatusHistory,
     /// The holder, for the holder index.
     pub holder: (HolderCodeType, String),
+    /// The licence number (证照编号): unique per (type, issuing authority), reserved for the
+    /// lineage by its first version that carries it.
+    pub number: String,
     /// The version it supersedes: its id, its status history as read, and its new history.
     pub supersedes: Option<(LicenceId, StatusHistory, StatusHistory)>,
+}
+
+/// The key under which a licence number is reserved: type code (21 characters), issuer (18)
+/// and the number, so that numbers are unique per (type, issuer).
+pub fn number_key(id: &LicenceId, number: &str) -> String {
+    format!("{}{}{number}", id.type_code(), id.issuer())
+}
+
+/// The `number` member of a signed licence, for indexing licences stored before numbers were.
+pub(crate) fn number_of(signed: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Numbered {
+        number: String,
+    }
+    serde_json::from_slice::<Numbered>(signed).ok().map(|n| n.number)
 }
 
 /// Which use records to list: by holder or by department or all, ids in `(after, before)`.
@@ -240,11 +261,18 @@ pub trait RegistryStore: Send + Sync {
     /// Every authority.
     fn authorities(&self) -> Result<Vec<Authority>, StoreError>;
 
-    /// Creates or replaces a licence type, appending `entry` to the log.
+    /// Makes `licence_type` the current definition of its code and keeps it as that version,
+    /// appending `entry` to the log, atomically. A version above the current one is added; the
+    /// current version may be written again only with the same definition (its issuers may
+    /// change, see [`LicenceType::same_definition`]). Anything else, or a version number already
+    /// kept, fails with [`StoreError::Conflict`]: another writer changed the type first.
     fn put_licence_type(&self, licence_type: &LicenceType, entry: &[u8]) -> Result<Logged, StoreError>;
 
-    /// Every licence type.
+    /// Every licence type, each in its current version.
     fn licence_types(&self) -> Result<Vec<LicenceType>, StoreError>;
+
+    /// Every kept version of one licence type, oldest first.
+    fn licence_type_versions(&self, code: &TypeCode) -> Result<Vec<LicenceType>, StoreError>;
 
     /// Stores (replaces) the CRL of one CA, by the CA's name.
     fn put_crl(&self, issuer: &[u8], der: &[u8]) -> Result<Durable, StoreError>;
@@ -268,9 +296,15 @@ pub trait LicenceStore: Send + Sync {
     fn abandon_intent(&self, id: &LicenceId) -> Result<Durable, StoreError>;
 
     /// Stores a signed licence, clears its intent, updates the superseded version and the
-    /// indexes, atomically. Fails with [`StoreError::Conflict`] if the superseded version's
-    /// status changed since it was read, or the licence already exists. Appends `entry` to the log.
+    /// indexes, and reserves its number for its lineage, atomically. Fails with
+    /// [`StoreError::Conflict`] if the superseded version's status changed since it was read, or
+    /// the licence already exists, and with [`StoreError::Taken`] if another lineage holds the
+    /// number. Appends `entry` to the log.
     fn commit_licence(&self, commit: &LicenceCommit, entry: &[u8]) -> Result<Logged, StoreError>;
+
+    /// The lineage (see [`LicenceId::lineage`]) whose licences carry `number` among those of
+    /// `id`'s type and issuer, if any.
+    fn number_holder(&self, id: &LicenceId, number: &str) -> Result<Option<String>, StoreError>;
 
     /// A licence and its status.
     fn licence(&self, id: &LicenceId) -> Result<Option<StoredLicence>, StoreError>;

@@ -152,10 +152,14 @@ pub fn business_licence_type() -> LicenceType {
     .unwrap()
 }
 
+/// The standard issue request, with a licence number no other request of the process carries
+/// (numbers are unique per type and issuer).
 pub fn issue_request() -> IssueRequest {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     serde_json::from_value(json!({
         "type_code": "11100000000013338W032",
-        "number": "JL2026000001",
+        "number": format!("JL2026{n:06}"),
         "holder": {"name": "吉林示例科技有限公司", "code": "91350100M000100Y43", "code_type": "001"},
         "valid_until": "2046-11-21",
         "face": {"company_name": "吉林示例科技有限公司", "established": "2020-02-29", "capital": 500, "form": "有限责任公司"}

@@ -80,6 +80,7 @@ fn commit(id: &LicenceId, supersedes: Option<(LicenceId, StatusHistory, StatusHi
         document_sha256: [id.serial().len() as u8; 32],
         status: history(Status::Valid),
         holder: (HolderCodeType::Uscc, "91350100M000100Y43".to_owned()),
+        number: format!("No.{}", id.serial()),
         supersedes,
     }
 }
@@ -97,6 +98,7 @@ pub fn run(store: &dyn Store) -> Outcome {
     serials(store)?;
     intents(store)?;
     licences(store)?;
+    numbers(store)?;
     status_changes(store)?;
     log(store)?;
     seals(store)?;
@@ -203,7 +205,7 @@ fn catalogue(store: &dyn Store) -> Outcome {
     a.name.push_str("（新）");
     logged(store.put_authority(&a, b"authority 2"), "replace authority")?;
     ensure(
-        ok(store.authorities(), "authorities")? == vec![a],
+        ok(store.authorities(), "authorities")? == vec![a.clone()],
         "an authority is replaced, not duplicated",
     )?;
     let t: LicenceType = serde_json::from_value(serde_json::json!({
@@ -212,16 +214,32 @@ fn catalogue(store: &dyn Store) -> Outcome {
     }))
     .map_err(|e| e.to_string())?;
     let first = logged(store.put_licence_type(&t, b"type 1"), "put type")?;
-    let mut changed = t.clone();
+    let mut bound = t.clone();
+    bound.issuers = vec![a.uscc.clone()];
+    logged(store.put_licence_type(&bound, b"type 1 bound"), "bind an issuer")?;
+    let mut changed = bound.clone();
     changed.name.push_str("（新）");
-    let second = logged(store.put_licence_type(&changed, b"type 2"), "replace type")?;
     ensure(
-        ok(store.licence_types(), "types")? == vec![changed],
-        "a licence type is replaced, not duplicated",
+        store.put_licence_type(&changed, b"x").err() == Some(StoreError::Conflict),
+        "a version is not given another definition",
+    )?;
+    changed.version = 2;
+    let second = logged(store.put_licence_type(&changed, b"type 2"), "new version")?;
+    ensure(
+        ok(store.licence_types(), "types")? == vec![changed.clone()],
+        "the current version of a licence type replaces the earlier, in the catalogue",
+    )?;
+    ensure(
+        ok(store.licence_type_versions(&t.code), "versions")? == vec![bound.clone(), changed.clone()],
+        "every version of a licence type is kept, oldest first",
+    )?;
+    ensure(
+        store.put_licence_type(&bound, b"x").err() == Some(StoreError::Conflict),
+        "an earlier version never becomes current again",
     )?;
     ensure(
         ok(store.log_entries(LeafIndex(first), LeafIndex(second + 1)), "log")?
-            == vec![b"type 1".to_vec(), b"type 2".to_vec()],
+            == vec![b"type 1".to_vec(), b"type 1 bound".to_vec(), b"type 2".to_vec()],
         "every catalogue change is in the log",
     )
 }
@@ -263,6 +281,52 @@ fn intents(store: &dyn Store) -> Outcome {
         ok(store.licence(&other), "read")?.is_none(),
         "an abandoned intent is no licence",
     )
+}
+
+fn numbers(store: &dyn Store) -> Outcome {
+    let numbered = |id: &LicenceId, number: &str, supersedes| LicenceCommit {
+        number: number.to_owned(),
+        ..commit(id, supersedes)
+    };
+    let (first, second) = (sample_id("NUM1", 1)?, sample_id("NUM2", 1)?);
+    logged(
+        store.commit_licence(&numbered(&first, "吉2024-7", None), b"n1"),
+        "commit a number",
+    )?;
+    ensure(
+        ok(store.number_holder(&first, "吉2024-7"), "number holder")? == Some(first.lineage())
+            && ok(store.number_holder(&first, "吉2024-8"), "free number")?.is_none(),
+        "a licence number is reserved for its lineage",
+    )?;
+    ensure(
+        matches!(
+            store.commit_licence(&numbered(&second, "吉2024-7", None), b"n2"),
+            Err(StoreError::Taken(_))
+        ) && ok(store.licence(&second), "refused")?.is_none(),
+        "another lineage cannot take a reserved number, and nothing of it is written",
+    )?;
+    let elsewhere = LicenceId::new(
+        first.type_code().clone(),
+        Uscc::parse("91350100M000100Y43").map_err(|e| e.to_string())?,
+        "NUM3",
+        Version::FIRST,
+    )
+    .map_err(|e| e.to_string())?;
+    logged(
+        store.commit_licence(&numbered(&elsewhere, "吉2024-7", None), b"n3"),
+        "the same number from another issuer",
+    )?;
+    let next = first.next_version().map_err(|e| e.to_string())?;
+    let current = ok(store.licence(&first), "first")?.ok_or("first missing")?.status;
+    let superseded = history(Status::Superseded { by: next.clone() });
+    logged(
+        store.commit_licence(
+            &numbered(&next, "吉2024-7", Some((first.clone(), current, superseded))),
+            b"n4",
+        ),
+        "the next version keeps its number",
+    )?;
+    Ok(())
 }
 
 fn licences(store: &dyn Store) -> Outcome {

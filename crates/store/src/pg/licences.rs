@@ -2,7 +2,7 @@
 
 use zhengyin_model::{Authority, HolderCodeType, LicenceId, LicenceType, SealHistory, StatusHistory, TypeCode};
 
-use super::{bytes, column, decode, encode, holder_key, insert_new, query, swap, tx_execute, PgStore};
+use super::{bytes, column, decode, encode, holder_key, insert_new, query, swap, tx_execute, tx_query, PgStore};
 use crate::{
     Durable, Intent, LicenceCommit, LicenceState, LicenceStore, Logged, RegistryStore, SealStore, StoreError,
     StoredLicence, StoredSeal,
@@ -24,17 +24,69 @@ impl RegistryStore for PgStore {
     }
 
     fn put_licence_type(&self, licence_type: &LicenceType, entry: &[u8]) -> Result<Logged, StoreError> {
-        self.upsert_logged(
-            "INSERT INTO licence_types (code, record) VALUES ($1, $2) \
-             ON CONFLICT (code) DO UPDATE SET record = EXCLUDED.record",
-            licence_type.code.to_string(),
-            encode(licence_type)?,
-            entry,
-        )
+        let (new, record) = (licence_type.clone(), encode(licence_type)?);
+        let (code, version) = (
+            new.code.to_string(),
+            i32::try_from(new.version).map_err(|_| StoreError::Conflict)?,
+        );
+        self.logged(vec![entry.to_vec()], move |tx| {
+            Box::pin(async move {
+                // The row lock orders writers of one type across frontends.
+                let current = tx_query(
+                    tx,
+                    "SELECT record FROM licence_types WHERE code = $1 FOR UPDATE",
+                    &[&code],
+                )
+                .await?;
+                let kept = tx_query(
+                    tx,
+                    "SELECT record FROM licence_type_versions WHERE code = $1 AND version = $2",
+                    &[&code, &version],
+                )
+                .await?;
+                for row in current.iter().chain(&kept) {
+                    let held: LicenceType = decode("licence type", &bytes(row, 0)?)?;
+                    let same_version = held.version == new.version;
+                    if held.version > new.version || (same_version && !held.same_definition(&new)) {
+                        return Err(StoreError::Conflict);
+                    }
+                }
+                tx_execute(
+                    tx,
+                    "INSERT INTO licence_types (code, record) VALUES ($1, $2) \
+                     ON CONFLICT (code) DO UPDATE SET record = EXCLUDED.record",
+                    &[&code, &record],
+                )
+                .await?;
+                tx_execute(
+                    tx,
+                    "INSERT INTO licence_type_versions (code, version, record) VALUES ($1, $2, $3) \
+                     ON CONFLICT (code, version) DO UPDATE SET record = EXCLUDED.record",
+                    &[&code, &version, &record],
+                )
+                .await?;
+                Ok(())
+            })
+        })
     }
 
     fn licence_types(&self) -> Result<Vec<LicenceType>, StoreError> {
         self.all("licence type", "SELECT record FROM licence_types ORDER BY code")
+    }
+
+    fn licence_type_versions(&self, code: &TypeCode) -> Result<Vec<LicenceType>, StoreError> {
+        let code = code.to_string();
+        self.run(move |client| async move {
+            query(
+                &client,
+                "SELECT record FROM licence_type_versions WHERE code = $1 ORDER BY version",
+                &[&code],
+            )
+            .await?
+            .iter()
+            .map(|row| decode("licence type", &bytes(row, 0)?))
+            .collect()
+        })
     }
 
     fn put_crl(&self, issuer: &[u8], der: &[u8]) -> Result<Durable, StoreError> {
@@ -94,6 +146,7 @@ impl LicenceStore for PgStore {
     fn commit_licence(&self, c: &LicenceCommit, entry: &[u8]) -> Result<Logged, StoreError> {
         let id = c.id.to_string();
         let lineage = c.id.lineage();
+        let (number_key, number) = (crate::number_key(&c.id, &c.number), c.number.clone());
         let holder = holder_key(c.holder.0, &c.holder.1);
         let (signed, digest, status) = (c.signed.clone(), c.document_sha256.to_vec(), encode(&c.status)?);
         let supersedes = match &c.supersedes {
@@ -111,6 +164,21 @@ impl LicenceStore for PgStore {
                             other => other,
                         })?;
                 }
+                tx_execute(
+                    tx,
+                    "INSERT INTO licence_numbers (key, lineage) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                    &[&number_key, &lineage],
+                )
+                .await?;
+                let holder_of_number =
+                    tx_query(tx, "SELECT lineage FROM licence_numbers WHERE key = $1", &[&number_key])
+                        .await?
+                        .first()
+                        .map(|row| column::<String>(row, 0))
+                        .transpose()?;
+                if holder_of_number.as_deref() != Some(lineage.as_str()) {
+                    return Err(StoreError::Taken(format!("licence number {number}")));
+                }
                 insert_new(
                     tx,
                     "INSERT INTO licences (id, holder, signed, document_sha256, status) VALUES ($1, $2, $3, $4, $5)",
@@ -127,6 +195,17 @@ impl LicenceStore for PgStore {
                 .await?;
                 Ok(())
             })
+        })
+    }
+
+    fn number_holder(&self, id: &LicenceId, number: &str) -> Result<Option<String>, StoreError> {
+        let key = crate::number_key(id, number);
+        self.run(move |client| async move {
+            query(&client, "SELECT lineage FROM licence_numbers WHERE key = $1", &[&key])
+                .await?
+                .first()
+                .map(|row| column::<String>(row, 0))
+                .transpose()
         })
     }
 

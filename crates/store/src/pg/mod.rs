@@ -69,14 +69,20 @@ impl PgStore {
     /// refuses the credentials, holds another application's tables or a newer schema.
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let store = Self::connect(url)?;
-        store.run(|mut client| async move { schema::migrate(&mut client).await })?;
+        store.run(|mut client| async move { schema::migrate(&mut client, SCHEMA_VERSION).await })?;
         store.run(|client| async move { schema::check(&client).await })?;
         Ok(store)
     }
 
     /// Applies the migrations this build knows to the database at `url`.
     pub fn migrate(url: &str) -> Result<Migrated, StoreError> {
-        Self::connect(url)?.run(|mut client| async move { schema::migrate(&mut client).await })
+        Self::migrate_to(url, SCHEMA_VERSION)
+    }
+
+    /// Applies the migrations up to schema version `target` only: an upgrade staged in steps
+    /// (and the tests of each step). A node opens only a database at [`SCHEMA_VERSION`].
+    pub fn migrate_to(url: &str, target: i32) -> Result<Migrated, StoreError> {
+        Self::connect(url)?.run(move |mut client| async move { schema::migrate(&mut client, target).await })
     }
 
     fn connect(url: &str) -> Result<Self, StoreError> {

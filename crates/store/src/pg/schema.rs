@@ -13,10 +13,31 @@ use super::db;
 use crate::StoreError;
 
 /// The migrations, in order: (version, name, SQL). Never edit one that has shipped: add another.
-pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "initial schema", INITIAL), (2, "leases", LEASES)];
+pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "initial schema", INITIAL),
+    (2, "leases", LEASES),
+    (3, "licence type versions and licence numbers", CATALOGUE_VERSIONS),
+];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
+
+/// Every version of every licence type (the types held so far become their version 1), and the
+/// licence numbers reserved per (type, issuer): filled by [`index_numbers`] in the same
+/// transaction, since the number is inside the signed licence.
+const CATALOGUE_VERSIONS: &str = r#"
+CREATE TABLE licence_type_versions (
+    code TEXT COLLATE "C" NOT NULL,
+    version INTEGER NOT NULL,
+    record BYTEA NOT NULL,
+    PRIMARY KEY (code, version)
+);
+INSERT INTO licence_type_versions (code, version, record) SELECT code, 1, record FROM licence_types;
+CREATE TABLE licence_numbers (
+    key TEXT COLLATE "C" PRIMARY KEY,
+    lineage TEXT COLLATE "C" NOT NULL
+);
+"#;
 
 /// Leases (`LeaseStore`); their ends are the database's clock, the one clock every frontend shares.
 const LEASES: &str = r#"
@@ -174,7 +195,7 @@ pub struct Migrated {
 /// Brings the schema up to [`SCHEMA_VERSION`]. Refuses a newer schema and a database that holds
 /// tables but no Zhengyin schema. Safe to run from several processes at once: the migration
 /// table's row lock lets one apply while the others wait and then find nothing to do.
-pub(super) async fn migrate(client: &mut Object) -> Result<Migrated, StoreError> {
+pub(super) async fn migrate(client: &mut Object, target: i32) -> Result<Migrated, StoreError> {
     ensure_ours(client).await?;
     let tx = client.transaction().await.map_err(db)?;
     // Serialises migrating processes (a row lock, not an engine-specific advisory lock).
@@ -186,10 +207,13 @@ pub(super) async fn migrate(client: &mut Object) -> Result<Migrated, StoreError>
     .map_err(db)?;
     let from = current_version(&tx).await?;
     check_known(from)?;
-    for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > from) {
+    for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > from && *v <= target) {
         tx.batch_execute(sql)
             .await
             .map_err(|e| StoreError::Backend(format!("migration {version} ({name}): {}", describe(&e))))?;
+        if *version == 3 {
+            index_numbers(&tx).await?;
+        }
         tx.execute(
             "INSERT INTO zhengyin_migrations (version, name) VALUES ($1, $2)",
             &[version, name],
@@ -200,8 +224,40 @@ pub(super) async fn migrate(client: &mut Object) -> Result<Migrated, StoreError>
     tx.commit().await.map_err(db)?;
     Ok(Migrated {
         from,
-        to: SCHEMA_VERSION.max(from),
+        to: target.min(SCHEMA_VERSION).max(from),
     })
+}
+
+/// Reserves the number of every licence already stored for its lineage (the first lineage, in
+/// identifier order, to carry a number keeps it), a page at a time.
+async fn index_numbers(tx: &tokio_postgres::Transaction<'_>) -> Result<(), StoreError> {
+    let mut after = String::new();
+    loop {
+        let rows = tx
+            .query(
+                "SELECT id, signed FROM licences WHERE id > $1 ORDER BY id LIMIT 1000",
+                &[&after],
+            )
+            .await
+            .map_err(db)?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.get(0);
+        for row in &rows {
+            let id: String = row.get(0);
+            let id = zhengyin_model::LicenceId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let Some(number) = crate::number_of(row.get::<_, &[u8]>(1)) else {
+                continue;
+            };
+            tx.execute(
+                "INSERT INTO licence_numbers (key, lineage) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                &[&crate::number_key(&id, &number), &id.lineage()],
+            )
+            .await
+            .map_err(db)?;
+        }
+    }
 }
 
 /// Checks, without changing anything, that the schema is the one this build knows.

@@ -1,6 +1,15 @@
 //! The registry, licences and seals on sled.
 
+use std::cmp::Ordering;
+
 use super::*;
+
+/// The key of one version of a licence type.
+fn type_version_key(code: &TypeCode, version: u32) -> Vec<u8> {
+    let mut key = code.as_str().as_bytes().to_vec();
+    key.extend_from_slice(&version.to_be_bytes());
+    key
+}
 
 impl RegistryStore for SledStore {
     fn put_authority(&self, authority: &Authority, entry: &[u8]) -> Result<Logged, StoreError> {
@@ -12,11 +21,54 @@ impl RegistryStore for SledStore {
     }
 
     fn put_licence_type(&self, licence_type: &LicenceType, entry: &[u8]) -> Result<Logged, StoreError> {
-        self.put_logged(&self.types, licence_type.code.as_str(), &encode(licence_type)?, entry)
+        let code = licence_type.code.as_str();
+        let version_key = type_version_key(&licence_type.code, licence_type.version);
+        let record = encode(licence_type)?;
+        let _log = self.lock_log();
+        let index = (&self.types, &self.type_versions, &self.log, &self.log_nodes)
+            .transaction(|(types, versions, log, nodes)| {
+                let current: Option<LicenceType> = types
+                    .get(code)?
+                    .map(|v| decode("licence type", &v))
+                    .transpose()
+                    .map_err(abort)?;
+                if let Some(current) = current {
+                    match current.version.cmp(&licence_type.version) {
+                        Ordering::Greater => return Err(abort(StoreError::Conflict)),
+                        Ordering::Equal if !current.same_definition(licence_type) => {
+                            return Err(abort(StoreError::Conflict))
+                        }
+                        _ => {}
+                    }
+                }
+                match versions.get(version_key.as_slice())? {
+                    Some(kept)
+                        if !decode::<LicenceType>("licence type", &kept)
+                            .map_err(abort)?
+                            .same_definition(licence_type) =>
+                    {
+                        return Err(abort(StoreError::Conflict))
+                    }
+                    _ => {}
+                }
+                types.insert(code, record.as_slice())?;
+                versions.insert(version_key.as_slice(), record.as_slice())?;
+                append(log, nodes, entry)
+            })
+            .map_err(tx_error)?;
+        Ok(self.logged(index))
     }
 
     fn licence_types(&self) -> Result<Vec<LicenceType>, StoreError> {
         Self::all(&self.types, "licence type")
+    }
+
+    fn licence_type_versions(&self, code: &TypeCode) -> Result<Vec<LicenceType>, StoreError> {
+        self.type_versions
+            .scan_prefix(code.as_str())
+            .values()
+            .map(|v| decode("licence type", &v.map_err(backend)?))
+            .collect()
     }
 
     fn put_crl(&self, issuer: &[u8], der: &[u8]) -> Result<Durable, StoreError> {
@@ -70,6 +122,7 @@ impl LicenceStore for SledStore {
         };
         let mut holder = holder_key(c.holder.0, &c.holder.1);
         holder.extend_from_slice(c.id.as_str().as_bytes());
+        let (number_key, lineage) = (crate::number_key(&c.id, &c.number), c.id.lineage());
         let _log = self.lock_log();
         let index = (
             &self.licences,
@@ -78,27 +131,39 @@ impl LicenceStore for SledStore {
             &self.heads,
             &self.holders,
             &self.digests,
+            &self.numbers,
             &self.log,
             &self.log_nodes,
         )
-            .transaction(|(licences, statuses, intents, heads, holders, digests, log, nodes)| {
-                if licences.get(c.id.as_str())?.is_some() {
-                    return Err(abort(StoreError::Conflict));
-                }
-                if let Some((old_id, expected, new)) = &supersedes {
-                    if statuses.get(old_id.as_str())?.as_deref() != Some(expected.as_slice()) {
+            .transaction(
+                |(licences, statuses, intents, heads, holders, digests, numbers, log, nodes)| {
+                    if licences.get(c.id.as_str())?.is_some() {
                         return Err(abort(StoreError::Conflict));
                     }
-                    statuses.insert(old_id.as_str(), new.as_slice())?;
-                }
-                licences.insert(c.id.as_str(), c.signed.as_slice())?;
-                digests.insert(c.id.as_str(), &c.document_sha256[..])?;
-                statuses.insert(c.id.as_str(), status.as_slice())?;
-                intents.remove(c.id.as_str())?;
-                heads.insert(c.id.lineage().as_bytes(), c.id.as_str().as_bytes())?;
-                holders.insert(holder.as_slice(), &[])?;
-                append(log, nodes, entry)
-            })
+                    match numbers.get(number_key.as_bytes())? {
+                        Some(holder) if holder != lineage.as_bytes() => {
+                            return Err(abort(StoreError::Taken(format!("licence number {}", c.number))))
+                        }
+                        Some(_) => {}
+                        None => {
+                            numbers.insert(number_key.as_bytes(), lineage.as_bytes())?;
+                        }
+                    }
+                    if let Some((old_id, expected, new)) = &supersedes {
+                        if statuses.get(old_id.as_str())?.as_deref() != Some(expected.as_slice()) {
+                            return Err(abort(StoreError::Conflict));
+                        }
+                        statuses.insert(old_id.as_str(), new.as_slice())?;
+                    }
+                    licences.insert(c.id.as_str(), c.signed.as_slice())?;
+                    digests.insert(c.id.as_str(), &c.document_sha256[..])?;
+                    statuses.insert(c.id.as_str(), status.as_slice())?;
+                    intents.remove(c.id.as_str())?;
+                    heads.insert(c.id.lineage().as_bytes(), c.id.as_str().as_bytes())?;
+                    holders.insert(holder.as_slice(), &[])?;
+                    append(log, nodes, entry)
+                },
+            )
             .map_err(tx_error)?;
         Ok(self.logged(index))
     }
@@ -139,6 +204,14 @@ impl LicenceStore for SledStore {
         entry: &[u8],
     ) -> Result<Logged, StoreError> {
         self.swap_with_entry(&self.status, id.as_str(), &encode(expected)?, &encode(new)?, entry)
+    }
+
+    fn number_holder(&self, id: &LicenceId, number: &str) -> Result<Option<String>, StoreError> {
+        self.numbers
+            .get(crate::number_key(id, number))
+            .map_err(backend)?
+            .map(|v| String::from_utf8(v.to_vec()).map_err(|_| StoreError::Corrupt("licence number".to_owned())))
+            .transpose()
     }
 
     fn current_version(&self, lineage: &str) -> Result<Option<LicenceId>, StoreError> {
@@ -232,6 +305,37 @@ impl SealStore for SledStore {
 }
 
 impl SledStore {
+    /// Indexes what a database written by an earlier build holds but did not index: each
+    /// licence type as its version, and, once, every licence's number (the first lineage to
+    /// carry a number keeps it).
+    pub(super) fn index_earlier_data(&self) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for t in Self::all::<LicenceType>(&self.types, "licence type")? {
+            let key = type_version_key(&t.code, t.version);
+            if !self.type_versions.contains_key(&key).map_err(backend)? {
+                self.type_versions.insert(key, encode(&t)?).map_err(backend)?;
+            }
+        }
+        if !self.numbers.is_empty() {
+            return Ok(());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for item in self.licences.iter() {
+            let (key, signed) = item.map_err(backend)?;
+            let id = std::str::from_utf8(&key)
+                .ok()
+                .and_then(|k| LicenceId::parse(k).ok())
+                .ok_or_else(|| StoreError::Corrupt("licence key".to_owned()))?;
+            if let Some(number) = crate::number_of(&signed) {
+                let number_key = crate::number_key(&id, &number);
+                if seen.insert(number_key.clone()) {
+                    batch.insert(number_key.as_bytes(), id.lineage().as_bytes());
+                }
+            }
+        }
+        self.numbers.apply_batch(batch).map_err(backend)
+    }
+
     /// Creates or replaces `tree[key]` and appends `entry` to the log, atomically.
     fn put_logged(&self, tree: &sled::Tree, key: &str, value: &[u8], entry: &[u8]) -> Result<Logged, StoreError> {
         let _log = self.lock_log();

@@ -37,6 +37,10 @@ pub struct SledStore {
     gc: Arc<GroupCommit>,
     authorities: sled::Tree,
     types: sled::Tree,
+    /// Every version of every licence type: type code, then the version (4 bytes, big-endian).
+    type_versions: sled::Tree,
+    /// Reserved licence numbers ([`crate::number_key`]) → the lineage holding each.
+    numbers: sled::Tree,
     licences: sled::Tree,
     status: sled::Tree,
     heads: sled::Tree,
@@ -233,6 +237,7 @@ impl SledStore {
             .open()
             .map_err(backend)?;
         let store = Self::from_db(db)?;
+        store.index_earlier_data()?;
         let (journal, journaled) = Journal::open(&path.join(USE_JOURNAL))?;
         store.recover_journal(journal, journaled)?;
         Ok(store)
@@ -318,6 +323,8 @@ impl SledStore {
         Ok(Self {
             authorities: tree("authorities")?,
             types: tree("licence_types")?,
+            type_versions: tree("licence_type_versions")?,
+            numbers: tree("licence_numbers")?,
             licences: tree("licences")?,
             status: tree("status")?,
             heads: tree("heads")?,
