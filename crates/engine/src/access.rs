@@ -559,11 +559,20 @@ impl Engine {
     /// Checks the purpose a department states for a verification: a valid use cause and a
     /// registered service item (a presented licence needs no grant; its use is still recorded).
     pub fn check_purpose(&self, ctx: &UseContext) -> Result<(), EngineError> {
-        check_use_cause(&ctx.use_cause).map_err(|e| refused(UseRefusal::UseCause(e.to_string())))?;
-        if self.read_access().items.contains_key(&ctx.service_item) {
-            Ok(())
-        } else {
-            Err(refused(UseRefusal::UnknownServiceItem(ctx.service_item.clone())))
+        self.check_purpose_parts(Some(&ctx.service_item), Some(&ctx.use_cause))
+    }
+
+    /// Checks whichever parts of a purpose are stated, by the same rules: a caller whose use is
+    /// not recorded (an operator) need not state one, but one stated is never ignored.
+    pub fn check_purpose_parts(&self, service_item: Option<&str>, use_cause: Option<&str>) -> Result<(), EngineError> {
+        if let Some(cause) = use_cause {
+            check_use_cause(cause).map_err(|e| refused(UseRefusal::UseCause(e.to_string())))?;
+        }
+        match service_item {
+            Some(item) if !self.read_access().items.contains_key(item) => {
+                Err(refused(UseRefusal::UnknownServiceItem(item.to_owned())))
+            }
+            _ => Ok(()),
         }
     }
 
