@@ -54,8 +54,7 @@ fn snake_case(id: &str) -> String {
 
 #[test]
 fn every_operation_of_the_spec_is_in_the_generated_python_client() {
-    let spec: serde_json::Value =
-        serde_yaml_ng::from_str(&std::fs::read_to_string(root().join("api-spec/openapi.yaml")).unwrap()).unwrap();
+    let spec = spec();
     let api = python_client().join("zhengyin_client/api");
     let generated: Vec<String> = std::fs::read_dir(&api)
         .unwrap()
@@ -82,6 +81,69 @@ fn every_operation_of_the_spec_is_in_the_generated_python_client() {
         }
     }
     assert!(operations > 70, "only {operations} operations read from the spec");
+}
+
+fn spec() -> serde_json::Value {
+    serde_yaml_ng::from_str(&std::fs::read_to_string(root().join("api-spec/openapi.yaml")).unwrap()).unwrap()
+}
+
+/// Every object an operation takes or answers is a named component: a generator never has to
+/// invent a name (invented names collided once and dropped whole operations).
+#[test]
+fn every_body_an_operation_takes_or_answers_is_a_named_schema() {
+    let spec = spec();
+    let mut inline = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let bodies = operation["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(media, c)| (format!("request {media}"), c))
+                .chain(
+                    operation["responses"]
+                        .as_object()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|(status, r)| {
+                            r["content"]
+                                .as_object()
+                                .into_iter()
+                                .flatten()
+                                .map(move |(media, c)| (format!("{status} {media}"), c))
+                        }),
+                );
+            for (what, content) in bodies {
+                if content["schema"]["type"] == "object" {
+                    inline.push(format!("{method} {path}: {what}"));
+                }
+            }
+        }
+    }
+    assert!(inline.is_empty(), "inline object schemas: {inline:#?}");
+}
+
+/// An unquoted comma in a flow-style text (`{description: a, b}`) silently makes `b` a key with
+/// no value: no key of the document may be null.
+#[test]
+fn no_text_of_the_spec_fell_apart_into_keys() {
+    fn nulls(v: &serde_json::Value, at: &str, found: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(members) => {
+                for (k, v) in members {
+                    if v.is_null() {
+                        found.push(format!("{at}/{k}"));
+                    }
+                    nulls(v, &format!("{at}/{k}"), found);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| nulls(v, at, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    nulls(&spec(), "", &mut found);
+    assert!(found.is_empty(), "null keys: {found:#?}");
 }
 
 #[test]

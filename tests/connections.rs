@@ -1,7 +1,8 @@
 //! Slow and idle clients against a really started server: 500 connections that send half a
 //! request and then nothing are closed after the header-read timeout while an ordinary caller
 //! is served at once, a body that stops arriving is answered 408 problem+json, and a server at
-//! its connection cap serves the next caller as soon as a connection frees.
+//! its connection cap serves the next caller as soon as a connection frees; an oversized request
+//! head gets problem+json (414, 431).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -138,4 +139,73 @@ async fn at_its_connection_cap_the_server_serves_the_next_caller_once_one_frees(
         waited >= Duration::from_millis(1000),
         "served at once: the cap of 4 connections did not hold ({waited:?})"
     );
+}
+
+/// A request target or headers beyond the API's limits get problem+json too (414, 431), not the
+/// connection layer's bare answer; a head within them is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_request_head_is_answered_in_problem_json() {
+    let dir = TempDir::new("connections-head");
+    let server = server(&dir, &[]);
+    let http = reqwest::Client::new();
+    let problem = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let media = r.headers()["content-type"].to_str().unwrap().to_owned();
+        let body: serde_json::Value = r.json().await.unwrap();
+        (status, media, body["code"].as_str().unwrap_or_default().to_owned())
+    };
+    let long = format!("/v1/licences/{}", "A".repeat(9 * 1024));
+    let r = http
+        .get(server.at(&long))
+        .bearer_auth("demo-verifier")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        problem(r).await,
+        (
+            414,
+            "application/problem+json".to_owned(),
+            "request.uri_too_long".to_owned()
+        )
+    );
+    let mut many = reqwest::header::HeaderMap::new();
+    for i in 0..120 {
+        many.insert(
+            reqwest::header::HeaderName::from_bytes(format!("x-filler-{i}").as_bytes()).unwrap(),
+            "1".parse().unwrap(),
+        );
+    }
+    let r = http
+        .get(server.at("/v1/licence-types"))
+        .bearer_auth("demo-verifier")
+        .headers(many)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        problem(r).await,
+        (
+            431,
+            "application/problem+json".to_owned(),
+            "request.headers_too_large".to_owned()
+        )
+    );
+    let big = "x".repeat(40 * 1024);
+    let r = http
+        .get(server.at("/v1/licence-types"))
+        .bearer_auth("demo-verifier")
+        .header("x-filler", big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(r).await.0, 431);
+    let fine = http
+        .get(server.at("/v1/licence-types"))
+        .bearer_auth("demo-verifier")
+        .header("x-filler", "x".repeat(4 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), 200);
 }

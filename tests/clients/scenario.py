@@ -33,16 +33,16 @@ from zhengyin_client.api.log import get_checkpoint, get_consistency_proof, get_i
 from zhengyin_client.api.objections import act_on_objection, file_objection, list_objections
 from zhengyin_client.api.verification import verify_licence
 from zhengyin_client.models import (
-    ActOnObjectionBody,
     AuthorisationList,
     AuthoriseRequest,
     Decision,
-    FileObjectionBody,
     GrantApplication,
     GrantList,
     IssueRequest,
     LicenceEnvelope,
     LookupAnswer,
+    ObjectionAction,
+    ObjectionFiling,
     ObjectionViewList,
     Problem,
     RevokeRequest,
@@ -194,7 +194,7 @@ def main(base_url, holder_token):
     objection = expect(
         file_objection.sync_detailed(
             client=holder,
-            body=FileObjectionBody.from_dict(
+            body=ObjectionFiling.from_dict(
                 {"licence": licence_id, "fields": ["address"], "kind": "inaccurate", "statement": "住所有误"}
             ),
         ),
@@ -204,7 +204,7 @@ def main(base_url, holder_token):
     objection_id = objection.to_dict()["objection"]["id"]
     accepted = expect(
         act_on_objection.sync_detailed(
-            objection_id, client=authority, body=ActOnObjectionBody.from_dict({"action": "accept"})
+            objection_id, client=authority, body=ObjectionAction.from_dict({"action": "accept"})
         ),
         200,
         object,

@@ -13,6 +13,7 @@ mod access;
 pub mod auth;
 pub mod extract;
 mod handlers;
+mod head;
 pub mod metrics;
 mod objections;
 pub mod problem;
@@ -245,6 +246,7 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
         })
         .layer(DefaultBodyLimit::max(config.body_limit))
         .layer(axum::Extension(extract::BodyReadTimeout(config.body_read_timeout)))
+        .layer(middleware::from_fn(head::limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(PropagateRequestIdLayer::new(header::HeaderName::from_static(
             REQUEST_ID,

@@ -45,6 +45,8 @@
 //! | `log.entry_not_found` | 404 | no log entry has the leaf hash asked for |
 //! | `request.timeout` | 408 | the request body did not arrive within the body-read timeout |
 //! | `request.malformed` | 400 | a path segment or query that does not decode or parse |
+//! | `request.uri_too_long` | 414 | the request target (path and query) is over 8 KiB |
+//! | `request.headers_too_large` | 431 | over 100 request headers, or over 32 KiB of them |
 //! | `request.refused` | 4xx | any other refusal answered below the handlers |
 //! | `licence.number_taken` | 409 | another licence of the same type and issuer carries (or carried) this number |
 //! | `licence_type.changed` | 409 | the type was changed concurrently (another frontend); read it again and retry |

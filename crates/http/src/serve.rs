@@ -5,6 +5,10 @@
 //! `request.timeout`, see `extract`), and at most [`ServeLimits::max_connections`] are open at
 //! once (further ones wait in the listen backlog). A slow or idle client thus holds a
 //! connection for a bounded time, and never the others' turn.
+//!
+//! Request heads are read into a buffer of at most [`HEAD_BUFFER`] bytes with at most
+//! [`HEAD_MAX_HEADERS`] headers: wider than the API's own limits (`crate::head`), so that a head
+//! the API refuses is refused there, in problem+json; beyond these hyper answers 431 itself, bare.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,6 +21,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+/// The largest request head (request line and headers) read at all.
+pub const HEAD_BUFFER: usize = 256 * 1024;
+/// The most headers a request head may have at all.
+pub const HEAD_MAX_HEADERS: usize = 400;
 
 /// Connection limits.
 #[derive(Debug, Clone, Copy)]
@@ -49,7 +58,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServeLimits, shut
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(HEAD_BUFFER)
+        .max_headers(HEAD_MAX_HEADERS);
     builder
         .http2()
         .timer(TokioTimer::new())
