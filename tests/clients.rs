@@ -87,8 +87,9 @@ fn spec() -> serde_json::Value {
     serde_yaml_ng::from_str(&std::fs::read_to_string(root().join("api-spec/openapi.yaml")).unwrap()).unwrap()
 }
 
-/// Every object an operation takes or answers is a named component: a generator never has to
-/// invent a name (invented names collided once and dropped whole operations).
+/// Every object an operation takes or answers, and every object inside one, is a named
+/// component: a generator never has to invent a name (invented names collided once and dropped
+/// whole operations).
 #[test]
 fn every_body_an_operation_takes_or_answers_is_a_named_schema() {
     let spec = spec();
@@ -119,6 +120,29 @@ fn every_body_an_operation_takes_or_answers_is_a_named_schema() {
                 }
             }
         }
+    }
+    // Within the components too: an object with properties nested in another is named (an
+    // `allOf` member is merged into its parent, not named).
+    fn nested(v: &serde_json::Value, at: &str, top: bool, found: &mut Vec<String>) {
+        let serde_json::Value::Object(members) = v else {
+            return;
+        };
+        if !top && v["type"] == "object" && v.get("properties").is_some() {
+            found.push(at.to_owned());
+        }
+        for (k, child) in members {
+            match child {
+                serde_json::Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        nested(item, &format!("{at}/{k}/{i}"), k == "allOf", found);
+                    }
+                }
+                _ => nested(child, &format!("{at}/{k}"), false, found),
+            }
+        }
+    }
+    for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
+        nested(schema, name, true, &mut inline);
     }
     assert!(inline.is_empty(), "inline object schemas: {inline:#?}");
 }
