@@ -573,6 +573,34 @@ impl Engine {
         self.sign_and_commit(body, req.seal, None).await
     }
 
+    /// Issues many licences for `issuer` at once (bulk conversion of existing licences): each as
+    /// [`Engine::issue`] would, concurrently on every core, so that their durable writes share
+    /// flushes (sled) or transactions (PostgreSQL). The results are in the requests' order; a
+    /// refused request refuses only itself.
+    pub async fn issue_many(
+        self: &Arc<Self>,
+        issuer: &Uscc,
+        requests: Vec<IssueRequest>,
+    ) -> Vec<Result<SignedLicence, EngineError>> {
+        let mut tasks = tokio::task::JoinSet::new();
+        let count = requests.len();
+        for (i, request) in requests.into_iter().enumerate() {
+            let (engine, issuer) = (Arc::clone(self), issuer.clone());
+            tasks.spawn(async move { (i, engine.issue(&issuer, request).await) });
+        }
+        let mut results: Vec<Option<Result<SignedLicence, EngineError>>> = (0..count).map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((i, result)) => results[i] = Some(result),
+                Err(e) => tracing::error!(error = %e, "an issuing task failed"),
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(EngineError::Signing("the issuing task failed".to_owned()))))
+            .collect()
+    }
+
     /// Issues the next version of a licence with changed data; the current version becomes
     /// `superseded`.
     pub async fn update(

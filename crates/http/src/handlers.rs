@@ -31,6 +31,12 @@ fn licence_id(text: &str) -> Result<LicenceId> {
 
 /// `{id, state, status, history, licence}` with the signed licence embedded byte for byte.
 fn licence_envelope(l: &SignedLicence, now: OffsetDateTime, code: StatusCode) -> Result<Response> {
+    Ok((code, Json(envelope(l, now)?)).into_response())
+}
+
+/// A licence with its current state, history and log index, the licence itself embedded as
+/// signed (byte for byte).
+fn envelope(l: &SignedLicence, now: OffsetDateTime) -> Result<Value> {
     let raw = std::str::from_utf8(&l.bytes)
         .ok()
         .and_then(|s| RawValue::from_string(s.to_owned()).ok())
@@ -48,7 +54,7 @@ fn licence_envelope(l: &SignedLicence, now: OffsetDateTime, code: StatusCode) ->
         "log_index": l.log_index,
         "licence": raw,
     });
-    Ok((code, Json(body)).into_response())
+    Ok(body)
 }
 
 pub(crate) async fn register_authority(
@@ -167,6 +173,65 @@ pub(crate) async fn issue(
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// Most licences in one `POST /v1/licences/batch`.
+pub(crate) const MAX_ISSUE_BATCH: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IssueBatch {
+    licences: Vec<Value>,
+}
+
+/// `{"licences": [issue request, …]}` → `{"results": [licence envelope or problem, …]}`, in
+/// order: each licence issued as by `POST /v1/licences` (signed, stored, logged), all at once, so
+/// that their durable writes share flushes; a refused item refuses only itself.
+pub(crate) async fn issue_batch(
+    State(s): State<AppState>,
+    AuthorityCaller(issuer): AuthorityCaller,
+    headers: axum::http::HeaderMap,
+    JsonBody(batch): JsonBody<IssueBatch>,
+) -> Result<Response> {
+    if batch.licences.is_empty() || batch.licences.len() > MAX_ISSUE_BATCH {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "licence.batch_too_large",
+            format!("{} licences in one batch; 1 to {MAX_ISSUE_BATCH}", batch.licences.len()),
+        ));
+    }
+    let requests: Vec<std::result::Result<IssueRequest, Problem>> = batch
+        .licences
+        .into_iter()
+        .map(|item| serde_json::from_value(item).map_err(|e| Problem::invalid(e.to_string())))
+        .collect();
+    let mut issued = s
+        .engine
+        .issue_many(
+            &issuer,
+            requests.iter().filter_map(|r| r.as_ref().ok().cloned()).collect(),
+        )
+        .await
+        .into_iter();
+    let now = s.engine.now();
+    let mut results = Vec::with_capacity(requests.len());
+    for request in requests {
+        let result = match request {
+            Err(problem) => Err(problem),
+            Ok(_) => match issued.next() {
+                Some(Ok(licence)) => envelope(&licence, now),
+                Some(Err(e)) => Err(Problem::from(e)),
+                None => Err(Problem::internal()),
+            },
+        };
+        results.push(result.unwrap_or_else(|problem| {
+            // Each refusal names the request, as a problem response would.
+            let mut body = problem.to_json();
+            body["request_id"] = json!(headers.get(crate::REQUEST_ID).and_then(|v| v.to_str().ok()));
+            body
+        }));
+    }
+    Ok(Json(json!({ "results": results })).into_response())
 }
 
 pub(crate) async fn get_licence(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {

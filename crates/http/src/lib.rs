@@ -186,6 +186,10 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
         .route("/tokens", post(access::issue_token).get(access::list_tokens))
         .route("/tokens/{id}/revoke", post(access::revoke_token))
         .route("/licences", post(handlers::issue))
+        .route(
+            "/licences/batch",
+            post(handlers::issue_batch).layer(DefaultBodyLimit::max(config.batch_body_limit)),
+        )
         .route("/licences/{id}", get(handlers::get_licence))
         .route("/licences/{id}/status", get(handlers::get_status))
         .route("/licences/{id}/versions", post(handlers::update))

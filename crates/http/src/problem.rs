@@ -41,6 +41,7 @@
 //! | `auth.invalid` | 401 | the token is not known, or a holder token failed (issuer, signature, audience, expiry) |
 //! | `auth.forbidden` | 403 | the caller's role does not allow this operation |
 //! | `auth.scope` | 403 | the role allows the operation, but not on this object (another authority's licence, someone else's objection) |
+//! | `licence.batch_too_large` | 422 | no licence, or more than 1,000, in one `POST /v1/licences/batch` |
 //! | `verify.batch_too_large` | 422 | more licences in one batch than the configured limit |
 //! | `log.entry_not_found` | 404 | no log entry has the leaf hash asked for |
 //! | `request.timeout` | 408 | the request body did not arrive within the body-read timeout |
@@ -89,6 +90,21 @@ struct Body<'a> {
 }
 
 impl Problem {
+    /// The problem details object (a batch answers one per refused item).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.body()).unwrap_or_default()
+    }
+
+    fn body(&self) -> Body<'_> {
+        Body {
+            problem_type: format!("urn:zhengyin:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+        }
+    }
+
     /// A problem with a status, code and detail.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
         Self {
@@ -158,14 +174,7 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = Body {
-            problem_type: format!("urn:zhengyin:problem:{}", self.code),
-            title: self.status.canonical_reason().unwrap_or("Error"),
-            status: self.status.as_u16(),
-            detail: &self.detail,
-            code: self.code,
-        };
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let bytes = serde_json::to_vec(&self.body()).unwrap_or_default();
         let mut response = (self.status, bytes).into_response();
         response
             .headers_mut()
