@@ -25,6 +25,7 @@ mod output;
 mod audit;
 mod config;
 mod demo;
+mod import;
 mod notify;
 mod seal;
 mod sync;
@@ -97,6 +98,23 @@ enum Command {
         /// Where the last accepted checkpoint and the log's frontier are kept between runs.
         #[arg(long, default_value = "zhengyin-audit.json")]
         state: PathBuf,
+    },
+    /// Issue a file of existing licences (存量证照电子化) through a node's bulk issuance: one issue
+    /// request (JSON) per line. Resumable: `<FILE>.progress` records the lines done, and a run
+    /// starts after them without issuing any line twice; refused lines go to
+    /// `<FILE>.refused.jsonl` with their reasons. Exit 0 all issued, 1 some refused.
+    Import {
+        /// The issue requests, one JSON object per line.
+        file: PathBuf,
+        /// The node's base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: String,
+        /// The issuing authority's token (or set ZHENGYIN_TOKEN).
+        #[arg(long, env = "ZHENGYIN_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Lines per request (the node takes at most 1,000).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        batch: u16,
     },
     /// E-seal tools (GB/T 38540 / GM/T 0031), offline.
     Seal {
@@ -315,6 +333,12 @@ fn main() -> ExitCode {
             token,
             state,
         } => run_audit(url, offline, &key, token, &state),
+        Command::Import {
+            file,
+            url,
+            token,
+            batch,
+        } => import(&file, &url, &token, usize::from(batch)),
         Command::Log {
             command: LogCommand::Export { url, token, out },
         } => export_log(&url, &token, &out),
@@ -716,6 +740,17 @@ fn run_audit(
             Ok(ExitCode::from(1))
         }
     }
+}
+
+fn import(file: &Path, url: &str, token: &str, batch: usize) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let summary = runtime.block_on(import::run(file, url, token, batch))?;
+    say!("{summary}");
+    Ok(if summary.refused == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn sync_status(url: &str, token: &str) -> anyhow::Result<ExitCode> {
