@@ -6,31 +6,17 @@
 
 mod common;
 
-use common::{business_licence, get_json, send, Server, TempDir};
+use common::{business_licence, get_json, log_size, send, Server, TempDir};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const AUTHORITY: &str = "demo-authority-ed25519";
-
-fn log_size(checkpoint: &str) -> u64 {
-    checkpoint.lines().nth(1).unwrap().parse().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_issues_every_good_request_and_refuses_each_bad_one_alone() {
     let dir = TempDir::new("bulk");
     let server = Server::start(&dir.0);
     let http = reqwest::Client::new();
-    let checkpoint = || async {
-        http.get(server.at("/v1/log/checkpoint"))
-            .bearer_auth("demo-auditor")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
 
     let mut licences: Vec<Value> = (0..1000).map(|i| business_licence(&format!("BULK-{i:04}"))).collect();
     licences[3].as_object_mut().unwrap().remove("holder");
@@ -95,7 +81,7 @@ async fn a_batch_issues_every_good_request_and_refuses_each_bad_one_alone() {
         );
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while log_size(&checkpoint().await) <= *indices.last().unwrap() {
+    while log_size(&http, &server).await <= *indices.last().unwrap() {
         assert!(std::time::Instant::now() < deadline, "no checkpoint covers the batch");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }

@@ -10,8 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use common::{binary, business_licence, get_json, Server, TempDir};
+use common::{binary, business_licence, log_entries, log_size, Server, TempDir};
 use serde_json::Value;
 
 const AUTHORITY: &str = "demo-authority-ed25519";
@@ -40,40 +39,16 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// How many `licence.issued` entries the node's log holds.
+/// How many `licence.issued` entries the node's log holds under its latest checkpoint.
 async fn issued_in_log(server: &Server) -> usize {
     let http = reqwest::Client::new();
-    let checkpoint = http
-        .get(server.at("/v1/log/checkpoint"))
-        .bearer_auth("demo-auditor")
-        .send()
+    let size = log_size(&http, server).await as usize;
+    log_entries(&http, server)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let size: u64 = checkpoint.lines().nth(1).unwrap().parse().unwrap();
-    let mut count = 0;
-    let mut start = 0;
-    while start < size {
-        let page = get_json(
-            &http,
-            server,
-            &format!("/v1/log/entries?start={start}&end={size}"),
-            "demo-auditor",
-        )
-        .await;
-        let entries = page["entries"].as_array().unwrap();
-        for entry in entries {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(entry.as_str().unwrap())
-                .unwrap();
-            let event: Value = serde_json::from_slice(&bytes).unwrap();
-            count += usize::from(event["event"] == "licence.issued");
-        }
-        start += entries.len() as u64;
-    }
-    count
+        .iter()
+        .take(size)
+        .filter(|e| e["event"] == "licence.issued")
+        .count()
 }
 
 /// The `licence.issued` entries under the latest checkpoint, once that covers `expected` of them

@@ -178,47 +178,9 @@ async fn until_source(http: &Client, node: &Node, origin: &str, done: impl Fn(&V
     }
 }
 
-async fn log_size(http: &Client, node: &Node) -> u64 {
-    let note = http
-        .get(node.server().at("/v1/log/checkpoint"))
-        .bearer_auth("demo-auditor")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    note.lines().nth(1).unwrap().parse().unwrap()
-}
-
-/// The node's whole log, decoded.
-async fn log_entries(http: &Client, node: &Node) -> Vec<Value> {
-    let mut all = Vec::new();
-    loop {
-        let start = all.len();
-        let (_, page) = get(
-            http,
-            node.server(),
-            &format!("/v1/log/entries?start={start}&end={}", start + 1000),
-            "demo-auditor",
-        )
-        .await;
-        let entries = page["entries"].as_array().unwrap();
-        if entries.is_empty() {
-            return all;
-        }
-        for e in entries {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(e.as_str().unwrap())
-                .unwrap();
-            all.push(serde_json::from_slice(&bytes).unwrap());
-        }
-    }
-}
-
 /// How many of `city`'s entries a province applies: licence and authority events.
 async fn licence_events(http: &Client, city: &Node) -> usize {
-    log_entries(http, city)
+    common::log_entries(http, city.server())
         .await
         .iter()
         .filter(|e| {
@@ -245,7 +207,7 @@ async fn holdings(http: &Client, node: &Node, ids: &[String]) -> (Vec<(String, V
         licences.push((id.clone(), body));
     }
     let mut applied = BTreeSet::new();
-    for e in log_entries(http, node).await {
+    for e in common::log_entries(http, node.server()).await {
         if e["event"] == "sync.applied" {
             let key = (e["origin"].as_str().unwrap().to_owned(), e["index"].as_u64().unwrap());
             assert!(applied.insert(key.clone()), "{key:?} applied twice");
@@ -393,7 +355,7 @@ async fn a_province_killed_mid_sync_resumes_without_losing_or_repeating_an_entry
         revoke(&http, &a, "ed25519", id).await;
     }
     tokio::time::sleep(Duration::from_millis(1200)).await; // the city's next checkpoint
-    let size = log_size(&http, &a).await;
+    let size = common::log_size(&http, a.server()).await;
 
     // Pages of 5 entries; the city's proxy holds the 10th page's objects, and the province is
     // killed while it waits: mid-sync, with 45 entries applied.
@@ -699,7 +661,7 @@ async fn a_province_of_two_frontends_follows_a_city_once_and_survives_losing_one
     let (_, later) = issue(&http, &a, "ed25519", "JL-SYNC-2F-2").await;
     let taken_over = until_verdict(&http, &second, &later, "VALID", Duration::from_secs(60)).await;
     eprintln!("the other frontend took over following the city in {taken_over:?}");
-    let size = log_size(&http, &a).await;
+    let size = common::log_size(&http, a.server()).await;
     until_source(&http, &second, CITY_A, |s| s["applied"] == size).await;
     let (_, applied) = holdings(&http, &second, &[]).await;
     let relevant = licence_events(&http, &a).await;

@@ -250,6 +250,46 @@ pub async fn get_json(http: &reqwest::Client, server: &Server, path: &str, token
         .unwrap()
 }
 
+/// The size of the node's latest checkpoint (the signature log as last published).
+pub async fn log_size(http: &reqwest::Client, server: &Server) -> u64 {
+    let note = http
+        .get(server.at("/v1/log/checkpoint"))
+        .bearer_auth("demo-auditor")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    note.lines().nth(1).unwrap().parse().unwrap()
+}
+
+/// The node's whole log (as far as it is stored), each entry decoded as JSON.
+pub async fn log_entries(http: &reqwest::Client, server: &Server) -> Vec<serde_json::Value> {
+    use base64::Engine as _;
+    let mut all = Vec::new();
+    loop {
+        let start = all.len();
+        let (_, page) = get(
+            http,
+            server,
+            &format!("/v1/log/entries?start={start}&end={}", start + 1000),
+            "demo-auditor",
+        )
+        .await;
+        let entries = page["entries"].as_array().unwrap();
+        if entries.is_empty() {
+            return all;
+        }
+        for e in entries {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(e.as_str().unwrap())
+                .unwrap();
+            all.push(serde_json::from_slice(&bytes).unwrap());
+        }
+    }
+}
+
 /// Asserts that the server answered no request with a 5xx, from its own metrics.
 pub async fn assert_no_server_errors(server: &Server) {
     let metrics = reqwest::get(server.at("/metrics")).await.unwrap().text().await.unwrap();

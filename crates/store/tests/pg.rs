@@ -271,43 +271,26 @@ fn refused_writes_in_a_shared_transaction_are_undone_alone() {
 }
 
 /// A database written before licence-type versions and licence numbers existed (schema 2) is
-/// upgraded in place: its types become their version 1, and its licences' numbers are reserved
-/// for their lineages (the first lineage, in identifier order, keeps a number two carried).
+/// upgraded in place (the contract's `earlier_data_indexed`).
 #[test]
 fn an_upgrade_keeps_the_types_as_version_one_and_reserves_the_numbers_already_issued() {
-    use zhengyin_model::{LicenceId, TypeCode, Uscc, Version};
     let cluster = Cluster::shared().unwrap();
     let url = database();
     let name = url.rsplit('/').next().unwrap();
     assert_eq!(PgStore::migrate_to(&url, 2).unwrap().to, 2);
-    let code = TypeCode::parse("11100000000013338W032").unwrap();
-    let id = |serial: &str| {
-        LicenceId::new(
-            code.clone(),
-            Uscc::parse("11220000013544541J").unwrap(),
-            serial,
-            Version::FIRST,
-        )
-        .unwrap()
-    };
-    let (a, b, c) = (id("UPG1"), id("UPG2"), id("UPG3"));
-    let old_type = r#"{"code":"11100000000013338W032","name":"营业执照","defining_authority":"11100000000013338W","holder_code_types":["001"],"face_schema":[]}"#;
-    let mut sql =
-        format!("INSERT INTO licence_types (code, record) VALUES ('{code}', convert_to('{old_type}', 'UTF8'));");
-    for (licence, number) in [(&a, "N-1"), (&b, "N-1"), (&c, "N-2")] {
+    let data = contract::EarlierData::sample().unwrap();
+    let mut sql = format!(
+        "INSERT INTO licence_types (code, record) VALUES ('{}', convert_to('{}', 'UTF8'));",
+        data.type_code, data.type_record
+    );
+    for (licence, number) in &data.licences {
         sql.push_str(&format!(
             "INSERT INTO licences (id, holder, signed, document_sha256, status) VALUES \
-             ('{licence}', 'h', convert_to('{{\"number\":\"{number}\"}}', 'UTF8'), '\\x00', NULL);"
+             ('{licence}', 'h', convert_to('{}', 'UTF8'), '\\x00', NULL);",
+            contract::EarlierData::signed(number)
         ));
     }
     cluster.sql(name, &sql).unwrap();
     let store = PgStore::open(&url).unwrap(); // migrates
-
-    let versions = store.licence_type_versions(&code).unwrap();
-    assert_eq!(versions.len(), 1);
-    assert_eq!((versions[0].version, versions[0].name.as_str()), (1, "营业执照"));
-    let first = [&a, &b].into_iter().min_by_key(|l| l.as_str()).unwrap();
-    assert_eq!(store.number_holder(&a, "N-1").unwrap(), Some(first.lineage()));
-    assert_eq!(store.number_holder(&c, "N-2").unwrap(), Some(c.lineage()));
-    assert_eq!(store.number_holder(&c, "N-3").unwrap(), None);
+    contract::earlier_data_indexed(&store, &data).unwrap();
 }

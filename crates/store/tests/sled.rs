@@ -54,44 +54,25 @@ fn durable_is_a_future_too() {
 }
 
 /// A data folder written before licence-type versions and licence numbers existed is indexed
-/// when opened: its types become their version 1, and its licences' numbers are reserved for
-/// their lineages (the first lineage, in identifier order, keeps a number two carried).
+/// when opened (the contract's `earlier_data_indexed`).
 #[test]
 fn an_older_data_folder_gets_its_type_versions_and_licence_numbers_indexed() {
-    use zhengyin_model::{LicenceId, TypeCode, Version};
     let dir = tempfile::tempdir().unwrap();
-    let code = TypeCode::parse("11100000000013338W032").unwrap();
-    let id = |serial: &str| {
-        LicenceId::new(
-            code.clone(),
-            Uscc::parse("11220000013544541J").unwrap(),
-            serial,
-            Version::FIRST,
-        )
-        .unwrap()
-    };
-    let (a, b, c) = (id("OLD1"), id("OLD2"), id("OLD3"));
+    let data = contract::EarlierData::sample().unwrap();
     {
         let db = sled::open(dir.path()).unwrap();
-        let old_type = r#"{"code":"11100000000013338W032","name":"营业执照","defining_authority":"11100000000013338W","holder_code_types":["001"],"face_schema":[]}"#;
         db.open_tree("licence_types")
             .unwrap()
-            .insert(code.as_str(), old_type)
+            .insert(data.type_code.as_str(), data.type_record)
             .unwrap();
         let licences = db.open_tree("licences").unwrap();
-        for (licence, number) in [(&a, "N-1"), (&b, "N-1"), (&c, "N-2")] {
+        for (licence, number) in &data.licences {
             licences
-                .insert(licence.as_str(), format!(r#"{{"number":"{number}"}}"#).as_bytes())
+                .insert(licence.as_str(), contract::EarlierData::signed(number).as_bytes())
                 .unwrap();
         }
         db.flush().unwrap();
     }
     let store = SledStore::open(dir.path()).unwrap();
-    let versions = store.licence_type_versions(&code).unwrap();
-    assert_eq!(versions.len(), 1);
-    assert_eq!((versions[0].version, versions[0].name.as_str()), (1, "营业执照"));
-    let first = [&a, &b].into_iter().min_by_key(|l| l.as_str()).unwrap();
-    assert_eq!(store.number_holder(&a, "N-1").unwrap(), Some(first.lineage()));
-    assert_eq!(store.number_holder(&c, "N-2").unwrap(), Some(c.lineage()));
-    assert_eq!(store.number_holder(&c, "N-3").unwrap(), None);
+    contract::earlier_data_indexed(&store, &data).unwrap();
 }

@@ -13,11 +13,13 @@ mod access;
 mod durability;
 mod leases;
 mod objections;
+mod upgrade;
 
 use access::{access, api_tokens, presentations, use_records};
 pub use durability::{run_durability, Reopen};
 use leases::leases;
 use objections::objections;
+pub use upgrade::{earlier_data_indexed, EarlierData};
 
 use crate::{
     Intent, LeafIndex, LicenceCommit, ReplicatedLicence, Store, StoreError, StoredSeal, SyncApply, SyncCursor, UseQuery,
