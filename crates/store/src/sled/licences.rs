@@ -316,7 +316,7 @@ impl SledStore {
                 self.type_versions.insert(key, encode(&t)?).map_err(backend)?;
             }
         }
-        if !self.numbers.is_empty() {
+        if !self.numbers.is_empty() || self.licences.is_empty() {
             return Ok(());
         }
         let mut seen = std::collections::HashSet::new();

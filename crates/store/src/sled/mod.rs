@@ -230,12 +230,23 @@ impl SledStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         // The group-commit thread flushes as often as writes need; sled's own timer would only
         // compete with it.
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(None)
-            .open()
-            .map_err(backend)?;
+            .flush_every_ms(None);
+        // sled releases its file lock only once its last background write of a store just
+        // closed in this process is done: wait for that briefly rather than fail.
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                // (sled says so only in the message: its error kind is `Other`.)
+                Err(sled::Error::Io(e)) if e.to_string().starts_with("could not acquire lock") && attempts < 100 => {
+                    attempts += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other.map_err(backend)?,
+            }
+        };
         let store = Self::from_db(db)?;
         store.index_earlier_data()?;
         let (journal, journaled) = Journal::open(&path.join(USE_JOURNAL))?;
