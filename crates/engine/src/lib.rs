@@ -576,7 +576,7 @@ impl Engine {
     /// Issues many licences for `issuer` at once (bulk conversion of existing licences): each as
     /// [`Engine::issue`] would, concurrently on every core, so that their durable writes share
     /// flushes (sled) or transactions (PostgreSQL). The results are in the requests' order; a
-    /// refused request refuses only itself.
+    /// refused request refuses only itself; of two requests with one number, the earlier keeps it.
     pub async fn issue_many(
         self: &Arc<Self>,
         issuer: &Uscc,
@@ -584,11 +584,17 @@ impl Engine {
     ) -> Vec<Result<SignedLicence, EngineError>> {
         let mut tasks = tokio::task::JoinSet::new();
         let count = requests.len();
+        let mut results: Vec<Option<Result<SignedLicence, EngineError>>> = (0..count).map(|_| None).collect();
+        // A number twice in one batch: the earlier request keeps it, whatever finishes first.
+        let mut numbers = std::collections::HashSet::new();
         for (i, request) in requests.into_iter().enumerate() {
+            if !numbers.insert((request.type_code.clone(), request.number.clone())) {
+                results[i] = Some(Err(EngineError::NumberTaken { number: request.number }));
+                continue;
+            }
             let (engine, issuer) = (Arc::clone(self), issuer.clone());
             tasks.spawn(async move { (i, engine.issue(&issuer, request).await) });
         }
-        let mut results: Vec<Option<Result<SignedLicence, EngineError>>> = (0..count).map(|_| None).collect();
         while let Some(joined) = tasks.join_next().await {
             match joined {
                 Ok((i, result)) => results[i] = Some(result),
