@@ -52,6 +52,7 @@ fn open_engine(rt: &tokio::runtime::Runtime, store: Arc<SledStore>) -> Engine {
     let log = LogConfig {
         origin: "zhengyin.example/bench".to_owned(),
         signer: Arc::new(FileKey::from_pem_file(&keys.join("log-ed25519.key")).unwrap()),
+        published: None,
     };
     let maker = SealMaker::new(
         &(read("seal-maker.pem") + &read("issuing-ca.pem")),

@@ -96,12 +96,9 @@ async fn grant(http: &reqwest::Client, url: &str) {
 
 /// A valid USCC for holder number `i`: a fixed prefix, `i`, and the check character that fits.
 fn holder(i: usize) -> String {
-    let first17 = format!("91220100MA{i:07}");
-    "0123456789ABCDEFGHJKLMNPQRTUWXY"
-        .chars()
-        .map(|c| format!("{first17}{c}"))
-        .find(|code| zhengyin_model::Uscc::parse(code).is_ok())
+    zhengyin_model::Uscc::with_check_character(&format!("91220100MA{i:07}"))
         .unwrap()
+        .to_string()
 }
 
 /// Issues licence number `i` and returns it exactly as the node serves it (one line).

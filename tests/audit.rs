@@ -7,9 +7,8 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use common::{business_licence, get_json, post_json, Server, TempDir};
+use common::{audit, business_licence, get_json, post_json, wait_for_checkpoint, Server, TempDir};
 use serde_json::Value;
 
 async fn issue(http: &reqwest::Client, server: &Server, n: usize) -> u64 {
@@ -23,36 +22,6 @@ async fn issue(http: &reqwest::Client, server: &Server, n: usize) -> u64 {
         last = r["log_index"].as_u64().unwrap();
     }
     last
-}
-
-async fn wait_for_checkpoint(http: &reqwest::Client, server: &Server, size: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let note = http
-            .get(server.at("/v1/log/checkpoint"))
-            .bearer_auth("demo-auditor")
-            .send()
-            .await
-            .unwrap();
-        let note = note.text().await.unwrap();
-        let published: u64 = note.lines().nth(1).unwrap().parse().unwrap();
-        if published >= size {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no checkpoint of size {size} within 10 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn audit(server: &Server, key: &str, state: &Path) -> (i32, String) {
-    let out = Command::new(common::binary())
-        .args(["audit", "--url", &server.url, "--key", key, "--state"])
-        .arg(state)
-        .env("ZHENGYIN_TOKEN", "demo-auditor")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap(), text)
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {

@@ -128,15 +128,12 @@ async fn acknowledged_licences_survive_sigkill() {
     let http = reqwest::Client::new();
     // The signature log survived too: an auditor recomputes the signed root from every entry.
     let key = common::get_json(&http, &server, "/v1/log/key", "demo-auditor").await;
-    let audit = std::process::Command::new(common::binary())
-        .args(["audit", "--url", &server.url, "--token", "demo-auditor", "--key"])
-        .arg(key["verifier_key"].as_str().unwrap())
-        .arg("--state")
-        .arg(dir.0.join("audit.json"))
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&audit.stdout);
-    assert!(audit.status.success() && report.starts_with("OK"), "{report}");
+    let (code, report) = common::audit(
+        &server,
+        key["verifier_key"].as_str().unwrap(),
+        &dir.0.join("audit.json"),
+    );
+    assert!(code == 0 && report.starts_with("OK"), "{report}");
     common::assert_no_server_errors(&server).await;
     assert!(
         all.len() > CYCLES * CLIENTS,

@@ -376,3 +376,39 @@ pub fn report_check<'a>(report: &'a serde_json::Value, code: &str) -> &'a serde_
         .and_then(|checks| checks.iter().find(|c| c["code"] == code))
         .unwrap_or_else(|| panic!("no {code} check in {report}"))
 }
+
+/// Waits (≤ 10 s) until the node serves a checkpoint of at least `size` entries.
+pub async fn wait_for_checkpoint(http: &reqwest::Client, server: &Server, size: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let note = http
+            .get(server.at("/v1/log/checkpoint"))
+            .bearer_auth("demo-auditor")
+            .send()
+            .await
+            .unwrap();
+        let note = note.text().await.unwrap();
+        let published: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+        if published >= size {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint of size {size} within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs `zhengyin audit` against `server` with the log's verifier key and the auditor's state
+/// file: its exit code and what it printed.
+pub fn audit(server: &Server, key: &str, state: &Path) -> (i32, String) {
+    let out = std::process::Command::new(binary())
+        .args(["audit", "--url", &server.url, "--key", key, "--state"])
+        .arg(state)
+        .env("ZHENGYIN_TOKEN", "demo-auditor")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap(), text)
+}

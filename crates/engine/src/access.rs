@@ -301,6 +301,7 @@ impl Engine {
             }],
         };
         let _guard = self.access_lock.lock().await;
+        self.ensure_signing()?;
         self.store.put_grant(&grant, &grant_entry(&grant, now))?.durable.await?;
         self.write_access().put_grant(grant.clone());
         Ok(grant)
@@ -330,6 +331,7 @@ impl Engine {
         let now = self.clock.now();
         let mut next = current.clone();
         next.transition(to, actor.label(), now, reason).map_err(access_error)?;
+        self.ensure_signing()?;
         self.store
             .update_grant(&current, &next, &grant_entry(&next, now))?
             .durable
@@ -401,6 +403,7 @@ impl Engine {
             "record_sha256": commitment(&authorisation),
             "time": format_time(now),
         }));
+        self.ensure_signing()?;
         self.store.put_authorisation(&authorisation, &entry)?.durable.await?;
         Ok(authorisation)
     }
@@ -426,6 +429,7 @@ impl Engine {
             "record_sha256": commitment(&next),
             "time": format_time(now),
         }));
+        self.ensure_signing()?;
         self.store
             .update_authorisation(&current, &next, &entry)?
             .durable
@@ -994,6 +998,7 @@ impl Engine {
             "record_sha256": commitment(&token),
             "time": format_time(now),
         }));
+        self.ensure_signing()?;
         self.store.put_api_token(&token, &entry)?.durable.await?;
         Ok((token, secret))
     }
@@ -1019,6 +1024,7 @@ impl Engine {
             "token": id,
             "time": format_time(now),
         }));
+        self.ensure_signing()?;
         self.store.update_api_token(&current, &revoked, &entry)?.durable.await?;
         Ok(revoked)
     }

@@ -150,6 +150,9 @@ pub enum EngineError {
     /// Signing failed.
     #[error("signing failed: {0}")]
     Signing(String),
+    /// This node signs nothing: its log does not reach a checkpoint it published.
+    #[error("{0}")]
+    SigningHalted(String),
 }
 
 impl EngineError {

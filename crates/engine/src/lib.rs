@@ -151,6 +151,8 @@ pub struct Engine {
     disputed: RwLock<std::collections::HashSet<LicenceId>>,
     /// The log size up to which this frontend's state follows the store (see `follow.rs`).
     followed: std::sync::atomic::AtomicU64,
+    /// Set while the log does not reach a checkpoint this node published: nothing is signed.
+    halt: Arc<log::SigningHalt>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -172,7 +174,15 @@ impl Engine {
         keyring: Keyring,
         log: LogConfig,
     ) -> Result<Self, EngineError> {
-        let use_recorder = recorder::UseRecorder::start(Arc::clone(&store))?;
+        // Checked before anything is written: a log behind what it published gets no entry.
+        let halt = Arc::new(log::SigningHalt::default());
+        if let Some(note) = &log.published {
+            if let Err(why) = log::check_reaches(store.as_ref(), &log, note) {
+                tracing::error!(%why, "signing halted");
+                halt.set(Some(why));
+            }
+        }
+        let use_recorder = recorder::UseRecorder::start(Arc::clone(&store), Arc::clone(&halt))?;
         // Read before the state is loaded: what another frontend writes meanwhile is followed.
         let followed = store.log_size()?.0;
         let engine = Self {
@@ -202,6 +212,7 @@ impl Engine {
             sync: sync::SyncStates::default(),
             max_staleness: sync::DEFAULT_MAX_STALENESS,
             disputed: RwLock::default(),
+            halt,
         };
         let now = engine.clock.now();
         {
@@ -227,6 +238,7 @@ impl Engine {
         };
         engine.load_crls()?;
         for intent in engine.store.pending_intents()? {
+            // (Abandoning an intent appends nothing to the log: allowed while signing is halted.)
             tracing::warn!(licence = %intent.id, "abandoning an intent left by an interrupted issue");
             engine.store.abandon_intent(&intent.id)?.await?;
         }
@@ -346,6 +358,7 @@ impl Engine {
             "certificates": entries.iter().map(|e| e.certificate.id()).collect::<Vec<_>>(),
             "time": zhengyin_model::licence::format_time(now),
         }));
+        self.ensure_signing()?;
         self.store.put_authority(&authority, &entry)?.durable.await?;
         // Rebuild the entries of every certificate, old and new, so the newest signer wins.
         let all = authority
@@ -430,6 +443,7 @@ impl Engine {
             "definition_sha256": zhengyin_crypto::hash::sha256_hex(&definition),
             "time": zhengyin_model::licence::format_time(self.clock.now()),
         }));
+        self.ensure_signing()?;
         match self.store.put_licence_type(&licence_type, &entry) {
             Ok(logged) => logged.durable.await?,
             Err(StoreError::Conflict) => return Err(EngineError::TypeChanged(licence_type.code)),
@@ -848,6 +862,7 @@ impl Engine {
         let entry = log::status_entry(current.id.as_str(), current.id.issuer().as_str(), &change);
         let mut status = current.status.clone();
         status.push(change);
+        self.ensure_signing()?;
         let logged = self
             .store
             .update_status(&current.id, &current.status, &status, &entry)?;

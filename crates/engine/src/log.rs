@@ -30,10 +30,10 @@ use serde_json::{json, Value};
 use zhengyin_crypto::{hash, Signer};
 use zhengyin_model::licence::format_time;
 use zhengyin_model::{canonical, Status, StatusChange};
-use zhengyin_store::{LogReader, StoreError};
+use zhengyin_store::{LogReader, Store, StoreError};
 use zhengyin_tlog::{
-    consistency_proof, inclusion_proof, root, sign_checkpoint, Checkpoint, Hash, LeafIndex, NoteVerifier, TreeError,
-    TreeSize,
+    consistency_proof, inclusion_proof, open_checkpoint, root, sign_checkpoint, Checkpoint, Hash, LeafIndex,
+    NoteVerifier, TreeError, TreeSize,
 };
 
 use crate::{Engine, EngineError};
@@ -41,13 +41,19 @@ use crate::{Engine, EngineError};
 /// Most entries returned by one read.
 pub const MAX_ENTRIES_PER_PAGE: u64 = 1000;
 
-/// The node's log: its origin (name) and the Ed25519 key that signs its checkpoints.
+/// The node's log: its origin (name), the Ed25519 key that signs its checkpoints, and the
+/// largest checkpoint it is known to have published.
 #[derive(Clone)]
 pub struct LogConfig {
     /// The origin line of checkpoints, e.g. `zhengyin.example/city-220100`.
     pub origin: String,
     /// The checkpoint signing key (Ed25519).
     pub signer: Arc<dyn Signer>,
+    /// The largest checkpoint note this node published, as remembered outside its store (the
+    /// server's checkpoint mark). If the store's log does not reach it with the same root — the
+    /// data was restored from an older copy, or changed — the engine signs nothing (see
+    /// [`Engine::signing_halted`]): signing on would fork the log.
+    pub published: Option<String>,
 }
 
 impl std::fmt::Debug for LogConfig {
@@ -86,6 +92,52 @@ pub(crate) fn status_entry(licence: &str, authority: &str, change: &StatusChange
     }))
 }
 
+/// Why this node signs nothing, if it does not: its log is behind, or beside, a checkpoint it
+/// published.
+#[derive(Debug, Default)]
+pub(crate) struct SigningHalt(std::sync::RwLock<Option<String>>);
+
+impl SigningHalt {
+    pub(crate) fn why(&self) -> Option<String> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn set(&self, why: Option<String>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = why;
+    }
+}
+
+/// Checks that the store's log reaches `note` — a checkpoint this node published — and agrees
+/// with it; says why not.
+pub(crate) fn check_reaches(store: &dyn Store, log: &LogConfig, note: &str) -> Result<(), String> {
+    let verifier = NoteVerifier::new(&log.origin, log.signer.public_key().clone()).map_err(|e| e.to_string())?;
+    let published = open_checkpoint(note, &verifier).map_err(|e| {
+        format!(
+            "the remembered published checkpoint does not verify with this node's log key ({e}): \
+             it is another log's, or damaged"
+        )
+    })?;
+    let size = store.log_size().map_err(|e| e.to_string())?;
+    let recovery = "It signs nothing (verification and lookups go on) until its log reaches that checkpoint \
+                    again: restore a backup taken after it";
+    if size < published.size {
+        return Err(format!(
+            "this node's log has {} entries, but it published a checkpoint of {} entries: its data was rolled \
+             back (restored from an older copy?). {recovery}.",
+            size.0, published.size.0
+        ));
+    }
+    let ours = root(published.size, &LogReader(store)).map_err(|e| format!("{e:?}"))?;
+    if ours != published.root {
+        return Err(format!(
+            "the first {} entries of this node's log do not hash to the root of the checkpoint it published: \
+             its data differs from what it published. {recovery}.",
+            published.size.0
+        ));
+    }
+    Ok(())
+}
+
 fn tree_error(e: TreeError<StoreError>) -> EngineError {
     match e {
         TreeError::OutOfRange(m) => EngineError::InvalidRequest(m.to_owned()),
@@ -101,10 +153,37 @@ impl Engine {
             .map_err(|e| EngineError::Signing(e.to_string()))
     }
 
+    /// Why this node signs nothing (no licence, status change, registration, seal, objection
+    /// step or checkpoint; use records stay journaled), if it does not: its log does not reach
+    /// a checkpoint it published ([`LogConfig::published`], [`Engine::check_published`]).
+    pub fn signing_halted(&self) -> Option<String> {
+        self.halt.why()
+    }
+
+    /// Checks the store's log against `note`, a checkpoint this node published (remembered
+    /// outside the store): signing halts if the log does not reach it, and resumes once it does
+    /// (a database restored under a running frontend, then restored again from a newer copy).
+    pub fn check_published(&self, note: &str) -> Result<(), String> {
+        let result = check_reaches(self.store.as_ref(), &self.log, note);
+        self.halt.set(result.clone().err());
+        result
+    }
+
+    /// Refuses a write that would append to the log while signing is halted.
+    pub(crate) fn ensure_signing(&self) -> Result<(), EngineError> {
+        match self.halt.why() {
+            Some(why) => Err(EngineError::SigningHalted(why)),
+            None => Ok(()),
+        }
+    }
+
     /// Signs and stores a checkpoint if the log grew since the last one (or none exists yet).
-    /// Returns the new checkpoint note.
+    /// Returns the new checkpoint note. Signs nothing while signing is halted.
     pub async fn publish_checkpoint(&self) -> Result<Option<String>, EngineError> {
         let _guard = self.checkpoint_lock.lock().await;
+        if self.halt.why().is_some() {
+            return Ok(None);
+        }
         let size = self.store.log_size()?;
         if let Some((published, _)) = self.store.latest_checkpoint()? {
             if published >= size {

@@ -177,6 +177,7 @@ impl Engine {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(objection.licence.clone());
+        self.ensure_signing()?;
         self.store.put_objection(&objection, &entry)?.durable.await?;
         Ok(objection)
     }
@@ -264,6 +265,7 @@ impl Engine {
             .strip_prefix("department:")
             .and_then(|department| self.webhooks.get(department))
             .map(String::as_str);
+        self.ensure_signing()?;
         self.store
             .update_objection(&current, &next, &entry, notification.as_ref().map(|n| (n, url)))?
             .durable
@@ -328,6 +330,7 @@ impl Engine {
             "sha256": hex::encode(sha256),
             "time": format_time(now),
         }));
+        self.ensure_signing()?;
         self.store
             .update_objection(&current, &next, &entry, None)?
             .durable

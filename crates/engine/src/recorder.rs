@@ -23,6 +23,7 @@ use zhengyin_model::licence::format_time;
 use zhengyin_model::UseRecord;
 use zhengyin_store::{Store, StoreError};
 
+use crate::log::SigningHalt;
 use crate::{log, EngineError};
 
 /// Most records in one journal write.
@@ -60,8 +61,12 @@ fn stopped() -> EngineError {
 impl UseRecorder {
     /// Records what a crash left journaled, then starts the threads over `store`. Ids continue
     /// above the last one stored or journaled, whatever the clock says.
-    pub(crate) fn start(store: Arc<dyn Store>) -> Result<Self, EngineError> {
-        commit(store.as_ref())?;
+    /// While `halt` is set, nothing is committed: records stay journaled (durable), and are
+    /// committed with their log entry once signing resumes.
+    pub(crate) fn start(store: Arc<dyn Store>, halt: Arc<SigningHalt>) -> Result<Self, EngineError> {
+        if halt.why().is_none() {
+            commit(store.as_ref())?;
+        }
         let last = last_id(store.as_ref())?;
         let spawn = |name: &str, work: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -74,7 +79,7 @@ impl UseRecorder {
         let committer = Arc::clone(&store);
         spawn(
             "zhengyin-use-commit",
-            Box::new(move || commit_batches(committer.as_ref(), &to_commit)),
+            Box::new(move || commit_batches(committer.as_ref(), &to_commit, &halt)),
         )?;
         let (queue, jobs) = mpsc::channel::<Job>();
         let forward = commits.clone();
@@ -133,6 +138,9 @@ fn last_id(store: &dyn Store) -> Result<u64, StoreError> {
         None => Ok(0),
     }
 }
+
+/// How often a halted commit thread looks again whether signing resumed.
+const HALTED_RETRY: Duration = Duration::from_secs(1);
 
 /// Attempts at a journal write or a commit that another frontend of the same database got to
 /// first ([`StoreError::Conflict`]), each after reading the store again.
@@ -226,7 +234,7 @@ fn journal_batches(store: &dyn Store, jobs: &mpsc::Receiver<Job>, commits: &mpsc
 /// Commits what was journaled: everything received at once, then rests [`COMMIT_INTERVAL`] from
 /// the start of that commit. A failed commit is retried; its records stay journaled meanwhile.
 /// Ends when the journal thread and the recorder are gone and everything is committed.
-fn commit_batches(store: &dyn Store, inbox: &mpsc::Receiver<ToCommit>) {
+fn commit_batches(store: &dyn Store, inbox: &mpsc::Receiver<ToCommit>, halt: &SigningHalt) {
     let mut pending: Vec<UseRecord> = Vec::new();
     let mut settles = Vec::new();
     let mut open = true;
@@ -253,6 +261,16 @@ fn commit_batches(store: &dyn Store, inbox: &mpsc::Receiver<ToCommit>) {
         }
         let started = Instant::now();
         let committing = !pending.is_empty();
+        if let Some(why) = halt.why() {
+            for done in settles.drain(..) {
+                let _ = done.send(Err(StoreError::Backend(format!("use records stay journaled: {why}"))));
+            }
+            if !open {
+                return;
+            }
+            std::thread::sleep(HALTED_RETRY);
+            continue;
+        }
         let result = commit(store);
         match &result {
             Ok(()) => pending.clear(),

@@ -273,6 +273,7 @@ impl Engine {
             "maker": maker.entry.certificate.id(),
             "time": format_time(now),
         }));
+        self.ensure_signing()?;
         self.store.put_seal(&seal, &entry)?.durable.await?;
         Ok(seal)
     }
@@ -346,6 +347,7 @@ impl Engine {
         let entry = status_entry(es_id, &change);
         let mut history = seal.status.clone();
         history.push(change);
+        self.ensure_signing()?;
         self.store
             .update_seal_status(es_id, &seal.status, &history, &entry)?
             .durable
@@ -405,6 +407,7 @@ impl Engine {
             "signer": cert.id(),
             "time": format_time(now),
         }));
+        self.ensure_signing()?;
         self.store.append_log(&entry)?.durable.await?;
         Ok(signature)
     }

@@ -69,6 +69,7 @@ impl Engine {
             document: input.document.clone(),
             recorded: created,
         };
+        self.ensure_signing()?;
         self.store.record_intent(&intent)?.await?;
 
         let hash_data = suite.hash_data(&input.proof_config, &input.document);

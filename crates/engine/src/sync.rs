@@ -1029,6 +1029,7 @@ impl Engine {
                 }
                 Err(e) => return Err(e),
             };
+            self.ensure_signing()?;
             match self.store.apply_sync(&apply) {
                 Ok(durable) => durable.await?,
                 Err(StoreError::Conflict) if apply.licences.iter().any(|l| self.holds_other(l)) => {

@@ -11,6 +11,7 @@
 
 mod access;
 pub mod auth;
+mod backup;
 pub mod extract;
 mod handlers;
 mod head;
@@ -38,6 +39,7 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 use zhengyin_engine::Engine;
 
 pub use auth::{Caller, Role, TokenConfig, Tokens};
+pub use backup::BACKUP_MEDIA_TYPE;
 pub use metrics::Metrics;
 pub use problem::Problem;
 pub use serve::{serve, ServeLimits};
@@ -64,6 +66,8 @@ pub struct AppState {
     /// Batch verifications running at once (one per core): the rest wait in arrival order, so
     /// a batch is not starved by later ones.
     batch_slots: Arc<tokio::sync::Semaphore>,
+    /// The store's online backup, when it has one (the embedded store).
+    backups: Option<Arc<dyn zhengyin_store::Backup>>,
 }
 
 /// Why the state could not be built.
@@ -85,7 +89,17 @@ impl AppState {
             batch_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
+            backups: None,
         })
+    }
+
+    /// Serves `GET /v1/backup` from `store`.
+    #[must_use]
+    pub fn with_backups(self, store: Arc<dyn zhengyin_store::Backup>) -> Self {
+        Self {
+            backups: Some(store),
+            ..self
+        }
     }
 }
 
@@ -232,7 +246,8 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
         .route("/sync/objects", get(sync::objects))
         .route("/sync/sources", get(sync::sources))
         .route("/sync/incidents", get(sync::incidents))
-        .route("/sync/incidents/{id}/resolve", post(sync::resolve));
+        .route("/sync/incidents/{id}/resolve", post(sync::resolve))
+        .route("/backup", get(backup::backup));
     Router::new()
         .nest("/v1", v1)
         .route("/objections", get(objections::page))
@@ -263,7 +278,11 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
-    // Ready once the engine has loaded its registry, which it did before the state existed.
+    // Ready once the engine has loaded its registry, which it did before the state existed; not
+    // while it signs nothing (its log is behind a checkpoint it published).
+    if let Some(why) = s.engine.signing_halted() {
+        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "log.behind", why).into_response();
+    }
     Json(json!({"status": "ready", "licence_types": s.engine.licence_types().len()})).into_response()
 }
 

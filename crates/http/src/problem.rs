@@ -246,6 +246,7 @@ impl From<EngineError> for Problem {
             EngineError::NumberTaken { .. } => Self::new(S::CONFLICT, "licence.number_taken", detail),
             EngineError::TypeChanged(_) => Self::new(S::CONFLICT, "licence_type.changed", detail),
             EngineError::UnknownTypeVersion { .. } => Self::new(S::NOT_FOUND, "licence_type.version_unknown", detail),
+            EngineError::SigningHalted(_) => Self::new(S::SERVICE_UNAVAILABLE, "log.behind", detail),
             EngineError::Store(StoreError::Conflict) => Self::new(
                 S::CONFLICT,
                 "licence.status_conflict",

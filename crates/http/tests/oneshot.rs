@@ -22,6 +22,7 @@ async fn router(body_limit: usize) -> axum::Router {
     let log = LogConfig {
         origin: "zhengyin.example/oneshot".to_owned(),
         signer: Arc::new(FileKey::from_pem_file(&keys.join("log-ed25519.key")).unwrap()),
+        published: None,
     };
     let engine = Engine::new(
         Arc::new(SledStore::temporary().unwrap()),

@@ -97,6 +97,16 @@ impl Uscc {
         Ok(Self(s.to_owned()))
     }
 
+    /// Completes the first 17 characters of a code with the check character that fits them.
+    pub fn with_check_character(first17: &str) -> Result<Self, IdError> {
+        if first17.len() != 17 || !first17.is_ascii() {
+            return Err(malformed(Self::KIND, "17 characters come before the check character"));
+        }
+        let check = check::gb32100(first17)
+            .ok_or_else(|| malformed(Self::KIND, "character outside 0-9A-Y without I, O, S, V, Z"))?;
+        Ok(Self(format!("{first17}{check}")))
+    }
+
     /// The code as written.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -429,6 +439,14 @@ mod tests {
         ));
         assert!(CitizenId::parse("11010519491331002X").is_err(), "month 13");
         assert!(CitizenId::parse("1101051949123100X").is_err());
+    }
+
+    #[test]
+    fn a_completed_uscc_parses() {
+        let code = Uscc::with_check_character("91350100M000100Y4").unwrap();
+        assert_eq!(code.as_str(), "91350100M000100Y43");
+        assert!(Uscc::with_check_character("91350100M000100Y").is_err());
+        assert!(Uscc::with_check_character("91350100M000100YI").is_err());
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub struct Config {
     /// one frontend of a cluster over that database, and `data_dir` is not used.
     #[serde(default)]
     pub database: Option<String>,
+    /// Where this node remembers the largest checkpoint it published, outside its data, so that
+    /// restoring old data cannot roll it back (default: beside the data folder,
+    /// `<data_dir>.checkpoint`). Every frontend of a cluster keeps its own.
+    #[serde(default)]
+    pub checkpoint_mark: Option<PathBuf>,
     /// Largest request body, bytes.
     #[serde(default = "default_body_limit")]
     pub body_limit: usize,
@@ -342,6 +347,7 @@ impl Config {
         config.keys = config.keys.iter().map(|k| base.join(k)).collect();
         config.log_key = base.join(&config.log_key);
         config.data_dir = base.join(&config.data_dir);
+        config.checkpoint_mark = config.checkpoint_mark.map(|m| base.join(m));
         if let Some(maker) = &mut config.seal_maker {
             maker.key = base.join(&maker.key);
             maker.certificates = maker.certificates.iter().map(|c| base.join(c)).collect();
@@ -359,12 +365,22 @@ impl Config {
         Ok(config)
     }
 
+    /// The checkpoint mark's file (see `checkpoint_mark`).
+    pub fn checkpoint_mark(&self) -> PathBuf {
+        self.checkpoint_mark.clone().unwrap_or_else(|| {
+            let mut name = self.data_dir.file_name().unwrap_or_default().to_os_string();
+            name.push(".checkpoint");
+            self.data_dir.with_file_name(name)
+        })
+    }
+
     /// The demo configuration: the example PKI in `keys_dir` and fixed example tokens.
     pub fn demo(keys_dir: &Path) -> Self {
         Self {
             listen: default_listen(),
             data_dir: default_data_dir(),
             database: None,
+            checkpoint_mark: None,
             body_limit: default_body_limit(),
             batch_limit: default_batch_limit(),
             batch_body_limit: default_batch_body_limit(),

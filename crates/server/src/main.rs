@@ -23,9 +23,11 @@
 mod output;
 
 mod audit;
+mod backup;
 mod config;
 mod demo;
 mod import;
+mod mark;
 mod notify;
 mod seal;
 mod sync;
@@ -40,7 +42,7 @@ use zhengyin_crypto::{FileKey, TrustAnchors};
 use zhengyin_engine::{Engine, Keyring, LogConfig, SealMaker, SystemClock, SystemRandom};
 use zhengyin_http::{AppState, HttpConfig, Tokens};
 use zhengyin_model::Verdict;
-use zhengyin_store::{PgStore, SledStore, Store};
+use zhengyin_store::{Backup, PgStore, SledStore, Store};
 
 use crate::config::Config;
 
@@ -115,6 +117,35 @@ enum Command {
         /// Lines per request (the node takes at most 1,000).
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=1000))]
         batch: u16,
+    },
+    /// Back up a node on the embedded store: a running one through its API (--url, an operator
+    /// token; writes wait while it is taken, reads go on), or a stopped one's --data-dir. The
+    /// archive is checked before it takes its name. (A PostgreSQL cluster is backed up with
+    /// pg_dump or pg_basebackup.) Exit 0 when the backup is whole.
+    Backup {
+        /// The node's base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long, required_unless_present = "data_dir", conflicts_with = "data_dir")]
+        url: Option<String>,
+        /// An operator token (or set ZHENGYIN_TOKEN); needed with --url.
+        #[arg(long, env = "ZHENGYIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// A stopped node's data folder.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The archive to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new data folder (refused if the folder holds anything, or if the
+    /// archive is damaged or truncated). A node started on it that had published a checkpoint
+    /// after the backup signs nothing until its log reaches that checkpoint again.
+    Restore {
+        /// The archive (from `zhengyin backup`).
+        #[arg(long)]
+        from: PathBuf,
+        /// The new data folder.
+        #[arg(long)]
+        data_dir: PathBuf,
     },
     /// E-seal tools (GB/T 38540 / GM/T 0031), offline.
     Seal {
@@ -342,6 +373,22 @@ fn main() -> ExitCode {
         Command::Log {
             command: LogCommand::Export { url, token, out },
         } => export_log(&url, &token, &out),
+        Command::Backup {
+            url,
+            token,
+            data_dir,
+            out,
+        } => match (url, token, data_dir) {
+            (Some(url), Some(token), _) => backup::backup(backup::Source::Node { url, token }, &out),
+            (Some(_), None, _) => Err(anyhow::anyhow!(
+                "--url needs an operator token: --token or ZHENGYIN_TOKEN"
+            )),
+            (None, _, Some(dir)) => backup::backup(backup::Source::Folder(dir), &out),
+            (None, _, None) => Err(anyhow::anyhow!(
+                "give --url (a running node) or --data-dir (a stopped one)"
+            )),
+        },
+        Command::Restore { from, data_dir } => backup::restore(&from, &data_dir),
         Command::Sync {
             command: SyncCommand::Status { url, token },
         } => sync_status(&url, &token),
@@ -389,14 +436,22 @@ async fn follow_store(state: AppState) {
     }
 }
 
-/// The store the configuration names: a cluster's PostgreSQL database, or the embedded one.
-fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+/// What serves `GET /v1/backup`.
+type OnlineBackup = Arc<dyn Backup>;
+
+/// The store the configuration names — a cluster's PostgreSQL database, or the embedded one —
+/// and its online backup (the embedded store's; a database has its own tools).
+fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Option<OnlineBackup>)> {
     Ok(match &config.database {
-        Some(url) => Arc::new(PgStore::open(url).with_context(|| format!("opening the database {}", redacted(url)))?),
+        Some(url) => (
+            Arc::new(PgStore::open(url).with_context(|| format!("opening the database {}", redacted(url)))?),
+            None,
+        ),
         None => {
             std::fs::create_dir_all(&config.data_dir)
                 .with_context(|| format!("creating {}", config.data_dir.display()))?;
-            Arc::new(SledStore::open(&config.data_dir).context("opening the database")?)
+            let store = Arc::new(SledStore::open(&config.data_dir).context("opening the database")?);
+            (store.clone(), Some(store))
         }
     })
 }
@@ -559,11 +614,13 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
     }
     let log_key = FileKey::from_pem_file(&config.log_key)
         .with_context(|| format!("loading the log key {}", config.log_key.display()))?;
+    let mut mark = mark::CheckpointMark::open(&config.checkpoint_mark())?;
     let log = LogConfig {
         origin: config.log_origin.clone(),
         signer: Arc::new(log_key),
+        published: mark.note().map(str::to_owned),
     };
-    let store = open_store(&config)?;
+    let (store, backups) = open_store(&config)?;
     let mut engine = Engine::new(
         store,
         Arc::new(SystemClock),
@@ -609,8 +666,13 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
     }
     engine = engine.with_max_staleness(time::Duration::seconds(config.sync.max_staleness_seconds.max(1)));
     let engine = Arc::new(engine);
+    if let Some(why) = engine.signing_halted() {
+        eprintln!("WARNING: this node signs nothing: {why}");
+    }
     if let Some(demo) = &demo {
-        demo::seed(&engine, demo).await?;
+        if engine.signing_halted().is_none() {
+            demo::seed(&engine, demo).await?;
+        }
         eprintln!(
             "WARNING: demo mode. The keys in {} and these tokens are EXAMPLES ONLY:",
             demo.keys_dir.display()
@@ -623,12 +685,13 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
         .publish_checkpoint()
         .await
         .context("publishing the first checkpoint")?;
+    mark::keep(&engine, &mut mark);
     eprintln!(
         "signature log {}: verifier key {}",
         config.log_origin,
         engine.log_verifier()?
     );
-    tokio::spawn(publish_checkpoints(Arc::clone(&engine)));
+    tokio::spawn(mark::publish_checkpoints(Arc::clone(&engine), mark));
     tokio::spawn(notify::deliver(Arc::clone(&engine)));
     let pace = sync::Pace {
         poll: std::time::Duration::from_millis(config.sync.poll_interval_ms.max(10)),
@@ -654,7 +717,10 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
         tokio::spawn(sync::follow(Arc::clone(&engine), source, feed, pace));
     }
     let tokens = Tokens::from_config(&config.tokens)?;
-    let state = AppState::new(Arc::clone(&engine), tokens)?;
+    let mut state = AppState::new(Arc::clone(&engine), tokens)?;
+    if let Some(store) = backups {
+        state = state.with_backups(store);
+    }
     if config.database.is_some() {
         tokio::spawn(follow_store(state.clone()));
     }
@@ -682,18 +748,6 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Publishes a checkpoint every second while the log grows: the maximum merge delay.
-async fn publish_checkpoints(engine: Arc<Engine>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = engine.publish_checkpoint().await {
-            tracing::error!(error = %e, "publishing a checkpoint failed");
-        }
-    }
 }
 
 async fn shutdown_signal() {

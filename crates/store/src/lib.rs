@@ -7,7 +7,9 @@
 //! tokens, presentations), [`UseStore`] (use records), [`SyncStore`] (sync cursors and incidents)
 //! and [`LogStore`] (the signature log); group commit ([`Durable`]); the embedded sled backend
 //! ([`SledStore`], one process) and the PostgreSQL backend ([`PgStore`], any number of frontends
-//! over one database); and the contract suite both must pass ([`contract`]).
+//! over one database); the embedded store's online backups ([`Backup`], restored with
+//! [`SledStore::restore`]; a checked archive format); and the contract suite both must pass
+//! ([`contract`]).
 //!
 //! What it is not: it knows no rule of the service (the engine does) and nothing sled- or
 //! SQL-shaped leaves it.
@@ -29,6 +31,7 @@
 //!   completes an interrupted one at the next opening. (On PostgreSQL the journal is the table
 //!   itself: rows not yet recorded.)
 
+mod archive;
 pub mod contract;
 mod durable;
 mod journal;
@@ -64,6 +67,9 @@ pub enum StoreError {
     /// The record to change does not exist.
     #[error("not found")]
     NotFound,
+    /// A backup archive is damaged, truncated, or not one.
+    #[error("backup archive: {0}")]
+    Archive(String),
     /// A value that must be unique (a licence number) is held by another record.
     #[error("{0} is already taken")]
     Taken(String),
@@ -71,6 +77,24 @@ pub enum StoreError {
     /// or a schema it does not know. Said once, at start; nothing was written.
     #[error("database: {0}")]
     Schema(String),
+}
+
+/// What a backup wrote or a restore read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupSummary {
+    /// Records in it.
+    pub records: u64,
+    /// The size of the signature log in it.
+    pub log_size: u64,
+    /// The archive's SHA-256 (its end frame).
+    pub sha256: [u8; 32],
+}
+
+/// A store that writes a consistent backup of itself while it serves: the embedded store. (A
+/// PostgreSQL database is backed up with the database's own tools.)
+pub trait Backup: Send + Sync {
+    /// Writes every record to `out`, as one consistent state.
+    fn backup(&self, out: &mut dyn std::io::Write) -> Result<BackupSummary, StoreError>;
 }
 
 /// An unsigned licence about to be signed (intent before signature).

@@ -9,7 +9,7 @@
 //!
 //! What it is not: a way to run PostgreSQL in production (see the README's cluster section).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -244,6 +244,40 @@ impl Cluster {
             return Err(Error(format!("psql: {}", String::from_utf8_lossy(&out.stderr).trim())));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Backs database `db` up with `pg_dump` (custom format) into `out`, as the operations guide
+    /// describes: one consistent snapshot, taken while the database serves.
+    pub fn dump(&self, db: &str, out: &Path) -> Result<(), Error> {
+        self.client_tool("pg_dump", &["--format=custom", "--file", &out.to_string_lossy(), db])
+    }
+
+    /// Replaces database `db` by the dump `from` (every connection to it is closed first), as
+    /// the operations guide describes.
+    pub fn restore_dump(&self, db: &str, from: &Path) -> Result<(), Error> {
+        self.sql("postgres", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))?;
+        self.sql("postgres", &format!("CREATE DATABASE {db}"))?;
+        self.client_tool(
+            "pg_restore",
+            &["--exit-on-error", "--dbname", db, &from.to_string_lossy()],
+        )
+    }
+
+    /// Runs a client tool (`pg_dump`, `pg_restore`) as this process's user against the server.
+    fn client_tool(&self, program: &str, args: &[&str]) -> Result<(), Error> {
+        let out = Command::new(self.bin.join(program))
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-p", &self.port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| fail(program, e))?;
+        if !out.status.success() {
+            return Err(Error(format!(
+                "{program}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
     }
 
     /// Starts the server (again, after [`Cluster::stop_immediately`]).

@@ -81,6 +81,7 @@ pub fn log_config() -> LogConfig {
     LogConfig {
         origin: "zhengyin.example/test-log".to_owned(),
         signer: Arc::new(FileKey::from_pem_file(&keys_dir().join("log-ed25519.key")).unwrap()),
+        published: None,
     }
 }
 

@@ -90,7 +90,7 @@ fn concurrent_writers_all_become_durable(open: Reopen<'_>) -> Outcome {
     ensure(stored == expected, "the stored tree hashes match the entries")
 }
 
-fn numbered_use(n: u64) -> Result<zhengyin_model::UseRecord, String> {
+pub(crate) fn numbered_use(n: u64) -> Result<zhengyin_model::UseRecord, String> {
     use zhengyin_model::{UseOperation, UseOutcome, UseRecord};
     Ok(UseRecord {
         id: format!("UR{n:016x}"),

@@ -10,7 +10,7 @@ use zhengyin_model::{
 };
 
 mod access;
-mod durability;
+pub(crate) mod durability;
 mod leases;
 mod objections;
 mod upgrade;

@@ -4,6 +4,7 @@ use super::*;
 
 impl AccessStore for SledStore {
     fn put_service_item(&self, item: &ServiceItem) -> Result<Durable, StoreError> {
+        let _writing = self.writing();
         self.service_items
             .insert(item.code.as_bytes(), encode(item)?)
             .map_err(backend)?;
@@ -15,10 +16,12 @@ impl AccessStore for SledStore {
     }
 
     fn put_grant(&self, grant: &Grant, entry: &[u8]) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         self.insert_new_with_entry(&self.grants, &grant.id, &encode(grant)?, &[], entry)
     }
 
     fn update_grant(&self, expected: &Grant, new: &Grant, entry: &[u8]) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         if expected.id != new.id {
             return Err(StoreError::Conflict);
         }
@@ -30,6 +33,7 @@ impl AccessStore for SledStore {
     }
 
     fn put_authorisation(&self, a: &Authorisation, entry: &[u8]) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         let index_key = concat(&holder_key(a.holder.code_type, &a.holder.code), &a.id);
         self.insert_new_with_entry(
             &self.authorisations,
@@ -50,6 +54,7 @@ impl AccessStore for SledStore {
         new: &Authorisation,
         entry: &[u8],
     ) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         if expected.id != new.id || expected.holder != new.holder {
             return Err(StoreError::Conflict);
         }
@@ -70,10 +75,12 @@ impl AccessStore for SledStore {
     }
 
     fn put_api_token(&self, token: &ApiToken, entry: &[u8]) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         self.insert_new_with_entry(&self.api_tokens, &token.id, &encode(token)?, &[], entry)
     }
 
     fn update_api_token(&self, expected: &ApiToken, new: &ApiToken, entry: &[u8]) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         if expected.id != new.id || expected.sha256 != new.sha256 {
             return Err(StoreError::Conflict);
         }
@@ -85,6 +92,7 @@ impl AccessStore for SledStore {
     }
 
     fn put_presentation(&self, p: &Presentation) -> Result<Durable, StoreError> {
+        let _writing = self.writing();
         self.presentations
             .compare_and_swap(p.id.as_bytes(), None::<&[u8]>, Some(encode(p)?))
             .map_err(backend)?
@@ -97,6 +105,7 @@ impl AccessStore for SledStore {
     }
 
     fn update_presentation(&self, expected: &Presentation, new: &Presentation) -> Result<Durable, StoreError> {
+        let _writing = self.writing();
         if expected.id != new.id {
             return Err(StoreError::Conflict);
         }

@@ -13,6 +13,7 @@ fn type_version_key(code: &TypeCode, version: u32) -> Vec<u8> {
 
 impl RegistryStore for SledStore {
     fn put_authority(&self, authority: &Authority, entry: &[u8]) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         self.put_logged(&self.authorities, authority.uscc.as_str(), &encode(authority)?, entry)
     }
 
@@ -21,6 +22,7 @@ impl RegistryStore for SledStore {
     }
 
     fn put_licence_type(&self, licence_type: &LicenceType, entry: &[u8]) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         let code = licence_type.code.as_str();
         let version_key = type_version_key(&licence_type.code, licence_type.version);
         let record = encode(licence_type)?;
@@ -72,6 +74,7 @@ impl RegistryStore for SledStore {
     }
 
     fn put_crl(&self, issuer: &[u8], der: &[u8]) -> Result<Durable, StoreError> {
+        let _writing = self.writing();
         self.crls.insert(issuer, der).map_err(backend)?;
         Ok(self.durable())
     }
@@ -88,10 +91,11 @@ impl RegistryStore for SledStore {
 impl LicenceStore for SledStore {
     fn next_serial(&self) -> Result<u64, StoreError> {
         // sled persists the generator ahead of use, so an id is never handed out twice.
-        self.db.generate_id().map_err(backend)
+        Ok(self.serial_floor + self.db.generate_id().map_err(backend)?)
     }
 
     fn record_intent(&self, intent: &Intent) -> Result<Durable, StoreError> {
+        let _writing = self.writing();
         self.intents
             .insert(intent.id.as_str(), encode(intent)?)
             .map_err(backend)?;
@@ -103,6 +107,7 @@ impl LicenceStore for SledStore {
     }
 
     fn abandon_intent(&self, id: &LicenceId) -> Result<Durable, StoreError> {
+        let _writing = self.writing();
         (&self.intents, &self.abandoned)
             .transaction(|(intents, abandoned)| {
                 if let Some(v) = intents.remove(id.as_str())? {
@@ -115,6 +120,7 @@ impl LicenceStore for SledStore {
     }
 
     fn commit_licence(&self, c: &LicenceCommit, entry: &[u8]) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         let status = encode(&c.status)?;
         let supersedes = match &c.supersedes {
             Some((id, old, new)) => Some((id, encode(old)?, encode(new)?)),
@@ -203,6 +209,7 @@ impl LicenceStore for SledStore {
         new: &StatusHistory,
         entry: &[u8],
     ) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         self.swap_with_entry(&self.status, id.as_str(), &encode(expected)?, &encode(new)?, entry)
     }
 
@@ -248,6 +255,7 @@ impl LicenceStore for SledStore {
 
 impl SealStore for SledStore {
     fn put_seal(&self, seal: &StoredSeal, entry: &[u8]) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         let key = seal.record.es_id.as_str();
         let (record, status) = (encode(&seal.record)?, encode(&seal.status)?);
         let _log = self.lock_log();
@@ -300,6 +308,7 @@ impl SealStore for SledStore {
         new: &SealHistory,
         entry: &[u8],
     ) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         self.swap_with_entry(&self.seal_status, es_id, &encode(expected)?, &encode(new)?, entry)
     }
 }

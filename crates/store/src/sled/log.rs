@@ -4,6 +4,7 @@ use super::*;
 
 impl LogStore for SledStore {
     fn append_log(&self, entry: &[u8]) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         let _log = self.lock_log();
         let index = (&self.log, &self.log_nodes)
             .transaction(|(log, nodes)| append(log, nodes, entry))
@@ -49,6 +50,7 @@ impl LogStore for SledStore {
     }
 
     fn put_checkpoint(&self, size: TreeSize, note: &str) -> Result<Durable, StoreError> {
+        let _writing = self.writing();
         self.checkpoints
             .insert(size.0.to_be_bytes(), note.as_bytes())
             .map_err(backend)?;

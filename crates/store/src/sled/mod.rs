@@ -2,6 +2,7 @@
 //! concern's trait; this one holds the database, its helpers and the log append they share.
 
 mod access;
+mod backup;
 mod leases;
 mod licences;
 mod log;
@@ -97,6 +98,11 @@ pub struct SledStore {
     log_writer: std::sync::Mutex<()>,
     /// Leases by name: holder and end. In memory: sled admits one process, so every holder is in it.
     leases: Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
+    /// Every write holds it shared; a backup holds it alone, so that what it reads is one
+    /// consistent state (reads go on meanwhile).
+    writes: RwLock<()>,
+    /// Added to sled's id generator: a restored store starts past the serials of its archive.
+    serial_floor: u64,
 }
 
 /// The journal's segments and the highest use record id journaled or stored.
@@ -331,6 +337,10 @@ impl SledStore {
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
         let tree = |name: &str| db.open_tree(name).map_err(backend);
         let flusher = db.clone();
+        let serial_floor = match tree(META)?.get(SERIAL_FLOOR).map_err(backend)? {
+            Some(v) => read_u64(&v)?,
+            None => 0,
+        };
         Ok(Self {
             authorities: tree("authorities")?,
             types: tree("licence_types")?,
@@ -376,6 +386,8 @@ impl SledStore {
             sync_incidents: tree("sync_incidents")?,
             log_writer: std::sync::Mutex::new(()),
             leases: Mutex::default(),
+            writes: RwLock::default(),
+            serial_floor,
             gc: GroupCommit::start(move || flusher.flush().map(drop).map_err(|e| e.to_string())),
             db,
         })
@@ -390,6 +402,11 @@ impl SledStore {
             durable: self.durable(),
             index,
         }
+    }
+
+    /// Held by every write for its duration (see `writes`).
+    fn writing(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.writes.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock_log(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -426,6 +443,9 @@ const LOG_SIZE: &[u8] = b"size";
 const LAST_USE: &[u8] = b"last";
 /// Most use records in one stored value.
 const USE_CHUNK: usize = 64;
+/// Store-wide settings, and in it the serial floor (u64, big-endian).
+const META: &str = "meta";
+const SERIAL_FLOOR: &[u8] = b"serial_floor";
 /// The use-record journal's directory, inside the database's.
 const USE_JOURNAL: &str = "use-journal";
 

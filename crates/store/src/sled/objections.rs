@@ -4,6 +4,7 @@ use super::*;
 
 impl ObjectionStore for SledStore {
     fn put_objection(&self, objection: &Objection, entry: &[u8]) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         let index_key = objection_key(&objection.licence, &objection.id);
         self.insert_new_with_entry(
             &self.objections,
@@ -29,6 +30,7 @@ impl ObjectionStore for SledStore {
         entry: &[u8],
         notify: Option<(&Notification, Option<&str>)>,
     ) -> Result<Logged, StoreError> {
+        let _writing = self.writing();
         if expected.id != new.id || expected.licence != new.licence {
             return Err(StoreError::Conflict);
         }
@@ -83,6 +85,7 @@ impl ObjectionStore for SledStore {
     }
 
     fn put_evidence(&self, sha256: &[u8; 32], bytes: &[u8]) -> Result<Durable, StoreError> {
+        let _writing = self.writing();
         self.evidence.insert(sha256, bytes).map_err(backend)?;
         Ok(self.durable())
     }
@@ -116,6 +119,7 @@ impl ObjectionStore for SledStore {
     }
 
     fn settle_delivery(&self, id: &str, next: Option<&Delivery>) -> Result<Durable, StoreError> {
+        let _writing = self.writing();
         match next {
             Some(delivery) => self.outbox.insert(id.as_bytes(), encode(delivery)?).map_err(backend)?,
             None => self.outbox.remove(id.as_bytes()).map_err(backend)?,

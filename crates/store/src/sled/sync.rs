@@ -4,6 +4,7 @@ use super::*;
 
 impl SyncStore for SledStore {
     fn apply_sync(&self, apply: &SyncApply) -> Result<Durable, StoreError> {
+        let _writing = self.writing();
         let expected = apply.expected.as_ref().map(encode).transpose()?;
         let cursor = encode(&apply.cursor)?;
         let authorities = apply
@@ -108,6 +109,7 @@ impl SyncStore for SledStore {
     }
 
     fn put_incident(&self, incident: &SyncIncident) -> Result<Durable, StoreError> {
+        let _writing = self.writing();
         self.sync_incidents
             .insert(incident.id.as_bytes(), encode(incident)?)
             .map_err(backend)?;

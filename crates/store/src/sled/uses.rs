@@ -12,6 +12,7 @@ impl UseStore for SledStore {
         let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
             return self.append_log(entry);
         };
+        let _writing = self.writing();
         let (first_id, last_id) = (first.id.clone(), last.id.clone());
         // Stored in chunks, each keyed by its first id: sled copies a node on every change, so
         // its values must stay small.
@@ -77,6 +78,7 @@ impl UseStore for SledStore {
     }
 
     fn journal_uses(&self, records: &[UseRecord]) -> Result<(), StoreError> {
+        let _writing = self.writing();
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
             return Ok(());
         };
@@ -101,6 +103,7 @@ impl UseStore for SledStore {
     }
 
     fn release_journal(&self, through: &str) -> Result<(), StoreError> {
+        let _writing = self.writing();
         match self.journal_state().segments.as_mut() {
             Some(segments) => segments.release(through),
             None => Ok(()),
