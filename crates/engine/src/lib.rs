@@ -522,6 +522,13 @@ impl Engine {
 
     /// Issues a licence for `issuer`.
     pub async fn issue(&self, issuer: &Uscc, req: IssueRequest) -> Result<SignedLicence, EngineError> {
+        let (body, seal) = self.prepare_issue(issuer, req)?;
+        self.sign_and_commit(body, seal, None).await
+    }
+
+    /// Checks an issue request and builds the licence it asks for (unsigned), with the seal it
+    /// names.
+    fn prepare_issue(&self, issuer: &Uscc, req: IssueRequest) -> Result<(LicenceBody, Option<String>), EngineError> {
         self.local_authority(issuer, || format!("authority {issuer}"))?;
         let (licence_type, authority) = {
             let reg = self.read_registry();
@@ -584,40 +591,39 @@ impl Engine {
             face: req.face,
         };
         check_body(&body, &licence_type)?;
-        self.sign_and_commit(body, req.seal, None).await
+        Ok((body, req.seal))
     }
 
-    /// Issues many licences for `issuer` at once (bulk conversion of existing licences): each as
-    /// [`Engine::issue`] would, concurrently on every core, so that their durable writes share
-    /// flushes (sled) or transactions (PostgreSQL). The results are in the requests' order; a
-    /// refused request refuses only itself; of two requests with one number, the earlier keeps it.
+    /// Issues many licences for `issuer` at once (bulk conversion of existing licences): each
+    /// checked as [`Engine::issue`] would, then signed and stored together — one intent write,
+    /// signatures on every core, one commit (sled) or the fewest transactions (PostgreSQL). The
+    /// results are in the requests' order; a refused request refuses only itself; of two
+    /// requests with one number, the earlier keeps it.
     pub async fn issue_many(
-        self: &Arc<Self>,
+        &self,
         issuer: &Uscc,
         requests: Vec<IssueRequest>,
     ) -> Vec<Result<SignedLicence, EngineError>> {
-        let mut tasks = tokio::task::JoinSet::new();
-        let count = requests.len();
-        let mut results: Vec<Option<Result<SignedLicence, EngineError>>> = (0..count).map(|_| None).collect();
-        // A number twice in one batch: the earlier request keeps it, whatever finishes first.
+        let mut results: Vec<Option<Result<SignedLicence, EngineError>>> = (0..requests.len()).map(|_| None).collect();
         let mut numbers = std::collections::HashSet::new();
+        let mut bodies = Vec::with_capacity(requests.len());
         for (i, request) in requests.into_iter().enumerate() {
             if !numbers.insert((request.type_code.clone(), request.number.clone())) {
                 results[i] = Some(Err(EngineError::NumberTaken { number: request.number }));
                 continue;
             }
-            let (engine, issuer) = (Arc::clone(self), issuer.clone());
-            tasks.spawn(async move { (i, engine.issue(&issuer, request).await) });
-        }
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((i, result)) => results[i] = Some(result),
-                Err(e) => tracing::error!(error = %e, "an issuing task failed"),
+            match self.prepare_issue(issuer, request) {
+                Ok(body) => bodies.push((i, body)),
+                Err(e) => results[i] = Some(Err(e)),
             }
+        }
+        let (positions, bodies): (Vec<usize>, Vec<_>) = bodies.into_iter().unzip();
+        for (i, result) in positions.into_iter().zip(self.sign_and_commit_many(bodies).await) {
+            results[i] = Some(result);
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(EngineError::Signing("the issuing task failed".to_owned()))))
+            .map(|r| r.unwrap_or_else(|| Err(EngineError::Signing("a licence of the bulk went unanswered".to_owned()))))
             .collect()
     }
 

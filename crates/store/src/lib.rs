@@ -326,6 +326,19 @@ pub trait LicenceStore: Send + Sync {
     /// number. Appends `entry` to the log.
     fn commit_licence(&self, commit: &LicenceCommit, entry: &[u8]) -> Result<Logged, StoreError>;
 
+    /// Records many intents (bulk issuance): durable once every returned write is.
+    fn record_intents(&self, intents: &[Intent]) -> Result<Vec<Durable>, StoreError> {
+        intents.iter().map(|i| self.record_intent(i)).collect()
+    }
+
+    /// Commits many licences with their log entries, each as [`LicenceStore::commit_licence`]
+    /// would and in order (an earlier one keeps a number a later one also carries); a refused
+    /// one refuses only itself. Backends write them together: one transaction for all (sled),
+    /// or the fewest transactions their group commit allows (PostgreSQL).
+    fn commit_licences(&self, commits: &[(LicenceCommit, Vec<u8>)]) -> Vec<Result<Logged, StoreError>> {
+        commits.iter().map(|(c, entry)| self.commit_licence(c, entry)).collect()
+    }
+
     /// The lineage (see [`LicenceId::lineage`]) whose licences carry `number` among those of
     /// `id`'s type and issuer, if any.
     fn number_holder(&self, id: &LicenceId, number: &str) -> Result<Option<String>, StoreError>;

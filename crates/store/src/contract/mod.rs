@@ -101,6 +101,7 @@ pub fn run(store: &dyn Store) -> Outcome {
     intents(store)?;
     licences(store)?;
     numbers(store)?;
+    bulk(store)?;
     status_changes(store)?;
     log(store)?;
     seals(store)?;
@@ -329,6 +330,78 @@ fn numbers(store: &dyn Store) -> Outcome {
         "the next version keeps its number",
     )?;
     Ok(())
+}
+
+/// Many intents and commits at once, as bulk issuance writes them: each commit answered in
+/// order, an earlier one keeping a number a later one carries too, a refused one writing nothing.
+fn bulk(store: &dyn Store) -> Outcome {
+    let ids = ["BULK1", "BULK2", "BULK3", "BULK4"]
+        .iter()
+        .map(|s| sample_id(s, 1))
+        .collect::<Result<Vec<_>, _>>()?;
+    let intents: Vec<Intent> = ids
+        .iter()
+        .map(|id| Intent {
+            id: id.clone(),
+            authority: id.issuer().clone(),
+            document: b"{}".to_vec(),
+            recorded: datetime!(2024-01-01 0:00 UTC),
+        })
+        .collect();
+    let pending_before = ok(store.pending_intents(), "pending")?.len();
+    for durable in ok(store.record_intents(&intents), "record intents")? {
+        wait(Ok(durable), "intents durable")?;
+    }
+    ensure(
+        ok(store.pending_intents(), "pending")?.len() == pending_before + 4,
+        "every intent of a bulk is recorded",
+    )?;
+    let numbered = |id: &LicenceId, number: &str| LicenceCommit {
+        number: number.to_owned(),
+        ..commit(id, None)
+    };
+    // Written before the bulk: a licence, and with it a number.
+    logged(store.commit_licence(&numbered(&ids[0], "吉2024-B0"), b"b0"), "commit")?;
+    let size = ok(store.log_size(), "size")?.0;
+    let batch = vec![
+        (numbered(&ids[1], "吉2024-B1"), b"b1".to_vec()),
+        (numbered(&ids[2], "吉2024-B0"), b"b2".to_vec()),
+        (commit(&ids[0], None), b"b0 again".to_vec()),
+        (numbered(&ids[3], "吉2024-B3"), b"b3".to_vec()),
+    ];
+    let results = store.commit_licences(&batch);
+    ensure(
+        matches!(results[1], Err(StoreError::Taken(_))) && matches!(results[2], Err(StoreError::Conflict)),
+        "a number already taken, and a licence already written, are refused in a bulk",
+    )?;
+    let mut indexes: Vec<u64> = Vec::new();
+    for (i, result) in results.into_iter().enumerate() {
+        if let Ok(logged) = result {
+            indexes.push(logged.index.0);
+            wait(Ok(logged.durable), "bulk durable")?;
+        } else {
+            ensure(i == 1 || i == 2, "the other commits of the bulk are written")?;
+        }
+    }
+    indexes.sort_unstable();
+    ensure(
+        indexes == [size, size + 1],
+        "each written commit of a bulk appends its entry",
+    )?;
+    let mut entries = ok(store.log_entries(LeafIndex(size), LeafIndex(size + 2)), "entries")?;
+    entries.sort();
+    ensure(
+        entries == [b"b1".to_vec(), b"b3".to_vec()],
+        "the entries are the written commits'",
+    )?;
+    ensure(
+        ok(store.licence(&ids[2]), "refused")?.is_none() && ok(store.licence(&ids[3]), "written")?.is_some(),
+        "a refused commit writes nothing, the others are written",
+    )?;
+    ensure(
+        ok(store.pending_intents(), "pending")?.len() == pending_before + 1,
+        "a written commit clears its intent; a refused one leaves it for the engine to abandon",
+    )
 }
 
 fn licences(store: &dyn Store) -> Outcome {

@@ -2,7 +2,10 @@
 
 use zhengyin_model::{Authority, HolderCodeType, LicenceId, LicenceType, SealHistory, StatusHistory, TypeCode};
 
-use super::{bytes, column, decode, encode, holder_key, insert_new, query, swap, tx_execute, tx_query, PgStore};
+use super::{
+    batch, bytes, column, decode, encode, holder_key, insert_new, logged_when, query, swap, tx_execute, tx_query,
+    Answer, PgStore,
+};
 use crate::{
     Durable, Intent, LicenceCommit, LicenceState, LicenceStore, Logged, RegistryStore, SealStore, StoreError,
     StoredLicence, StoredSeal,
@@ -144,58 +147,31 @@ impl LicenceStore for PgStore {
     }
 
     fn commit_licence(&self, c: &LicenceCommit, entry: &[u8]) -> Result<Logged, StoreError> {
-        let id = c.id.to_string();
-        let lineage = c.id.lineage();
-        let (number_key, number) = (crate::number_key(&c.id, &c.number), c.number.clone());
-        let holder = holder_key(c.holder.0, &c.holder.1);
-        let (signed, digest, status) = (c.signed.clone(), c.document_sha256.to_vec(), encode(&c.status)?);
-        let supersedes = match &c.supersedes {
-            Some((old, expected, new)) => Some((old.to_string(), encode(expected)?, encode(new)?)),
-            None => None,
-        };
-        let entry = entry.to_vec();
-        self.logged(vec![entry], move |tx| {
-            Box::pin(async move {
-                if let Some((old, expected, new)) = &supersedes {
-                    swap(tx, ("licences", "id", "status"), old, expected, new)
-                        .await
-                        .map_err(|e| match e {
-                            StoreError::NotFound => StoreError::Conflict,
-                            other => other,
-                        })?;
-                }
-                tx_execute(
-                    tx,
-                    "INSERT INTO licence_numbers (key, lineage) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-                    &[&number_key, &lineage],
-                )
-                .await?;
-                let holder_of_number =
-                    tx_query(tx, "SELECT lineage FROM licence_numbers WHERE key = $1", &[&number_key])
-                        .await?
-                        .first()
-                        .map(|row| column::<String>(row, 0))
-                        .transpose()?;
-                if holder_of_number.as_deref() != Some(lineage.as_str()) {
-                    return Err(StoreError::Taken(format!("licence number {number}")));
-                }
-                insert_new(
-                    tx,
-                    "INSERT INTO licences (id, holder, signed, document_sha256, status) VALUES ($1, $2, $3, $4, $5)",
-                    &[&id, &holder, &signed, &digest, &status],
-                )
-                .await?;
-                tx_execute(tx, "DELETE FROM intents WHERE id = $1", &[&id]).await?;
-                tx_execute(
-                    tx,
-                    "INSERT INTO licence_heads (lineage, id) VALUES ($1, $2) \
-                 ON CONFLICT (lineage) DO UPDATE SET id = EXCLUDED.id",
-                    &[&lineage, &id],
-                )
-                .await?;
-                Ok(())
-            })
-        })
+        let answered = self.enqueue_logged(vec![entry.to_vec()], commit_work(c)?)?;
+        logged_when(&answered)
+    }
+
+    fn commit_licences(&self, commits: &[(LicenceCommit, Vec<u8>)]) -> Vec<Result<Logged, StoreError>> {
+        // All queued before any is waited for, so that they share the appenders' transactions.
+        let queued: Vec<Result<Answer, StoreError>> = commits
+            .iter()
+            .map(|(c, entry)| self.enqueue_logged(vec![entry.clone()], commit_work(c)?))
+            .collect();
+        queued
+            .into_iter()
+            .map(|answered| answered.and_then(|a| logged_when(&a)))
+            .collect()
+    }
+
+    fn record_intents(&self, intents: &[Intent]) -> Result<Vec<Durable>, StoreError> {
+        let ids: Vec<String> = intents.iter().map(|i| i.id.to_string()).collect();
+        let records = intents.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+        Ok(vec![self.write(
+            "INSERT INTO intents (id, record, abandoned) SELECT id, record, FALSE \
+             FROM UNNEST($1::TEXT[], $2::BYTEA[]) AS t (id, record) \
+             ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+            vec![Box::new(ids), Box::new(records)],
+        )?])
     }
 
     fn number_holder(&self, id: &LicenceId, number: &str) -> Result<Option<String>, StoreError> {
@@ -373,4 +349,58 @@ impl SealStore for PgStore {
             entry,
         )
     }
+}
+
+/// The statements of one licence commit, for the appenders' shared transaction.
+fn commit_work(c: &LicenceCommit) -> Result<batch::Work, StoreError> {
+    let id = c.id.to_string();
+    let lineage = c.id.lineage();
+    let (number_key, number) = (crate::number_key(&c.id, &c.number), c.number.clone());
+    let holder = holder_key(c.holder.0, &c.holder.1);
+    let (signed, digest, status) = (c.signed.clone(), c.document_sha256.to_vec(), encode(&c.status)?);
+    let supersedes = match &c.supersedes {
+        Some((old, expected, new)) => Some((old.to_string(), encode(expected)?, encode(new)?)),
+        None => None,
+    };
+    Ok(Box::new(move |tx| {
+        Box::pin(async move {
+            if let Some((old, expected, new)) = &supersedes {
+                swap(tx, ("licences", "id", "status"), old, expected, new)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NotFound => StoreError::Conflict,
+                        other => other,
+                    })?;
+            }
+            tx_execute(
+                tx,
+                "INSERT INTO licence_numbers (key, lineage) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                &[&number_key, &lineage],
+            )
+            .await?;
+            let holder_of_number = tx_query(tx, "SELECT lineage FROM licence_numbers WHERE key = $1", &[&number_key])
+                .await?
+                .first()
+                .map(|row| column::<String>(row, 0))
+                .transpose()?;
+            if holder_of_number.as_deref() != Some(lineage.as_str()) {
+                return Err(StoreError::Taken(format!("licence number {number}")));
+            }
+            insert_new(
+                tx,
+                "INSERT INTO licences (id, holder, signed, document_sha256, status) VALUES ($1, $2, $3, $4, $5)",
+                &[&id, &holder, &signed, &digest, &status],
+            )
+            .await?;
+            tx_execute(tx, "DELETE FROM intents WHERE id = $1", &[&id]).await?;
+            tx_execute(
+                tx,
+                "INSERT INTO licence_heads (lineage, id) VALUES ($1, $2) \
+             ON CONFLICT (lineage) DO UPDATE SET id = EXCLUDED.id",
+                &[&lineage, &id],
+            )
+            .await?;
+            Ok(())
+        })
+    }))
 }

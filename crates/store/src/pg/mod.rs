@@ -41,7 +41,7 @@ use zhengyin_model::HolderCodeType;
 
 pub use schema::{Migrated, SCHEMA_VERSION};
 
-use crate::{Durable, Logged, StoreError};
+use crate::{Durable, LeafIndex, Logged, StoreError};
 
 /// Connections per process: enough for the frontend's concurrent requests to pipeline, few
 /// enough that many frontends fit in the server's `max_connections` (100 by default).
@@ -152,19 +152,18 @@ impl PgStore {
             + Send
             + 'static,
     {
+        let answered = self.enqueue_logged(entries, Box::new(work))?;
+        logged_when(&answered)
+    }
+
+    /// Queues a logged write for the appenders without waiting: writes queued together share
+    /// transactions. Its answer comes on the returned channel (see [`logged_when`]).
+    fn enqueue_logged(&self, entries: Vec<Vec<u8>>, work: batch::Work) -> Result<Answer, StoreError> {
         let (answer, answered) = std::sync::mpsc::sync_channel(1);
         self.appenders
-            .send(batch::Job {
-                work: Box::new(work),
-                entries,
-                answer,
-            })
+            .send(batch::Job { work, entries, answer })
             .map_err(|_| StoreError::Backend("the database store is closed".to_owned()))?;
-        let index = wait(&answered)?;
-        Ok(Logged {
-            durable: Durable::committed(),
-            index,
-        })
+        Ok(answered)
     }
 
     /// Runs `upsert` (a keyed `INSERT … ON CONFLICT … DO UPDATE` of `$1` key, `$2` record) and
@@ -275,6 +274,17 @@ impl PgStore {
 
 /// Waits for a task on the store's runtime to answer; on a multi-threaded tokio runtime, in
 /// `block_in_place`, so the caller's other tasks move to another worker meanwhile.
+/// Where a queued logged write's answer comes.
+type Answer = std::sync::mpsc::Receiver<Result<LeafIndex, StoreError>>;
+
+/// Waits for a queued logged write: committed (durable) once answered.
+fn logged_when(answered: &Answer) -> Result<Logged, StoreError> {
+    Ok(Logged {
+        durable: Durable::committed(),
+        index: wait(answered)?,
+    })
+}
+
 fn wait<T>(answered: &std::sync::mpsc::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
     let wait = || {
         answered

@@ -121,57 +121,63 @@ impl LicenceStore for SledStore {
 
     fn commit_licence(&self, c: &LicenceCommit, entry: &[u8]) -> Result<Logged, StoreError> {
         let _writing = self.writing();
-        let status = encode(&c.status)?;
-        let supersedes = match &c.supersedes {
-            Some((id, old, new)) => Some((id, encode(old)?, encode(new)?)),
-            None => None,
-        };
-        let mut holder = holder_key(c.holder.0, &c.holder.1);
-        holder.extend_from_slice(c.id.as_str().as_bytes());
-        let (number_key, lineage) = (crate::number_key(&c.id, &c.number), c.id.lineage());
+        let encoded = EncodedCommit::new(c)?;
         let _log = self.lock_log();
-        let index = (
-            &self.licences,
-            &self.status,
-            &self.intents,
-            &self.heads,
-            &self.holders,
-            &self.digests,
-            &self.numbers,
-            &self.log,
-            &self.log_nodes,
-        )
-            .transaction(
-                |(licences, statuses, intents, heads, holders, digests, numbers, log, nodes)| {
-                    if licences.get(c.id.as_str())?.is_some() {
-                        return Err(abort(StoreError::Conflict));
-                    }
-                    match numbers.get(number_key.as_bytes())? {
-                        Some(holder) if holder != lineage.as_bytes() => {
-                            return Err(abort(StoreError::Taken(format!("licence number {}", c.number))))
-                        }
-                        Some(_) => {}
-                        None => {
-                            numbers.insert(number_key.as_bytes(), lineage.as_bytes())?;
-                        }
-                    }
-                    if let Some((old_id, expected, new)) = &supersedes {
-                        if statuses.get(old_id.as_str())?.as_deref() != Some(expected.as_slice()) {
-                            return Err(abort(StoreError::Conflict));
-                        }
-                        statuses.insert(old_id.as_str(), new.as_slice())?;
-                    }
-                    licences.insert(c.id.as_str(), c.signed.as_slice())?;
-                    digests.insert(c.id.as_str(), &c.document_sha256[..])?;
-                    statuses.insert(c.id.as_str(), status.as_slice())?;
-                    intents.remove(c.id.as_str())?;
-                    heads.insert(c.id.lineage().as_bytes(), c.id.as_str().as_bytes())?;
-                    holders.insert(holder.as_slice(), &[])?;
-                    append(log, nodes, entry)
-                },
-            )
+        let index = self
+            .licence_trees()
+            .transaction(|views| write_commit(views, &encoded, entry)?.map_err(abort))
             .map_err(tx_error)?;
         Ok(self.logged(index))
+    }
+
+    fn record_intents(&self, intents: &[Intent]) -> Result<Vec<Durable>, StoreError> {
+        let _writing = self.writing();
+        let mut batch = sled::Batch::default();
+        for intent in intents {
+            batch.insert(intent.id.as_str(), encode(intent)?);
+        }
+        self.intents.apply_batch(batch).map_err(backend)?;
+        Ok(vec![self.durable()])
+    }
+
+    fn commit_licences(&self, commits: &[(LicenceCommit, Vec<u8>)]) -> Vec<Result<Logged, StoreError>> {
+        let _writing = self.writing();
+        // In the commits' order; the ones that cannot be encoded are answered at once.
+        let mut results: Vec<Option<Result<Logged, StoreError>>> = Vec::with_capacity(commits.len());
+        let mut encoded = Vec::with_capacity(commits.len());
+        for (i, (c, entry)) in commits.iter().enumerate() {
+            match EncodedCommit::new(c) {
+                Ok(e) => {
+                    encoded.push((i, e, entry));
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        let _log = self.lock_log();
+        let written = self.licence_trees().transaction(|views| {
+            encoded
+                .iter()
+                .map(|(i, e, entry)| Ok((*i, write_commit(views, e, entry)?)))
+                .collect::<ConflictableTransactionResult<Vec<_>, StoreError>>()
+        });
+        match written {
+            Ok(outcomes) => {
+                for (i, outcome) in outcomes {
+                    results[i] = Some(outcome.map(|index| self.logged(index)));
+                }
+            }
+            Err(e) => {
+                let e = tx_error(e);
+                for (i, _, _) in &encoded {
+                    results[*i] = Some(Err(e.clone()));
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(StoreError::Backend("a commit went unanswered".to_owned()))))
+            .collect()
     }
 
     fn licence(&self, id: &LicenceId) -> Result<Option<StoredLicence>, StoreError> {
@@ -356,4 +362,116 @@ impl SledStore {
             .map_err(tx_error)?;
         Ok(self.logged(index))
     }
+}
+
+/// The trees a licence commit writes, in the order of [`LicenceViews`].
+type LicenceTrees<'a> = (
+    &'a sled::Tree,
+    &'a sled::Tree,
+    &'a sled::Tree,
+    &'a sled::Tree,
+    &'a sled::Tree,
+    &'a sled::Tree,
+    &'a sled::Tree,
+    &'a sled::Tree,
+    &'a sled::Tree,
+);
+
+/// Licences, statuses, intents, heads, holders, digests, numbers, log and log nodes, inside a
+/// transaction.
+type LicenceViews = (
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+);
+
+impl SledStore {
+    fn licence_trees(&self) -> LicenceTrees<'_> {
+        (
+            &self.licences,
+            &self.status,
+            &self.intents,
+            &self.heads,
+            &self.holders,
+            &self.digests,
+            &self.numbers,
+            &self.log,
+            &self.log_nodes,
+        )
+    }
+}
+
+/// A licence commit's values, encoded once (a transaction may run more than once).
+struct EncodedCommit<'a> {
+    commit: &'a LicenceCommit,
+    status: Vec<u8>,
+    supersedes: Option<(&'a LicenceId, Vec<u8>, Vec<u8>)>,
+    holder: Vec<u8>,
+    number_key: String,
+    lineage: String,
+}
+
+impl<'a> EncodedCommit<'a> {
+    fn new(c: &'a LicenceCommit) -> Result<Self, StoreError> {
+        let supersedes = match &c.supersedes {
+            Some((id, old, new)) => Some((id, encode(old)?, encode(new)?)),
+            None => None,
+        };
+        let mut holder = holder_key(c.holder.0, &c.holder.1);
+        holder.extend_from_slice(c.id.as_str().as_bytes());
+        Ok(Self {
+            commit: c,
+            status: encode(&c.status)?,
+            supersedes,
+            holder,
+            number_key: crate::number_key(&c.id, &c.number),
+            lineage: c.id.lineage(),
+        })
+    }
+}
+
+/// Writes one licence commit inside a transaction and appends its entry; or, writing nothing,
+/// says why it is refused (the licence exists, its number is another lineage's, or the version
+/// it supersedes changed).
+fn write_commit(
+    views: &LicenceViews,
+    e: &EncodedCommit<'_>,
+    entry: &[u8],
+) -> ConflictableTransactionResult<Result<LeafIndex, StoreError>, StoreError> {
+    let (licences, statuses, intents, heads, holders, digests, numbers, log, nodes) = views;
+    let c = e.commit;
+    if licences.get(c.id.as_str())?.is_some() {
+        return Ok(Err(StoreError::Conflict));
+    }
+    let reserved = match numbers.get(e.number_key.as_bytes())? {
+        Some(holder) if holder != e.lineage.as_bytes() => {
+            return Ok(Err(StoreError::Taken(format!("licence number {}", c.number))))
+        }
+        Some(_) => true,
+        None => false,
+    };
+    if let Some((old_id, expected, _)) = &e.supersedes {
+        if statuses.get(old_id.as_str())?.as_deref() != Some(expected.as_slice()) {
+            return Ok(Err(StoreError::Conflict));
+        }
+    }
+    if !reserved {
+        numbers.insert(e.number_key.as_bytes(), e.lineage.as_bytes())?;
+    }
+    if let Some((old_id, _, new)) = &e.supersedes {
+        statuses.insert(old_id.as_str(), new.as_slice())?;
+    }
+    licences.insert(c.id.as_str(), c.signed.as_slice())?;
+    digests.insert(c.id.as_str(), &c.document_sha256[..])?;
+    statuses.insert(c.id.as_str(), e.status.as_slice())?;
+    intents.remove(c.id.as_str())?;
+    heads.insert(c.id.lineage().as_bytes(), c.id.as_str().as_bytes())?;
+    holders.insert(e.holder.as_slice(), &[])?;
+    append(log, nodes, entry).map(Ok)
 }
