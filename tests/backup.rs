@@ -232,3 +232,102 @@ async fn a_node_restored_behind_its_published_checkpoint_signs_nothing_until_its
     assert_eq!(code, 0, "{report}");
     common::assert_no_server_errors(&server).await;
 }
+
+/// A node moved from the embedded store to PostgreSQL with `zhengyin store copy` serves the same
+/// licences, and its log extends the one its auditor and its checkpoint mark hold. (The target is
+/// PostgreSQL in either pass; the source is the embedded store, so the second pass skips it.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_moved_to_postgres_serves_the_same_licences_and_extends_the_same_log() {
+    if postgres() {
+        return;
+    }
+    let dir = TempDir::new("store-copy");
+    let data = dir.0.join("data");
+    let keys = common::root().join("keys-example");
+    let serve = |database: Option<&str>| {
+        let mut args = vec![
+            "serve",
+            "--demo",
+            "--keys-dir",
+            keys.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ];
+        if let Some(url) = database {
+            args.extend(["--database", url]);
+        }
+        Server::start_with(&args)
+    };
+    let server = serve(None);
+    let http = reqwest::Client::new();
+    let key = common::get_json(&http, &server, "/v1/log/key", "demo-auditor").await;
+    let key = key["verifier_key"].as_str().unwrap().to_owned();
+    let mut issued = Vec::new();
+    for _ in 0..5 {
+        let (status, body) = issue(&http, &server).await;
+        assert_eq!(status, 201, "{body}");
+        issued.push(body);
+    }
+    let last = issued.last().unwrap()["log_index"].as_u64().unwrap();
+    wait_for_checkpoint(&http, &server, last + 1).await;
+    let state = dir.0.join("auditor.json");
+    let (code, report) = audit(&server, &key, &state);
+    assert_eq!(code, 0, "{report}");
+    // A running node is refused: the copy must see the data whole.
+    let url = common::cluster().database().unwrap();
+    let (ok, text) = run(&[
+        "store",
+        "copy",
+        "--from",
+        &format!("sled:{}", data.display()),
+        "--to",
+        &url,
+    ]);
+    assert!(!ok && text.contains("stop its node"), "{text}");
+    server.kill();
+
+    let (ok, text) = run(&[
+        "store",
+        "copy",
+        "--from",
+        &format!("sled:{}", data.display()),
+        "--to",
+        &url,
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("checked on both sides"), "{text}");
+    // Copying again into the same database is refused.
+    let (ok, text) = run(&[
+        "store",
+        "copy",
+        "--from",
+        &format!("sled:{}", data.display()),
+        "--to",
+        &url,
+    ]);
+    assert!(!ok && text.contains("already holds"), "{text}");
+
+    let server = serve(Some(&url));
+    let (status, ready) = get(&http, &server, "/readyz", "demo-operator").await;
+    assert_eq!(
+        status, 200,
+        "the copy reaches the checkpoint the node published: {ready}"
+    );
+    for licence in &issued {
+        let verified = http
+            .post(server.at(&format!("/v1/verify?{PURPOSE}")))
+            .bearer_auth("demo-verifier")
+            .json(&licence["licence"])
+            .send()
+            .await
+            .unwrap();
+        let verified: Value = verified.json().await.unwrap();
+        assert_eq!(verified["verdict"], "VALID", "{verified}");
+    }
+    let (status, body) = issue(&http, &server).await;
+    assert_eq!(status, 201, "{body}");
+    wait_for_checkpoint(&http, &server, body["log_index"].as_u64().unwrap() + 1).await;
+    let (code, report) = audit(&server, &key, &state);
+    assert_eq!(code, 0, "{report}");
+    common::assert_no_server_errors(&server).await;
+}

@@ -22,6 +22,8 @@ const ITEM: &str = "220100-FOOD-001";
 /// `serve --demo` as a frontend of the database at `url`.
 fn frontend(url: &str) -> Server {
     let keys = root().join("keys-example");
+    // Only its checkpoint mark goes there (named by the database), out of the working folder.
+    let folder = std::env::temp_dir().join(format!("zhengyin-cluster-{}", std::process::id()));
     Server::start_with(&[
         "serve",
         "--demo",
@@ -29,6 +31,8 @@ fn frontend(url: &str) -> Server {
         keys.to_str().unwrap(),
         "--database",
         url,
+        "--data-dir",
+        folder.join("data").to_str().unwrap(),
     ])
 }
 

@@ -1,4 +1,5 @@
-//! `zhengyin backup` and `zhengyin restore`: the embedded store's backups.
+//! `zhengyin backup` and `zhengyin restore` (the embedded store's backups), and `zhengyin store
+//! copy` (moving a node from the embedded store to PostgreSQL).
 //!
 //! A running node is backed up through its API (`GET /v1/backup`, an operator's token): the
 //! node holds writes back while it writes the archive, so the backup is one consistent state,
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use zhengyin_store::{BackupSummary, SledStore};
+use zhengyin_store::{BackupSummary, PgStore, SledStore};
 
 /// Where a backup comes from.
 pub enum Source {
@@ -114,6 +115,30 @@ pub fn restore(from: &Path, data_dir: &Path) -> anyhow::Result<ExitCode> {
     say!(
         "start the node on it; if it published a checkpoint after this backup was taken, it signs nothing until \
          its log reaches that checkpoint again (see /readyz)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Copies a stopped node's embedded store (`sled:DIR`) into a new PostgreSQL database, then
+/// checks both sides agree.
+pub fn copy(from: &str, to: &str) -> anyhow::Result<ExitCode> {
+    let dir = from
+        .strip_prefix("sled:")
+        .with_context(|| format!("--from {from}: give the embedded store as sled:DIR (the node's data folder)"))?;
+    anyhow::ensure!(
+        to.starts_with("postgres://") || to.starts_with("postgresql://"),
+        "--to: give the database as postgres://user:password@host:port/database"
+    );
+    let source = SledStore::open(Path::new(dir))
+        .with_context(|| format!("opening {dir} (stop its node first: the copy must see it whole)"))?;
+    let target = PgStore::open(to).context("opening the target database")?;
+    let summary = zhengyin_store::copy::copy(&source, &target).context("copying")?;
+    say!(
+        "copied {} records into the database; checked on both sides: the signature log ({} entries, root {}), \
+         the latest checkpoint, the registry, objections and sync cursors",
+        summary.records,
+        summary.log_size,
+        hex::encode(summary.root)
     );
     Ok(ExitCode::SUCCESS)
 }

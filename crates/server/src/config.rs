@@ -22,8 +22,10 @@ pub struct Config {
     #[serde(default)]
     pub database: Option<String>,
     /// Where this node remembers the largest checkpoint it published, outside its data, so that
-    /// restoring old data cannot roll it back (default: beside the data folder,
-    /// `<data_dir>.checkpoint`). Every frontend of a cluster keeps its own.
+    /// restoring old data cannot roll it back. Default: beside the data folder,
+    /// `<data_dir>.checkpoint`; on PostgreSQL `<data_dir>.<database>.checkpoint`, where
+    /// `<database>` is a short hash of the database's hosts and name (so that one folder serves
+    /// frontends of different databases). Every frontend of a cluster keeps its own.
     #[serde(default)]
     pub checkpoint_mark: Option<PathBuf>,
     /// Largest request body, bytes.
@@ -282,6 +284,17 @@ fn default_log_origin() -> String {
     "zhengyin.example/node".to_owned()
 }
 
+/// A short name for the database a URL points at — its hosts, ports and name, without the user,
+/// password or options — that is the same across restarts and differs between databases.
+fn database_identity(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, hosts)| hosts);
+    let name = path.split(['?', '#']).next().unwrap_or_default();
+    let digest = zhengyin_crypto::hash::sha256(format!("{hosts}/{name}").as_bytes());
+    hex::encode(&digest[..6])
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -369,6 +382,9 @@ impl Config {
     pub fn checkpoint_mark(&self) -> PathBuf {
         self.checkpoint_mark.clone().unwrap_or_else(|| {
             let mut name = self.data_dir.file_name().unwrap_or_default().to_os_string();
+            if let Some(url) = &self.database {
+                name.push(format!(".{}", database_identity(url)));
+            }
             name.push(".checkpoint");
             self.data_dir.with_file_name(name)
         })
@@ -416,5 +432,26 @@ impl Config {
             }),
             sync: SyncConfig::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_identity;
+
+    #[test]
+    fn a_database_is_named_by_its_hosts_and_name_not_its_credentials() {
+        let a =
+            database_identity("postgres://zhengyin:secret@db1:5432,db2:5432/zhengyin?target_session_attrs=read-write");
+        assert_eq!(
+            a,
+            database_identity("postgres://other:changed@db1:5432,db2:5432/zhengyin")
+        );
+        assert_ne!(
+            a,
+            database_identity("postgres://zhengyin:secret@db1:5432,db2:5432/zhengyin_test")
+        );
+        assert_ne!(a, database_identity("postgres://zhengyin:secret@db3:5432/zhengyin"));
+        assert_eq!(a.len(), 12);
     }
 }

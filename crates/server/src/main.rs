@@ -147,6 +147,11 @@ enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Store tools.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// E-seal tools (GB/T 38540 / GM/T 0031), offline.
     Seal {
         #[command(subcommand)]
@@ -198,6 +203,23 @@ enum Command {
         /// `GET /v1/token-key`).
         #[arg(long)]
         token_key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Move a stopped node from the embedded store to PostgreSQL: copies every record into a new
+    /// database (migrated here; refused if it holds data), in one transaction, then checks the
+    /// signature log's size and root and the records read back on both sides. Exit 0 when they
+    /// agree.
+    Copy {
+        /// The node's data folder, as sled:DIR.
+        #[arg(long)]
+        from: String,
+        /// The new database, postgres://user:password@host:port/database (or set
+        /// ZHENGYIN_DATABASE, which keeps the password out of the process list).
+        #[arg(long, env = "ZHENGYIN_DATABASE", hide_env_values = true)]
+        to: String,
     },
 }
 
@@ -389,6 +411,9 @@ fn main() -> ExitCode {
             )),
         },
         Command::Restore { from, data_dir } => backup::restore(&from, &data_dir),
+        Command::Store {
+            command: StoreCommand::Copy { from, to },
+        } => backup::copy(&from, &to),
         Command::Sync {
             command: SyncCommand::Status { url, token },
         } => sync_status(&url, &token),

@@ -33,6 +33,7 @@
 
 mod archive;
 pub mod contract;
+pub mod copy;
 mod durable;
 mod journal;
 pub mod pg;

@@ -90,7 +90,8 @@ fn concurrent_writers_all_become_durable(open: Reopen<'_>) -> Outcome {
     ensure(stored == expected, "the stored tree hashes match the entries")
 }
 
-pub(crate) fn numbered_use(n: u64) -> Result<zhengyin_model::UseRecord, String> {
+/// A use record numbered `n` (ids ascend with `n`), for tests that need some.
+pub fn numbered_use(n: u64) -> Result<zhengyin_model::UseRecord, String> {
     use zhengyin_model::{UseOperation, UseOutcome, UseRecord};
     Ok(UseRecord {
         id: format!("UR{n:016x}"),

@@ -10,13 +10,13 @@ use zhengyin_model::{
 };
 
 mod access;
-pub(crate) mod durability;
+mod durability;
 mod leases;
 mod objections;
 mod upgrade;
 
 use access::{access, api_tokens, presentations, use_records};
-pub use durability::{run_durability, Reopen};
+pub use durability::{numbered_use, run_durability, Reopen};
 use leases::leases;
 use objections::objections;
 pub use upgrade::{earlier_data_indexed, EarlierData};

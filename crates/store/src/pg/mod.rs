@@ -20,6 +20,7 @@
 
 mod access;
 mod batch;
+mod import;
 mod leases;
 mod licences;
 mod log;

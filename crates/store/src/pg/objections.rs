@@ -7,7 +7,7 @@ use super::{bytes, decode, encode, query, swap, tx_execute, PgStore};
 use crate::{Durable, Logged, ObjectionStore, StoreError};
 
 /// A delivery's next attempt as the outbox's BIGINT (nanoseconds since 1970, saturating).
-fn nanos(t: OffsetDateTime) -> i64 {
+pub(super) fn nanos(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos()).unwrap_or(if t.unix_timestamp() < 0 { i64::MIN } else { i64::MAX })
 }
 

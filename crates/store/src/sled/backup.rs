@@ -214,7 +214,7 @@ mod tests {
         // The contract leaves every kind of record behind, use records still journaled included.
         crate::contract::run(&source).unwrap();
         let unrecorded = |n| {
-            let mut record = crate::contract::durability::numbered_use(n).unwrap();
+            let mut record = crate::contract::numbered_use(n).unwrap();
             record.id = format!("UZ{n}");
             record
         };

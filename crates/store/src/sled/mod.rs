@@ -3,6 +3,7 @@
 
 mod access;
 mod backup;
+mod export;
 mod leases;
 mod licences;
 mod log;
