@@ -32,6 +32,20 @@ async fn issue(http: &reqwest::Client, server: &Server) -> (u16, Value) {
     (status, response.json().await.unwrap())
 }
 
+/// A department's verification of `licence`: the verdict.
+async fn verdict(http: &reqwest::Client, server: &Server, licence: &Value) -> String {
+    let response = http
+        .post(server.at(&format!("/v1/verify?{PURPOSE}")))
+        .bearer_auth("demo-verifier")
+        .json(licence)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    report["verdict"].as_str().unwrap_or_default().to_owned()
+}
+
 fn run(args: &[&str]) -> (bool, String) {
     let out = Command::new(common::binary()).args(args).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
@@ -203,16 +217,7 @@ async fn a_node_restored_behind_its_published_checkpoint_signs_nothing_until_its
         .unwrap();
     assert_eq!(revoke.status(), 503);
     // Verification goes on (a department's use record stays journaled meanwhile).
-    let verified = http
-        .post(server.at(&format!("/v1/verify?{PURPOSE}")))
-        .bearer_auth("demo-verifier")
-        .json(&first["licence"])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(verified.status(), 200);
-    let verified: Value = verified.json().await.unwrap();
-    assert_eq!(verified["verdict"], "VALID", "{verified}");
+    assert_eq!(verdict(&http, &server, &first["licence"]).await, "VALID");
     // It publishes no checkpoint meanwhile: the auditor sees a log behind, never a fork.
     let (code, report) = audit(&server, &key, &state);
     assert_eq!(code, 1, "{report}");
@@ -243,22 +248,7 @@ async fn a_node_moved_to_postgres_serves_the_same_licences_and_extends_the_same_
     }
     let dir = TempDir::new("store-copy");
     let data = dir.0.join("data");
-    let keys = common::root().join("keys-example");
-    let serve = |database: Option<&str>| {
-        let mut args = vec![
-            "serve",
-            "--demo",
-            "--keys-dir",
-            keys.to_str().unwrap(),
-            "--data-dir",
-            data.to_str().unwrap(),
-        ];
-        if let Some(url) = database {
-            args.extend(["--database", url]);
-        }
-        Server::start_with(&args)
-    };
-    let server = serve(None);
+    let server = Server::start(&data);
     let http = reqwest::Client::new();
     let key = common::get_json(&http, &server, "/v1/log/key", "demo-auditor").await;
     let key = key["verifier_key"].as_str().unwrap().to_owned();
@@ -275,54 +265,27 @@ async fn a_node_moved_to_postgres_serves_the_same_licences_and_extends_the_same_
     assert_eq!(code, 0, "{report}");
     // A running node is refused: the copy must see the data whole.
     let url = common::cluster().database().unwrap();
-    let (ok, text) = run(&[
-        "store",
-        "copy",
-        "--from",
-        &format!("sled:{}", data.display()),
-        "--to",
-        &url,
-    ]);
+    let from = format!("sled:{}", data.display());
+    let copy = || run(&["store", "copy", "--from", &from, "--to", &url]);
+    let (ok, text) = copy();
     assert!(!ok && text.contains("stop its node"), "{text}");
     server.kill();
 
-    let (ok, text) = run(&[
-        "store",
-        "copy",
-        "--from",
-        &format!("sled:{}", data.display()),
-        "--to",
-        &url,
-    ]);
+    let (ok, text) = copy();
     assert!(ok, "{text}");
     assert!(text.contains("checked on both sides"), "{text}");
     // Copying again into the same database is refused.
-    let (ok, text) = run(&[
-        "store",
-        "copy",
-        "--from",
-        &format!("sled:{}", data.display()),
-        "--to",
-        &url,
-    ]);
+    let (ok, text) = copy();
     assert!(!ok && text.contains("already holds"), "{text}");
 
-    let server = serve(Some(&url));
+    let server = Server::start_demo(&data, &["--database", &url]);
     let (status, ready) = get(&http, &server, "/readyz", "demo-operator").await;
     assert_eq!(
         status, 200,
         "the copy reaches the checkpoint the node published: {ready}"
     );
     for licence in &issued {
-        let verified = http
-            .post(server.at(&format!("/v1/verify?{PURPOSE}")))
-            .bearer_auth("demo-verifier")
-            .json(&licence["licence"])
-            .send()
-            .await
-            .unwrap();
-        let verified: Value = verified.json().await.unwrap();
-        assert_eq!(verified["verdict"], "VALID", "{verified}");
+        assert_eq!(verdict(&http, &server, &licence["licence"]).await, "VALID");
     }
     let (status, body) = issue(&http, &server).await;
     assert_eq!(status, 201, "{body}");

@@ -10,23 +10,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{root, Server, TempDir};
+use common::{Server, TempDir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn server(dir: &TempDir, extra: &[&str]) -> Server {
-    let keys = root().join("keys-example");
-    let data = dir.0.join("data");
-    let mut args = vec![
-        "serve",
-        "--demo",
-        "--keys-dir",
-        keys.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    Server::start_with(&args)
+    Server::start_demo(&dir.0.join("data"), extra)
 }
 
 fn address(server: &Server) -> String {

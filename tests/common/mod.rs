@@ -44,16 +44,22 @@ pub struct Server {
 impl Server {
     /// Starts `zhengyin serve --demo` on a free loopback port with its database in `data_dir`.
     pub fn start(data_dir: &Path) -> Server {
+        Self::start_demo(data_dir, &[])
+    }
+
+    /// Starts `zhengyin serve --demo` with its database in `data_dir` and `extra` arguments.
+    pub fn start_demo(data_dir: &Path, extra: &[&str]) -> Server {
         let keys = root().join("keys-example");
-        let data = data_dir.to_str().unwrap();
-        Self::start_with(&[
+        let mut args = vec![
             "serve",
             "--demo",
             "--keys-dir",
             keys.to_str().unwrap(),
             "--data-dir",
-            data,
-        ])
+            data_dir.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        Self::start_with(&args)
     }
 
     /// Starts `zhengyin` with `args` (plus `--listen 127.0.0.1:0`).

@@ -28,6 +28,9 @@ pub struct Config {
     /// frontends of different databases). Every frontend of a cluster keeps its own.
     #[serde(default)]
     pub checkpoint_mark: Option<PathBuf>,
+    /// The embedded store's page cache, MiB: what bounds the node's memory as its data grows.
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: u64,
     /// Largest request body, bytes.
     #[serde(default = "default_body_limit")]
     pub body_limit: usize,
@@ -295,6 +298,10 @@ fn database_identity(url: &str) -> String {
     hex::encode(&digest[..6])
 }
 
+fn default_cache_mb() -> u64 {
+    zhengyin_store::DEFAULT_CACHE_BYTES >> 20
+}
+
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
@@ -397,6 +404,7 @@ impl Config {
             data_dir: default_data_dir(),
             database: None,
             checkpoint_mark: None,
+            cache_mb: default_cache_mb(),
             body_limit: default_body_limit(),
             batch_limit: default_batch_limit(),
             batch_body_limit: default_batch_body_limit(),

@@ -23,8 +23,8 @@
 mod output;
 
 mod audit;
-mod backup;
 mod config;
+mod data;
 mod demo;
 mod import;
 mod mark;
@@ -221,6 +221,16 @@ enum StoreCommand {
         #[arg(long, env = "ZHENGYIN_DATABASE", hide_env_values = true)]
         to: String,
     },
+    /// Where a stopped node's bytes go: each tree (embedded store) or table (PostgreSQL) with
+    /// its records and bytes, and the bytes per licence.
+    Stats {
+        /// The node's data folder.
+        #[arg(long, required_unless_present = "database", conflicts_with = "database")]
+        data_dir: Option<PathBuf>,
+        /// The database (or set ZHENGYIN_DATABASE).
+        #[arg(long, env = "ZHENGYIN_DATABASE", hide_env_values = true)]
+        database: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -401,19 +411,22 @@ fn main() -> ExitCode {
             data_dir,
             out,
         } => match (url, token, data_dir) {
-            (Some(url), Some(token), _) => backup::backup(backup::Source::Node { url, token }, &out),
+            (Some(url), Some(token), _) => data::backup(data::Source::Node { url, token }, &out),
             (Some(_), None, _) => Err(anyhow::anyhow!(
                 "--url needs an operator token: --token or ZHENGYIN_TOKEN"
             )),
-            (None, _, Some(dir)) => backup::backup(backup::Source::Folder(dir), &out),
+            (None, _, Some(dir)) => data::backup(data::Source::Folder(dir), &out),
             (None, _, None) => Err(anyhow::anyhow!(
                 "give --url (a running node) or --data-dir (a stopped one)"
             )),
         },
-        Command::Restore { from, data_dir } => backup::restore(&from, &data_dir),
+        Command::Restore { from, data_dir } => data::restore(&from, &data_dir),
         Command::Store {
             command: StoreCommand::Copy { from, to },
-        } => backup::copy(&from, &to),
+        } => data::copy(&from, &to),
+        Command::Store {
+            command: StoreCommand::Stats { data_dir, database },
+        } => data::stats(data_dir.as_deref(), database.as_deref()),
         Command::Sync {
             command: SyncCommand::Status { url, token },
         } => sync_status(&url, &token),
@@ -475,7 +488,9 @@ fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Option<OnlineB
         None => {
             std::fs::create_dir_all(&config.data_dir)
                 .with_context(|| format!("creating {}", config.data_dir.display()))?;
-            let store = Arc::new(SledStore::open(&config.data_dir).context("opening the database")?);
+            let store = Arc::new(
+                SledStore::open_with_cache(&config.data_dir, config.cache_mb << 20).context("opening the database")?,
+            );
             (store.clone(), Some(store))
         }
     })
@@ -692,7 +707,11 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
     engine = engine.with_max_staleness(time::Duration::seconds(config.sync.max_staleness_seconds.max(1)));
     let engine = Arc::new(engine);
     if let Some(why) = engine.signing_halted() {
-        eprintln!("WARNING: this node signs nothing: {why}");
+        eprintln!(
+            "WARNING: this node signs nothing: {why} (The published checkpoint is remembered in {}; delete that \
+             file only for a node no one else has seen, such as a demo whose data folder was removed.)",
+            config.checkpoint_mark().display()
+        );
     }
     if let Some(demo) = &demo {
         if engine.signing_halted().is_none() {

@@ -166,3 +166,14 @@ fn check_same(from: &SledStore, to: &PgStore, records: u64) -> Result<CopySummar
         root: ours,
     })
 }
+
+/// One tree (or table) of a store: its records and their bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSize {
+    /// The tree's (or table's) name.
+    pub name: String,
+    /// Records in it.
+    pub records: u64,
+    /// Bytes of its keys and values (sled), or on disk with its indexes (PostgreSQL).
+    pub bytes: u64,
+}

@@ -50,7 +50,7 @@ pub use zhengyin_tlog::{Hash, LeafIndex, NodeId, TreeSize};
 
 pub use durable::{Durable, Ticket};
 pub use pg::PgStore;
-pub use sled::SledStore;
+pub use sled::{SledStore, DEFAULT_CACHE_BYTES};
 
 /// Storage errors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

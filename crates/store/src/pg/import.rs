@@ -59,6 +59,11 @@ async fn insert(tx: &Transaction<'_>, sql: &str, params: &[&(dyn ToSql + Sync)])
     tx_execute(tx, sql, params).await.map(drop)
 }
 
+/// Inserts a record under its key, `sql` being `INSERT INTO t (key, record) VALUES ($1, $2)`.
+async fn keyed<T: serde::Serialize>(tx: &Transaction<'_>, sql: &str, key: &str, value: &T) -> Result<(), StoreError> {
+    insert(tx, sql, &[&key, &encode(value)?]).await
+}
+
 /// Writes one record (not a log entry).
 async fn write(tx: &Transaction<'_>, item: Item) -> Result<(), StoreError> {
     match item {
@@ -67,20 +72,20 @@ async fn write(tx: &Transaction<'_>, item: Item) -> Result<(), StoreError> {
             insert(tx, "SELECT setval('licence_serials', $1)", &[&next]).await
         }
         Item::Authority(a) => {
-            let record = encode(&a)?;
-            insert(
+            keyed(
                 tx,
                 "INSERT INTO authorities (uscc, record) VALUES ($1, $2)",
-                &[&a.uscc.as_str(), &record],
+                a.uscc.as_str(),
+                &a,
             )
             .await
         }
         Item::LicenceType(t) => {
-            let record = encode(&t)?;
-            insert(
+            keyed(
                 tx,
                 "INSERT INTO licence_types (code, record) VALUES ($1, $2)",
-                &[&t.code.as_str(), &record],
+                t.code.as_str(),
+                &t,
             )
             .await
         }
@@ -190,18 +195,15 @@ async fn write(tx: &Transaction<'_>, item: Item) -> Result<(), StoreError> {
             .await
         }
         Item::ServiceItem(s) => {
-            let record = encode(&s)?;
-            insert(
+            keyed(
                 tx,
                 "INSERT INTO service_items (code, record) VALUES ($1, $2)",
-                &[&s.code, &record],
+                &s.code,
+                &s,
             )
             .await
         }
-        Item::Grant(g) => {
-            let record = encode(&g)?;
-            insert(tx, "INSERT INTO grants (id, record) VALUES ($1, $2)", &[&g.id, &record]).await
-        }
+        Item::Grant(g) => keyed(tx, "INSERT INTO grants (id, record) VALUES ($1, $2)", &g.id, &g).await,
         Item::Authorisation(a) => {
             let record = encode(&a)?;
             insert(
@@ -211,24 +213,8 @@ async fn write(tx: &Transaction<'_>, item: Item) -> Result<(), StoreError> {
             )
             .await
         }
-        Item::ApiToken(t) => {
-            let record = encode(&t)?;
-            insert(
-                tx,
-                "INSERT INTO api_tokens (id, record) VALUES ($1, $2)",
-                &[&t.id, &record],
-            )
-            .await
-        }
-        Item::Presentation(p) => {
-            let record = encode(&p)?;
-            insert(
-                tx,
-                "INSERT INTO presentations (id, record) VALUES ($1, $2)",
-                &[&p.id, &record],
-            )
-            .await
-        }
+        Item::ApiToken(t) => keyed(tx, "INSERT INTO api_tokens (id, record) VALUES ($1, $2)", &t.id, &t).await,
+        Item::Presentation(p) => keyed(tx, "INSERT INTO presentations (id, record) VALUES ($1, $2)", &p.id, &p).await,
         Item::UseRecord(r, recorded) => {
             let (record, holder) = (encode(&r)?, r.holder.as_ref().map(|h| holder_key(h.code_type, &h.code)));
             insert(
@@ -245,23 +231,15 @@ async fn write(tx: &Transaction<'_>, item: Item) -> Result<(), StoreError> {
             .await
         }
         Item::SyncCursor(c) => {
-            let record = encode(&c)?;
-            insert(
+            keyed(
                 tx,
                 "INSERT INTO sync_cursors (origin, record) VALUES ($1, $2)",
-                &[&c.origin, &record],
+                &c.origin,
+                &c,
             )
             .await
         }
-        Item::Incident(i) => {
-            let record = encode(&i)?;
-            insert(
-                tx,
-                "INSERT INTO sync_incidents (id, record) VALUES ($1, $2)",
-                &[&i.id, &record],
-            )
-            .await
-        }
+        Item::Incident(i) => keyed(tx, "INSERT INTO sync_incidents (id, record) VALUES ($1, $2)", &i.id, &i).await,
         Item::Checkpoint { size, note } => {
             insert(
                 tx,
@@ -271,5 +249,29 @@ async fn write(tx: &Transaction<'_>, item: Item) -> Result<(), StoreError> {
             .await
         }
         Item::LogEntry(entry) => append(tx, &[entry]).await.map(drop),
+    }
+}
+
+impl PgStore {
+    /// Every table with its rows and its bytes on disk, indexes included.
+    pub fn table_sizes(&self) -> Result<Vec<crate::copy::TableSize>, StoreError> {
+        self.run(|client| async move {
+            let rows = query(
+                &client,
+                "SELECT relname::TEXT, n_live_tup, pg_total_relation_size(relid) FROM pg_stat_user_tables \
+                 ORDER BY relname",
+                &[],
+            )
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(crate::copy::TableSize {
+                        name: row.try_get(0).map_err(db)?,
+                        records: u64::try_from(row.try_get::<_, i64>(1).map_err(db)?).unwrap_or(0),
+                        bytes: u64::try_from(row.try_get::<_, i64>(2).map_err(db)?).unwrap_or(0),
+                    })
+                })
+                .collect()
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! Every record of a sled store as [`Item`]s, for moving a node to PostgreSQL.
 
 use super::*;
-use crate::copy::Item;
+use crate::copy::{Item, TableSize};
 
 /// Reads a tree's values as `T`, in key order, handing each to `emit`.
 fn each<T: DeserializeOwned>(
@@ -165,5 +165,28 @@ impl SledStore {
             })?;
         }
         Ok(())
+    }
+}
+
+impl SledStore {
+    /// Every tree with its records and the bytes of their keys and values: where the data goes
+    /// (the folder on disk holds more: sled's log keeps older versions until it compacts them).
+    pub fn tree_sizes(&self) -> Result<Vec<TableSize>, StoreError> {
+        let mut sizes = Vec::new();
+        for name in self.db.tree_names() {
+            let tree = self.db.open_tree(&name).map_err(backend)?;
+            let (mut records, mut bytes) = (0u64, 0u64);
+            for pair in tree.iter() {
+                let (k, v) = pair.map_err(backend)?;
+                records += 1;
+                bytes += (k.len() + v.len()) as u64;
+            }
+            sizes.push(TableSize {
+                name: String::from_utf8_lossy(&name).into_owned(),
+                records,
+                bytes,
+            });
+        }
+        Ok(sizes)
     }
 }

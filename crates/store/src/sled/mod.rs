@@ -33,6 +33,10 @@ use crate::{
     TreeSize, UseQuery, UseStore,
 };
 
+/// The embedded store's page cache unless configured: sled's own default (1 GiB) would let a
+/// node's memory grow with its data to that much.
+pub const DEFAULT_CACHE_BYTES: u64 = 128 << 20;
+
 /// A sled database with group commit.
 pub struct SledStore {
     db: sled::Db,
@@ -233,13 +237,20 @@ impl SledStore {
         Ok(out)
     }
 
-    /// Opens (or creates) a database in `path`.
+    /// Opens (or creates) a database in `path`, with a cache of [`DEFAULT_CACHE_BYTES`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) a database in `path` whose page cache holds at most `cache_bytes`:
+    /// what bounds the process's memory as the data grows (the OS caches the file beyond it).
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
         // The group-commit thread flushes as often as writes need; sled's own timer would only
         // compete with it.
         let config = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
+            .cache_capacity(cache_bytes)
             .flush_every_ms(None);
         // sled releases its file lock only once its last background write of a store just
         // closed in this process is done: wait for that briefly rather than fail.

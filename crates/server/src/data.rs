@@ -1,5 +1,6 @@
-//! `zhengyin backup` and `zhengyin restore` (the embedded store's backups), and `zhengyin store
-//! copy` (moving a node from the embedded store to PostgreSQL).
+//! A node's data as a whole: `zhengyin backup` and `zhengyin restore` (the embedded store's
+//! backups), `zhengyin store copy` (moving a node from the embedded store to PostgreSQL) and
+//! `zhengyin store stats` (where the bytes go).
 //!
 //! A running node is backed up through its API (`GET /v1/backup`, an operator's token): the
 //! node holds writes back while it writes the archive, so the backup is one consistent state,
@@ -141,4 +142,65 @@ pub fn copy(from: &str, to: &str) -> anyhow::Result<ExitCode> {
         hex::encode(summary.root)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints each tree (or table) with its records and bytes, and the bytes per licence.
+pub fn stats(data_dir: Option<&Path>, database: Option<&str>) -> anyhow::Result<ExitCode> {
+    let (sizes, on_disk) = match (data_dir, database) {
+        (Some(dir), _) => {
+            let store =
+                SledStore::open(dir).with_context(|| format!("opening {} (stop its node first)", dir.display()))?;
+            (store.tree_sizes()?, Some(folder_bytes(dir)?))
+        }
+        (None, Some(url)) => (PgStore::open(url).context("opening the database")?.table_sizes()?, None),
+        (None, None) => anyhow::bail!("give --data-dir (the embedded store) or --database"),
+    };
+    let licences = sizes
+        .iter()
+        .find(|t| t.name == "licences")
+        .map_or(0, |t| t.records)
+        .max(1);
+    say!(
+        "{:<36} {:>12} {:>14} {:>12}",
+        "tree or table",
+        "records",
+        "bytes",
+        "per licence"
+    );
+    let mut total = 0;
+    for t in &sizes {
+        total += t.bytes;
+        say!(
+            "{:<36} {:>12} {:>14} {:>12}",
+            t.name,
+            t.records,
+            t.bytes,
+            t.bytes / licences
+        );
+    }
+    say!("{:<36} {:>12} {:>14} {:>12}", "total", "", total, total / licences);
+    if let Some(bytes) = on_disk {
+        say!(
+            "{:<36} {:>12} {:>14} {:>12}",
+            "on disk (the folder)",
+            "",
+            bytes,
+            bytes / licences
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn folder_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            folder_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
 }
