@@ -101,9 +101,8 @@ run() { # $1 = name, $2 = token, $3 = bodies file, $4 = path, $5 = signatures pe
   fi
   printf '%-24s %8.0f req/s %9.0f sig/s   p50 %6.2f ms   p99 %6.2f ms   errors %d\n' \
     "$1" "$rps" "$(awk "BEGIN{print $rps * $5}")" "$p50" "$p99" "$errors"
-  local var=${1//-/_}
-  var=${var//@/_}
-  eval "${var//:/_}_sigs=$(awk "BEGIN{print $rps * $5}")"
+  local var=${1//[^a-zA-Z0-9_]/_}
+  eval "${var}_sigs=$(awk "BEGIN{print $rps * $5}")"
 }
 
 issue_body='{"type_code":"11100000000013338W032","number":"LOAD-@N@","holder":{"name":"吉林示例科技有限公司","code":"91350100M000100Y43","code_type":"001"},"valid_until":"2046-11-21","face":{"company_name":"吉林示例科技有限公司","company_form":"有限责任公司","legal_representative":"张三","established":"2020-02-29","address":"长春市示例路1号"}}'
