@@ -1,12 +1,12 @@
 //! `GET /v1/backup`: an operator downloads a consistent backup of a node while it serves.
 //!
-//! The store writes the archive on a blocking thread into a bounded channel that the response
-//! body drains, so memory stays flat whatever the data's size, and a client that goes away stops
-//! the backup (and releases the writes it holds back). A backup that fails midway ends the
-//! response with an error instead of the archive's end frame: a truncated download is never
-//! taken for a whole one (`zhengyin restore` refuses it).
+//! The store writes the archive into an unnamed temporary file first — writes wait only for that
+//! local copy, never for a slow client — and the response then streams the file through a
+//! bounded channel, so memory stays flat whatever the data's size. A backup that fails midway
+//! ends the response with an error instead of the archive's end frame: a truncated download is
+//! never taken for a whole one (`zhengyin restore` refuses it).
 
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -60,6 +60,22 @@ impl http_body::Body for ArchiveBody {
     }
 }
 
+/// Takes the backup into a temporary file, then sends the file.
+fn take_and_send(store: &dyn zhengyin_store::Backup, sender: &mpsc::Sender<Chunk>) -> std::io::Result<()> {
+    let mut file = std::io::BufWriter::with_capacity(CHUNK, tempfile::tempfile()?);
+    let summary = store.backup(&mut file).map_err(std::io::Error::other)?;
+    let mut file = file.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+    tracing::info!(
+        records = summary.records,
+        log_size = summary.log_size,
+        sha256 = %hex::encode(summary.sha256),
+        "backup taken; sending it"
+    );
+    file.seek(std::io::SeekFrom::Start(0))?;
+    std::io::copy(&mut file, &mut ChannelWriter(sender.clone()))?;
+    Ok(())
+}
+
 pub(crate) async fn backup(State(s): State<AppState>, _: OperatorCaller) -> Response {
     let Some(store) = s.backups.clone() else {
         return Problem::new(
@@ -72,23 +88,9 @@ pub(crate) async fn backup(State(s): State<AppState>, _: OperatorCaller) -> Resp
     };
     let (sender, receiver) = mpsc::channel::<Chunk>(4);
     tokio::task::spawn_blocking(move || {
-        let mut out = std::io::BufWriter::with_capacity(CHUNK, ChannelWriter(sender.clone()));
-        let written = store.backup(&mut out).and_then(|summary| {
-            out.flush()
-                .map_err(|e| zhengyin_store::StoreError::Backend(e.to_string()))
-                .map(|()| summary)
-        });
-        match written {
-            Ok(summary) => tracing::info!(
-                records = summary.records,
-                log_size = summary.log_size,
-                sha256 = %hex::encode(summary.sha256),
-                "backup taken"
-            ),
-            Err(e) => {
-                tracing::error!(error = %e, "backup failed");
-                let _ = sender.blocking_send(Err(std::io::Error::other("the backup failed")));
-            }
+        if let Err(e) = take_and_send(store.as_ref(), &sender) {
+            tracing::error!(error = %e, "backup failed");
+            let _ = sender.blocking_send(Err(std::io::Error::other("the backup failed")));
         }
     });
     let mut response = Body::new(ArchiveBody(receiver)).into_response();
