@@ -294,3 +294,47 @@ async fn a_node_moved_to_postgres_serves_the_same_licences_and_extends_the_same_
     assert_eq!(code, 0, "{report}");
     common::assert_no_server_errors(&server).await;
 }
+
+/// On PostgreSQL the database can be restored under running frontends: each notices within a
+/// second or so that the store's log is behind its mark and stops signing, and resumes once a
+/// newer copy is put back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_restored_under_a_running_frontend_stops_its_signing_until_a_newer_copy_returns() {
+    if !postgres() {
+        return;
+    }
+    let dir = TempDir::new("backup-under");
+    let data = dir.0.join("data");
+    let server = Server::start(&data);
+    let http = reqwest::Client::new();
+    let older = dir.0.join("older.backup");
+    take_backup(&server, &data, &older);
+    let (_, body) = issue(&http, &server).await;
+    wait_for_checkpoint(&http, &server, body["log_index"].as_u64().unwrap() + 1).await;
+    let newer = dir.0.join("newer.backup");
+    take_backup(&server, &data, &newer);
+
+    let ready_becomes = |expected: u16| {
+        let (http, server) = (&http, &server);
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            loop {
+                let (status, body) = get(http, server, "/readyz", "demo-operator").await;
+                if status.as_u16() == expected {
+                    return body;
+                }
+                assert!(std::time::Instant::now() < deadline, "/readyz stayed {status}: {body}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+    put_back(&older, &data);
+    let behind = ready_becomes(503).await;
+    assert_eq!(behind["code"], "log.behind", "{behind}");
+    let (status, refused) = issue(&http, &server).await;
+    assert_eq!(status, 503, "{refused}");
+    put_back(&newer, &data);
+    ready_becomes(200).await;
+    let (status, body) = issue(&http, &server).await;
+    assert_eq!(status, 201, "{body}");
+}
