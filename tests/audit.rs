@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{audit, business_licence, get_json, post_json, wait_for_checkpoint, Server, TempDir};
+use common::{audit, business_licence, post_json, wait_for_checkpoint, Server, TempDir};
 use serde_json::Value;
 
 async fn issue(http: &reqwest::Client, server: &Server, n: usize) -> u64 {
@@ -48,8 +48,7 @@ async fn the_auditor_passes_an_honest_log_and_catches_a_dishonest_one() {
     let data = dir.0.join("data");
     let server = Server::start(&data);
     let http = reqwest::Client::new();
-    let key = get_json(&http, &server, "/v1/log/key", "demo-auditor").await;
-    let key = key["verifier_key"].as_str().unwrap().to_owned();
+    let key = common::log_verifier_key(&http, &server).await;
     let state = dir.0.join("audit.json");
 
     let last = issue(&http, &server, 5).await;

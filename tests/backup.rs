@@ -46,6 +46,19 @@ async fn verdict(http: &reqwest::Client, server: &Server, licence: &Value) -> St
     report["verdict"].as_str().unwrap_or_default().to_owned()
 }
 
+/// The node is ready, issues a licence, and the auditor with `state` finds its log consistent
+/// with what it saw before; no request got a 5xx.
+async fn signs_on_and_audits_ok(http: &reqwest::Client, server: &Server, key: &str, state: &Path) {
+    let (status, ready) = get(http, server, "/readyz", "demo-operator").await;
+    assert_eq!(status, 200, "{ready}");
+    let (status, body) = issue(http, server).await;
+    assert_eq!(status, 201, "{body}");
+    wait_for_checkpoint(http, server, body["log_index"].as_u64().unwrap() + 1).await;
+    let (code, report) = audit(server, key, state);
+    assert_eq!(code, 0, "{report}");
+    common::assert_no_server_errors(server).await;
+}
+
 fn run(args: &[&str]) -> (bool, String) {
     let out = Command::new(common::binary()).args(args).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
@@ -157,8 +170,7 @@ async fn a_backup_taken_under_load_restores_every_licence_acknowledged_before_it
         assert_eq!(stored, issued["licence"], "{id} is not the licence issued");
     }
     // Its log audits OK, and it goes on issuing (no serial handed out twice).
-    let key = common::get_json(&http, &restored, "/v1/log/key", "demo-auditor").await;
-    let key = key["verifier_key"].as_str().unwrap().to_owned();
+    let key = common::log_verifier_key(&http, &restored).await;
     let (code, report) = audit(&restored, &key, &dir.0.join("audit.json"));
     assert_eq!(code, 0, "{report}");
     let (status, body) = issue(&http, &restored).await;
@@ -172,8 +184,7 @@ async fn a_node_restored_behind_its_published_checkpoint_signs_nothing_until_its
     let data = dir.0.join("data");
     let server = Server::start(&data);
     let http = reqwest::Client::new();
-    let key = common::get_json(&http, &server, "/v1/log/key", "demo-auditor").await;
-    let key = key["verifier_key"].as_str().unwrap().to_owned();
+    let key = common::log_verifier_key(&http, &server).await;
     let state = dir.0.join("auditor.json");
 
     let (_, first) = issue(&http, &server).await;
@@ -228,14 +239,7 @@ async fn a_node_restored_behind_its_published_checkpoint_signs_nothing_until_its
     // and the auditor holding the newer checkpoint finds the log consistent with it.
     put_back(&newer, &data);
     let server = Server::start(&data);
-    let (status, ready) = get(&http, &server, "/readyz", "demo-operator").await;
-    assert_eq!(status, 200, "{ready}");
-    let (status, body) = issue(&http, &server).await;
-    assert_eq!(status, 201, "{body}");
-    wait_for_checkpoint(&http, &server, body["log_index"].as_u64().unwrap() + 1).await;
-    let (code, report) = audit(&server, &key, &state);
-    assert_eq!(code, 0, "{report}");
-    common::assert_no_server_errors(&server).await;
+    signs_on_and_audits_ok(&http, &server, &key, &state).await;
 }
 
 /// A node moved from the embedded store to PostgreSQL with `zhengyin store copy` serves the same
@@ -250,8 +254,7 @@ async fn a_node_moved_to_postgres_serves_the_same_licences_and_extends_the_same_
     let data = dir.0.join("data");
     let server = Server::start(&data);
     let http = reqwest::Client::new();
-    let key = common::get_json(&http, &server, "/v1/log/key", "demo-auditor").await;
-    let key = key["verifier_key"].as_str().unwrap().to_owned();
+    let key = common::log_verifier_key(&http, &server).await;
     let mut issued = Vec::new();
     for _ in 0..5 {
         let (status, body) = issue(&http, &server).await;
@@ -279,20 +282,10 @@ async fn a_node_moved_to_postgres_serves_the_same_licences_and_extends_the_same_
     assert!(!ok && text.contains("already holds"), "{text}");
 
     let server = Server::start_demo(&data, &["--database", &url]);
-    let (status, ready) = get(&http, &server, "/readyz", "demo-operator").await;
-    assert_eq!(
-        status, 200,
-        "the copy reaches the checkpoint the node published: {ready}"
-    );
     for licence in &issued {
         assert_eq!(verdict(&http, &server, &licence["licence"]).await, "VALID");
     }
-    let (status, body) = issue(&http, &server).await;
-    assert_eq!(status, 201, "{body}");
-    wait_for_checkpoint(&http, &server, body["log_index"].as_u64().unwrap() + 1).await;
-    let (code, report) = audit(&server, &key, &state);
-    assert_eq!(code, 0, "{report}");
-    common::assert_no_server_errors(&server).await;
+    signs_on_and_audits_ok(&http, &server, &key, &state).await;
 }
 
 /// On PostgreSQL the database can be restored under running frontends: each notices within a

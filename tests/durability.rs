@@ -127,12 +127,8 @@ async fn acknowledged_licences_survive_sigkill() {
     check_present(&server, &all[checked..], "after the last kill").await;
     let http = reqwest::Client::new();
     // The signature log survived too: an auditor recomputes the signed root from every entry.
-    let key = common::get_json(&http, &server, "/v1/log/key", "demo-auditor").await;
-    let (code, report) = common::audit(
-        &server,
-        key["verifier_key"].as_str().unwrap(),
-        &dir.0.join("audit.json"),
-    );
+    let key = common::log_verifier_key(&http, &server).await;
+    let (code, report) = common::audit(&server, &key, &dir.0.join("audit.json"));
     assert!(code == 0 && report.starts_with("OK"), "{report}");
     common::assert_no_server_errors(&server).await;
     assert!(

@@ -383,6 +383,12 @@ pub fn report_check<'a>(report: &'a serde_json::Value, code: &str) -> &'a serde_
         .unwrap_or_else(|| panic!("no {code} check in {report}"))
 }
 
+/// The node's log verifier key (`<origin>+<hash>+<key>`), as an auditor gets it out of band.
+pub async fn log_verifier_key(http: &reqwest::Client, server: &Server) -> String {
+    let key = get_json(http, server, "/v1/log/key", "demo-auditor").await;
+    key["verifier_key"].as_str().unwrap().to_owned()
+}
+
 /// Waits (≤ 10 s) until the node serves a checkpoint of at least `size` entries.
 pub async fn wait_for_checkpoint(http: &reqwest::Client, server: &Server, size: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
