@@ -4,8 +4,9 @@
 //! licence types, CRLs), [`LicenceStore`] (serials, intents, licences with their status histories,
 //! versions, the holder index), [`SealStore`], [`ObjectionStore`] (objections, evidence,
 //! notifications, the webhook outbox), [`AccessStore`] (service items, grants, authorisations, API
-//! tokens, presentations), [`UseStore`] (use records), [`SyncStore`] (sync cursors and incidents)
-//! and [`LogStore`] (the signature log); group commit ([`Durable`]); the embedded sled backend
+//! tokens, presentations), [`UseStore`] (use records), [`SyncStore`] (sync cursors and incidents),
+//! [`LogStore`] (the signature log), [`LeaseStore`] and [`HealthStore`] (the readiness probe);
+//! group commit ([`Durable`]); the embedded sled backend
 //! ([`SledStore`], one process) and the PostgreSQL backend ([`PgStore`], any number of frontends
 //! over one database); the embedded store's online backups ([`Backup`], restored with
 //! [`SledStore::restore`]; a checked archive format); and the contract suite both must pass
@@ -417,8 +418,13 @@ pub trait ObjectionStore: Send + Sync {
     /// An evidence file by its SHA-256.
     fn evidence(&self, sha256: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// A recipient's notifications, oldest first.
-    fn notifications_of(&self, recipient: &str) -> Result<Vec<Notification>, StoreError>;
+    /// A recipient's notifications, oldest first: at most `limit`, those with an id after `after`.
+    fn notifications_of(
+        &self,
+        recipient: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError>;
 
     /// Deliveries due at `now` (at most `limit`), oldest first.
     fn due_deliveries(&self, now: time::OffsetDateTime, limit: usize) -> Result<Vec<Delivery>, StoreError>;
@@ -569,10 +575,26 @@ pub trait LeaseStore: Send + Sync {
     fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
 
+/// Whether the store can be written now (for readiness checks).
+pub trait HealthStore: Send + Sync {
+    /// Makes one small durable write that holds no data of the node's (a probe record, replaced
+    /// each time) and returns once it is durable, or the reason it is not.
+    fn check_writable(&self) -> Result<(), StoreError>;
+}
+
 /// The storage of one node: every concern above, as one object the engine holds. A backend
 /// implements each concern's trait; `Store` comes with them.
 pub trait Store:
-    RegistryStore + LicenceStore + SealStore + ObjectionStore + AccessStore + UseStore + SyncStore + LogStore + LeaseStore
+    RegistryStore
+    + LicenceStore
+    + SealStore
+    + ObjectionStore
+    + AccessStore
+    + UseStore
+    + SyncStore
+    + LogStore
+    + LeaseStore
+    + HealthStore
 {
 }
 
@@ -586,6 +608,7 @@ impl<
             + SyncStore
             + LogStore
             + LeaseStore
+            + HealthStore
             + ?Sized,
     > Store for T
 {

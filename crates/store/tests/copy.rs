@@ -133,8 +133,8 @@ fn every_record_is_copied_and_read_the_same_on_both_sides() {
             Item::Evidence { sha256, .. } => assert_eq!(s.evidence(sha256).unwrap(), t.evidence(sha256).unwrap()),
             Item::Notification(n) => same(
                 "notifications",
-                s.notifications_of(&n.recipient),
-                t.notifications_of(&n.recipient),
+                s.notifications_of(&n.recipient, None, usize::MAX),
+                t.notifications_of(&n.recipient, None, usize::MAX),
             ),
             Item::Authorisation(a) => {
                 assert_eq!(s.authorisation(&a.id).unwrap(), t.authorisation(&a.id).unwrap());

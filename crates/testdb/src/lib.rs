@@ -7,7 +7,7 @@
 //! server and deletes its directory once the process that started it has exited, even after a
 //! kill -9, so a test run leaves nothing behind.
 //!
-//! What it is not: a way to run PostgreSQL in production (see the README's cluster section).
+//! What it is not: a way to run PostgreSQL in production (see docs/operations.md, clusters on PostgreSQL).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

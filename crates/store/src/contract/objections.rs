@@ -66,10 +66,19 @@ pub(super) fn objections(store: &dyn Store) -> Outcome {
         ),
         "an objection change checks what it replaces",
     )?;
+    let page = |recipient: &str, after: Option<&str>, limit: usize| {
+        ok(store.notifications_of(recipient, after, limit), "notifications")
+    };
     ensure(
-        ok(store.notifications_of(&first.objector), "notifications")? == vec![notification.clone()]
-            && ok(store.notifications_of("department:other"), "notifications")?.is_empty(),
+        page(&first.objector, None, 10)? == vec![notification.clone()]
+            && page("department:other", None, 10)?.is_empty(),
         "the notification is kept for its recipient, and only for it",
+    )?;
+    ensure(
+        page(&first.objector, Some("NT0"), 10)? == vec![notification.clone()]
+            && page(&first.objector, Some("NT1"), 10)?.is_empty()
+            && page(&first.objector, None, 0)?.is_empty(),
+        "notifications are paged by id: after a cursor, at most the limit",
     )?;
     let due = ok(store.due_deliveries(datetime!(2024-01-02 0:59 UTC), 10), "due")?;
     ensure(due.is_empty(), "a delivery is not due before its time")?;

@@ -20,6 +20,7 @@
 
 mod access;
 mod batch;
+mod health;
 mod import;
 mod leases;
 mod licences;

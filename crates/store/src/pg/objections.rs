@@ -105,13 +105,19 @@ impl ObjectionStore for PgStore {
         })
     }
 
-    fn notifications_of(&self, recipient: &str) -> Result<Vec<Notification>, StoreError> {
-        let recipient = recipient.to_owned();
+    fn notifications_of(
+        &self,
+        recipient: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
+        let (recipient, after) = (recipient.to_owned(), after.unwrap_or_default().to_owned());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.run(move |client| async move {
             query(
                 &client,
-                "SELECT record FROM notifications WHERE recipient = $1 ORDER BY id",
-                &[&recipient],
+                "SELECT record FROM notifications WHERE recipient = $1 AND id > $2 ORDER BY id LIMIT $3",
+                &[&recipient, &after, &limit],
             )
             .await?
             .iter()

@@ -17,10 +17,19 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial schema", INITIAL),
     (2, "leases", LEASES),
     (3, "licence type versions and licence numbers", CATALOGUE_VERSIONS),
+    (4, "health probe", HEALTH_PROBE),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
+
+/// One row, rewritten by each readiness check to show the database takes a durable write.
+const HEALTH_PROBE: &str = r#"
+CREATE TABLE health_probe (
+    id SMALLINT PRIMARY KEY CHECK (id = 1),
+    written TIMESTAMPTZ NOT NULL
+);
+"#;
 
 /// Every version of every licence type (the types held so far become their version 1), and the
 /// licence numbers reserved per (type, issuer): filled by [`index_numbers`] in the same

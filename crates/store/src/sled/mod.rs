@@ -4,6 +4,7 @@
 mod access;
 mod backup;
 mod export;
+mod health;
 mod leases;
 mod licences;
 mod log;

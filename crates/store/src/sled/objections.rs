@@ -94,13 +94,18 @@ impl ObjectionStore for SledStore {
         Ok(self.evidence.get(sha256).map_err(backend)?.map(|v| v.to_vec()))
     }
 
-    fn notifications_of(&self, recipient: &str) -> Result<Vec<Notification>, StoreError> {
+    fn notifications_of(
+        &self,
+        recipient: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Notification>, StoreError> {
         Self::listed(
             &self.notifications_by_recipient,
             &department_key(recipient),
             &self.notifications,
             "notification",
-            (None, None, usize::MAX),
+            (after, None, limit),
         )
     }
 
