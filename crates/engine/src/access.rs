@@ -302,8 +302,11 @@ impl Engine {
         };
         let _guard = self.access_lock.lock().await;
         self.ensure_signing()?;
+        let started = std::time::Instant::now();
         self.store.put_grant(&grant, &grant_entry(&grant, now))?.durable.await?;
+        self.metrics.wrote("grant", started);
         self.write_access().put_grant(grant.clone());
+        tracing::info!(grant = grant.id, department = grant.department, licence_type = %grant.type_code, "grant applied for");
         Ok(grant)
     }
 
@@ -332,11 +335,19 @@ impl Engine {
         let mut next = current.clone();
         next.transition(to, actor.label(), now, reason).map_err(access_error)?;
         self.ensure_signing()?;
+        let started = std::time::Instant::now();
         self.store
             .update_grant(&current, &next, &grant_entry(&next, now))?
             .durable
             .await?;
+        self.metrics.wrote("grant", started);
         self.write_access().put_grant(next.clone());
+        tracing::info!(
+            grant = next.id,
+            by = actor.label(),
+            state = next.state.name(),
+            "grant changed"
+        );
         Ok(next)
     }
 
@@ -404,7 +415,10 @@ impl Engine {
             "time": format_time(now),
         }));
         self.ensure_signing()?;
+        let started = std::time::Instant::now();
         self.store.put_authorisation(&authorisation, &entry)?.durable.await?;
+        self.metrics.wrote("authorisation", started);
+        tracing::info!(authorisation = authorisation.id, "holder authorised a use");
         Ok(authorisation)
     }
 
@@ -430,10 +444,13 @@ impl Engine {
             "time": format_time(now),
         }));
         self.ensure_signing()?;
+        let started = std::time::Instant::now();
         self.store
             .update_authorisation(&current, &next, &entry)?
             .durable
             .await?;
+        self.metrics.wrote("authorisation", started);
+        tracing::info!(authorisation = id, "holder withdrew an authorisation");
         Ok(next)
     }
 

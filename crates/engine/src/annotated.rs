@@ -35,6 +35,13 @@ const REQUIRED: &[&str] = &["format", "copy_signature", "copy_validity", "licenc
 
 /// `urn:zhengyin:token-key:sha256:<hex>` of a token key.
 pub fn token_key_method(key: &PublicKey) -> String {
+    // The key id reads `sha256:<hex>`.
+    format!("urn:zhengyin:token-key:{}", key.id())
+}
+
+/// The method copies made before it was corrected named (`…:sha256:sha256:<hex>`); such copies
+/// still verify until they expire.
+fn doubled_token_key_method(key: &PublicKey) -> String {
     format!("urn:zhengyin:token-key:sha256:{}", key.id())
 }
 
@@ -134,7 +141,7 @@ fn copy_signature_verifies(copy: &Value, proof: &serde_json::Map<String, Value>,
     let (Some(suite), Some(method), Some(Ok(signature))) = (suite, method, signature) else {
         return false;
     };
-    if method != token_key_method(key) {
+    if method != token_key_method(key) && method != doubled_token_key_method(key) {
         return false;
     }
     let mut config = proof.clone();

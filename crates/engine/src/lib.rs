@@ -6,7 +6,8 @@
 //! What it holds: [`Engine`], the only place where the rules of the service meet: it checks
 //! requests against the catalogue, signs through [`zhengyin_crypto::Signer`] (intent stored
 //! before the key is used), stores through [`zhengyin_store::Store`] (answers only once durable),
-//! and verifies licences into a [`zhengyin_model::VerificationReport`].
+//! and verifies licences into a [`zhengyin_model::VerificationReport`]. It also measures what only
+//! it sees ([`metrics`]) and says whether the node can work ([`Engine::readiness`]).
 //!
 //! What it is not: it speaks no HTTP and reads no configuration; time and randomness are injected
 //! ([`Clock`], [`Random`]) so every rule can be tested deterministically.
@@ -17,9 +18,11 @@ mod cache;
 mod clock;
 mod error;
 mod follow;
+mod health;
 pub mod identity;
 mod lease;
 mod log;
+pub mod metrics;
 mod objections;
 pub mod presentation;
 mod recorder;
@@ -48,9 +51,12 @@ pub use cache::{CacheStats, SignatureCache};
 pub use clock::{Clock, FixedClock, Random, SeededRandom, SystemClock, SystemRandom};
 pub use error::EngineError;
 pub use follow::{Followed, FOLLOW_INTERVAL};
+pub use health::NotReady;
 pub use lease::{Lease, LEASE_TIME};
 pub use log::{LogConfig, MAX_ENTRIES_PER_PAGE};
-pub use objections::{FileObjection, ObjectionActor, ObjectionViewer, DEFAULT_EVIDENCE_LIMIT, MAX_EVIDENCE, MAX_TEXT};
+pub use objections::{
+    FileObjection, ObjectionActor, ObjectionSummary, ObjectionViewer, DEFAULT_EVIDENCE_LIMIT, MAX_EVIDENCE, MAX_TEXT,
+};
 pub use registry::Keyring;
 pub use requests::{IssueRequest, RegisterAuthority, RevokeRequest, SuspendRequest, UpdateRequest};
 pub use seals::{MakeSealRequest, PictureRequest, SealMaker, MAX_PICTURE_BYTES};
@@ -58,12 +64,14 @@ pub use verify::{BatchStats, VerifyOptions};
 pub use zhengyin_ses::verify::Protected;
 
 /// Verifies a licence without a registry: signature, format and the certificate chain (given as
-/// PEM chains, leaf first) at signing time. Status is unknown offline, so the verdict is at best
+/// PEM chains, leaf first) at signing time, checked against `crls` (CRLs of CAs on the path,
+/// already verified by their issuers). Status is unknown offline, so the verdict is at best
 /// INDETERMINATE; a failed check still makes it INVALID.
 pub fn verify_offline(
     licence: &[u8],
     anchors: TrustAnchors,
     chains: &[String],
+    crls: Vec<zhengyin_crypto::crl::RevocationList>,
     now: OffsetDateTime,
     at: Option<OffsetDateTime>,
 ) -> Result<VerificationReport, EngineError> {
@@ -74,6 +82,7 @@ pub fn verify_offline(
     let offline = verify::Offline {
         anchors,
         certificates,
+        crls,
         signatures: SignatureCache::new(0),
     };
     Ok(verify::verify(
@@ -153,6 +162,10 @@ pub struct Engine {
     followed: std::sync::atomic::AtomicU64,
     /// Set while the log does not reach a checkpoint this node published: nothing is signed.
     halt: Arc<log::SigningHalt>,
+    /// What the engine measures as it works (see [`metrics`]).
+    metrics: Arc<metrics::EngineMetrics>,
+    /// When this engine started (a source not yet heard from is as old as this).
+    started: OffsetDateTime,
 }
 
 impl std::fmt::Debug for Engine {
@@ -182,7 +195,9 @@ impl Engine {
                 halt.set(Some(why));
             }
         }
-        let use_recorder = recorder::UseRecorder::start(Arc::clone(&store), Arc::clone(&halt))?;
+        let metrics = Arc::new(metrics::EngineMetrics::default());
+        let started = clock.now();
+        let use_recorder = recorder::UseRecorder::start(Arc::clone(&store), Arc::clone(&halt), Arc::clone(&metrics))?;
         // Read before the state is loaded: what another frontend writes meanwhile is followed.
         let followed = store.log_size()?.0;
         let engine = Self {
@@ -213,6 +228,8 @@ impl Engine {
             max_staleness: sync::DEFAULT_MAX_STALENESS,
             disputed: RwLock::default(),
             halt,
+            metrics,
+            started,
         };
         let now = engine.clock.now();
         {
@@ -288,6 +305,18 @@ impl Engine {
     /// Counters of the Ed25519 batch equation.
     pub fn batch_stats(&self) -> BatchStats {
         self.batch_counters.stats()
+    }
+
+    /// The engine's instruments, for the metrics endpoint to register.
+    pub fn metrics(&self) -> &metrics::EngineMetrics {
+        &self.metrics
+    }
+
+    /// The log's size and the size of its latest signed checkpoint.
+    pub fn log_sizes(&self) -> Result<(u64, u64), EngineError> {
+        let size = self.store.log_size()?.0;
+        let checkpoint = self.store.latest_checkpoint()?.map_or(0, |(size, _)| size.0);
+        Ok((size, checkpoint))
     }
 
     /// Counters of the verified-signature cache.
@@ -869,10 +898,12 @@ impl Engine {
         let mut status = current.status.clone();
         status.push(change);
         self.ensure_signing()?;
+        let started = std::time::Instant::now();
         let logged = self
             .store
             .update_status(&current.id, &current.status, &status, &entry)?;
         logged.durable.await?;
+        self.metrics.wrote("status", started);
         tracing::info!(licence = %current.id, state = status.latest().map_or("", Status::name), "status changed");
         Ok(SignedLicence {
             status,

@@ -190,6 +190,7 @@ impl Engine {
                 return Ok(None);
             }
         }
+        let started = std::time::Instant::now();
         let root = root(size, &LogReader(&*self.store)).map_err(tree_error)?;
         let checkpoint = Checkpoint {
             origin: self.log.origin.clone(),
@@ -199,6 +200,9 @@ impl Engine {
         let note = sign_checkpoint(&checkpoint, &self.log.origin, &*self.log.signer)
             .map_err(|e| EngineError::Signing(e.to_string()))?;
         self.store.put_checkpoint(size, &note)?.await?;
+        self.metrics
+            .checkpoint_publish_seconds
+            .observe(started.elapsed().as_secs_f64());
         Ok(Some(note))
     }
 

@@ -81,6 +81,15 @@ fn text(what: &str, value: &str, required: bool) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Open objections counted (for metrics).
+#[derive(Debug, Default)]
+pub struct ObjectionSummary {
+    /// Open objections by state name (`filed`, `under_review`, …).
+    pub by_state: std::collections::BTreeMap<&'static str, u64>,
+    /// Those past their review deadline.
+    pub overdue: u64,
+}
+
 impl Engine {
     /// Sets the working-day calendar objection deadlines count in.
     pub fn with_calendar(mut self, calendar: Calendar) -> Result<Self, EngineError> {
@@ -178,7 +187,10 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .insert(objection.licence.clone());
         self.ensure_signing()?;
+        let started = std::time::Instant::now();
         self.store.put_objection(&objection, &entry)?.durable.await?;
+        self.metrics.wrote("objection", started);
+        tracing::info!(objection = objection.id, licence = %objection.licence, kind = ?objection.kind, "objection filed");
         Ok(objection)
     }
 
@@ -266,10 +278,19 @@ impl Engine {
             .and_then(|department| self.webhooks.get(department))
             .map(String::as_str);
         self.ensure_signing()?;
+        let started = std::time::Instant::now();
         self.store
             .update_objection(&current, &next, &entry, notification.as_ref().map(|n| (n, url)))?
             .durable
             .await?;
+        self.metrics.wrote("objection", started);
+        tracing::info!(
+            objection = next.id,
+            action = action.name(),
+            from = current.workflow.state().name(),
+            to = next.workflow.state().name(),
+            "objection moved"
+        );
         Ok(next)
     }
 
@@ -362,8 +383,13 @@ impl Engine {
     }
 
     /// The notifications kept for a recipient (`department:…` or `holder:…`), oldest first.
-    pub fn notifications_of(&self, recipient: &str) -> Result<Vec<Notification>, EngineError> {
-        Ok(self.store.notifications_of(recipient)?)
+    pub fn notifications_of(
+        &self,
+        recipient: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Notification>, EngineError> {
+        Ok(self.store.notifications_of(recipient, after, limit)?)
     }
 
     /// Webhook deliveries due now.
@@ -416,6 +442,19 @@ impl Engine {
             mine && (!open_only || o.workflow.state().is_open())
         });
         Ok(list)
+    }
+
+    /// Open objections by state, and how many of them are overdue (one read of the open ones).
+    pub fn open_objections_summary(&self) -> Result<ObjectionSummary, EngineError> {
+        let now = self.clock.now();
+        let mut summary = ObjectionSummary::default();
+        for objection in self.store.open_objections()? {
+            *summary.by_state.entry(objection.workflow.state().name()).or_default() += 1;
+            if objection.workflow.is_overdue(&self.calendar, now) {
+                summary.overdue += 1;
+            }
+        }
+        Ok(summary)
     }
 
     /// Open objections past their review deadline, as of now (for operators).

@@ -24,6 +24,7 @@ use zhengyin_model::UseRecord;
 use zhengyin_store::{Store, StoreError};
 
 use crate::log::SigningHalt;
+use crate::metrics::{seconds_between, EngineMetrics};
 use crate::{log, EngineError};
 
 /// Most records in one journal write.
@@ -63,7 +64,11 @@ impl UseRecorder {
     /// above the last one stored or journaled, whatever the clock says.
     /// While `halt` is set, nothing is committed: records stay journaled (durable), and are
     /// committed with their log entry once signing resumes.
-    pub(crate) fn start(store: Arc<dyn Store>, halt: Arc<SigningHalt>) -> Result<Self, EngineError> {
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        halt: Arc<SigningHalt>,
+        metrics: Arc<EngineMetrics>,
+    ) -> Result<Self, EngineError> {
         if halt.why().is_none() {
             commit(store.as_ref())?;
         }
@@ -77,15 +82,16 @@ impl UseRecorder {
         };
         let (commits, to_commit) = mpsc::channel::<ToCommit>();
         let committer = Arc::clone(&store);
+        let commit_metrics = Arc::clone(&metrics);
         spawn(
             "zhengyin-use-commit",
-            Box::new(move || commit_batches(committer.as_ref(), &to_commit, &halt)),
+            Box::new(move || commit_batches(committer.as_ref(), &to_commit, &halt, &commit_metrics)),
         )?;
         let (queue, jobs) = mpsc::channel::<Job>();
         let forward = commits.clone();
         spawn(
             "zhengyin-use-records",
-            Box::new(move || journal_batches(store.as_ref(), &jobs, &forward, last)),
+            Box::new(move || journal_batches(store.as_ref(), &jobs, &forward, last, &metrics)),
         )?;
         Ok(Self { queue, commits })
     }
@@ -179,7 +185,13 @@ fn next_id(last: &mut u64, record: &UseRecord) -> String {
     format!("UR{last:016x}")
 }
 
-fn journal_batches(store: &dyn Store, jobs: &mpsc::Receiver<Job>, commits: &mpsc::Sender<ToCommit>, mut last: u64) {
+fn journal_batches(
+    store: &dyn Store,
+    jobs: &mpsc::Receiver<Job>,
+    commits: &mpsc::Sender<ToCommit>,
+    mut last: u64,
+    metrics: &EngineMetrics,
+) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         let mut count = batch[0].records.len();
@@ -201,7 +213,11 @@ fn journal_batches(store: &dyn Store, jobs: &mpsc::Receiver<Job>, commits: &mpsc
             for record in &mut records {
                 record.id = next_id(&mut last, record);
             }
+            let started = Instant::now();
             result = store.journal_uses(&records);
+            metrics
+                .use_journal_write_seconds
+                .observe(started.elapsed().as_secs_f64());
             if result != Err(StoreError::Conflict) {
                 break;
             }
@@ -220,6 +236,7 @@ fn journal_batches(store: &dyn Store, jobs: &mpsc::Receiver<Job>, commits: &mpsc
         match &result {
             // Before the answers: a settle asked for after an answer finds these committed.
             Ok(()) => {
+                metrics.use_records_written.inc_by(records.len() as u64);
                 let _ = commits.send(ToCommit::Records(records));
             }
             Err(e) => tracing::error!(error = %e, records = records.len(), "journaling use records failed"),
@@ -234,7 +251,7 @@ fn journal_batches(store: &dyn Store, jobs: &mpsc::Receiver<Job>, commits: &mpsc
 /// Commits what was journaled: everything received at once, then rests [`COMMIT_INTERVAL`] from
 /// the start of that commit. A failed commit is retried; its records stay journaled meanwhile.
 /// Ends when the journal thread and the recorder are gone and everything is committed.
-fn commit_batches(store: &dyn Store, inbox: &mpsc::Receiver<ToCommit>, halt: &SigningHalt) {
+fn commit_batches(store: &dyn Store, inbox: &mpsc::Receiver<ToCommit>, halt: &SigningHalt, metrics: &EngineMetrics) {
     let mut pending: Vec<UseRecord> = Vec::new();
     let mut settles = Vec::new();
     let mut open = true;
@@ -273,7 +290,13 @@ fn commit_batches(store: &dyn Store, inbox: &mpsc::Receiver<ToCommit>, halt: &Si
         }
         let result = commit(store);
         match &result {
-            Ok(()) => pending.clear(),
+            Ok(()) => {
+                if let Some(oldest) = pending.iter().map(|r| r.time).min() {
+                    let lag = seconds_between(oldest, time::OffsetDateTime::now_utc());
+                    metrics.use_commit_lag_seconds.observe(lag);
+                }
+                pending.clear();
+            }
             Err(e) => tracing::error!(error = %e, records = pending.len(), "committing use records failed"),
         }
         for done in settles.drain(..) {

@@ -191,6 +191,7 @@ impl Engine {
             }
         };
         let (commit, entry) = prepared.into_commit(&signature)?;
+        let started = std::time::Instant::now();
         let logged = match self.store.commit_licence(&commit, &entry) {
             Ok(logged) => logged,
             Err(StoreError::Taken(_)) => {
@@ -201,7 +202,8 @@ impl Engine {
             Err(e) => return Err(e.into()),
         };
         logged.durable.await?;
-        tracing::debug!(licence = %id, "licence signed and stored");
+        self.metrics.wrote("licence", started);
+        tracing::info!(licence = %id, "licence issued");
         Ok(signed(commit, logged.index.0))
     }
 
@@ -239,6 +241,7 @@ impl Engine {
             }
         }
         let (positions, commits): (Vec<usize>, Vec<(LicenceCommit, Vec<u8>)>) = commits.into_iter().unzip();
+        let started = std::time::Instant::now();
         let outcomes = self.store.commit_licences(&commits);
         let mut durable = Vec::new();
         for ((i, (commit, _)), outcome) in positions.into_iter().zip(commits).zip(outcomes) {
@@ -263,6 +266,7 @@ impl Engine {
                     .collect();
             }
         }
+        self.metrics.wrote("licence_batch", started);
         tracing::info!(licences = results.len(), "bulk issuance stored");
         results
             .into_iter()

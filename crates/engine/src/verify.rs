@@ -55,6 +55,10 @@ pub(crate) trait Context {
     fn revoked(&self, _entry: &CertEntry) -> Option<crate::revocation::Revoked> {
         None
     }
+    /// Whether there is no registry behind this context at all (offline verification).
+    fn offline(&self) -> bool {
+        false
+    }
 }
 
 impl Context for Engine {
@@ -101,12 +105,23 @@ impl Context for Engine {
 pub(crate) struct Offline {
     pub anchors: TrustAnchors,
     pub certificates: Vec<Arc<CertEntry>>,
+    pub crls: Vec<zhengyin_crypto::crl::RevocationList>,
     pub signatures: SignatureCache,
 }
 
 impl Context for Offline {
     fn anchors(&self) -> &TrustAnchors {
         &self.anchors
+    }
+    fn revoked(&self, entry: &CertEntry) -> Option<crate::revocation::Revoked> {
+        let chain: Vec<&zhengyin_crypto::Certificate> = std::iter::once(&entry.certificate)
+            .chain(entry.intermediates.iter())
+            .collect();
+        zhengyin_crypto::crl::first_revoked(&chain, &self.crls)
+            .map(|(subject, revocation)| crate::revocation::Revoked { subject, revocation })
+    }
+    fn offline(&self) -> bool {
+        true
     }
     fn certificate(&self, id: &str) -> Option<Arc<CertEntry>> {
         self.certificates.iter().find(|c| c.certificate.id() == id).cloned()
@@ -599,7 +614,12 @@ fn conclude(
     let stored = match ctx.record(&body.id) {
         Ok(Some(stored)) => stored,
         Ok(None) => {
-            r.indeterminate("registry", "this node has no record of the licence");
+            let why = if ctx.offline() {
+                "status is not known offline: no registry was consulted"
+            } else {
+                "this node has no record of the licence"
+            };
+            r.indeterminate("registry", why);
             return;
         }
         Err(e) => {

@@ -792,7 +792,7 @@ async fn an_annotated_copy_verifies_offline_until_it_expires() {
     let public = zhengyin_crypto::Signer::public_key(&token_key).clone();
     let offline = |copy: &[u8], key: Option<&zhengyin_crypto::PublicKey>, now| {
         verify_annotated_copy(copy, key, now, |licence| {
-            zhengyin_engine::verify_offline(licence, anchors(), &[chain_pem("ed25519")], now, None).unwrap()
+            zhengyin_engine::verify_offline(licence, anchors(), &[chain_pem("ed25519")], Vec::new(), now, None).unwrap()
         })
     };
     let report = offline(&copy, Some(&public), w.engine.now());
