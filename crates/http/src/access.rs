@@ -218,16 +218,16 @@ pub(crate) async fn my_licences(State(s): State<AppState>, HolderCaller(holder):
 #[serde(deny_unknown_fields)]
 pub(crate) struct PageQuery {
     #[serde(default)]
-    after: Option<String>,
+    pub(crate) after: Option<String>,
     #[serde(default)]
-    limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
 }
 
 const DEFAULT_PAGE: usize = 100;
 
 /// The page size asked for: 1 to the engine's maximum (100 when not given); beyond it, 422, as
 /// the spec's `maximum` says, rather than a shorter page than asked.
-fn page_limit(limit: Option<usize>) -> Result<usize> {
+pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize> {
     use zhengyin_engine::access::MAX_USE_RECORDS_PER_PAGE as MAX;
     match limit {
         None => Ok(DEFAULT_PAGE),
@@ -349,6 +349,7 @@ pub(crate) async fn scan(
         authorisation: None,
     };
     let answer = s.engine.scan(&department, &ctx, &req.token).await?;
+    s.metrics.verified("scan", &answer.report);
     let licence: Value = serde_json::from_slice(&answer.licence.bytes).map_err(|_| Problem::internal())?;
     let status = answer
         .licence

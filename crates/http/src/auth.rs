@@ -47,6 +47,37 @@ pub enum Role {
     },
 }
 
+impl Role {
+    /// The role's name, as configured (`operator`, `authority`, …) and logged.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Role::Operator => "operator",
+            Role::Authority { .. } => "authority",
+            Role::Verifier { .. } => "verifier",
+            Role::Auditor => "auditor",
+            Role::Node => "node",
+            Role::Holder { .. } => "holder",
+        }
+    }
+}
+
+/// Who made a request, for the access log: the `Caller` extractor fills it in when the request
+/// is authenticated. The name is the token's configured name (never the token), or `holder`.
+#[derive(Clone, Default)]
+pub(crate) struct CallerSlot(std::sync::Arc<std::sync::OnceLock<(&'static str, String)>>);
+
+impl CallerSlot {
+    fn set(&self, caller: &Caller) {
+        let _ = self.0.set((caller.role.kind(), caller.name.clone()));
+    }
+
+    /// The role and the name, or `-` for an anonymous request.
+    pub(crate) fn get(&self) -> (&'static str, &str) {
+        self.0.get().map_or(("-", "-"), |(role, name)| (*role, name.as_str()))
+    }
+}
+
 /// One configured token, as written in the configuration file:
 ///
 /// ```toml
@@ -81,19 +112,16 @@ pub struct TokenConfig {
 impl TokenConfig {
     /// The configuration of a token for `role`.
     pub fn new(name: &str, sha256: String, role: &Role) -> Self {
-        let (kind, uscc, department) = match role {
-            Role::Operator => ("operator", None, None),
-            Role::Authority { uscc } => ("authority", Some(uscc.to_string()), None),
-            Role::Verifier { department } => ("verifier", None, Some(department.clone())),
-            Role::Auditor => ("auditor", None, None),
-            Role::Node => ("node", None, None),
-            // Holders sign in with identity-platform JWTs; `to_role` refuses a configured one.
-            Role::Holder { .. } => ("holder", None, None),
+        // Holders sign in with identity-platform JWTs; `to_role` refuses a configured one.
+        let (uscc, department) = match role {
+            Role::Authority { uscc } => (Some(uscc.to_string()), None),
+            Role::Verifier { department } => (None, Some(department.clone())),
+            _ => (None, None),
         };
         Self {
             sha256,
             name: name.to_owned(),
-            role: kind.to_owned(),
+            role: role.kind().to_owned(),
             uscc,
             department,
             rate_per_second: None,
@@ -282,6 +310,9 @@ impl FromRequestParts<AppState> for Caller {
             }
             None => return Err(Problem::new(StatusCode::UNAUTHORIZED, "auth.invalid", "unknown token")),
         };
+        if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+            slot.set(&caller);
+        }
         if caller.limit.as_ref().is_some_and(|l| !l.take()) {
             return Err(Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,

@@ -19,7 +19,6 @@ use zhengyin_model::{LicenceId, LicenceType, TypeCode, Uscc};
 
 use crate::auth::{AuthorityCaller, Caller, LogCaller, OperatorCaller, Role, VerifierCaller};
 use crate::extract::{JsonBody, RawJson};
-use crate::metrics::VerdictLabels;
 use crate::problem::Problem;
 use crate::AppState;
 
@@ -122,8 +121,8 @@ pub(crate) async fn get_licence_type(
     _caller: Caller,
     Path(code): Path<String>,
 ) -> Result<Response> {
-    let code = known_type(&s, &code)?;
-    Ok(Json(s.engine.licence_type(&code)).into_response())
+    let licence_type = s.engine.licence_type(&type_code(&code)?).ok_or_else(unknown_type)?;
+    Ok(Json(licence_type).into_response())
 }
 
 pub(crate) async fn list_licence_type_versions(
@@ -153,13 +152,13 @@ fn type_code(code: &str) -> Result<TypeCode> {
 fn known_type(s: &AppState, code: &str) -> Result<TypeCode> {
     let code = type_code(code)?;
     if s.engine.licence_type(&code).is_none() {
-        return Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            "licence_type.unknown",
-            "no such licence type",
-        ));
+        return Err(unknown_type());
     }
     Ok(code)
+}
+
+fn unknown_type() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, "licence_type.unknown", "no such licence type")
 }
 
 pub(crate) async fn issue(
@@ -167,7 +166,11 @@ pub(crate) async fn issue(
     AuthorityCaller(issuer): AuthorityCaller,
     JsonBody(req): JsonBody<IssueRequest>,
 ) -> Result<Response> {
-    let l = s.engine.issue(&issuer, req).await?;
+    let type_code = req.type_code.clone();
+    let issued = s.engine.issue(&issuer, req).await.map_err(Problem::from);
+    s.metrics
+        .operation("issue", &issuer, type_code.as_str(), issued.as_ref().err());
+    let l = issued?;
     let mut response = licence_envelope(&l, s.engine.now(), StatusCode::CREATED)?;
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/licences/{}", l.id)) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -218,11 +221,16 @@ pub(crate) async fn issue_batch(
     for request in requests {
         let result = match request {
             Err(problem) => Err(problem),
-            Ok(_) => match issued.next() {
-                Some(Ok(licence)) => envelope(&licence, now),
-                Some(Err(e)) => Err(Problem::from(e)),
-                None => Err(Problem::internal()),
-            },
+            Ok(request) => {
+                let result = match issued.next() {
+                    Some(Ok(licence)) => envelope(&licence, now),
+                    Some(Err(e)) => Err(Problem::from(e)),
+                    None => Err(Problem::internal()),
+                };
+                let type_code = request.type_code.as_str();
+                s.metrics.operation("issue", &issuer, type_code, result.as_ref().err());
+                result
+            }
         };
         results.push(result.unwrap_or_else(|problem| {
             // Each refusal names the request, as a problem response would.
@@ -256,6 +264,20 @@ pub(crate) async fn get_status(State(s): State<AppState>, caller: Caller, Path(i
     .into_response())
 }
 
+/// Counts a change to licence `id` by `issuer` in the operation metrics, and passes it on.
+fn counted<T>(
+    s: &AppState,
+    operation: &'static str,
+    issuer: &zhengyin_model::Uscc,
+    id: &LicenceId,
+    result: std::result::Result<T, zhengyin_engine::EngineError>,
+) -> Result<T> {
+    let result = result.map_err(Problem::from);
+    s.metrics
+        .operation(operation, issuer, id.type_code().as_str(), result.as_ref().err());
+    result
+}
+
 pub(crate) async fn update(
     State(s): State<AppState>,
     AuthorityCaller(issuer): AuthorityCaller,
@@ -263,7 +285,7 @@ pub(crate) async fn update(
     JsonBody(req): JsonBody<UpdateRequest>,
 ) -> Result<Response> {
     let id = licence_id(&id)?;
-    let l = s.engine.update(&issuer, &id, req).await?;
+    let l = counted(&s, "update", &issuer, &id, s.engine.update(&issuer, &id, req).await)?;
     licence_envelope(&l, s.engine.now(), StatusCode::CREATED)
 }
 
@@ -274,7 +296,7 @@ pub(crate) async fn revoke(
     JsonBody(req): JsonBody<RevokeRequest>,
 ) -> Result<Response> {
     let id = licence_id(&id)?;
-    let l = s.engine.revoke(&issuer, &id, req).await?;
+    let l = counted(&s, "revoke", &issuer, &id, s.engine.revoke(&issuer, &id, req).await)?;
     licence_envelope(&l, s.engine.now(), StatusCode::OK)
 }
 
@@ -285,7 +307,7 @@ pub(crate) async fn suspend(
     JsonBody(req): JsonBody<SuspendRequest>,
 ) -> Result<Response> {
     let id = licence_id(&id)?;
-    let l = s.engine.suspend(&issuer, &id, req).await?;
+    let l = counted(&s, "suspend", &issuer, &id, s.engine.suspend(&issuer, &id, req).await)?;
     licence_envelope(&l, s.engine.now(), StatusCode::OK)
 }
 
@@ -295,7 +317,7 @@ pub(crate) async fn reinstate(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let id = licence_id(&id)?;
-    let l = s.engine.reinstate(&issuer, &id).await?;
+    let l = counted(&s, "reinstate", &issuer, &id, s.engine.reinstate(&issuer, &id).await)?;
     licence_envelope(&l, s.engine.now(), StatusCode::OK)
 }
 
@@ -384,12 +406,7 @@ pub(crate) async fn verify(
     let purpose = purpose(&s, &caller, &query)?;
     let started = Instant::now();
     let report = s.engine.verify_with(&body, &query.options());
-    let labels = VerdictLabels::of(&report);
-    s.metrics
-        .verify_durations
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
-    s.metrics.verdicts.get_or_create(&labels).inc();
+    s.metrics.verified_licence(&report, started);
     answer_recorded(&s, purpose, &report).await
 }
 
@@ -409,6 +426,7 @@ pub(crate) async fn verify_annotated(
     }
     let purpose = purpose(&s, &caller, &query)?;
     let report = s.engine.verify_annotated(&body);
+    s.metrics.verified("annotated_copy", &report);
     answer_recorded(&s, purpose, &report).await
 }
 
@@ -465,7 +483,7 @@ pub(crate) async fn verify_batch(
     s.metrics.batch_sizes.observe(reports.len() as f64);
     s.metrics.batch_durations.observe(started.elapsed().as_secs_f64());
     for report in &reports {
-        s.metrics.verdicts.get_or_create(&VerdictLabels::of(report)).inc();
+        s.metrics.verified("licence_batch", report);
     }
     let use_records = match purpose {
         Some((department, ctx)) => s.engine.record_verifications(&department, &ctx, &reports).await?,

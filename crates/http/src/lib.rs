@@ -47,6 +47,10 @@ pub use serve::{serve, ServeLimits};
 /// The OpenAPI document, as written in `api-spec/openapi.yaml`.
 pub const OPENAPI_YAML: &str = include_str!("../../../api-spec/openapi.yaml");
 
+/// The log target of the access log: one line per request with its id, the caller's role and
+/// name, route, status and duration.
+pub const ACCESS_LOG: &str = "access";
+
 /// The request-id header.
 pub const REQUEST_ID: &str = "x-request-id";
 
@@ -81,9 +85,9 @@ impl AppState {
         let openapi: Value = serde_yaml_ng::from_str(OPENAPI_YAML).map_err(|e| SpecError(e.to_string()))?;
         load_issued_tokens(&engine, &tokens).map_err(|e| SpecError(format!("reading issued API tokens: {e}")))?;
         Ok(Self {
+            metrics: Arc::new(Metrics::new(&engine)),
             engine,
             tokens: Arc::new(tokens),
-            metrics: Arc::new(Metrics::default()),
             openapi: Arc::new(openapi),
             batch_limit: HttpConfig::default().batch_limit,
             batch_slots: Arc::new(tokio::sync::Semaphore::new(
@@ -277,49 +281,40 @@ pub fn app(mut state: AppState, config: HttpConfig) -> Router {
         .with_state(state)
 }
 
+/// Ready when the engine has loaded its registry (it did before the state existed), signs (its
+/// log reaches what it published), its store takes a durable write, its log key signs and its
+/// sources are fresh; else 503 naming the part (see [`zhengyin_engine::NotReady`]).
 async fn readyz(State(s): State<AppState>) -> Response {
-    // Ready once the engine has loaded its registry, which it did before the state existed; not
-    // while it signs nothing (its log is behind a checkpoint it published).
-    if let Some(why) = s.engine.signing_halted() {
-        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "log.behind", why).into_response();
+    let engine = Arc::clone(&s.engine);
+    let Ok(readiness) = tokio::task::spawn_blocking(move || engine.readiness()).await else {
+        return Problem::internal().into_response();
+    };
+    match readiness {
+        Ok(()) => Json(json!({"status": "ready", "licence_types": s.engine.licence_types().len()})).into_response(),
+        Err(not_ready) => {
+            Problem::new(StatusCode::SERVICE_UNAVAILABLE, not_ready.part, not_ready.detail).into_response()
+        }
     }
-    Json(json!({"status": "ready", "licence_types": s.engine.licence_types().len()})).into_response()
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
-    let cache = s.engine.signature_cache_stats();
-    let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    s.metrics.cache_hits.set(gauge(cache.hits));
-    s.metrics.cache_misses.set(gauge(cache.misses));
-    s.metrics.cache_entries.set(gauge(cache.entries));
-    match s.engine.overdue_objections() {
-        Ok(overdue) => {
-            s.metrics.objections_overdue.set(gauge(overdue.len() as u64));
-        }
-        Err(e) => tracing::error!(error = %e, "counting overdue objections failed"),
+async fn metrics(State(s): State<AppState>, headers: header::HeaderMap) -> Response {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let engine = Arc::clone(&s.engine);
+    let metrics = Arc::clone(&s.metrics);
+    // Reads the store (objections, the log's size): off the async workers.
+    let Ok(text) = tokio::task::spawn_blocking(move || metrics.scrape(&engine, openmetrics)).await else {
+        return Problem::internal().into_response();
     };
-    let batch = s.engine.batch_stats();
-    s.metrics.batch_equations_passed.set(gauge(batch.passed));
-    s.metrics.batch_equations_failed.set(gauge(batch.failed));
-    for source in s.engine.sync_sources() {
-        let labels = metrics::SourceLabels { origin: source.origin };
-        let m = &s.metrics;
-        m.sync_lag_entries.get_or_create(&labels).set(gauge(source.lag_entries));
-        m.sync_lag_seconds
-            .get_or_create(&labels)
-            .set(source.lag_seconds.unwrap_or(-1));
-        m.sync_open_incidents
-            .get_or_create(&labels)
-            .set(gauge(source.open_incidents.len() as u64));
-        m.sync_consecutive_errors
-            .get_or_create(&labels)
-            .set(gauge(source.consecutive_errors));
-    }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.encode(),
-    )
-        .into_response()
+    let media_type = if openmetrics {
+        metrics::OPENMETRICS
+    } else {
+        metrics::PROMETHEUS_TEXT
+    };
+    ([(header::CONTENT_TYPE, media_type)], text).into_response()
 }
 
 async fn openapi(State(s): State<AppState>) -> Json<Value> {
@@ -351,8 +346,8 @@ impl MakeRequestId for RequestIds {
     }
 }
 
-/// Records metrics and logs, and puts the request id into problem bodies.
-async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
+/// Records metrics and the access log, and puts the request id into problem bodies.
+async fn observe(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let route = req
         .extensions()
@@ -371,6 +366,8 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let caller = auth::CallerSlot::default();
+    req.extensions_mut().insert(caller.clone());
     let response = next.run(req).await;
     let status = response.status();
     let labels = metrics::RequestLabels {
@@ -378,18 +375,30 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
         method,
         status: status.as_u16(),
     };
+    let seconds = start.elapsed().as_secs_f64();
     s.metrics.requests.get_or_create(&labels).inc();
-    s.metrics
-        .durations
-        .get_or_create(&labels)
-        .observe(start.elapsed().as_secs_f64());
+    s.metrics.durations.get_or_create(&labels).observe(seconds);
+    let (role, name) = caller.get();
+    // One line per request; a 5xx at error (a tracing level is fixed per call site).
+    macro_rules! access_line {
+        ($level:ident, $message:literal) => {
+            tracing::$level!(
+                target: ACCESS_LOG,
+                request_id,
+                role,
+                caller = name,
+                method = labels.method,
+                route = labels.route,
+                status = status.as_u16(),
+                ms = seconds * 1e3,
+                $message
+            )
+        };
+    }
     if status.is_server_error() {
-        tracing::error!(
-            request_id,
-            route = labels.route,
-            status = status.as_u16(),
-            "request failed"
-        );
+        access_line!(error, "request failed");
+    } else {
+        access_line!(info, "request");
     }
     let is_problem = response
         .headers()

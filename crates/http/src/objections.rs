@@ -180,7 +180,13 @@ pub(crate) async fn overdue(State(s): State<AppState>, caller: Caller) -> Result
 }
 
 /// The notifications of the caller's objections: a holder's, or a department's.
-pub(crate) async fn notifications(State(s): State<AppState>, caller: Caller) -> Result<Response> {
+/// The objector's notifications, oldest first, a page at a time (`after` the last id seen).
+pub(crate) async fn notifications(
+    State(s): State<AppState>,
+    caller: Caller,
+    q: crate::handlers::QueryResult<crate::access::PageQuery>,
+) -> Result<Response> {
+    let page = crate::handlers::query(q)?;
     let recipient = match &caller.role {
         Role::Holder { holder } => holder.to_string(),
         Role::Verifier { department } => format!("department:{department}"),
@@ -190,7 +196,9 @@ pub(crate) async fn notifications(State(s): State<AppState>, caller: Caller) -> 
             ))
         }
     };
-    Ok(Json(json!({ "notifications": s.engine.notifications_of(&recipient)? })).into_response())
+    let limit = crate::access::page_limit(page.limit)?;
+    let notifications = s.engine.notifications_of(&recipient, page.after.as_deref(), limit)?;
+    Ok(Json(json!({ "notifications": notifications })).into_response())
 }
 
 #[derive(Deserialize)]

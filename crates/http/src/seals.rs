@@ -166,7 +166,9 @@ pub(crate) async fn verify_seal(
 ) -> Result<Response> {
     let query = crate::handlers::query(query)?;
     let der = unb64(&req.seal, "seal")?;
-    Ok(Json(s.engine.verify_seal(&der, query.at)).into_response())
+    let report = s.engine.verify_seal(&der, query.at);
+    s.metrics.verified("seal", &report);
+    Ok(Json(report).into_response())
 }
 
 #[derive(Deserialize)]
@@ -189,7 +191,9 @@ pub(crate) async fn verify_signature(
         Some(digest) => Protected::Sm3(digest),
         None => Protected::Absent,
     };
-    Ok(Json(s.engine.verify_sealed(&der, protected)).into_response())
+    let report = s.engine.verify_sealed(&der, protected);
+    s.metrics.verified("signature", &report);
+    Ok(Json(report).into_response())
 }
 
 #[derive(Deserialize)]
@@ -210,6 +214,7 @@ pub(crate) async fn verify_ofd(
     let result = tokio::task::spawn_blocking(move || engine.verify_ofd(&package))
         .await
         .map_err(|_| Problem::internal())?;
+    s.metrics.verified("ofd", &result.report);
     let signatures: Vec<_> = result
         .signatures
         .iter()
