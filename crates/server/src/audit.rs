@@ -218,8 +218,9 @@ pub async fn export(client: Client, dir: &Path) -> anyhow::Result<u64> {
     Ok(size)
 }
 
-/// Runs one audit of the log from `source`.
-pub async fn audit(source: &Source, key: &str, state_path: &Path) -> anyhow::Result<Outcome> {
+/// Runs one audit of the log from `source`, from the state kept at `state_path` (a first audit
+/// when there is none) and keeping the new state there; without a path, nothing is kept.
+pub async fn audit(source: &Source, key: &str, state_path: Option<&Path>) -> anyhow::Result<Outcome> {
     let verifier = NoteVerifier::parse(key).context("the log key is not a verifier key string")?;
     let note = source.checkpoint().await?;
     let checkpoint = match open_checkpoint(&note, &verifier) {
@@ -237,10 +238,14 @@ pub async fn audit(source: &Source, key: &str, state_path: &Path) -> anyhow::Res
             verifier.name()
         )));
     }
-    let previous: Option<State> = match std::fs::read(state_path) {
-        Ok(bytes) => Some(serde_json::from_slice(&bytes).context("the state file is not an audit state")?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).context("reading the state file"),
+    let previous: Option<State> = match state_path.map(std::fs::read) {
+        None => None,
+        Some(Ok(bytes)) => Some(
+            serde_json::from_slice(&bytes)
+                .map_err(|e| crate::exit::input(format!("the state file is not an audit state: {e}")))?,
+        ),
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Some(Err(e)) => return Err(e).context("reading the state file"),
     };
     let mut frontier = Frontier::default();
     if let Some(prev) = &previous {
@@ -302,7 +307,9 @@ pub async fn audit(source: &Source, key: &str, state_path: &Path) -> anyhow::Res
             checkpoint.size.0
         )));
     }
-    save(state_path, &checkpoint, &frontier, &note)?;
+    if let Some(path) = state_path {
+        save(path, &checkpoint, &frontier, &note)?;
+    }
     let counts: Vec<String> = events.iter().map(|(k, v)| format!("{v} {k}")).collect();
     Ok(Outcome::Ok(format!(
         "OK: log {} at size {}, root {}; {} new entries checked{}",

@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use zhengyin_http::{HttpConfig, ServeLimits, TokenConfig};
 
 /// The whole configuration.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where to listen.
@@ -105,7 +105,7 @@ pub struct Config {
 /// trust_anchors = "city-220100-roots.pem"     # roots of its authorities' certificates
 /// token_file = "city-220100.token"            # a `node` token of that node (a secret)
 /// ```
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncConfig {
     /// How old a source's data may be before its licences' status is stale, seconds.
@@ -134,7 +134,7 @@ impl Default for SyncConfig {
 }
 
 /// One source node.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// The origin line of its checkpoints.
@@ -162,7 +162,7 @@ fn default_page_size() -> u64 {
 }
 
 /// One department's webhook for objection notifications.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// The department, as in its token.
@@ -196,7 +196,7 @@ impl std::str::FromStr for WebhookConfig {
 /// issuer = "https://id.example.gov.cn"
 /// keys = ["identity-platform.pub.pem"]  # PEM public keys (EdDSA, ES256, RS256, SM2)
 /// ```
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityConfig {
     /// The `aud` a token must name.
@@ -216,7 +216,7 @@ pub struct IdentityConfig {
 }
 
 /// One identity platform.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityIssuerConfig {
     /// Its `iss`.
@@ -274,7 +274,7 @@ impl IdentityConfig {
 }
 
 /// The seal maker's SM2 key and certificate chain.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SealMakerConfig {
     /// PKCS#8 PEM SM2 key.
@@ -445,7 +445,64 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use super::database_identity;
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::{database_identity, Config};
+
+    /// Every leaf key's dotted path (an array's items share the array's path).
+    fn paths(value: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) if !map.is_empty() => {
+                for (k, v) in map {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    paths(v, &path, out);
+                }
+            }
+            Value::Array(items) if items.iter().any(Value::is_object) => {
+                for item in items {
+                    paths(item, prefix, out);
+                }
+            }
+            _ => {
+                out.insert(prefix.to_owned());
+            }
+        }
+    }
+
+    /// docs/operations.md's configuration reference parses as a configuration (so it names no key
+    /// the server does not read) and names every key the configuration has (a commented-out
+    /// `# key = …` line counts).
+    #[test]
+    fn the_documented_configuration_names_every_key_and_only_real_ones() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/operations.md")).unwrap();
+        let block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml block in docs/operations.md");
+        let config: Config = toml::from_str(block).unwrap_or_else(|e| panic!("the documented configuration: {e}"));
+        let mut documented = BTreeSet::new();
+        let parsed: Value = serde_json::to_value(toml::from_str::<toml::Value>(block).unwrap()).unwrap();
+        paths(&parsed, "", &mut documented);
+        for line in block.lines() {
+            if let Some((key, _)) = line.trim_start().strip_prefix("# ").and_then(|l| l.split_once(" = ")) {
+                documented.insert(key.trim().to_owned());
+            }
+        }
+        let mut read = BTreeSet::new();
+        paths(&serde_json::to_value(&config).unwrap(), "", &mut read);
+        let missing: Vec<_> = read.difference(&documented).collect();
+        assert!(
+            missing.is_empty(),
+            "keys the server reads that the reference does not show: {missing:?}"
+        );
+    }
 
     #[test]
     fn a_database_is_named_by_its_hosts_and_name_not_its_credentials() {

@@ -3,8 +3,8 @@
 //! - `zhengyin serve [--config FILE | --demo] [--database URL]` runs the HTTP API on the
 //!   embedded sled store, or as one frontend of a cluster over PostgreSQL.
 //! - `zhengyin migrate --database URL` brings a PostgreSQL database's schema up to date.
-//! - `zhengyin verify LICENCE.json --anchors ROOTS.pem --certs CHAIN.pem` verifies a licence
-//!   offline (signature, format, certificate chain at signing time; no status).
+//! - `zhengyin verify licence|copy|seal|ofd FILE --anchors ROOTS.pem [--chain CERTS.pem]`
+//!   verifies offline (signature, format, certificate chain at signing time, CRLs; no status).
 //! - `zhengyin audit --url URL --key KEY --state FILE` checks a node's signature log;
 //!   `zhengyin log export --url URL --out DIR` and `zhengyin audit --offline DIR --key KEY` do the
 //!   same on an exported bundle.
@@ -14,8 +14,10 @@
 //! - `zhengyin sync status --url URL` lists the sources a node aggregates (exit 1 if one is
 //!   stopped by an incident).
 //!
-//! - `zhengyin seal inspect FILE` / `zhengyin seal verify FILE --anchors ROOTS.pem` read and
-//!   verify e-seals and sealed signatures offline.
+//! - `zhengyin seal inspect FILE` reads e-seals and sealed signatures.
+//! - `zhengyin completions SHELL` and `zhengyin man` print completions and the manual page.
+//!
+//! Exit statuses are the same for every subcommand (see [`exit`]).
 //!
 //! This binary is the only place that knows configuration files, paths and `anyhow`.
 
@@ -26,25 +28,23 @@ mod audit;
 mod config;
 mod data;
 mod demo;
+mod exit;
 mod import;
+mod logging;
 mod mark;
 mod notify;
 mod seal;
+mod serve;
 mod sync;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
-use zhengyin_crypto::{FileKey, TrustAnchors};
-use zhengyin_engine::{Engine, Keyring, LogConfig, SealMaker, SystemClock, SystemRandom};
-use zhengyin_http::{AppState, HttpConfig, Tokens};
-use zhengyin_model::Verdict;
-use zhengyin_store::{Backup, PgStore, SledStore, Store};
-
-use crate::config::Config;
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+use zhengyin_crypto::FileKey;
+use zhengyin_store::PgStore;
 
 // The request path allocates many small objects on two or more threads at once; mimalloc's
 // per-thread heaps cost less there than glibc's arenas (measured in benches/load.sh).
@@ -72,7 +72,9 @@ enum Command {
         #[arg(long, default_value = "keys-example")]
         keys_dir: PathBuf,
         #[command(flatten)]
-        overrides: Overrides,
+        overrides: Box<serve::Overrides>,
+        #[command(flatten)]
+        log: serve::LogOptions,
     },
     /// Create or upgrade the schema of a cluster's PostgreSQL database (`serve --database`
     /// does it too at start). Exit 0 when the schema is current.
@@ -97,9 +99,11 @@ enum Command {
         /// An auditor token (or set ZHENGYIN_TOKEN); needed with --url.
         #[arg(long, env = "ZHENGYIN_TOKEN", hide_env_values = true)]
         token: Option<String>,
-        /// Where the last accepted checkpoint and the log's frontier are kept between runs.
-        #[arg(long, default_value = "zhengyin-audit.json")]
-        state: PathBuf,
+        /// Where the last accepted checkpoint and the log's frontier are kept between runs (each
+        /// audit then also proves the log consistent with the last one). Without it nothing is
+        /// written, and each audit starts afresh.
+        #[arg(long)]
+        state: Option<PathBuf>,
     },
     /// Issue a file of existing licences (存量证照电子化) through a node's bulk issuance: one issue
     /// request (JSON) per line. Resumable: `<FILE>.progress` records the lines done, and a run
@@ -113,7 +117,7 @@ enum Command {
         url: String,
         /// The issuing authority's token (or set ZHENGYIN_TOKEN).
         #[arg(long, env = "ZHENGYIN_TOKEN", hide_env_values = true)]
-        token: String,
+        token: Option<String>,
         /// Lines per request (the node takes at most 1,000).
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=1000))]
         batch: u16,
@@ -167,12 +171,23 @@ enum Command {
         #[command(subcommand)]
         command: SyncCommand,
     },
+    /// Print a shell completion script: `source <(zhengyin completions bash)`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `zhengyin man > zhengyin.1 && man ./zhengyin.1`.
+    Man,
     /// Mint a holder token as an identity platform would (demos and tests; real tokens come
     /// from the unified identity platform). Prints the token.
     HolderToken {
-        /// The identity platform's private key (PKCS#8 PEM).
-        #[arg(long, default_value = "keys-example/identity-platform-ed25519.key")]
-        key: PathBuf,
+        /// The identity platform's private key (PKCS#8 PEM) [default:
+        /// <KEYS_DIR>/identity-platform-ed25519.key].
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Folder of the example keys, for the default --key.
+        #[arg(long, default_value = "keys-example")]
+        keys_dir: PathBuf,
         /// The holder code (USCC or citizen ID).
         #[arg(long)]
         holder: String,
@@ -189,20 +204,21 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl: i64,
     },
-    /// Verify a licence offline: signature, format and certificate chain at signing time.
+    /// Verify a licence, an annotated copy, a seal or sealed signature, or an OFD document,
+    /// offline: `zhengyin verify licence|copy|seal|ofd FILE`. (The old spelling `zhengyin verify
+    /// FILE --certs CHAIN` still works for a release.)
+    #[command(args_conflicts_with_subcommands = true)]
     Verify {
-        /// The licence JSON file.
-        licence: PathBuf,
-        /// PEM file of trust anchors.
-        #[arg(long)]
-        anchors: PathBuf,
-        /// PEM file: the signing certificate followed by its intermediates (repeatable).
-        #[arg(long, required = true)]
-        certs: Vec<PathBuf>,
-        /// For an annotated copy (加注件): the issuing node's token public key (PEM, from
-        /// `GET /v1/token-key`).
-        #[arg(long)]
+        #[command(subcommand)]
+        kind: Option<verify::Kind>,
+        /// Old spelling: `verify FILE` is `verify licence FILE` (or `verify copy FILE`).
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Old spelling of `verify copy --token-key`.
+        #[arg(long, hide = true)]
         token_key: Option<PathBuf>,
+        #[command(flatten)]
+        inputs: verify::Inputs,
     },
 }
 
@@ -243,57 +259,8 @@ enum SyncCommand {
         url: String,
         /// An operator token (or set ZHENGYIN_TOKEN).
         #[arg(long, env = "ZHENGYIN_TOKEN", hide_env_values = true)]
-        token: String,
+        token: Option<String>,
     },
-}
-
-/// Settings given on the command line win over the configuration file.
-#[derive(clap::Args)]
-struct Overrides {
-    /// The signature log's origin (this node's name in checkpoints and to upstream nodes).
-    #[arg(long)]
-    origin: Option<String>,
-    /// With --demo: which example authorities this node registers, comma-separated from
-    /// ed25519,p256,rsa2048,sm2 (default all), or `none` for a node that only aggregates.
-    #[arg(long, value_delimiter = ',')]
-    demo_authorities: Option<Vec<String>>,
-    /// With --demo: aggregate the demo node at URL whose log origin is ORIGIN, as `ORIGIN=URL`
-    /// (repeatable). Its log key, trust anchors and node token are the example ones.
-    #[arg(long = "source")]
-    sources: Vec<DemoSource>,
-    /// How old a source's data may be before its licences' status is stale, seconds.
-    #[arg(long)]
-    max_staleness_seconds: Option<i64>,
-    /// Entries per page when pulling a source (1 to 1000).
-    #[arg(long)]
-    sync_page_size: Option<u64>,
-    /// Listen address.
-    #[arg(long)]
-    listen: Option<std::net::SocketAddr>,
-    /// Database folder (the embedded store).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Run as a frontend of a cluster over this PostgreSQL database instead of the embedded
-    /// store: postgres://user:password@host:port/database (or set ZHENGYIN_DATABASE).
-    #[arg(long, env = "ZHENGYIN_DATABASE", hide_env_values = true)]
-    database: Option<String>,
-    /// Entries in the verified-signature cache (0 = off).
-    #[arg(long)]
-    signature_cache: Option<usize>,
-    /// How long a client may take to send request headers, or stay idle between requests, ms
-    /// [default: 10000].
-    #[arg(long)]
-    header_read_timeout_ms: Option<u64>,
-    /// How long a client may take to send a request body, ms [default: 30000].
-    #[arg(long)]
-    body_read_timeout_ms: Option<u64>,
-    /// The most connections open at once [default: 4096].
-    #[arg(long)]
-    max_connections: Option<usize>,
-    /// A department's webhook for objection notifications, `DEPARTMENT=URL` (repeatable; adds to
-    /// the configuration's `[[webhooks]]`).
-    #[arg(long = "webhook")]
-    webhooks: Vec<config::WebhookConfig>,
 }
 
 #[derive(Subcommand)]
@@ -303,8 +270,7 @@ enum SealCommand {
         /// The DER file.
         file: PathBuf,
     },
-    /// Verify a seal, a sealed signature or an OFD document offline (GB/T 38540 §7.3 steps). Exit 0 when no step
-    /// failed (offline the seal's registry status is unknown: at best INDETERMINATE), 1 INVALID.
+    /// The old spelling of `zhengyin verify seal` and `zhengyin verify ofd` (kept for a release).
     Verify {
         /// The DER file.
         file: PathBuf,
@@ -326,25 +292,6 @@ enum SealCommand {
     },
 }
 
-/// `ORIGIN=URL` of a demo source.
-#[derive(Clone)]
-struct DemoSource {
-    origin: String,
-    url: String,
-}
-
-impl std::str::FromStr for DemoSource {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (origin, url) = s.split_once('=').ok_or("expected ORIGIN=URL")?;
-        Ok(Self {
-            origin: origin.to_owned(),
-            url: url.to_owned(),
-        })
-    }
-}
-
 fn parse_time(text: &str) -> Result<time::OffsetDateTime, String> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| e.to_string())
 }
@@ -358,53 +305,86 @@ enum LogCommand {
         url: String,
         /// An auditor token (or set ZHENGYIN_TOKEN).
         #[arg(long, env = "ZHENGYIN_TOKEN", hide_env_values = true)]
-        token: String,
+        token: Option<String>,
         /// The folder to write the bundle to.
         #[arg(long)]
         out: PathBuf,
     },
 }
 
+/// `cmd` and every subcommand under it, with the exit statuses in their `--help`.
+fn with_exit_statuses(cmd: clap::Command) -> clap::Command {
+    cmd.after_help(exit::EXIT_STATUSES).mut_subcommands(with_exit_statuses)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = with_exit_statuses(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Serve {
             config,
             demo,
             keys_dir,
             overrides,
-        } => serve(config, demo, &keys_dir, overrides),
+            log,
+        } => serve::serve(config, demo, &keys_dir, *overrides, &log).map_err(exit::as_input),
         Command::Migrate { database } => migrate(&database),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut with_exit_statuses(Cli::command()), "zhengyin", &mut out);
+            say_raw!("{}", String::from_utf8_lossy(&out));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(with_exit_statuses(Cli::command()))
+                .render(&mut out)
+                .context("rendering the manual page")
+                .map(|()| {
+                    say_raw!("{}", String::from_utf8_lossy(&out));
+                    ExitCode::SUCCESS
+                })
+        }
         Command::Verify {
-            licence,
-            anchors,
-            certs,
+            kind,
+            file,
             token_key,
-        } => verify(&licence, &anchors, &certs, token_key.as_deref()),
+            inputs,
+        } => match (kind, file) {
+            (Some(kind), _) => verify::run(&kind, &inputs),
+            (None, Some(file)) => verify::legacy(&file, token_key.as_deref(), &inputs),
+            (None, None) => Err(exit::input(
+                "say what to verify: zhengyin verify licence|copy|seal|ofd FILE",
+            )),
+        },
         Command::HolderToken {
             key,
+            keys_dir,
             holder,
             holder_type,
             issuer,
             audience,
             ttl,
-        } => holder_token(&key, &holder, &holder_type, &issuer, &audience, ttl),
+        } => {
+            let key = key.unwrap_or_else(|| keys_dir.join("identity-platform-ed25519.key"));
+            holder_token(&key, &holder, &holder_type, &issuer, &audience, ttl).map_err(exit::as_input)
+        }
         Command::Audit {
             url,
             offline,
             key,
             token,
             state,
-        } => run_audit(url, offline, &key, token, &state),
+        } => run_audit(url, offline, &key, token, state.as_deref()),
         Command::Import {
             file,
             url,
             token,
             batch,
-        } => import(&file, &url, &token, usize::from(batch)),
+        } => required_token(token).and_then(|token| import(&file, &url, &token, usize::from(batch))),
         Command::Log {
             command: LogCommand::Export { url, token, out },
-        } => export_log(&url, &token, &out),
+        } => required_token(token).and_then(|token| export_log(&url, &token, &out)),
         Command::Backup {
             url,
             token,
@@ -429,7 +409,7 @@ fn main() -> ExitCode {
         } => data::stats(data_dir.as_deref(), database.as_deref()),
         Command::Sync {
             command: SyncCommand::Status { url, token },
-        } => sync_status(&url, &token),
+        } => required_token(token).and_then(|token| sync_status(&url, &token)),
         Command::Seal {
             command: SealCommand::Inspect { file },
         } => seal::inspect(&file),
@@ -443,69 +423,38 @@ fn main() -> ExitCode {
                     at,
                     crls,
                 },
-        } => seal::verify(seal::VerifyArgs {
-            file,
-            anchors,
-            intermediates,
-            data,
-            at,
-            crls,
-        }),
+        } => verify::run(
+            &if std::fs::read(&file).is_ok_and(|b| b.starts_with(b"PK\x03\x04")) {
+                verify::Kind::Ofd { file }
+            } else {
+                verify::Kind::Seal { file, data }
+            },
+            &verify::Inputs {
+                anchors: Some(anchors),
+                chain: intermediates,
+                crls,
+                at,
+                format: verify::Format::Json,
+            },
+        ),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("zhengyin: {e:#}");
-            ExitCode::from(2)
+            exit::for_error(&e)
         }
     }
 }
 
-/// Keeps a frontend of a shared database in step with the others, every
-/// [`zhengyin_engine::FOLLOW_INTERVAL`]; a database that is away is retried at the next tick.
-async fn follow_store(state: AppState) {
-    let mut tick = tokio::time::interval(zhengyin_engine::FOLLOW_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = state.follow_store().await {
-            tracing::warn!(error = %e, "following the shared database failed; retrying");
-        }
-    }
-}
-
-/// What serves `GET /v1/backup`.
-type OnlineBackup = Arc<dyn Backup>;
-
-/// The store the configuration names — a cluster's PostgreSQL database, or the embedded one —
-/// and its online backup (the embedded store's; a database has its own tools).
-fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Option<OnlineBackup>)> {
-    Ok(match &config.database {
-        Some(url) => (
-            Arc::new(PgStore::open(url).with_context(|| format!("opening the database {}", redacted(url)))?),
-            None,
-        ),
-        None => {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating {}", config.data_dir.display()))?;
-            let store = Arc::new(
-                SledStore::open_with_cache(&config.data_dir, config.cache_mb << 20).context("opening the database")?,
-            );
-            (store.clone(), Some(store))
-        }
-    })
-}
-
-/// Where the data is, for the log: a database URL without its password, or the folder.
-fn where_data_lives(config: &Config) -> String {
-    match &config.database {
-        Some(url) => redacted(url),
-        None => config.data_dir.display().to_string(),
-    }
+/// The token given with --token or ZHENGYIN_TOKEN (shown as optional in usage lines, since the
+/// variable serves as well).
+fn required_token(token: Option<String>) -> anyhow::Result<String> {
+    token.ok_or_else(|| exit::input("give a token: --token TOKEN, or set ZHENGYIN_TOKEN"))
 }
 
 /// A database URL without its password (never logged nor printed).
-fn redacted(url: &str) -> String {
+pub(crate) fn redacted(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut u) => {
             if u.password().is_some() {
@@ -536,6 +485,12 @@ fn holder_token(
     ttl: i64,
 ) -> anyhow::Result<ExitCode> {
     use zhengyin_engine::identity::{mint_holder_token, HolderTokenClaims};
+    if !key.exists() {
+        anyhow::bail!(
+            "{} does not exist: give --key, or --keys-dir with the example keys (keys-example/ in the repository)",
+            key.display()
+        );
+    }
     let key = FileKey::from_pem_file(key).with_context(|| format!("loading {}", key.display()))?;
     let code_type = zhengyin_model::HolderCodeType::parse(holder_type)?;
     code_type.check_code(holder)?;
@@ -558,266 +513,12 @@ fn holder_token(
     Ok(ExitCode::SUCCESS)
 }
 
-fn serve(config_path: Option<PathBuf>, demo: bool, keys_dir: &Path, overrides: Overrides) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
-    let mut config = match &config_path {
-        Some(path) => Config::load(path)?,
-        None => Config::demo(keys_dir),
-    };
-    if let Some(l) = overrides.listen {
-        config.listen = l;
-    }
-    if let Some(d) = overrides.data_dir {
-        config.data_dir = d;
-    }
-    if let Some(url) = overrides.database {
-        config.database = Some(url);
-    }
-    if let Some(n) = overrides.signature_cache {
-        config.signature_cache = n;
-    }
-    if let Some(ms) = overrides.header_read_timeout_ms {
-        config.header_read_timeout_ms = ms;
-    }
-    if let Some(ms) = overrides.body_read_timeout_ms {
-        config.body_read_timeout_ms = ms;
-    }
-    if let Some(n) = overrides.max_connections {
-        config.max_connections = n;
-    }
-    if let Some(origin) = overrides.origin {
-        config.log_origin = origin;
-    }
-    if let Some(seconds) = overrides.max_staleness_seconds {
-        config.sync.max_staleness_seconds = seconds;
-    }
-    if let Some(page) = overrides.sync_page_size {
-        config.sync.page_size = page;
-    }
-    config.webhooks.extend(overrides.webhooks);
-    anyhow::ensure!(
-        demo || (overrides.sources.is_empty() && overrides.demo_authorities.is_none()),
-        "--source and --demo-authorities go with --demo; a configuration file lists [[sync.sources]]"
-    );
-    let mut sources = Vec::new();
-    for source in &config.sync.sources {
-        let token = std::fs::read_to_string(&source.token_file)
-            .with_context(|| format!("reading the token of {}", source.origin))?;
-        let anchors = std::fs::read_to_string(&source.trust_anchors)
-            .with_context(|| format!("reading the trust anchors of {}", source.origin))?;
-        sources.push((source.clone(), token.trim().to_owned(), anchors));
-    }
-    if demo {
-        let log_key = FileKey::from_pem_file(&keys_dir.join("log-ed25519.key")).context("the example log key")?;
-        let anchors = std::fs::read_to_string(keys_dir.join("root-ca.pem")).context("the example root")?;
-        for s in &overrides.sources {
-            let verifier =
-                zhengyin_tlog::NoteVerifier::new(&s.origin, zhengyin_crypto::Signer::public_key(&log_key).clone())
-                    .map_err(|e| anyhow::anyhow!("--source {}: {e}", s.origin))?;
-            let source = config::SourceConfig {
-                origin: s.origin.clone(),
-                url: s.url.clone(),
-                log_key: verifier.encode(),
-                trust_anchors: keys_dir.join("root-ca.pem"),
-                token_file: PathBuf::new(),
-            };
-            sources.push((source, "demo-node".to_owned(), anchors.clone()));
-        }
-    }
-    let demo = demo.then(|| demo::DemoSettings {
-        keys_dir: keys_dir.to_owned(),
-        authorities: overrides.demo_authorities.unwrap_or_default(),
-    });
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run(config, sources, demo))?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// A source to follow: its configuration, the node token, its anchors (PEM).
-type Source = (config::SourceConfig, String, String);
-
-async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettings>) -> anyhow::Result<()> {
-    let mut anchors_pem = std::fs::read_to_string(&config.trust_anchors)
-        .with_context(|| format!("reading trust anchors {}", config.trust_anchors.display()))?;
-    // Replicated licences are verified here too: their sources' anchors join this node's.
-    for (_, _, pem) in &sources {
-        anchors_pem.push('\n');
-        anchors_pem.push_str(pem);
-    }
-    let anchors = TrustAnchors::from_pem(&anchors_pem).context("parsing trust anchors")?;
-    let mut keyring = Keyring::default();
-    for path in &config.keys {
-        let key = FileKey::from_pem_file(path).with_context(|| format!("loading key {}", path.display()))?;
-        keyring.add(Arc::new(key));
-    }
-    let log_key = FileKey::from_pem_file(&config.log_key)
-        .with_context(|| format!("loading the log key {}", config.log_key.display()))?;
-    let mut mark = mark::CheckpointMark::open(&config.checkpoint_mark())?;
-    let log = LogConfig {
-        origin: config.log_origin.clone(),
-        signer: Arc::new(log_key),
-        published: mark.note().map(str::to_owned),
-    };
-    let (store, backups) = open_store(&config)?;
-    let mut engine = Engine::new(
-        store,
-        Arc::new(SystemClock),
-        Arc::new(SystemRandom),
-        anchors,
-        keyring,
-        log,
-    )
-    .await?
-    .with_signature_cache(config.signature_cache)
-    .with_calendar(config.calendar.clone())
-    .context("the working-day calendar")?;
-    if let Some(maker) = &config.seal_maker {
-        let key = FileKey::from_pem_file(&maker.key)
-            .with_context(|| format!("loading the seal-maker key {}", maker.key.display()))?;
-        let mut chain = String::new();
-        for path in &maker.certificates {
-            chain += &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        }
-        let maker = SealMaker::new(&chain, Arc::new(key), engine.anchors(), time::OffsetDateTime::now_utc())
-            .context("the seal maker")?;
-        engine = engine.with_seal_maker(maker);
-    }
-    if let Some(path) = &config.token_key {
-        let key = FileKey::from_pem_file(path).with_context(|| format!("loading the token key {}", path.display()))?;
-        engine = engine.with_token_key(Arc::new(key));
-    }
-    let mut webhooks = std::collections::HashMap::new();
-    for hook in &config.webhooks {
-        let url = reqwest::Url::parse(&hook.url).with_context(|| format!("webhook of {}", hook.department))?;
-        anyhow::ensure!(
-            matches!(url.scheme(), "http" | "https"),
-            "webhook of {}: an http or https URL",
-            hook.department
-        );
-        webhooks.insert(hook.department.clone(), hook.url.clone());
-    }
-    engine = engine
-        .with_webhooks(webhooks)
-        .with_evidence_limit(config.evidence_limit);
-    if let Some(identity) = &config.identity {
-        engine = engine.with_identity(identity.load().context("the identity platforms")?);
-    }
-    engine = engine.with_max_staleness(time::Duration::seconds(config.sync.max_staleness_seconds.max(1)));
-    let engine = Arc::new(engine);
-    if let Some(why) = engine.signing_halted() {
-        eprintln!(
-            "WARNING: this node signs nothing: {why} (The published checkpoint is remembered in {}; delete that \
-             file only for a node no one else has seen, such as a demo whose data folder was removed.)",
-            config.checkpoint_mark().display()
-        );
-    }
-    if let Some(demo) = &demo {
-        if engine.signing_halted().is_none() {
-            demo::seed(&engine, demo).await?;
-        }
-        eprintln!(
-            "WARNING: demo mode. The keys in {} and these tokens are EXAMPLES ONLY:",
-            demo.keys_dir.display()
-        );
-        for (token, role) in demo::token_table() {
-            eprintln!("  {token:<26} {}", serde_json::to_string(&role).unwrap_or_default());
-        }
-    }
-    engine
-        .publish_checkpoint()
-        .await
-        .context("publishing the first checkpoint")?;
-    mark::keep(&engine, &mut mark);
-    eprintln!(
-        "signature log {}: verifier key {}",
-        config.log_origin,
-        engine.log_verifier()?
-    );
-    tokio::spawn(mark::publish_checkpoints(Arc::clone(&engine), mark));
-    tokio::spawn(notify::deliver(Arc::clone(&engine)));
-    let pace = sync::Pace {
-        poll: std::time::Duration::from_millis(config.sync.poll_interval_ms.max(10)),
-        page: config.sync.page_size,
-    };
-    for (source, token, anchors) in sources {
-        let verifier = zhengyin_tlog::NoteVerifier::parse(&source.log_key)
-            .map_err(|e| anyhow::anyhow!("the log key of {}: {e}", source.origin))?;
-        let anchors = TrustAnchors::from_pem(&anchors).with_context(|| format!("the anchors of {}", source.origin))?;
-        anyhow::ensure!(
-            !anchors.certificates().is_empty(),
-            "the anchors of {} hold no certificate",
-            source.origin
-        );
-        let feed = sync::HttpFeed::new(&source.url, token)?;
-        tracing::info!(origin = %source.origin, url = %source.url, "following a source");
-        let source = zhengyin_engine::sync::SyncSource {
-            origin: source.origin,
-            verifier,
-            anchors,
-        };
-        engine.watch_source(&source.origin);
-        tokio::spawn(sync::follow(Arc::clone(&engine), source, feed, pace));
-    }
-    let tokens = Tokens::from_config(&config.tokens)?;
-    let mut state = AppState::new(Arc::clone(&engine), tokens)?;
-    if let Some(store) = backups {
-        state = state.with_backups(store);
-    }
-    if config.database.is_some() {
-        tokio::spawn(follow_store(state.clone()));
-    }
-    let app = zhengyin_http::app(
-        state,
-        HttpConfig {
-            body_limit: config.body_limit,
-            batch_limit: config.batch_limit,
-            batch_body_limit: config.batch_body_limit,
-            body_read_timeout: config.serve_limits().body_read_timeout,
-        },
-    );
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.listen))?;
-    let address = listener.local_addr()?;
-    tracing::info!(%address, data = %where_data_lives(&config), "zhengyin listening");
-    // One machine-readable line on stdout, for scripts and tests that start the server on port 0.
-    say!("zhengyin listening on http://{address}");
-    zhengyin_http::serve(listener, app, config.serve_limits(), shutdown_signal()).await;
-    // Journaled use records would be committed at the next start anyway; doing it now leaves
-    // the log complete while the node is down.
-    if let Err(e) = engine.settle_use_records().await {
-        tracing::error!(error = %e, "committing use records at shutdown failed");
-    }
-    tracing::info!("stopped");
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-}
-
 fn run_audit(
     url: Option<String>,
     offline: Option<PathBuf>,
     key: &str,
     token: Option<String>,
-    state: &Path,
+    state: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let source = match (url, offline) {
         (Some(url), None) => {
@@ -831,6 +532,9 @@ fn run_audit(
     match runtime.block_on(audit::audit(&source, key, state))? {
         audit::Outcome::Ok(summary) => {
             say!("{summary}");
+            if state.is_none() {
+                say!("(no --state: nothing kept, so the next audit cannot check consistency with this one)");
+            }
             Ok(ExitCode::SUCCESS)
         }
         audit::Outcome::Failed(problem) => {
@@ -904,54 +608,4 @@ fn export_log(url: &str, token: &str, out: &Path) -> anyhow::Result<ExitCode> {
     let size = runtime.block_on(audit::export(audit::Client::new(url, token), out))?;
     say!("exported {size} entries and the checkpoint to {}", out.display());
     Ok(ExitCode::SUCCESS)
-}
-
-fn verify(licence: &Path, anchors: &Path, certs: &[PathBuf], token_key: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(licence).with_context(|| format!("reading {}", licence.display()))?;
-    let anchors_pem = std::fs::read_to_string(anchors).with_context(|| format!("reading {}", anchors.display()))?;
-    let roots = TrustAnchors::from_pem(&anchors_pem).context("parsing trust anchors")?;
-    if roots.certificates().is_empty() {
-        anyhow::bail!("{} holds no certificate", anchors.display());
-    }
-    let chains = certs
-        .iter()
-        .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let now = time::OffsetDateTime::now_utc();
-    let is_copy = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .is_ok_and(|v| v["type"] == zhengyin_engine::annotated::ANNOTATED_COPY);
-    let report = if is_copy {
-        let key = match token_key {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                let der = zhengyin_crypto::pem::decode_label(&text, "PUBLIC KEY")
-                    .ok()
-                    .and_then(|blocks| blocks.into_iter().next())
-                    .with_context(|| format!("{}: no PUBLIC KEY block", path.display()))?;
-                Some(zhengyin_crypto::PublicKey::from_spki_der(&der).context("the token key")?)
-            }
-            None => None,
-        };
-        let mut inner_error = None;
-        let report = zhengyin_engine::annotated::verify_annotated_copy(&bytes, key.as_ref(), now, |licence| {
-            zhengyin_engine::verify_offline(licence, roots, &chains, now, None).unwrap_or_else(|e| {
-                inner_error = Some(e.to_string());
-                zhengyin_model::ReportBuilder::new(&["licence"]).finish(now)
-            })
-        });
-        if let Some(e) = inner_error {
-            anyhow::bail!("the licence inside: {e}");
-        }
-        report
-    } else {
-        zhengyin_engine::verify_offline(&bytes, roots, &chains, now, None)?
-    };
-    say!("{}", serde_json::to_string_pretty(&report)?);
-    // Offline the status is unknown, so the best verdict is INDETERMINATE; exit 0 means
-    // "no check failed", 1 means INVALID.
-    Ok(if report.verdict == Verdict::Invalid {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
 }

@@ -1,0 +1,401 @@
+//! `zhengyin serve`: the configuration (file or demo) with the command line's overrides, the
+//! store, the engine and the HTTP API wired together, and the background tasks (checkpoint
+//! publication and its mark, sync, webhook delivery, following a shared database) that run
+//! beside it until a shutdown signal.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use zhengyin_crypto::{FileKey, TrustAnchors};
+use zhengyin_engine::{Engine, Keyring, LogConfig, SealMaker, SystemClock, SystemRandom};
+use zhengyin_http::{AppState, HttpConfig, Tokens};
+use zhengyin_store::{Backup, PgStore, SledStore, Store};
+
+use crate::config::{self, Config};
+use crate::{demo, logging, mark, notify, redacted, sync};
+
+/// How the server logs.
+#[derive(clap::Args)]
+pub(crate) struct LogOptions {
+    /// Log lines as JSON objects or as text [default: json when stdout is not a terminal, text
+    /// when it is].
+    #[arg(long, value_enum)]
+    log_format: Option<logging::LogFormat>,
+    /// The level of Zhengyin's own log lines (error, warn, info, debug, trace); other crates log
+    /// at warn. RUST_LOG, when set, replaces this filter.
+    #[arg(long, default_value = "info", env = "ZHENGYIN_LOG_LEVEL")]
+    log_level: tracing::Level,
+}
+
+/// Settings given on the command line win over the configuration file.
+#[derive(clap::Args)]
+pub(crate) struct Overrides {
+    /// The signature log's origin (this node's name in checkpoints and to upstream nodes)
+    /// [default: the configuration's `log_origin`; zhengyin.example/demo with --demo].
+    #[arg(long)]
+    origin: Option<String>,
+    /// With --demo: which example authorities this node registers, comma-separated from
+    /// ed25519,p256,rsa2048,sm2 (default all), or `none` for a node that only aggregates.
+    #[arg(long, value_delimiter = ',')]
+    demo_authorities: Option<Vec<String>>,
+    /// With --demo: aggregate the demo node at URL whose log origin is ORIGIN, as `ORIGIN=URL`
+    /// (repeatable). Its log key, trust anchors and node token are the example ones.
+    #[arg(long = "source")]
+    sources: Vec<DemoSource>,
+    /// How old a source's data may be before its licences' status is stale, seconds
+    /// [default: 300, or the configuration's].
+    #[arg(long)]
+    max_staleness_seconds: Option<i64>,
+    /// Entries per page when pulling a source, 1 to 1000 [default: 1000, or the configuration's].
+    #[arg(long)]
+    sync_page_size: Option<u64>,
+    /// Listen address [default: 127.0.0.1:8080, or the configuration's].
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Database folder of the embedded store [default: data, or the configuration's].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Run as a frontend of a cluster over this PostgreSQL database instead of the embedded
+    /// store: postgres://user:password@host:port/database (or set ZHENGYIN_DATABASE).
+    #[arg(long, env = "ZHENGYIN_DATABASE", hide_env_values = true)]
+    database: Option<String>,
+    /// Entries in the verified-signature cache, 0 = off [default: 100000, or the configuration's].
+    #[arg(long)]
+    signature_cache: Option<usize>,
+    /// How long a client may take to send request headers, or stay idle between requests, ms
+    /// [default: 10000].
+    #[arg(long)]
+    header_read_timeout_ms: Option<u64>,
+    /// How long a client may take to send a request body, ms [default: 30000].
+    #[arg(long)]
+    body_read_timeout_ms: Option<u64>,
+    /// The most connections open at once [default: 4096].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// A department's webhook for objection notifications, `DEPARTMENT=URL` (repeatable; adds to
+    /// the configuration's `[[webhooks]]`).
+    #[arg(long = "webhook")]
+    webhooks: Vec<config::WebhookConfig>,
+}
+
+/// `ORIGIN=URL` of a demo source.
+#[derive(Clone)]
+struct DemoSource {
+    origin: String,
+    url: String,
+}
+
+impl std::str::FromStr for DemoSource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (origin, url) = s.split_once('=').ok_or("expected ORIGIN=URL")?;
+        Ok(Self {
+            origin: origin.to_owned(),
+            url: url.to_owned(),
+        })
+    }
+}
+
+/// Keeps a frontend of a shared database in step with the others, every
+/// [`zhengyin_engine::FOLLOW_INTERVAL`]; a database that is away is retried at the next tick.
+async fn follow_store(state: AppState) {
+    let mut tick = tokio::time::interval(zhengyin_engine::FOLLOW_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.follow_store().await {
+            tracing::warn!(error = %e, "following the shared database failed; retrying");
+        }
+    }
+}
+
+/// What serves `GET /v1/backup`.
+type OnlineBackup = Arc<dyn Backup>;
+
+/// The store the configuration names — a cluster's PostgreSQL database, or the embedded one —
+/// and its online backup (the embedded store's; a database has its own tools).
+fn open_store(config: &Config) -> anyhow::Result<(Arc<dyn Store>, Option<OnlineBackup>)> {
+    Ok(match &config.database {
+        Some(url) => (
+            Arc::new(PgStore::open(url).with_context(|| format!("opening the database {}", redacted(url)))?),
+            None,
+        ),
+        None => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating {}", config.data_dir.display()))?;
+            let store = Arc::new(
+                SledStore::open_with_cache(&config.data_dir, config.cache_mb << 20).context("opening the database")?,
+            );
+            (store.clone(), Some(store))
+        }
+    })
+}
+
+/// Where the data is, for the log: a database URL without its password, or the folder.
+fn where_data_lives(config: &Config) -> String {
+    match &config.database {
+        Some(url) => redacted(url),
+        None => config.data_dir.display().to_string(),
+    }
+}
+
+pub(crate) fn serve(
+    config_path: Option<PathBuf>,
+    demo: bool,
+    keys_dir: &Path,
+    overrides: Overrides,
+    log: &LogOptions,
+) -> anyhow::Result<ExitCode> {
+    let _log = logging::init(log.log_format, log.log_level)?;
+    let mut config = match &config_path {
+        Some(path) => Config::load(path)?,
+        None => Config::demo(keys_dir),
+    };
+    if let Some(l) = overrides.listen {
+        config.listen = l;
+    }
+    if let Some(d) = overrides.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(url) = overrides.database {
+        config.database = Some(url);
+    }
+    if let Some(n) = overrides.signature_cache {
+        config.signature_cache = n;
+    }
+    if let Some(ms) = overrides.header_read_timeout_ms {
+        config.header_read_timeout_ms = ms;
+    }
+    if let Some(ms) = overrides.body_read_timeout_ms {
+        config.body_read_timeout_ms = ms;
+    }
+    if let Some(n) = overrides.max_connections {
+        config.max_connections = n;
+    }
+    if let Some(origin) = overrides.origin {
+        config.log_origin = origin;
+    }
+    if let Some(seconds) = overrides.max_staleness_seconds {
+        config.sync.max_staleness_seconds = seconds;
+    }
+    if let Some(page) = overrides.sync_page_size {
+        config.sync.page_size = page;
+    }
+    config.webhooks.extend(overrides.webhooks);
+    anyhow::ensure!(
+        demo || (overrides.sources.is_empty() && overrides.demo_authorities.is_none()),
+        "--source and --demo-authorities go with --demo; a configuration file lists [[sync.sources]]"
+    );
+    let mut sources = Vec::new();
+    for source in &config.sync.sources {
+        let token = std::fs::read_to_string(&source.token_file)
+            .with_context(|| format!("reading the token of {}", source.origin))?;
+        let anchors = std::fs::read_to_string(&source.trust_anchors)
+            .with_context(|| format!("reading the trust anchors of {}", source.origin))?;
+        sources.push((source.clone(), token.trim().to_owned(), anchors));
+    }
+    if demo {
+        let log_key = FileKey::from_pem_file(&keys_dir.join("log-ed25519.key")).context("the example log key")?;
+        let anchors = std::fs::read_to_string(keys_dir.join("root-ca.pem")).context("the example root")?;
+        for s in &overrides.sources {
+            let verifier =
+                zhengyin_tlog::NoteVerifier::new(&s.origin, zhengyin_crypto::Signer::public_key(&log_key).clone())
+                    .map_err(|e| anyhow::anyhow!("--source {}: {e}", s.origin))?;
+            let source = config::SourceConfig {
+                origin: s.origin.clone(),
+                url: s.url.clone(),
+                log_key: verifier.encode(),
+                trust_anchors: keys_dir.join("root-ca.pem"),
+                token_file: PathBuf::new(),
+            };
+            sources.push((source, "demo-node".to_owned(), anchors.clone()));
+        }
+    }
+    let demo = demo.then(|| demo::DemoSettings {
+        keys_dir: keys_dir.to_owned(),
+        authorities: overrides.demo_authorities.unwrap_or_default(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(config, sources, demo))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A source to follow: its configuration, the node token, its anchors (PEM).
+type Source = (config::SourceConfig, String, String);
+
+async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettings>) -> anyhow::Result<()> {
+    let mut anchors_pem = std::fs::read_to_string(&config.trust_anchors)
+        .with_context(|| format!("reading trust anchors {}", config.trust_anchors.display()))?;
+    // Replicated licences are verified here too: their sources' anchors join this node's.
+    for (_, _, pem) in &sources {
+        anchors_pem.push('\n');
+        anchors_pem.push_str(pem);
+    }
+    let anchors = TrustAnchors::from_pem(&anchors_pem).context("parsing trust anchors")?;
+    let mut keyring = Keyring::default();
+    for path in &config.keys {
+        let key = FileKey::from_pem_file(path).with_context(|| format!("loading key {}", path.display()))?;
+        keyring.add(Arc::new(key));
+    }
+    let log_key = FileKey::from_pem_file(&config.log_key)
+        .with_context(|| format!("loading the log key {}", config.log_key.display()))?;
+    let mut mark = mark::CheckpointMark::open(&config.checkpoint_mark())?;
+    let log = LogConfig {
+        origin: config.log_origin.clone(),
+        signer: Arc::new(log_key),
+        published: mark.note().map(str::to_owned),
+    };
+    let (store, backups) = open_store(&config)?;
+    let mut engine = Engine::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(SystemRandom),
+        anchors,
+        keyring,
+        log,
+    )
+    .await?
+    .with_signature_cache(config.signature_cache)
+    .with_calendar(config.calendar.clone())
+    .context("the working-day calendar")?;
+    if let Some(maker) = &config.seal_maker {
+        let key = FileKey::from_pem_file(&maker.key)
+            .with_context(|| format!("loading the seal-maker key {}", maker.key.display()))?;
+        let mut chain = String::new();
+        for path in &maker.certificates {
+            chain += &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        }
+        let maker = SealMaker::new(&chain, Arc::new(key), engine.anchors(), time::OffsetDateTime::now_utc())
+            .context("the seal maker")?;
+        engine = engine.with_seal_maker(maker);
+    }
+    if let Some(path) = &config.token_key {
+        let key = FileKey::from_pem_file(path).with_context(|| format!("loading the token key {}", path.display()))?;
+        engine = engine.with_token_key(Arc::new(key));
+    }
+    let mut webhooks = std::collections::HashMap::new();
+    for hook in &config.webhooks {
+        let url = reqwest::Url::parse(&hook.url).with_context(|| format!("webhook of {}", hook.department))?;
+        anyhow::ensure!(
+            matches!(url.scheme(), "http" | "https"),
+            "webhook of {}: an http or https URL",
+            hook.department
+        );
+        webhooks.insert(hook.department.clone(), hook.url.clone());
+    }
+    engine = engine
+        .with_webhooks(webhooks)
+        .with_evidence_limit(config.evidence_limit);
+    if let Some(identity) = &config.identity {
+        engine = engine.with_identity(identity.load().context("the identity platforms")?);
+    }
+    engine = engine.with_max_staleness(time::Duration::seconds(config.sync.max_staleness_seconds.max(1)));
+    let engine = Arc::new(engine);
+    if let Some(why) = engine.signing_halted() {
+        eprintln!(
+            "WARNING: this node signs nothing: {why} (The published checkpoint is remembered in {}; delete that \
+             file only for a node no one else has seen, such as a demo whose data folder was removed.)",
+            config.checkpoint_mark().display()
+        );
+    }
+    if let Some(demo) = &demo {
+        if engine.signing_halted().is_none() {
+            demo::seed(&engine, demo).await?;
+        }
+        eprintln!(
+            "WARNING: demo mode. The keys in {} and these tokens are EXAMPLES ONLY:",
+            demo.keys_dir.display()
+        );
+        for (token, role) in demo::token_table() {
+            eprintln!("  {token:<26} {}", serde_json::to_string(&role).unwrap_or_default());
+        }
+    }
+    engine
+        .publish_checkpoint()
+        .await
+        .context("publishing the first checkpoint")?;
+    mark::keep(&engine, &mut mark);
+    eprintln!(
+        "signature log {}: verifier key {}",
+        config.log_origin,
+        engine.log_verifier()?
+    );
+    tokio::spawn(mark::publish_checkpoints(Arc::clone(&engine), mark));
+    tokio::spawn(notify::deliver(Arc::clone(&engine)));
+    let pace = sync::Pace {
+        poll: std::time::Duration::from_millis(config.sync.poll_interval_ms.max(10)),
+        page: config.sync.page_size,
+    };
+    for (source, token, anchors) in sources {
+        let verifier = zhengyin_tlog::NoteVerifier::parse(&source.log_key)
+            .map_err(|e| anyhow::anyhow!("the log key of {}: {e}", source.origin))?;
+        let anchors = TrustAnchors::from_pem(&anchors).with_context(|| format!("the anchors of {}", source.origin))?;
+        anyhow::ensure!(
+            !anchors.certificates().is_empty(),
+            "the anchors of {} hold no certificate",
+            source.origin
+        );
+        let feed = sync::HttpFeed::new(&source.url, token)?;
+        tracing::info!(origin = %source.origin, url = %source.url, "following a source");
+        let source = zhengyin_engine::sync::SyncSource {
+            origin: source.origin,
+            verifier,
+            anchors,
+        };
+        engine.watch_source(&source.origin);
+        tokio::spawn(sync::follow(Arc::clone(&engine), source, feed, pace));
+    }
+    let tokens = Tokens::from_config(&config.tokens)?;
+    let mut state = AppState::new(Arc::clone(&engine), tokens)?;
+    if let Some(store) = backups {
+        state = state.with_backups(store);
+    }
+    if config.database.is_some() {
+        tokio::spawn(follow_store(state.clone()));
+    }
+    let app = zhengyin_http::app(
+        state,
+        HttpConfig {
+            body_limit: config.body_limit,
+            batch_limit: config.batch_limit,
+            batch_body_limit: config.batch_body_limit,
+            body_read_timeout: config.serve_limits().body_read_timeout,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, data = %where_data_lives(&config), "zhengyin listening");
+    // One machine-readable line on stdout, for scripts and tests that start the server on port 0.
+    say!("zhengyin listening on http://{address}");
+    zhengyin_http::serve(listener, app, config.serve_limits(), shutdown_signal()).await;
+    // Journaled use records would be committed at the next start anyway; doing it now leaves
+    // the log complete while the node is down.
+    if let Err(e) = engine.settle_use_records().await {
+        tracing::error!(error = %e, "committing use records at shutdown failed");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
