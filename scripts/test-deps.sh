@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond the Rust toolchain, when missing (Debian packages):
-# Python 3 with venv and Node.js with npm (generated clients), and
-# PostgreSQL's server, for the cluster tests (they start throwaway clusters of their own).
+# Python 3 with venv and Node.js with npm (generated clients), PostgreSQL's server, for the
+# cluster tests (they start throwaway clusters of their own), and promtool (the metrics tests
+# and the rules in deploy/; Debian 12's prometheus 2.42).
 set -euo pipefail
 PG_MAJOR=15
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
@@ -28,4 +29,12 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+fi
+# promtool (Debian's prometheus package), for the exposition and the alert rules in deploy/.
+if ! command -v promtool >/dev/null; then
+  echo "installing prometheus (for promtool) for the metrics tests"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi

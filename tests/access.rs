@@ -207,15 +207,7 @@ async fn an_approval_system_uses_a_licence_and_the_holder_sees_it() {
     );
 
     // Verifying a presented licence is a use too: recorded, named in a response header.
-    let signed = http
-        .get(server.at(&format!("/v1/licences/{id}")))
-        .bearer_auth(DEFINER)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let signed = common::licence_bytes(&http, &server, &id, DEFINER).await;
     let r = http
         .post(server.at(&format!("/v1/verify?{}", common::PURPOSE)))
         .bearer_auth(DEPARTMENT)

@@ -42,7 +42,12 @@ fn offline_verification_checks_signature_and_chain() {
     let dir = TempDir::new("cli");
     let licence = worked_example_licence(&dir);
     let out = verify(&licence, &chain_file(&dir));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "INDETERMINATE exits 3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["verdict"], "INDETERMINATE", "no status offline: {report}");
     let signature = report["checks"]
@@ -204,4 +209,162 @@ fn seal_inspect_and_verify_offline() {
     let out = run(&["seal".as_ref(), "inspect".as_ref(), anchors.as_os_str()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("neither a seal nor a signature"));
+}
+
+fn zhengyin(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    Command::new(common::binary())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+/// `verify licence|copy|seal|ofd` share their options and exit by the verdict; the old spellings
+/// answer the same.
+#[test]
+fn every_verify_has_one_shape_and_exits_by_its_verdict() {
+    let dir = TempDir::new("cli-verify");
+    let licence = worked_example_licence(&dir);
+    let chain = chain_file(&dir);
+    let anchors = root().join("keys-example/root-ca.pem");
+    let (licence, anchors) = (licence.to_str().unwrap(), anchors.to_str().unwrap());
+    let here = root();
+    // `verify licence` of the worked example with the example anchors, then `extra`.
+    let verify_licence = |extra: &[&str]| {
+        let mut args = vec!["verify", "licence", licence, "--anchors", anchors];
+        args.extend_from_slice(extra);
+        zhengyin(&args, &here)
+    };
+
+    let out = verify_licence(&["--chain", &chain, "--format", "text"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("INDETERMINATE\n"), "{text}");
+    assert!(
+        text.lines().any(|l| l.contains("passed") && l.contains("signature")),
+        "{text}"
+    );
+
+    // A CRL of the issuing CA that lists the signing certificate (key compromise): INVALID.
+    let crl = root().join("keys-example/test-only/issuing-ca-revocations.crl.pem");
+    let issuing_ca = root().join("keys-example/issuing-ca.pem");
+    let out = verify_licence(&["--chain", &chain, "--crl", crl.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("revoked"));
+    // A CRL no given CA signed is an input error.
+    let out = verify_licence(&["--chain", issuing_ca.to_str().unwrap(), "--crl", anchors]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    // --at: the report is evaluated at that time; offline, no registry is claimed.
+    let out = verify_licence(&["--chain", &chain, "--at", "2030-01-01T00:00:00Z"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["evaluated_at"], "2030-01-01T00:00:00Z", "{report}");
+    let registry = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "registry")
+        .unwrap();
+    assert!(registry["message"].as_str().unwrap().contains("offline"), "{registry}");
+    // A licence needs its signing certificate.
+    let out = verify_licence(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--chain"));
+
+    // Seals: the new and the old spelling give the same report and status.
+    let seal = ofdrw("SignedValueV4.dat");
+    let new = zhengyin(&["verify", "seal", seal.to_str().unwrap(), "--anchors", anchors], &here);
+    let old = zhengyin(&["seal", "verify", seal.to_str().unwrap(), "--anchors", anchors], &here);
+    assert_eq!(new.status.code(), old.status.code());
+    let report = |out: &std::process::Output| {
+        let mut report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["evaluated_at"] = Value::Null; // "now", a moment apart
+        report
+    };
+    assert_eq!(report(&new), report(&old));
+    assert!(
+        matches!(new.status.code(), Some(1 | 3)),
+        "{}",
+        String::from_utf8_lossy(&new.stdout)
+    );
+    let out = zhengyin(&["verify", "seal", seal.to_str().unwrap()], &here);
+    assert_eq!(out.status.code(), Some(2), "no --anchors");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--anchors"));
+}
+
+#[test]
+fn every_help_states_the_exit_statuses() {
+    for args in [
+        vec!["--help"],
+        vec!["verify", "--help"],
+        vec!["verify", "licence", "--help"],
+        vec!["serve", "--help"],
+        vec!["audit", "--help"],
+        vec!["seal", "verify", "--help"],
+        vec!["store", "copy", "--help"],
+    ] {
+        let out = zhengyin(&args, &root());
+        assert!(out.status.success(), "{args:?}");
+        let help = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            help.contains("Exit status: 0 VALID") && help.contains("3 INDETERMINATE"),
+            "{args:?}: {help}"
+        );
+    }
+    let serve = String::from_utf8(zhengyin(&["serve", "--help"], &root()).stdout).unwrap();
+    for default in ["[default: 127.0.0.1:8080", "[default: data", "[default: keys-example]"] {
+        assert!(serve.contains(default), "serve --help shows {default}: {serve}");
+    }
+}
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_same_definition() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = zhengyin(&["completions", shell], &root());
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            script.contains("zhengyin") && script.contains("verify"),
+            "{shell}: {script}"
+        );
+    }
+    let out = zhengyin(&["completions", "tcsh-9"], &root());
+    assert_eq!(out.status.code(), Some(2));
+    let man = String::from_utf8(zhengyin(&["man"], &root()).stdout).unwrap();
+    assert!(man.contains(".TH zhengyin 1") && man.contains("Exit status"), "{man}");
+}
+
+/// From any folder, nothing written there unless asked; a node that cannot be reached exits 4.
+#[test]
+fn paths_resolve_from_any_folder_and_nothing_lands_in_the_current_one() {
+    let elsewhere = TempDir::new("cli-elsewhere");
+    let keys = root().join("keys-example");
+    let out = zhengyin(
+        &[
+            "holder-token",
+            "--holder",
+            "91350100M000100Y43",
+            "--keys-dir",
+            keys.to_str().unwrap(),
+        ],
+        &elsewhere.0,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = zhengyin(&["holder-token", "--holder", "91350100M000100Y43"], &elsewhere.0);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--keys-dir"));
+
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let key = "zhengyin.example/demo+05190cb8+AQ4jO0Kz+uAb3sVpwVuPL5Xe9bzdMXpAcaNOE3SDeH/3";
+    let out = zhengyin(
+        &["audit", "--url", &dead, "--key", key, "--token", "demo-auditor"],
+        &elsewhere.0,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "unreachable: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(&elsewhere.0).unwrap().collect();
+    assert!(left.is_empty(), "written to the current folder: {left:?}");
 }

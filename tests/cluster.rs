@@ -433,3 +433,28 @@ async fn a_standby_promoted_after_the_primary_dies_holds_every_acknowledged_lice
     .await;
     nothing_lost(&http, (&a, &b), &known, &acknowledged, (&standby, &name)).await;
 }
+
+/// `/readyz` follows the database: 503 `store.unwritable` while it is down, ready again once it
+/// is back, without a restart of the frontend.
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_fails_while_the_database_is_down_and_returns_with_it() {
+    let own = zhengyin_testdb::Cluster::start().unwrap();
+    let a = frontend(&own.database().unwrap());
+    let http = Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let readiness = || async {
+        let r = http.get(a.at("/readyz")).send().await.unwrap();
+        (r.status(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(readiness().await.0, StatusCode::OK);
+    own.stop_immediately().unwrap();
+    within("readyz failing with the database down", || async {
+        let (status, body) = readiness().await;
+        status == StatusCode::SERVICE_UNAVAILABLE && body["code"] == "store.unwritable"
+    })
+    .await;
+    own.start_server().unwrap();
+    within("readyz ready with the database back", || async {
+        readiness().await.0 == StatusCode::OK
+    })
+    .await;
+}

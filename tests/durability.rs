@@ -37,17 +37,7 @@ async fn check_present(server: &Server, entries: &[(String, String)], when: &str
             .unwrap();
         assert_eq!(r.status(), 200, "{when}: acknowledged licence {id} lost");
         assert_eq!(r.bytes().await.unwrap(), bytes.as_bytes(), "{when}: {id} changed");
-        let report: serde_json::Value = http
-            .post(server.at("/v1/verify"))
-            .bearer_auth("demo-operator")
-            .header("content-type", "application/json")
-            .body(bytes.clone())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let report = common::verify_at(&http, server, "/v1/verify", "demo-operator", bytes.as_bytes()).await;
         assert_eq!(report["verdict"], "VALID", "{when}: {id}: {report}");
     }
 }

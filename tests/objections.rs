@@ -101,6 +101,27 @@ async fn a_department_objects_the_issuer_corrects_and_verifiers_are_warned_meanw
     assert_eq!(done["state"], "corrected");
     assert_eq!(done["objection"]["workflow"]["history"].as_array().unwrap().len(), 5);
 
+    // The objector's notifications, a page at a time: following the cursor gives the whole list.
+    let (_, all) = get(&http, &server, "/v1/notifications", "demo-verifier").await;
+    let all = all["notifications"].as_array().unwrap().clone();
+    assert!(all.len() >= 3, "a notification per issuer step: {all:?}");
+    let (mut paged, mut after) = (Vec::new(), String::new());
+    loop {
+        let path = format!("/v1/notifications?limit=2&after={after}");
+        let (status, page) = get(&http, &server, &path, "demo-verifier").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let page = page["notifications"].as_array().unwrap().clone();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = last["id"].as_str().unwrap().to_owned();
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+    for bad in ["limit=0", "limit=501"] {
+        let (status, _) = get(&http, &server, &format!("/v1/notifications?{bad}"), "demo-verifier").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+
     // The objector sees the result; the issuer lists the licence's objections; others may not.
     let (status, seen) = get(&http, &server, &format!("/v1/objections/{oid}"), "demo-verifier").await;
     assert_eq!((status, seen["state"].as_str()), (StatusCode::OK, Some("corrected")));

@@ -119,16 +119,8 @@ async fn revoke(http: &Client, city: &Node, alg: &str, id: &str) {
 }
 
 async fn verify(http: &Client, node: &Node, licence: &[u8], fresh: bool) -> Value {
-    http.post(node.server().at(&format!("/v1/verify?fresh={fresh}&{PURPOSE}")))
-        .bearer_auth("demo-verifier")
-        .header("content-type", "application/json")
-        .body(licence.to_vec())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let path = format!("/v1/verify?fresh={fresh}&{PURPOSE}");
+    common::verify_at(http, node.server(), &path, "demo-verifier", licence).await
 }
 
 /// Polls `verify` until the verdict is `want` (at most `limit`); the time it took.

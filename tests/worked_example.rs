@@ -67,7 +67,7 @@ fn the_worked_example_recomputes_byte_for_byte() {
     let anchors = TrustAnchors::from_pem(&read("keys-example/root-ca.pem")).unwrap();
     let chain = read("keys-example/authority-ed25519.pem") + &read("keys-example/issuing-ca.pem");
     let now = time::OffsetDateTime::now_utc();
-    let report = zhengyin_engine::verify_offline(signed.as_bytes(), anchors, &[chain], now, None).unwrap();
+    let report = zhengyin_engine::verify_offline(signed.as_bytes(), anchors, &[chain], Vec::new(), now, None).unwrap();
     let outcome = |code: &str| report.checks.iter().find(|c| c.code == code).map(|c| c.outcome);
     assert_eq!(
         outcome("signature"),

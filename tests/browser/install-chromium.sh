@@ -4,6 +4,7 @@ set -euo pipefail
 if command -v chromedriver >/dev/null && command -v chromium >/dev/null; then
   exit 0
 fi
+echo "installing chromium and chromium-driver (Debian) for the browser tests" >&2
 export DEBIAN_FRONTEND=noninteractive
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"

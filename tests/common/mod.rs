@@ -39,6 +39,7 @@ pub fn binary() -> &'static Path {
 pub struct Server {
     pub child: Child,
     pub url: String,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -49,17 +50,19 @@ impl Server {
 
     /// Starts `zhengyin serve --demo` with its database in `data_dir` and `extra` arguments.
     pub fn start_demo(data_dir: &Path, extra: &[&str]) -> Server {
+        let args = Self::demo_args(data_dir, extra);
+        Self::start_with(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// The arguments of `zhengyin serve --demo` with its database in `data_dir`, then `extra`.
+    pub fn demo_args(data_dir: &Path, extra: &[&str]) -> Vec<String> {
         let keys = root().join("keys-example");
-        let mut args = vec![
-            "serve",
-            "--demo",
-            "--keys-dir",
-            keys.to_str().unwrap(),
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        Self::start_with(&args)
+        let mut args: Vec<String> = ["serve", "--demo", "--keys-dir", keys.to_str().unwrap(), "--data-dir"]
+            .map(str::to_owned)
+            .to_vec();
+        args.push(data_dir.to_str().unwrap().to_owned());
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        args
     }
 
     /// Starts `zhengyin` with `args` (plus `--listen 127.0.0.1:0`).
@@ -70,31 +73,47 @@ impl Server {
     /// Starts `zhengyin` with `args` listening on `listen` (e.g. to restart a node on its port).
     /// Under the PostgreSQL backend, a `serve` gets the database standing for its data folder.
     pub fn start_listening(args: &[&str], listen: &str) -> Server {
+        Self::spawn(args, listen, |command| {
+            command.env("RUST_LOG", "warn");
+        })
+    }
+
+    /// Starts `zhengyin` with `args` on a free port, its environment adjusted by `configure`
+    /// (no `RUST_LOG` unless it sets one); every line it prints is kept in `lines`.
+    pub fn spawn(args: &[&str], listen: &str, configure: impl FnOnce(&mut Command)) -> Server {
         let mut command = Command::new(binary());
         if postgres() && args.first() == Some(&"serve") {
             command.env("ZHENGYIN_DATABASE", database_for(&data_key(args)));
         }
-        let mut child = command
+        command
             .args(args)
             .args(["--listen", listen])
-            .env("RUST_LOG", "warn")
+            .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting zhengyin");
+            .stderr(Stdio::null());
+        configure(&mut command);
+        let mut child = command.spawn().expect("starting zhengyin");
         let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
+        let kept = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(url) = line.strip_prefix("zhengyin listening on ") {
                     let _ = tx.send(url.to_owned());
                 }
+                kept.lock().unwrap().push(line);
             }
         });
         let url = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("the server did not start listening");
-        Server { child, url }
+        Server { child, url, lines }
+    }
+
+    /// The lines the server printed so far.
+    pub fn printed(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
     }
 
     /// Kills the process with SIGKILL, as a crash would.
@@ -224,6 +243,38 @@ pub fn business_licence(number: &str) -> serde_json::Value {
 pub const PURPOSE: &str = "service_item=220100-FOOD-001&use_cause=%E6%A0%B8%E9%AA%8C";
 
 pub const ALGORITHMS: [&str; 4] = ["ed25519", "p256", "rsa2048", "sm2"];
+
+/// A licence's signed bytes, as its reader gets them.
+pub async fn licence_bytes(http: &reqwest::Client, server: &Server, id: &str, token: &str) -> Vec<u8> {
+    let r = http
+        .get(server.at(&format!("/v1/licences/{id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK, "reading licence {id}");
+    r.bytes().await.unwrap().to_vec()
+}
+
+/// `POST path` (a verification, with its query) with the licence's bytes as `token`: the report.
+pub async fn verify_at(
+    http: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    token: &str,
+    licence: &[u8],
+) -> serde_json::Value {
+    http.post(server.at(path))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(licence.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
 
 /// POSTs JSON with a bearer token and returns the JSON answer.
 pub async fn post_json(
