@@ -105,17 +105,14 @@ async fn a_department_objects_the_issuer_corrects_and_verifiers_are_warned_meanw
     let (_, all) = get(&http, &server, "/v1/notifications", "demo-verifier").await;
     let all = all["notifications"].as_array().unwrap().clone();
     assert!(all.len() >= 3, "a notification per issuer step: {all:?}");
-    let (mut paged, mut after) = (Vec::new(), String::new());
-    loop {
-        let path = format!("/v1/notifications?limit=2&after={after}");
-        let (status, page) = get(&http, &server, &path, "demo-verifier").await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        let page = page["notifications"].as_array().unwrap().clone();
-        assert!(page.len() <= 2);
-        let Some(last) = page.last() else { break };
-        after = last["id"].as_str().unwrap().to_owned();
-        paged.extend(page);
-    }
+    let paged = common::every_page(
+        &http,
+        &server,
+        ("/v1/notifications", "notifications", None),
+        "demo-verifier",
+        2,
+    )
+    .await;
     assert_eq!(paged, all);
     for bad in ["limit=0", "limit=501"] {
         let (status, _) = get(&http, &server, &format!("/v1/notifications?{bad}"), "demo-verifier").await;
@@ -184,6 +181,77 @@ async fn a_department_objects_the_issuer_corrects_and_verifiers_are_warned_meanw
     assert_eq!(status, StatusCode::FORBIDDEN);
     let metrics = reqwest::get(server.at("/metrics")).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("zhengyin_objections_overdue 0"), "{metrics}");
+    assert_no_server_errors(&server).await;
+}
+
+/// Each caller lists the objections that concern it, a page at a time: the department its own,
+/// each authority those to its licences, the operator all; `open=true` leaves closed ones out.
+#[tokio::test(flavor = "multi_thread")]
+async fn objections_are_listed_a_page_at_a_time_to_whom_they_concern() {
+    let dir = TempDir::new("objection-listings");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let mut filed = Vec::new();
+    for (authority, number) in [
+        ("demo-authority-ed25519", "LIST-1"),
+        ("demo-authority-ed25519", "LIST-2"),
+        ("demo-authority-p256", "LIST-3"),
+        ("demo-authority-ed25519", "LIST-4"),
+    ] {
+        let (status, issued) = send(&http, &server, "/v1/licences", authority, &business_licence(number)).await;
+        assert_eq!(status, StatusCode::CREATED, "{issued}");
+        let objection = json!({"licence": issued["id"], "fields": [], "kind": "inaccurate", "statement": number});
+        let (status, o) = send(&http, &server, "/v1/objections", "demo-verifier", &objection).await;
+        assert_eq!(status, StatusCode::CREATED, "{o}");
+        filed.push((authority, o["objection"]["id"].as_str().unwrap().to_owned()));
+    }
+    let withdrawn = &filed[1].1;
+    let (status, done) = send(
+        &http,
+        &server,
+        &format!("/v1/objections/{withdrawn}/actions"),
+        "demo-verifier",
+        &json!({"action": "withdraw"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+
+    let list = |path: &'static str, token: &'static str, limit: usize| {
+        let (http, server) = (&http, &server);
+        async move {
+            common::every_page(http, server, (path, "objections", Some("objection")), token, limit)
+                .await
+                .iter()
+                .map(|o| o["objection"]["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let ids = |keep: &dyn Fn(&(&str, String)) -> bool| {
+        filed
+            .iter()
+            .filter(|f| keep(f))
+            .map(|f| f.1.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(list("/v1/objections", "demo-verifier", 1).await, ids(&|_| true));
+    assert_eq!(
+        list("/v1/objections?open=true", "demo-verifier", 2).await,
+        ids(&|f| f.1 != *withdrawn),
+        "a withdrawn objection is not open"
+    );
+    assert_eq!(
+        list("/v1/objections", "demo-authority-ed25519", 2).await,
+        ids(&|f| f.0 == "demo-authority-ed25519")
+    );
+    assert_eq!(
+        list("/v1/objections?open=true", "demo-authority-p256", 1).await,
+        ids(&|f| f.0 == "demo-authority-p256")
+    );
+    assert_eq!(list("/v1/objections", "demo-operator", 3).await, ids(&|_| true));
+    for bad in ["limit=0", "limit=501"] {
+        let (status, p) = get(&http, &server, &format!("/v1/objections?{bad}"), "demo-operator").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {p}");
+    }
     assert_no_server_errors(&server).await;
 }
 

@@ -370,6 +370,31 @@ pub async fn get(
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
 
+/// Follows a listing's cursor: GETs `path` (with its query, if any) `limit` at a time, passing
+/// the last item's `id` (or `key`'s `id`) as `after`, until a page comes back empty; every item,
+/// in order. Each page must answer 200 and hold at most `limit` items.
+pub async fn every_page(
+    http: &reqwest::Client,
+    server: &Server,
+    (path, list, key): (&str, &str, Option<&str>),
+    token: &str,
+    limit: usize,
+) -> Vec<serde_json::Value> {
+    let (mut items, mut after) = (Vec::new(), String::new());
+    let join = if path.contains('?') { '&' } else { '?' };
+    loop {
+        let url = format!("{path}{join}limit={limit}&after={after}");
+        let (status, page) = get(http, server, &url, token).await;
+        assert_eq!(status, reqwest::StatusCode::OK, "{url}: {page}");
+        let page = page[list].as_array().unwrap().clone();
+        assert!(page.len() <= limit, "{url}: {} items", page.len());
+        let Some(last) = page.last() else { return items };
+        let last = key.map_or(last, |k| &last[k]);
+        after = last["id"].as_str().unwrap().to_owned();
+        items.extend(page);
+    }
+}
+
 /// POSTs JSON with a bearer token; the status and the JSON answer (null if none).
 pub async fn send(
     http: &reqwest::Client,

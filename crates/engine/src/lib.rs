@@ -54,14 +54,13 @@ pub use follow::{Followed, FOLLOW_INTERVAL};
 pub use health::NotReady;
 pub use lease::{Lease, LEASE_TIME};
 pub use log::{LogConfig, MAX_ENTRIES_PER_PAGE};
-pub use objections::{
-    FileObjection, ObjectionActor, ObjectionSummary, ObjectionViewer, DEFAULT_EVIDENCE_LIMIT, MAX_EVIDENCE, MAX_TEXT,
-};
+pub use objections::{FileObjection, ObjectionActor, ObjectionSummary, DEFAULT_EVIDENCE_LIMIT, MAX_EVIDENCE, MAX_TEXT};
 pub use registry::Keyring;
 pub use requests::{IssueRequest, RegisterAuthority, RevokeRequest, SuspendRequest, UpdateRequest};
 pub use seals::{MakeSealRequest, PictureRequest, SealMaker, MAX_PICTURE_BYTES};
 pub use verify::{BatchStats, VerifyOptions};
 pub use zhengyin_ses::verify::Protected;
+pub use zhengyin_store::ObjectionScope;
 
 /// Verifies a licence without a registry: signature, format and the certificate chain (given as
 /// PEM chains, leaf first) at signing time, checked against `crls` (CRLs of CAs on the path,
@@ -155,8 +154,9 @@ pub struct Engine {
     sync: sync::SyncStates,
     /// How old a source's data may be before its licences' status is stale.
     max_staleness: time::Duration,
-    /// The licences with an objection ever filed here: verification looks objections up for
-    /// these only (added before the objection is stored, never removed).
+    /// The licences with an open objection at start or one filed since: verification looks
+    /// objections up for these only (added before the objection is stored, never removed; a
+    /// closed objection only costs a lookup that finds nothing open).
     disputed: RwLock<std::collections::HashSet<LicenceId>>,
     /// The log size up to which this frontend's state follows the store (see `follow.rs`).
     followed: std::sync::atomic::AtomicU64,
@@ -247,8 +247,7 @@ impl Engine {
             }
         }
         *engine.write_access() = access::AccessIndex::load(engine.store.as_ref())?;
-        *engine.disputed.write().unwrap_or_else(|p| p.into_inner()) =
-            engine.store.objections()?.into_iter().map(|o| o.licence).collect();
+        *engine.disputed.write().unwrap_or_else(|p| p.into_inner()) = engine.disputed_licences()?;
         let engine = Self {
             sync: sync::SyncStates::load(engine.store.sync_cursors()?, engine.store.incidents()?),
             ..engine

@@ -14,10 +14,14 @@ use zhengyin_model::licence::format_time;
 use zhengyin_model::objection::{Action, Calendar, Channel, Evidence, ObjectionKind, Workflow, DEFAULT_REVIEW_DAYS};
 use zhengyin_model::{Delivery, LicenceId, Notification, Objection, Uscc};
 
+use zhengyin_store::{ObjectionPage, ObjectionScope};
+
 use crate::{log, Engine, EngineError};
 
 /// Most evidence items per objection.
 pub const MAX_EVIDENCE: usize = 20;
+/// Open objections read per page when all of them are walked (metrics, overdue, disputed set).
+const OPEN_PAGE: usize = 500;
 /// Largest evidence file by default (2 MiB); see [`Engine::with_evidence_limit`].
 pub const DEFAULT_EVIDENCE_LIMIT: usize = 2 * 1024 * 1024;
 /// Longest statement or reason, in characters.
@@ -42,17 +46,6 @@ pub struct FileObjection {
     /// For a hotline entry by an operator: who objects (`department:…` or `holder:…`).
     #[serde(default)]
     pub on_behalf_of: Option<String>,
-}
-
-/// Whose objections to list.
-#[derive(Debug, Clone)]
-pub enum ObjectionViewer {
-    /// Every objection (operators, auditors).
-    All,
-    /// Those an objector filed (`department:…` or `holder:…`).
-    Objector(String),
-    /// Those to an issuer's licences.
-    Issuer(Uscc),
 }
 
 /// Who asks for a step.
@@ -429,43 +422,70 @@ impl Engine {
         )))
     }
 
-    /// The objections `viewer` may list: its own as objector (`department:…`/`holder:…`), those to
-    /// an issuer's licences, or all (operators, auditors). Filing order; `open_only` drops closed ones.
-    pub fn objections_for(&self, viewer: &ObjectionViewer, open_only: bool) -> Result<Vec<Objection>, EngineError> {
-        let mut list = self.store.objections()?;
-        list.retain(|o| {
-            let mine = match viewer {
-                ObjectionViewer::All => true,
-                ObjectionViewer::Objector(who) => o.objector == *who,
-                ObjectionViewer::Issuer(uscc) => o.licence.issuer() == uscc,
-            };
-            mine && (!open_only || o.workflow.state().is_open())
-        });
-        Ok(list)
+    /// A page of the objections `scope` covers (filing order), open ones only if asked: at most
+    /// `limit`, with ids after `after`.
+    pub fn objections_for(
+        &self,
+        scope: ObjectionScope,
+        open_only: bool,
+        after: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<Objection>, EngineError> {
+        Ok(self.store.objections_page(&ObjectionPage {
+            scope,
+            open_only,
+            after,
+            limit,
+        })?)
     }
 
-    /// Open objections by state, and how many of them are overdue (one read of the open ones).
+    /// Calls `each` with every open objection, a page at a time: the work in progress, whose
+    /// size the review deadlines bound, never the whole history.
+    fn each_open_objection(&self, mut each: impl FnMut(Objection)) -> Result<(), EngineError> {
+        let mut after = None;
+        loop {
+            let page = self.objections_for(ObjectionScope::All, true, after.take(), OPEN_PAGE)?;
+            let full = page.len() == OPEN_PAGE;
+            after = page.last().map(|o| o.id.clone());
+            page.into_iter().for_each(&mut each);
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Open objections by state, and how many of them are overdue.
     pub fn open_objections_summary(&self) -> Result<ObjectionSummary, EngineError> {
         let now = self.clock.now();
         let mut summary = ObjectionSummary::default();
-        for objection in self.store.open_objections()? {
+        self.each_open_objection(|objection| {
             *summary.by_state.entry(objection.workflow.state().name()).or_default() += 1;
             if objection.workflow.is_overdue(&self.calendar, now) {
                 summary.overdue += 1;
             }
-        }
+        })?;
         Ok(summary)
     }
 
     /// Open objections past their review deadline, as of now (for operators).
     pub fn overdue_objections(&self) -> Result<Vec<Objection>, EngineError> {
         let now = self.clock.now();
-        Ok(self
-            .store
-            .open_objections()?
-            .into_iter()
-            .filter(|o| o.workflow.is_overdue(&self.calendar, now))
-            .collect())
+        let mut overdue = Vec::new();
+        self.each_open_objection(|o| {
+            if o.workflow.is_overdue(&self.calendar, now) {
+                overdue.push(o);
+            }
+        })?;
+        Ok(overdue)
+    }
+
+    /// The licences with an open objection: the verification path's disputed set at start.
+    pub(crate) fn disputed_licences(&self) -> Result<std::collections::HashSet<LicenceId>, EngineError> {
+        let mut disputed = std::collections::HashSet::new();
+        self.each_open_objection(|o| {
+            disputed.insert(o.licence);
+        })?;
+        Ok(disputed)
     }
 
     /// Whether an objection is past its review deadline, as of now.

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
-use zhengyin_engine::{FileObjection, ObjectionActor, ObjectionViewer};
+use zhengyin_engine::{FileObjection, ObjectionActor, ObjectionScope};
 use zhengyin_model::objection::{Action, Channel};
 use zhengyin_model::{LicenceId, Objection};
 
@@ -257,26 +257,31 @@ pub(crate) async fn get_evidence(
 pub(crate) struct ListQuery {
     #[serde(default)]
     open: bool,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
 }
 
 /// The caller's objections: filed by it (holders, departments), to its licences (authorities),
-/// or all (operators, auditors); `?open=true` for open ones only.
+/// or all (operators, auditors); `?open=true` for open ones only; a page at a time (`after`,
+/// `limit`).
 pub(crate) async fn list(
     State(s): State<AppState>,
     caller: Caller,
     q: crate::handlers::QueryResult<ListQuery>,
 ) -> Result<Response> {
     let q = crate::handlers::query(q)?;
-    let viewer = match &caller.role {
-        Role::Operator | Role::Auditor => ObjectionViewer::All,
-        Role::Authority { uscc } => ObjectionViewer::Issuer(uscc.clone()),
-        Role::Verifier { department } => ObjectionViewer::Objector(format!("department:{department}")),
-        Role::Holder { holder } => ObjectionViewer::Objector(holder.to_string()),
+    let scope = match &caller.role {
+        Role::Operator | Role::Auditor => ObjectionScope::All,
+        Role::Authority { uscc } => ObjectionScope::Issuer(uscc.clone()),
+        Role::Verifier { department } => ObjectionScope::Objector(format!("department:{department}")),
+        Role::Holder { holder } => ObjectionScope::Objector(holder.to_string()),
         Role::Node => return Err(Problem::forbidden("objections are not for nodes")),
     };
     let list: Vec<_> = s
         .engine
-        .objections_for(&viewer, q.open)?
+        .objections_for(scope, q.open, q.after, crate::access::page_limit(q.limit)?)?
         .iter()
         .map(|o| json!({"objection": o, "state": o.workflow.state().name(), "deadline": s.engine.deadline(o).map(|d| d.to_string()), "overdue": s.engine.is_overdue(o)}))
         .collect();

@@ -392,6 +392,54 @@ pub trait SealStore: Send + Sync {
     ) -> Result<Logged, StoreError>;
 }
 
+/// Whose objections a listing covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ObjectionScope {
+    /// Every objection (operators, auditors).
+    #[default]
+    All,
+    /// Those one objector filed (`department:…` or the holder's key).
+    Objector(String),
+    /// Those to the licences one authority issued.
+    Issuer(Uscc),
+}
+
+/// One page of an objection listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectionPage {
+    /// Whose objections.
+    pub scope: ObjectionScope,
+    /// Open ones only (those whose workflow has not reached a final state).
+    pub open_only: bool,
+    /// Only ids after this one (the last id of the previous page).
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+impl Default for ObjectionPage {
+    fn default() -> Self {
+        Self {
+            scope: ObjectionScope::All,
+            open_only: false,
+            after: None,
+            limit: usize::MAX,
+        }
+    }
+}
+
+impl ObjectionPage {
+    /// Whether `objection` belongs in this listing (its cursor aside).
+    pub fn admits(&self, objection: &Objection) -> bool {
+        let mine = match &self.scope {
+            ObjectionScope::All => true,
+            ObjectionScope::Objector(who) => objection.objector == *who,
+            ObjectionScope::Issuer(uscc) => objection.licence.issuer() == uscc,
+        };
+        mine && (!self.open_only || objection.workflow.state().is_open())
+    }
+}
+
 /// Objections (异议), their evidence files, notifications and the webhook outbox.
 pub trait ObjectionStore: Send + Sync {
     /// Files an objection (and indexes it by licence), appending `entry`, atomically.
@@ -432,11 +480,26 @@ pub trait ObjectionStore: Send + Sync {
     /// Replaces a queued delivery (after a failed attempt) or, with `None`, removes it (delivered).
     fn settle_delivery(&self, id: &str, next: Option<&Delivery>) -> Result<Durable, StoreError>;
 
-    /// Every objection, in filing order.
-    fn objections(&self) -> Result<Vec<Objection>, StoreError>;
+    /// A page of the objections `page` covers, in filing (id) order: at most `page.limit`, with
+    /// ids after `page.after`. Read through an index, so its cost follows the page, not the table.
+    fn objections_page(&self, page: &ObjectionPage) -> Result<Vec<Objection>, StoreError>;
 
-    /// Every objection whose workflow is still open (for operators' oversight).
-    fn open_objections(&self) -> Result<Vec<Objection>, StoreError>;
+    /// Every objection, in filing order, read a page at a time: for copies and their checks,
+    /// never for a request.
+    fn objections(&self) -> Result<Vec<Objection>, StoreError> {
+        let mut all = Vec::new();
+        loop {
+            let page = self.objections_page(&ObjectionPage {
+                after: all.last().map(|o: &Objection| o.id.clone()),
+                limit: 1000,
+                ..ObjectionPage::default()
+            })?;
+            if page.is_empty() {
+                return Ok(all);
+            }
+            all.extend(page);
+        }
+    }
 
     /// The objections to one licence version, in filing order.
     fn objections_of_licence(&self, licence: &LicenceId) -> Result<Vec<Objection>, StoreError>;

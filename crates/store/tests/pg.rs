@@ -270,8 +270,8 @@ fn refused_writes_in_a_shared_transaction_are_undone_alone() {
     assert_eq!(store.licence_state(&id).unwrap().unwrap().status.changes.len(), 26);
 }
 
-/// A database written before licence-type versions and licence numbers existed (schema 2) is
-/// upgraded in place (the contract's `earlier_data_indexed`).
+/// A database written before licence-type versions, licence numbers and objection listings
+/// existed (schema 2) is upgraded in place (the contract's `earlier_data_indexed`).
 #[test]
 fn an_upgrade_keeps_the_types_as_version_one_and_reserves_the_numbers_already_issued() {
     let cluster = Cluster::shared().unwrap();
@@ -288,6 +288,13 @@ fn an_upgrade_keeps_the_types_as_version_one_and_reserves_the_numbers_already_is
             "INSERT INTO licences (id, holder, signed, document_sha256, status) VALUES \
              ('{licence}', 'h', convert_to('{}', 'UTF8'), '\\x00', NULL);",
             contract::EarlierData::signed(number)
+        ));
+    }
+    for o in &data.objections {
+        let record = serde_json::to_string(o).unwrap().replace('\'', "''");
+        sql.push_str(&format!(
+            "INSERT INTO objections (id, licence, record) VALUES ('{}', '{}', convert_to('{record}', 'UTF8'));",
+            o.id, o.licence
         ));
     }
     cluster.sql(name, &sql).unwrap();

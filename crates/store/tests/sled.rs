@@ -53,10 +53,10 @@ fn durable_is_a_future_too() {
     }
 }
 
-/// A data folder written before licence-type versions and licence numbers existed is indexed
-/// when opened (the contract's `earlier_data_indexed`).
+/// A data folder written before licence-type versions, licence numbers and objection listings
+/// existed is indexed when opened (the contract's `earlier_data_indexed`).
 #[test]
-fn an_older_data_folder_gets_its_type_versions_and_licence_numbers_indexed() {
+fn an_older_data_folder_gets_its_type_versions_licence_numbers_and_objections_indexed() {
     let dir = tempfile::tempdir().unwrap();
     let data = contract::EarlierData::sample().unwrap();
     {
@@ -65,6 +65,16 @@ fn an_older_data_folder_gets_its_type_versions_and_licence_numbers_indexed() {
             .unwrap()
             .insert(data.type_code.as_str(), data.type_record)
             .unwrap();
+        let (objections, by_licence) = (
+            db.open_tree("objections").unwrap(),
+            db.open_tree("objections_by_licence").unwrap(),
+        );
+        for o in &data.objections {
+            objections
+                .insert(o.id.as_str(), serde_json::to_vec(o).unwrap())
+                .unwrap();
+            by_licence.insert(format!("{}\0{}", o.licence, o.id), &[][..]).unwrap();
+        }
         let licences = db.open_tree("licences").unwrap();
         for (licence, number) in &data.licences {
             licences

@@ -2,6 +2,91 @@
 
 use super::*;
 
+/// Listings by objector, by issuer and open ones, a page at a time, as objections close.
+fn listings(store: &dyn Store, objection: &dyn Fn(&str, &LicenceId) -> Objection) -> Outcome {
+    use crate::{ObjectionPage, ObjectionScope};
+    use zhengyin_model::objection::{Action, Calendar};
+    // O1 (accepted) and O2 are the first objector's, to the sample issuer; add a holder's
+    // objection to another issuer's licence, and one the first objector then withdraws.
+    let elsewhere = LicenceId::new(
+        ok(
+            zhengyin_model::TypeCode::parse("11100000000013338W032").map_err(|e| StoreError::Backend(e.to_string())),
+            "type",
+        )?,
+        ok(
+            Uscc::parse("91350100M000100Y43").map_err(|e| StoreError::Backend(e.to_string())),
+            "uscc",
+        )?,
+        "OBJ3",
+        zhengyin_model::Version::FIRST,
+    )
+    .map_err(|e| e.to_string())?;
+    let holder = "USCC:91350100M000100Y43".to_owned();
+    let by_holder = Objection {
+        objector: holder.clone(),
+        ..objection("O3", &elsewhere)
+    };
+    logged(store.put_objection(&by_holder, b"filed"), "file by holder")?;
+    let withdrawn = objection("O4", &sample_id("OBJ4", 1)?);
+    logged(store.put_objection(&withdrawn, b"filed"), "file O4")?;
+    let mut closed = withdrawn.clone();
+    ok(
+        closed
+            .workflow
+            .apply(
+                Action::Withdraw,
+                &closed.objector.clone(),
+                "",
+                datetime!(2024-01-02 2:00 UTC),
+                &Calendar::default(),
+            )
+            .map(drop)
+            .map_err(|e| StoreError::Backend(e.to_string())),
+        "withdraw",
+    )?;
+    logged(
+        store.update_objection(&withdrawn, &closed, b"withdrawn", None),
+        "withdraw O4",
+    )?;
+    let ids = |scope: ObjectionScope, open_only: bool, after: Option<&str>, limit: usize| {
+        let page = ObjectionPage {
+            scope,
+            open_only,
+            after: after.map(str::to_owned),
+            limit,
+        };
+        ok(store.objections_page(&page), "page").map(|list| list.into_iter().map(|o| o.id).collect::<Vec<_>>())
+    };
+    let department = ObjectionScope::Objector("department:11100000000013338W".to_owned());
+    let sample_issuer = ObjectionScope::Issuer(withdrawn.licence.issuer().clone());
+    ensure(
+        ids(ObjectionScope::All, false, None, 10)? == ["O1", "O2", "O3", "O4"]
+            && ids(ObjectionScope::All, true, None, 10)? == ["O1", "O2", "O3"],
+        "all objections, or the open ones, in filing order",
+    )?;
+    ensure(
+        ids(department.clone(), false, None, 10)? == ["O1", "O2", "O4"]
+            && ids(department.clone(), true, None, 10)? == ["O1", "O2"]
+            && ids(ObjectionScope::Objector(holder), false, None, 10)? == ["O3"]
+            && ids(ObjectionScope::Objector("department:other".to_owned()), false, None, 10)?.is_empty(),
+        "an objector's listing holds its objections only",
+    )?;
+    ensure(
+        ids(sample_issuer.clone(), false, None, 10)? == ["O1", "O2", "O4"]
+            && ids(ObjectionScope::Issuer(elsewhere.issuer().clone()), true, None, 10)? == ["O3"],
+        "an issuer's listing holds the objections to its licences only",
+    )?;
+    ensure(
+        ids(ObjectionScope::All, false, None, 2)? == ["O1", "O2"]
+            && ids(ObjectionScope::All, false, Some("O2"), 2)? == ["O3", "O4"]
+            && ids(ObjectionScope::All, true, Some("O1"), 1)? == ["O2"]
+            && ids(department, true, Some("O1"), 5)? == ["O2"]
+            && ids(sample_issuer, false, Some("O4"), 5)?.is_empty()
+            && ids(ObjectionScope::All, false, None, 0)?.is_empty(),
+        "listings are paged by id: after a cursor, at most the limit, counting only what they hold",
+    )
+}
+
 pub(super) fn objections(store: &dyn Store) -> Outcome {
     use zhengyin_model::objection::{Action, Calendar, Channel, ObjectionKind, Workflow};
     let licence = sample_id("OBJ1", 1)?;
@@ -118,6 +203,7 @@ pub(super) fn objections(store: &dyn Store) -> Outcome {
             == ["O1", "O2"],
         "every objection is listed, in filing order",
     )?;
+    listings(store, &objection)?;
     ensure(
         ok(store.objection("none"), "read")?.is_none(),
         "an unknown objection is absent",

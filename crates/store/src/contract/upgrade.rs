@@ -1,14 +1,16 @@
-//! What a store written by an earlier build (before licence-type versions and licence numbers)
-//! must hold once opened by this one. Each backend's test writes [`EarlierData`] its own old way,
+//! What a store written by an earlier build (before licence-type versions, licence numbers and
+//! objection listings) must hold once opened by this one. Each backend's test writes [`EarlierData`] its own old way,
 //! opens the store, and calls [`earlier_data_indexed`].
 
-use zhengyin_model::{LicenceId, TypeCode, Uscc, Version};
+use time::macros::datetime;
+use zhengyin_model::objection::{Action, Calendar, Channel, ObjectionKind, Workflow};
+use zhengyin_model::{LicenceId, Objection, TypeCode, Uscc, Version};
 
 use super::{ensure, ok, Outcome};
-use crate::Store;
+use crate::{ObjectionPage, ObjectionScope, Store};
 
-/// A licence type as stored before types had versions, and three licences, two of them carrying
-/// the same number.
+/// A licence type as stored before types had versions, three licences, two of them carrying
+/// the same number, and two objections to the first (one open, one withdrawn).
 pub struct EarlierData {
     /// The type's code.
     pub type_code: TypeCode,
@@ -16,6 +18,8 @@ pub struct EarlierData {
     pub type_record: &'static str,
     /// The licences and the numbers inside their signed form.
     pub licences: Vec<(LicenceId, &'static str)>,
+    /// The objections, each stored as its JSON record with its licence index only.
+    pub objections: Vec<Objection>,
 }
 
 impl EarlierData {
@@ -26,7 +30,32 @@ impl EarlierData {
         let id = |serial: &str| {
             LicenceId::new(type_code.clone(), issuer.clone(), serial, Version::FIRST).map_err(|e| e.to_string())
         };
+        let disputed = id("OLD1")?;
+        let objection = |serial: &str, objector: &str| Objection {
+            id: serial.to_owned(),
+            licence: disputed.clone(),
+            fields: Vec::new(),
+            kind: ObjectionKind::Inaccurate,
+            statement: "earlier".to_owned(),
+            evidence: Vec::new(),
+            objector: objector.to_owned(),
+            channel: Channel::Platform,
+            workflow: Workflow::new(datetime!(2024-01-02 0:00 UTC), 15),
+        };
+        let open = objection("OB0000000000000001", "department:A");
+        let mut withdrawn = objection("OB0000000000000002", "department:B");
+        withdrawn
+            .workflow
+            .apply(
+                Action::Withdraw,
+                "department:B",
+                "",
+                datetime!(2024-01-02 1:00 UTC),
+                &Calendar::default(),
+            )
+            .map_err(|e| e.to_string())?;
         Ok(EarlierData {
+            objections: vec![open, withdrawn],
             licences: vec![(id("OLD1")?, "N-1"), (id("OLD2")?, "N-1"), (id("OLD3")?, "N-2")],
             type_code,
             type_record: r#"{"code":"11100000000013338W032","name":"营业执照","defining_authority":"11100000000013338W","holder_code_types":["001"],"face_schema":[]}"#,
@@ -56,5 +85,23 @@ pub fn earlier_data_indexed(store: &dyn Store, data: &EarlierData) -> Outcome {
             && ok(store.number_holder(c, "N-2"), "N-2")? == Some(c.lineage())
             && ok(store.number_holder(c, "N-3"), "N-3")?.is_none(),
         "the numbers of earlier licences are reserved, the first lineage keeping a shared one",
+    )?;
+    let [open, withdrawn] = &data.objections[..] else {
+        return Err("the sample has two objections".to_owned());
+    };
+    let listed = |scope: ObjectionScope, open_only: bool| {
+        let page = ObjectionPage {
+            scope,
+            open_only,
+            ..ObjectionPage::default()
+        };
+        ok(store.objections_page(&page), "objections").map(|list| list.into_iter().map(|o| o.id).collect::<Vec<_>>())
+    };
+    let issuer = ObjectionScope::Issuer(open.licence.issuer().clone());
+    ensure(
+        listed(ObjectionScope::All, true)? == [open.id.clone()]
+            && listed(ObjectionScope::Objector(withdrawn.objector.clone()), false)? == [withdrawn.id.clone()]
+            && listed(issuer, false)? == [open.id.clone(), withdrawn.id.clone()],
+        "earlier objections are listed by objector, by issuer and open ones",
     )
 }

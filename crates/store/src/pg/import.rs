@@ -159,15 +159,7 @@ async fn write(tx: &Transaction<'_>, item: Item) -> Result<(), StoreError> {
             )
             .await
         }
-        Item::Objection(o) => {
-            let record = encode(&o)?;
-            insert(
-                tx,
-                "INSERT INTO objections (id, licence, record) VALUES ($1, $2, $3)",
-                &[&o.id, &o.licence.as_str(), &record],
-            )
-            .await
-        }
+        Item::Objection(o) => super::objections::ObjectionRow::of(&o)?.insert(tx).await,
         Item::Evidence { sha256, bytes } => {
             insert(
                 tx,

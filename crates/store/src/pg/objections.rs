@@ -3,8 +3,9 @@
 use time::OffsetDateTime;
 use zhengyin_model::{Delivery, LicenceId, Notification, Objection};
 
-use super::{bytes, decode, encode, query, swap, tx_execute, PgStore};
-use crate::{Durable, Logged, ObjectionStore, StoreError};
+use super::{bytes, decode, encode, insert_new, query, swap, tx_execute, PgStore};
+use crate::{Durable, Logged, ObjectionPage, ObjectionScope, ObjectionStore, StoreError};
+use deadpool_postgres::Transaction;
 
 /// A delivery's next attempt as the outbox's BIGINT (nanoseconds since 1970, saturating).
 pub(super) fn nanos(t: OffsetDateTime) -> i64 {
@@ -14,6 +15,46 @@ pub(super) fn nanos(t: OffsetDateTime) -> i64 {
 const UPSERT_DELIVERY: &str = "INSERT INTO outbox (id, next_attempt, record) VALUES ($1, $2, $3) \
      ON CONFLICT (id) DO UPDATE SET next_attempt = EXCLUDED.next_attempt, record = EXCLUDED.record";
 
+/// An objection as its table's row: the record and the columns its listings are indexed by.
+pub(super) struct ObjectionRow {
+    id: String,
+    licence: String,
+    objector: String,
+    issuer: String,
+    open: bool,
+    record: Vec<u8>,
+}
+
+impl ObjectionRow {
+    pub(super) fn of(objection: &Objection) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: objection.id.clone(),
+            licence: objection.licence.to_string(),
+            objector: objection.objector.clone(),
+            issuer: objection.licence.issuer().as_str().to_owned(),
+            open: objection.workflow.state().is_open(),
+            record: encode(objection)?,
+        })
+    }
+
+    /// Inserts the row; [`StoreError::Conflict`] if its id is taken.
+    pub(super) async fn insert(&self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        insert_new(
+            tx,
+            "INSERT INTO objections (id, licence, objector, issuer, open, record) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &self.id,
+                &self.licence,
+                &self.objector,
+                &self.issuer,
+                &self.open,
+                &self.record,
+            ],
+        )
+        .await
+    }
+}
+
 fn by_filing(mut objections: Vec<Objection>) -> Vec<Objection> {
     objections.sort_by_key(|o| o.workflow.filed_at);
     objections
@@ -21,12 +62,10 @@ fn by_filing(mut objections: Vec<Objection>) -> Vec<Objection> {
 
 impl ObjectionStore for PgStore {
     fn put_objection(&self, objection: &Objection, entry: &[u8]) -> Result<Logged, StoreError> {
-        self.insert_logged(
-            "INSERT INTO objections (id, licence, record) VALUES ($1, $2, $3)",
-            vec![objection.id.clone(), objection.licence.to_string()],
-            encode(objection)?,
-            entry,
-        )
+        let row = ObjectionRow::of(objection)?;
+        self.logged(vec![entry.to_vec()], move |tx| {
+            Box::pin(async move { row.insert(tx).await })
+        })
     }
 
     fn objection(&self, id: &str) -> Result<Option<Objection>, StoreError> {
@@ -40,10 +79,11 @@ impl ObjectionStore for PgStore {
         entry: &[u8],
         notify: Option<(&Notification, Option<&str>)>,
     ) -> Result<Logged, StoreError> {
-        if expected.id != new.id || expected.licence != new.licence {
+        if expected.id != new.id || expected.licence != new.licence || expected.objector != new.objector {
             return Err(StoreError::Conflict);
         }
         let (id, old, record) = (new.id.clone(), encode(expected)?, encode(new)?);
+        let open = new.workflow.state().is_open();
         let notice = match notify {
             Some((notification, url)) => {
                 let delivery = url
@@ -70,6 +110,7 @@ impl ObjectionStore for PgStore {
         self.logged(vec![entry], move |tx| {
             Box::pin(async move {
                 swap(tx, ("objections", "id", "record"), &id, &old, &record).await?;
+                tx_execute(tx, "UPDATE objections SET open = $2 WHERE id = $1", &[&id, &open]).await?;
                 if let Some((note_id, recipient, note, delivery)) = &notice {
                     tx_execute(
                         tx,
@@ -155,16 +196,29 @@ impl ObjectionStore for PgStore {
         }
     }
 
-    fn objections(&self) -> Result<Vec<Objection>, StoreError> {
-        Ok(by_filing(
-            self.all("objection", "SELECT record FROM objections ORDER BY id")?,
-        ))
-    }
-
-    fn open_objections(&self) -> Result<Vec<Objection>, StoreError> {
-        let mut all = self.objections()?;
-        all.retain(|o| o.workflow.state().is_open());
-        Ok(all)
+    fn objections_page(&self, page: &ObjectionPage) -> Result<Vec<Objection>, StoreError> {
+        let scope = match &page.scope {
+            ObjectionScope::All => None,
+            ObjectionScope::Objector(who) => Some(("objector", who.clone())),
+            ObjectionScope::Issuer(uscc) => Some(("issuer", uscc.as_str().to_owned())),
+        };
+        // Each (scope, open) pair is one of six statements, each served by an index.
+        let sql = format!(
+            "SELECT record FROM objections WHERE id > $1{}{} ORDER BY id LIMIT $2",
+            scope
+                .as_ref()
+                .map_or(String::new(), |(column, _)| format!(" AND {column} = $3")),
+            if page.open_only { " AND open" } else { "" },
+        );
+        let after = page.after.clone().unwrap_or_default();
+        let limit = i64::try_from(page.limit).unwrap_or(i64::MAX);
+        self.run(move |client| async move {
+            let rows = match &scope {
+                None => query(&client, &sql, &[&after, &limit]).await?,
+                Some((_, key)) => query(&client, &sql, &[&after, &limit, key]).await?,
+            };
+            rows.iter().map(|row| decode("objection", &bytes(row, 0)?)).collect()
+        })
     }
 
     fn objections_of_licence(&self, licence: &LicenceId) -> Result<Vec<Objection>, StoreError> {

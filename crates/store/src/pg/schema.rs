@@ -18,10 +18,22 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
     (2, "leases", LEASES),
     (3, "licence type versions and licence numbers", CATALOGUE_VERSIONS),
     (4, "health probe", HEALTH_PROBE),
+    (5, "objection listings", OBJECTION_LISTINGS),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
+
+/// The columns objections are listed by (objector, the licence's issuer, whether open), filled
+/// for the objections already held by [`index_objections`] in the same transaction.
+const OBJECTION_LISTINGS: &str = r#"
+ALTER TABLE objections ADD COLUMN objector TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE objections ADD COLUMN issuer TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE objections ADD COLUMN open BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX objections_by_objector ON objections (objector, id);
+CREATE INDEX objections_by_issuer ON objections (issuer, id);
+CREATE INDEX objections_open ON objections (open, id);
+"#;
 
 /// One row, rewritten by each readiness check to show the database takes a durable write.
 const HEALTH_PROBE: &str = r#"
@@ -220,8 +232,10 @@ pub(super) async fn migrate(client: &mut Object, target: i32) -> Result<Migrated
         tx.batch_execute(sql)
             .await
             .map_err(|e| StoreError::Backend(format!("migration {version} ({name}): {}", describe(&e))))?;
-        if *version == 3 {
-            index_numbers(&tx).await?;
+        match version {
+            3 => index_numbers(&tx).await?,
+            5 => index_objections(&tx).await?,
+            _ => {}
         }
         tx.execute(
             "INSERT INTO zhengyin_migrations (version, name) VALUES ($1, $2)",
@@ -262,6 +276,38 @@ async fn index_numbers(tx: &tokio_postgres::Transaction<'_>) -> Result<(), Store
             tx.execute(
                 "INSERT INTO licence_numbers (key, lineage) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
                 &[&crate::number_key(&id, &number), &id.lineage()],
+            )
+            .await
+            .map_err(db)?;
+        }
+    }
+}
+
+/// Sets the listing columns of every objection already stored, from its record, a page at a time.
+async fn index_objections(tx: &tokio_postgres::Transaction<'_>) -> Result<(), StoreError> {
+    let mut after = String::new();
+    loop {
+        let rows = tx
+            .query(
+                "SELECT id, record FROM objections WHERE id > $1 ORDER BY id LIMIT 1000",
+                &[&after],
+            )
+            .await
+            .map_err(db)?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.get(0);
+        for row in &rows {
+            let o: zhengyin_model::Objection = super::decode("objection", row.get::<_, &[u8]>(1))?;
+            tx.execute(
+                "UPDATE objections SET objector = $2, issuer = $3, open = $4 WHERE id = $1",
+                &[
+                    &o.id,
+                    &o.objector,
+                    &o.licence.issuer().as_str(),
+                    &o.workflow.state().is_open(),
+                ],
             )
             .await
             .map_err(db)?;

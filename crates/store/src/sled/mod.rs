@@ -30,8 +30,8 @@ use crate::durable::{Durable, GroupCommit};
 use crate::journal::Journal;
 use crate::{
     AccessStore, Hash, Intent, LeafIndex, LicenceCommit, LicenceState, LicenceStore, LogStore, Logged, NodeId,
-    ObjectionStore, RegistryStore, SealStore, StoreError, StoredLicence, StoredSeal, SyncApply, SyncCursor, SyncStore,
-    TreeSize, UseQuery, UseStore,
+    ObjectionPage, ObjectionScope, ObjectionStore, RegistryStore, SealStore, StoreError, StoredLicence, StoredSeal,
+    SyncApply, SyncCursor, SyncStore, TreeSize, UseQuery, UseStore,
 };
 
 /// The embedded store's page cache unless configured: sled's own default (1 GiB) would let a
@@ -64,9 +64,13 @@ pub struct SledStore {
     seals: sled::Tree,
     seal_der: sled::Tree,
     seal_status: sled::Tree,
-    /// Objections (JSON) by id, and `licence id \0 objection id` → () for the per-licence list.
+    /// Objections (JSON) by id; `licence id \0 objection id` → () for the per-licence list;
+    /// objector key + id and issuer key + id → () for their listings; open ones' ids → ().
     objections: sled::Tree,
     objections_by_licence: sled::Tree,
+    objections_by_objector: sled::Tree,
+    objections_by_issuer: sled::Tree,
+    objections_open: sled::Tree,
     service_items: sled::Tree,
     grants: sled::Tree,
     /// Authorisations (JSON) by id, and `holder key` + id → () for the holder's list.
@@ -216,7 +220,19 @@ impl SledStore {
         prefix: &[u8],
         records: &sled::Tree,
         what: &str,
+        bounds: (Option<&str>, Option<&str>, usize),
+    ) -> Result<Vec<T>, StoreError> {
+        Self::listed_where(index, prefix, records, what, bounds, |_| true)
+    }
+
+    /// [`Self::listed`], keeping only the records `keep` admits (the limit counts those kept).
+    fn listed_where<T: DeserializeOwned>(
+        index: &sled::Tree,
+        prefix: &[u8],
+        records: &sled::Tree,
+        what: &str,
         (after, before, limit): (Option<&str>, Option<&str>, usize),
+        keep: impl Fn(&T) -> bool,
     ) -> Result<Vec<T>, StoreError> {
         use std::ops::Bound;
         let start = match after {
@@ -233,7 +249,9 @@ impl SledStore {
             }
             let record = Self::get(records, what, id)?
                 .ok_or_else(|| StoreError::Corrupt(format!("{what} {id} indexed but absent")))?;
-            out.push(record);
+            if keep(&record) {
+                out.push(record);
+            }
         }
         Ok(out)
     }
@@ -268,6 +286,7 @@ impl SledStore {
         };
         let store = Self::from_db(db)?;
         store.index_earlier_data()?;
+        store.index_earlier_objections()?;
         let (journal, journaled) = Journal::open(&path.join(USE_JOURNAL))?;
         store.recover_journal(journal, journaled)?;
         Ok(store)
@@ -374,6 +393,9 @@ impl SledStore {
             seal_status: tree("seal_status")?,
             objections: tree("objections")?,
             objections_by_licence: tree("objections_by_licence")?,
+            objections_by_objector: tree("objections_by_objector")?,
+            objections_by_issuer: tree("objections_by_issuer")?,
+            objections_open: tree("objections_open")?,
             service_items: tree("service_items")?,
             grants: tree("grants")?,
             authorisations: tree("authorisations")?,

@@ -5,22 +5,22 @@ use super::*;
 impl ObjectionStore for SledStore {
     fn put_objection(&self, objection: &Objection, entry: &[u8]) -> Result<Logged, StoreError> {
         let _writing = self.writing();
-        let index_key = objection_key(&objection.licence, &objection.id);
-        self.insert_new_with_entry(
-            &self.objections,
-            &objection.id,
-            &encode(objection)?,
-            &[(&self.objections_by_licence, index_key)],
-            entry,
-        )
+        let mut indexes = vec![
+            (
+                &self.objections_by_licence,
+                objection_key(&objection.licence, &objection.id),
+            ),
+            (&self.objections_by_objector, objector_key(objection)),
+            (&self.objections_by_issuer, issuer_key(objection)),
+        ];
+        if objection.workflow.state().is_open() {
+            indexes.push((&self.objections_open, objection.id.clone().into_bytes()));
+        }
+        self.insert_new_with_entry(&self.objections, &objection.id, &encode(objection)?, &indexes, entry)
     }
 
     fn objection(&self, id: &str) -> Result<Option<Objection>, StoreError> {
-        self.objections
-            .get(id)
-            .map_err(backend)?
-            .map(|v| decode("objection", &v))
-            .transpose()
+        Self::get(&self.objections, "objection", id)
     }
 
     fn update_objection(
@@ -31,27 +31,35 @@ impl ObjectionStore for SledStore {
         notify: Option<(&Notification, Option<&str>)>,
     ) -> Result<Logged, StoreError> {
         let _writing = self.writing();
-        if expected.id != new.id || expected.licence != new.licence {
+        if expected.id != new.id || expected.licence != new.licence || expected.objector != new.objector {
             return Err(StoreError::Conflict);
         }
-        let Some((notification, url)) = notify else {
-            return self.swap_with_entry(&self.objections, &new.id, &encode(expected)?, &encode(new)?, entry);
-        };
         let (old_value, new_value) = (encode(expected)?, encode(new)?);
-        let note = encode(notification)?;
-        let delivery = url
-            .map(|url| {
-                encode(&Delivery {
-                    notification: notification.clone(),
-                    url: url.to_owned(),
-                    attempts: 0,
-                    next_attempt: notification.time,
-                })
+        let open = new.workflow.state().is_open();
+        let notice = notify
+            .map(|(notification, url)| {
+                let delivery = url
+                    .map(|url| {
+                        encode(&Delivery {
+                            notification: notification.clone(),
+                            url: url.to_owned(),
+                            attempts: 0,
+                            next_attempt: notification.time,
+                        })
+                    })
+                    .transpose()?;
+                let recipient_key = concat(&department_key(&notification.recipient), &notification.id);
+                Ok::<_, StoreError>((
+                    notification.id.as_bytes(),
+                    encode(notification)?,
+                    recipient_key,
+                    delivery,
+                ))
             })
             .transpose()?;
-        let recipient_key = concat(&department_key(&notification.recipient), &notification.id);
         let trees = [
             self.objections.clone(),
+            self.objections_open.clone(),
             self.log.clone(),
             self.log_nodes.clone(),
             self.notifications.clone(),
@@ -62,7 +70,7 @@ impl ObjectionStore for SledStore {
         let index = trees
             .as_slice()
             .transaction(|views| {
-                let [objections, log, nodes, notifications, by_recipient, outbox] = views.as_slice() else {
+                let [objections, open_ones, log, nodes, notifications, by_recipient, outbox] = views.as_slice() else {
                     return Err(abort(StoreError::Backend("transaction views".to_owned())));
                 };
                 match objections.get(&new.id)? {
@@ -73,10 +81,17 @@ impl ObjectionStore for SledStore {
                     Some(_) => {}
                 }
                 objections.insert(new.id.as_bytes(), new_value.as_slice())?;
-                notifications.insert(notification.id.as_bytes(), note.as_slice())?;
-                by_recipient.insert(recipient_key.as_slice(), &[][..])?;
-                if let Some(delivery) = &delivery {
-                    outbox.insert(notification.id.as_bytes(), delivery.as_slice())?;
+                if open {
+                    open_ones.insert(new.id.as_bytes(), &[][..])?;
+                } else {
+                    open_ones.remove(new.id.as_bytes())?;
+                }
+                if let Some((id, note, recipient_key, delivery)) = &notice {
+                    notifications.insert(*id, note.as_slice())?;
+                    by_recipient.insert(recipient_key.as_slice(), &[][..])?;
+                    if let Some(delivery) = delivery {
+                        outbox.insert(*id, delivery.as_slice())?;
+                    }
                 }
                 append(log, nodes, entry)
             })
@@ -132,16 +147,17 @@ impl ObjectionStore for SledStore {
         Ok(self.durable())
     }
 
-    fn open_objections(&self) -> Result<Vec<Objection>, StoreError> {
-        let mut all = self.objections()?;
-        all.retain(|o| o.workflow.state().is_open());
-        Ok(all)
-    }
-
-    fn objections(&self) -> Result<Vec<Objection>, StoreError> {
-        let mut all: Vec<Objection> = Self::all(&self.objections, "objection")?;
-        all.sort_by_key(|o| o.workflow.filed_at);
-        Ok(all)
+    fn objections_page(&self, page: &ObjectionPage) -> Result<Vec<Objection>, StoreError> {
+        let (index, prefix) = match &page.scope {
+            ObjectionScope::All if page.open_only => (&self.objections_open, Vec::new()),
+            ObjectionScope::All => (&self.objections, Vec::new()),
+            ObjectionScope::Objector(who) => (&self.objections_by_objector, department_key(who)),
+            ObjectionScope::Issuer(uscc) => (&self.objections_by_issuer, department_key(uscc.as_str())),
+        };
+        let bounds = (page.after.as_deref(), None, page.limit);
+        Self::listed_where(index, &prefix, &self.objections, "objection", bounds, |o| {
+            page.admits(o)
+        })
     }
 
     fn objections_of_licence(&self, licence: &LicenceId) -> Result<Vec<Objection>, StoreError> {
@@ -158,5 +174,40 @@ impl ObjectionStore for SledStore {
         }
         out.sort_by_key(|o| o.workflow.filed_at);
         Ok(out)
+    }
+}
+
+/// An objection's key in its objector's listing.
+fn objector_key(objection: &Objection) -> Vec<u8> {
+    concat(&department_key(&objection.objector), &objection.id)
+}
+
+/// An objection's key in its licence issuer's listing.
+fn issuer_key(objection: &Objection) -> Vec<u8> {
+    concat(&department_key(objection.licence.issuer().as_str()), &objection.id)
+}
+
+impl SledStore {
+    /// Indexes the objections a database written before their listings were indexed holds
+    /// (every objection has an objector, so an empty objector index means none is indexed).
+    pub(super) fn index_earlier_objections(&self) -> Result<(), StoreError> {
+        if !self.objections_by_objector.is_empty() || self.objections.is_empty() {
+            return Ok(());
+        }
+        let mut by_objector = sled::Batch::default();
+        let mut by_issuer = sled::Batch::default();
+        let mut open = sled::Batch::default();
+        for value in self.objections.iter().values() {
+            let objection: Objection = decode("objection", &value.map_err(backend)?)?;
+            by_objector.insert(objector_key(&objection), &[][..]);
+            by_issuer.insert(issuer_key(&objection), &[][..]);
+            if objection.workflow.state().is_open() {
+                open.insert(objection.id.as_bytes(), &[][..]);
+            }
+        }
+        self.objections_open.apply_batch(open).map_err(backend)?;
+        self.objections_by_issuer.apply_batch(by_issuer).map_err(backend)?;
+        // Last: its being non-empty says the others are done.
+        self.objections_by_objector.apply_batch(by_objector).map_err(backend)
     }
 }
