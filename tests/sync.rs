@@ -546,6 +546,23 @@ async fn a_tampered_city_is_stopped_with_an_incident_while_the_other_keeps_synci
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{resolved}");
+    // Listed still, a page at a time, but no longer among the open ones.
+    let listed = common::every_page(
+        &http,
+        province.server(),
+        ("/v1/sync/incidents", "incidents", None),
+        "demo-auditor",
+        1,
+    )
+    .await;
+    assert_eq!(listed.iter().filter(|i| i["id"] == id).count(), 1);
+    let (_, open) = get(&http, province.server(), "/v1/sync/incidents?open=true", "demo-auditor").await;
+    assert!(
+        open["incidents"].as_array().unwrap().iter().all(|i| i["id"] != id),
+        "{open}"
+    );
+    let (status, _) = get(&http, province.server(), "/v1/sync/incidents?limit=0", "demo-auditor").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     until_verdict(&http, &province, &unseen, "VALID", Duration::from_secs(30)).await;
     common::assert_no_server_errors(province.server()).await;
 }

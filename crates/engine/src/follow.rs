@@ -19,7 +19,7 @@ use serde::Deserialize;
 use zhengyin_model::LicenceId;
 use zhengyin_store::LeafIndex;
 
-use crate::{access, registry, Engine, EngineError, MAX_ENTRIES_PER_PAGE};
+use crate::{access, registry, sync, Engine, EngineError, MAX_ENTRIES_PER_PAGE};
 
 /// How often a frontend of a shared database follows it.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
@@ -101,7 +101,7 @@ impl Engine {
         }
         self.reload_crls()?;
         // Another frontend may be the one following a source, or resolve its incident.
-        self.sync.refresh(self.store.sync_cursors()?, self.store.incidents()?);
+        self.sync.refresh(sync::SyncStates::read_from(self.store.as_ref())?);
         self.followed.store(size.max(seen), Ordering::Release);
         Ok(Followed { tokens: touched.tokens })
     }

@@ -249,7 +249,7 @@ impl Engine {
         *engine.write_access() = access::AccessIndex::load(engine.store.as_ref())?;
         *engine.disputed.write().unwrap_or_else(|p| p.into_inner()) = engine.disputed_licences()?;
         let engine = Self {
-            sync: sync::SyncStates::load(engine.store.sync_cursors()?, engine.store.incidents()?),
+            sync: sync::SyncStates::read_from(engine.store.as_ref())?,
             ..engine
         };
         engine.load_crls()?;

@@ -50,7 +50,7 @@ use zhengyin_model::{
     Authority, IncidentKind, LicenceId, LicenceType, Resolution, RevocationReason, SealChange, SealHistory, SealRecord,
     SealState, Status, StatusChange, StatusHistory, SyncIncident, TypeCode, Uscc,
 };
-use zhengyin_store::{LicenceState, ReplicatedLicence, StoreError, StoredSeal, SyncApply, SyncCursor};
+use zhengyin_store::{LicenceState, ReplicatedLicence, Store, StoreError, StoredSeal, SyncApply, SyncCursor};
 use zhengyin_tlog::{
     empty_root, leaf_hash, open_checkpoint, verify_consistency, Frontier, Hash, NoteVerifier, TreeSize,
 };
@@ -61,6 +61,8 @@ use crate::{Engine, EngineError};
 
 /// Default maximum age of a source's data before its licences' status is stale.
 pub const DEFAULT_MAX_STALENESS: Duration = Duration::minutes(5);
+/// Open incidents read per page when the sync state is loaded.
+const OPEN_INCIDENT_PAGE: usize = 200;
 
 /// A node this one aggregates.
 #[derive(Debug, Clone)]
@@ -201,7 +203,21 @@ struct SourceState {
 }
 
 impl SyncStates {
-    pub(crate) fn load(cursors: Vec<SyncCursor>, incidents: Vec<SyncIncident>) -> Self {
+    /// The state the store holds: every cursor, and the unresolved incidents (few, since each
+    /// one halts its source), read a page at a time through the store's index of open ones.
+    pub(crate) fn read_from(store: &dyn Store) -> Result<Self, StoreError> {
+        let mut open: Vec<SyncIncident> = Vec::new();
+        loop {
+            let page = store.incidents_page(true, open.last().map(|i| i.id.as_str()), OPEN_INCIDENT_PAGE)?;
+            let full = page.len() == OPEN_INCIDENT_PAGE;
+            open.extend(page);
+            if !full {
+                return Ok(Self::load(store.sync_cursors()?, open));
+            }
+        }
+    }
+
+    fn load(cursors: Vec<SyncCursor>, incidents: Vec<SyncIncident>) -> Self {
         let mut sources: BTreeMap<String, SourceState> = BTreeMap::new();
         for c in cursors {
             let s = sources.entry(c.origin).or_default();
@@ -220,8 +236,7 @@ impl SyncStates {
 
     /// Takes in what the store says of every source, as another frontend of a shared store left
     /// it: progress only moves forward, and the open incidents are the store's.
-    pub(crate) fn refresh(&self, cursors: Vec<SyncCursor>, incidents: Vec<SyncIncident>) {
-        let stored = Self::load(cursors, incidents);
+    pub(crate) fn refresh(&self, stored: Self) {
         let stored = stored.sources.into_inner().unwrap_or_else(|p| p.into_inner());
         let mut sources = self.sources.write().unwrap_or_else(|p| p.into_inner());
         for state in sources.values_mut() {
@@ -787,9 +802,15 @@ impl Engine {
             .collect()
     }
 
-    /// Every incident, oldest first.
-    pub fn sync_incidents(&self) -> Result<Vec<SyncIncident>, EngineError> {
-        Ok(self.store.incidents()?)
+    /// Incidents, oldest first, a page at a time: ids after `after`, at most `limit`, only the
+    /// unresolved ones if `open_only`.
+    pub fn sync_incidents(
+        &self,
+        open_only: bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SyncIncident>, EngineError> {
+        Ok(self.store.incidents_page(open_only, after, limit)?)
     }
 
     /// Resolves an incident (an operator checked the source): its source syncs again from the
@@ -803,9 +824,7 @@ impl Engine {
         }
         let mut incident = self
             .store
-            .incidents()?
-            .into_iter()
-            .find(|i| i.id == id)
+            .incident(id)?
             .ok_or_else(|| EngineError::IncidentNotFound(id.to_owned()))?;
         if incident.resolved.is_some() {
             return Ok(incident);

@@ -384,12 +384,26 @@ async fn a_rewritten_entry_stops_the_source_until_an_operator_resolves_it() {
         Err(SyncError::Halted(id)) if id == incident.id
     ));
     assert_eq!(p.engine.sync_sources()[0].state, "halted");
-    assert_eq!(p.engine.sync_incidents().unwrap(), vec![incident.clone()]);
+    assert_eq!(
+        p.engine.sync_incidents(false, None, 10).unwrap(),
+        vec![incident.clone()]
+    );
+    assert_eq!(p.engine.sync_incidents(true, None, 10).unwrap(), vec![incident.clone()]);
+    assert!(p
+        .engine
+        .sync_incidents(true, Some(&incident.id), 10)
+        .unwrap()
+        .is_empty());
     assert!(p.engine.resolve_incident(&incident.id, " ").await.is_err());
     p.engine
         .resolve_incident(&incident.id, "checked with the city's operators: a faulty proxy")
         .await
         .unwrap();
+    // Resolved: listed still, but no longer among the open ones.
+    assert!(p.engine.sync_incidents(true, None, 10).unwrap().is_empty());
+    let listed = p.engine.sync_incidents(false, None, 10).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].resolved.is_some());
     assert!(p.engine.sync_round(&source(), &honest, 1000).await.unwrap().applied > 0);
 }
 
@@ -459,7 +473,7 @@ async fn a_wrong_log_key_or_origin_is_a_retryable_error_not_an_incident() {
     ));
     let view = &p.engine.sync_sources()[0];
     assert_eq!((view.state, view.consecutive_errors), ("failing", 1));
-    assert!(p.engine.sync_incidents().unwrap().is_empty());
+    assert!(p.engine.sync_incidents(false, None, 10).unwrap().is_empty());
 }
 
 fn seal_request(holder_code: &str) -> zhengyin_engine::MakeSealRequest {

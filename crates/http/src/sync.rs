@@ -8,6 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::access::page_limit;
 use crate::auth::{AuditorCaller, NodeCaller, OperatorCaller};
 use crate::extract::JsonBody;
 use crate::handlers::{query, QueryResult, RangeQuery};
@@ -28,9 +29,29 @@ pub(crate) async fn sources(State(s): State<AppState>, _: OperatorCaller) -> Res
     Json(json!({ "sources": s.engine.sync_sources() })).into_response()
 }
 
-/// `GET /v1/sync/incidents`: every incident with its evidence (auditors check it themselves).
-pub(crate) async fn incidents(State(s): State<AppState>, _: AuditorCaller) -> Result<Response> {
-    Ok(Json(json!({ "incidents": s.engine.sync_incidents()? })).into_response())
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IncidentQuery {
+    #[serde(default)]
+    open: bool,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /v1/sync/incidents?open&after&limit`: incidents with their evidence (auditors check it
+/// themselves), oldest first, a page at a time.
+pub(crate) async fn incidents(
+    State(s): State<AppState>,
+    _: AuditorCaller,
+    q: QueryResult<IncidentQuery>,
+) -> Result<Response> {
+    let q = query(q)?;
+    let incidents = s
+        .engine
+        .sync_incidents(q.open, q.after.as_deref(), page_limit(q.limit)?)?;
+    Ok(Json(json!({ "incidents": incidents })).into_response())
 }
 
 #[derive(Deserialize)]

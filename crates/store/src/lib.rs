@@ -599,8 +599,29 @@ pub trait SyncStore: Send + Sync {
     /// Stores (creates or replaces) a sync incident.
     fn put_incident(&self, incident: &SyncIncident) -> Result<Durable, StoreError>;
 
-    /// Every sync incident, oldest first.
-    fn incidents(&self) -> Result<Vec<SyncIncident>, StoreError>;
+    /// A sync incident by id.
+    fn incident(&self, id: &str) -> Result<Option<SyncIncident>, StoreError>;
+
+    /// A page of sync incidents, oldest (lowest id) first: unresolved ones only if `open_only`,
+    /// ids after `after`, at most `limit`. Read through an index of the open ones.
+    fn incidents_page(
+        &self,
+        open_only: bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SyncIncident>, StoreError>;
+
+    /// Every sync incident, oldest first, read a page at a time: for copies and their checks.
+    fn incidents(&self) -> Result<Vec<SyncIncident>, StoreError> {
+        let mut all: Vec<SyncIncident> = Vec::new();
+        loop {
+            let page = self.incidents_page(false, all.last().map(|i| i.id.as_str()), 100)?;
+            if page.is_empty() {
+                return Ok(all);
+            }
+            all.extend(page);
+        }
+    }
 }
 
 /// The signature log: entries, tree hashes and signed checkpoints.

@@ -270,7 +270,7 @@ fn refused_writes_in_a_shared_transaction_are_undone_alone() {
     assert_eq!(store.licence_state(&id).unwrap().unwrap().status.changes.len(), 26);
 }
 
-/// A database written before licence-type versions, licence numbers and objection listings
+/// A database written before licence-type versions, licence numbers and objection and incident listings
 /// existed (schema 2) is upgraded in place (the contract's `earlier_data_indexed`).
 #[test]
 fn an_upgrade_keeps_the_types_as_version_one_and_reserves_the_numbers_already_issued() {
@@ -295,6 +295,13 @@ fn an_upgrade_keeps_the_types_as_version_one_and_reserves_the_numbers_already_is
         sql.push_str(&format!(
             "INSERT INTO objections (id, licence, record) VALUES ('{}', '{}', convert_to('{record}', 'UTF8'));",
             o.id, o.licence
+        ));
+    }
+    for i in &data.incidents {
+        let record = serde_json::to_string(i).unwrap().replace('\'', "''");
+        sql.push_str(&format!(
+            "INSERT INTO sync_incidents (id, record) VALUES ('{}', convert_to('{record}', 'UTF8'));",
+            i.id
         ));
     }
     cluster.sql(name, &sql).unwrap();

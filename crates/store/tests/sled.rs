@@ -53,10 +53,10 @@ fn durable_is_a_future_too() {
     }
 }
 
-/// A data folder written before licence-type versions, licence numbers and objection listings
+/// A data folder written before licence-type versions, licence numbers and objection and incident listings
 /// existed is indexed when opened (the contract's `earlier_data_indexed`).
 #[test]
-fn an_older_data_folder_gets_its_type_versions_licence_numbers_and_objections_indexed() {
+fn an_older_data_folder_gets_its_type_versions_licence_numbers_objections_and_incidents_indexed() {
     let dir = tempfile::tempdir().unwrap();
     let data = contract::EarlierData::sample().unwrap();
     {
@@ -74,6 +74,10 @@ fn an_older_data_folder_gets_its_type_versions_licence_numbers_and_objections_in
                 .insert(o.id.as_str(), serde_json::to_vec(o).unwrap())
                 .unwrap();
             by_licence.insert(format!("{}\0{}", o.licence, o.id), &[][..]).unwrap();
+        }
+        let incidents = db.open_tree("sync_incidents").unwrap();
+        for i in &data.incidents {
+            incidents.insert(i.id.as_str(), serde_json::to_vec(i).unwrap()).unwrap();
         }
         let licences = db.open_tree("licences").unwrap();
         for (licence, number) in &data.licences {

@@ -692,7 +692,48 @@ fn sync(store: &dyn Store) -> Outcome {
     };
     wait(store.put_incident(&incident), "incident")?;
     ensure(
-        ok(store.incidents(), "incidents")? == vec![incident],
+        ok(store.incidents(), "incidents")? == vec![incident.clone()],
         "an incident reads back",
+    )?;
+    // A second incident; then the first is resolved (replaced): the open index follows.
+    let later = zhengyin_model::SyncIncident {
+        id: "IN0000000000000002".to_owned(),
+        ..incident.clone()
+    };
+    wait(store.put_incident(&later), "incident")?;
+    let open_ids = |after: Option<&str>| -> Result<Vec<String>, String> {
+        Ok(ok(store.incidents_page(true, after, 10), "open incidents")?
+            .into_iter()
+            .map(|i| i.id)
+            .collect())
+    };
+    ensure(
+        open_ids(None)? == [incident.id.as_str(), later.id.as_str()],
+        "both incidents are open",
+    )?;
+    ensure(
+        open_ids(Some(&incident.id))? == [later.id.as_str()],
+        "open incidents page after an id",
+    )?;
+    let resolved = zhengyin_model::SyncIncident {
+        resolved: Some(zhengyin_model::Resolution {
+            at: datetime!(2024-01-02 0:00 UTC),
+            note: "checked".to_owned(),
+        }),
+        ..incident.clone()
+    };
+    wait(store.put_incident(&resolved), "incident")?;
+    ensure(
+        open_ids(None)? == [later.id.as_str()],
+        "a resolved incident leaves the open ones",
+    )?;
+    ensure(
+        ok(store.incidents_page(false, None, 1), "incidents")? == vec![resolved.clone()],
+        "a page holds at most the limit, the resolution included",
+    )?;
+    ensure(
+        ok(store.incident(&later.id), "incident")? == Some(later)
+            && ok(store.incident("IN-none"), "incident")?.is_none(),
+        "an incident reads back by id",
     )
 }

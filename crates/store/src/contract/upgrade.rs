@@ -1,16 +1,17 @@
 //! What a store written by an earlier build (before licence-type versions, licence numbers and
-//! objection listings) must hold once opened by this one. Each backend's test writes [`EarlierData`] its own old way,
-//! opens the store, and calls [`earlier_data_indexed`].
+//! objection and incident listings) must hold once opened by this one. Each backend's test
+//! writes [`EarlierData`] its own old way, opens the store, and calls [`earlier_data_indexed`].
 
 use time::macros::datetime;
 use zhengyin_model::objection::{Action, Calendar, Channel, ObjectionKind, Workflow};
-use zhengyin_model::{LicenceId, Objection, TypeCode, Uscc, Version};
+use zhengyin_model::{IncidentKind, LicenceId, Objection, Resolution, SyncIncident, TypeCode, Uscc, Version};
 
 use super::{ensure, ok, Outcome};
 use crate::{ObjectionPage, ObjectionScope, Store};
 
 /// A licence type as stored before types had versions, three licences, two of them carrying
-/// the same number, and two objections to the first (one open, one withdrawn).
+/// the same number, two objections to the first (one open, one withdrawn), and two sync
+/// incidents (one resolved, one open).
 pub struct EarlierData {
     /// The type's code.
     pub type_code: TypeCode,
@@ -20,6 +21,8 @@ pub struct EarlierData {
     pub licences: Vec<(LicenceId, &'static str)>,
     /// The objections, each stored as its JSON record with its licence index only.
     pub objections: Vec<Objection>,
+    /// Sync incidents, each stored as its JSON record only: one open, one resolved.
+    pub incidents: Vec<SyncIncident>,
 }
 
 impl EarlierData {
@@ -54,8 +57,25 @@ impl EarlierData {
                 &Calendar::default(),
             )
             .map_err(|e| e.to_string())?;
+        let incident = |id: &str, resolved: Option<Resolution>| SyncIncident {
+            id: id.to_owned(),
+            origin: "city.example/log".to_owned(),
+            kind: IncidentKind::Fork,
+            detail: "earlier".to_owned(),
+            evidence: Vec::new(),
+            detected: datetime!(2024-01-02 0:00 UTC),
+            resolved,
+        };
+        let resolution = Resolution {
+            at: datetime!(2024-01-03 0:00 UTC),
+            note: "checked".to_owned(),
+        };
         Ok(EarlierData {
             objections: vec![open, withdrawn],
+            incidents: vec![
+                incident("IN0000000000000001", Some(resolution)),
+                incident("IN0000000000000002", None),
+            ],
             licences: vec![(id("OLD1")?, "N-1"), (id("OLD2")?, "N-1"), (id("OLD3")?, "N-2")],
             type_code,
             type_record: r#"{"code":"11100000000013338W032","name":"营业执照","defining_authority":"11100000000013338W","holder_code_types":["001"],"face_schema":[]}"#,
@@ -103,5 +123,10 @@ pub fn earlier_data_indexed(store: &dyn Store, data: &EarlierData) -> Outcome {
             && listed(ObjectionScope::Objector(withdrawn.objector.clone()), false)? == [withdrawn.id.clone()]
             && listed(issuer, false)? == [open.id.clone(), withdrawn.id.clone()],
         "earlier objections are listed by objector, by issuer and open ones",
+    )?;
+    let open_incidents = ok(store.incidents_page(true, None, 10), "open incidents")?;
+    ensure(
+        open_incidents == data.incidents[1..] && ok(store.incidents(), "incidents")? == data.incidents,
+        "earlier incidents are kept, the unresolved ones listed as open",
     )
 }

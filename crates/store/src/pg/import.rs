@@ -231,7 +231,15 @@ async fn write(tx: &Transaction<'_>, item: Item) -> Result<(), StoreError> {
             )
             .await
         }
-        Item::Incident(i) => keyed(tx, "INSERT INTO sync_incidents (id, record) VALUES ($1, $2)", &i.id, &i).await,
+        Item::Incident(i) => {
+            let record = encode(&i)?;
+            insert(
+                tx,
+                "INSERT INTO sync_incidents (id, open, record) VALUES ($1, $2, $3)",
+                &[&i.id, &i.resolved.is_none(), &record],
+            )
+            .await
+        }
         Item::Checkpoint { size, note } => {
             insert(
                 tx,

@@ -18,21 +18,24 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
     (2, "leases", LEASES),
     (3, "licence type versions and licence numbers", CATALOGUE_VERSIONS),
     (4, "health probe", HEALTH_PROBE),
-    (5, "objection listings", OBJECTION_LISTINGS),
+    (5, "objection and incident listings", LISTINGS),
 ];
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i32 = 5;
 
-/// The columns objections are listed by (objector, the licence's issuer, whether open), filled
-/// for the objections already held by [`index_objections`] in the same transaction.
-const OBJECTION_LISTINGS: &str = r#"
+/// The columns objections are listed by (objector, the licence's issuer, whether open) and
+/// whether a sync incident is open, filled for the records already held by [`index_listings`]
+/// in the same transaction.
+const LISTINGS: &str = r#"
 ALTER TABLE objections ADD COLUMN objector TEXT COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE objections ADD COLUMN issuer TEXT COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE objections ADD COLUMN open BOOLEAN NOT NULL DEFAULT FALSE;
 CREATE INDEX objections_by_objector ON objections (objector, id);
 CREATE INDEX objections_by_issuer ON objections (issuer, id);
 CREATE INDEX objections_open ON objections (open, id);
+ALTER TABLE sync_incidents ADD COLUMN open BOOLEAN NOT NULL DEFAULT FALSE;
+CREATE INDEX sync_incidents_open ON sync_incidents (open, id);
 "#;
 
 /// One row, rewritten by each readiness check to show the database takes a durable write.
@@ -234,7 +237,7 @@ pub(super) async fn migrate(client: &mut Object, target: i32) -> Result<Migrated
             .map_err(|e| StoreError::Backend(format!("migration {version} ({name}): {}", describe(&e))))?;
         match version {
             3 => index_numbers(&tx).await?,
-            5 => index_objections(&tx).await?,
+            5 => index_listings(&tx).await?,
             _ => {}
         }
         tx.execute(
@@ -281,6 +284,24 @@ async fn index_numbers(tx: &tokio_postgres::Transaction<'_>) -> Result<(), Store
             .map_err(db)?;
         }
     }
+}
+
+/// Sets the listing columns of every objection and incident already stored, from its record.
+async fn index_listings(tx: &tokio_postgres::Transaction<'_>) -> Result<(), StoreError> {
+    for row in tx
+        .query("SELECT id, record FROM sync_incidents", &[])
+        .await
+        .map_err(db)?
+    {
+        let incident: zhengyin_model::SyncIncident = super::decode("sync incident", row.get::<_, &[u8]>(1))?;
+        tx.execute(
+            "UPDATE sync_incidents SET open = $2 WHERE id = $1",
+            &[&incident.id, &incident.resolved.is_none()],
+        )
+        .await
+        .map_err(db)?;
+    }
+    index_objections(tx).await
 }
 
 /// Sets the listing columns of every objection already stored, from its record, a page at a time.

@@ -3,7 +3,7 @@
 use zhengyin_model::SyncIncident;
 
 use super::log::append;
-use super::{bytes, db, encode, holder_key, insert_new, swap, tx_execute, tx_query, PgStore};
+use super::{bytes, db, decode, encode, holder_key, insert_new, query, swap, tx_execute, tx_query, PgStore};
 use crate::{Durable, StoreError, SyncApply, SyncCursor, SyncStore};
 
 impl SyncStore for PgStore {
@@ -136,13 +136,39 @@ impl SyncStore for PgStore {
 
     fn put_incident(&self, incident: &SyncIncident) -> Result<Durable, StoreError> {
         self.write(
-            "INSERT INTO sync_incidents (id, record) VALUES ($1, $2) \
-             ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-            vec![Box::new(incident.id.clone()), Box::new(encode(incident)?)],
+            "INSERT INTO sync_incidents (id, open, record) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET open = EXCLUDED.open, record = EXCLUDED.record",
+            vec![
+                Box::new(incident.id.clone()),
+                Box::new(incident.resolved.is_none()),
+                Box::new(encode(incident)?),
+            ],
         )
     }
 
-    fn incidents(&self) -> Result<Vec<SyncIncident>, StoreError> {
-        self.all("sync incident", "SELECT record FROM sync_incidents ORDER BY id")
+    fn incident(&self, id: &str) -> Result<Option<SyncIncident>, StoreError> {
+        self.one("sync incident", "SELECT record FROM sync_incidents WHERE id = $1", id)
+    }
+
+    fn incidents_page(
+        &self,
+        open_only: bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SyncIncident>, StoreError> {
+        let sql = if open_only {
+            "SELECT record FROM sync_incidents WHERE open AND id > $1 ORDER BY id LIMIT $2"
+        } else {
+            "SELECT record FROM sync_incidents WHERE id > $1 ORDER BY id LIMIT $2"
+        };
+        let after = after.unwrap_or_default().to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |client| async move {
+            query(&client, sql, &[&after, &limit])
+                .await?
+                .iter()
+                .map(|row| decode("sync incident", &bytes(row, 0)?))
+                .collect()
+        })
     }
 }

@@ -101,9 +101,11 @@ pub struct SledStore {
     evidence: sled::Tree,
     /// CRLs (DER) by issuing CA name.
     crls: sled::Tree,
-    /// Sync cursors (JSON) by source origin, and sync incidents (JSON) by id.
+    /// Sync cursors (JSON) by source origin, sync incidents (JSON) by id, and the unresolved
+    /// incidents' ids → ().
     sync_cursors: sled::Tree,
     sync_incidents: sled::Tree,
+    sync_incidents_open: sled::Tree,
     /// Serialises log appends so that concurrent transactions do not retry on the size key.
     log_writer: std::sync::Mutex<()>,
     /// Leases by name: holder and end. In memory: sled admits one process, so every holder is in it.
@@ -287,6 +289,7 @@ impl SledStore {
         let store = Self::from_db(db)?;
         store.index_earlier_data()?;
         store.index_earlier_objections()?;
+        store.index_earlier_incidents()?;
         let (journal, journaled) = Journal::open(&path.join(USE_JOURNAL))?;
         store.recover_journal(journal, journaled)?;
         Ok(store)
@@ -419,6 +422,7 @@ impl SledStore {
             crls: tree("crls")?,
             sync_cursors: tree("sync_cursors")?,
             sync_incidents: tree("sync_incidents")?,
+            sync_incidents_open: tree("sync_incidents_open")?,
             log_writer: std::sync::Mutex::new(()),
             leases: Mutex::default(),
             writes: RwLock::default(),

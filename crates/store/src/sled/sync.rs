@@ -110,13 +110,58 @@ impl SyncStore for SledStore {
 
     fn put_incident(&self, incident: &SyncIncident) -> Result<Durable, StoreError> {
         let _writing = self.writing();
-        self.sync_incidents
-            .insert(incident.id.as_bytes(), encode(incident)?)
-            .map_err(backend)?;
+        let (id, record) = (incident.id.as_bytes(), encode(incident)?);
+        (&self.sync_incidents, &self.sync_incidents_open)
+            .transaction(|(incidents, open)| {
+                incidents.insert(id, record.as_slice())?;
+                match incident.resolved {
+                    None => open.insert(id, &[][..])?,
+                    Some(_) => open.remove(id)?,
+                };
+                Ok(())
+            })
+            .map_err(tx_error)?;
         Ok(self.durable())
     }
 
-    fn incidents(&self) -> Result<Vec<SyncIncident>, StoreError> {
-        Self::all(&self.sync_incidents, "sync incident")
+    fn incident(&self, id: &str) -> Result<Option<SyncIncident>, StoreError> {
+        Self::get(&self.sync_incidents, "sync incident", id)
+    }
+
+    fn incidents_page(
+        &self,
+        open_only: bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SyncIncident>, StoreError> {
+        let index = if open_only {
+            &self.sync_incidents_open
+        } else {
+            &self.sync_incidents
+        };
+        Self::listed(index, &[], &self.sync_incidents, "sync incident", (after, None, limit))
+    }
+}
+
+/// The `meta` key set once the open incidents are indexed (a folder of an earlier build has none).
+const OPEN_INCIDENTS_INDEXED: &[u8] = b"open_incidents_indexed";
+
+impl SledStore {
+    /// Indexes the open incidents of a folder written before they were indexed, once.
+    pub(super) fn index_earlier_incidents(&self) -> Result<(), StoreError> {
+        let meta = self.db.open_tree(META).map_err(backend)?;
+        if meta.contains_key(OPEN_INCIDENTS_INDEXED).map_err(backend)? {
+            return Ok(());
+        }
+        let mut open = sled::Batch::default();
+        for value in self.sync_incidents.iter().values() {
+            let incident: SyncIncident = decode("sync incident", &value.map_err(backend)?)?;
+            if incident.resolved.is_none() {
+                open.insert(incident.id.as_bytes(), &[][..]);
+            }
+        }
+        self.sync_incidents_open.apply_batch(open).map_err(backend)?;
+        meta.insert(OPEN_INCIDENTS_INDEXED, &[][..]).map_err(backend)?;
+        Ok(())
     }
 }
