@@ -86,6 +86,13 @@ for power in $(seq 4 "$MAX"); do
 done
 stop_server
 echo
+echo "Where the bytes go at the largest size (zhengyin store stats):"
+if [ "$BACKEND" = postgres ]; then
+  ./target/release/zhengyin store stats --database "postgres://postgres@127.0.0.1:$pg_port/bench$databases"
+else
+  ./target/release/zhengyin store stats --data-dir "$work/data"
+fi
+echo
 echo "| licences | bulk /s (batch p99 ms) | issue /s (p99 ms) | verify /s (p99) | lookup id /s (p99) | lookup holder /s (p99) | proof | RSS load / restart | restart | data | bytes/licence |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"

@@ -1,14 +1,19 @@
 //! Bulk issuance over HTTP on a really started node (on each backend): a batch of 1,000 answers
 //! one result per request in order, refuses bad items alone with their reasons, and every licence
-//! it acknowledged is stored, logged and verifies.
+//! it acknowledged is stored, logged and verifies; 10,000 in concurrent batches are each logged once
+//! and the log audits OK.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
-use common::{business_licence, get_json, log_size, send, Server, TempDir};
+use common::{
+    assert_no_server_errors, audit, business_licence, get_json, log_size, log_verifier_key, send, wait_for_checkpoint,
+    Server, TempDir,
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 const AUTHORITY: &str = "demo-authority-ed25519";
 
@@ -118,4 +123,54 @@ async fn a_batch_issues_every_good_request_and_refuses_each_bad_one_alone() {
         (status, body["code"].clone()),
         (StatusCode::UNPROCESSABLE_ENTITY, json!("licence.batch_too_large"))
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_thousand_licences_in_concurrent_batches_are_each_issued_once_and_the_log_audits() {
+    let dir = TempDir::new("bulk-10k");
+    let server = Server::start(&dir.0);
+    let http = reqwest::Client::new();
+    let before = log_size(&http, &server).await;
+
+    // Ten batches of 1,000, four in flight at a time, as `zhengyin import` sends them.
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(4));
+    let mut batches = tokio::task::JoinSet::new();
+    for b in 0..10 {
+        let (http, url, in_flight) = (http.clone(), server.at("/v1/licences/batch"), in_flight.clone());
+        batches.spawn(async move {
+            let _turn = in_flight.acquire_owned().await.unwrap();
+            let licences: Vec<Value> = (0..1000)
+                .map(|i| business_licence(&format!("TENK-{b}-{i:03}")))
+                .collect();
+            let r = http
+                .post(url)
+                .bearer_auth(AUTHORITY)
+                .json(&json!({ "licences": licences }))
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        });
+    }
+    let batches = batches.join_all().await;
+    let mut indices = Vec::new();
+    for (status, answer) in &batches {
+        assert_eq!(*status, StatusCode::OK, "{answer}");
+        for result in answer["results"].as_array().unwrap() {
+            assert!(result["id"].is_string(), "{result}");
+            indices.push(result["log_index"].as_u64().unwrap());
+        }
+    }
+    indices.sort_unstable();
+    indices.dedup();
+    assert_eq!(indices.len(), 10_000, "one log entry each");
+    assert!(indices[0] >= before);
+
+    // The published log holds all of them, and an auditor replaying it finds it consistent.
+    let last = *indices.last().unwrap();
+    wait_for_checkpoint(&http, &server, last + 1).await;
+    let key = log_verifier_key(&http, &server).await;
+    let (code, report) = audit(&server, &key, &dir.0.join("audit.json"));
+    assert_eq!(code, 0, "{report}");
+    assert_no_server_errors(&server).await;
 }
