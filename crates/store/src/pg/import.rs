@@ -7,7 +7,7 @@ use super::log::{append, signed};
 use super::objections::nanos;
 use super::{db, encode, holder_key, query, tx_execute, PgStore};
 use crate::copy::Item;
-use crate::StoreError;
+use crate::{packed, StoreError};
 
 /// Log entries appended at once.
 const ENTRY_PAGE: usize = 1000;
@@ -127,7 +127,7 @@ async fn write(tx: &Transaction<'_>, item: Item) -> Result<(), StoreError> {
                 &[
                     &id.as_str(),
                     &holder_key(holder.0, &holder.1),
-                    &signed,
+                    &packed::pack(&signed),
                     &&document_sha256[..],
                     &status,
                 ],

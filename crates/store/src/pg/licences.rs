@@ -7,7 +7,7 @@ use super::{
     Answer, PgStore,
 };
 use crate::{
-    Durable, Intent, LicenceCommit, LicenceState, LicenceStore, Logged, RegistryStore, SealStore, StoreError,
+    packed, Durable, Intent, LicenceCommit, LicenceState, LicenceStore, Logged, RegistryStore, SealStore, StoreError,
     StoredLicence, StoredSeal,
 };
 
@@ -201,7 +201,7 @@ impl LicenceStore for PgStore {
                 return Ok(None);
             };
             Ok(Some(StoredLicence {
-                signed: bytes(row, 2)?,
+                signed: packed::unpack(&bytes(row, 2)?)?,
                 document_sha256: state.document_sha256,
                 status: state.status,
             }))
@@ -357,7 +357,7 @@ fn commit_work(c: &LicenceCommit) -> Result<batch::Work, StoreError> {
     let lineage = c.id.lineage();
     let (number_key, number) = (crate::number_key(&c.id, &c.number), c.number.clone());
     let holder = holder_key(c.holder.0, &c.holder.1);
-    let (signed, digest, status) = (c.signed.clone(), c.document_sha256.to_vec(), encode(&c.status)?);
+    let (signed, digest, status) = (packed::pack(&c.signed), c.document_sha256.to_vec(), encode(&c.status)?);
     let supersedes = match &c.supersedes {
         Some((old, expected, new)) => Some((old.to_string(), encode(expected)?, encode(new)?)),
         None => None,

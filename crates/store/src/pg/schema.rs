@@ -273,7 +273,7 @@ async fn index_numbers(tx: &tokio_postgres::Transaction<'_>) -> Result<(), Store
         for row in &rows {
             let id: String = row.get(0);
             let id = zhengyin_model::LicenceId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let Some(number) = crate::number_of(row.get::<_, &[u8]>(1)) else {
+            let Some(number) = crate::number_of(&crate::packed::unpack(row.get::<_, &[u8]>(1))?) else {
                 continue;
             };
             tx.execute(

@@ -4,7 +4,7 @@ use zhengyin_model::SyncIncident;
 
 use super::log::append;
 use super::{bytes, db, decode, encode, holder_key, insert_new, query, swap, tx_execute, tx_query, PgStore};
-use crate::{Durable, StoreError, SyncApply, SyncCursor, SyncStore};
+use crate::{packed, Durable, StoreError, SyncApply, SyncCursor, SyncStore};
 
 impl SyncStore for PgStore {
     fn apply_sync(&self, apply: &SyncApply) -> Result<Durable, StoreError> {
@@ -25,6 +25,7 @@ impl SyncStore for PgStore {
                     l.id.lineage(),
                     holder_key(l.holder.0, &l.holder.1),
                     l.signed.clone(),
+                    packed::pack(&l.signed),
                     l.document_sha256.to_vec(),
                 )
             })
@@ -73,17 +74,17 @@ impl SyncStore for PgStore {
                 )
                 .await?;
             }
-            for (id, lineage, holder, signed, digest) in &licences {
+            for (id, lineage, holder, signed, stored, digest) in &licences {
                 let found = tx_query(&tx, "SELECT signed FROM licences WHERE id = $1", &[id]).await?;
                 match found.first().map(|row| bytes(row, 0)).transpose()? {
-                    Some(bytes) if bytes != *signed => return Err(StoreError::Conflict),
+                    Some(held) if packed::unpack(&held)? != *signed => return Err(StoreError::Conflict),
                     Some(_) => continue,
                     None => {}
                 }
                 tx_execute(
                     &tx,
                     "INSERT INTO licences (id, holder, signed, document_sha256, status) VALUES ($1, $2, $3, $4, NULL)",
-                    &[id, holder, signed, digest],
+                    &[id, holder, stored, digest],
                 )
                 .await?;
                 // Versions of a lineage differ only in their version digits: later sorts higher.

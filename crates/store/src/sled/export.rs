@@ -145,7 +145,7 @@ impl SledStore {
                     .try_into()
                     .map_err(|_| StoreError::Corrupt(format!("licence {id} digest")))?,
                 id,
-                signed: signed.to_vec(),
+                signed: packed::unpack(&signed)?,
                 status,
                 holder: (code_type, code.to_owned()),
             })?;

@@ -190,7 +190,7 @@ impl LicenceStore for SledStore {
             .map_err(backend)?
             .ok_or_else(|| StoreError::Corrupt(format!("licence {id} has a status but no signed form")))?;
         Ok(Some(StoredLicence {
-            signed: signed.to_vec(),
+            signed: packed::unpack(&signed)?,
             document_sha256: state.document_sha256,
             status: state.status,
         }))
@@ -341,7 +341,7 @@ impl SledStore {
                 .ok()
                 .and_then(|k| LicenceId::parse(k).ok())
                 .ok_or_else(|| StoreError::Corrupt("licence key".to_owned()))?;
-            if let Some(number) = crate::number_of(&signed) {
+            if let Some(number) = crate::number_of(&packed::unpack(&signed)?) {
                 let number_key = crate::number_key(&id, &number);
                 if seen.insert(number_key.clone()) {
                     batch.insert(number_key.as_bytes(), id.lineage().as_bytes());
@@ -410,6 +410,7 @@ impl SledStore {
 /// A licence commit's values, encoded once (a transaction may run more than once).
 struct EncodedCommit<'a> {
     commit: &'a LicenceCommit,
+    signed: Vec<u8>,
     status: Vec<u8>,
     supersedes: Option<(&'a LicenceId, Vec<u8>, Vec<u8>)>,
     holder: Vec<u8>,
@@ -427,6 +428,7 @@ impl<'a> EncodedCommit<'a> {
         holder.extend_from_slice(c.id.as_str().as_bytes());
         Ok(Self {
             commit: c,
+            signed: packed::pack(&c.signed),
             status: encode(&c.status)?,
             supersedes,
             holder,
@@ -467,7 +469,7 @@ fn write_commit(
     if let Some((old_id, _, new)) = &e.supersedes {
         statuses.insert(old_id.as_str(), new.as_slice())?;
     }
-    licences.insert(c.id.as_str(), c.signed.as_slice())?;
+    licences.insert(c.id.as_str(), e.signed.as_slice())?;
     digests.insert(c.id.as_str(), &c.document_sha256[..])?;
     statuses.insert(c.id.as_str(), e.status.as_slice())?;
     intents.remove(c.id.as_str())?;

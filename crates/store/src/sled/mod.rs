@@ -28,6 +28,7 @@ use zhengyin_model::{
 
 use crate::durable::{Durable, GroupCommit};
 use crate::journal::Journal;
+use crate::packed;
 use crate::{
     AccessStore, Hash, Intent, LeafIndex, LicenceCommit, LicenceState, LicenceStore, LogStore, Logged, NodeId,
     ObjectionPage, ObjectionScope, ObjectionStore, RegistryStore, SealStore, StoreError, StoredLicence, StoredSeal,

@@ -27,6 +27,7 @@ impl SyncStore for SledStore {
             .iter()
             .map(|(es_id, history)| Ok((es_id.as_str(), encode(history)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let packed_licences: Vec<Vec<u8>> = apply.licences.iter().map(|l| packed::pack(&l.signed)).collect();
         let trees = [
             &self.sync_cursors,
             &self.authorities,
@@ -58,14 +59,16 @@ impl SyncStore for SledStore {
                 for (uscc, value) in &authorities {
                     authority_view.insert(*uscc, value.as_slice())?;
                 }
-                for l in &apply.licences {
+                for (l, stored) in apply.licences.iter().zip(&packed_licences) {
                     let id = l.id.as_str();
                     match licences.get(id)? {
-                        Some(held) if held.as_ref() != l.signed.as_slice() => return Err(abort(StoreError::Conflict)),
+                        Some(held) if packed::unpack(&held).map_err(abort)? != l.signed => {
+                            return Err(abort(StoreError::Conflict))
+                        }
                         Some(_) => continue,
                         None => {}
                     }
-                    licences.insert(id, l.signed.as_slice())?;
+                    licences.insert(id, stored.as_slice())?;
                     digests.insert(id, &l.document_sha256[..])?;
                     let mut holder = holder_key(l.holder.0, &l.holder.1);
                     holder.extend_from_slice(id.as_bytes());
