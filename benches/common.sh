@@ -38,7 +38,8 @@ use_postgres() { # a fresh database on the throwaway cluster
   fi
   databases=$((databases + 1))
   "$pg/psql" -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -c "CREATE DATABASE bench$databases"
-  store_args=(--database "postgres://postgres@127.0.0.1:$pg_port/bench$databases")
+  # (--data-dir names where its checkpoint mark goes: in the work folder, removed at exit.)
+  store_args=(--database "postgres://postgres@127.0.0.1:$pg_port/bench$databases" --data-dir "$work/data")
 }
 
 launch() { # $1 = output file stem; extra args... Sets $launched (pid) and $launched_url.
