@@ -401,6 +401,56 @@ fn bulk(store: &dyn Store) -> Outcome {
     ensure(
         ok(store.pending_intents(), "pending")?.len() == pending_before + 1,
         "a written commit clears its intent; a refused one leaves it for the engine to abandon",
+    )?;
+
+    // A bulk nothing refuses (the usual case, which a backend may write all at once): the
+    // entries in the bulk's order, every licence, number and intent as if written one by one.
+    let fresh = ["BULK5", "BULK6", "BULK7"]
+        .iter()
+        .map(|s| sample_id(s, 1))
+        .collect::<Result<Vec<_>, _>>()?;
+    let intents: Vec<Intent> = fresh
+        .iter()
+        .map(|id| Intent {
+            id: id.clone(),
+            authority: id.issuer().clone(),
+            document: b"{}".to_vec(),
+            recorded: datetime!(2024-01-01 0:00 UTC),
+        })
+        .collect();
+    for durable in ok(store.record_intents(&intents), "record intents")? {
+        wait(Ok(durable), "intents durable")?;
+    }
+    let size = ok(store.log_size(), "size")?.0;
+    let batch: Vec<_> = fresh
+        .iter()
+        .map(|id| (commit(id, None), format!("entry {id}").into_bytes()))
+        .collect();
+    let mut indexes = Vec::new();
+    for result in store.commit_licences(&batch) {
+        let logged = result.map_err(|e| format!("a bulk nothing refuses: {e}"))?;
+        indexes.push(logged.index.0);
+        wait(Ok(logged.durable), "bulk durable")?;
+    }
+    ensure(
+        indexes == [size, size + 1, size + 2],
+        "a bulk's entries are appended in its order",
+    )?;
+    ensure(
+        ok(store.log_entries(LeafIndex(size), LeafIndex(size + 3)), "entries")?
+            == batch.iter().map(|(_, entry)| entry.clone()).collect::<Vec<_>>(),
+        "each index holds its commit's entry",
+    )?;
+    for (c, _) in &batch {
+        ensure(
+            ok(store.licence(&c.id), "bulk licence")?.map(|l| l.signed) == Some(c.signed.clone())
+                && ok(store.number_holder(&c.id, &c.number), "bulk number")? == Some(c.id.lineage()),
+            "every licence of the bulk is written with its number",
+        )?;
+    }
+    ensure(
+        ok(store.pending_intents(), "pending")?.len() == pending_before + 1,
+        "the bulk's intents are cleared",
     )
 }
 

@@ -3,12 +3,12 @@
 use zhengyin_model::{Authority, HolderCodeType, LicenceId, LicenceType, SealHistory, StatusHistory, TypeCode};
 
 use super::{
-    batch, bytes, column, decode, encode, holder_key, insert_new, logged_when, query, swap, tx_execute, tx_query,
+    batch, bytes, column, decode, encode, holder_key, insert_new, logged_when, query, swap, tx_execute, tx_query, wait,
     Answer, PgStore,
 };
 use crate::{
-    packed, Durable, Intent, LicenceCommit, LicenceState, LicenceStore, Logged, RegistryStore, SealStore, StoreError,
-    StoredLicence, StoredSeal,
+    packed, Durable, Intent, LeafIndex, LicenceCommit, LicenceState, LicenceStore, Logged, RegistryStore, SealStore,
+    StoreError, StoredLicence, StoredSeal,
 };
 
 impl RegistryStore for PgStore {
@@ -152,6 +152,9 @@ impl LicenceStore for PgStore {
     }
 
     fn commit_licences(&self, commits: &[(LicenceCommit, Vec<u8>)]) -> Vec<Result<Logged, StoreError>> {
+        if let Some(together) = self.commit_new_licences_together(commits) {
+            return together;
+        }
         // All queued before any is waited for, so that they share the appenders' transactions.
         let queued: Vec<Result<Answer, StoreError>> = commits
             .iter()
@@ -352,6 +355,102 @@ impl SealStore for PgStore {
 }
 
 /// The statements of one licence commit, for the appenders' shared transaction.
+impl PgStore {
+    /// Bulk issuance's usual case — new licences, each of its own lineage — as one write of
+    /// set-based statements: five round trips for the lot instead of seven per licence. `None`
+    /// when that does not apply or one of them is refused (a number or identifier taken
+    /// meanwhile): the write then left nothing behind, and each goes again on its own, to be
+    /// answered alone.
+    fn commit_new_licences_together(
+        &self,
+        commits: &[(LicenceCommit, Vec<u8>)],
+    ) -> Option<Vec<Result<Logged, StoreError>>> {
+        let lineages: std::collections::HashSet<String> = commits.iter().map(|(c, _)| c.id.lineage()).collect();
+        if commits.len() < 2 || lineages.len() < commits.len() || commits.iter().any(|(c, _)| c.supersedes.is_some()) {
+            return None;
+        }
+        let entries = commits.iter().map(|(_, entry)| entry.clone()).collect();
+        let outcome = new_licences_work(commits)
+            .and_then(|work| self.enqueue_logged(entries, work))
+            .and_then(|answered| wait(&answered));
+        match outcome {
+            Ok(first) => Some(
+                (0..commits.len() as u64)
+                    .map(|k| {
+                        Ok(Logged {
+                            durable: Durable::committed(),
+                            index: LeafIndex(first.0 + k),
+                        })
+                    })
+                    .collect(),
+            ),
+            Err(StoreError::Conflict | StoreError::Taken(_)) => None,
+            Err(e) => Some(commits.iter().map(|_| Err(e.clone())).collect()),
+        }
+    }
+}
+
+/// The statements of [`PgStore::commit_new_licences_together`]; refused whole, with
+/// [`StoreError::Taken`] or [`StoreError::Conflict`], if any licence would be.
+fn new_licences_work(commits: &[(LicenceCommit, Vec<u8>)]) -> Result<batch::Work, StoreError> {
+    let (mut ids, mut holders, mut signed, mut digests, mut statuses) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut lineages, mut number_keys) = (vec![], vec![]);
+    for (c, _) in commits {
+        ids.push(c.id.to_string());
+        holders.push(holder_key(c.holder.0, &c.holder.1));
+        signed.push(packed::pack(&c.signed));
+        digests.push(c.document_sha256.to_vec());
+        statuses.push(encode(&c.status)?);
+        lineages.push(c.id.lineage());
+        number_keys.push(crate::number_key(&c.id, &c.number));
+    }
+    let count = commits.len() as u64;
+    Ok(Box::new(move |tx| {
+        Box::pin(async move {
+            tx_execute(
+                tx,
+                "INSERT INTO licence_numbers (key, lineage) SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[]) \
+                 ON CONFLICT (key) DO NOTHING",
+                &[&number_keys, &lineages],
+            )
+            .await?;
+            let taken = tx_query(
+                tx,
+                "SELECT count(*) FROM licence_numbers n, UNNEST($1::TEXT[], $2::TEXT[]) AS t (key, lineage) \
+                 WHERE n.key = t.key AND n.lineage <> t.lineage",
+                &[&number_keys, &lineages],
+            )
+            .await?
+            .first()
+            .map(|row| column::<i64>(row, 0))
+            .transpose()?;
+            if taken != Some(0) {
+                return Err(StoreError::Taken("a licence number of the batch".to_owned()));
+            }
+            let inserted = tx_execute(
+                tx,
+                "INSERT INTO licences (id, holder, signed, document_sha256, status) \
+                 SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BYTEA[], $4::BYTEA[], $5::BYTEA[]) \
+                 ON CONFLICT (id) DO NOTHING",
+                &[&ids, &holders, &signed, &digests, &statuses],
+            )
+            .await?;
+            if inserted != count {
+                return Err(StoreError::Conflict);
+            }
+            tx_execute(tx, "DELETE FROM intents WHERE id = ANY($1::TEXT[])", &[&ids]).await?;
+            tx_execute(
+                tx,
+                "INSERT INTO licence_heads (lineage, id) SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[]) \
+                 ON CONFLICT (lineage) DO UPDATE SET id = EXCLUDED.id",
+                &[&lineages, &ids],
+            )
+            .await?;
+            Ok(())
+        })
+    }))
+}
+
 fn commit_work(c: &LicenceCommit) -> Result<batch::Work, StoreError> {
     let id = c.id.to_string();
     let lineage = c.id.lineage();

@@ -287,7 +287,7 @@ fn logged_when(answered: &Answer) -> Result<Logged, StoreError> {
     })
 }
 
-fn wait<T>(answered: &std::sync::mpsc::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
+pub(super) fn wait<T>(answered: &std::sync::mpsc::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
     let wait = || {
         answered
             .recv()
