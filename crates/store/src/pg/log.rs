@@ -4,7 +4,7 @@
 use deadpool_postgres::Transaction;
 use zhengyin_tlog::Frontier;
 
-use super::{bytes, column, db, query, tx_execute, tx_query, PgStore};
+use super::{bytes, column, query, tx_execute, tx_query, PgStore};
 use crate::{Durable, Hash, LeafIndex, LogStore, Logged, NodeId, StoreError, TreeSize};
 
 /// Appends `entries` to the log inside `tx`; answers the first one's index. Call it last in a
@@ -24,28 +24,34 @@ pub(super) async fn append(tx: &Transaction<'_>, entries: &[Vec<u8>]) -> Result<
     let mut frontier = Frontier::from_parts(TreeSize(size), hashes)
         .ok_or_else(|| StoreError::Corrupt("log frontier does not match its size".to_owned()))?;
     let first = LeafIndex(size);
-    let insert_entry = tx
-        .prepare_cached("INSERT INTO log_entries (idx, leaf_hash, entry) VALUES ($1, $2, $3)")
-        .await
-        .map_err(db)?;
-    let insert_node = tx
-        .prepare_cached("INSERT INTO log_nodes (level, idx, hash) VALUES ($1, $2, $3)")
-        .await
-        .map_err(db)?;
+    // Every row in two statements, whatever the number of entries: the sequencer row is held
+    // for two round trips, not one per entry and node.
+    let (mut indexes, mut leaves) = (Vec::with_capacity(entries.len()), Vec::with_capacity(entries.len()));
+    let (mut levels, mut node_indexes, mut node_hashes) = (Vec::new(), Vec::new(), Vec::new());
     for entry in entries {
-        let index = signed(frontier.size().0)?;
+        indexes.push(signed(frontier.size().0)?);
         let leaf = zhengyin_tlog::leaf_hash(entry);
-        tx.execute(&insert_entry, &[&index, &&leaf[..], entry])
-            .await
-            .map_err(db)?;
+        leaves.push(leaf.to_vec());
         for (node, hash) in frontier.push_nodes(leaf) {
-            tx.execute(
-                &insert_node,
-                &[&i16::from(node.level), &signed(node.index)?, &&hash[..]],
-            )
-            .await
-            .map_err(db)?;
+            levels.push(i16::from(node.level));
+            node_indexes.push(signed(node.index)?);
+            node_hashes.push(hash.to_vec());
         }
+    }
+    tx_execute(
+        tx,
+        "INSERT INTO log_entries (idx, leaf_hash, entry) \
+         SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[], $3::BYTEA[])",
+        &[&indexes, &leaves, &entries],
+    )
+    .await?;
+    if !levels.is_empty() {
+        tx_execute(
+            tx,
+            "INSERT INTO log_nodes (level, idx, hash) SELECT * FROM UNNEST($1::SMALLINT[], $2::BIGINT[], $3::BYTEA[])",
+            &[&levels, &node_indexes, &node_hashes],
+        )
+        .await?;
     }
     let packed: Vec<u8> = frontier.hashes().concat();
     tx_execute(
