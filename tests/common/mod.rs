@@ -168,15 +168,26 @@ pub fn database_for(key: &Path) -> String {
 }
 
 /// Replaces `from` by `to` in log entry `index` of the stopped node whose data is in `data`,
-/// behind the service's back (what an attacker with the disk or the database could do).
+/// behind the service's back (what an attacker with the disk or the database could do): the
+/// entry unpacked, changed and stored packed again, as the store would have written it.
 pub fn rewrite_log_entry(data: &Path, index: u64, from: &str, to: &str) {
+    use zhengyin_store::packed;
+    let rewrite = |stored: &[u8]| {
+        let entry = String::from_utf8(packed::unpack(stored).unwrap()).unwrap();
+        assert!(entry.contains(from), "entry {index} has no {from}: {entry}");
+        packed::pack_log_entry(entry.replace(from, to).as_bytes())
+    };
     if postgres() {
         let url = database_for(data);
         let name = url.rsplit('/').next().unwrap();
-        let sql = format!(
-            "UPDATE log_entries SET entry = convert_to(replace(convert_from(entry, 'UTF8'), '{from}', '{to}'), 'UTF8') \
-             WHERE idx = {index}"
-        );
+        let stored = cluster()
+            .sql(
+                name,
+                &format!("SELECT encode(entry, 'hex') FROM log_entries WHERE idx = {index}"),
+            )
+            .unwrap();
+        let rewritten = hex::encode(rewrite(&hex::decode(stored).unwrap()));
+        let sql = format!("UPDATE log_entries SET entry = '\\x{rewritten}' WHERE idx = {index}");
         cluster().sql(name, &sql).unwrap();
         return;
     }
@@ -184,9 +195,8 @@ pub fn rewrite_log_entry(data: &Path, index: u64, from: &str, to: &str) {
     let log = db.open_tree("log").unwrap();
     let mut k = vec![b'e'];
     k.extend_from_slice(&index.to_be_bytes());
-    let entry = log.get(&k).unwrap().unwrap();
-    let rewritten = String::from_utf8(entry.to_vec()).unwrap().replace(from, to);
-    log.insert(&k, rewritten.as_bytes()).unwrap();
+    let stored = log.get(&k).unwrap().unwrap();
+    log.insert(&k, rewrite(&stored)).unwrap();
     db.flush().unwrap();
 }
 

@@ -37,7 +37,7 @@ pub mod contract;
 pub mod copy;
 mod durable;
 mod journal;
-mod packed;
+pub mod packed;
 pub mod pg;
 mod sled;
 

@@ -127,7 +127,7 @@ async fn write(tx: &Transaction<'_>, item: Item) -> Result<(), StoreError> {
                 &[
                     &id.as_str(),
                     &holder_key(holder.0, &holder.1),
-                    &packed::pack(&signed),
+                    &packed::pack_licence(&signed),
                     &&document_sha256[..],
                     &status,
                 ],

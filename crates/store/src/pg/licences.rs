@@ -398,7 +398,7 @@ fn new_licences_work(commits: &[(LicenceCommit, Vec<u8>)]) -> Result<batch::Work
     for (c, _) in commits {
         ids.push(c.id.to_string());
         holders.push(holder_key(c.holder.0, &c.holder.1));
-        signed.push(packed::pack(&c.signed));
+        signed.push(packed::pack_licence(&c.signed));
         digests.push(c.document_sha256.to_vec());
         statuses.push(encode(&c.status)?);
         lineages.push(c.id.lineage());
@@ -456,7 +456,11 @@ fn commit_work(c: &LicenceCommit) -> Result<batch::Work, StoreError> {
     let lineage = c.id.lineage();
     let (number_key, number) = (crate::number_key(&c.id, &c.number), c.number.clone());
     let holder = holder_key(c.holder.0, &c.holder.1);
-    let (signed, digest, status) = (packed::pack(&c.signed), c.document_sha256.to_vec(), encode(&c.status)?);
+    let (signed, digest, status) = (
+        packed::pack_licence(&c.signed),
+        c.document_sha256.to_vec(),
+        encode(&c.status)?,
+    );
     let supersedes = match &c.supersedes {
         Some((old, expected, new)) => Some((old.to_string(), encode(expected)?, encode(new)?)),
         None => None,

@@ -5,7 +5,7 @@ use deadpool_postgres::Transaction;
 use zhengyin_tlog::Frontier;
 
 use super::{bytes, column, query, tx_execute, tx_query, PgStore};
-use crate::{Durable, Hash, LeafIndex, LogStore, Logged, NodeId, StoreError, TreeSize};
+use crate::{packed, Durable, Hash, LeafIndex, LogStore, Logged, NodeId, StoreError, TreeSize};
 
 /// Appends `entries` to the log inside `tx`; answers the first one's index. Call it last in a
 /// transaction: it locks the sequencer row, which every other appender then waits for until
@@ -27,6 +27,7 @@ pub(super) async fn append(tx: &Transaction<'_>, entries: &[Vec<u8>]) -> Result<
     // Every row in two statements, whatever the number of entries: the sequencer row is held
     // for two round trips, not one per entry and node.
     let (mut indexes, mut leaves) = (Vec::with_capacity(entries.len()), Vec::with_capacity(entries.len()));
+    let stored: Vec<Vec<u8>> = entries.iter().map(|e| packed::pack_log_entry(e)).collect();
     let (mut levels, mut node_indexes, mut node_hashes) = (Vec::new(), Vec::new(), Vec::new());
     for entry in entries {
         indexes.push(signed(frontier.size().0)?);
@@ -42,7 +43,7 @@ pub(super) async fn append(tx: &Transaction<'_>, entries: &[Vec<u8>]) -> Result<
         tx,
         "INSERT INTO log_entries (idx, leaf_hash, entry) \
          SELECT * FROM UNNEST($1::BIGINT[], $2::BYTEA[], $3::BYTEA[])",
-        &[&indexes, &leaves, &entries],
+        &[&indexes, &leaves, &stored],
     )
     .await?;
     if !levels.is_empty() {
@@ -97,7 +98,7 @@ impl LogStore for PgStore {
             )
             .await?
             .iter()
-            .map(|row| bytes(row, 0))
+            .map(|row| packed::unpack(&bytes(row, 0)?))
             .collect()
         })
     }

@@ -25,7 +25,7 @@ impl SyncStore for PgStore {
                     l.id.lineage(),
                     holder_key(l.holder.0, &l.holder.1),
                     l.signed.clone(),
-                    packed::pack(&l.signed),
+                    packed::pack_licence(&l.signed),
                     l.document_sha256.to_vec(),
                 )
             })

@@ -96,7 +96,7 @@ impl SledStore {
         each(&self.sync_incidents, "sync incident", &mut |i| emit(Item::Incident(i)))?;
         let size = self.log_size()?.0;
         for entry in self.log.range(entry_key(0)..entry_key(size)).values() {
-            emit(Item::LogEntry(entry.map_err(backend)?.to_vec()))?;
+            emit(Item::LogEntry(packed::unpack(&entry.map_err(backend)?)?))?;
         }
         for pair in self.checkpoints.iter() {
             let (size, note) = pair.map_err(backend)?;

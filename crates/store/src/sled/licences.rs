@@ -428,7 +428,7 @@ impl<'a> EncodedCommit<'a> {
         holder.extend_from_slice(c.id.as_str().as_bytes());
         Ok(Self {
             commit: c,
-            signed: packed::pack(&c.signed),
+            signed: packed::pack_licence(&c.signed),
             status: encode(&c.status)?,
             supersedes,
             holder,

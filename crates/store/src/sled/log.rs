@@ -26,7 +26,7 @@ impl LogStore for SledStore {
         self.log
             .range(entry_key(start.0)..entry_key(end.0))
             .values()
-            .map(|v| v.map(|v| v.to_vec()).map_err(backend))
+            .map(|v| packed::unpack(&v.map_err(backend)?))
             .collect()
     }
 

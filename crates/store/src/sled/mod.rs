@@ -550,7 +550,7 @@ fn append(
     for (node, hash) in new_nodes {
         nodes.insert(&node_key(node), &hash[..])?;
     }
-    log.insert(&entry_key(size), entry)?;
+    log.insert(&entry_key(size), packed::pack_log_entry(entry))?;
     // The same entry appended twice keeps its first index in the hash index.
     if log.get(hash_key(&leaf))?.is_none() {
         log.insert(&hash_key(&leaf)[..], &size.to_be_bytes())?;

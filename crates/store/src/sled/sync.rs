@@ -27,7 +27,7 @@ impl SyncStore for SledStore {
             .iter()
             .map(|(es_id, history)| Ok((es_id.as_str(), encode(history)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let packed_licences: Vec<Vec<u8>> = apply.licences.iter().map(|l| packed::pack(&l.signed)).collect();
+        let packed_licences: Vec<Vec<u8>> = apply.licences.iter().map(|l| packed::pack_licence(&l.signed)).collect();
         let trees = [
             &self.sync_cursors,
             &self.authorities,
