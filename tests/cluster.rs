@@ -344,7 +344,7 @@ async fn nothing_lost(
         licences > acknowledged.len(),
         "at least the acknowledged ones and the known one"
     );
-    let issued_entries = common::log_entries(&http, a)
+    let issued_entries = common::log_entries(http, a)
         .await
         .iter()
         .filter(|e| e["event"] == "licence.issued")
