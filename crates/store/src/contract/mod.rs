@@ -332,13 +332,10 @@ fn numbers(store: &dyn Store) -> Outcome {
     Ok(())
 }
 
-/// Many intents and commits at once, as bulk issuance writes them: each commit answered in
-/// order, an earlier one keeping a number a later one carries too, a refused one writing nothing.
-fn bulk(store: &dyn Store) -> Outcome {
-    let ids = ["BULK1", "BULK2", "BULK3", "BULK4"]
-        .iter()
-        .map(|s| sample_id(s, 1))
-        .collect::<Result<Vec<_>, _>>()?;
+/// Records the intents of new licences with these serials, as bulk issuance does; answers their
+/// identifiers.
+fn bulk_intents(store: &dyn Store, serials: &[&str]) -> Result<Vec<LicenceId>, String> {
+    let ids = serials.iter().map(|s| sample_id(s, 1)).collect::<Result<Vec<_>, _>>()?;
     let intents: Vec<Intent> = ids
         .iter()
         .map(|id| Intent {
@@ -348,10 +345,17 @@ fn bulk(store: &dyn Store) -> Outcome {
             recorded: datetime!(2024-01-01 0:00 UTC),
         })
         .collect();
-    let pending_before = ok(store.pending_intents(), "pending")?.len();
     for durable in ok(store.record_intents(&intents), "record intents")? {
         wait(Ok(durable), "intents durable")?;
     }
+    Ok(ids)
+}
+
+/// Many intents and commits at once, as bulk issuance writes them: each commit answered in
+/// order, an earlier one keeping a number a later one carries too, a refused one writing nothing.
+fn bulk(store: &dyn Store) -> Outcome {
+    let pending_before = ok(store.pending_intents(), "pending")?.len();
+    let ids = bulk_intents(store, &["BULK1", "BULK2", "BULK3", "BULK4"])?;
     ensure(
         ok(store.pending_intents(), "pending")?.len() == pending_before + 4,
         "every intent of a bulk is recorded",
@@ -405,22 +409,7 @@ fn bulk(store: &dyn Store) -> Outcome {
 
     // A bulk nothing refuses (the usual case, which a backend may write all at once): the
     // entries in the bulk's order, every licence, number and intent as if written one by one.
-    let fresh = ["BULK5", "BULK6", "BULK7"]
-        .iter()
-        .map(|s| sample_id(s, 1))
-        .collect::<Result<Vec<_>, _>>()?;
-    let intents: Vec<Intent> = fresh
-        .iter()
-        .map(|id| Intent {
-            id: id.clone(),
-            authority: id.issuer().clone(),
-            document: b"{}".to_vec(),
-            recorded: datetime!(2024-01-01 0:00 UTC),
-        })
-        .collect();
-    for durable in ok(store.record_intents(&intents), "record intents")? {
-        wait(Ok(durable), "intents durable")?;
-    }
+    let fresh = bulk_intents(store, &["BULK5", "BULK6", "BULK7"])?;
     let size = ok(store.log_size(), "size")?.0;
     let batch: Vec<_> = fresh
         .iter()
