@@ -172,12 +172,12 @@ mod tests {
     fn the_dictionaries_are_the_ones_stored_values_were_packed_with() {
         // Packed values cannot be read with any other dictionary: a new one is a new tag.
         assert_eq!(
-            hex(&Sha256::digest(DICTIONARIES[LICENCE].content)),
+            format!("{:x}", Sha256::digest(DICTIONARIES[LICENCE].content)),
             "73d6bc7ef8df49b4585b8ce6d0b4fe9919cb2a3809be5b9389b28320c40a04e2",
             "licence.dict changed"
         );
         assert_eq!(
-            hex(&Sha256::digest(DICTIONARIES[LOG_ENTRY].content)),
+            format!("{:x}", Sha256::digest(DICTIONARIES[LOG_ENTRY].content)),
             "a8cfb6cb5f48663b58f5ae4293afd7306648771822eba62a845d2798b2604e95",
             "log-entry.dict changed"
         );
@@ -194,10 +194,6 @@ mod tests {
             LOG_ENTRY_JSON.len()
         );
         assert_eq!(unpack(&packed).unwrap(), LOG_ENTRY_JSON.as_bytes());
-    }
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     #[test]

@@ -365,13 +365,24 @@ impl PgStore {
         &self,
         commits: &[(LicenceCommit, Vec<u8>)],
     ) -> Option<Vec<Result<Logged, StoreError>>> {
-        let lineages: std::collections::HashSet<String> = commits.iter().map(|(c, _)| c.id.lineage()).collect();
-        if commits.len() < 2 || lineages.len() < commits.len() || commits.iter().any(|(c, _)| c.supersedes.is_some()) {
+        if commits.len() < 2 || commits.iter().any(|(c, _)| c.supersedes.is_some()) {
+            return None;
+        }
+        let rows = match commits
+            .iter()
+            .map(|(c, _)| LicenceRow::of(c))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(rows) => rows,
+            Err(e) => return Some(commits.iter().map(|_| Err(e.clone())).collect()),
+        };
+        let lineages: std::collections::HashSet<&str> = rows.iter().map(|r| r.lineage.as_str()).collect();
+        if lineages.len() < rows.len() {
             return None;
         }
         let entries = commits.iter().map(|(_, entry)| entry.clone()).collect();
-        let outcome = new_licences_work(commits)
-            .and_then(|work| self.enqueue_logged(entries, work))
+        let outcome = self
+            .enqueue_logged(entries, new_licences_work(rows))
             .and_then(|answered| wait(&answered));
         match outcome {
             Ok(first) => Some(
@@ -390,22 +401,47 @@ impl PgStore {
     }
 }
 
+/// A licence commit's row values, as both the one-by-one and the set-based writes store them.
+struct LicenceRow {
+    id: String,
+    lineage: String,
+    number_key: String,
+    holder: String,
+    signed: Vec<u8>,
+    digest: Vec<u8>,
+    status: Vec<u8>,
+}
+
+impl LicenceRow {
+    fn of(c: &LicenceCommit) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: c.id.to_string(),
+            lineage: c.id.lineage(),
+            number_key: crate::number_key(&c.id, &c.number),
+            holder: holder_key(c.holder.0, &c.holder.1),
+            signed: packed::pack_licence(&c.signed),
+            digest: c.document_sha256.to_vec(),
+            status: encode(&c.status)?,
+        })
+    }
+}
+
 /// The statements of [`PgStore::commit_new_licences_together`]; refused whole, with
 /// [`StoreError::Taken`] or [`StoreError::Conflict`], if any licence would be.
-fn new_licences_work(commits: &[(LicenceCommit, Vec<u8>)]) -> Result<batch::Work, StoreError> {
+fn new_licences_work(rows: Vec<LicenceRow>) -> batch::Work {
+    let count = rows.len() as u64;
     let (mut ids, mut holders, mut signed, mut digests, mut statuses) = (vec![], vec![], vec![], vec![], vec![]);
     let (mut lineages, mut number_keys) = (vec![], vec![]);
-    for (c, _) in commits {
-        ids.push(c.id.to_string());
-        holders.push(holder_key(c.holder.0, &c.holder.1));
-        signed.push(packed::pack_licence(&c.signed));
-        digests.push(c.document_sha256.to_vec());
-        statuses.push(encode(&c.status)?);
-        lineages.push(c.id.lineage());
-        number_keys.push(crate::number_key(&c.id, &c.number));
+    for row in rows {
+        ids.push(row.id);
+        holders.push(row.holder);
+        signed.push(row.signed);
+        digests.push(row.digest);
+        statuses.push(row.status);
+        lineages.push(row.lineage);
+        number_keys.push(row.number_key);
     }
-    let count = commits.len() as u64;
-    Ok(Box::new(move |tx| {
+    Box::new(move |tx| {
         Box::pin(async move {
             tx_execute(
                 tx,
@@ -448,19 +484,20 @@ fn new_licences_work(commits: &[(LicenceCommit, Vec<u8>)]) -> Result<batch::Work
             .await?;
             Ok(())
         })
-    }))
+    })
 }
 
 fn commit_work(c: &LicenceCommit) -> Result<batch::Work, StoreError> {
-    let id = c.id.to_string();
-    let lineage = c.id.lineage();
-    let (number_key, number) = (crate::number_key(&c.id, &c.number), c.number.clone());
-    let holder = holder_key(c.holder.0, &c.holder.1);
-    let (signed, digest, status) = (
-        packed::pack_licence(&c.signed),
-        c.document_sha256.to_vec(),
-        encode(&c.status)?,
-    );
+    let number = c.number.clone();
+    let LicenceRow {
+        id,
+        lineage,
+        number_key,
+        holder,
+        signed,
+        digest,
+        status,
+    } = LicenceRow::of(c)?;
     let supersedes = match &c.supersedes {
         Some((old, expected, new)) => Some((old.to_string(), encode(expected)?, encode(new)?)),
         None => None,
