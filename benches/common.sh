@@ -7,7 +7,7 @@ if ! command -v wrk >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null || { echo "cannot install wrk" >&2; exit 1; }
 fi
 cargo build --release -q -p zhengyin
-cargo build --release -q --example load_fixtures --example bare_verify_rate --example bulk_issue
+cargo build --release -q --example load_fixtures --example bare_verify_rate --example bulk_issue --example naive_service
 work=$(mktemp -d)
 server=
 server2=
@@ -51,6 +51,17 @@ launch() { # $1 = output file stem; extra args... Sets $launched (pid) and $laun
   [ -n "$launched_url" ] || { echo "server did not start:" >&2; cat "$work/$out.err" >&2; exit 1; }
 }
 start_server() { launch server "$@"; server=$launched; url=$launched_url; }
+
+# The yardstick (benches/naive_service.rs) under the same wrk: sets naive_sigs.
+run_naive() {
+  ./target/release/examples/naive_service fixtures 4096 "$work/naive.jsonl"
+  ./target/release/examples/naive_service serve 127.0.0.1:0 >"$work/naive.out" &
+  server=$!
+  for _ in $(seq 1 100); do grep -q "listening on" "$work/naive.out" 2>/dev/null && break; sleep 0.1; done
+  url=$(sed -n 's/^naive listening on //p' "$work/naive.out")
+  run naive none "$work/naive.jsonl" /verify 1
+  stop_server
+}
 start_second() { launch server2 "$@"; server2=$launched; url2=$launched_url; }
 
 lua() { # $1 = token, $2 = file of bodies, one per line (rotated through), $3 = this wrk's name

@@ -5,10 +5,13 @@
 # With --backend postgres it starts its own throwaway PostgreSQL (initdb on a free loopback
 # port, in a temporary folder, stopped at the end) and prints the embedded store and PostgreSQL
 # side by side, with one frontend and with two (two wrk processes, half the connections each):
-# issuance, cold verification as a department and as an operator, lookups by id and by holder.
+# issuance, verification cold as a department and as an operator and warm, lookups by id and by
+# holder.
 # Installs wrk (Debian package) if missing, builds the release binary and examples, then:
 #   0. measures the bare Ed25519 rate of this machine (verify_strict and the batch equation,
-#      2 threads): the floor everything else is compared with;
+#      2 threads), and the naive service (benches/naive_service.rs: JSON in, base64, one
+#      verify_strict, JSON out) under the same wrk: the yardstick every verify figure is a
+#      ratio of;
 #   1. cold:  POST /v1/verify over 4096 distinct licences, signature cache off (every request
 #             checks its signature); then the same as an operator, who writes no use record;
 #   2. batch: POST /v1/verify/batch, 64 distinct licences per request, cache off;
@@ -47,17 +50,33 @@ backend_runs() { # $1 = frontends, $2 = label
   run "$2:lookup-id" demo-verifier "$work/lookups-id.jsonl" "$LOOKUP" 0
   run "$2:lookup-holder" demo-verifier "$work/lookups-holder.jsonl" "$LOOKUP" 0
   stop_server
+  start_server
+  [ "$1" = 2 ] && start_second
+  head -n 16 "$work/licences.jsonl" > "$work/few.jsonl"
+  run "$2:warm" demo-verifier "$work/few.jsonl" "/v1/verify?$PURPOSE" 1
+  stop_server
+}
+
+# Every verification figure of a run $1 (prefix of its variables) as a ratio to the naive service.
+ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
+naive_ratios() {
+  local cold=${1}cold_sigs no_record=${1}cold_no_record_sigs warm=${1}warm_sigs
+  echo "${2:-}/ naive: cold as a department $(ratio "${!cold}" "$naive_sigs") (aim >= 0.75)," \
+    "cold as an operator $(ratio "${!no_record}" "$naive_sigs") (aim >= 0.90)," \
+    "warm $(ratio "${!warm}" "$naive_sigs") (aim >= 1.1)"
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); wrk ($THREADS thread, $CONNECTIONS conns, ${SECONDS_PER_RUN}s) beside the server"
 read -r _ _ bare_single _ bare_batch _ _ < <(./target/release/examples/bare_verify_rate 2 3 | sed 's#/s##g')
 printf 'bare   Ed25519 verify_strict, 2 threads: %.0f sig/s; batch equation (64), 2 threads: %.0f sig/s\n' "$bare_single" "$bare_batch"
+run_naive
 
 if [ "$BACKEND" = postgres ]; then
   use_sled; backend_runs 1 sled
   use_postgres; backend_runs 1 pg
   use_postgres; backend_runs 2 pg-2-frontends
-  ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
+  naive_ratios sled_ "sled "
+  naive_ratios pg_ "PostgreSQL "
   echo "PostgreSQL (PostgreSQL $("$pg/postgres" --version | awk '{print $3}'), same machine) / sled:" \
     "cold $(ratio "$pg_cold_sigs" "$sled_cold_sigs") (aim >= 0.9)," \
     "cold as operator $(ratio "$pg_cold_no_record_sigs" "$sled_cold_no_record_sigs")," \
@@ -87,7 +106,7 @@ printf '%s\n' "$issue_body" > "$work/issue.jsonl"
 run issue demo-authority-ed25519 "$work/issue.jsonl" /v1/licences 0
 stop_server
 
-ratio() { awk "BEGIN{printf \"%.2f\", $1 / $2}"; }
+naive_ratios "" ""
 echo "ratios: cold / bare 2-thread = $(ratio "$cold_sigs" "$bare_single") (aim >= 0.60;" \
   "without use records $(ratio "$cold_no_record_sigs" "$bare_single"))" \
   "| batch / cold = $(ratio "$batch_sigs" "$cold_sigs") (aim >= 1.8)" \
