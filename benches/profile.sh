@@ -18,8 +18,8 @@ source benches/common.sh
 command -v perf >/dev/null || { echo "perf is not installed" >&2; exit 1; }
 
 case "$KIND" in
-  department) args=(--signature-cache 0); token=demo-verifier; path="/v1/verify?$PURPOSE" ;;
-  operator) args=(--signature-cache 0); token=demo-operator; path=/v1/verify ;;
+  department) args=(--signature-cache 0 --prepared-cache 0); token=demo-verifier; path="/v1/verify?$PURPOSE" ;;
+  operator) args=(--signature-cache 0 --prepared-cache 0); token=demo-operator; path=/v1/verify ;;
   warm) args=(); token=demo-verifier; path="/v1/verify?$PURPOSE" ;;
   *) echo "department, operator or warm" >&2; exit 2 ;;
 esac

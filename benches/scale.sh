@@ -25,7 +25,7 @@ FIXTURES=1024
 source benches/common.sh
 
 if [ "$BACKEND" = postgres ]; then use_postgres; else use_sled; fi
-start_server --signature-cache 0
+start_server --signature-cache 0 --prepared-cache 0
 ./target/release/examples/load_fixtures "$url" "$FIXTURES" 64 "$work" 2>/dev/null
 printf '%s\n' "$issue_body" > "$work/issue.jsonl"
 have=$FIXTURES
@@ -77,7 +77,7 @@ for power in $(seq 4 "$MAX"); do
   have=$(licence_count)
   bytes=$(data_bytes)
   started=$(date +%s.%N)
-  start_server --signature-cache 0
+  start_server --signature-cache 0 --prepared-cache 0
   restart=$(awk "BEGIN{printf \"%.2f\", $(date +%s.%N) - $started}")
   rss_restart=$(rss_mb)
   rows+=("$(printf '| %s | %s (%s) | %s | %s | %s | %s | %s ms | %s / %s MB | %s s | %s MB | %s |' \

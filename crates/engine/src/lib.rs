@@ -47,7 +47,7 @@ use zhengyin_model::{
 use zhengyin_store::{Store, StoreError};
 
 pub use access::{AuthoriseRequest, GrantActor, GrantApplication, LookupAnswer, NewApiToken, UseContext, UseRefusal};
-pub use cache::{CacheStats, SignatureCache};
+pub use cache::{CacheStats, PreparedCache, SignatureCache};
 pub use clock::{Clock, FixedClock, Random, SeededRandom, SystemClock, SystemRandom};
 pub use error::EngineError;
 pub use follow::{Followed, FOLLOW_INTERVAL};
@@ -83,6 +83,7 @@ pub fn verify_offline(
         certificates,
         crls,
         signatures: SignatureCache::new(0),
+        prepared: PreparedCache::new(0),
     };
     Ok(verify::verify(
         &offline,
@@ -117,6 +118,9 @@ const LOCK_STRIPES: usize = 64;
 /// Entries of the verified-signature cache (about 100 bytes each).
 pub const DEFAULT_SIGNATURE_CACHE: usize = 100_000;
 
+/// Entries of the prepared-licence cache (a parsed licence, a few KB each).
+pub const DEFAULT_PREPARED_CACHE: usize = 4096;
+
 /// The service's use cases over one store, one keyring and one set of trust anchors.
 pub struct Engine {
     store: Arc<dyn Store>,
@@ -128,6 +132,7 @@ pub struct Engine {
     log: LogConfig,
     checkpoint_lock: Mutex<()>,
     signature_cache: SignatureCache,
+    prepared_cache: PreparedCache<verify::Prepared>,
     batch_counters: verify::BatchCounters,
     seal_maker: Option<seals::SealMaker>,
     seal_caches: seals::SealCaches,
@@ -205,6 +210,7 @@ impl Engine {
             log,
             checkpoint_lock: Mutex::new(()),
             signature_cache: SignatureCache::new(DEFAULT_SIGNATURE_CACHE),
+            prepared_cache: PreparedCache::new(DEFAULT_PREPARED_CACHE),
             batch_counters: verify::BatchCounters::default(),
             seal_maker: None,
             seal_caches: seals::SealCaches::default(),
@@ -290,6 +296,12 @@ impl Engine {
         self
     }
 
+    /// Replaces the prepared-licence cache by one of `capacity` entries (0 turns it off).
+    pub fn with_prepared_cache(mut self, capacity: usize) -> Self {
+        self.prepared_cache = PreparedCache::new(capacity);
+        self
+    }
+
     /// Lets this node make seals with `maker`'s key.
     pub fn with_seal_maker(mut self, maker: SealMaker) -> Self {
         self.seal_maker = Some(maker);
@@ -321,6 +333,11 @@ impl Engine {
     /// Counters of the verified-signature cache.
     pub fn signature_cache_stats(&self) -> CacheStats {
         self.signature_cache.stats()
+    }
+
+    /// Counters of the prepared-licence cache.
+    pub fn prepared_cache_stats(&self) -> CacheStats {
+        self.prepared_cache.stats()
     }
 
     /// The current time of the injected clock.

@@ -456,6 +456,9 @@ impl verify::Context for SourceContext<'_> {
     fn signatures(&self) -> &crate::SignatureCache {
         verify::Context::signatures(self.engine)
     }
+    fn prepared(&self) -> &crate::PreparedCache<verify::Prepared> {
+        verify::Context::prepared(self.engine)
+    }
     fn seal(&self, _: &str) -> Result<Option<StoredSeal>, StoreError> {
         Ok(None)
     }

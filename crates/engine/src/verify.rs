@@ -34,7 +34,7 @@ use zhengyin_model::{
 };
 use zhengyin_store::{LicenceState, StoreError, StoredSeal};
 
-use crate::cache::SignatureCache;
+use crate::cache::{PreparedCache, SignatureCache};
 use crate::registry::CertEntry;
 use crate::Engine;
 
@@ -47,6 +47,8 @@ pub(crate) trait Context {
     /// Where the status of the issuer's licences comes from, and whether it is too old.
     fn status_source(&self, issuer: &Uscc, now: OffsetDateTime) -> StatusSource;
     fn signatures(&self) -> &SignatureCache;
+    /// Licences already parsed and canonicalised, by their bytes.
+    fn prepared(&self) -> &PreparedCache<Prepared>;
     /// The registered seal; `Ok(None)` when unknown here.
     fn seal(&self, es_id: &str) -> Result<Option<StoredSeal>, StoreError>;
     /// Open objections to this licence version: `(objection id, disputed fields)`.
@@ -85,6 +87,9 @@ impl Context for Engine {
     fn signatures(&self) -> &SignatureCache {
         &self.signature_cache
     }
+    fn prepared(&self) -> &PreparedCache<Prepared> {
+        &self.prepared_cache
+    }
     fn seal(&self, es_id: &str) -> Result<Option<StoredSeal>, StoreError> {
         self.store.seal(es_id)
     }
@@ -107,6 +112,7 @@ pub(crate) struct Offline {
     pub certificates: Vec<Arc<CertEntry>>,
     pub crls: Vec<zhengyin_crypto::crl::RevocationList>,
     pub signatures: SignatureCache,
+    pub prepared: PreparedCache<Prepared>,
 }
 
 impl Context for Offline {
@@ -137,6 +143,9 @@ impl Context for Offline {
     }
     fn signatures(&self) -> &SignatureCache {
         &self.signatures
+    }
+    fn prepared(&self) -> &PreparedCache<Prepared> {
+        &self.prepared
     }
     fn seal(&self, _: &str) -> Result<Option<StoredSeal>, StoreError> {
         Ok(None)
@@ -227,7 +236,7 @@ pub(crate) fn verify_batch(
         .filter(|(i, _)| known[*i].is_none())
         .filter_map(|(i, p)| {
             let s = p.signed.as_ref().filter(|s| s.suite == Cryptosuite::EddsaJcs2022)?;
-            Some((i, s, decode_proof_value(&s.proof_value).ok()?))
+            Some((i, s, decode_proof_value(s.proof_value()).ok()?))
         })
         .collect();
     if ed25519.len() > 1 {
@@ -308,10 +317,11 @@ pub(crate) fn check_replicated(
     if !signed.check_signature(ctx.signatures(), Lookup::CacheFirst) {
         return Err("signature: does not verify".to_owned());
     }
-    if signed.cert.authority.as_ref() != Some(&signed.body.issuer.code) {
+    let body = &signed.prepared.body;
+    if signed.cert.authority.as_ref() != Some(&body.issuer.code) {
         return Err("authority: the certificate is not the issuer's".to_owned());
     }
-    Ok((signed.body, signed.document_sha256))
+    Ok((body.clone(), signed.document_sha256))
 }
 
 /// Counts of Ed25519 batch equations, for metrics.
@@ -350,18 +360,93 @@ struct Pending {
     signed: Option<Signed>,
 }
 
+/// What a licence's bytes alone determine: parsed strictly into its typed body and proof, with
+/// the signing time and cryptosuite read and the canonical form hashed. A pure function of the
+/// bytes, so it is kept in the prepared-licence cache and a licence presented again skips all of
+/// it; every check that depends on anything else runs on every verification.
+pub(crate) struct Prepared {
+    body: LicenceBody,
+    proof: Proof,
+    /// `proof.created`, or `None` when it is not an RFC 3339 time.
+    created: Option<OffsetDateTime>,
+    /// `None` for a suite we do not implement.
+    suite: Option<Cryptosuite>,
+    /// The hashes of the canonical form (for a known suite), or why it cannot be canonicalised.
+    digests: Result<Digests, String>,
+}
+
+struct Digests {
+    hash_data: [u8; 64],
+    document_sha256: [u8; 32],
+}
+
+/// A licence whose format check failed: the report's `format` message, and its identifier when
+/// the body could be read.
+pub(crate) struct Malformed {
+    licence_id: Option<String>,
+    message: String,
+}
+
+/// Parses, checks the format and canonicalises (see [`Prepared`]).
+pub(crate) fn prepare_licence(bytes: &[u8]) -> Result<Prepared, Malformed> {
+    let malformed = |licence_id: Option<&LicenceBody>, message: String| Malformed {
+        licence_id: licence_id.map(|b| b.id.as_str().to_owned()),
+        message,
+    };
+    let received = ReceivedLicence::parse(bytes).map_err(|e| malformed(None, e.to_string()))?;
+    let body =
+        LicenceBody::deserialize(&received.document).map_err(|e| malformed(None, format!("not a licence: {e}")))?;
+    let proof = match Proof::deserialize(&received.proof) {
+        Ok(proof) => proof,
+        Err(e) => return Err(malformed(Some(&body), format!("not a licence proof: {e}"))),
+    };
+    let problem = if body.version != body.id.version().to_string() || &body.issuer.code != body.id.issuer() {
+        Some("version or issuer disagrees with the identifier")
+    } else if proof.proof_type != PROOF_TYPE || proof.proof_purpose != PROOF_PURPOSE {
+        Some("proof must be a DataIntegrityProof for assertionMethod")
+    } else if proof.proof_value.is_none() {
+        Some("proof has no proofValue")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        return Err(malformed(Some(&body), problem.to_owned()));
+    }
+    let created = OffsetDateTime::parse(&proof.created, &time::format_description::well_known::Rfc3339).ok();
+    let suite = Cryptosuite::from_name(&proof.cryptosuite);
+    let digests = match suite {
+        None => Err("unsupported cryptosuite".to_owned()),
+        Some(suite) => SigningInput::from_values(&received.document, &received.proof)
+            .map(|input| {
+                let hash_data = suite.hash_data(&input.proof_config, &input.document);
+                // For the SHA-256 suites the second half of hashData is already SHA-256 of the document.
+                let document_sha256: [u8; 32] = match suite {
+                    Cryptosuite::Sm2Jcs2026 => zhengyin_crypto::hash::sha256(&input.document),
+                    _ => hash_data[32..].try_into().unwrap_or_default(),
+                };
+                Digests {
+                    hash_data,
+                    document_sha256,
+                }
+            })
+            .map_err(|e| format!("cannot canonicalise: {e}")),
+    };
+    Ok(Prepared {
+        body,
+        proof,
+        created,
+        suite,
+        digests,
+    })
+}
+
 /// What the signature check and the checks after it need.
 struct Signed {
-    body: LicenceBody,
+    prepared: Arc<Prepared>,
     suite: Cryptosuite,
     cert: Arc<CertEntry>,
     hash_data: [u8; 64],
     document_sha256: [u8; 32],
-    /// The e-seal the proof names, if any.
-    seal: Option<String>,
-    /// As received; decoded only when the signature is checked (base58-btc is a bijection, so
-    /// the text identifies the signature for the cache).
-    proof_value: String,
 }
 
 /// How a signature check uses the cache.
@@ -380,14 +465,20 @@ impl Signed {
         self.cert.certificate.public_key().ok()
     }
 
+    /// As received; decoded only when the signature is checked (base58-btc is a bijection, so
+    /// the text identifies the signature for the cache).
+    fn proof_value(&self) -> &str {
+        self.prepared.proof.proof_value.as_deref().unwrap_or_default()
+    }
+
     fn check_signature(&self, cache: &SignatureCache, lookup: Lookup) -> bool {
         let Some(key) = self.key() else {
             return false;
         };
         let id = key.id();
-        let text = self.proof_value.as_bytes();
+        let text = self.proof_value().as_bytes();
         let check = || {
-            let signature = decode_proof_value(&self.proof_value)?;
+            let signature = decode_proof_value(self.proof_value())?;
             self.suite.verify(key, &self.hash_data, &signature)
         };
         match lookup {
@@ -412,49 +503,30 @@ fn checks_before_signature(
     r: &mut ReportBuilder,
 ) -> Option<Signed> {
     // format
-    let received = match ReceivedLicence::parse(bytes) {
-        Ok(received) => received,
-        Err(e) => {
-            r.fail("format", e.to_string());
+    let prepared = match ctx.prepared().get_or_make(bytes, prepare_licence) {
+        Ok(prepared) => prepared,
+        Err(Malformed { licence_id, message }) => {
+            if let Some(id) = licence_id {
+                r.licence_id(id);
+            }
+            r.fail("format", message);
             return None;
         }
     };
-    let body: LicenceBody = match LicenceBody::deserialize(&received.document) {
-        Ok(body) => body,
-        Err(e) => {
-            r.fail("format", format!("not a licence: {e}"));
-            return None;
-        }
-    };
+    let Prepared {
+        body,
+        proof,
+        created,
+        suite,
+        digests,
+    } = prepared.as_ref();
     r.licence_id(body.id.as_str());
-    let proof: Proof = match Proof::deserialize(&received.proof) {
-        Ok(proof) => proof,
-        Err(e) => {
-            r.fail("format", format!("not a licence proof: {e}"));
-            return None;
-        }
-    };
-    if body.version != body.id.version().to_string() || &body.issuer.code != body.id.issuer() {
-        r.fail("format", "version or issuer disagrees with the identifier");
-        return None;
-    }
-    if proof.proof_type != PROOF_TYPE || proof.proof_purpose != PROOF_PURPOSE {
-        r.fail("format", "proof must be a DataIntegrityProof for assertionMethod");
-        return None;
-    }
-    let Some(proof_value) = proof.proof_value.as_deref() else {
-        r.fail("format", "proof has no proofValue");
-        return None;
-    };
     r.pass("format", "well-formed licence");
 
     // signing_time
-    let created = match OffsetDateTime::parse(&proof.created, &time::format_description::well_known::Rfc3339) {
-        Ok(t) => t,
-        Err(_) => {
-            r.fail("signing_time", "created is not an RFC 3339 time");
-            return None;
-        }
+    let Some(created) = *created else {
+        r.fail("signing_time", "created is not an RFC 3339 time");
+        return None;
     };
     r.signing_time(created);
     if created > now + MAX_SKEW {
@@ -464,7 +536,7 @@ fn checks_before_signature(
     r.pass("signing_time", format!("signed at {}", proof.created));
 
     // cryptosuite
-    let Some(suite) = Cryptosuite::from_name(&proof.cryptosuite) else {
+    let Some(suite) = *suite else {
         r.indeterminate("cryptosuite", format!("unsupported cryptosuite {}", proof.cryptosuite));
         return None;
     };
@@ -507,27 +579,19 @@ fn checks_before_signature(
     };
 
     // the signing input, for the signature check
-    let input = match SigningInput::from_values(&received.document, &received.proof) {
-        Ok(input) => input,
+    let (hash_data, document_sha256) = match digests {
+        Ok(d) => (d.hash_data, d.document_sha256),
         Err(e) => {
-            r.fail("signature", format!("cannot canonicalise: {e}"));
+            r.fail("signature", e.clone());
             return None;
         }
     };
-    let hash_data = suite.hash_data(&input.proof_config, &input.document);
-    // For the SHA-256 suites the second half of hashData is already SHA-256 of the document.
-    let document_sha256: [u8; 32] = match suite {
-        Cryptosuite::Sm2Jcs2026 => zhengyin_crypto::hash::sha256(&input.document),
-        _ => hash_data[32..].try_into().unwrap_or_default(),
-    };
     Some(Signed {
-        body,
+        prepared: Arc::clone(&prepared),
         suite,
         cert,
         hash_data,
         document_sha256,
-        proof_value: proof_value.to_owned(),
-        seal: proof.seal.clone(),
     })
 }
 
@@ -545,13 +609,14 @@ fn conclude(
         return;
     };
     let Signed {
-        body,
+        prepared,
         suite,
         cert,
         document_sha256,
-        seal,
         ..
     } = signed;
+    let body = &prepared.body;
+    let seal = &prepared.proof.seal;
 
     // signature
     if !signature_good {

@@ -161,6 +161,52 @@ async fn a_signature_made_after_the_certificate_expired_is_invalid() {
     ));
 }
 
+/// A licence presented again is neither parsed nor canonicalised again (the prepared-licence
+/// cache), yet everything that can change is checked every time: status, the evaluation time,
+/// and a report identical to one made without the cache.
+#[tokio::test]
+async fn a_licence_presented_again_is_prepared_once_and_its_status_still_checked() {
+    let w = world().await;
+    let uncached = engine_over(Arc::clone(&w.store), Arc::clone(&w.clock))
+        .await
+        .with_prepared_cache(0)
+        .with_signature_cache(0);
+    let issuer = uscc("12100000400010398P");
+    let licence = w.engine.issue(&issuer, issue_request()).await.unwrap();
+    let before = w.engine.prepared_cache_stats();
+    let first = w.engine.verify(&licence.bytes, None);
+    let second = w.engine.verify(&licence.bytes, None);
+    assert_eq!(first.verdict, Verdict::Valid, "{first:#?}");
+    assert_eq!(second, first);
+    assert_eq!(
+        uncached.verify(&licence.bytes, None),
+        first,
+        "the same report without caches"
+    );
+    let after = w.engine.prepared_cache_stats();
+    assert_eq!(after.misses - before.misses, 1, "parsed once: {after:?}");
+    assert_eq!(after.hits - before.hits, 1, "then answered from the cache: {after:?}");
+
+    w.clock.advance(60);
+    let req = RevokeRequest {
+        reason: RevocationReason::Withdrawn,
+        effective: None,
+        note: "违法经营".to_owned(),
+    };
+    w.engine.revoke(&issuer, &licence.id, req).await.unwrap();
+    let revoked = w.engine.verify(&licence.bytes, None);
+    assert_eq!(revoked.verdict, Verdict::Invalid, "{revoked:#?}");
+    assert!(check(&revoked, "status").message.contains("revoked"));
+    assert_eq!(uncached.verify(&licence.bytes, None), revoked);
+    let earlier = w.engine.verify(&licence.bytes, Some(first.evaluated_at));
+    assert_eq!(earlier.verdict, Verdict::Valid, "evaluated before the revocation");
+    assert_eq!(
+        w.engine.prepared_cache_stats().misses,
+        after.misses,
+        "all from the cache"
+    );
+}
+
 #[tokio::test]
 async fn revocation_is_reported_and_time_aware() {
     let w = world().await;

@@ -88,6 +88,8 @@ struct BuildLabels {
 struct Mirrored {
     cache_hits: Counter,
     cache_misses: Counter,
+    prepared_hits: Counter,
+    prepared_misses: Counter,
     batch_equations_passed: Counter,
     batch_equations_failed: Counter,
 }
@@ -104,6 +106,7 @@ struct Observed {
     objections_open: Family<StateLabels, Gauge>,
     objections_overdue: Gauge,
     cache_entries: Gauge,
+    prepared_entries: Gauge,
     log_entries: Gauge,
     log_checkpoint_entries: Gauge,
     log_checkpoint_lag_seconds: prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -181,6 +184,12 @@ impl Metrics {
         let mirrored = Mirrored {
             cache_hits: counter(&mut r, "signature_cache_hits", "Signature checks answered by the cache"),
             cache_misses: counter(&mut r, "signature_cache_misses", "Signature checks made"),
+            prepared_hits: counter(
+                &mut r,
+                "prepared_cache_hits",
+                "Licences presented again, neither parsed nor canonicalised again",
+            ),
+            prepared_misses: counter(&mut r, "prepared_cache_misses", "Licences parsed and canonicalised"),
             batch_equations_passed: counter(
                 &mut r,
                 "ed25519_batch_equations_passed",
@@ -229,6 +238,11 @@ impl Metrics {
                 &mut r,
                 "signature_cache_entries",
                 "Entries in the verified-signature cache",
+            ),
+            prepared_entries: gauge(
+                &mut r,
+                "prepared_cache_entries",
+                "Entries in the prepared-licence cache",
             ),
             log_entries: gauge(&mut r, "log_entries", "Entries in the signature log"),
             log_checkpoint_entries: gauge(
@@ -339,11 +353,15 @@ impl Metrics {
         let m = &self.mirrored;
         mirror(&m.cache_hits, cache.hits);
         mirror(&m.cache_misses, cache.misses);
+        let prepared = engine.prepared_cache_stats();
+        mirror(&m.prepared_hits, prepared.hits);
+        mirror(&m.prepared_misses, prepared.misses);
         let batch = engine.batch_stats();
         mirror(&m.batch_equations_passed, batch.passed);
         mirror(&m.batch_equations_failed, batch.failed);
         let o = &self.observed;
         o.cache_entries.set(to_i64(cache.entries));
+        o.prepared_entries.set(to_i64(prepared.entries));
         match engine.open_objections_summary() {
             Ok(summary) => {
                 let states = OPEN_STATES.iter().chain(summary.by_state.keys());

@@ -43,6 +43,9 @@ pub struct Config {
     /// Entries in the verified-signature cache (0 turns it off).
     #[serde(default = "default_signature_cache")]
     pub signature_cache: usize,
+    /// Licences whose parse and canonical hashes are remembered, by their bytes (0 turns it off).
+    #[serde(default = "default_prepared_cache")]
+    pub prepared_cache: usize,
     /// How long a client may take to send request headers, or stay idle between requests, ms.
     #[serde(default = "default_header_read_timeout_ms")]
     pub header_read_timeout_ms: u64,
@@ -357,6 +360,10 @@ fn default_signature_cache() -> usize {
     zhengyin_engine::DEFAULT_SIGNATURE_CACHE
 }
 
+fn default_prepared_cache() -> usize {
+    zhengyin_engine::DEFAULT_PREPARED_CACHE
+}
+
 impl Config {
     /// Reads a TOML file; relative paths in it are relative to the file's folder.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
@@ -409,6 +416,7 @@ impl Config {
             batch_limit: default_batch_limit(),
             batch_body_limit: default_batch_body_limit(),
             signature_cache: default_signature_cache(),
+            prepared_cache: default_prepared_cache(),
             header_read_timeout_ms: default_header_read_timeout_ms(),
             body_read_timeout_ms: default_body_read_timeout_ms(),
             max_connections: default_max_connections(),

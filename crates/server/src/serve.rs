@@ -64,6 +64,10 @@ pub(crate) struct Overrides {
     /// Entries in the verified-signature cache, 0 = off [default: 100000, or the configuration's].
     #[arg(long)]
     signature_cache: Option<usize>,
+    /// Licences whose parse and canonical hashes are remembered, 0 = off [default: 4096, or the
+    /// configuration's].
+    #[arg(long)]
+    prepared_cache: Option<usize>,
     /// How long a client may take to send request headers, or stay idle between requests, ms
     /// [default: 10000].
     #[arg(long)]
@@ -166,6 +170,9 @@ pub(crate) fn serve(
     if let Some(n) = overrides.signature_cache {
         config.signature_cache = n;
     }
+    if let Some(n) = overrides.prepared_cache {
+        config.prepared_cache = n;
+    }
     if let Some(ms) = overrides.header_read_timeout_ms {
         config.header_read_timeout_ms = ms;
     }
@@ -259,6 +266,7 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
     )
     .await?
     .with_signature_cache(config.signature_cache)
+    .with_prepared_cache(config.prepared_cache)
     .with_calendar(config.calendar.clone())
     .context("the working-day calendar")?;
     if let Some(maker) = &config.seal_maker {
