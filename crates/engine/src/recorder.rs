@@ -30,6 +30,9 @@ use crate::{log, EngineError};
 /// Most records in one journal write.
 pub const MAX_BATCH: usize = 4096;
 
+/// The longest a journal write waits for more records to join its batch (only under load).
+const MAX_GATHER: Duration = Duration::from_millis(1);
+
 /// The least time between two commits of journaled records to the store (a lone record is
 /// committed at once). Its log entry follows the answer by about this much under load.
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
@@ -192,7 +195,14 @@ fn journal_batches(
     mut last: u64,
     metrics: &EngineMetrics,
 ) {
+    // How long the last write took, when its batch was gathered from several callers.
+    let mut busy: Option<Duration> = None;
     while let Ok(first) = jobs.recv() {
+        if let Some(last_write) = busy {
+            // Under load, let the batch gather for about as long as a write takes: half the
+            // syncs for the same records, for at most one write's time more of latency.
+            std::thread::sleep(last_write.min(MAX_GATHER));
+        }
         let mut batch = vec![first];
         let mut count = batch[0].records.len();
         while count < MAX_BATCH {
@@ -215,9 +225,9 @@ fn journal_batches(
             }
             let started = Instant::now();
             result = store.journal_uses(&records);
-            metrics
-                .use_journal_write_seconds
-                .observe(started.elapsed().as_secs_f64());
+            let took = started.elapsed();
+            metrics.use_journal_write_seconds.observe(took.as_secs_f64());
+            busy = (batch.len() > 1).then_some(took);
             if result != Err(StoreError::Conflict) {
                 break;
             }

@@ -68,9 +68,11 @@ pub(crate) fn init(
     let format = format.unwrap_or_else(LogFormat::for_stdout);
     let filter = filter(level).map_err(|e| anyhow::anyhow!("RUST_LOG is not a log filter: {e}"))?;
     // Lossless: when the queue is full a request waits for the writer rather than lose a line.
+    // The writer thread drains the queue, then flushes: buffered, lines queued meanwhile leave in
+    // one write instead of one each (stdout alone writes every line as it ends).
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
-        .finish(std::io::stdout());
+        .finish(std::io::BufWriter::with_capacity(64 << 10, std::io::stdout()));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let installed = match format {
         LogFormat::Json => builder.event_format(JsonLine).try_init(),

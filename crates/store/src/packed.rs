@@ -6,9 +6,14 @@
 //! about 480 bytes of hex digests and names, keeps about 180. Readers always get the bytes
 //! exactly as they were given: a log entry's leaf hash is over them, never over the packing.
 //!
+//! Chunks of use records on the embedded store (64 records, some 20 KB of JSON) are packed too,
+//! with no dictionary: each is long enough to find its own repetitions (about a tenth remains),
+//! and small values keep the store's nodes small.
+//!
 //! A stored value is one of, by its first byte:
-//! - a dictionary's tag (1 for licences, 2 for log entries) then one zstd frame made with that
-//!   dictionary, which records its content size and a checksum of it;
+//! - a dictionary's tag (1 for licences, 2 for log entries, 3 for use-record chunks, whose
+//!   dictionary is empty) then one zstd frame made with that dictionary, which records its
+//!   content size and a checksum of it;
 //! - 0 then the bytes themselves, where packing did not pay and the bytes start with
 //!   one of these three;
 //! - any other first byte: the bytes themselves (written before packing existed, when every
@@ -36,8 +41,10 @@ struct Dictionary {
 const LICENCE: usize = 0;
 /// Log entries' dictionary, version 1.
 const LOG_ENTRY: usize = 1;
+/// Chunks of use records: no dictionary.
+const USE_RECORDS: usize = 2;
 
-const DICTIONARIES: [Dictionary; 2] = [
+const DICTIONARIES: [Dictionary; 3] = [
     Dictionary {
         tag: 1,
         content: include_bytes!("licence.dict"),
@@ -46,6 +53,7 @@ const DICTIONARIES: [Dictionary; 2] = [
         tag: 2,
         content: include_bytes!("log-entry.dict"),
     },
+    Dictionary { tag: 3, content: b"" },
 ];
 
 /// The tag of bytes kept as they are, because they start with a tag.
@@ -59,19 +67,19 @@ const LEVEL: i32 = 3;
 const MAX_UNPACKED_BYTES: u64 = 16 << 20;
 
 fn encoder_dictionary(which: usize) -> &'static EncoderDictionary<'static> {
-    static PREPARED: [OnceLock<EncoderDictionary<'static>>; 2] = [OnceLock::new(), OnceLock::new()];
+    static PREPARED: [OnceLock<EncoderDictionary<'static>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     PREPARED[which].get_or_init(|| EncoderDictionary::copy(DICTIONARIES[which].content, LEVEL))
 }
 
 fn decoder_dictionary(which: usize) -> &'static DecoderDictionary<'static> {
-    static PREPARED: [OnceLock<DecoderDictionary<'static>>; 2] = [OnceLock::new(), OnceLock::new()];
+    static PREPARED: [OnceLock<DecoderDictionary<'static>>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     PREPARED[which].get_or_init(|| DecoderDictionary::copy(DICTIONARIES[which].content))
 }
 
 thread_local! {
     // A context per thread and dictionary: making one costs more than packing a value.
-    static COMPRESSORS: RefCell<[Option<Compressor<'static>>; 2]> = const { RefCell::new([None, None]) };
-    static DECOMPRESSORS: RefCell<[Option<Decompressor<'static>>; 2]> = const { RefCell::new([None, None]) };
+    static COMPRESSORS: RefCell<[Option<Compressor<'static>>; 3]> = const { RefCell::new([None, None, None]) };
+    static DECOMPRESSORS: RefCell<[Option<Decompressor<'static>>; 3]> = const { RefCell::new([None, None, None]) };
 }
 
 /// The stored form of a signed licence.
@@ -82,6 +90,11 @@ pub fn pack_licence(signed: &[u8]) -> Vec<u8> {
 /// The stored form of a log entry.
 pub fn pack_log_entry(entry: &[u8]) -> Vec<u8> {
     pack(LOG_ENTRY, entry)
+}
+
+/// The stored form of a chunk of use records.
+pub fn pack_use_records(chunk: &[u8]) -> Vec<u8> {
+    pack(USE_RECORDS, chunk)
 }
 
 /// Never fails: should zstd refuse (it does not on any input), or packing not pay, the bytes
@@ -210,11 +223,25 @@ mod tests {
     }
 
     #[test]
+    fn a_chunk_of_use_records_packs_to_a_fifth_and_unpacks_to_the_same_bytes() {
+        let record = |n: u32| {
+            format!(
+                r#"{{"authorisation":null,"department":"11220100MB0000000X","grant":null,"holder":{{"code":"9135010{n:011}","code_type":"001"}},"id":"UR18{n:014x}","licences":["1.2.156.3005.2.11100000000013338W032.11220000013544541J.{n:05}.001.0"],"operation":"verify","outcome":"answered","service_item":"220100-FOOD-001","time":"2026-12-04T13:54:35.{n:06}Z","type_code":"11100000000013338W032","use_cause":"核验"}}"#
+            )
+        };
+        let chunk = format!("[{}]", (0..64).map(record).collect::<Vec<_>>().join(","));
+        let packed = pack_use_records(chunk.as_bytes());
+        assert_eq!(packed[0], DICTIONARIES[USE_RECORDS].tag);
+        assert!(packed.len() * 5 < chunk.len(), "{} of {}", packed.len(), chunk.len());
+        assert_eq!(unpack(&packed).unwrap(), chunk.as_bytes());
+    }
+
+    #[test]
     fn values_written_before_packing_read_as_they_are() {
         assert_eq!(unpack(LICENCE_JSON.as_bytes()).unwrap(), LICENCE_JSON.as_bytes());
         // Bytes packing does not shrink are kept as they are, behind a tag only where their
         // first byte is one.
-        for bytes in [&b"[1]"[..], b"", b"b1", b"\x00x", b"\x01x", b"\x02"] {
+        for bytes in [&b"[1]"[..], b"", b"b1", b"\x00x", b"\x01x", b"\x02", b"\x03y"] {
             let stored = pack_log_entry(bytes);
             assert_eq!(stored.len(), bytes.len() + usize::from(starts_with_tag(bytes)));
             assert_eq!(unpack(&stored).unwrap(), bytes);

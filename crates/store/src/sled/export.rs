@@ -84,7 +84,7 @@ impl SledStore {
             emit(Item::Presentation(p))
         })?;
         for chunk in self.uses.iter().values() {
-            let records: Vec<UseRecord> = decode("use records", &chunk.map_err(backend)?)?;
+            let records: Vec<UseRecord> = decode("use records", &crate::packed::unpack(&chunk.map_err(backend)?)?)?;
             for record in records {
                 emit(Item::UseRecord(record, true))?;
             }

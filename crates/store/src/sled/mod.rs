@@ -357,7 +357,7 @@ impl SledStore {
                 .get(chunk_key)
                 .map_err(backend)?
                 .ok_or_else(|| StoreError::Corrupt("use record chunk indexed but absent".to_owned()))?;
-            let records: Vec<UseRecord> = decode("use records", &chunk)?;
+            let records: Vec<UseRecord> = decode("use records", &crate::packed::unpack(&chunk)?)?;
             for record in records {
                 if out.len() >= q.limit || q.before.as_ref().is_some_and(|b| record.id >= *b) {
                     return Ok(out);

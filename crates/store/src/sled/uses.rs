@@ -29,7 +29,7 @@ impl UseStore for SledStore {
                     holders.insert(concat(&holder_key(h.code_type, &h.code), chunk_key));
                 }
             }
-            chunks.push((chunk_key.as_bytes(), encode(&chunk)?));
+            chunks.push((chunk_key.as_bytes(), crate::packed::pack_use_records(&encode(&chunk)?)));
         }
         let _one_writer = self.uses_writer.lock().unwrap_or_else(|p| p.into_inner());
         // Ids only grow: a write at or below the last stored id would overwrite or interleave.
