@@ -138,6 +138,7 @@ fn setup() -> (Engine, Engine, Vec<Case>, Vec<Vec<u8>>, tempdir::Dir) {
     let licence_type = serde_json::from_value(json!({
         "code": "11100000000013338W032", "name": "营业执照", "defining_authority": "11100000000013338W",
         "holder_code_types": ["001"],
+        "issuers": ALGS.iter().map(|(_, uscc)| *uscc).collect::<Vec<_>>(),
         "face_schema": [
             {"name": "company_name", "label": "名称", "kind": "string", "required": true},
             {"name": "legal_representative", "label": "法定代表人", "kind": "string", "required": true},
@@ -190,7 +191,9 @@ fn setup() -> (Engine, Engine, Vec<Case>, Vec<Vec<u8>>, tempdir::Dir) {
     }
     let sealed = sealed_signatures(&rt, &engine);
     drop(engine);
-    let cold = open_engine(&rt, Arc::clone(&store)).with_signature_cache(0);
+    let cold = open_engine(&rt, Arc::clone(&store))
+        .with_signature_cache(0)
+        .with_prepared_cache(0);
     let warm = open_engine(&rt, store);
     (cold, warm, cases, sealed, dir)
 }

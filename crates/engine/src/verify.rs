@@ -22,16 +22,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use serde::Deserialize as _;
-
 use time::{Duration, OffsetDateTime};
 use zhengyin_crypto::batch::{ed25519_verify_batch, BatchItem};
 use zhengyin_crypto::suite::decode_proof_value;
 use zhengyin_crypto::{Cryptosuite, PublicKey, TrustAnchors};
 use zhengyin_model::licence::{PROOF_PURPOSE, PROOF_TYPE};
-use zhengyin_model::{
-    LicenceBody, Proof, ReceivedLicence, ReportBuilder, SigningInput, Status, Uscc, VerificationReport,
-};
+use zhengyin_model::{CanonicalLicence, LicenceBody, Proof, ReportBuilder, Status, Uscc, VerificationReport};
 use zhengyin_store::{LicenceState, StoreError, StoredSeal};
 
 use crate::cache::{PreparedCache, SignatureCache};
@@ -371,10 +367,11 @@ pub(crate) struct Prepared {
     created: Option<OffsetDateTime>,
     /// `None` for a suite we do not implement.
     suite: Option<Cryptosuite>,
-    /// The hashes of the canonical form (for a known suite), or why it cannot be canonicalised.
-    digests: Result<Digests, String>,
+    /// The hashes of the canonical form, for a suite we implement.
+    digests: Option<Digests>,
 }
 
+#[derive(Clone, Copy)]
 struct Digests {
     hash_data: [u8; 64],
     document_sha256: [u8; 32],
@@ -387,18 +384,24 @@ pub(crate) struct Malformed {
     message: String,
 }
 
-/// Parses, checks the format and canonicalises (see [`Prepared`]).
+/// Parses, checks the format and canonicalises (see [`Prepared`]), in one pass over the bytes;
+/// the typed body and proof are then read from their canonical forms.
 pub(crate) fn prepare_licence(bytes: &[u8]) -> Result<Prepared, Malformed> {
     let malformed = |licence_id: Option<&LicenceBody>, message: String| Malformed {
         licence_id: licence_id.map(|b| b.id.as_str().to_owned()),
         message,
     };
-    let received = ReceivedLicence::parse(bytes).map_err(|e| malformed(None, e.to_string()))?;
-    let body =
-        LicenceBody::deserialize(&received.document).map_err(|e| malformed(None, format!("not a licence: {e}")))?;
-    let proof = match Proof::deserialize(&received.proof) {
+    let licence = CanonicalLicence::parse(bytes).map_err(|e| malformed(None, e.to_string()))?;
+    let body: LicenceBody = serde_json::from_slice(&licence.input.document)
+        .map_err(|e| malformed(None, format!("not a licence: {}", without_position(&e))))?;
+    let proof: Proof = match serde_json::from_slice(&licence.proof) {
         Ok(proof) => proof,
-        Err(e) => return Err(malformed(Some(&body), format!("not a licence proof: {e}"))),
+        Err(e) => {
+            return Err(malformed(
+                Some(&body),
+                format!("not a licence proof: {}", without_position(&e)),
+            ))
+        }
     };
     let problem = if body.version != body.id.version().to_string() || &body.issuer.code != body.id.issuer() {
         Some("version or issuer disagrees with the identifier")
@@ -414,23 +417,19 @@ pub(crate) fn prepare_licence(bytes: &[u8]) -> Result<Prepared, Malformed> {
     }
     let created = OffsetDateTime::parse(&proof.created, &time::format_description::well_known::Rfc3339).ok();
     let suite = Cryptosuite::from_name(&proof.cryptosuite);
-    let digests = match suite {
-        None => Err("unsupported cryptosuite".to_owned()),
-        Some(suite) => SigningInput::from_values(&received.document, &received.proof)
-            .map(|input| {
-                let hash_data = suite.hash_data(&input.proof_config, &input.document);
-                // For the SHA-256 suites the second half of hashData is already SHA-256 of the document.
-                let document_sha256: [u8; 32] = match suite {
-                    Cryptosuite::Sm2Jcs2026 => zhengyin_crypto::hash::sha256(&input.document),
-                    _ => hash_data[32..].try_into().unwrap_or_default(),
-                };
-                Digests {
-                    hash_data,
-                    document_sha256,
-                }
-            })
-            .map_err(|e| format!("cannot canonicalise: {e}")),
-    };
+    let digests = suite.map(|suite| {
+        let input = &licence.input;
+        let hash_data = suite.hash_data(&input.proof_config, &input.document);
+        // For the SHA-256 suites the second half of hashData is already SHA-256 of the document.
+        let document_sha256: [u8; 32] = match suite {
+            Cryptosuite::Sm2Jcs2026 => zhengyin_crypto::hash::sha256(&input.document),
+            _ => hash_data[32..].try_into().unwrap_or_default(),
+        };
+        Digests {
+            hash_data,
+            document_sha256,
+        }
+    });
     Ok(Prepared {
         body,
         proof,
@@ -438,6 +437,16 @@ pub(crate) fn prepare_licence(bytes: &[u8]) -> Result<Prepared, Malformed> {
         suite,
         digests,
     })
+}
+
+/// A typed read's error without its line and column: they are positions in the canonical
+/// form, not in what the caller sent.
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
 }
 
 /// What the signature check and the checks after it need.
@@ -578,13 +587,14 @@ fn checks_before_signature(
         }
     };
 
-    // the signing input, for the signature check
-    let (hash_data, document_sha256) = match digests {
-        Ok(d) => (d.hash_data, d.document_sha256),
-        Err(e) => {
-            r.fail("signature", e.clone());
-            return None;
-        }
+    // the signing input, for the signature check (hashed with the suite's hash)
+    let Some(Digests {
+        hash_data,
+        document_sha256,
+    }) = *digests
+    else {
+        r.indeterminate("cryptosuite", "no signing input for this cryptosuite");
+        return None;
     };
     Some(Signed {
         prepared: Arc::clone(&prepared),

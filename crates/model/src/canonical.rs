@@ -11,10 +11,16 @@
 //! a few. That crate stays as the oracle: a property test checks the two agree byte for byte on
 //! arbitrary JSON, and RFC 8785's own examples are tested below. Numbers use `ryu-js`, the
 //! ECMAScript `Number.prototype.toString` algorithm the RFC prescribes (§3.2.2.3).
+//!
+//! Verification does not build a [`Value`] at all: [`canonicalise`] and [`Members`] check the
+//! same strictness and write the canonical form while the bytes are read, in one pass (each
+//! object's members are written as they come, then put in order). Parsing into a value and
+//! writing that ([`parse_strict`], [`to_canonical`]) is their oracle in the property tests.
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::fmt;
+use std::ops::Range;
 
 use crate::licence_type::MAX_SAFE_INTEGER;
 
@@ -60,15 +66,8 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), CanonicalError> {
             out.push(b']');
         }
         Value::Object(members) => {
-            // §3.2.3: members sorted by the UTF-16 code units of their names. That is their byte
-            // order (the map's, usually) unless a name holds a character at or above U+E000,
-            // whose UTF-8 starts with 0xEE or more.
             let mut sorted: Vec<(&String, &Value)> = members.iter().collect();
-            let in_utf16_order = sorted.windows(2).all(|w| w[0].0 < w[1].0)
-                && sorted.iter().all(|(name, _)| name.bytes().all(|b| b < 0xEE));
-            if !in_utf16_order {
-                sorted.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-            }
+            sort_members(&mut sorted);
             out.push(b'{');
             for (i, (name, member)) in sorted.into_iter().enumerate() {
                 if i > 0 {
@@ -84,29 +83,47 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> Result<(), CanonicalError> {
     Ok(())
 }
 
+/// §3.2.3: members sorted by the UTF-16 code units of their names. That is their byte order
+/// (a map's, usually) unless a name holds a character at or above U+E000, whose UTF-8 starts
+/// with 0xEE or more.
+fn sort_members<K: AsRef<str>, V>(members: &mut [(K, V)]) {
+    let in_utf16_order = members.windows(2).all(|w| w[0].0.as_ref() < w[1].0.as_ref())
+        && members.iter().all(|(name, _)| name.as_ref().bytes().all(|b| b < 0xEE));
+    if !in_utf16_order {
+        members.sort_by(|a, b| a.0.as_ref().encode_utf16().cmp(b.0.as_ref().encode_utf16()));
+    }
+}
+
 /// §3.2.2.3: numbers as ECMAScript writes them; integers beyond ±2^53 are refused.
 fn write_number(out: &mut Vec<u8>, n: &Number) -> Result<(), CanonicalError> {
-    let too_big = || CanonicalError::Malformed(BEYOND_2_53.to_owned());
     if let Some(i) = n.as_i64() {
-        if i.abs() > MAX_SAFE_INTEGER {
-            return Err(too_big());
-        }
-        out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+        write_integer(out, i)
     } else if n.as_u64().is_some() {
-        return Err(too_big());
+        Err(CanonicalError::Malformed(BEYOND_2_53.to_owned()))
     } else {
-        let f = n
-            .as_f64()
-            .filter(|f| f.is_finite())
-            .ok_or_else(|| CanonicalError::Malformed("non-finite number".to_owned()))?;
-        if f.abs() > MAX_SAFE_INTEGER as f64 && f.abs() < 1e21 {
-            return Err(too_big());
-        }
-        if f == 0.0 {
-            out.push(b'0'); // -0 is written as 0
-        } else {
-            out.extend_from_slice(ryu_js::Buffer::new().format_finite(f).as_bytes());
-        }
+        write_double(out, n.as_f64().unwrap_or(f64::NAN))
+    }
+}
+
+fn write_integer(out: &mut Vec<u8>, i: i64) -> Result<(), CanonicalError> {
+    if i.unsigned_abs() > MAX_SAFE_INTEGER.unsigned_abs() {
+        return Err(CanonicalError::Malformed(BEYOND_2_53.to_owned()));
+    }
+    out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
+    Ok(())
+}
+
+fn write_double(out: &mut Vec<u8>, f: f64) -> Result<(), CanonicalError> {
+    if !f.is_finite() {
+        return Err(CanonicalError::Malformed("non-finite number".to_owned()));
+    }
+    if f.abs() > MAX_SAFE_INTEGER as f64 && f.abs() < 1e21 {
+        return Err(CanonicalError::Malformed(BEYOND_2_53.to_owned()));
+    }
+    if f == 0.0 {
+        out.push(b'0'); // -0 is written as 0
+    } else {
+        out.extend_from_slice(ryu_js::Buffer::new().format_finite(f).as_bytes());
     }
     Ok(())
 }
@@ -154,6 +171,186 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
 /// literal (2^53 < |x| < 10^21, which ECMAScript writes as plain digits) are refused on output.
 /// Every canonical output therefore parses back to the same value (I-JSON, RFC 7493 §2.2).
 pub const BEYOND_2_53: &str = "integer beyond ±2^53 cannot be canonicalised without doubt";
+
+/// The canonical form of JSON bytes, in one pass: the strictness of [`parse_strict`], the
+/// output of [`to_canonical`], and no [`Value`] in between.
+pub fn canonicalise(bytes: &[u8]) -> Result<Vec<u8>, CanonicalError> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    Canonical(&mut out).deserialize(&mut de).map_err(malformed)?;
+    de.end().map_err(malformed)?;
+    Ok(out)
+}
+
+fn malformed(e: serde_json::Error) -> CanonicalError {
+    CanonicalError::Malformed(e.to_string())
+}
+
+/// A JSON object's members in canonical order, each value already in canonical form, from one
+/// pass over the bytes: for taking an object apart (a licence and its proof) without a [`Value`].
+#[derive(Debug)]
+pub struct Members {
+    /// The members' canonical values, one after another.
+    values: Vec<u8>,
+    /// Names in canonical order (no two alike), with where their value lies in `values`.
+    members: Vec<(String, Range<usize>)>,
+}
+
+impl Members {
+    /// Parses a JSON object strictly (as [`parse_strict`]).
+    pub fn parse(bytes: &[u8]) -> Result<Self, CanonicalError> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let members = de.deserialize_any(ObjectVisitor).map_err(malformed)?;
+        de.end().map_err(malformed)?;
+        Ok(members)
+    }
+
+    /// The canonical value of the member `name`.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.members
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, range)| self.values.get(range.clone()))
+    }
+
+    /// The canonical form of the object without the members named in `leave_out`, and with
+    /// `add` (a name and a canonical value) in its place among them.
+    pub fn write_without(&self, out: &mut Vec<u8>, leave_out: &[&str], add: Option<(&str, &[u8])>) {
+        let mut kept: Vec<(&str, &[u8])> = self
+            .members
+            .iter()
+            .filter(|(name, _)| !leave_out.contains(&name.as_str()))
+            .map(|(name, range)| (name.as_str(), self.values.get(range.clone()).unwrap_or_default()))
+            .collect();
+        kept.extend(add);
+        sort_members(&mut kept);
+        write_object(out, kept.into_iter());
+    }
+}
+
+fn write_object<'a>(out: &mut Vec<u8>, members: impl Iterator<Item = (&'a str, &'a [u8])>) {
+    out.push(b'{');
+    for (i, (name, value)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(out, name);
+        out.push(b':');
+        out.extend_from_slice(value);
+    }
+    out.push(b'}');
+}
+
+/// Reads an object's members, writing each value's canonical form to `out` as it comes; their
+/// names, sorted, with where each value was written. Duplicate names are refused.
+fn read_members<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    out: &mut Vec<u8>,
+) -> Result<Vec<(String, Range<usize>)>, A::Error> {
+    let mut members = Vec::new();
+    while let Some(name) = map.next_key::<String>()? {
+        let start = out.len();
+        map.next_value_seed(Canonical(out))?;
+        members.push((name, start..out.len()));
+    }
+    sort_members(&mut members);
+    if let Some(w) = members.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(de::Error::custom(format!("duplicate member name `{}`", w[0].0)));
+    }
+    Ok(members)
+}
+
+/// Writes the canonical form of the value it reads (see [`canonicalise`]).
+struct Canonical<'a>(&'a mut Vec<u8>);
+
+impl<'de> DeserializeSeed<'de> for Canonical<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Canonical<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.0.extend_from_slice(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        write_integer(self.0, v).map_err(E::custom)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        let v = i64::try_from(v).map_err(|_| E::custom(BEYOND_2_53))?;
+        write_integer(self.0, v).map_err(E::custom)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        write_double(self.0, v).map_err(E::custom)
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        write_string(self.0, v);
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        self.0.extend_from_slice(b"null");
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.push(b'[');
+        let mut first = true;
+        loop {
+            let mark = self.0.len();
+            if !first {
+                self.0.push(b',');
+            }
+            if seq.next_element_seed(Canonical(self.0))?.is_none() {
+                self.0.truncate(mark);
+                break;
+            }
+            first = false;
+        }
+        self.0.push(b']');
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let start = self.0.len();
+        let members = read_members(&mut map, self.0)?;
+        let values = self.0.split_off(start);
+        write_object(
+            self.0,
+            members.iter().map(|(name, range)| {
+                (
+                    name.as_str(),
+                    values.get(range.start - start..range.end - start).unwrap_or_default(),
+                )
+            }),
+        );
+        Ok(())
+    }
+}
+
+/// Reads an object into [`Members`]; anything else is refused.
+struct ObjectVisitor;
+
+impl<'de> Visitor<'de> for ObjectVisitor {
+    type Value = Members;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+        let mut values = Vec::new();
+        let members = read_members(&mut map, &mut values)?;
+        Ok(Members { values, members })
+    }
+}
 
 struct StrictValue;
 
@@ -293,8 +490,55 @@ mod tests {
             proptest::prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&reference));
             // And canonical output parses back to the same value and is a fixed point.
             let reparsed = parse_strict(&ours).unwrap();
-            proptest::prop_assert_eq!(to_canonical(&reparsed).unwrap(), ours);
+            proptest::prop_assert_eq!(to_canonical(&reparsed).unwrap(), ours.clone());
+            // The one pass over the bytes writes the same, from compact and from pretty input.
+            for text in [serde_json::to_vec(&value).unwrap(), serde_json::to_vec_pretty(&value).unwrap()] {
+                proptest::prop_assert_eq!(canonicalise(&text).unwrap(), ours.clone());
+            }
         }
+    }
+
+    #[test]
+    fn one_pass_refuses_what_parse_strict_refuses_and_writes_what_it_writes() {
+        for text in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"x":{"a":1,"a":1}}"#,
+            r#"{"x":[{"b":1,"b":1}]}"#,
+            r#"[9007199254740992]"#,
+            r#"[-9007199254740992]"#,
+            r#"[18446744073709551615]"#,
+            r#"[1e17]"#,
+            r#""\ud800""#,
+            r#"{"a":1} trailing"#,
+            r#"{"a":1"#,
+            "",
+            "[1,]",
+            r#"{"b":[],"a":{},"c":[[],[1,{"z":null,"y":true}]]}"#,
+            r#"[9007199254740991, -0.0, 1e21, "\u00e9\n"]"#,
+        ] {
+            let oracle = parse_strict(text.as_bytes()).and_then(|v| to_canonical(&v));
+            assert_eq!(canonicalise(text.as_bytes()).is_ok(), oracle.is_ok(), "{text}");
+            if let Ok(expected) = oracle {
+                assert_eq!(canonicalise(text.as_bytes()).unwrap(), expected, "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn members_take_an_object_apart_in_canonical_order() {
+        let m =
+            Members::parse(br#"{"z": [1, 2.50], "\u00e9": "x", "proofValue": "zabc", "a": {"d": 1, "c": 2}}"#).unwrap();
+        assert_eq!(m.get("a"), Some(&br#"{"c":2,"d":1}"#[..]));
+        assert_eq!(m.get("z"), Some(&b"[1,2.5]"[..]));
+        assert_eq!(m.get("nothing"), None);
+        let mut out = Vec::new();
+        m.write_without(&mut out, &["proofValue"], Some(("@context", b"[\"x\"]")));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"@context":["x"],"a":{"c":2,"d":1},"z":[1,2.5],"é":"x"}"#
+        );
+        assert!(Members::parse(b"[1]").is_err(), "not an object");
+        assert!(Members::parse(br#"{"a":1,"a":1}"#).is_err());
     }
 
     #[test]

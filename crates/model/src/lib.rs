@@ -31,8 +31,8 @@ pub use authority::Authority;
 pub use canonical::CanonicalError;
 pub use id::{CitizenId, HolderCodeType, IdError, LicenceId, TypeCode, Uscc, Version};
 pub use licence::{
-    Holder, IssuerRef, LicenceBody, Proof, ReceivedLicence, RevocationReason, SigningInput, Status, StatusChange,
-    StatusHistory, TypeRef,
+    CanonicalLicence, Holder, IssuerRef, LicenceBody, Proof, ReceivedLicence, RevocationReason, SigningInput, Status,
+    StatusChange, StatusHistory, TypeRef,
 };
 pub use licence_type::{FieldKind, FieldSpec, LicenceType, SchemaError};
 pub use objection::{Calendar, Delivery, Notification, Objection};

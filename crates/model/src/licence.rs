@@ -241,6 +241,49 @@ impl SigningInput {
     }
 }
 
+/// A licence as received for verification, taken apart in one pass over its bytes (see
+/// [`canonical::Members`]): the signing input, and the proof in canonical form. The same
+/// strictness and the same bytes as [`ReceivedLicence::parse`] then [`SigningInput::from_values`],
+/// without a [`Value`] in between.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonicalLicence {
+    /// What the signature is over.
+    pub input: SigningInput,
+    /// JCS of the `proof` member, `proofValue` included.
+    pub proof: Vec<u8>,
+}
+
+impl CanonicalLicence {
+    /// Parses licence bytes strictly and writes their canonical parts.
+    pub fn parse(bytes: &[u8]) -> Result<Self, CanonicalError> {
+        let members = canonical::Members::parse(bytes)?;
+        let proof = members
+            .get("proof")
+            .ok_or_else(|| CanonicalError::Malformed("the licence has no `proof` member".to_owned()))?
+            .to_vec();
+        let mut document = Vec::with_capacity(bytes.len());
+        members.write_without(&mut document, &["proof"], None);
+        let proof_config = if proof.first() == Some(&b'{') {
+            let mut config = Vec::with_capacity(proof.len());
+            // The document's @context, if it has one, replaces any the proof has.
+            let context = members.get("@context").map(|c| ("@context", c));
+            let leave_out: &[&str] = if context.is_some() {
+                &["proofValue", "@context"]
+            } else {
+                &["proofValue"]
+            };
+            canonical::Members::parse(&proof)?.write_without(&mut config, leave_out, context);
+            config
+        } else {
+            proof.clone()
+        };
+        Ok(Self {
+            input: SigningInput { proof_config, document },
+            proof,
+        })
+    }
+}
+
 /// A licence as received for verification: parsed strictly, split into document and proof.
 #[derive(Debug, Clone)]
 pub struct ReceivedLicence {
@@ -431,6 +474,38 @@ mod tests {
         let input = SigningInput::from_values(&doc, &proof).unwrap();
         assert_eq!(input.proof_config, br#"{"@context":["x"],"type":"DataIntegrityProof"}"#);
         assert_eq!(input.document, br#"{"@context":["x"],"id":1}"#);
+    }
+
+    #[test]
+    fn one_pass_gives_the_signing_input_the_values_give() {
+        for text in [
+            r#"{"@context":["x"],"id":1,"proof":{"type":"DataIntegrityProof","proofValue":"zabc"}}"#,
+            r#"{"id":"x","proof":{"@context":"mine","b":[2.50,{"d":1,"c":null}],"proofValue":"z1","a":true}}"#,
+            r#"{"id":"x","proof":"not an object"}"#,
+            r#"{"id":"x","proof":{}}"#,
+            r#"{"z":{"é":1,"e":2},"proof":{"proofValue":null}, "a" : [ ] }"#,
+        ] {
+            let one = CanonicalLicence::parse(text.as_bytes()).unwrap();
+            let received = ReceivedLicence::parse(text.as_bytes()).unwrap();
+            assert_eq!(
+                one.input,
+                SigningInput::from_values(&received.document, &received.proof).unwrap(),
+                "{text}"
+            );
+            assert_eq!(one.proof, canonical::to_canonical(&received.proof).unwrap(), "{text}");
+        }
+        for bad in [
+            &b"[]"[..],
+            br#"{"id":"x"}"#,
+            br#"{"id":"x","proof":{},"proof":{}}"#,
+            br#"{"proof":{"a":1,"a":2}}"#,
+        ] {
+            assert!(
+                CanonicalLicence::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

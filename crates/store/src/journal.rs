@@ -306,7 +306,10 @@ mod tests {
         journal.append(&[record(6000)]).unwrap();
         let frames = journal.current.as_ref().unwrap().len;
         let size = fs::metadata(&path).unwrap().len();
-        assert!(size > frames && size > PREALLOCATE, "{size} bytes for {frames} of frames");
+        assert!(
+            size > frames && size > PREALLOCATE,
+            "{size} bytes for {frames} of frames"
+        );
         drop(journal);
         let (_, found) = Journal::open(dir.path()).unwrap();
         assert_eq!(found, (1..=6000).map(record).collect::<Vec<_>>());
