@@ -611,7 +611,9 @@ impl Engine {
         let recorded: Vec<bool> = reports
             .iter()
             .map(|report| {
-                let Some(id) = report.licence_id.as_deref().and_then(|id| LicenceId::parse(id).ok()) else {
+                let typed = report.licence.clone();
+                let Some(id) = typed.or_else(|| report.licence_id.as_deref().and_then(|id| LicenceId::parse(id).ok()))
+                else {
                     return false;
                 };
                 let found = report.holder.clone().map(|h| (id.clone(), h));

@@ -529,7 +529,7 @@ fn checks_before_signature(
         suite,
         digests,
     } = prepared.as_ref();
-    r.licence_id(body.id.as_str());
+    r.licence(&body.id);
     r.pass("format", "well-formed licence");
 
     // signing_time

@@ -54,9 +54,21 @@ pub const ACCESS_LOG: &str = "access";
 /// The request-id header.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// Everything a handler needs.
+/// Everything a handler needs. Cloned for every request (by each extractor and middleware that
+/// takes it), so one reference count, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+#[derive(Clone)]
+pub struct Shared {
     /// The use cases.
     pub engine: Arc<Engine>,
     /// The configured tokens.
@@ -84,7 +96,7 @@ impl AppState {
     pub fn new(engine: Arc<Engine>, tokens: Tokens) -> Result<Self, SpecError> {
         let openapi: Value = serde_yaml_ng::from_str(OPENAPI_YAML).map_err(|e| SpecError(e.to_string()))?;
         load_issued_tokens(&engine, &tokens).map_err(|e| SpecError(format!("reading issued API tokens: {e}")))?;
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             metrics: Arc::new(Metrics::new(&engine)),
             engine,
             tokens: Arc::new(tokens),
@@ -94,16 +106,15 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
             backups: None,
-        })
+        })))
     }
 
     /// Serves `GET /v1/backup` from `store`.
     #[must_use]
     pub fn with_backups(self, store: Arc<dyn zhengyin_store::Backup>) -> Self {
-        Self {
-            backups: Some(store),
-            ..self
-        }
+        let mut shared = Arc::unwrap_or_clone(self.0);
+        shared.backups = Some(store);
+        Self(Arc::new(shared))
     }
 }
 
@@ -155,8 +166,10 @@ impl Default for HttpConfig {
 }
 
 /// The router.
-pub fn app(mut state: AppState, config: HttpConfig) -> Router {
-    state.batch_limit = config.batch_limit;
+pub fn app(state: AppState, config: HttpConfig) -> Router {
+    let mut shared = Arc::unwrap_or_clone(state.0);
+    shared.batch_limit = config.batch_limit;
+    let state = AppState(Arc::new(shared));
     let v1 = Router::new()
         .route(
             "/authorities",

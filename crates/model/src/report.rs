@@ -63,6 +63,10 @@ pub struct VerificationReport {
     pub evaluated_at: OffsetDateTime,
     /// Which status data was used and how fresh it was.
     pub status_source: Option<String>,
+    /// The licence identifier, typed, when the licence could be read (not sent: `licence_id`
+    /// is its text), so that a use record need not parse it again.
+    #[serde(skip)]
+    pub licence: Option<crate::LicenceId>,
     /// The holder the licence names, once its signature verified (for use records; not sent:
     /// the caller presented the licence and knows it).
     #[serde(skip)]
@@ -80,6 +84,7 @@ pub struct ReportBuilder {
     required: &'static [&'static str],
     checks: Vec<Check>,
     licence_id: Option<String>,
+    licence: Option<crate::LicenceId>,
     signing_time: Option<OffsetDateTime>,
     cryptosuite: Option<&'static str>,
     status_source: Option<String>,
@@ -94,6 +99,7 @@ impl ReportBuilder {
             required,
             checks: Vec::new(),
             licence_id: None,
+            licence: None,
             signing_time: None,
             cryptosuite: None,
             status_source: None,
@@ -149,6 +155,13 @@ impl ReportBuilder {
         self
     }
 
+    /// Sets the licence identifier from a licence that could be read.
+    pub fn licence(&mut self, id: &crate::LicenceId) -> &mut Self {
+        self.licence_id = Some(id.as_str().to_owned());
+        self.licence = Some(id.clone());
+        self
+    }
+
     /// Sets the signing time used.
     pub fn signing_time(&mut self, t: OffsetDateTime) -> &mut Self {
         self.signing_time = Some(t);
@@ -200,6 +213,7 @@ impl ReportBuilder {
         VerificationReport {
             verdict,
             licence_id: self.licence_id,
+            licence: self.licence,
             checks: self.checks,
             signing_time: self.signing_time,
             cryptosuite: self.cryptosuite,
