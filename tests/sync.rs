@@ -515,6 +515,23 @@ async fn a_tampered_city_is_stopped_with_an_incident_while_the_other_keeps_synci
     );
     assert_eq!(halted["open_incidents"][0], incident["id"]);
     assert_eq!(incident["evidence"].as_array().unwrap().len(), 2, "{incident}");
+    // Halted, what city A changed since is not known here: fresh status is in doubt at once, and
+    // an answer without `fresh` warns, naming the incident.
+    let doubtful = verify(&http, &province, &honest, true).await;
+    assert_eq!(doubtful["verdict"], "INDETERMINATE", "{doubtful}");
+    let relaxed = verify(&http, &province, &honest, false).await;
+    assert_eq!(relaxed["verdict"], "VALID", "{relaxed}");
+    let incident_id = incident["id"].as_str().unwrap();
+    assert!(
+        relaxed["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["code"] == "status_freshness"
+                && c["outcome"] == "warning"
+                && c["message"].as_str().is_some_and(|m| m.contains(incident_id))),
+        "{relaxed}"
+    );
     assert_eq!(
         verify(&http, &province, &unseen, true).await["verdict"],
         "INDETERMINATE",
@@ -528,8 +545,34 @@ async fn a_tampered_city_is_stopped_with_an_incident_while_the_other_keeps_synci
         .args(["sync", "status", "--url", &province.url(), "--token", "demo-operator"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("INCIDENTS"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("INCIDENTS {incident_id}")),
+        "plain text, no debug form: {text}"
+    );
+    let out = std::process::Command::new(common::binary())
+        .args([
+            "sync",
+            "status",
+            "--url",
+            &province.url(),
+            "--token",
+            "demo-operator",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let sources: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let halted_a = sources["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["origin"] == CITY_A)
+        .unwrap();
+    assert_eq!(halted_a["open_incidents"][0], incident_id, "{sources}");
 
     // Only an operator resolves it; then sync resumes and the honest city's licence arrives.
     let id = incident["id"].as_str().unwrap();

@@ -765,7 +765,12 @@ impl Engine {
             ),
             None => format!("source {origin}, not yet confirmed current since this node started"),
         };
-        let stale = match state.synced_at {
+        // An open incident halts the source: whatever changed there since is not known here, so
+        // its status is in doubt at once, not only once the staleness bound has passed.
+        let halted = state.open_incidents.first().map(|id| {
+            format!("source {origin} is halted by open incident {id}: status changes there since are not known here")
+        });
+        let stale = halted.or_else(|| match state.synced_at {
             Some(at) if now - at <= self.max_staleness => None,
             Some(at) => Some(format!(
                 "status from {origin} is {} s old, more than the maximum of {} s",
@@ -773,7 +778,7 @@ impl Engine {
                 self.max_staleness.whole_seconds()
             )),
             None => Some(format!("status from {origin} has not been confirmed current")),
-        };
+        });
         StatusSource { text, stale }
     }
 

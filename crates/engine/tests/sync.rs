@@ -355,6 +355,38 @@ async fn status_older_than_the_maximum_staleness_is_indeterminate_when_fresh_sta
     );
 }
 
+#[tokio::test]
+async fn an_open_incident_makes_its_sources_status_doubtful_at_once() {
+    let (_w, city) = city().await;
+    let licence = city.issue(&uscc("11220000013544541J"), issue_request()).await.unwrap();
+    let p = province().await;
+    p.engine.sync_round(&source(), &feed_of(&city), 1000).await.unwrap();
+    assert_eq!(verdict(&p.engine, &licence.bytes, true).verdict, Verdict::Valid);
+
+    // The city goes on; the province then meets a tampered answer and halts the city, well
+    // within the staleness bound: what changed there since is not known here.
+    city.issue(&uscc("11220000013544541J"), issue_request()).await.unwrap();
+    let incident = expect_incident(&p, &altered(&city, Alter::Entry), IncidentKind::EntriesMismatch).await;
+    let report = verdict(&p.engine, &licence.bytes, true);
+    assert_eq!(report.verdict, Verdict::Indeterminate, "{report:#?}");
+    assert!(
+        check(&report, "status_freshness").message.contains(&incident.id),
+        "{report:#?}"
+    );
+    let relaxed = verdict(&p.engine, &licence.bytes, false);
+    assert_eq!(relaxed.verdict, Verdict::Valid, "without `fresh`, a warning only");
+    let warning = check(&relaxed, "status_freshness");
+    assert_eq!(warning.outcome, zhengyin_model::Outcome::Warning);
+    assert!(warning.message.contains(&incident.id));
+
+    p.engine
+        .resolve_incident(&incident.id, "a faulty proxy, replaced")
+        .await
+        .unwrap();
+    p.engine.sync_round(&source(), &feed_of(&city), 1000).await.unwrap();
+    assert_eq!(verdict(&p.engine, &licence.bytes, true).verdict, Verdict::Valid);
+}
+
 async fn expect_incident<F: Feed>(p: &Province, feed: &F, kind: IncidentKind) -> zhengyin_model::SyncIncident {
     match p.engine.sync_round(&source(), feed, 1000).await {
         Err(SyncError::Incident(incident)) => {

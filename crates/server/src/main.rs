@@ -260,6 +260,9 @@ enum SyncCommand {
         /// An operator token (or set ZHENGYIN_TOKEN).
         #[arg(long, env = "ZHENGYIN_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// How to print the sources.
+        #[arg(long, value_enum, default_value = "text")]
+        format: verify::Format,
     },
 }
 
@@ -408,8 +411,8 @@ fn main() -> ExitCode {
             command: StoreCommand::Stats { data_dir, database },
         } => data::stats(data_dir.as_deref(), database.as_deref()),
         Command::Sync {
-            command: SyncCommand::Status { url, token },
-        } => required_token(token).and_then(|token| sync_status(&url, &token)),
+            command: SyncCommand::Status { url, token, format },
+        } => required_token(token).and_then(|token| sync_status(&url, &token, format)),
         Command::Seal {
             command: SealCommand::Inspect { file },
         } => seal::inspect(&file),
@@ -555,7 +558,7 @@ fn import(file: &Path, url: &str, token: &str, batch: usize) -> anyhow::Result<E
     })
 }
 
-fn sync_status(url: &str, token: &str) -> anyhow::Result<ExitCode> {
+fn sync_status(url: &str, token: &str, format: verify::Format) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let answer: serde_json::Value = runtime.block_on(async {
         let base = reqwest::Url::parse(url).with_context(|| format!("URL {url}"))?;
@@ -575,12 +578,16 @@ fn sync_status(url: &str, token: &str) -> anyhow::Result<ExitCode> {
         Ok::<_, anyhow::Error>(body)
     })?;
     let sources = answer["sources"].as_array().cloned().unwrap_or_default();
+    let halted = sources.iter().any(|s| s["state"] == "halted");
+    let exit = if halted { ExitCode::from(1) } else { ExitCode::SUCCESS };
+    if format == verify::Format::Json {
+        say!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(exit);
+    }
     if sources.is_empty() {
         say!("this node aggregates no source");
     }
-    let mut halted = false;
     for s in &sources {
-        halted |= s["state"] == "halted";
         say!(
             "{}  {}  checkpoint {}  applied {}  behind {} entries / {} s  errors {}{}{}",
             s["origin"].as_str().unwrap_or("?"),
@@ -595,12 +602,15 @@ fn sync_status(url: &str, token: &str) -> anyhow::Result<ExitCode> {
                 .map(|e| format!("  last: {e}"))
                 .unwrap_or_default(),
             match s["open_incidents"].as_array() {
-                Some(open) if !open.is_empty() => format!("  INCIDENTS {open:?}"),
+                Some(open) if !open.is_empty() => format!(
+                    "  INCIDENTS {}",
+                    open.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(", ")
+                ),
                 _ => String::new(),
             }
         );
     }
-    Ok(if halted { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(exit)
 }
 
 fn export_log(url: &str, token: &str, out: &Path) -> anyhow::Result<ExitCode> {

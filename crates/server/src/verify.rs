@@ -54,12 +54,12 @@ pub enum Kind {
     },
 }
 
-/// How a report is printed.
+/// How an answer is printed (a verification report, the sync sources).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// The report as JSON (as the API answers it).
+    /// JSON, as the API answers it.
     Json,
-    /// The verdict and one line per check.
+    /// Plain text for people: a report's verdict and one line per check; a line per source.
     Text,
 }
 
