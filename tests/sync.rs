@@ -405,9 +405,13 @@ async fn while_a_city_is_down_its_status_goes_stale_then_the_province_catches_up
     assert_eq!(down["state"], "failing", "{down}");
     assert!(down["last_error"].as_str().unwrap().contains("unreachable"), "{down}");
 
+    // Down long enough for the province's back-off to grow past several seconds; it probes the
+    // city meanwhile and follows it again as soon as it answers.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     a.restart();
     let (_, later) = issue(&http, &a, "ed25519", "JL-STALE-2").await;
-    until_verdict(&http, &province, &later, "VALID", Duration::from_secs(60)).await;
+    let caught_up = until_verdict(&http, &province, &later, "VALID", Duration::from_secs(60)).await;
+    eprintln!("city back after ~9 s down → a licence it issued then VALID at the province after {caught_up:?}");
     until_verdict(&http, &province, &licence, "VALID", Duration::from_secs(30)).await;
     common::assert_no_server_errors(province.server()).await;
 }

@@ -20,6 +20,9 @@ const MAX_ANSWER: usize = 64 << 20;
 /// Longest wait between failed rounds.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// How often a source that stopped answering is probed while its back-off runs (±25 %).
+const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+
 /// A source's HTTP API, read with a node token.
 pub struct HttpFeed {
     client: reqwest::Client,
@@ -146,8 +149,9 @@ pub struct Pace {
 }
 
 /// Follows one source forever: a round every `poll`, backing off (doubling up to 30 s) while the
-/// source is unreachable or this node fails; an incident stops the source until an operator
-/// resolves it (checked every round, at the normal pace).
+/// source is unreachable or this node fails — but a source that stopped answering is probed
+/// meanwhile (see [`back_off`]) and followed again as soon as it answers; an incident stops the
+/// source until an operator resolves it (checked every round, at the normal pace).
 ///
 /// Of the frontends of a shared database, the one holding the source's lease follows it; the
 /// others wait, and take over when that one stops renewing it (within [`SYNC_LEASE_TIME`]).
@@ -186,9 +190,47 @@ pub async fn follow(engine: Arc<Engine>, source: SyncSource, feed: HttpFeed, pac
                 tracing::warn!(origin = %source.origin, error = %e, retry_in_ms = backoff.as_millis() as u64, "sync round failed");
                 let wait = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
-                wait
+                if matches!(e, SyncError::Feed(_)) {
+                    back_off(&feed, wait).await;
+                } else {
+                    tokio::time::sleep(wait).await;
+                }
+                continue;
             }
         };
         tokio::time::sleep(wait).await;
     }
+}
+
+/// Waits `wait` after a round the source failed. Probes it at once with the cheapest request
+/// (its checkpoint): if it answers, what failed was a page of it, and the whole back-off is kept
+/// for the expensive round. If it does not, it is down: probed again every [`PROBE_INTERVAL`]
+/// (jittered, so a province's probes of many cities spread out) until it answers, and followed
+/// again at once — a city back from an outage is caught up within a probe, whatever the
+/// back-off had grown to.
+async fn back_off(feed: &HttpFeed, wait: Duration) {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut first = true;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        let answered = matches!(tokio::time::timeout(left, feed.checkpoint()).await, Ok(Ok(_)));
+        match (answered, first) {
+            (true, true) => return tokio::time::sleep_until(deadline).await,
+            (true, false) => return,
+            (false, _) => first = false,
+        }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        tokio::time::sleep(jittered(PROBE_INTERVAL).min(left)).await;
+    }
+}
+
+/// `d`, give or take a quarter, from the clock's nanoseconds.
+fn jittered(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos());
+    d.mul_f64(0.75 + f64::from(nanos % 1000) / 2000.0)
 }
