@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sync between nodes, measured with real processes on loopback (release build, demo keys):
-#   bash benches/sync.sh [licences, default 100000] [propagation samples, default 100]
+#   bash benches/sync.sh [licences, default 100000] [propagation samples, default 100] [outage s, default 15]
 #   1. catch-up: a city issues LICENCES licences (wrk, 64 connections); a province then starts
 #      and pulls the city's whole log — checkpoint, consistency proofs, entries, every licence's
 #      signature and certificate chain checked, applied page by page. Prints entries/s and
@@ -9,11 +9,15 @@
 #      until the province's verify (fresh=true) answers INVALID. Prints p50/p99/max. With the
 #      defaults it is bounded by the city's checkpoint interval (1 s) plus the province's poll
 #      interval (0.5 s).
+#   3. outage: the city stops for OUTAGE seconds (its back-off at the province grows meanwhile)
+#      and starts again on the same port and data; the time from its start until a licence it
+#      issues then is VALID (fresh=true) at the province.
 # Installs wrk (Debian package) if missing. Everything is stopped and removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LICENCES=${1:-100000}
 SAMPLES=${2:-100}
+OUTAGE=${3:-15}
 A=zhengyin.example/city-220100
 P=zhengyin.example/province-220000
 
@@ -28,7 +32,7 @@ trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev
 
 start() { # name, then serve arguments; sets $url
   local name=$1; shift
-  ./target/release/zhengyin serve --demo --listen 127.0.0.1:0 --data-dir "$work/$name" "$@" \
+  ./target/release/zhengyin serve --demo --listen "127.0.0.1:${PORT:-0}" --data-dir "$work/$name" "$@" \
     >"$work/$name.out" 2>"$work/$name.err" &
   pids+=($!)
   url=
@@ -129,4 +133,34 @@ for _ in range(samples):
 latencies.sort()
 pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
 print(f"revocation → INVALID at the province: p50 {pick(0.5) * 1000:.0f} ms, p99 {pick(0.99) * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms ({samples} samples)")
+PY
+
+echo "outage: the city stops for $OUTAGE s..."
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
+sleep "$OUTAGE"
+restarted=$(date +%s.%N)
+PORT=${city##*:} start city --origin "$A" --demo-authorities ed25519
+python3 - "$city" "$province" "$restarted" "$OUTAGE" <<'PY'
+import json, random, sys, time, urllib.request
+
+city, province, restarted, outage = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+PURPOSE = "service_item=220100-FOOD-001&use_cause=%E6%A0%B8%E9%AA%8C"
+body = json.dumps({"type_code": "11100000000013338W032", "number": f"SYNC-O-{random.getrandbits(64)}",
+    "holder": {"name": "吉林示例科技有限公司", "code": "91350100M000100Y43", "code_type": "001"},
+    "valid_until": "2046-11-21",
+    "face": {"company_name": "吉林示例科技有限公司", "company_form": "有限责任公司",
+             "legal_representative": "张三", "established": "2020-02-29", "address": "长春市示例路1号"}}).encode()
+
+def call(url, token, data=None):
+    req = urllib.request.Request(url, data=data, headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.read()
+
+issued = json.loads(call(f"{city}/v1/licences", "demo-authority-ed25519", body))
+licence = call(f"{city}/v1/licences/{issued['id']}", "demo-authority-ed25519")
+while json.loads(call(f"{province}/v1/verify?fresh=true&{PURPOSE}", "demo-verifier", licence))["verdict"] != "VALID":
+    if time.time() - restarted > 120:
+        sys.exit("the province did not catch up within 120 s")
+    time.sleep(0.01)
+print(f"after a {outage} s outage: the city's new licence VALID at the province {time.time() - restarted:.2f} s after the city was started again")
 PY
