@@ -91,44 +91,53 @@ size, licences, t = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 print(f"catch-up: {size} entries in {t:.1f} s from the province's start: {size / t:,.0f} entries/s, {licences / t:,.0f} licences/s (each signature and chain checked)")
 PY
 
-echo "propagation: $SAMPLES revocations..."
-python3 - "$city" "$province" "$SAMPLES" <<'PY'
+# What the Python steps below share: calls with a token, a new licence at the city, and the
+# province's verdict (fresh status required) polled until it is the one wanted.
+cat >"$work/nodes.py" <<'PY'
 import json, random, sys, time, urllib.request
 
-city, province, samples = sys.argv[1], sys.argv[2], int(sys.argv[3])
 PURPOSE = "service_item=220100-FOOD-001&use_cause=%E6%A0%B8%E9%AA%8C"
-BODY = lambda: json.dumps({"type_code": "11100000000013338W032", "number": f"SYNC-P-{random.getrandbits(64)}",
-    "holder": {"name": "吉林示例科技有限公司", "code": "91350100M000100Y43", "code_type": "001"},
-    "valid_until": "2046-11-21",
-    "face": {"company_name": "吉林示例科技有限公司", "company_form": "有限责任公司",
-             "legal_representative": "张三", "established": "2020-02-29", "address": "长春市示例路1号"}}).encode()
 
 def call(url, token, body=None):
     req = urllib.request.Request(url, data=body, headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
         return r.read()
 
-def verdict(licence):
-    return json.loads(call(f"{province}/v1/verify?fresh=true&{PURPOSE}", "demo-verifier", licence))["verdict"]
+def issue(city):
+    """A new licence at the city: its id and its signed bytes."""
+    body = json.dumps({"type_code": "11100000000013338W032", "number": f"SYNC-{random.getrandbits(64)}",
+        "holder": {"name": "吉林示例科技有限公司", "code": "91350100M000100Y43", "code_type": "001"},
+        "valid_until": "2046-11-21",
+        "face": {"company_name": "吉林示例科技有限公司", "company_form": "有限责任公司",
+                 "legal_representative": "张三", "established": "2020-02-29", "address": "长春市示例路1号"}}).encode()
+    issued = json.loads(call(f"{city}/v1/licences", "demo-authority-ed25519", body))
+    return issued["id"], call(f"{city}/v1/licences/{issued['id']}", "demo-authority-ed25519")
 
-def until(licence, want, limit=30):
+def until(province, licence, want, limit=30):
     start = time.monotonic()
-    while verdict(licence) != want:
+    while json.loads(call(f"{province}/v1/verify?fresh=true&{PURPOSE}", "demo-verifier", licence))["verdict"] != want:
         if time.monotonic() - start > limit:
             sys.exit(f"the province did not say {want} within {limit} s")
         time.sleep(0.005)
+PY
 
+echo "propagation: $SAMPLES revocations..."
+python3 - "$city" "$province" "$SAMPLES" "$work" <<'PY'
+import json, random, sys, time
+sys.path.insert(0, sys.argv[4])
+from nodes import call, issue, until
+
+city, province, samples = sys.argv[1], sys.argv[2], int(sys.argv[3])
 latencies = []
 for _ in range(samples):
-    issued = json.loads(call(f"{city}/v1/licences", "demo-authority-ed25519", BODY()))
-    licence = call(f"{city}/v1/licences/{issued['id']}", "demo-authority-ed25519")
-    until(licence, "VALID")
+    licence_id, licence = issue(city)
+    until(province, licence, "VALID")
     # Revoke at a random moment of the city's checkpoint interval, not right after a checkpoint.
     time.sleep(random.random())
     start = time.monotonic()
-    call(f"{city}/v1/licences/{issued['id']}/revoke", "demo-authority-ed25519",
+    call(f"{city}/v1/licences/{licence_id}/revoke", "demo-authority-ed25519",
          json.dumps({"reason": "吊销", "note": "基准测试"}).encode())
-    until(licence, "INVALID")
+    until(province, licence, "INVALID")
     latencies.append(time.monotonic() - start)
 latencies.sort()
 pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
@@ -140,27 +149,13 @@ kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
 sleep "$OUTAGE"
 restarted=$(date +%s.%N)
 PORT=${city##*:} start city --origin "$A" --demo-authorities ed25519
-python3 - "$city" "$province" "$restarted" "$OUTAGE" <<'PY'
-import json, random, sys, time, urllib.request
+python3 - "$city" "$province" "$restarted" "$OUTAGE" "$work" <<'PY'
+import sys, time
+sys.path.insert(0, sys.argv[5])
+from nodes import issue, until
 
 city, province, restarted, outage = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
-PURPOSE = "service_item=220100-FOOD-001&use_cause=%E6%A0%B8%E9%AA%8C"
-body = json.dumps({"type_code": "11100000000013338W032", "number": f"SYNC-O-{random.getrandbits(64)}",
-    "holder": {"name": "吉林示例科技有限公司", "code": "91350100M000100Y43", "code_type": "001"},
-    "valid_until": "2046-11-21",
-    "face": {"company_name": "吉林示例科技有限公司", "company_form": "有限责任公司",
-             "legal_representative": "张三", "established": "2020-02-29", "address": "长春市示例路1号"}}).encode()
-
-def call(url, token, data=None):
-    req = urllib.request.Request(url, data=data, headers={"authorization": f"Bearer {token}", "content-type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return r.read()
-
-issued = json.loads(call(f"{city}/v1/licences", "demo-authority-ed25519", body))
-licence = call(f"{city}/v1/licences/{issued['id']}", "demo-authority-ed25519")
-while json.loads(call(f"{province}/v1/verify?fresh=true&{PURPOSE}", "demo-verifier", licence))["verdict"] != "VALID":
-    if time.time() - restarted > 120:
-        sys.exit("the province did not catch up within 120 s")
-    time.sleep(0.01)
+_, licence = issue(city)
+until(province, licence, "VALID", limit=120)
 print(f"after a {outage} s outage: the city's new licence VALID at the province {time.time() - restarted:.2f} s after the city was started again")
 PY

@@ -231,7 +231,10 @@ pub(crate) fn verify_batch(
         .enumerate()
         .filter(|(i, _)| known[*i].is_none())
         .filter_map(|(i, p)| {
-            let s = p.signed.as_ref().filter(|s| s.suite == Cryptosuite::EddsaJcs2022)?;
+            let s = p
+                .signed
+                .as_ref()
+                .filter(|s| s.signing().is_some_and(|g| g.suite == Cryptosuite::EddsaJcs2022))?;
             Some((i, s, decode_proof_value(s.proof_value()).ok()?))
         })
         .collect();
@@ -241,7 +244,7 @@ pub(crate) fn verify_batch(
             .filter_map(|(_, s, signature)| {
                 Some(BatchItem {
                     key: s.key()?,
-                    message: &s.hash_data,
+                    message: &s.signing()?.hash_data,
                     signature,
                 })
             })
@@ -313,11 +316,13 @@ pub(crate) fn check_replicated(
     if !signed.check_signature(ctx.signatures(), Lookup::CacheFirst) {
         return Err("signature: does not verify".to_owned());
     }
-    let body = &signed.prepared.body;
+    let (body, Some(signing)) = (&signed.prepared.body, signed.signing()) else {
+        return Err("cryptosuite: not one implemented here".to_owned());
+    };
     if signed.cert.authority.as_ref() != Some(&body.issuer.code) {
         return Err("authority: the certificate is not the issuer's".to_owned());
     }
-    Ok((body.clone(), signed.document_sha256))
+    Ok((body.clone(), signing.document_sha256))
 }
 
 /// Counts of Ed25519 batch equations, for metrics.
@@ -365,14 +370,13 @@ pub(crate) struct Prepared {
     proof: Proof,
     /// `proof.created`, or `None` when it is not an RFC 3339 time.
     created: Option<OffsetDateTime>,
-    /// `None` for a suite we do not implement.
-    suite: Option<Cryptosuite>,
-    /// The hashes of the canonical form, for a suite we implement.
-    digests: Option<Digests>,
+    /// The suite and the hashes of the canonical form; `None` for a suite we do not implement.
+    signing: Option<Signing>,
 }
 
-#[derive(Clone, Copy)]
-struct Digests {
+/// What the signature is checked over, by the proof's suite.
+struct Signing {
+    suite: Cryptosuite,
     hash_data: [u8; 64],
     document_sha256: [u8; 32],
 }
@@ -416,8 +420,7 @@ pub(crate) fn prepare_licence(bytes: &[u8]) -> Result<Prepared, Malformed> {
         return Err(malformed(Some(&body), problem.to_owned()));
     }
     let created = OffsetDateTime::parse(&proof.created, &time::format_description::well_known::Rfc3339).ok();
-    let suite = Cryptosuite::from_name(&proof.cryptosuite);
-    let digests = suite.map(|suite| {
+    let signing = Cryptosuite::from_name(&proof.cryptosuite).map(|suite| {
         let input = &licence.input;
         let hash_data = suite.hash_data(&input.proof_config, &input.document);
         // For the SHA-256 suites the second half of hashData is already SHA-256 of the document.
@@ -425,7 +428,8 @@ pub(crate) fn prepare_licence(bytes: &[u8]) -> Result<Prepared, Malformed> {
             Cryptosuite::Sm2Jcs2026 => zhengyin_crypto::hash::sha256(&input.document),
             _ => hash_data[32..].try_into().unwrap_or_default(),
         };
-        Digests {
+        Signing {
+            suite,
             hash_data,
             document_sha256,
         }
@@ -434,8 +438,7 @@ pub(crate) fn prepare_licence(bytes: &[u8]) -> Result<Prepared, Malformed> {
         body,
         proof,
         created,
-        suite,
-        digests,
+        signing,
     })
 }
 
@@ -450,12 +453,10 @@ fn without_position(e: &serde_json::Error) -> String {
 }
 
 /// What the signature check and the checks after it need.
+/// Made only for a licence whose suite we implement (its [`Prepared::signing`] is present).
 struct Signed {
     prepared: Arc<Prepared>,
-    suite: Cryptosuite,
     cert: Arc<CertEntry>,
-    hash_data: [u8; 64],
-    document_sha256: [u8; 32],
 }
 
 /// How a signature check uses the cache.
@@ -470,6 +471,12 @@ enum Lookup {
 }
 
 impl Signed {
+    /// Always present (a `Signed` is made only for a suite we implement); were it not, the
+    /// signature would count as not verifying.
+    fn signing(&self) -> Option<&Signing> {
+        self.prepared.signing.as_ref()
+    }
+
     fn key(&self) -> Option<&PublicKey> {
         self.cert.certificate.public_key().ok()
     }
@@ -481,19 +488,20 @@ impl Signed {
     }
 
     fn check_signature(&self, cache: &SignatureCache, lookup: Lookup) -> bool {
-        let Some(key) = self.key() else {
+        let (Some(key), Some(signing)) = (self.key(), self.signing()) else {
             return false;
         };
+        let Signing { suite, hash_data, .. } = signing;
         let id = key.id();
         let text = self.proof_value().as_bytes();
         let check = || {
             let signature = decode_proof_value(self.proof_value())?;
-            self.suite.verify(key, &self.hash_data, &signature)
+            suite.verify(key, hash_data, &signature)
         };
         match lookup {
-            Lookup::CacheFirst => cache.verify(&id, &self.hash_data, text, check).is_ok(),
-            Lookup::CacheOnly => cache.contains(&id, &self.hash_data, text),
-            Lookup::CheckOnly => cache.check_and_remember(&id, &self.hash_data, text, check).is_ok(),
+            Lookup::CacheFirst => cache.verify(&id, hash_data, text, check).is_ok(),
+            Lookup::CacheOnly => cache.contains(&id, hash_data, text),
+            Lookup::CheckOnly => cache.check_and_remember(&id, hash_data, text, check).is_ok(),
         }
     }
 }
@@ -526,8 +534,7 @@ fn checks_before_signature(
         body,
         proof,
         created,
-        suite,
-        digests,
+        signing,
     } = prepared.as_ref();
     r.licence(&body.id);
     r.pass("format", "well-formed licence");
@@ -545,7 +552,7 @@ fn checks_before_signature(
     r.pass("signing_time", format!("signed at {}", proof.created));
 
     // cryptosuite
-    let Some(suite) = *suite else {
+    let Some(Signing { suite, .. }) = signing else {
         r.indeterminate("cryptosuite", format!("unsupported cryptosuite {}", proof.cryptosuite));
         return None;
     };
@@ -587,21 +594,9 @@ fn checks_before_signature(
         }
     };
 
-    // the signing input, for the signature check (hashed with the suite's hash)
-    let Some(Digests {
-        hash_data,
-        document_sha256,
-    }) = *digests
-    else {
-        r.indeterminate("cryptosuite", "no signing input for this cryptosuite");
-        return None;
-    };
     Some(Signed {
         prepared: Arc::clone(&prepared),
-        suite,
         cert,
-        hash_data,
-        document_sha256,
     })
 }
 
@@ -618,13 +613,13 @@ fn conclude(
     let Some(signed) = &pending.signed else {
         return;
     };
-    let Signed {
-        prepared,
-        suite,
-        cert,
-        document_sha256,
-        ..
-    } = signed;
+    let Signed { prepared, cert } = signed;
+    let Some(Signing {
+        suite, document_sha256, ..
+    }) = signed.signing()
+    else {
+        return;
+    };
     let body = &prepared.body;
     let seal = &prepared.proof.seal;
 
