@@ -724,3 +724,123 @@ async fn a_province_of_two_frontends_follows_a_city_once_and_survives_losing_one
     assert_eq!(applied.len(), relevant, "every licence event applied exactly once");
     common::assert_no_server_errors(second.server()).await;
 }
+
+/// A city's claim on another city's authority: skipped at the province (a `conflict` incident,
+/// B's other licences go on), the operator's decision logged; with the province's ownership map,
+/// the city refuses such a registration itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_on_another_citys_authority_is_a_conflict_at_the_province_and_refused_at_the_city() {
+    let dir = TempDir::new("sync-conflict");
+    let http = Client::new();
+    let a = Node::city(&dir, "a", CITY_A, "ed25519");
+    // The province learns A's authorities first.
+    let mut first = Node::province(&dir, "p", &[(CITY_A, &a.url())], &[]);
+    let (_, from_a) = issue(&http, &a, "ed25519", "JL-OWN-A").await;
+    until_verdict(&http, &first, &from_a, "VALID", Duration::from_secs(30)).await;
+    first.kill();
+    // City B, without a map yet, registers A's authority next to its own.
+    let mut b = Node::city(&dir, "b", CITY_B, "sm2,ed25519");
+    let province = Node::province(&dir, "p", &[(CITY_A, &a.url()), (CITY_B, &b.url())], &[]);
+    let (_, claimed) = issue(&http, &b, "ed25519", "JL-CLAIM-B").await;
+    let (_, own) = issue(&http, &b, "sm2", "JL-OWN-B").await;
+    until_verdict(&http, &province, &own, "VALID", Duration::from_secs(30)).await;
+    let report = verify(&http, &province, &claimed, false).await;
+    assert_ne!(report["verdict"], "VALID", "{report}");
+    let view = source(&http, &province, CITY_B).await;
+    assert_eq!(view["state"], "syncing", "{view}");
+    let conflict = view["conflicts"][0].as_str().unwrap().to_owned();
+    let (status, incidents) = get(
+        &http,
+        province.server(),
+        "/v1/sync/incidents?open=true",
+        "demo-operator",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let incident = &incidents["incidents"][0];
+    assert_eq!(
+        (
+            incident["id"].as_str(),
+            incident["kind"].as_str(),
+            incident["conflict"]["owner"].as_str()
+        ),
+        (Some(conflict.as_str()), Some("conflict"), Some(CITY_A)),
+        "{incidents}"
+    );
+    // B's later licences keep arriving while the conflict is open.
+    let (_, later) = issue(&http, &b, "sm2", "JL-OWN-B2").await;
+    until_verdict(&http, &province, &later, "VALID", Duration::from_secs(30)).await;
+
+    // The operator decides; a conflict without a decision is refused.
+    let resolve = format!("/v1/sync/incidents/{conflict}/resolve");
+    let (status, problem) = send(
+        &http,
+        province.server(),
+        &resolve,
+        "demo-operator",
+        &json!({"note": "checked"}),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("request.invalid")),
+        "{problem}"
+    );
+    let (status, resolved) = send(
+        &http,
+        province.server(),
+        &resolve,
+        "demo-operator",
+        &json!({"note": "B registered it by mistake; A keeps it", "decision": "keep_owner"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    assert_eq!(resolved["resolved"]["decision"], "keep_owner");
+    let logged = common::log_entries(&http, province.server()).await;
+    assert!(
+        logged
+            .iter()
+            .any(|e| e["event"] == "sync.incident.resolved" && e["incident"] == conflict.as_str()),
+        "the resolution is in the province's log"
+    );
+
+    // With the province's map, B refuses A's authority (to register it again or to issue for it).
+    b.kill();
+    let mut args = b.args.clone();
+    args.extend(["--upstream".to_owned(), format!("{PROVINCE}={}", province.url())]);
+    b.args = args;
+    b.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, sources) = get(&http, b.server(), "/v1/sync/sources", "demo-operator").await;
+        if sources["ownership"]["publisher"] == PROVINCE {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B never held the map: {sources}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let keys = root().join("keys-example");
+    let chain = std::fs::read_to_string(keys.join("authority-ed25519.pem")).unwrap()
+        + &std::fs::read_to_string(keys.join("issuing-ca.pem")).unwrap();
+    let (status, problem) = send(
+        &http,
+        b.server(),
+        "/v1/authorities",
+        "demo-operator",
+        &json!({"uscc": "11220000013544541J", "name": "示例发证机构", "level": "city", "region_code": "220200", "certificates": [chain]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "authority.owned_elsewhere", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains(CITY_A), "{problem}");
+    let (status, problem) = send(
+        &http,
+        b.server(),
+        "/v1/licences",
+        "demo-authority-ed25519",
+        &business_licence("JL-CLAIM-B2"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    issue(&http, &b, "sm2", "JL-OWN-B3").await;
+}

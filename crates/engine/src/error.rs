@@ -141,6 +141,18 @@ pub enum EngineError {
         /// The node it comes from.
         origin: String,
     },
+    /// The federation's ownership map gives the authority to another node.
+    #[error("{what}: authority {uscc} is owned by {owner} (ownership map version {version}); it is registered and changed only there")]
+    OwnedElsewhere {
+        /// What was refused.
+        what: String,
+        /// The authority.
+        uscc: Uscc,
+        /// The node that owns it.
+        owner: String,
+        /// The version of the map that says so.
+        version: u64,
+    },
     /// No such sync incident.
     #[error("sync incident {0} not found")]
     IncidentNotFound(String),

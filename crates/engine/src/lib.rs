@@ -17,6 +17,7 @@ pub mod annotated;
 mod cache;
 mod clock;
 mod error;
+pub mod federation;
 mod follow;
 mod health;
 pub mod identity;
@@ -157,6 +158,8 @@ pub struct Engine {
     lineage_locks: Vec<Mutex<()>>,
     /// The sources this node aggregates, in step with their cursors and incidents.
     sync: sync::SyncStates,
+    /// The ownership map of the federation, as last published by the upstream node.
+    ownership: RwLock<Option<federation::OwnershipMap>>,
     /// How old a source's data may be before its licences' status is stale.
     max_staleness: time::Duration,
     /// The licences with an open objection at start or one filed since: verification looks
@@ -231,6 +234,7 @@ impl Engine {
             crls: RwLock::default(),
             lineage_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             sync: sync::SyncStates::default(),
+            ownership: RwLock::default(),
             max_staleness: sync::DEFAULT_MAX_STALENESS,
             disputed: RwLock::default(),
             halt,
@@ -897,14 +901,24 @@ impl Engine {
     }
 
     /// Refuses changes to what a source node owns: its licences change only there.
+    /// Refuses changes to what another node owns: an authority replicated from it, or one the
+    /// federation's ownership map gives to it.
     pub(crate) fn local_authority(&self, uscc: &Uscc, what: impl FnOnce() -> String) -> Result<(), EngineError> {
-        match self
+        let replicated = self
             .read_registry()
             .authorities
             .get(uscc)
-            .and_then(|a| a.authority.origin.clone())
-        {
-            Some(origin) => Err(EngineError::Replicated { what: what(), origin }),
+            .and_then(|a| a.authority.origin.clone());
+        if let Some(origin) = replicated {
+            return Err(EngineError::Replicated { what: what(), origin });
+        }
+        match self.owned_elsewhere(uscc) {
+            Some((owner, version)) => Err(EngineError::OwnedElsewhere {
+                what: what(),
+                uscc: uscc.clone(),
+                owner,
+                version,
+            }),
             None => Ok(()),
         }
     }

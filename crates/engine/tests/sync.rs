@@ -43,6 +43,9 @@ impl Feed for EngineFeed {
     async fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, FeedError> {
         self.city.consistency_proof(first, second).map_err(feed_error)
     }
+    async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, FeedError> {
+        self.city.inclusion_proof(index, size).map_err(feed_error)
+    }
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, FeedError> {
         self.city.log_entries(start, end).map_err(feed_error)
     }
@@ -94,6 +97,9 @@ impl Feed for AlteredFeed<Alter> {
     }
     async fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, FeedError> {
         self.inner.consistency(first, second).await
+    }
+    async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, FeedError> {
+        self.inner.inclusion(index, size).await
     }
     async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, FeedError> {
         let mut entries = self.inner.entries(start, end).await?;
@@ -380,7 +386,7 @@ async fn an_open_incident_makes_its_sources_status_doubtful_at_once() {
     assert!(warning.message.contains(&incident.id));
 
     p.engine
-        .resolve_incident(&incident.id, "a faulty proxy, replaced")
+        .resolve_incident(&incident.id, "a faulty proxy, replaced", None)
         .await
         .unwrap();
     p.engine.sync_round(&source(), &feed_of(&city), 1000).await.unwrap();
@@ -426,9 +432,9 @@ async fn a_rewritten_entry_stops_the_source_until_an_operator_resolves_it() {
         .sync_incidents(true, Some(&incident.id), 10)
         .unwrap()
         .is_empty());
-    assert!(p.engine.resolve_incident(&incident.id, " ").await.is_err());
+    assert!(p.engine.resolve_incident(&incident.id, " ", None).await.is_err());
     p.engine
-        .resolve_incident(&incident.id, "checked with the city's operators: a faulty proxy")
+        .resolve_incident(&incident.id, "checked with the city's operators: a faulty proxy", None)
         .await
         .unwrap();
     // Resolved: listed still, but no longer among the open ones.
@@ -584,6 +590,43 @@ async fn seals_and_their_status_follow_the_licences_that_name_them() {
     assert!(check(&report, "seal").message.contains("revoked"), "{report:#?}");
 }
 
+/// Serves a node of the tests' own making, as its HTTP API would.
+struct NodeFeed(Arc<Province>);
+
+impl Feed for NodeFeed {
+    async fn checkpoint(&self) -> Result<String, FeedError> {
+        EngineFeed::checkpoint_of(&self.0.engine).await
+    }
+    async fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, FeedError> {
+        self.0.engine.consistency_proof(first, second).map_err(feed_error)
+    }
+    async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, FeedError> {
+        self.0.engine.inclusion_proof(index, size).map_err(feed_error)
+    }
+    async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, FeedError> {
+        self.0.engine.log_entries(start, end).map_err(feed_error)
+    }
+    async fn objects(&self, start: u64, end: u64) -> Result<Vec<SyncObject>, FeedError> {
+        self.0.engine.sync_objects(start, end).map_err(feed_error)
+    }
+    async fn licence_type(&self, code: &TypeCode) -> Result<LicenceType, FeedError> {
+        self.0
+            .engine
+            .licence_type(code)
+            .ok_or_else(|| FeedError("no such type".into()))
+    }
+}
+
+/// A source named `origin`, its checkpoints signed with the example log key.
+fn source_named(origin: &str) -> SyncSource {
+    let key = FileKey::from_pem_file(&keys_dir().join("log-ed25519.key")).unwrap();
+    SyncSource {
+        origin: origin.to_owned(),
+        verifier: NoteVerifier::new(origin, zhengyin_crypto::Signer::public_key(&key).clone()).unwrap(),
+        anchors: anchors(),
+    }
+}
+
 /// An engine over a fresh store whose log has its own origin (the county → city → province chain).
 async fn node_named(origin: &str) -> Province {
     let dir = tempfile_dir::new();
@@ -620,41 +663,11 @@ async fn a_chain_county_city_province_carries_licences_and_revocations_upwards()
         .unwrap();
     let city = Arc::new(node_named("zhengyin.example/city-chain").await);
     let province = node_named("zhengyin.example/province-chain").await;
-    let city_source = SyncSource {
-        origin: "zhengyin.example/city-chain".to_owned(),
-        verifier: NoteVerifier::new(
-            "zhengyin.example/city-chain",
-            zhengyin_crypto::Signer::public_key(&FileKey::from_pem_file(&keys_dir().join("log-ed25519.key")).unwrap())
-                .clone(),
-        )
-        .unwrap(),
-        anchors: anchors(),
-    };
-    struct CityFeed(Arc<Province>);
-    impl Feed for CityFeed {
-        async fn checkpoint(&self) -> Result<String, FeedError> {
-            EngineFeed::checkpoint_of(&self.0.engine).await
-        }
-        async fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, FeedError> {
-            self.0.engine.consistency_proof(first, second).map_err(feed_error)
-        }
-        async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, FeedError> {
-            self.0.engine.log_entries(start, end).map_err(feed_error)
-        }
-        async fn objects(&self, start: u64, end: u64) -> Result<Vec<SyncObject>, FeedError> {
-            self.0.engine.sync_objects(start, end).map_err(feed_error)
-        }
-        async fn licence_type(&self, code: &TypeCode) -> Result<LicenceType, FeedError> {
-            self.0
-                .engine
-                .licence_type(code)
-                .ok_or_else(|| FeedError("no such type".into()))
-        }
-    }
+    let city_source = source_named("zhengyin.example/city-chain");
     let county_feed = EngineFeed {
         city: Arc::clone(&county),
     };
-    let city_feed = CityFeed(Arc::clone(&city));
+    let city_feed = NodeFeed(Arc::clone(&city));
 
     city.engine.sync_round(&source(), &county_feed, 1000).await.unwrap();
     province
@@ -695,4 +708,295 @@ async fn a_chain_county_city_province_carries_licences_and_revocations_upwards()
     let report = verdict(&province.engine, &licence.bytes, true);
     assert_eq!(report.verdict, Verdict::Invalid);
     assert!(check(&report, "status").message.contains("撤销"), "{report:#?}");
+}
+
+const CITY_A: &str = "zhengyin.example/city-a";
+const CITY_B: &str = "zhengyin.example/city-b";
+const ED25519: &str = "11220000013544541J";
+const SM2: &str = "12100000400010398P";
+
+/// A city of its own origin with the business-licence type and the given example authorities.
+async fn city_with(origin: &str, algs: &[&str]) -> Arc<Province> {
+    let node = node_named(origin).await;
+    for (alg, code) in ALGS.iter().filter(|(alg, _)| algs.contains(alg)) {
+        node.engine
+            .register_authority(zhengyin_engine::RegisterAuthority {
+                uscc: (*code).to_owned(),
+                name: format!("示例发证机构 {alg}"),
+                level: "city".to_owned(),
+                region_code: "220100".to_owned(),
+                certificates: vec![chain_pem(alg)],
+            })
+            .await
+            .unwrap();
+    }
+    node.engine
+        .register_licence_type(business_licence_type())
+        .await
+        .unwrap();
+    Arc::new(node)
+}
+
+/// Cities A (ed25519) and B (sm2, and a claim on A's ed25519 authority) and a province that
+/// followed A first; B has issued one licence of its own and one under the claimed authority.
+async fn a_conflicting_claim() -> (
+    Arc<Province>,
+    Arc<Province>,
+    Province,
+    [zhengyin_engine::SignedLicence; 3],
+) {
+    let a = city_with(CITY_A, &["ed25519"]).await;
+    let from_a = a.engine.issue(&uscc(ED25519), issue_request()).await.unwrap();
+    let province = node_named("zhengyin.example/province").await;
+    province
+        .engine
+        .sync_round(&source_named(CITY_A), &NodeFeed(Arc::clone(&a)), 1000)
+        .await
+        .unwrap();
+    let b = city_with(CITY_B, &["sm2", "ed25519"]).await;
+    let own = b.engine.issue(&uscc(SM2), issue_request()).await.unwrap();
+    let claimed = b.engine.issue(&uscc(ED25519), issue_request()).await.unwrap();
+    (a, b, province, [from_a, own, claimed])
+}
+
+fn incident_of(p: &Province, origin: &str) -> zhengyin_model::SyncIncident {
+    let mut all = p.engine.sync_incidents(false, None, 100).unwrap();
+    all.retain(|i| i.origin == origin);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    all.remove(0)
+}
+
+#[tokio::test]
+async fn a_claim_on_another_citys_authority_skips_only_that_authority_until_an_operator_keeps_the_owner() {
+    let (_a, b, province, [from_a, own, claimed]) = a_conflicting_claim().await;
+    let feed_b = NodeFeed(Arc::clone(&b));
+    // The round succeeds: B's own licence arrives, the claimed authority's entries are skipped.
+    province
+        .engine
+        .sync_round(&source_named(CITY_B), &feed_b, 1000)
+        .await
+        .unwrap();
+    assert_eq!(verdict(&province.engine, &own.bytes, true).verdict, Verdict::Valid);
+    assert_eq!(verdict(&province.engine, &from_a.bytes, true).verdict, Verdict::Valid);
+    assert!(province.store.licence(&claimed.id).unwrap().is_none());
+    assert_eq!(
+        province.engine.authority(&uscc(ED25519)).unwrap().origin.as_deref(),
+        Some(CITY_A),
+        "the owner keeps the authority"
+    );
+    let incident = incident_of(&province, CITY_B);
+    assert_eq!(incident.kind, IncidentKind::Conflict);
+    let conflict = incident.conflict.clone().unwrap();
+    assert_eq!(
+        (conflict.authority.as_str(), conflict.owner.as_deref()),
+        (ED25519, Some(CITY_A))
+    );
+    assert_eq!(
+        conflict.skipped.len(),
+        2,
+        "the registration and the licence: {conflict:?}"
+    );
+    assert_eq!(conflict.registration, Some(conflict.skipped[0]));
+    let view = province
+        .engine
+        .sync_sources()
+        .into_iter()
+        .find(|s| s.origin == CITY_B)
+        .unwrap();
+    assert_eq!((view.state, view.open_incidents.len()), ("syncing", 0), "{view:?}");
+    assert_eq!(view.conflicts, vec![incident.id.clone()]);
+
+    // B goes on: its own licences replicate; its next claimed one joins the same incident, and
+    // so does the status change of a skipped licence.
+    let own_later = b.engine.issue(&uscc(SM2), issue_request()).await.unwrap();
+    b.engine
+        .revoke(
+            &uscc(ED25519),
+            &claimed.id,
+            RevokeRequest {
+                reason: RevocationReason::Rescinded,
+                effective: None,
+                note: "撤销".into(),
+            },
+        )
+        .await
+        .unwrap();
+    province
+        .engine
+        .sync_round(&source_named(CITY_B), &feed_b, 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        verdict(&province.engine, &own_later.bytes, true).verdict,
+        Verdict::Valid
+    );
+    let incident = incident_of(&province, CITY_B);
+    assert_eq!(incident.conflict.as_ref().unwrap().skipped.len(), 3);
+
+    // The operator must decide; keeping the owner is logged and leaves the authority with A.
+    let err = province
+        .engine
+        .resolve_incident(&incident.id, "checked", None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("keep_owner or accept_claimant"), "{err}");
+    let log_size = province.engine.log_sizes().unwrap().0;
+    let resolved = province
+        .engine
+        .resolve_incident(
+            &incident.id,
+            "B registered it by mistake",
+            Some(zhengyin_model::Decision::KeepOwner),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        resolved.resolved.unwrap().decision,
+        Some(zhengyin_model::Decision::KeepOwner)
+    );
+    let entries = province.engine.log_entries(log_size, log_size + 1).unwrap();
+    let entry: Value = serde_json::from_slice(&entries[0]).unwrap();
+    assert_eq!(
+        (
+            entry["event"].as_str(),
+            entry["decision"].as_str(),
+            entry["authority"].as_str()
+        ),
+        (Some("sync.incident.resolved"), Some("keep_owner"), Some(ED25519))
+    );
+    assert!(province.engine.sync_sources().iter().all(|s| s.conflicts.is_empty()));
+
+    // A later claim opens a new conflict; without a registration there is nothing to accept.
+    b.engine.issue(&uscc(ED25519), issue_request()).await.unwrap();
+    province
+        .engine
+        .sync_round(&source_named(CITY_B), &feed_b, 1000)
+        .await
+        .unwrap();
+    let open = province.engine.sync_incidents(true, None, 10).unwrap();
+    assert_eq!(open.len(), 1, "{open:#?}");
+    assert_ne!(open[0].id, incident.id);
+    let err = province
+        .engine
+        .resolve_incident(&open[0].id, "moved", Some(zhengyin_model::Decision::AcceptClaimant))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("never registered"), "{err}");
+}
+
+#[tokio::test]
+async fn accepting_the_claimant_applies_what_was_skipped_and_makes_the_former_owner_the_conflict() {
+    let (a, b, province, [_, _, claimed]) = a_conflicting_claim().await;
+    let (feed_a, feed_b) = (NodeFeed(Arc::clone(&a)), NodeFeed(Arc::clone(&b)));
+    province
+        .engine
+        .sync_round(&source_named(CITY_B), &feed_b, 1)
+        .await
+        .unwrap();
+    let incident = incident_of(&province, CITY_B);
+    let halting = province
+        .engine
+        .resolve_incident(&incident.id, "moved", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(halting, EngineError::InvalidRequest(_)), "{halting}");
+    province
+        .engine
+        .resolve_incident(
+            &incident.id,
+            "the authority moved to B",
+            Some(zhengyin_model::Decision::AcceptClaimant),
+        )
+        .await
+        .unwrap();
+    // Pending until B's next round replays the skipped entries.
+    assert_eq!(province.engine.sync_incidents(true, None, 10).unwrap().len(), 1);
+    province
+        .engine
+        .sync_round(&source_named(CITY_B), &feed_b, 1000)
+        .await
+        .unwrap();
+    assert_eq!(verdict(&province.engine, &claimed.bytes, true).verdict, Verdict::Valid);
+    assert_eq!(
+        province.engine.authority(&uscc(ED25519)).unwrap().origin.as_deref(),
+        Some(CITY_B)
+    );
+    let replayed = incident_of(&province, CITY_B);
+    assert!(replayed.conflict.unwrap().replayed);
+    assert!(province.engine.sync_incidents(true, None, 10).unwrap().is_empty());
+
+    // A's next licence under the authority is now the conflict; A's other work goes on.
+    let later = a.engine.issue(&uscc(ED25519), issue_request()).await.unwrap();
+    province
+        .engine
+        .sync_round(&source_named(CITY_A), &feed_a, 1000)
+        .await
+        .unwrap();
+    assert_ne!(verdict(&province.engine, &later.bytes, false).verdict, Verdict::Valid);
+    let conflict = incident_of(&province, CITY_A).conflict.unwrap();
+    assert_eq!((conflict.owner.as_deref(), conflict.registration), (Some(CITY_B), None));
+}
+
+#[tokio::test]
+async fn a_city_holding_the_ownership_map_refuses_another_citys_authority() {
+    let (a, b, province, _) = a_conflicting_claim().await;
+    let map = province.engine.ownership_map().unwrap();
+    let key = NoteVerifier::parse(&province.engine.log_verifier().unwrap()).unwrap();
+    let view = b.engine.adopt_ownership_map(&map, &key).unwrap();
+    assert_eq!(view.authorities, 1);
+    // B may not register (or add certificates to, or issue for) A's authority any more.
+    let refused = b.engine.issue(&uscc(ED25519), issue_request()).await.unwrap_err();
+    assert!(
+        matches!(&refused, EngineError::OwnedElsewhere { owner, .. } if owner == CITY_A),
+        "{refused}"
+    );
+    b.engine.issue(&uscc(SM2), issue_request()).await.unwrap();
+    // A, the owner, is not refused by the same map.
+    a.engine.adopt_ownership_map(&map, &key).unwrap();
+    a.engine.issue(&uscc(ED25519), issue_request()).await.unwrap();
+
+    // A map signed by another key, an older version or another publisher is refused.
+    let other = NoteVerifier::new("zhengyin.example/province", other_note_key()).unwrap();
+    assert!(matches!(
+        b.engine.adopt_ownership_map(&map, &other),
+        Err(zhengyin_engine::federation::MapError::Signature(_))
+    ));
+    b.engine.issue(&uscc(SM2), issue_request()).await.unwrap();
+    province.engine.publish_checkpoint().await.unwrap();
+    let newer = {
+        province
+            .engine
+            .sync_round(&source_named(CITY_B), &NodeFeed(Arc::clone(&b)), 1000)
+            .await
+            .unwrap();
+        province.engine.ownership_map().unwrap()
+    };
+    b.engine.adopt_ownership_map(&newer, &key).unwrap();
+    let older = b.engine.adopt_ownership_map(&map, &key).unwrap_err();
+    assert!(
+        matches!(older, zhengyin_engine::federation::MapError::RolledBack { .. }),
+        "{older}"
+    );
+    let renamed = NoteVerifier::new("zhengyin.example/elsewhere", key_of_log()).unwrap();
+    let foreign = {
+        let body = map.split("\n\n").next().unwrap().to_owned() + "\n";
+        let signer = FileKey::from_pem_file(&keys_dir().join("log-ed25519.key")).unwrap();
+        zhengyin_tlog::sign_note(&body, "zhengyin.example/elsewhere", &signer).unwrap()
+    };
+    assert!(matches!(
+        b.engine.adopt_ownership_map(&foreign, &renamed),
+        Err(zhengyin_engine::federation::MapError::Publisher(_))
+    ));
+}
+
+fn key_of_log() -> zhengyin_crypto::PublicKey {
+    zhengyin_crypto::Signer::public_key(&FileKey::from_pem_file(&keys_dir().join("log-ed25519.key")).unwrap()).clone()
+}
+
+/// An Ed25519 key other than the log's.
+fn other_note_key() -> zhengyin_crypto::PublicKey {
+    zhengyin_crypto::Signer::public_key(
+        &FileKey::from_pem_file(&keys_dir().join("identity-platform-ed25519.key")).unwrap(),
+    )
+    .clone()
 }

@@ -264,6 +264,7 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
         .route("/sync/sources", get(sync::sources))
         .route("/sync/incidents", get(sync::incidents))
         .route("/sync/incidents/{id}/resolve", post(sync::resolve))
+        .route("/federation/ownership", get(sync::ownership))
         .route("/backup", get(backup::backup));
     Router::new()
         .nest("/v1", v1)

@@ -113,6 +113,7 @@ struct Observed {
     sync_lag_entries: Family<SourceLabels, Gauge>,
     sync_lag_seconds: Family<SourceLabels, Gauge>,
     sync_open_incidents: Family<SourceLabels, Gauge>,
+    sync_conflicts: Family<SourceLabels, Gauge>,
     sync_consecutive_errors: Family<SourceLabels, Gauge>,
 }
 
@@ -270,6 +271,11 @@ impl Metrics {
                 "sync_open_incidents",
                 "Open incidents of a source (its sync is stopped while any is open)",
             ),
+            sync_conflicts: family(
+                &mut r,
+                "sync_conflicts",
+                "Conflicts of a source over authorities another node owns (their entries are skipped)",
+            ),
             sync_consecutive_errors: family(
                 &mut r,
                 "sync_consecutive_errors",
@@ -400,6 +406,9 @@ impl Metrics {
             o.sync_open_incidents
                 .get_or_create(&labels)
                 .set(to_i64(source.open_incidents.len() as u64));
+            o.sync_conflicts
+                .get_or_create(&labels)
+                .set(to_i64(source.conflicts.len() as u64));
             o.sync_consecutive_errors
                 .get_or_create(&labels)
                 .set(to_i64(source.consecutive_errors));

@@ -209,6 +209,7 @@ impl From<EngineError> for Problem {
             EngineError::Objection(_) => Self::new(S::CONFLICT, "objection.illegal_transition", detail),
             EngineError::Forbidden(_) => Self::out_of_scope(detail),
             EngineError::Replicated { .. } => Self::new(S::CONFLICT, "sync.replicated", detail),
+            EngineError::OwnedElsewhere { .. } => Self::new(S::CONFLICT, "authority.owned_elsewhere", detail),
             EngineError::IncidentNotFound(_) => Self::new(S::NOT_FOUND, "sync.incident_not_found", detail),
             EngineError::UseRefused(r) => {
                 use zhengyin_engine::UseRefusal as R;

@@ -24,9 +24,17 @@ pub(crate) async fn objects(State(s): State<AppState>, _: NodeCaller, q: QueryRe
     Ok(Json(json!({ "start": q.start, "objects": objects })).into_response())
 }
 
-/// `GET /v1/sync/sources`: each source's cursor, lag, errors and open incidents.
+/// `GET /v1/sync/sources`: each source's cursor, lag, errors and open incidents, and the
+/// federation's ownership map this node holds.
 pub(crate) async fn sources(State(s): State<AppState>, _: OperatorCaller) -> Response {
-    Json(json!({ "sources": s.engine.sync_sources() })).into_response()
+    Json(json!({ "sources": s.engine.sync_sources(), "ownership": s.engine.ownership() })).into_response()
+}
+
+/// `GET /v1/federation/ownership`: which node owns each authority this node holds, as a note
+/// signed with its log key (the nodes below it refuse to register those authorities).
+pub(crate) async fn ownership(State(s): State<AppState>, _: NodeCaller) -> Result<Response> {
+    let note = s.engine.ownership_map()?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
 #[derive(Deserialize)]
@@ -58,15 +66,18 @@ pub(crate) async fn incidents(
 #[serde(deny_unknown_fields)]
 pub(crate) struct Resolve {
     note: String,
+    #[serde(default)]
+    decision: Option<zhengyin_model::Decision>,
 }
 
-/// `POST /v1/sync/incidents/{id}/resolve`: the operator checked the source; sync resumes.
+/// `POST /v1/sync/incidents/{id}/resolve`: the operator checked the source; sync resumes (for
+/// a conflict over an authority: `decision` says who owns it).
 pub(crate) async fn resolve(
     State(s): State<AppState>,
     _: OperatorCaller,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<Resolve>,
 ) -> Result<Response> {
-    let incident = s.engine.resolve_incident(&id, &req.note).await?;
+    let incident = s.engine.resolve_incident(&id, &req.note, req.decision).await?;
     Ok((StatusCode::OK, Json(incident)).into_response())
 }

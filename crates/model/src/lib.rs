@@ -38,4 +38,4 @@ pub use licence_type::{FieldKind, FieldSpec, LicenceType, SchemaError};
 pub use objection::{Calendar, Delivery, Notification, Objection};
 pub use report::{Check, Outcome, ReportBuilder, Verdict, VerificationReport};
 pub use seal::{SealChange, SealHistory, SealRecord, SealState};
-pub use sync::{IncidentKind, Resolution, SyncIncident};
+pub use sync::{Conflict, Decision, IncidentKind, Resolution, SyncIncident, MAX_SKIPPED_LISTED};

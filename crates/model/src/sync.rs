@@ -1,7 +1,8 @@
 //! Sync between nodes: what an aggregating node (归集) records when a source misbehaves.
 //!
-//! An incident stops the sync of its source until an operator resolves it, and keeps the
-//! evidence (the checkpoint notes involved) for auditors.
+//! An incident keeps the evidence (the checkpoint notes involved) for auditors. Most stop the
+//! sync of their source until an operator resolves them; a [`IncidentKind::Conflict`] stops only
+//! the entries of the one authority in dispute, and its resolution decides who owns it.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -21,7 +22,8 @@ pub enum IncidentKind {
     /// An object an entry refers to is missing, does not match the entry's hash, or its
     /// signature or certificate does not verify.
     ObjectInvalid,
-    /// An object conflicts with what this node already holds under the same identifier.
+    /// The source claims an authority another node owns (or a licence this node holds with
+    /// other bytes). For an authority, only the entries concerning it are skipped.
     Conflict,
 }
 
@@ -55,9 +57,83 @@ pub struct SyncIncident {
     /// When it was detected.
     #[serde(with = "time::serde::rfc3339")]
     pub detected: OffsetDateTime,
+    /// For a conflict over an authority: which, who owns it, what was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<Conflict>,
     /// When an operator resolved it (the source then syncs again), and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolved: Option<Resolution>,
+}
+
+impl SyncIncident {
+    /// Whether it still needs the sync of its source to act: unresolved, or a conflict resolved
+    /// for the claimant whose skipped entries are not yet applied. Stores index these.
+    pub fn pending(&self) -> bool {
+        match &self.resolved {
+            None => true,
+            Some(r) => {
+                r.decision == Some(Decision::AcceptClaimant) && self.conflict.as_ref().is_some_and(|c| !c.replayed)
+            }
+        }
+    }
+
+    /// Whether it stops its source now: unresolved, and not a conflict over one authority
+    /// (which skips only that authority's entries).
+    pub fn halting(&self) -> bool {
+        self.resolved.is_none() && self.conflict.is_none()
+    }
+}
+
+/// Most skipped entries a conflict lists; beyond them it only counts.
+pub const MAX_SKIPPED_LISTED: usize = 10_000;
+
+/// A source's claim on an authority another node owns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The authority's USCC.
+    pub authority: String,
+    /// Its owner when the conflict was found: the origin it is replicated from, or absent when
+    /// it is registered at this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The source's entry registering it, if the source did (without one there is nothing to
+    /// accept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<u64>,
+    /// The source's entries skipped for it (its registration, licences, status changes), in
+    /// log order; at most [`MAX_SKIPPED_LISTED`].
+    pub skipped: Vec<u64>,
+    /// Entries skipped beyond the list.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unlisted: u64,
+    /// Set once the skipped entries were applied after the claimant was accepted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How an operator settled a conflict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// The authority stays with its owner; the claimant's entries for it stay skipped.
+    KeepOwner,
+    /// The claimant owns the authority from now on: its skipped entries are applied, and
+    /// entries of the former owner for it are conflicts from then on.
+    AcceptClaimant,
+}
+
+impl Decision {
+    /// The stable name, as serialised.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::KeepOwner => "keep_owner",
+            Self::AcceptClaimant => "accept_claimant",
+        }
+    }
 }
 
 /// An operator's resolution of an incident.
@@ -68,4 +144,7 @@ pub struct Resolution {
     pub at: OffsetDateTime,
     /// Why sync may resume (what was checked, with whom).
     pub note: String,
+    /// For a conflict: who owns the authority now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
 }

@@ -92,6 +92,37 @@ pub struct Config {
     /// The nodes this one aggregates (归集), if any.
     #[serde(default)]
     pub sync: SyncConfig,
+    /// The node above this one, whose ownership map it follows, if any.
+    #[serde(default)]
+    pub federation: Option<FederationConfig>,
+}
+
+/// The node above this one in the federation (a city's province), whose signed ownership map
+/// says which node owns each authority; this node refuses to register the others' (409).
+///
+/// ```toml
+/// [federation]
+/// upstream_url = "http://10.0.0.1:8080"
+/// upstream_key = "zhengyin.example/province-220000+5e6f7a8b+AR…"   # its log verifier key
+/// token_file = "province.token"      # a `node` token of the upstream node (a secret)
+/// # refresh_seconds = 30
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// Its base URL.
+    pub upstream_url: String,
+    /// Its log verifier key (`<origin>+<hash>+<key>`).
+    pub upstream_key: String,
+    /// File holding a `node` token of the upstream node.
+    pub token_file: PathBuf,
+    /// How often its map is fetched again, seconds.
+    #[serde(default = "default_ownership_refresh")]
+    pub refresh_seconds: u64,
+}
+
+fn default_ownership_refresh() -> u64 {
+    30
 }
 
 /// Aggregation of other nodes:
@@ -447,6 +478,7 @@ impl Config {
                 }],
             }),
             sync: SyncConfig::default(),
+            federation: None,
         }
     }
 }

@@ -601,16 +601,30 @@ fn sync_status(url: &str, token: &str, format: verify::Format) -> anyhow::Result
                 .as_str()
                 .map(|e| format!("  last: {e}"))
                 .unwrap_or_default(),
-            match s["open_incidents"].as_array() {
-                Some(open) if !open.is_empty() => format!(
-                    "  INCIDENTS {}",
-                    open.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-                _ => String::new(),
-            }
+            listed(&s["open_incidents"], "INCIDENTS") + &listed(&s["conflicts"], "conflicts")
+        );
+    }
+    if let Some(map) = answer["ownership"].as_object() {
+        say!(
+            "ownership map of {}: version {}, issued {}, {} authorities",
+            map["publisher"].as_str().unwrap_or("?"),
+            map["version"],
+            map["issued"].as_str().unwrap_or("?"),
+            map["authorities"]
         );
     }
     Ok(exit)
+}
+
+/// `  LABEL a, b` for a non-empty list of ids, nothing otherwise.
+fn listed(ids: &serde_json::Value, label: &str) -> String {
+    match ids.as_array() {
+        Some(ids) if !ids.is_empty() => format!(
+            "  {label} {}",
+            ids.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        _ => String::new(),
+    }
 }
 
 fn export_log(url: &str, token: &str, out: &Path) -> anyhow::Result<ExitCode> {

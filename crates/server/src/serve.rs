@@ -44,6 +44,10 @@ pub(crate) struct Overrides {
     /// (repeatable). Its log key, trust anchors and node token are the example ones.
     #[arg(long = "source")]
     sources: Vec<DemoSource>,
+    /// With --demo: follow the ownership map of the demo node at URL whose log origin is ORIGIN,
+    /// as `ORIGIN=URL`. Its log key and node token are the example ones.
+    #[arg(long)]
+    upstream: Option<DemoSource>,
     /// How old a source's data may be before its licences' status is stale, seconds
     /// [default: 300, or the configuration's].
     #[arg(long)]
@@ -193,9 +197,17 @@ pub(crate) fn serve(
     }
     config.webhooks.extend(overrides.webhooks);
     anyhow::ensure!(
-        demo || (overrides.sources.is_empty() && overrides.demo_authorities.is_none()),
-        "--source and --demo-authorities go with --demo; a configuration file lists [[sync.sources]]"
+        demo || (overrides.sources.is_empty() && overrides.demo_authorities.is_none() && overrides.upstream.is_none()),
+        "--source, --upstream and --demo-authorities go with --demo; a configuration file lists [[sync.sources]] and [federation]"
     );
+    let mut upstream = match &config.federation {
+        Some(f) => {
+            let token = std::fs::read_to_string(&f.token_file)
+                .with_context(|| format!("reading {}", f.token_file.display()))?;
+            Some((f.clone(), token.trim().to_owned()))
+        }
+        None => None,
+    };
     let mut sources = Vec::new();
     for source in &config.sync.sources {
         let token = std::fs::read_to_string(&source.token_file)
@@ -220,20 +232,40 @@ pub(crate) fn serve(
             };
             sources.push((source, "demo-node".to_owned(), anchors.clone()));
         }
+        if let Some(u) = &overrides.upstream {
+            let verifier =
+                zhengyin_tlog::NoteVerifier::new(&u.origin, zhengyin_crypto::Signer::public_key(&log_key).clone())
+                    .map_err(|e| anyhow::anyhow!("--upstream {}: {e}", u.origin))?;
+            let federation = config::FederationConfig {
+                upstream_url: u.url.clone(),
+                upstream_key: verifier.encode(),
+                token_file: PathBuf::new(),
+                refresh_seconds: 1,
+            };
+            upstream = Some((federation, "demo-node".to_owned()));
+        }
     }
     let demo = demo.then(|| demo::DemoSettings {
         keys_dir: keys_dir.to_owned(),
         authorities: overrides.demo_authorities.unwrap_or_default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run(config, sources, demo))?;
+    runtime.block_on(run(config, sources, upstream, demo))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// A source to follow: its configuration, the node token, its anchors (PEM).
 type Source = (config::SourceConfig, String, String);
 
-async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettings>) -> anyhow::Result<()> {
+/// The upstream node: its configuration and the node token.
+type Upstream = (config::FederationConfig, String);
+
+async fn run(
+    config: Config,
+    sources: Vec<Source>,
+    upstream: Option<Upstream>,
+    demo: Option<demo::DemoSettings>,
+) -> anyhow::Result<()> {
     let mut anchors_pem = std::fs::read_to_string(&config.trust_anchors)
         .with_context(|| format!("reading trust anchors {}", config.trust_anchors.display()))?;
     // Replicated licences are verified here too: their sources' anchors join this node's.
@@ -355,6 +387,14 @@ async fn run(config: Config, sources: Vec<Source>, demo: Option<demo::DemoSettin
         };
         engine.watch_source(&source.origin);
         tokio::spawn(sync::follow(Arc::clone(&engine), source, feed, pace));
+    }
+    if let Some((federation, token)) = upstream {
+        let key = zhengyin_tlog::NoteVerifier::parse(&federation.upstream_key)
+            .map_err(|e| anyhow::anyhow!("the upstream node's log key: {e}"))?;
+        let feed = sync::HttpFeed::new(&federation.upstream_url, token)?;
+        tracing::info!(url = %federation.upstream_url, "following the upstream node's ownership map");
+        let refresh = std::time::Duration::from_secs(federation.refresh_seconds.max(1));
+        tokio::spawn(sync::follow_ownership(Arc::clone(&engine), feed, key, refresh));
     }
     let tokens = Tokens::from_config(&config.tokens)?;
     let mut state = AppState::new(Arc::clone(&engine), tokens)?;

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use zhengyin_engine::sync::{Feed, FeedError, SyncError, SyncObject, SyncSource};
 use zhengyin_engine::{Engine, Lease, MAX_ENTRIES_PER_PAGE};
 use zhengyin_model::{LicenceType, TypeCode};
-use zhengyin_tlog::Hash;
+use zhengyin_tlog::{Hash, NoteVerifier};
 
 /// Largest answer read from a source, bytes (a page of 1000 licences is a few MB).
 const MAX_ANSWER: usize = 64 << 20;
@@ -110,6 +110,13 @@ impl Feed for HttpFeed {
     async fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, FeedError> {
         let p: Proof = self
             .get_json(&format!("/v1/log/proof/consistency?first={first}&second={second}"))
+            .await?;
+        hashes(p.proof)
+    }
+
+    async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, FeedError> {
+        let p: Proof = self
+            .get_json(&format!("/v1/log/proof/inclusion?index={index}&size={size}"))
             .await?;
         hashes(p.proof)
     }
@@ -224,6 +231,41 @@ async fn back_off(feed: &HttpFeed, wait: Duration) {
         }
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         tokio::time::sleep(jittered(PROBE_INTERVAL).min(left)).await;
+    }
+}
+
+/// Keeps this node's copy of the upstream node's ownership map current: fetched at once, then
+/// every `refresh`, and every [`PROBE_INTERVAL`] while none is held yet. A map that fails its
+/// checks (signature, publisher, an older version) is refused and logged; the one held stays.
+pub async fn follow_ownership(engine: Arc<Engine>, upstream: HttpFeed, key: NoteVerifier, refresh: Duration) {
+    loop {
+        let wait = match upstream.get("/v1/federation/ownership").await {
+            Ok(body) => match std::str::from_utf8(&body) {
+                Ok(note) => match engine.adopt_ownership_map(note, &key) {
+                    Ok(view) => {
+                        tracing::debug!(publisher = %view.publisher, version = view.version, "ownership map held");
+                        refresh
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the upstream node's ownership map was refused");
+                        refresh
+                    }
+                },
+                Err(_) => {
+                    tracing::error!("the upstream node's ownership map is not UTF-8");
+                    refresh
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "fetching the upstream node's ownership map failed");
+                if engine.ownership().is_none() {
+                    PROBE_INTERVAL
+                } else {
+                    refresh
+                }
+            }
+        };
+        tokio::time::sleep(jittered(wait)).await;
     }
 }
 

@@ -269,6 +269,8 @@ pub struct SyncApply {
     pub seal_statuses: Vec<(String, SealHistory)>,
     /// Entries for this node's own log (so that a node upstream of this one sees them too).
     pub entries: Vec<Vec<u8>>,
+    /// Incidents created or replaced with the page (conflicts and the entries they skipped).
+    pub incidents: Vec<SyncIncident>,
 }
 
 /// A write that appended a log entry: await `durable` before acknowledging.
@@ -603,7 +605,8 @@ pub trait SyncStore: Send + Sync {
     /// A sync incident by id.
     fn incident(&self, id: &str) -> Result<Option<SyncIncident>, StoreError>;
 
-    /// A page of sync incidents, oldest (lowest id) first: unresolved ones only if `open_only`,
+    /// A page of sync incidents, oldest (lowest id) first: pending ones only if `open_only`
+    /// ([`SyncIncident::pending`]: unresolved, or accepted and not yet replayed),
     /// ids after `after`, at most `limit`. Read through an index of the open ones.
     fn incidents_page(
         &self,

@@ -11,7 +11,7 @@ pub mod checkpoint;
 pub mod proof;
 pub mod tree;
 
-pub use checkpoint::{open_checkpoint, sign_checkpoint, Checkpoint, NoteError, NoteVerifier};
+pub use checkpoint::{open_checkpoint, open_note, sign_checkpoint, sign_note, Checkpoint, NoteError, NoteVerifier};
 pub use proof::{verify_consistency, verify_inclusion, ProofError};
 pub use tree::{
     consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, root, Frontier, Hash, HashReader, LeafIndex,

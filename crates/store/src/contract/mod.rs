@@ -648,6 +648,7 @@ fn sync(store: &dyn Store) -> Outcome {
         seals: Vec::new(),
         seal_statuses: Vec::new(),
         entries: vec![b"sync 1".to_vec(), b"sync 2".to_vec()],
+        incidents: Vec::new(),
     };
     wait(store.apply_sync(&page), "apply a page")?;
     ensure(
@@ -674,6 +675,24 @@ fn sync(store: &dyn Store) -> Outcome {
         ok(store.log_size(), "log size")?.0 == size + 2,
         "a refused page appends nothing",
     )?;
+    // A conflict over one authority, written with the page that skipped its entries.
+    let conflict = zhengyin_model::SyncIncident {
+        id: "IN0000000000000009".to_owned(),
+        origin: origin.to_owned(),
+        kind: zhengyin_model::IncidentKind::Conflict,
+        detail: "claims an authority another node owns".to_owned(),
+        evidence: Vec::new(),
+        detected: datetime!(2024-01-01 0:00 UTC),
+        conflict: Some(zhengyin_model::Conflict {
+            authority: "91350100M000100Y43".to_owned(),
+            owner: Some("zhengyin.example/elsewhere".to_owned()),
+            registration: Some(7),
+            skipped: vec![7, 9],
+            unlisted: 0,
+            replayed: false,
+        }),
+        resolved: None,
+    };
     let mut forged = replicated(&v1);
     forged.signed = b"{}".to_vec();
     let conflicting = SyncApply {
@@ -685,10 +704,15 @@ fn sync(store: &dyn Store) -> Outcome {
         seals: Vec::new(),
         seal_statuses: Vec::new(),
         entries: vec![b"sync 3".to_vec()],
+        incidents: vec![conflict.clone()],
     };
     ensure(
         matches!(store.apply_sync(&conflicting), Err(StoreError::Conflict)),
         "other bytes under a held identifier are refused",
+    )?;
+    ensure(
+        ok(store.incident(&conflict.id), "incident")?.is_none(),
+        "a refused page writes no incident",
     )?;
     ensure(
         ok(store.sync_cursors(), "cursors")? == vec![cursor(3)],
@@ -705,6 +729,7 @@ fn sync(store: &dyn Store) -> Outcome {
         seals: vec![seal.clone()],
         seal_statuses: vec![(seal.record.es_id.clone(), history(SealState::Active))],
         entries: Vec::new(),
+        incidents: vec![conflict.clone()],
     };
     wait(store.apply_sync(&next), "apply the next page")?;
     ensure(
@@ -720,6 +745,31 @@ fn sync(store: &dyn Store) -> Outcome {
         ok(store.seal("ZYSYNC0000000001"), "seal")? == Some(seal),
         "a replicated seal reads back with its status",
     )?;
+    ensure(
+        ok(store.incident(&conflict.id), "incident")? == Some(conflict.clone())
+            && ok(store.incidents_page(true, None, 10), "open incidents")? == vec![conflict.clone()],
+        "a page's incident is written with it, and indexed while pending",
+    )?;
+    // Accepting the claimant keeps it pending until its skipped entries are replayed.
+    let mut accepted = conflict.clone();
+    accepted.resolved = Some(zhengyin_model::Resolution {
+        at: datetime!(2024-01-02 0:00 UTC),
+        note: "the authority moved".to_owned(),
+        decision: Some(zhengyin_model::Decision::AcceptClaimant),
+    });
+    wait(store.put_incident(&accepted), "incident")?;
+    ensure(
+        ok(store.incidents_page(true, None, 10), "open incidents")?.len() == 1,
+        "an accepted conflict stays pending until replayed",
+    )?;
+    if let Some(c) = accepted.conflict.as_mut() {
+        c.replayed = true;
+    }
+    wait(store.put_incident(&accepted), "incident")?;
+    ensure(
+        ok(store.incidents_page(true, None, 10), "open incidents")?.is_empty(),
+        "a replayed conflict is no longer pending",
+    )?;
     let incident = zhengyin_model::SyncIncident {
         id: "IN0000000000000001".to_owned(),
         origin: origin.to_owned(),
@@ -727,11 +777,12 @@ fn sync(store: &dyn Store) -> Outcome {
         detail: "two roots at size 3".to_owned(),
         evidence: vec!["a".to_owned(), "b".to_owned()],
         detected: datetime!(2024-01-01 0:00 UTC),
+        conflict: None,
         resolved: None,
     };
     wait(store.put_incident(&incident), "incident")?;
     ensure(
-        ok(store.incidents(), "incidents")? == vec![incident.clone()],
+        ok(store.incident(&incident.id), "incident")? == Some(incident.clone()),
         "an incident reads back",
     )?;
     // A second incident; then the first is resolved (replaced): the open index follows.
@@ -758,6 +809,7 @@ fn sync(store: &dyn Store) -> Outcome {
         resolved: Some(zhengyin_model::Resolution {
             at: datetime!(2024-01-02 0:00 UTC),
             note: "checked".to_owned(),
+            decision: None,
         }),
         ..incident.clone()
     };
@@ -767,7 +819,8 @@ fn sync(store: &dyn Store) -> Outcome {
         "a resolved incident leaves the open ones",
     )?;
     ensure(
-        ok(store.incidents_page(false, None, 1), "incidents")? == vec![resolved.clone()],
+        ok(store.incidents_page(false, None, 1), "incidents")? == vec![resolved.clone()]
+            && ok(store.incidents(), "incidents")?.len() == 3,
         "a page holds at most the limit, the resolution included",
     )?;
     ensure(

@@ -64,11 +64,13 @@ impl EarlierData {
             detail: "earlier".to_owned(),
             evidence: Vec::new(),
             detected: datetime!(2024-01-02 0:00 UTC),
+            conflict: None,
             resolved,
         };
         let resolution = Resolution {
             at: datetime!(2024-01-03 0:00 UTC),
             note: "checked".to_owned(),
+            decision: None,
         };
         Ok(EarlierData {
             objections: vec![open, withdrawn],

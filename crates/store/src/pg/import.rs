@@ -236,7 +236,7 @@ async fn write(tx: &Transaction<'_>, item: Item) -> Result<(), StoreError> {
             insert(
                 tx,
                 "INSERT INTO sync_incidents (id, open, record) VALUES ($1, $2, $3)",
-                &[&i.id, &i.resolved.is_none(), &record],
+                &[&i.id, &i.pending(), &record],
             )
             .await
         }

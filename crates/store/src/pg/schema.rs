@@ -296,7 +296,7 @@ async fn index_listings(tx: &tokio_postgres::Transaction<'_>) -> Result<(), Stor
         let incident: zhengyin_model::SyncIncident = super::decode("sync incident", row.get::<_, &[u8]>(1))?;
         tx.execute(
             "UPDATE sync_incidents SET open = $2 WHERE id = $1",
-            &[&incident.id, &incident.resolved.is_none()],
+            &[&incident.id, &incident.pending()],
         )
         .await
         .map_err(db)?;

@@ -46,6 +46,11 @@ impl SyncStore for PgStore {
             .map(|(es_id, history)| Ok((es_id.clone(), encode(history)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let entries = apply.entries.clone();
+        let incidents = apply
+            .incidents
+            .iter()
+            .map(|i| Ok((i.id.clone(), i.pending(), encode(i)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         self.committed(move |mut client| async move {
             let tx = client.transaction().await.map_err(db)?;
             // The cursor first: its row lock makes one apply per source at a time, cluster-wide.
@@ -127,6 +132,9 @@ impl SyncStore for PgStore {
             if !entries.is_empty() {
                 append(&tx, &entries).await?;
             }
+            for (id, pending, record) in &incidents {
+                tx_execute(&tx, UPSERT_INCIDENT, &[id, pending, record]).await?;
+            }
             tx.commit().await.map_err(db)
         })
     }
@@ -137,11 +145,10 @@ impl SyncStore for PgStore {
 
     fn put_incident(&self, incident: &SyncIncident) -> Result<Durable, StoreError> {
         self.write(
-            "INSERT INTO sync_incidents (id, open, record) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET open = EXCLUDED.open, record = EXCLUDED.record",
+            UPSERT_INCIDENT,
             vec![
                 Box::new(incident.id.clone()),
-                Box::new(incident.resolved.is_none()),
+                Box::new(incident.pending()),
                 Box::new(encode(incident)?),
             ],
         )
@@ -173,3 +180,7 @@ impl SyncStore for PgStore {
         })
     }
 }
+
+/// Creates or replaces an incident; `open` marks the pending ones.
+const UPSERT_INCIDENT: &str = "INSERT INTO sync_incidents (id, open, record) VALUES ($1, $2, $3) \
+     ON CONFLICT (id) DO UPDATE SET open = EXCLUDED.open, record = EXCLUDED.record";

@@ -28,6 +28,11 @@ impl SyncStore for SledStore {
             .map(|(es_id, history)| Ok((es_id.as_str(), encode(history)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let packed_licences: Vec<Vec<u8>> = apply.licences.iter().map(|l| packed::pack_licence(&l.signed)).collect();
+        let incidents = apply
+            .incidents
+            .iter()
+            .map(|i| Ok((i.id.as_str(), encode(i)?, i.pending())))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let trees = [
             &self.sync_cursors,
             &self.authorities,
@@ -41,13 +46,15 @@ impl SyncStore for SledStore {
             &self.seal_status,
             &self.log,
             &self.log_nodes,
+            &self.sync_incidents,
+            &self.sync_incidents_open,
         ]
         .map(sled::Tree::clone);
         let _log = self.lock_log();
         trees
             .as_slice()
             .transaction(|views| {
-                let [cursors, authority_view, licences, digests, holders, heads, status, seal_records, seal_ders, seal_status, log, nodes] =
+                let [cursors, authority_view, licences, digests, holders, heads, status, seal_records, seal_ders, seal_status, log, nodes, incident_view, open_view] =
                     views.as_slice()
                 else {
                     return Err(abort(StoreError::Backend("transaction views".to_owned())));
@@ -100,6 +107,13 @@ impl SyncStore for SledStore {
                 for entry in &apply.entries {
                     append(log, nodes, entry)?;
                 }
+                for (id, record, pending) in &incidents {
+                    incident_view.insert(*id, record.as_slice())?;
+                    match pending {
+                        true => open_view.insert(*id, &[][..])?,
+                        false => open_view.remove(*id)?,
+                    };
+                }
                 cursors.insert(origin, cursor.as_slice())?;
                 Ok(())
             })
@@ -117,9 +131,9 @@ impl SyncStore for SledStore {
         (&self.sync_incidents, &self.sync_incidents_open)
             .transaction(|(incidents, open)| {
                 incidents.insert(id, record.as_slice())?;
-                match incident.resolved {
-                    None => open.insert(id, &[][..])?,
-                    Some(_) => open.remove(id)?,
+                match incident.pending() {
+                    true => open.insert(id, &[][..])?,
+                    false => open.remove(id)?,
                 };
                 Ok(())
             })
@@ -159,7 +173,7 @@ impl SledStore {
         let mut open = sled::Batch::default();
         for value in self.sync_incidents.iter().values() {
             let incident: SyncIncident = decode("sync incident", &value.map_err(backend)?)?;
-            if incident.resolved.is_none() {
+            if incident.pending() {
                 open.insert(incident.id.as_bytes(), &[][..]);
             }
         }
