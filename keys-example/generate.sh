@@ -10,6 +10,8 @@
 #   token-ed25519.key: the node's key for presentation tokens (亮证) and annotated copies
 #   identity-platform-ed25519.key / .pub.pem: an example unified identity platform that signs
 #     holder tokens (JWTs); the node trusts the public key
+#   trust-list-ed25519.key / .pub.pem: an example national scheme operator that signs trust
+#     lists (互通互认); nodes that recognise other regions trust the public key
 #
 # test-only/ holds certificates made to fail: expired, not yet valid, wrong key usage, a CA
 # certificate used as a leaf, and a leaf under an untrusted root.
@@ -124,6 +126,10 @@ genkey ed25519 token-ed25519.key
 # An example identity platform (统一身份认证平台): signs holder JWTs; nodes trust its public key.
 genkey ed25519 identity-platform-ed25519.key
 openssl pkey -in identity-platform-ed25519.key -pubout -out identity-platform-ed25519.pub.pem
+
+# An example national scheme operator: signs trust lists; nodes trust its public key.
+genkey ed25519 trust-list-ed25519.key
+openssl pkey -in trust-list-ed25519.key -pubout -out trust-list-ed25519.pub.pem
 
 mkdir -p test-only
 genkey p256 test-only/leaf.key

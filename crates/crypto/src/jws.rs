@@ -43,9 +43,14 @@ pub struct Compact<'a> {
 /// Splits and decodes a compact JWS. Refuses anything but three unpadded base64url parts within
 /// [`MAX_TOKEN_LEN`].
 pub fn parse_compact(token: &str) -> Result<Compact<'_>, CryptoError> {
+    parse_compact_within(token, MAX_TOKEN_LEN)
+}
+
+/// [`parse_compact`] for documents larger than a token (a trust list), within `max_len` bytes.
+pub fn parse_compact_within(token: &str, max_len: usize) -> Result<Compact<'_>, CryptoError> {
     let malformed = |why: &str| CryptoError::MalformedToken(why.to_owned());
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(malformed("token too long"));
+    if token.len() > max_len {
+        return Err(malformed("too long"));
     }
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {

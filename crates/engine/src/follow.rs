@@ -19,7 +19,7 @@ use serde::Deserialize;
 use zhengyin_model::LicenceId;
 use zhengyin_store::LeafIndex;
 
-use crate::{access, registry, sync, Engine, EngineError, MAX_ENTRIES_PER_PAGE};
+use crate::{access, sync, Engine, EngineError, MAX_ENTRIES_PER_PAGE};
 
 /// How often a frontend of a shared database follows it.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
@@ -108,18 +108,13 @@ impl Engine {
 
     /// Loads every stored authority whose record differs from the one held.
     fn reload_authorities(&self) -> Result<(), EngineError> {
-        let now = self.clock.now();
-        for authority in self.store.authorities()? {
-            if self.authority(&authority.uscc).as_ref() == Some(&authority) {
-                continue;
-            }
-            let certs = authority
-                .certificates
-                .iter()
-                .filter_map(|pem| registry::parse_chain(pem, Some(&authority.uscc), &self.anchors, now, false).ok())
-                .collect();
-            self.write_registry().insert_authority(authority, certs, &self.keyring);
-        }
+        let changed: Vec<_> = self
+            .store
+            .authorities()?
+            .into_iter()
+            .filter(|a| self.authority(&a.uscc).as_ref() != Some(a))
+            .collect();
+        self.hold_authorities(changed);
         Ok(())
     }
 

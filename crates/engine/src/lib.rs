@@ -33,6 +33,7 @@ pub mod revocation;
 mod seals;
 mod sign;
 pub mod sync;
+pub mod trust_list;
 mod verify;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -160,6 +161,10 @@ pub struct Engine {
     sync: sync::SyncStates,
     /// The ownership map of the federation, as last published by the upstream node.
     ownership: RwLock<Option<federation::OwnershipMap>>,
+    /// The trust list this node holds (互通互认), if it is configured with one.
+    trust_list: RwLock<trust_list::HeldTrustList>,
+    /// The trust anchors of each source whose anchors are not this node's own, by origin.
+    source_anchors: RwLock<std::collections::HashMap<String, Arc<TrustAnchors>>>,
     /// How old a source's data may be before its licences' status is stale.
     max_staleness: time::Duration,
     /// The licences with an open objection at start or one filed since: verification looks
@@ -235,27 +240,21 @@ impl Engine {
             lineage_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             sync: sync::SyncStates::default(),
             ownership: RwLock::default(),
+            trust_list: RwLock::default(),
+            source_anchors: RwLock::default(),
             max_staleness: sync::DEFAULT_MAX_STALENESS,
             disputed: RwLock::default(),
             halt,
             metrics,
             started,
         };
-        let now = engine.clock.now();
         {
             let mut reg = engine.write_registry();
             for t in engine.store.licence_types()? {
                 reg.types.insert(t.code.clone(), t);
             }
-            for a in engine.store.authorities()? {
-                let certs = a
-                    .certificates
-                    .iter()
-                    .filter_map(|pem| registry::parse_chain(pem, Some(&a.uscc), &engine.anchors, now, false).ok())
-                    .collect();
-                reg.insert_authority(a, certs, &engine.keyring);
-            }
         }
+        engine.hold_authorities(engine.store.authorities()?);
         *engine.write_access() = access::AccessIndex::load(engine.store.as_ref())?;
         *engine.disputed.write().unwrap_or_else(|p| p.into_inner()) = engine.disputed_licences()?;
         let engine = Self {
@@ -410,14 +409,53 @@ impl Engine {
         self.ensure_signing()?;
         self.store.put_authority(&authority, &entry)?.durable.await?;
         // Rebuild the entries of every certificate, old and new, so the newest signer wins.
-        let all = authority
-            .certificates
-            .iter()
-            .filter_map(|pem| registry::parse_chain(pem, Some(&uscc), &self.anchors, now, false).ok())
-            .collect();
+        let all = self.authority_certificates(&authority, now);
         self.write_registry()
             .insert_authority(authority.clone(), all, &self.keyring);
         Ok(authority)
+    }
+
+    /// An authority's certificates, parsed and validated to the anchors of the node it came from
+    /// (this node's own for a local one or a source not yet known).
+    pub(crate) fn authority_certificates(
+        &self,
+        authority: &Authority,
+        now: OffsetDateTime,
+    ) -> Vec<registry::CertEntry> {
+        let foreign = authority.origin.as_deref().and_then(|origin| {
+            self.source_anchors
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(origin)
+                .cloned()
+        });
+        let anchors = foreign.as_deref().unwrap_or(&self.anchors);
+        authority
+            .certificates
+            .iter()
+            .filter_map(|pem| registry::parse_chain(pem, Some(&authority.uscc), anchors, now, false).ok())
+            .map(|mut entry| {
+                entry.anchors = foreign.clone();
+                entry
+            })
+            .collect()
+    }
+
+    /// Puts authorities into the registry (replacing what it held of them), their
+    /// certificates validated as [`Self::authority_certificates`] says.
+    pub(crate) fn hold_authorities(&self, authorities: impl IntoIterator<Item = Authority>) {
+        let now = self.clock.now();
+        let parsed: Vec<_> = authorities
+            .into_iter()
+            .map(|a| {
+                let certs = self.authority_certificates(&a, now);
+                (a, certs)
+            })
+            .collect();
+        let mut reg = self.write_registry();
+        for (a, certs) in parsed {
+            reg.insert_authority(a, certs, &self.keyring);
+        }
     }
 
     /// A registered authority.

@@ -52,11 +52,15 @@ pub(crate) struct CertEntry {
     /// The chain as validated when loaded; `None` if it validates at no time we tried.
     pub chain: Option<ValidatedChain>,
     pub suite: Option<Cryptosuite>,
+    /// The anchors it chains to when they are not this node's own: those of the source (or the
+    /// trust list's region) it was replicated from.
+    pub anchors: Option<Arc<TrustAnchors>>,
 }
 
 impl CertEntry {
     /// Validates the chain at `at`, using the cached result when `at` lies in its window.
     pub fn validate_at(&self, anchors: &TrustAnchors, at: OffsetDateTime) -> Result<(), ChainError> {
+        let anchors = self.anchors.as_deref().unwrap_or(anchors);
         match &self.chain {
             Some(chain) if chain.covers(at) => Ok(()),
             _ => validate_chain(&self.certificate, &self.intermediates, anchors, at).map(drop),
@@ -111,6 +115,7 @@ pub(crate) fn parse_chain(
         intermediates: certs,
         chain,
         suite,
+        anchors: None,
     })
 }
 

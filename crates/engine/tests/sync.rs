@@ -8,56 +8,17 @@ mod common;
 
 use std::sync::Arc;
 
+use common::nodes::*;
 use common::*;
 use serde_json::{json, Value};
 use time::macros::datetime;
 use zhengyin_crypto::{FileKey, TrustAnchors};
 use zhengyin_engine::sync::{Feed, FeedError, SyncError, SyncObject, SyncSource};
-use zhengyin_engine::{Engine, EngineError, FixedClock, RevokeRequest, SuspendRequest, UpdateRequest, VerifyOptions};
+use zhengyin_engine::{Engine, EngineError, RevokeRequest, SuspendRequest, UpdateRequest, VerifyOptions};
 use zhengyin_model::{IncidentKind, LicenceId, LicenceType, RevocationReason, SealState, Status, TypeCode, Verdict};
 use zhengyin_store::prelude::*;
-use zhengyin_store::{SledStore, Store};
+use zhengyin_store::SledStore;
 use zhengyin_tlog::{sign_checkpoint, Checkpoint, Hash, NoteVerifier};
-
-/// Reads the city engine directly, publishing a checkpoint first as the city's timer would.
-struct EngineFeed {
-    city: Arc<Engine>,
-}
-
-fn feed_error(e: EngineError) -> FeedError {
-    FeedError(e.to_string())
-}
-
-impl EngineFeed {
-    /// Publishes a checkpoint, as a node's timer would, and returns the latest.
-    async fn checkpoint_of(engine: &Engine) -> Result<String, FeedError> {
-        engine.publish_checkpoint().await.map_err(feed_error)?;
-        Ok(engine.latest_checkpoint().map_err(feed_error)?.unwrap().1)
-    }
-}
-
-impl Feed for EngineFeed {
-    async fn checkpoint(&self) -> Result<String, FeedError> {
-        Self::checkpoint_of(&self.city).await
-    }
-    async fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, FeedError> {
-        self.city.consistency_proof(first, second).map_err(feed_error)
-    }
-    async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, FeedError> {
-        self.city.inclusion_proof(index, size).map_err(feed_error)
-    }
-    async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, FeedError> {
-        self.city.log_entries(start, end).map_err(feed_error)
-    }
-    async fn objects(&self, start: u64, end: u64) -> Result<Vec<SyncObject>, FeedError> {
-        self.city.sync_objects(start, end).map_err(feed_error)
-    }
-    async fn licence_type(&self, code: &TypeCode) -> Result<LicenceType, FeedError> {
-        self.city
-            .licence_type(code)
-            .ok_or_else(|| FeedError("no such type".into()))
-    }
-}
 
 /// Serves the city, altered by `alter`.
 struct AlteredFeed<F> {
@@ -138,33 +99,8 @@ fn altered(city: &Arc<Engine>, alter: Alter) -> AlteredFeed<Alter> {
     }
 }
 
-struct Province {
-    engine: Engine,
-    clock: Arc<FixedClock>,
-    store: Arc<SledStore>,
-    _dir: tempfile_dir::Dir,
-}
-
-async fn province() -> Province {
-    let dir = tempfile_dir::new();
-    let store = Arc::new(SledStore::open(&dir.0.join("db")).unwrap());
-    let clock = Arc::new(FixedClock::new(datetime!(2026-11-22 08:00 UTC)));
-    let engine = engine_over(Arc::clone(&store), Arc::clone(&clock)).await;
-    Province {
-        engine,
-        clock,
-        store,
-        _dir: dir,
-    }
-}
-
 fn source() -> SyncSource {
-    let key = FileKey::from_pem_file(&keys_dir().join("log-ed25519.key")).unwrap();
-    SyncSource {
-        origin: log_config().origin,
-        verifier: NoteVerifier::new(&log_config().origin, zhengyin_crypto::Signer::public_key(&key).clone()).unwrap(),
-        anchors: anchors(),
-    }
+    source_named(&log_config().origin)
 }
 
 async fn city() -> (World, Arc<Engine>) {
@@ -590,68 +526,6 @@ async fn seals_and_their_status_follow_the_licences_that_name_them() {
     assert!(check(&report, "seal").message.contains("revoked"), "{report:#?}");
 }
 
-/// Serves a node of the tests' own making, as its HTTP API would.
-struct NodeFeed(Arc<Province>);
-
-impl Feed for NodeFeed {
-    async fn checkpoint(&self) -> Result<String, FeedError> {
-        EngineFeed::checkpoint_of(&self.0.engine).await
-    }
-    async fn consistency(&self, first: u64, second: u64) -> Result<Vec<Hash>, FeedError> {
-        self.0.engine.consistency_proof(first, second).map_err(feed_error)
-    }
-    async fn inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, FeedError> {
-        self.0.engine.inclusion_proof(index, size).map_err(feed_error)
-    }
-    async fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, FeedError> {
-        self.0.engine.log_entries(start, end).map_err(feed_error)
-    }
-    async fn objects(&self, start: u64, end: u64) -> Result<Vec<SyncObject>, FeedError> {
-        self.0.engine.sync_objects(start, end).map_err(feed_error)
-    }
-    async fn licence_type(&self, code: &TypeCode) -> Result<LicenceType, FeedError> {
-        self.0
-            .engine
-            .licence_type(code)
-            .ok_or_else(|| FeedError("no such type".into()))
-    }
-}
-
-/// A source named `origin`, its checkpoints signed with the example log key.
-fn source_named(origin: &str) -> SyncSource {
-    let key = FileKey::from_pem_file(&keys_dir().join("log-ed25519.key")).unwrap();
-    SyncSource {
-        origin: origin.to_owned(),
-        verifier: NoteVerifier::new(origin, zhengyin_crypto::Signer::public_key(&key).clone()).unwrap(),
-        anchors: anchors(),
-    }
-}
-
-/// An engine over a fresh store whose log has its own origin (the county → city → province chain).
-async fn node_named(origin: &str) -> Province {
-    let dir = tempfile_dir::new();
-    let store = Arc::new(SledStore::open(&dir.0.join("db")).unwrap());
-    let clock = Arc::new(FixedClock::new(datetime!(2026-11-22 08:00 UTC)));
-    let mut log = log_config();
-    log.origin = origin.to_owned();
-    let engine = Engine::new(
-        Arc::clone(&store) as Arc<dyn Store>,
-        Arc::clone(&clock) as Arc<dyn zhengyin_engine::Clock>,
-        Arc::new(zhengyin_engine::SeededRandom::new(9)),
-        anchors(),
-        keyring(),
-        log,
-    )
-    .await
-    .unwrap();
-    Province {
-        engine,
-        clock,
-        store,
-        _dir: dir,
-    }
-}
-
 #[tokio::test]
 async fn a_chain_county_city_province_carries_licences_and_revocations_upwards() {
     // The "county" is the test world (its log origin is the test one); the city aggregates it
@@ -714,28 +588,6 @@ const CITY_A: &str = "zhengyin.example/city-a";
 const CITY_B: &str = "zhengyin.example/city-b";
 const ED25519: &str = "11220000013544541J";
 const SM2: &str = "12100000400010398P";
-
-/// A city of its own origin with the business-licence type and the given example authorities.
-async fn city_with(origin: &str, algs: &[&str]) -> Arc<Province> {
-    let node = node_named(origin).await;
-    for (alg, code) in ALGS.iter().filter(|(alg, _)| algs.contains(alg)) {
-        node.engine
-            .register_authority(zhengyin_engine::RegisterAuthority {
-                uscc: (*code).to_owned(),
-                name: format!("示例发证机构 {alg}"),
-                level: "city".to_owned(),
-                region_code: "220100".to_owned(),
-                certificates: vec![chain_pem(alg)],
-            })
-            .await
-            .unwrap();
-    }
-    node.engine
-        .register_licence_type(business_licence_type())
-        .await
-        .unwrap();
-    Arc::new(node)
-}
 
 /// Cities A (ed25519) and B (sm2, and a claim on A's ed25519 authority) and a province that
 /// followed A first; B has issued one licence of its own and one under the claimed authority.

@@ -84,6 +84,9 @@ pub struct Shared {
     batch_slots: Arc<tokio::sync::Semaphore>,
     /// The store's online backup, when it has one (the embedded store).
     backups: Option<Arc<dyn zhengyin_store::Backup>>,
+    /// The signed trust list this node publishes, read at every request (so its operator can
+    /// replace the file without a restart).
+    published_trust_list: Option<std::path::PathBuf>,
 }
 
 /// Why the state could not be built.
@@ -106,6 +109,7 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
             backups: None,
+            published_trust_list: None,
         })))
     }
 
@@ -114,6 +118,14 @@ impl AppState {
     pub fn with_backups(self, store: Arc<dyn zhengyin_store::Backup>) -> Self {
         let mut shared = Arc::unwrap_or_clone(self.0);
         shared.backups = Some(store);
+        Self(Arc::new(shared))
+    }
+
+    /// Serves `GET /v1/federation/trust-list` from the signed list in `file`.
+    #[must_use]
+    pub fn with_published_trust_list(self, file: std::path::PathBuf) -> Self {
+        let mut shared = Arc::unwrap_or_clone(self.0);
+        shared.published_trust_list = Some(file);
         Self(Arc::new(shared))
     }
 }
@@ -265,6 +277,7 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
         .route("/sync/incidents", get(sync::incidents))
         .route("/sync/incidents/{id}/resolve", post(sync::resolve))
         .route("/federation/ownership", get(sync::ownership))
+        .route("/federation/trust-list", get(sync::trust_list))
         .route("/backup", get(backup::backup));
     Router::new()
         .nest("/v1", v1)

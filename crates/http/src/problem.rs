@@ -54,6 +54,7 @@
 //! | `licence_type.version_unknown` | 404 | the licence type has no such version |
 //! | `licence_type.not_bound` | 403 | the catalogue does not let this authority issue this type (`issuers`) |
 //! | `rate_limited` | 429 | the token's request rate is exceeded (with `Retry-After`) |
+//! | `trust_list.not_published` | 404 | this node publishes no trust list |
 //! | `not_found` | 404 | no such route |
 //! | `method_not_allowed` | 405 | the route exists, the method does not |
 //! | `unavailable` | 503 | storage cannot acknowledge writes, or be read for a verification, now (retry later) |

@@ -25,9 +25,40 @@ pub(crate) async fn objects(State(s): State<AppState>, _: NodeCaller, q: QueryRe
 }
 
 /// `GET /v1/sync/sources`: each source's cursor, lag, errors and open incidents, and the
-/// federation's ownership map this node holds.
+/// federation's ownership map and trust list this node holds.
 pub(crate) async fn sources(State(s): State<AppState>, _: OperatorCaller) -> Response {
-    Json(json!({ "sources": s.engine.sync_sources(), "ownership": s.engine.ownership() })).into_response()
+    Json(json!({
+        "sources": s.engine.sync_sources(),
+        "ownership": s.engine.ownership(),
+        "trust_list": s.engine.trust_list(),
+    }))
+    .into_response()
+}
+
+/// `GET /v1/federation/trust-list`: the trust list this node publishes (互通互认), a JWS signed
+/// by its operator, public like any trusted list.
+pub(crate) async fn trust_list(State(s): State<AppState>) -> Result<Response> {
+    let unpublished = || {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "trust_list.not_published",
+            "this node publishes no trust list",
+        )
+    };
+    let file = s.published_trust_list.as_ref().ok_or_else(unpublished)?;
+    let signed = tokio::fs::read_to_string(file).await.map_err(|e| {
+        tracing::error!(file = %file.display(), error = %e, "reading the published trust list failed");
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the trust list cannot be read now",
+        )
+    })?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/jose")],
+        signed.trim().to_owned(),
+    )
+        .into_response())
 }
 
 /// `GET /v1/federation/ownership`: which node owns each authority this node holds, as a note

@@ -95,6 +95,41 @@ pub struct Config {
     /// The node above this one, whose ownership map it follows, if any.
     #[serde(default)]
     pub federation: Option<FederationConfig>,
+    /// The trust list this node recognises other regions by (互通互认), if any.
+    #[serde(default)]
+    pub trust_list: Option<TrustListConfig>,
+    /// A signed trust list this node publishes at `GET /v1/federation/trust-list` (the scheme
+    /// operator's node), read at every request: replace the file to publish a new list.
+    #[serde(default)]
+    pub publish_trust_list: Option<PathBuf>,
+}
+
+/// The trust list this node follows (互通互认): it follows each other region's logs the list
+/// names and verifies their licences, chained to that region's anchors.
+///
+/// ```toml
+/// [trust_list]
+/// url = "http://10.0.0.9:8080"            # the node publishing it
+/// key = "national-operator.pub.pem"       # the scheme operator's public key (PEM)
+/// token_file = "regions.token"            # a `node` token the regions' nodes accept (a secret)
+/// # refresh_seconds = 60
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustListConfig {
+    /// Base URL of the node publishing it.
+    pub url: String,
+    /// PEM file of the operator's public key.
+    pub key: PathBuf,
+    /// File holding a `node` token of the regions' nodes.
+    pub token_file: PathBuf,
+    /// How often the list is fetched again, seconds.
+    #[serde(default = "default_trust_list_refresh")]
+    pub refresh_seconds: u64,
+}
+
+fn default_trust_list_refresh() -> u64 {
+    60
 }
 
 /// The node above this one in the federation (a city's province), whose signed ownership map
@@ -420,7 +455,21 @@ impl Config {
             source.trust_anchors = base.join(&source.trust_anchors);
             source.token_file = base.join(&source.token_file);
         }
+        if let Some(federation) = &mut config.federation {
+            federation.token_file = base.join(&federation.token_file);
+        }
+        if let Some(list) = &mut config.trust_list {
+            list.key = base.join(&list.key);
+            list.token_file = base.join(&list.token_file);
+        }
+        config.publish_trust_list = config.publish_trust_list.map(|p| base.join(p));
         Ok(config)
+    }
+
+    /// Where the trust list this node holds is kept across restarts (so an older one is refused
+    /// after a restart too): beside the checkpoint mark, `….trust-list`.
+    pub fn held_trust_list(&self) -> PathBuf {
+        self.checkpoint_mark().with_extension("trust-list")
     }
 
     /// The checkpoint mark's file (see `checkpoint_mark`).
@@ -479,6 +528,8 @@ impl Config {
             }),
             sync: SyncConfig::default(),
             federation: None,
+            trust_list: None,
+            publish_trust_list: None,
         }
     }
 }

@@ -50,6 +50,16 @@ pub fn read_text(path: &std::path::Path) -> anyhow::Result<String> {
     String::from_utf8(read(path)?).map_err(|_| input(format!("{} is not UTF-8 text", path.display())))
 }
 
+/// The first `PUBLIC KEY` of a PEM file the user named.
+pub(crate) fn read_public_key(path: &std::path::Path) -> anyhow::Result<zhengyin_crypto::PublicKey> {
+    let text = read_text(path)?;
+    let der = zhengyin_crypto::pem::decode_label(&text, "PUBLIC KEY")
+        .ok()
+        .and_then(|blocks| blocks.into_iter().next())
+        .ok_or_else(|| input(format!("{}: no PUBLIC KEY block", path.display())))?;
+    zhengyin_crypto::PublicKey::from_spki_der(&der).map_err(|e| input(format!("{}: {e}", path.display())))
+}
+
 /// 0 VALID, 1 INVALID, 3 INDETERMINATE.
 pub fn for_verdict(verdict: Verdict) -> ExitCode {
     ExitCode::from(match verdict {

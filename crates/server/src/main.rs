@@ -14,6 +14,9 @@
 //! - `zhengyin sync status --url URL` lists the sources a node aggregates (exit 1 if one is
 //!   stopped by an incident).
 //!
+//! - `zhengyin trust-list sign LIST.json --key KEY` and `zhengyin trust-list verify FILE --key
+//!   PUB [--held FILE]` sign and check trust lists (互通互认).
+//!
 //! - `zhengyin seal inspect FILE` reads e-seals and sealed signatures.
 //! - `zhengyin completions SHELL` and `zhengyin man` print completions and the manual page.
 //!
@@ -36,6 +39,7 @@ mod notify;
 mod seal;
 mod serve;
 mod sync;
+mod trust_list;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -165,6 +169,11 @@ enum Command {
     Log {
         #[command(subcommand)]
         command: LogCommand,
+    },
+    /// Sign or check a trust list (互通互认): `zhengyin trust-list sign|verify`.
+    TrustList {
+        #[command(subcommand)]
+        command: trust_list::Command,
     },
     /// Sync between nodes.
     Sync {
@@ -332,6 +341,7 @@ fn main() -> ExitCode {
             log,
         } => serve::serve(config, demo, &keys_dir, *overrides, &log).map_err(exit::as_input),
         Command::Migrate { database } => migrate(&database),
+        Command::TrustList { command } => trust_list::run(command),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut with_exit_statuses(Cli::command()), "zhengyin", &mut out);

@@ -48,6 +48,15 @@ pub(crate) struct Overrides {
     /// as `ORIGIN=URL`. Its log key and node token are the example ones.
     #[arg(long)]
     upstream: Option<DemoSource>,
+    /// With --demo: recognise other regions by the trust list the node at URL publishes, signed
+    /// with the example operator key (keys-example/trust-list-ed25519.pub.pem); their nodes are
+    /// read with the example node token.
+    #[arg(long)]
+    trust_list: Option<String>,
+    /// Publish the signed trust list in FILE at GET /v1/federation/trust-list (read at every
+    /// request) [default: the configuration's `publish_trust_list`].
+    #[arg(long)]
+    publish_trust_list: Option<PathBuf>,
     /// How old a source's data may be before its licences' status is stale, seconds
     /// [default: 300, or the configuration's].
     #[arg(long)]
@@ -197,9 +206,24 @@ pub(crate) fn serve(
     }
     config.webhooks.extend(overrides.webhooks);
     anyhow::ensure!(
-        demo || (overrides.sources.is_empty() && overrides.demo_authorities.is_none() && overrides.upstream.is_none()),
-        "--source, --upstream and --demo-authorities go with --demo; a configuration file lists [[sync.sources]] and [federation]"
+        demo || (overrides.sources.is_empty()
+            && overrides.demo_authorities.is_none()
+            && overrides.upstream.is_none()
+            && overrides.trust_list.is_none()),
+        "--source, --upstream, --trust-list and --demo-authorities go with --demo; a configuration file lists \
+         [[sync.sources]], [federation] and [trust_list]"
     );
+    if let Some(file) = overrides.publish_trust_list {
+        config.publish_trust_list = Some(file);
+    }
+    let mut trust_list = match &config.trust_list {
+        Some(t) => {
+            let token = std::fs::read_to_string(&t.token_file)
+                .with_context(|| format!("reading {}", t.token_file.display()))?;
+            Some((t.clone(), token.trim().to_owned()))
+        }
+        None => None,
+    };
     let mut upstream = match &config.federation {
         Some(f) => {
             let token = std::fs::read_to_string(&f.token_file)
@@ -244,13 +268,22 @@ pub(crate) fn serve(
             };
             upstream = Some((federation, "demo-node".to_owned()));
         }
+        if let Some(url) = &overrides.trust_list {
+            let list = config::TrustListConfig {
+                url: url.clone(),
+                key: keys_dir.join("trust-list-ed25519.pub.pem"),
+                token_file: PathBuf::new(),
+                refresh_seconds: 1,
+            };
+            trust_list = Some((list, "demo-node".to_owned()));
+        }
     }
     let demo = demo.then(|| demo::DemoSettings {
         keys_dir: keys_dir.to_owned(),
         authorities: overrides.demo_authorities.unwrap_or_default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(run(config, sources, upstream, demo))?;
+    runtime.block_on(run(config, sources, upstream, trust_list, demo))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -260,10 +293,14 @@ type Source = (config::SourceConfig, String, String);
 /// The upstream node: its configuration and the node token.
 type Upstream = (config::FederationConfig, String);
 
+/// The trust list followed: its configuration and the node token for the regions' nodes.
+type FollowedList = (config::TrustListConfig, String);
+
 async fn run(
     config: Config,
     sources: Vec<Source>,
     upstream: Option<Upstream>,
+    trust_list: Option<FollowedList>,
     demo: Option<demo::DemoSettings>,
 ) -> anyhow::Result<()> {
     let mut anchors_pem = std::fs::read_to_string(&config.trust_anchors)
@@ -384,9 +421,10 @@ async fn run(
             origin: source.origin,
             verifier,
             anchors,
+            recognition: None,
         };
-        engine.watch_source(&source.origin);
-        tokio::spawn(sync::follow(Arc::clone(&engine), source, feed, pace));
+        engine.watch_source(&source);
+        tokio::spawn(sync::follow(Arc::clone(&engine), source, feed, pace, None));
     }
     if let Some((federation, token)) = upstream {
         let key = zhengyin_tlog::NoteVerifier::parse(&federation.upstream_key)
@@ -396,8 +434,29 @@ async fn run(
         let refresh = std::time::Duration::from_secs(federation.refresh_seconds.max(1));
         tokio::spawn(sync::follow_ownership(Arc::clone(&engine), feed, key, refresh));
     }
+    if let Some((list, token)) = trust_list {
+        let key = crate::exit::read_public_key(&list.key).context("the trust list operator's key")?;
+        let follow = crate::trust_list::Follow {
+            publisher: sync::HttpFeed::new(&list.url, token.clone())?,
+            key,
+            token,
+            refresh: std::time::Duration::from_secs(list.refresh_seconds.max(1)),
+            held_file: config.held_trust_list(),
+            pace,
+        };
+        tracing::info!(url = %list.url, "following a trust list");
+        tokio::spawn(crate::trust_list::follow(Arc::clone(&engine), follow));
+    }
     let tokens = Tokens::from_config(&config.tokens)?;
     let mut state = AppState::new(Arc::clone(&engine), tokens)?;
+    if let Some(file) = &config.publish_trust_list {
+        anyhow::ensure!(
+            file.is_file(),
+            "the trust list to publish, {}, is not a file",
+            file.display()
+        );
+        state = state.with_published_trust_list(file.clone());
+    }
     if let Some(store) = backups {
         state = state.with_backups(store);
     }

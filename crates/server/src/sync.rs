@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
+use tokio::sync::watch;
 use zhengyin_engine::sync::{Feed, FeedError, SyncError, SyncObject, SyncSource};
 use zhengyin_engine::{Engine, Lease, MAX_ENTRIES_PER_PAGE};
 use zhengyin_model::{LicenceType, TypeCode};
@@ -21,7 +22,7 @@ const MAX_ANSWER: usize = 64 << 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// How often a source that stopped answering is probed while its back-off runs (±25 %).
-const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A source's HTTP API, read with a node token.
 pub struct HttpFeed {
@@ -45,7 +46,7 @@ impl HttpFeed {
         Ok(Self { client, base, token })
     }
 
-    async fn get(&self, path: &str) -> Result<Vec<u8>, FeedError> {
+    pub(crate) async fn get(&self, path: &str) -> Result<Vec<u8>, FeedError> {
         let url = self.base.join(path).map_err(|e| FeedError(e.to_string()))?;
         let mut response = self
             .client
@@ -162,8 +163,17 @@ pub struct Pace {
 ///
 /// Of the frontends of a shared database, the one holding the source's lease follows it; the
 /// others wait, and take over when that one stops renewing it (within [`SYNC_LEASE_TIME`]).
-pub async fn follow(engine: Arc<Engine>, source: SyncSource, feed: HttpFeed, pace: Pace) {
-    engine.watch_source(&source.origin);
+///
+/// A source followed through a trust list is given `stop`: it is left (between rounds) when
+/// that turns true, as when a newer list drops or changes it.
+pub async fn follow(
+    engine: Arc<Engine>,
+    source: SyncSource,
+    feed: HttpFeed,
+    pace: Pace,
+    mut stop: Option<watch::Receiver<bool>>,
+) {
+    engine.watch_source(&source);
     let page = pace.page.clamp(1, MAX_ENTRIES_PER_PAGE);
     let lease = Lease::new(&format!("sync {}", source.origin), SYNC_LEASE_TIME);
     let mut backoff = pace.poll;
@@ -171,12 +181,16 @@ pub async fn follow(engine: Arc<Engine>, source: SyncSource, feed: HttpFeed, pac
         match engine.hold(&lease) {
             Ok(true) => {}
             Ok(false) => {
-                tokio::time::sleep(pace.poll).await;
+                if pause(tokio::time::sleep(pace.poll), &mut stop).await {
+                    return;
+                }
                 continue;
             }
             Err(e) => {
                 tracing::warn!(origin = %source.origin, error = %e, "taking the sync lease failed");
-                tokio::time::sleep(pace.poll.max(Duration::from_secs(1))).await;
+                if pause(tokio::time::sleep(pace.poll.max(Duration::from_secs(1))), &mut stop).await {
+                    return;
+                }
                 continue;
             }
         }
@@ -197,15 +211,38 @@ pub async fn follow(engine: Arc<Engine>, source: SyncSource, feed: HttpFeed, pac
                 tracing::warn!(origin = %source.origin, error = %e, retry_in_ms = backoff.as_millis() as u64, "sync round failed");
                 let wait = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
-                if matches!(e, SyncError::Feed(_)) {
-                    back_off(&feed, wait).await;
+                let stopped = if matches!(e, SyncError::Feed(_)) {
+                    pause(back_off(&feed, wait), &mut stop).await
                 } else {
-                    tokio::time::sleep(wait).await;
+                    pause(tokio::time::sleep(wait), &mut stop).await
+                };
+                if stopped {
+                    return;
                 }
                 continue;
             }
         };
-        tokio::time::sleep(wait).await;
+        if pause(tokio::time::sleep(wait), &mut stop).await {
+            return;
+        }
+    }
+}
+
+/// Waits for `wait`, or until `stop` turns true: whether it did.
+async fn pause(wait: impl std::future::Future<Output = ()>, stop: &mut Option<watch::Receiver<bool>>) -> bool {
+    let stopped = async {
+        let told = match stop {
+            Some(rx) => rx.wait_for(|s| *s).await.is_ok(),
+            None => false,
+        };
+        // No stop signal, or its sender is gone: never.
+        if !told {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = wait => false,
+        () = stopped => true,
     }
 }
 
@@ -270,7 +307,7 @@ pub async fn follow_ownership(engine: Arc<Engine>, upstream: HttpFeed, key: Note
 }
 
 /// `d`, give or take a quarter, from the clock's nanoseconds.
-fn jittered(d: Duration) -> Duration {
+pub(crate) fn jittered(d: Duration) -> Duration {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |t| t.subsec_nanos());

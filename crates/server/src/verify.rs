@@ -216,17 +216,7 @@ fn copy(
     now: time::OffsetDateTime,
 ) -> anyhow::Result<VerificationReport> {
     let key = match token_key {
-        Some(path) => {
-            let text = exit::read_text(path)?;
-            let der = zhengyin_crypto::pem::decode_label(&text, "PUBLIC KEY")
-                .ok()
-                .and_then(|blocks| blocks.into_iter().next())
-                .ok_or_else(|| input(format!("{}: no PUBLIC KEY block", path.display())))?;
-            Some(
-                zhengyin_crypto::PublicKey::from_spki_der(&der)
-                    .map_err(|e| input(format!("{}: {e}", path.display())))?,
-            )
-        }
+        Some(path) => Some(exit::read_public_key(path)?),
         None => None,
     };
     let mut inner_error = None;

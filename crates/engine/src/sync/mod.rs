@@ -56,7 +56,6 @@ use zhengyin_tlog::{
     empty_root, leaf_hash, open_checkpoint, verify_consistency, Frontier, Hash, NoteVerifier, TreeSize,
 };
 
-use crate::registry;
 use crate::verify::StatusSource;
 use crate::{Engine, EngineError};
 use events::{innermost, parse_event, Event};
@@ -75,6 +74,10 @@ pub struct SyncSource {
     pub verifier: NoteVerifier,
     /// The trust anchors of its authorities' certificates.
     pub anchors: TrustAnchors,
+    /// For another region's node followed through a trust list: what the list recognises of
+    /// it. Only those authorities and licence types apply, its seals do not, and nothing of it
+    /// is relayed into this node's log. `None` for a node this one aggregates.
+    pub recognition: Option<crate::trust_list::Recognition>,
 }
 
 /// Why a source could not be read (the round is retried later).
@@ -303,14 +306,43 @@ impl Engine {
         self
     }
 
-    /// Lists a configured source in the operator view before its first round.
-    pub fn watch_source(&self, origin: &str) {
-        self.sync.update(origin, |_| ());
+    /// Lists a source in the operator view before its first round, and binds the authorities
+    /// replicated from it to its trust anchors.
+    pub fn watch_source(&self, source: &SyncSource) {
+        self.sync.update(&source.origin, |_| ());
+        self.bind_anchors(&source.origin, source.anchors.clone());
+    }
+
+    /// Holds `anchors` as those of `origin`'s authorities; the ones already replicated from it
+    /// are validated again to them.
+    pub(crate) fn bind_anchors(&self, origin: &str, anchors: TrustAnchors) {
+        {
+            let mut held = self.source_anchors.write().unwrap_or_else(|p| p.into_inner());
+            let same = held.get(origin).is_some_and(|a| {
+                a.certificates()
+                    .iter()
+                    .map(|c| c.id())
+                    .eq(anchors.certificates().iter().map(|c| c.id()))
+            });
+            if same {
+                return;
+            }
+            held.insert(origin.to_owned(), std::sync::Arc::new(anchors));
+        }
+        let replicated: Vec<_> = self
+            .read_registry()
+            .authorities
+            .values()
+            .filter(|a| a.authority.origin.as_deref() == Some(origin))
+            .map(|a| a.authority.clone())
+            .collect();
+        self.hold_authorities(replicated);
     }
 
     pub(crate) fn sync_freshness(&self, origin: &str, now: OffsetDateTime) -> StatusSource {
         let state = self.sync.read().get(origin).cloned().unwrap_or_default();
-        let text = match state.synced_at {
+        let vouched = self.vouched(origin, now);
+        let mut text = match state.synced_at {
             Some(at) => format!(
                 "source {origin} as of its checkpoint {}, confirmed at {}",
                 state.checkpoint_size,
@@ -318,12 +350,16 @@ impl Engine {
             ),
             None => format!("source {origin}, not yet confirmed current since this node started"),
         };
+        if let Some((by, _)) = &vouched {
+            text = format!("{text}; {by}");
+        }
         // An open incident halts the source: whatever changed there since is not known here, so
         // its status is in doubt at once, not only once the staleness bound has passed.
         let halted = state.open_incidents.first().map(|id| {
             format!("source {origin} is halted by open incident {id}: status changes there since are not known here")
         });
-        let stale = halted.or_else(|| match state.synced_at {
+        let doubt = vouched.and_then(|(_, doubt)| doubt);
+        let stale = halted.or(doubt).or_else(|| match state.synced_at {
             Some(at) if now - at <= self.max_staleness => None,
             Some(at) => Some(format!(
                 "status from {origin} is {} s old, more than the maximum of {} s",
@@ -655,20 +691,7 @@ impl Engine {
                 }
             });
         }
-        if apply.authorities.is_empty() {
-            return;
-        }
-        let mut reg = self.write_registry();
-        for a in &apply.authorities {
-            let certs = a
-                .certificates
-                .iter()
-                .filter_map(|pem| {
-                    registry::parse_chain(pem, Some(&a.uscc), &self.anchors, self.clock.now(), false).ok()
-                })
-                .collect();
-            reg.insert_authority(a.clone(), certs, &self.keyring);
-        }
+        self.hold_authorities(apply.authorities.iter().cloned());
     }
 
     /// A new incident's id: `IN` and the time in hexadecimal nanoseconds, moved on past any id

@@ -126,6 +126,19 @@ impl<'a> Page<'a> {
 }
 
 impl Page<'_> {
+    /// Whether the source's trust list recognises what `event` concerns (everything, for a
+    /// source this node aggregates); what it does not is passed over.
+    fn recognises(&self, event: &Event) -> bool {
+        let Some(recognition) = &self.source.recognition else {
+            return true;
+        };
+        match event {
+            Event::Authority { uscc, .. } => recognition.authorities.contains(uscc),
+            Event::Licence { id, .. } | Event::Status { id, .. } => recognition.authorities.contains(id.issuer()),
+            Event::Seal { .. } | Event::SealStatus { .. } => false,
+        }
+    }
+
     fn owner(&self, uscc: &Uscc) -> Owner {
         match self.authority_origin(uscc) {
             None => Owner::Unknown,
@@ -265,20 +278,27 @@ impl Page<'_> {
         if !matches!(self.owner(&body.issuer.code), Owner::Source) || body.issuer.code != *id.issuer() {
             return invalid(format!("licence {id}: its issuer is not an authority of this source"));
         }
+        if let Some(recognition) = &self.source.recognition {
+            if !recognition.licence_types.contains(&body.licence_type.code) {
+                return Ok(());
+            }
+        }
         let held = self.engine.licence_type(&body.licence_type.code);
         if held.is_none_or(|t| t.version < body.licence_type.version) && !self.types.contains(&body.licence_type.code) {
             self.types.push(body.licence_type.code.clone());
         }
         if let Some(old) = supersedes {
-            let Some(history) = self.history(&old)? else {
-                return invalid(format!("licence {id}: supersedes {old}, which the source never issued"));
-            };
-            let change = StatusChange {
-                status: Status::Superseded { by: id.clone() },
-                effective: time,
-                recorded: time,
-            };
-            history.push(change);
+            let recognised = self.source.recognition.is_some();
+            match self.history(&old)? {
+                Some(history) => history.push(StatusChange {
+                    status: Status::Superseded { by: id.clone() },
+                    effective: time,
+                    recorded: time,
+                }),
+                // A version from before its type was recognised here.
+                None if recognised => {}
+                None => return invalid(format!("licence {id}: supersedes {old}, which the source never issued")),
+            }
         }
         let mut status = StatusHistory::default();
         status.push(StatusChange {
@@ -392,7 +412,12 @@ impl Page<'_> {
                 format!("licence {id}: {why}"),
             )))
         })?;
+        let recognised = self.source.recognition.is_some();
         let Some(history) = self.history(&id)? else {
+            // A licence of a type not recognised here.
+            if recognised {
+                return Ok(());
+            }
             return Err(SyncError::Incident(Box::new(incident_draft(
                 IncidentKind::ObjectInvalid,
                 format!("licence {id}: a status change for a licence never issued"),
@@ -469,6 +494,9 @@ impl Engine {
                 serde_json::from_slice(bytes).map_err(|e| invalid(format!("entry {index} is not JSON: {e}")))?;
             let event = parse_event(innermost(&value)).map_err(|why| invalid(format!("entry {index}: {why}")))?;
             let Some(event) = event else { continue };
+            if !page.recognises(&event) {
+                continue;
+            }
             let object = objects.remove(&index);
             if let Event::Authority { uscc, certificates } = &event {
                 match page.owner(uscc) {
@@ -539,7 +567,8 @@ impl Engine {
                     .seal_status(&es_id, change, object.as_ref().and_then(|o| o.text.as_deref()))
                     .map_err(|why| invalid(format!("entry {index}: seal {es_id}: {why}")))?,
             }
-            if page.skipped.contains(&index) {
+            // Another region's entries stay that region's: recognised here, relayed nowhere.
+            if page.skipped.contains(&index) || source.recognition.is_some() {
                 continue;
             }
             page.entries.push(crate::log::entry(serde_json::json!({

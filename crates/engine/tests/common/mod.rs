@@ -14,6 +14,8 @@ use zhengyin_engine::{
 use zhengyin_model::{LicenceType, Uscc, VerificationReport};
 use zhengyin_store::SledStore;
 
+pub mod nodes;
+
 pub const ALGS: [(&str, &str); 4] = [
     ("ed25519", "11220000013544541J"),
     ("p256", "11100000000013338W"),
