@@ -227,6 +227,17 @@ async fn a_licence_of_one_province_verifies_in_the_other_through_the_national_tr
         assert_eq!(code, 1, "{out}");
         assert!(out.contains("refused") && out.contains(why), "{out}");
     }
+    let status = std::process::Command::new(binary())
+        .args(["sync", "status", "--url", &p2.url(), "--token", "demo-operator"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("trust list of 示例国家节点: sequence 2")
+            && text.contains("last refused")
+            && text.contains(PROVINCE_1),
+        "{text}"
+    );
     // Province 2 still recognises province 1 under the list it holds.
     let (_, later) = issue(&http, &a1, "ed25519", "JL-HUTONG-3").await;
     until_verdict(&http, &p2, &later, "VALID", Duration::from_secs(60)).await;

@@ -81,3 +81,23 @@ fn the_worked_example_recomputes_byte_for_byte() {
     );
     assert_eq!(report.verdict, Verdict::Indeterminate, "offline can never be VALID");
 }
+
+/// The first fenced block of `lang` in a markdown document.
+fn fenced<'a>(doc: &'a str, lang: &str) -> &'a str {
+    doc.split(&format!("```{lang}\n"))
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .unwrap_or_else(|| panic!("no {lang} block"))
+}
+
+#[test]
+fn the_trust_list_example_signs_byte_for_byte_and_opens_with_the_operator_key() {
+    use zhengyin_engine::trust_list::TrustList;
+    let doc = read("api-spec/trust-list.md");
+    let list: TrustList = serde_json::from_str(fenced(&doc, "json")).unwrap();
+    let signed = fenced(&doc, "text").trim();
+    let key = FileKey::from_pem_file(&common::root().join("keys-example/trust-list-ed25519.key")).unwrap();
+    assert_eq!(list.sign(&key).unwrap(), signed);
+    let opened = TrustList::open(signed, key.public_key(), None, Some(time::OffsetDateTime::now_utc())).unwrap();
+    assert_eq!(opened, list);
+}

@@ -661,18 +661,7 @@ async fn a_claim_on_another_citys_authority_skips_only_that_authority_until_an_o
     // B goes on: its own licences replicate; its next claimed one joins the same incident, and
     // so does the status change of a skipped licence.
     let own_later = b.engine.issue(&uscc(SM2), issue_request()).await.unwrap();
-    b.engine
-        .revoke(
-            &uscc(ED25519),
-            &claimed.id,
-            RevokeRequest {
-                reason: RevocationReason::Rescinded,
-                effective: None,
-                note: "撤销".into(),
-            },
-        )
-        .await
-        .unwrap();
+    rescind(&b.engine, ED25519, &claimed.id).await;
     province
         .engine
         .sync_round(&source_named(CITY_B), &feed_b, 1000)

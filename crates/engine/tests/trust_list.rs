@@ -13,9 +13,10 @@ use common::nodes::*;
 use common::*;
 use time::macros::datetime;
 use zhengyin_crypto::FileKey;
+use zhengyin_engine::sync::SyncSource;
 use zhengyin_engine::trust_list::{TrustList, TrustListError, TrustedLog, TrustedRegion};
-use zhengyin_engine::{RevokeRequest, VerifyOptions};
-use zhengyin_model::{RevocationReason, Verdict};
+use zhengyin_engine::VerifyOptions;
+use zhengyin_model::Verdict;
 
 const CITY: &str = "zhengyin.example/city-220100";
 const PROVINCE_1: &str = "zhengyin.example/province-220000";
@@ -60,6 +61,18 @@ fn list(sequence: u64) -> TrustList {
             region("340000", PROVINCE_2, &[]),
         ],
     }
+}
+
+/// The city's news reaches province 2: the city → province 1, then province 1 → province 2.
+async fn two_hops(city: &Arc<Province>, p1: &Arc<Province>, p2: &Province, p1_source: &SyncSource) {
+    p1.engine
+        .sync_round(&source_named(CITY), &NodeFeed(Arc::clone(city)), 1000)
+        .await
+        .unwrap();
+    p2.engine
+        .sync_round(p1_source, &NodeFeed(Arc::clone(p1)), 1000)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -127,26 +140,8 @@ async fn a_region_in_the_trust_list_is_followed_and_its_listed_authorities_licen
     );
 
     // Revoked in the city: INVALID at province 2 once both hops have synced.
-    city.engine
-        .revoke(
-            &uscc(ED25519),
-            &listed.id,
-            RevokeRequest {
-                reason: RevocationReason::Rescinded,
-                effective: None,
-                note: "撤销".into(),
-            },
-        )
-        .await
-        .unwrap();
-    p1.engine
-        .sync_round(&source_named(CITY), &NodeFeed(Arc::clone(&city)), 1000)
-        .await
-        .unwrap();
-    p2.engine
-        .sync_round(p1_source, &NodeFeed(Arc::clone(&p1)), 1000)
-        .await
-        .unwrap();
+    rescind(&city.engine, ED25519, &listed.id).await;
+    two_hops(&city, &p1, &p2, p1_source).await;
     let report = p2
         .engine
         .verify_with(&listed.bytes, &VerifyOptions { at: None, fresh: true });
@@ -154,14 +149,7 @@ async fn a_region_in_the_trust_list_is_followed_and_its_listed_authorities_licen
 
     // Past the list's next update nothing it vouches for is fresh.
     let other = city.engine.issue(&uscc(ED25519), issue_request()).await.unwrap();
-    p1.engine
-        .sync_round(&source_named(CITY), &NodeFeed(Arc::clone(&city)), 1000)
-        .await
-        .unwrap();
-    p2.engine
-        .sync_round(p1_source, &NodeFeed(Arc::clone(&p1)), 1000)
-        .await
-        .unwrap();
+    two_hops(&city, &p1, &p2, p1_source).await;
     p2.clock.advance(24 * 3600);
     let report = p2
         .engine

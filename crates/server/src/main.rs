@@ -623,6 +623,23 @@ fn sync_status(url: &str, token: &str, format: verify::Format) -> anyhow::Result
             map["authorities"]
         );
     }
+    if let Some(list) = answer["trust_list"].as_object() {
+        let regions = list["regions"]
+            .as_object()
+            .map(|r| r.keys().cloned().collect::<Vec<_>>());
+        say!(
+            "trust list of {}: sequence {}, next update {}{}, regions {}{}",
+            list["scheme_operator"].as_str().unwrap_or("?"),
+            list["sequence"],
+            list["next_update"].as_str().unwrap_or("?"),
+            if list["expired"] == true { " (EXPIRED)" } else { "" },
+            regions.unwrap_or_default().join(", "),
+            list["refused"]
+                .as_str()
+                .map(|r| format!("  last refused: {r}"))
+                .unwrap_or_default()
+        );
+    }
     Ok(exit)
 }
 

@@ -118,16 +118,7 @@ pub async fn world() -> World {
     let clock = Arc::new(FixedClock::new(datetime!(2026-11-22 08:00 UTC)));
     let engine = engine_over(Arc::clone(&store), Arc::clone(&clock)).await;
     for (alg, uscc) in ALGS {
-        engine
-            .register_authority(RegisterAuthority {
-                uscc: uscc.to_owned(),
-                name: format!("示例发证机构 {alg}"),
-                level: "city".to_owned(),
-                region_code: "220100".to_owned(),
-                certificates: vec![chain_pem(alg)],
-            })
-            .await
-            .unwrap();
+        register_example(&engine, alg, uscc).await;
     }
     engine.register_licence_type(business_licence_type()).await.unwrap();
     World {
@@ -168,6 +159,36 @@ pub fn issue_request() -> IssueRequest {
         "face": {"company_name": "吉林示例科技有限公司", "established": "2020-02-29", "capital": 500, "form": "有限责任公司"}
     }))
     .unwrap()
+}
+
+/// Registers the example authority of algorithm `alg` under `uscc`.
+pub async fn register_example(engine: &Engine, alg: &str, uscc: &str) {
+    engine
+        .register_authority(RegisterAuthority {
+            uscc: uscc.to_owned(),
+            name: format!("示例发证机构 {alg}"),
+            level: "city".to_owned(),
+            region_code: "220100".to_owned(),
+            certificates: vec![chain_pem(alg)],
+        })
+        .await
+        .unwrap();
+}
+
+/// Revokes licence `id` of `authority` as rescinded (撤销).
+pub async fn rescind(engine: &Engine, authority: &str, id: &zhengyin_model::LicenceId) {
+    engine
+        .revoke(
+            &uscc(authority),
+            id,
+            zhengyin_engine::RevokeRequest {
+                reason: zhengyin_model::RevocationReason::Rescinded,
+                effective: None,
+                note: "撤销".into(),
+            },
+        )
+        .await
+        .unwrap();
 }
 
 pub fn uscc(s: &str) -> Uscc {

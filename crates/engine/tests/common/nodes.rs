@@ -140,16 +140,7 @@ pub async fn node_named(origin: &str) -> Province {
 pub async fn city_with(origin: &str, algs: &[&str]) -> Arc<Province> {
     let node = node_named(origin).await;
     for (alg, code) in ALGS.iter().filter(|(alg, _)| algs.contains(alg)) {
-        node.engine
-            .register_authority(zhengyin_engine::RegisterAuthority {
-                uscc: (*code).to_owned(),
-                name: format!("示例发证机构 {alg}"),
-                level: "city".to_owned(),
-                region_code: "220100".to_owned(),
-                certificates: vec![chain_pem(alg)],
-            })
-            .await
-            .unwrap();
+        register_example(&node.engine, alg, code).await;
     }
     node.engine
         .register_licence_type(business_licence_type())
