@@ -12,6 +12,10 @@
 #   3. outage: the city stops for OUTAGE seconds (its back-off at the province grows meanwhile)
 #      and starts again on the same port and data; the time from its start until a licence it
 #      issues then is VALID (fresh=true) at the province.
+#   4. across provinces (互通互认): a national node publishes a trust list (signed with
+#      `zhengyin trust-list sign`, example operator key) naming the province's region; a second
+#      province follows it. For SAMPLES/4 licences, the time from the city's revocation until
+#      the second province answers INVALID (two hops: city → province → other province).
 # Installs wrk (Debian package) if missing. Everything is stopped and removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -158,4 +162,43 @@ city, province, restarted, outage = sys.argv[1], sys.argv[2], float(sys.argv[3])
 _, licence = issue(city)
 until(province, licence, "VALID", limit=120)
 print(f"after a {outage} s outage: the city's new licence VALID at the province {time.time() - restarted:.2f} s after the city was started again")
+PY
+
+echo "across provinces: a national trust list, a second province..."
+python3 - "$province" "$work/list.json" <<'PY'
+import json, sys, urllib.request
+province, out = sys.argv[1], sys.argv[2]
+req = urllib.request.Request(f"{province}/v1/log/key", headers={"authorization": "Bearer demo-auditor"})
+key = json.load(urllib.request.urlopen(req))["verifier_key"]
+json.dump({"format": "zhengyin/trust-list/v1", "scheme_operator": "基准测试国家节点", "sequence": 1,
+    "issued": "2026-01-01T00:00:00Z", "next_update": "2099-01-01T00:00:00Z",
+    "regions": [{"region": "220000", "name": "吉林省", "trust_anchors": [open("keys-example/root-ca.pem").read()],
+        "logs": [{"origin": "zhengyin.example/province-220000", "key": key, "url": province}],
+        "authorities": ["11220000013544541J"], "licence_types": ["11100000000013338W032"]}]},
+    open(out, "w"), ensure_ascii=False)
+PY
+./target/release/zhengyin trust-list sign "$work/list.json" --key keys-example/trust-list-ed25519.key --out "$work/list.jws"
+start national --origin zhengyin.example/national-000000 --demo-authorities none --publish-trust-list "$work/list.jws"
+national=$url
+start other --origin zhengyin.example/province-340000 --demo-authorities none --trust-list "$national"
+other=$url
+python3 - "$city" "$other" "$(( (SAMPLES + 3) / 4 ))" "$work" <<'PY'
+import json, random, sys, time
+sys.path.insert(0, sys.argv[4])
+from nodes import call, issue, until
+
+city, other, samples = sys.argv[1], sys.argv[2], int(sys.argv[3])
+latencies = []
+for _ in range(samples):
+    licence_id, licence = issue(city)
+    until(other, licence, "VALID", limit=120)
+    time.sleep(random.random())
+    start = time.monotonic()
+    call(f"{city}/v1/licences/{licence_id}/revoke", "demo-authority-ed25519",
+         json.dumps({"reason": "吊销", "note": "基准测试"}).encode())
+    until(other, licence, "INVALID")
+    latencies.append(time.monotonic() - start)
+latencies.sort()
+pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+print(f"revocation → INVALID in the other province: p50 {pick(0.5) * 1000:.0f} ms, p99 {pick(0.99) * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms ({samples} samples)")
 PY

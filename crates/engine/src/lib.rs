@@ -14,6 +14,7 @@
 
 pub mod access;
 pub mod annotated;
+mod api_tokens;
 mod cache;
 mod clock;
 mod error;
@@ -48,7 +49,8 @@ use zhengyin_model::{
 };
 use zhengyin_store::{Store, StoreError};
 
-pub use access::{AuthoriseRequest, GrantActor, GrantApplication, LookupAnswer, NewApiToken, UseContext, UseRefusal};
+pub use access::{AuthoriseRequest, GrantActor, GrantApplication, LookupAnswer, UseContext, UseRefusal};
+pub use api_tokens::NewApiToken;
 pub use cache::{CacheStats, PreparedCache, SignatureCache};
 pub use clock::{Clock, FixedClock, Random, SeededRandom, SystemClock, SystemRandom};
 pub use error::EngineError;
