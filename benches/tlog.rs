@@ -25,6 +25,7 @@ fn authority() -> Authority {
         certificates: vec![],
         registered: datetime!(2026-01-01 0:00 UTC),
         origin: None,
+        retired: Vec::new(),
     }
 }
 

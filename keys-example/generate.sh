@@ -3,7 +3,8 @@
 # are public, in git, and must never protect anything real.
 #
 #   root CA (SM2, self-signed) -> issuing CA (SM2, pathlen 0) -> one authority per algorithm:
-#   authority-ed25519, authority-p256, authority-rsa2048, authority-sm2
+#   authority-ed25519, authority-p256, authority-rsa2048, authority-sm2, and
+#   authority-ed25519-next (the ed25519 authority's next key, for rotation and retirement)
 #   seal-maker: the SM2 key that makes (signs) e-seals
 #   tsa-p256: an example time-stamping authority (RFC 3161 tokens in v5 seals and signatures)
 #   log-ed25519.key: the key that signs the signature log's checkpoints
@@ -103,6 +104,12 @@ for alg in ed25519 p256 rsa2048 sm2; do
   sign authority-$alg authority-$alg.key "/C=CN/O=Example Authority $alg/serialNumber=${USCC[$alg]}/CN=Example Issuing Authority ($alg, EXAMPLE ONLY)" \
     authority issuing-ca.pem issuing-ca.key $START 20350101000000Z authority-$alg.pem
 done
+
+# A second key of the ed25519 authority (same USCC), for key rotation and retirement.
+genkey ed25519 authority-ed25519-next.key
+sign authority-ed25519-next authority-ed25519-next.key \
+  "/C=CN/O=Example Authority ed25519/serialNumber=${USCC[ed25519]}/CN=Example Issuing Authority (ed25519, next key, EXAMPLE ONLY)" \
+  authority issuing-ca.pem issuing-ca.key $START 20350101000000Z authority-ed25519-next.pem
 
 # The seal maker (制章者): signs seals (GB/T 38540 SESeal), SM2.
 genkey sm2 seal-maker.key

@@ -153,6 +153,22 @@ pub enum EngineError {
         /// The version of the map that says so.
         version: u64,
     },
+    /// The authority has no certificate of that id.
+    #[error("authority {uscc} has no certificate {certificate}")]
+    KeyNotFound {
+        /// The authority.
+        uscc: Uscc,
+        /// The certificate id asked for.
+        certificate: String,
+    },
+    /// The key was retired already.
+    #[error("the key of certificate {certificate} was retired at {at}")]
+    KeyRetired {
+        /// The certificate id.
+        certificate: String,
+        /// When (RFC 3339).
+        at: String,
+    },
     /// No such sync incident.
     #[error("sync incident {0} not found")]
     IncidentNotFound(String),

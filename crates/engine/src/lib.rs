@@ -30,6 +30,7 @@ pub mod presentation;
 mod recorder;
 mod registry;
 mod requests;
+mod retirement;
 pub mod revocation;
 mod seals;
 mod sign;
@@ -372,7 +373,7 @@ impl Engine {
         for pem in &req.certificates {
             entries.push(registry::parse_chain(pem, Some(&uscc), &self.anchors, now, true)?);
         }
-        let mut certificates: Vec<String> = {
+        let (mut certificates, retired): (Vec<String>, Vec<zhengyin_model::RetiredKey>) = {
             let reg = self.read_registry();
             for e in &entries {
                 if let Some(other) = reg.certificates.get(&e.certificate.id()) {
@@ -385,7 +386,7 @@ impl Engine {
             }
             reg.authorities
                 .get(&uscc)
-                .map(|a| a.authority.certificates.clone())
+                .map(|a| (a.authority.certificates.clone(), a.authority.retired.clone()))
                 .unwrap_or_default()
         };
         for pem in &req.certificates {
@@ -401,6 +402,7 @@ impl Engine {
             certificates,
             registered: now,
             origin: None,
+            retired,
         };
         let entry = log::entry(serde_json::json!({
             "event": "authority.registered",

@@ -55,6 +55,8 @@ pub(crate) struct CertEntry {
     /// The anchors it chains to when they are not this node's own: those of the source (or the
     /// trust list's region) it was replicated from.
     pub anchors: Option<Arc<TrustAnchors>>,
+    /// When its authority retired its key: signatures made from then on are not trusted.
+    pub retired: Option<OffsetDateTime>,
 }
 
 impl CertEntry {
@@ -116,17 +118,20 @@ pub(crate) fn parse_chain(
         chain,
         suite,
         anchors: None,
+        retired: None,
     })
 }
 
 impl Registry {
-    /// Adds an authority's entries, replacing any earlier registration of it.
+    /// Adds an authority's entries, replacing any earlier registration of it. New licences are
+    /// signed with its last certificate whose key this node holds and was not retired.
     pub fn insert_authority(&mut self, authority: Authority, certs: Vec<CertEntry>, keyring: &Keyring) {
         let mut signing = None;
-        for entry in certs {
+        for mut entry in certs {
             let id = entry.certificate.id();
+            entry.retired = authority.retired_at(&id);
             if let Ok(key) = entry.certificate.public_key() {
-                if let (Some(signer), Some(_)) = (keyring.get(&key.id()), entry.suite) {
+                if let (Some(signer), Some(_), None) = (keyring.get(&key.id()), entry.suite, entry.retired) {
                     signing = Some((id.clone(), Arc::clone(signer)));
                 }
             }

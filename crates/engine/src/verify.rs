@@ -570,6 +570,16 @@ fn checks_before_signature(
     }
     match (cert.validate_at(ctx.anchors(), created), ctx.revoked(&cert)) {
         (Err(e), _) => r.fail("certificate", format!("at signing time: {e}")),
+        (Ok(()), _) if cert.retired.is_some_and(|at| created >= at) => r.fail(
+            "certificate",
+            format!(
+                "signed at {}, after its authority retired this key at {}",
+                proof.created,
+                cert.retired
+                    .map(zhengyin_model::licence::format_time)
+                    .unwrap_or_default()
+            ),
+        ),
         (Ok(()), Some(revoked)) if revoked.invalidates(created) => r.fail(
             "certificate",
             format!(

@@ -69,17 +69,40 @@ pub(crate) async fn list_authorities(State(s): State<AppState>, _caller: Caller)
     Json(json!({ "authorities": s.engine.authorities() }))
 }
 
+/// A USCC in the path: 400 `identifier.invalid` when it is not one.
+fn path_uscc(uscc: &str) -> Result<Uscc> {
+    Uscc::parse(uscc).map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "identifier.invalid", e.to_string()))
+}
+
 pub(crate) async fn get_authority(
     State(s): State<AppState>,
     _caller: Caller,
     Path(uscc): Path<String>,
 ) -> Result<Response> {
-    let uscc =
-        Uscc::parse(&uscc).map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "identifier.invalid", e.to_string()))?;
+    let uscc = path_uscc(&uscc)?;
     let a = s
         .engine
         .authority(&uscc)
         .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "authority.unknown", "no such authority"))?;
+    Ok(Json(a).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetireKey {
+    reason: String,
+}
+
+/// `POST /v1/authorities/{uscc}/keys/{id}/retire`: the key of certificate `id` signs nothing
+/// more; what it signed stays valid (an operator's act, logged).
+pub(crate) async fn retire_key(
+    State(s): State<AppState>,
+    _: OperatorCaller,
+    Path((uscc, certificate)): Path<(String, String)>,
+    JsonBody(req): JsonBody<RetireKey>,
+) -> Result<Response> {
+    let uscc = path_uscc(&uscc)?;
+    let a = s.engine.retire_key(&uscc, &certificate, &req.reason).await?;
     Ok(Json(a).into_response())
 }
 

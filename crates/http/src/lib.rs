@@ -188,6 +188,7 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
             post(handlers::register_authority).get(handlers::list_authorities),
         )
         .route("/authorities/{uscc}", get(handlers::get_authority))
+        .route("/authorities/{uscc}/keys/{id}/retire", post(handlers::retire_key))
         .route("/crls", post(handlers::add_crl).get(handlers::list_crls))
         .route(
             "/licence-types",

@@ -54,6 +54,8 @@
 //! | `licence_type.version_unknown` | 404 | the licence type has no such version |
 //! | `licence_type.not_bound` | 403 | the catalogue does not let this authority issue this type (`issuers`) |
 //! | `rate_limited` | 429 | the token's request rate is exceeded (with `Retry-After`) |
+//! | `key.not_found` | 404 | the authority has no certificate of that id |
+//! | `key.retired` | 409 | the key was retired already |
 //! | `trust_list.not_published` | 404 | this node publishes no trust list |
 //! | `not_found` | 404 | no such route |
 //! | `method_not_allowed` | 405 | the route exists, the method does not |
@@ -211,6 +213,8 @@ impl From<EngineError> for Problem {
             EngineError::Forbidden(_) => Self::out_of_scope(detail),
             EngineError::Replicated { .. } => Self::new(S::CONFLICT, "sync.replicated", detail),
             EngineError::OwnedElsewhere { .. } => Self::new(S::CONFLICT, "authority.owned_elsewhere", detail),
+            EngineError::KeyNotFound { .. } => Self::new(S::NOT_FOUND, "key.not_found", detail),
+            EngineError::KeyRetired { .. } => Self::new(S::CONFLICT, "key.retired", detail),
             EngineError::IncidentNotFound(_) => Self::new(S::NOT_FOUND, "sync.incident_not_found", detail),
             EngineError::UseRefused(r) => {
                 use zhengyin_engine::UseRefusal as R;

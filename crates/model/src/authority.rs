@@ -27,6 +27,30 @@ pub struct Authority {
     /// licences of a replicated authority change only by sync from that node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// Keys retired from signing, by certificate: a retired key signs nothing more, and what
+    /// it signed before stays valid.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<RetiredKey>,
+}
+
+/// A certificate whose key an authority retired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetiredKey {
+    /// The certificate's id (as licences name it in `verificationMethod`).
+    pub certificate: String,
+    /// From when it signs nothing.
+    #[serde(with = "time::serde::rfc3339")]
+    pub retired: OffsetDateTime,
+    /// Why (e.g. rotated, certificate expiring, device replaced).
+    pub reason: String,
+}
+
+impl Authority {
+    /// When the key of certificate `id` was retired, if it was.
+    pub fn retired_at(&self, id: &str) -> Option<OffsetDateTime> {
+        self.retired.iter().find(|r| r.certificate == id).map(|r| r.retired)
+    }
 }
 
 /// The administrative levels an authority may have.

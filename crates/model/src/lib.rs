@@ -27,7 +27,7 @@ pub use access::{
     ApiToken, Authorisation, Grant, GrantState, HolderRef, Presentation, ServiceItem, UseOperation, UseOutcome,
     UseRecord,
 };
-pub use authority::Authority;
+pub use authority::{Authority, RetiredKey};
 pub use canonical::CanonicalError;
 pub use id::{CitizenId, HolderCodeType, IdError, LicenceId, TypeCode, Uscc, Version};
 pub use licence::{

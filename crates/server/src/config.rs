@@ -501,9 +501,12 @@ impl Config {
             body_read_timeout_ms: default_body_read_timeout_ms(),
             max_connections: default_max_connections(),
             trust_anchors: keys_dir.join("root-ca.pem"),
+            // The ed25519 authority's next key signs once its certificate is registered
+            // (key rotation; see keys-example/README.md).
             keys: crate::demo::ALGORITHMS
                 .iter()
                 .map(|(alg, _)| keys_dir.join(format!("authority-{alg}.key")))
+                .chain([keys_dir.join("authority-ed25519-next.key")])
                 .collect(),
             tokens: crate::demo::tokens(),
             log_origin: "zhengyin.example/demo".to_owned(),

@@ -36,6 +36,7 @@ fn durable_is_a_future_too() {
         certificates: vec![],
         registered: datetime!(2024-01-01 0:00 UTC),
         origin: None,
+        retired: Vec::new(),
     };
     let durable = store.put_authority(&authority, b"entry").unwrap().durable;
     // A minimal executor: poll until ready, parking between polls.

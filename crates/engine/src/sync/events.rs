@@ -98,6 +98,11 @@ pub(super) fn parse_event(e: &Value) -> Result<Option<Event>, String> {
                 .map(|c| c.as_str().map(str::to_owned).ok_or("a certificate id is not a string"))
                 .collect::<Result<_, _>>()?,
         },
+        // A retirement changes the authority's record: it travels as the record does.
+        Some("authority.key_retired") => Event::Authority {
+            uscc: Uscc::parse(field(e, "authority")?).map_err(|e| e.to_string())?,
+            certificates: vec![field(e, "certificate")?.to_owned()],
+        },
         Some("licence.issued" | "licence.updated") => Event::Licence {
             id: licence_field(e)?,
             sha256: field(e, "licence_sha256")?.to_owned(),

@@ -59,9 +59,14 @@ pub mod tempfile_dir {
 
 pub fn keyring() -> Keyring {
     let mut k = Keyring::default();
-    for (alg, _) in ALGS {
+    // The ed25519 authority's next key signs only once its certificate is registered.
+    let names = ALGS
+        .iter()
+        .map(|(alg, _)| format!("authority-{alg}"))
+        .chain(["authority-ed25519-next".to_owned()]);
+    for name in names {
         k.add(Arc::new(
-            FileKey::from_pem_file(&keys_dir().join(format!("authority-{alg}.key"))).unwrap(),
+            FileKey::from_pem_file(&keys_dir().join(format!("{name}.key"))).unwrap(),
         ));
     }
     k

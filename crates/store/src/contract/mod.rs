@@ -199,6 +199,7 @@ fn sample_authority(origin: Option<&str>) -> Result<Authority, String> {
         certificates: vec!["PEM".to_owned()],
         registered: datetime!(2024-01-01 0:00 UTC),
         origin: origin.map(str::to_owned),
+        retired: Vec::new(),
     })
 }
 
