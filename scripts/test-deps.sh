@@ -2,7 +2,7 @@
 # Installs what the tests need beyond the Rust toolchain, when missing (Debian packages):
 # Python 3 with venv and Node.js with npm (generated clients), PostgreSQL's server, for the
 # cluster tests (they start throwaway clusters of their own), and promtool (the metrics tests
-# and the rules in deploy/; Debian 12's prometheus 2.42).
+# and the rules in deploy/; Debian 12's prometheus 2.42), and SoftHSM2 with OpenSSL (the HSM tests).
 set -euo pipefail
 PG_MAJOR=15
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
@@ -37,4 +37,14 @@ if ! command -v promtool >/dev/null; then
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+# SoftHSM2 (a PKCS#11 device in software) and OpenSSL, for the HSM tests (keys in a token, CSRs
+# checked with `openssl req -verify`).
+if ! ls /usr/lib/softhsm/libsofthsm2.so /usr/lib/*/softhsm/libsofthsm2.so >/dev/null 2>&1 \
+  || ! command -v softhsm2-util >/dev/null || ! command -v openssl >/dev/null; then
+  echo "installing softhsm2 and openssl for the HSM tests"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends softhsm2 openssl >/dev/null
 fi

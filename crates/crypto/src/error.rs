@@ -20,9 +20,16 @@ pub enum CryptoError {
     /// The signing operation itself failed.
     #[error("signing failed")]
     SigningFailed,
+    /// The device that holds the key cannot sign now (removed, sessions lost, not logged in);
+    /// it may again later, so callers answer "retry" rather than "broken".
+    #[error("signing device unavailable: {0}")]
+    Unavailable(String),
     /// A signed token (compact JWS) is not well-formed.
     #[error("malformed token: {0}")]
     MalformedToken(String),
+    /// Input to a builder (a subject name, say) that it cannot use.
+    #[error("{0}")]
+    InvalidInput(String),
     /// A certificate could not be parsed.
     #[error("malformed certificate: {0}")]
     MalformedCertificate(String),

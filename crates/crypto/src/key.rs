@@ -175,6 +175,34 @@ impl PublicKey {
         Self::from_spki_der(&crate::signer::ed25519_spki_der(bytes))
     }
 
+    /// An elliptic-curve key from its SEC1 uncompressed point (as PKCS#11 `CKA_EC_POINT` holds
+    /// it): P-256 or SM2 (65 bytes), Ed25519 (32 bytes, RFC 8032).
+    pub fn from_ec_point(algorithm: Algorithm, point: &[u8]) -> Result<Self, CryptoError> {
+        let alg: &[&str] = match algorithm {
+            Algorithm::Ed25519 => {
+                let bytes: &[u8; 32] = point.try_into().map_err(|_| CryptoError::MalformedKey)?;
+                return Self::from_ed25519_bytes(bytes);
+            }
+            Algorithm::EcdsaP256 => &[oid::EC_PUBLIC_KEY, oid::P256],
+            Algorithm::EcdsaP384 => &[oid::EC_PUBLIC_KEY, oid::P384],
+            Algorithm::Sm2 => &[oid::EC_PUBLIC_KEY, oid::SM2_CURVE],
+            Algorithm::Rsa => return Err(CryptoError::MalformedKey),
+        };
+        let identifier: Vec<u8> = alg.iter().filter_map(|o| crate::der::oid(o)).flatten().collect();
+        Self::from_spki_der(&crate::der::spki(&identifier, point))
+    }
+
+    /// An RSA key from its modulus and public exponent (big-endian magnitudes, as PKCS#11
+    /// `CKA_MODULUS` and `CKA_PUBLIC_EXPONENT` hold them).
+    pub fn from_rsa_components(modulus: &[u8], exponent: &[u8]) -> Result<Self, CryptoError> {
+        let mut numbers = crate::der::unsigned(modulus);
+        numbers.extend(crate::der::unsigned(exponent));
+        let pkcs1 = crate::der::tlv(0x30, &numbers);
+        let mut identifier = crate::der::oid(oid::RSA_ENCRYPTION).ok_or(CryptoError::MalformedKey)?;
+        identifier.extend([0x05, 0x00]);
+        Self::from_spki_der(&crate::der::spki(&identifier, &pkcs1))
+    }
+
     /// The 32-byte encoding of an Ed25519 key; `None` for other algorithms.
     pub fn ed25519_bytes(&self) -> Option<[u8; 32]> {
         match &self.material {

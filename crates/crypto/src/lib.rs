@@ -4,7 +4,8 @@
 //! signature verification for Ed25519 (`verify_strict`), ECDSA P-256/P-384, RSA ≥ 2048 (PKCS#1
 //! v1.5 and PSS) and SM2 with SM3 ([`key`]); the [`Signer`] trait and PKCS#8 file keys
 //! ([`signer`]); compact JWS for tokens ([`jws`]); the licence cryptosuites and their multibase proof values ([`suite`]); PEM
-//! ([`pem`]); X.509 parsing and chain validation ([`x509`]); and certificate revocation lists ([`crl`]).
+//! ([`pem`]); X.509 parsing and chain validation ([`x509`]); certificate revocation lists ([`crl`]);
+//! and PKCS#10 certification requests for new keys ([`csr`]).
 //!
 //! What it is not: it knows nothing of licences beyond the bytes it is asked to sign or verify,
 //! and does no I/O except reading a key file the operator names. ring verifies and signs ECDSA and
@@ -12,6 +13,8 @@
 
 pub mod batch;
 pub mod crl;
+pub mod csr;
+mod der;
 mod error;
 pub mod hash;
 pub mod jws;

@@ -1,8 +1,9 @@
 //! Signing: the [`Signer`] trait and file-based private keys.
 //!
-//! The engine signs only through [`Signer`], so a hardware security module can take the place of
-//! [`FileKey`] later. Private keys are read from PKCS#8 PEM files the operator controls; the PEM
-//! text and the decoded DER are zeroized after parsing, and no key type prints its secret.
+//! The engine signs only through [`Signer`], so a key in a hardware security module (the
+//! `zhengyin-keys` crate) takes the place of a [`FileKey`] without the engine knowing. Private
+//! keys are read from PKCS#8 PEM files the operator controls; the PEM text and the decoded DER
+//! are zeroized after parsing, and no key type prints its secret.
 
 use ring::rand::SystemRandom;
 use ring::signature::{self as rs, KeyPair as _};
@@ -119,6 +120,49 @@ impl FileKey {
     }
 }
 
+impl FileKey {
+    /// A new random key and its PKCS#8 PEM (for `zhengyin keys generate` and the demo). RSA keys
+    /// are made in a device or by OpenSSL: ring cannot generate them.
+    pub fn generate(algorithm: Algorithm) -> Result<(Self, Zeroizing<String>), CryptoError> {
+        let rng = SystemRandom::new();
+        let der: Zeroizing<Vec<u8>> = match algorithm {
+            Algorithm::Ed25519 => Zeroizing::new(
+                rs::Ed25519KeyPair::generate_pkcs8(&rng)
+                    .map_err(|_| CryptoError::SigningFailed)?
+                    .as_ref()
+                    .to_vec(),
+            ),
+            Algorithm::EcdsaP256 => Zeroizing::new(
+                rs::EcdsaKeyPair::generate_pkcs8(&rs::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .map_err(|_| CryptoError::SigningFailed)?
+                    .as_ref()
+                    .to_vec(),
+            ),
+            Algorithm::Sm2 => {
+                use ring::rand::SecureRandom as _;
+                use sm2::pkcs8::EncodePrivateKey as _;
+                // A scalar from the OS generator; out-of-range draws (≈2⁻³²) are drawn again.
+                let secret = loop {
+                    let mut bytes = Zeroizing::new([0u8; 32]);
+                    rng.fill(bytes.as_mut()).map_err(|_| CryptoError::SigningFailed)?;
+                    if let Ok(secret) = sm2::SecretKey::from_slice(bytes.as_ref()) {
+                        break secret;
+                    }
+                };
+                let document = secret.to_pkcs8_der().map_err(|_| CryptoError::MalformedKey)?;
+                Zeroizing::new(document.as_bytes().to_vec())
+            }
+            Algorithm::Rsa | Algorithm::EcdsaP384 => {
+                return Err(CryptoError::UnsupportedAlgorithm(format!(
+                    "{algorithm:?} file keys are not generated here (make RSA keys in the device or with OpenSSL)"
+                )))
+            }
+        };
+        let key = Self::from_pkcs8_der(&der)?;
+        Ok((key, Zeroizing::new(pem::encode("PRIVATE KEY", &der))))
+    }
+}
+
 impl Signer for FileKey {
     fn algorithm(&self) -> Algorithm {
         self.public.algorithm()
@@ -175,26 +219,6 @@ pub(crate) fn sm2_spki_der(sec1: &[u8]) -> Vec<u8> {
     spki_der(&SM2_ALG, sec1)
 }
 
-/// DER SubjectPublicKeyInfo from AlgorithmIdentifier contents and the key bits.
 fn spki_der(alg: &[u8], key: &[u8]) -> Vec<u8> {
-    let mut bits = vec![0u8];
-    bits.extend_from_slice(key);
-    let mut content = der_tlv(0x30, alg);
-    content.extend(der_tlv(0x03, &bits));
-    der_tlv(0x30, &content)
-}
-
-fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
-    }
-    out.extend_from_slice(content);
-    out
+    crate::der::spki(alg, key)
 }

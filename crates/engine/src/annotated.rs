@@ -103,7 +103,7 @@ impl Engine {
         });
         let config = proof_config(suite, &token_key_method(key.public_key()), now);
         let hash_data = suite.hash_data(&canonical_bytes(&config)?, &canonical_bytes(&document)?);
-        let signature = key.sign(&hash_data).map_err(|e| EngineError::Signing(e.to_string()))?;
+        let signature = key.sign(&hash_data).map_err(EngineError::signing)?;
         let mut proof = config;
         proof["proofValue"] = json!(encode_proof_value(&signature));
         let mut copy = document;

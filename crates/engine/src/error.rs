@@ -178,6 +178,10 @@ pub enum EngineError {
     /// Signing failed.
     #[error("signing failed: {0}")]
     Signing(String),
+    /// The device holding a signing key cannot sign now (an HSM away or its sessions lost);
+    /// nothing was signed or stored, and a retry may succeed.
+    #[error("signing key unavailable: {0}")]
+    SignerUnavailable(String),
     /// This node signs nothing: its log does not reach a checkpoint it published.
     #[error("{0}")]
     SigningHalted(String),
@@ -186,5 +190,16 @@ pub enum EngineError {
 impl EngineError {
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         Self::InvalidRequest(msg.into())
+    }
+}
+
+impl EngineError {
+    /// A signer's failure: [`EngineError::SignerUnavailable`] when its device is away,
+    /// [`EngineError::Signing`] otherwise.
+    pub(crate) fn signing(e: zhengyin_crypto::CryptoError) -> Self {
+        match e {
+            zhengyin_crypto::CryptoError::Unavailable(why) => Self::SignerUnavailable(why),
+            other => Self::Signing(other.to_string()),
+        }
     }
 }

@@ -197,8 +197,10 @@ impl Engine {
             size,
             root,
         };
-        let note = sign_checkpoint(&checkpoint, &self.log.origin, &*self.log.signer)
-            .map_err(|e| EngineError::Signing(e.to_string()))?;
+        let note = sign_checkpoint(&checkpoint, &self.log.origin, &*self.log.signer).map_err(|e| match e {
+            zhengyin_tlog::NoteError::Signing(e) => EngineError::signing(e),
+            other => EngineError::Signing(other.to_string()),
+        })?;
         self.store.put_checkpoint(size, &note)?.await?;
         self.metrics
             .checkpoint_publish_seconds

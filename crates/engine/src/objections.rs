@@ -415,7 +415,7 @@ impl Engine {
         let Some(key) = &self.token_key else {
             return Ok(None);
         };
-        let signature = key.sign(body).map_err(|e| EngineError::Signing(e.to_string()))?;
+        let signature = key.sign(body).map_err(EngineError::signing)?;
         Ok(Some((
             crate::annotated::token_key_method(key.public_key()),
             base64::engine::general_purpose::STANDARD.encode(signature),

@@ -123,7 +123,7 @@ impl Engine {
             header.to_string().as_bytes(),
             payload.to_string().as_bytes(),
         )
-        .map_err(|e| EngineError::Signing(e.to_string()))?;
+        .map_err(EngineError::signing)?;
         Ok(PresentationToken {
             token,
             id: jti,

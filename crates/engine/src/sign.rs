@@ -47,7 +47,7 @@ impl Prepared {
                     .verify(self.signer.public_key(), &hash_data, &sig)
                     .map(|()| sig)
             })
-            .map_err(|e| EngineError::Signing(e.to_string()))
+            .map_err(EngineError::signing)
     }
 
     /// The signed licence, its store commit and its log entry.
@@ -297,6 +297,7 @@ fn same_for_each(e: &EngineError) -> EngineError {
     match e {
         EngineError::SigningHalted(why) => EngineError::SigningHalted(why.clone()),
         EngineError::Store(e) => EngineError::Store(e.clone()),
+        EngineError::SignerUnavailable(why) => EngineError::SignerUnavailable(why.clone()),
         other => EngineError::Signing(other.to_string()),
     }
 }

@@ -59,6 +59,7 @@
 //! | `trust_list.not_published` | 404 | this node publishes no trust list |
 //! | `not_found` | 404 | no such route |
 //! | `method_not_allowed` | 405 | the route exists, the method does not |
+//! | `signer.unavailable` | 503 | the device holding the signing key (an HSM) cannot sign now; nothing was signed or stored (retry later) |
 //! | `unavailable` | 503 | storage cannot acknowledge writes, or be read for a verification, now (retry later) |
 //! | `internal` | 500 | a bug; the detail is in the log under the request id |
 
@@ -253,6 +254,15 @@ impl From<EngineError> for Problem {
             EngineError::TypeChanged(_) => Self::new(S::CONFLICT, "licence_type.changed", detail),
             EngineError::UnknownTypeVersion { .. } => Self::new(S::NOT_FOUND, "licence_type.version_unknown", detail),
             EngineError::SigningHalted(_) => Self::new(S::SERVICE_UNAVAILABLE, "log.behind", detail),
+            EngineError::SignerUnavailable(ref why) => {
+                // The device's own words go to the log; the caller learns only to retry.
+                tracing::error!(error = %why, "a signing key is unavailable");
+                Self::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "signer.unavailable",
+                    "the signing key's device cannot sign now; nothing was signed or stored, retry later",
+                )
+            }
             EngineError::Store(StoreError::Conflict) => Self::new(
                 S::CONFLICT,
                 "licence.status_conflict",

@@ -57,17 +57,19 @@ pub struct Config {
     pub max_connections: usize,
     /// PEM file of trust anchors (root CA certificates).
     pub trust_anchors: PathBuf,
-    /// PKCS#8 PEM private key files of the authorities this node signs for.
+    /// The keys of the authorities this node signs for: PKCS#8 PEM files, or `pkcs11:` URIs
+    /// (RFC 7512) of keys in an HSM; `{ key = "…", certificate = "…pem" }` also checks at start
+    /// that the key is the certificate's.
     #[serde(default)]
-    pub keys: Vec<PathBuf>,
+    pub keys: Vec<AuthorityKey>,
     /// API tokens.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
     /// The signature log's origin line (its name in checkpoints).
     #[serde(default = "default_log_origin")]
     pub log_origin: String,
-    /// PKCS#8 PEM Ed25519 key that signs the log's checkpoints.
-    pub log_key: PathBuf,
+    /// The Ed25519 key that signs the log's checkpoints: a PKCS#8 PEM file or a `pkcs11:` URI.
+    pub log_key: String,
     /// The working-day calendar objection deadlines count in: `holidays` and make-up
     /// `workdays`, as `YYYY-MM-DD` lists.
     #[serde(default)]
@@ -75,10 +77,11 @@ pub struct Config {
     /// The seal maker (制章者), if this node makes e-seals.
     #[serde(default)]
     pub seal_maker: Option<SealMakerConfig>,
-    /// PKCS#8 PEM key (Ed25519 recommended) that signs presentation tokens (亮证); holders cannot
-    /// present licences when absent.
+    /// The key (Ed25519 recommended; a PEM file or a `pkcs11:` URI) that signs presentation
+    /// tokens (亮证), annotated copies and webhook bodies; holders cannot present licences when
+    /// absent.
     #[serde(default)]
-    pub token_key: Option<PathBuf>,
+    pub token_key: Option<String>,
     /// Largest evidence file an objector may upload, bytes (default 2 MiB; the request carries
     /// it base64-encoded, within `batch_body_limit`).
     #[serde(default = "default_evidence_limit")]
@@ -346,10 +349,43 @@ impl IdentityConfig {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SealMakerConfig {
-    /// PKCS#8 PEM SM2 key.
-    pub key: PathBuf,
+    /// The SM2 key: a PKCS#8 PEM file (SM2 keys do not sign through PKCS#11).
+    pub key: String,
     /// PEM files of its certificate chain, leaf first.
     pub certificates: Vec<PathBuf>,
+}
+
+/// One authority key: where it is, and optionally the certificate it must match.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AuthorityKey {
+    /// A PEM file or a `pkcs11:` URI.
+    Key(String),
+    /// The same, with the PEM certificate the key must be the subject key of.
+    WithCertificate {
+        /// A PEM file or a `pkcs11:` URI.
+        key: String,
+        /// The authority's certificate (PEM).
+        certificate: PathBuf,
+    },
+}
+
+impl AuthorityKey {
+    /// Where the key is.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Key(key) | Self::WithCertificate { key, .. } => key,
+        }
+    }
+}
+
+/// A key name relative to `base` when it is a file; `pkcs11:` URIs are taken as written.
+fn rebase_key(base: &Path, key: &str) -> String {
+    if key.starts_with("pkcs11:") {
+        key.to_owned()
+    } else {
+        base.join(key).display().to_string()
+    }
 }
 
 fn default_log_origin() -> String {
@@ -437,15 +473,23 @@ impl Config {
         let mut config: Config = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.trust_anchors = base.join(&config.trust_anchors);
-        config.keys = config.keys.iter().map(|k| base.join(k)).collect();
-        config.log_key = base.join(&config.log_key);
+        for key in &mut config.keys {
+            *key = match key {
+                AuthorityKey::Key(k) => AuthorityKey::Key(rebase_key(base, k)),
+                AuthorityKey::WithCertificate { key, certificate } => AuthorityKey::WithCertificate {
+                    key: rebase_key(base, key),
+                    certificate: base.join(&*certificate),
+                },
+            };
+        }
+        config.log_key = rebase_key(base, &config.log_key);
         config.data_dir = base.join(&config.data_dir);
         config.checkpoint_mark = config.checkpoint_mark.map(|m| base.join(m));
         if let Some(maker) = &mut config.seal_maker {
-            maker.key = base.join(&maker.key);
+            maker.key = rebase_key(base, &maker.key);
             maker.certificates = maker.certificates.iter().map(|c| base.join(c)).collect();
         }
-        config.token_key = config.token_key.map(|k| base.join(k));
+        config.token_key = config.token_key.map(|k| rebase_key(base, &k));
         if let Some(identity) = &mut config.identity {
             for issuer in &mut identity.issuers {
                 issuer.keys = issuer.keys.iter().map(|k| base.join(k)).collect();
@@ -505,18 +549,19 @@ impl Config {
             // (key rotation; see keys-example/README.md).
             keys: crate::demo::ALGORITHMS
                 .iter()
-                .map(|(alg, _)| keys_dir.join(format!("authority-{alg}.key")))
-                .chain([keys_dir.join("authority-ed25519-next.key")])
+                .map(|(alg, _)| format!("authority-{alg}.key"))
+                .chain(["authority-ed25519-next.key".to_owned()])
+                .map(|file| AuthorityKey::Key(rebase_key(keys_dir, &file)))
                 .collect(),
             tokens: crate::demo::tokens(),
             log_origin: "zhengyin.example/demo".to_owned(),
-            log_key: keys_dir.join("log-ed25519.key"),
+            log_key: rebase_key(keys_dir, "log-ed25519.key"),
             calendar: zhengyin_model::Calendar::default(),
             seal_maker: Some(SealMakerConfig {
-                key: keys_dir.join("seal-maker.key"),
+                key: rebase_key(keys_dir, "seal-maker.key"),
                 certificates: vec![keys_dir.join("seal-maker.pem"), keys_dir.join("issuing-ca.pem")],
             }),
-            token_key: Some(keys_dir.join("token-ed25519.key")),
+            token_key: Some(rebase_key(keys_dir, "token-ed25519.key")),
             webhooks: Vec::new(),
             evidence_limit: default_evidence_limit(),
             identity: Some(IdentityConfig {

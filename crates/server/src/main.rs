@@ -33,6 +33,7 @@ mod data;
 mod demo;
 mod exit;
 mod import;
+mod keys;
 mod logging;
 mod mark;
 mod notify;
@@ -169,6 +170,11 @@ enum Command {
     Log {
         #[command(subcommand)]
         command: LogCommand,
+    },
+    /// Make keys (in an HSM or a file) and certificate requests: `zhengyin keys generate`.
+    Keys {
+        #[command(subcommand)]
+        command: keys::Command,
     },
     /// Sign or check a trust list (互通互认): `zhengyin trust-list sign|verify`.
     TrustList {
@@ -342,6 +348,7 @@ fn main() -> ExitCode {
         } => serve::serve(config, demo, &keys_dir, *overrides, &log).map_err(exit::as_input),
         Command::Migrate { database } => migrate(&database),
         Command::TrustList { command } => trust_list::run(command),
+        Command::Keys { command } => keys::run(command),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut with_exit_statuses(Cli::command()), "zhengyin", &mut out);

@@ -287,6 +287,40 @@ pub(crate) fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Opens a private key named in the configuration (a PEM file or a `pkcs11:` URI): an error
+/// names `what` it is for and which part failed (module, PIN, token, key).
+fn open_key(what: &str, name: &str) -> anyhow::Result<Arc<dyn zhengyin_crypto::Signer>> {
+    zhengyin_keys::KeyLocator::parse(name)
+        .and_then(|locator| locator.open())
+        .with_context(|| format!("loading {what}"))
+}
+
+/// Refuses to start when an authority key is not the subject key of the certificate it is
+/// configured with (a wrong object in the HSM, or a key of another algorithm).
+fn check_certificate(key: &dyn zhengyin_crypto::Signer, name: &str, certificate: &Path) -> anyhow::Result<()> {
+    let pem = std::fs::read_to_string(certificate).with_context(|| format!("reading {}", certificate.display()))?;
+    let certificate_key = zhengyin_crypto::Certificate::all_from_pem(&pem)
+        .ok()
+        .and_then(|certs| certs.into_iter().next())
+        .with_context(|| format!("{}: no certificate", certificate.display()))?
+        .public_key()
+        .cloned()
+        .with_context(|| format!("{}: its public key", certificate.display()))?;
+    let key_algorithm = key.algorithm();
+    anyhow::ensure!(
+        certificate_key.algorithm() == key_algorithm,
+        "key {name} is {key_algorithm:?} but certificate {} is for a {:?} key",
+        certificate.display(),
+        certificate_key.algorithm()
+    );
+    anyhow::ensure!(
+        certificate_key.id() == key.public_key().id(),
+        "key {name} does not match certificate {} (another key of the same algorithm)",
+        certificate.display()
+    );
+    Ok(())
+}
+
 /// A source to follow: its configuration, the node token, its anchors (PEM).
 type Source = (config::SourceConfig, String, String);
 
@@ -312,16 +346,18 @@ async fn run(
     }
     let anchors = TrustAnchors::from_pem(&anchors_pem).context("parsing trust anchors")?;
     let mut keyring = Keyring::default();
-    for path in &config.keys {
-        let key = FileKey::from_pem_file(path).with_context(|| format!("loading key {}", path.display()))?;
-        keyring.add(Arc::new(key));
+    for entry in &config.keys {
+        let key = open_key("an authority key", entry.key())?;
+        if let config::AuthorityKey::WithCertificate { certificate, .. } = entry {
+            check_certificate(&*key, entry.key(), certificate)?;
+        }
+        keyring.add(key);
     }
-    let log_key = FileKey::from_pem_file(&config.log_key)
-        .with_context(|| format!("loading the log key {}", config.log_key.display()))?;
+    let log_key = open_key("the log key", &config.log_key)?;
     let mut mark = mark::CheckpointMark::open(&config.checkpoint_mark())?;
     let log = LogConfig {
         origin: config.log_origin.clone(),
-        signer: Arc::new(log_key),
+        signer: log_key,
         published: mark.note().map(str::to_owned),
     };
     let (store, backups) = open_store(&config)?;
@@ -339,19 +375,17 @@ async fn run(
     .with_calendar(config.calendar.clone())
     .context("the working-day calendar")?;
     if let Some(maker) = &config.seal_maker {
-        let key = FileKey::from_pem_file(&maker.key)
-            .with_context(|| format!("loading the seal-maker key {}", maker.key.display()))?;
+        let key = open_key("the seal-maker key", &maker.key)?;
         let mut chain = String::new();
         for path in &maker.certificates {
             chain += &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         }
-        let maker = SealMaker::new(&chain, Arc::new(key), engine.anchors(), time::OffsetDateTime::now_utc())
-            .context("the seal maker")?;
+        let maker =
+            SealMaker::new(&chain, key, engine.anchors(), time::OffsetDateTime::now_utc()).context("the seal maker")?;
         engine = engine.with_seal_maker(maker);
     }
-    if let Some(path) = &config.token_key {
-        let key = FileKey::from_pem_file(path).with_context(|| format!("loading the token key {}", path.display()))?;
-        engine = engine.with_token_key(Arc::new(key));
+    if let Some(key) = &config.token_key {
+        engine = engine.with_token_key(open_key("the token key", key)?);
     }
     let mut webhooks = std::collections::HashMap::new();
     for hook in &config.webhooks {

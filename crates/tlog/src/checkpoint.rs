@@ -44,6 +44,9 @@ pub enum NoteError {
     /// The signer cannot sign notes (notes are Ed25519).
     #[error("note signing needs an Ed25519 key")]
     WrongKeyType,
+    /// The key did not sign (its device may be away).
+    #[error("signing the note: {0}")]
+    Signing(zhengyin_crypto::CryptoError),
 }
 
 /// A checkpoint: a log's signed statement of its size and root.
@@ -193,7 +196,7 @@ pub fn sign_note(body: &str, name: &str, signer: &dyn Signer) -> Result<String, 
         return Err(NoteError::WrongKeyType);
     }
     let key = signer.public_key().ed25519_bytes().ok_or(NoteError::WrongKeyType)?;
-    let signature = signer.sign(body.as_bytes()).map_err(|_| NoteError::WrongKeyType)?;
+    let signature = signer.sign(body.as_bytes()).map_err(NoteError::Signing)?;
     let mut blob = key_hash(name, &key).to_vec();
     blob.extend_from_slice(&signature);
     Ok(format!("{body}\n\u{2014} {name} {}\n", B64.encode(blob)))

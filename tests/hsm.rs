@@ -1,0 +1,460 @@
+//! Keys in a hardware security module (SoftHSM2), as an operator would set one up: keys made in
+//! the token with `zhengyin keys generate`, their certificate requests checked by OpenSSL and
+//! certified by the example issuing CA, a node whose authority keys and log key are all in the
+//! token. Licences signed there (Ed25519, P-256, RSA) verify; the log passes `zhengyin audit`;
+//! a token that vanishes mid-burst gives 503 problem+json, never a licence stored unsigned or
+//! signed unstored, and signing comes back without a restart; a wrong PIN or a key that is not
+//! its certificate's stops the node at start with the reason.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{get, root, send, Server, TempDir, PURPOSE};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+const PIN: &str = "56781234";
+const TYPE: &str = "11100000000013338W032";
+/// The business licence's issuers, each given one algorithm's key in the token.
+const AUTHORITIES: [(&str, &str); 3] = [
+    ("ed25519", "11220000013544541J"),
+    ("p256", "12100000400010398P"),
+    ("rsa", "91350100M000100Y43"),
+];
+
+struct Hsm {
+    dir: PathBuf,
+    conf: PathBuf,
+    module: PathBuf,
+}
+
+impl Hsm {
+    fn new(dir: &Path) -> Self {
+        let module = [
+            "/usr/lib/softhsm/libsofthsm2.so",
+            "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+        ]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("SoftHSM2 (scripts/test-deps.sh installs it)");
+        std::fs::create_dir_all(dir.join("tokens")).unwrap();
+        let conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.join("tokens").display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("pin"), format!("{PIN}\n")).unwrap();
+        std::fs::write(dir.join("wrong-pin"), "11112222\n").unwrap();
+        let hsm = Self {
+            dir: dir.to_owned(),
+            conf,
+            module,
+        };
+        for label in ["authorities", "log"] {
+            let out = Command::new("softhsm2-util")
+                .env("SOFTHSM2_CONF", &hsm.conf)
+                .args([
+                    "--init-token",
+                    "--free",
+                    "--label",
+                    label,
+                    "--so-pin",
+                    "10203040",
+                    "--pin",
+                    PIN,
+                ])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        hsm
+    }
+
+    fn uri(&self, token: &str, object: &str, pin: &str) -> String {
+        format!(
+            "pkcs11:token={token};object={object}?module-path={}&pin-source=file:{}",
+            self.module.display(),
+            self.dir.join(pin).display()
+        )
+    }
+
+    fn zhengyin(&self, args: &[&str]) -> std::process::Output {
+        Command::new(common::binary())
+            .args(args)
+            .env("SOFTHSM2_CONF", &self.conf)
+            .output()
+            .unwrap()
+    }
+
+    /// The token's folder (SoftHSM2 keeps one per token, named by a UUID).
+    fn token_dir(&self, label: &str) -> PathBuf {
+        std::fs::read_dir(self.dir.join("tokens"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                let object = std::fs::read(p.join("token.object")).unwrap_or_default();
+                object.windows(label.len()).any(|w| w == label.as_bytes())
+            })
+            .unwrap()
+    }
+}
+
+/// Makes the key in the token and its CSR; OpenSSL checks the CSR and the example issuing CA
+/// certifies it. Returns the certificate chain (PEM, leaf then issuing CA).
+fn make_authority_key(hsm: &Hsm, alg: &str, uscc: &str) -> String {
+    let csr = hsm.dir.join(format!("{alg}.csr"));
+    let subject = format!("/C=CN/O=HSM 发证机构 {alg}/serialNumber={uscc}/CN=HSM Authority ({alg}, TEST ONLY)");
+    let out = hsm.zhengyin(&[
+        "keys",
+        "generate",
+        "--key",
+        &hsm.uri("authorities", &format!("sign-{alg}"), "pin"),
+        "--algorithm",
+        alg,
+        "--subject",
+        &subject,
+        "--csr",
+        csr.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let verified = Command::new("openssl")
+        .args(["req", "-verify", "-noout", "-in"])
+        .arg(&csr)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "openssl req -verify: {}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+
+    let keys = root().join("keys-example");
+    let ext = hsm.dir.join("authority.ext");
+    std::fs::write(
+        &ext,
+        "basicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature, nonRepudiation\n\
+         subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
+    )
+    .unwrap();
+    let certificate = hsm.dir.join(format!("{alg}.pem"));
+    let signed = Command::new("openssl")
+        .args([
+            "x509",
+            "-req",
+            "-days",
+            "365",
+            "-sm3",
+            "-sigopt",
+            "distid:1234567812345678",
+            "-in",
+        ])
+        .arg(&csr)
+        .arg("-CA")
+        .arg(keys.join("issuing-ca.pem"))
+        .arg("-CAkey")
+        .arg(keys.join("issuing-ca.key"))
+        .arg("-CAcreateserial")
+        .arg("-CAserial")
+        .arg(hsm.dir.join("issuing-ca.srl"))
+        .arg("-extfile")
+        .arg(&ext)
+        .arg("-out")
+        .arg(&certificate)
+        .output()
+        .unwrap();
+    assert!(
+        signed.status.success(),
+        "openssl x509 -req: {}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    std::fs::read_to_string(&certificate).unwrap() + &std::fs::read_to_string(keys.join("issuing-ca.pem")).unwrap()
+}
+
+/// A configuration whose authority keys and log key are in the token.
+fn config(hsm: &Hsm, data: &Path, authority_keys: &str, log_pin: &str) -> PathBuf {
+    let keys = root().join("keys-example");
+    let mut tokens = String::new();
+    let mut roles = vec![
+        ("demo-operator".to_owned(), "role = \"operator\"".to_owned()),
+        (
+            "demo-verifier".to_owned(),
+            "role = \"verifier\"\ndepartment = \"示例审批系统\"".to_owned(),
+        ),
+        ("demo-auditor".to_owned(), "role = \"auditor\"".to_owned()),
+    ];
+    for (alg, uscc) in AUTHORITIES {
+        roles.push((
+            format!("authority-{alg}"),
+            format!("role = \"authority\"\nuscc = \"{uscc}\""),
+        ));
+    }
+    for (token, role) in roles {
+        let hash = zhengyin_crypto::hash::sha256_hex(token.as_bytes());
+        tokens += &format!("\n[[tokens]]\nname = \"{token}\"\nsha256 = \"{hash}\"\n{role}\n");
+    }
+    let path = data.with_extension("toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = \"{}\"\ntrust_anchors = \"{}\"\nlog_origin = \"zhengyin.example/hsm\"\nlog_key = \"{}\"\nkeys = [{authority_keys}]\n{tokens}",
+            data.display(),
+            keys.join("root-ca.pem").display(),
+            hsm.uri("log", "checkpoints", log_pin),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn start(hsm: &Hsm, config: &Path) -> Server {
+    let conf = hsm.conf.clone();
+    Server::spawn(
+        &["serve", "--config", config.to_str().unwrap()],
+        "127.0.0.1:0",
+        move |c| {
+            c.env("SOFTHSM2_CONF", conf).env("RUST_LOG", "warn");
+        },
+    )
+}
+
+/// The demo's business licence type and service items, registered on `server` by its operator.
+async fn copy_catalogue(http: &Client, from: &Server, to: &Server) {
+    let (_, licence_type) = get(http, from, &format!("/v1/licence-types/{TYPE}"), "demo-verifier").await;
+    let (status, body) = send(http, to, "/v1/licence-types", "demo-operator", &licence_type).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, items) = get(http, from, "/v1/service-items", "demo-verifier").await;
+    for item in items["service_items"].as_array().unwrap() {
+        let (status, body) = send(http, to, "/v1/service-items", "demo-operator", item).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+}
+
+fn licence(number: &str) -> Value {
+    common::business_licence(number)
+}
+
+async fn issue(http: &Client, server: &Server, alg: &str, number: &str) -> (StatusCode, Value) {
+    send(
+        http,
+        server,
+        "/v1/licences",
+        &format!("authority-{alg}"),
+        &licence(number),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_signs_with_keys_in_an_hsm() {
+    let dir = TempDir::new("hsm");
+    let hsm = Hsm::new(&dir.0.join("hsm"));
+    let chains: Vec<(&str, &str, String)> = AUTHORITIES
+        .iter()
+        .map(|&(alg, uscc)| (alg, uscc, make_authority_key(&hsm, alg, uscc)))
+        .collect();
+    let out = hsm.zhengyin(&[
+        "keys",
+        "generate",
+        "--key",
+        &hsm.uri("log", "checkpoints", "pin"),
+        "--algorithm",
+        "ed25519",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Start-up refusals first: nothing runs, the reason is said.
+    let ed = hsm.uri("authorities", "sign-ed25519", "pin");
+    let mismatched = format!(
+        "{{ key = \"{ed}\", certificate = \"{}\" }}",
+        hsm.dir.join("p256.pem").display()
+    );
+    for (keys, log_pin, expected) in [
+        (format!("\"{ed}\""), "wrong-pin", "PIN: C_Login: PinIncorrect"),
+        (mismatched, "pin", "is Ed25519 but certificate"),
+        (
+            format!("\"{}\"", hsm.uri("authorities", "sign-missing", "pin")),
+            "pin",
+            "no private key matches",
+        ),
+    ] {
+        let path = config(&hsm, &dir.0.join("refused"), &keys, log_pin);
+        let out = Command::new(common::binary())
+            .args(["serve", "--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .env("SOFTHSM2_CONF", &hsm.conf)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(expected),
+            "{expected}: {stderr}"
+        );
+        assert!(!stderr.contains(PIN), "the PIN leaked: {stderr}");
+    }
+
+    let keys = chains
+        .iter()
+        .map(|(alg, _, _)| {
+            format!(
+                "{{ key = \"{}\", certificate = \"{}\" }}",
+                hsm.uri("authorities", &format!("sign-{alg}"), "pin"),
+                hsm.dir.join(format!("{alg}.pem")).display()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let path = config(&hsm, &dir.0.join("node"), &keys, "pin");
+    let server = start(&hsm, &path);
+    let demo = Server::start(&dir.0.join("demo"));
+    let http = Client::new();
+    copy_catalogue(&http, &demo, &server).await;
+    drop(demo);
+    for (alg, uscc, chain) in &chains {
+        let (status, body) = send(
+            &http,
+            &server,
+            "/v1/authorities",
+            "demo-operator",
+            &json!({"uscc": uscc, "name": format!("HSM 发证机构 {alg}"), "level": "city", "region_code": "220100", "certificates": [chain]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    // A licence from each key in the token verifies, with the suite of its algorithm.
+    for (alg, _, _) in &chains {
+        let (status, issued) = issue(&http, &server, alg, &format!("HSM-{alg}-1")).await;
+        assert_eq!(status, StatusCode::CREATED, "{alg}: {issued}");
+        let id = issued["id"].as_str().unwrap();
+        let bytes = common::licence_bytes(&http, &server, id, &format!("authority-{alg}")).await;
+        let report = common::verify_at(
+            &http,
+            &server,
+            &format!("/v1/verify?{PURPOSE}"),
+            "demo-verifier",
+            &bytes,
+        )
+        .await;
+        assert_eq!(report["verdict"], "VALID", "{alg}: {report}");
+        let mut tampered = bytes.clone();
+        let at = tampered.windows(4).position(|w| w == b"HSM-").unwrap();
+        tampered[at] = b'X';
+        let report = common::verify_at(
+            &http,
+            &server,
+            &format!("/v1/verify?{PURPOSE}"),
+            "demo-verifier",
+            &tampered,
+        )
+        .await;
+        assert_eq!(report["verdict"], "INVALID", "{alg} tampered: {report}");
+    }
+
+    // The token goes away mid-burst, and comes back.
+    let token = hsm.token_dir("authorities");
+    let away = hsm.dir.join("away");
+    let burst: Vec<_> = (0..40)
+        .map(|i| {
+            let http = http.clone();
+            let url = server.at("/v1/licences");
+            tokio::spawn(async move {
+                let r = http
+                    .post(url)
+                    .bearer_auth("authority-ed25519")
+                    .json(&licence(&format!("HSM-BURST-{i}")))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let content_type = r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+                (status, content_type, r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    std::fs::rename(&token, &away).unwrap();
+    let mut acknowledged = Vec::new();
+    let mut unavailable = 0;
+    for task in burst {
+        let (status, content_type, body) = task.await.unwrap();
+        match status {
+            StatusCode::CREATED => acknowledged.push(body["id"].as_str().unwrap().to_owned()),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+                assert_eq!(body["code"], "signer.unavailable", "{body}");
+                unavailable += 1;
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    // While it is away, issuing is refused as unavailable.
+    let (status, body) = issue(&http, &server, "ed25519", "HSM-AWAY").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("signer.unavailable")),
+        "{body}"
+    );
+    std::fs::rename(&away, &token).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let back = loop {
+        let (status, body) = issue(&http, &server, "ed25519", "HSM-BACK").await;
+        if status == StatusCode::CREATED {
+            break body;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(Instant::now() < deadline, "signing did not come back: {body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    acknowledged.push(back["id"].as_str().unwrap().to_owned());
+    assert!(
+        unavailable > 0 || acknowledged.len() == 41,
+        "the burst saw the token go"
+    );
+    // Every acknowledged licence is stored and VALID; the refused ones are nowhere.
+    for id in &acknowledged {
+        let bytes = common::licence_bytes(&http, &server, id, "authority-ed25519").await;
+        let report = common::verify_at(
+            &http,
+            &server,
+            &format!("/v1/verify?{PURPOSE}"),
+            "demo-verifier",
+            &bytes,
+        )
+        .await;
+        assert_eq!(report["verdict"], "VALID", "{report}");
+    }
+    // One log entry per stored licence: the three first ones and those acknowledged.
+    let issued = common::log_entries(&http, &server)
+        .await
+        .iter()
+        .filter(|e| e["event"] == "licence.issued")
+        .count();
+    assert_eq!(
+        issued,
+        3 + acknowledged.len(),
+        "log entries for licences not acknowledged"
+    );
+    let metrics = reqwest::get(server.at("/metrics")).await.unwrap().text().await.unwrap();
+    let crashes: Vec<&str> = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("zhengyin_http_requests_total") && l.contains("status=\"5") && !l.contains("status=\"503\"")
+        })
+        .collect();
+    assert!(crashes.is_empty(), "server errors other than 503: {crashes:?}");
+
+    // The checkpoints, signed in the token, pass the auditor.
+    let key = common::log_verifier_key(&http, &server).await;
+    common::wait_for_checkpoint(&http, &server, common::log_size(&http, &server).await).await;
+    let (code, text) = common::audit(&server, &key, &dir.0.join("audit.state"));
+    assert_eq!(code, 0, "{text}");
+}
