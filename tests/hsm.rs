@@ -239,6 +239,11 @@ async fn copy_catalogue(http: &Client, from: &Server, to: &Server) {
     }
 }
 
+/// The verifier's report on a licence's bytes.
+async fn verdict(http: &Client, server: &Server, licence: &[u8]) -> Value {
+    common::verify_at(http, server, &format!("/v1/verify?{PURPOSE}"), "demo-verifier", licence).await
+}
+
 fn licence(number: &str) -> Value {
     common::business_licence(number)
 }
@@ -336,26 +341,12 @@ async fn a_node_signs_with_keys_in_an_hsm() {
         assert_eq!(status, StatusCode::CREATED, "{alg}: {issued}");
         let id = issued["id"].as_str().unwrap();
         let bytes = common::licence_bytes(&http, &server, id, &format!("authority-{alg}")).await;
-        let report = common::verify_at(
-            &http,
-            &server,
-            &format!("/v1/verify?{PURPOSE}"),
-            "demo-verifier",
-            &bytes,
-        )
-        .await;
+        let report = verdict(&http, &server, &bytes).await;
         assert_eq!(report["verdict"], "VALID", "{alg}: {report}");
         let mut tampered = bytes.clone();
         let at = tampered.windows(4).position(|w| w == b"HSM-").unwrap();
         tampered[at] = b'X';
-        let report = common::verify_at(
-            &http,
-            &server,
-            &format!("/v1/verify?{PURPOSE}"),
-            "demo-verifier",
-            &tampered,
-        )
-        .await;
+        let report = verdict(&http, &server, &tampered).await;
         assert_eq!(report["verdict"], "INVALID", "{alg} tampered: {report}");
     }
 
@@ -422,14 +413,7 @@ async fn a_node_signs_with_keys_in_an_hsm() {
     // Every acknowledged licence is stored and VALID; the refused ones are nowhere.
     for id in &acknowledged {
         let bytes = common::licence_bytes(&http, &server, id, "authority-ed25519").await;
-        let report = common::verify_at(
-            &http,
-            &server,
-            &format!("/v1/verify?{PURPOSE}"),
-            "demo-verifier",
-            &bytes,
-        )
-        .await;
+        let report = verdict(&http, &server, &bytes).await;
         assert_eq!(report["verdict"], "VALID", "{report}");
     }
     // One log entry per stored licence: the three first ones and those acknowledged.
