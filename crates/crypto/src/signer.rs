@@ -87,24 +87,24 @@ impl FileKey {
             (oid::ED25519, _) => {
                 use ed25519_dalek::pkcs8::DecodePrivateKey as _;
                 let key = ed25519_dalek::SigningKey::from_pkcs8_der(der).map_err(|_| CryptoError::MalformedKey)?;
-                let spki = spki_der(&ED25519_ALG, key.verifying_key().as_bytes());
+                let spki = crate::der::spki(&ED25519_ALG, key.verifying_key().as_bytes());
                 (Secret::Ed25519(key), spki)
             }
             (oid::EC_PUBLIC_KEY, Some(oid::P256)) => {
                 let key = rs::EcdsaKeyPair::from_pkcs8(&rs::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
                     .map_err(|_| CryptoError::MalformedKey)?;
-                let spki = spki_der(&P256_ALG, key.public_key().as_ref());
+                let spki = crate::der::spki(&P256_ALG, key.public_key().as_ref());
                 (Secret::P256(key, rng), spki)
             }
             (oid::EC_PUBLIC_KEY, Some(oid::SM2_CURVE)) => {
                 let secret = sm2::SecretKey::try_from(info).map_err(|_| CryptoError::MalformedKey)?;
                 let key = sm2::dsa::SigningKey::new(SM2_DISTID, &secret).map_err(|_| CryptoError::MalformedKey)?;
-                let spki = spki_der(&SM2_ALG, &crate::key::sm2_sec1(key.verifying_key()));
+                let spki = crate::der::spki(&SM2_ALG, &crate::key::sm2_sec1(key.verifying_key()));
                 (Secret::Sm2(Box::new(key)), spki)
             }
             (oid::RSA_ENCRYPTION, _) => {
                 let key = rs::RsaKeyPair::from_pkcs8(der).map_err(|_| CryptoError::MalformedKey)?;
-                let spki = spki_der(&RSA_ALG, key.public_key().as_ref());
+                let spki = crate::der::spki(&RSA_ALG, key.public_key().as_ref());
                 (Secret::Rsa(key, rng), spki)
             }
             _ => {
@@ -211,14 +211,10 @@ const RSA_ALG: [u8; 13] = [
 
 /// DER SubjectPublicKeyInfo of a 32-byte Ed25519 key.
 pub(crate) fn ed25519_spki_der(key: &[u8; 32]) -> Vec<u8> {
-    spki_der(&ED25519_ALG, key)
+    crate::der::spki(&ED25519_ALG, key)
 }
 
 /// DER SubjectPublicKeyInfo of an SM2 SEC1 point.
 pub(crate) fn sm2_spki_der(sec1: &[u8]) -> Vec<u8> {
-    spki_der(&SM2_ALG, sec1)
-}
-
-fn spki_der(alg: &[u8], key: &[u8]) -> Vec<u8> {
-    crate::der::spki(alg, key)
+    crate::der::spki(&SM2_ALG, sec1)
 }

@@ -225,14 +225,19 @@ impl Signer for Pkcs11Key {
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        // CKM_ECDSA signs a digest; the other mechanisms hash (or not) themselves.
+        let digest;
         let data = match self.public.algorithm() {
-            Algorithm::EcdsaP256 => zhengyin_crypto::hash::sha256(message).to_vec(),
-            _ => message.to_vec(),
+            Algorithm::EcdsaP256 => {
+                digest = zhengyin_crypto::hash::sha256(message);
+                &digest[..]
+            }
+            _ => message,
         };
         for attempt in 0..2 {
             let state = self.module.read();
             let generation = state.generation;
-            let outcome = self.sign_once(generation, &data);
+            let outcome = self.sign_once(generation, data);
             drop(state);
             match outcome {
                 Ok(signature) => {
@@ -544,19 +549,12 @@ fn public_key(session: &Session, private: ObjectHandle) -> Result<PublicKey, Str
     }
     match key_type {
         Some(KeyType::RSA) => {
-            let values = session
-                .get_attributes(private, &[AttributeType::Modulus, AttributeType::PublicExponent])
-                .map_err(describe_attr)?;
-            let (mut modulus, mut exponent) = (None, None);
-            for value in values {
-                match value {
-                    Attribute::Modulus(n) => modulus = Some(n),
-                    Attribute::PublicExponent(e) => exponent = Some(e),
-                    _ => {}
-                }
-            }
-            match (modulus, exponent) {
-                (Some(n), Some(e)) => PublicKey::from_rsa_components(&n, &e).map_err(|e| e.to_string()),
+            match byte_attributes(
+                session,
+                private,
+                [AttributeType::Modulus, AttributeType::PublicExponent],
+            )? {
+                [Some(n), Some(e)] => PublicKey::from_rsa_components(&n, &e).map_err(|e| e.to_string()),
                 _ => Err("the RSA key does not show its modulus and exponent".to_owned()),
             }
         }
@@ -566,18 +564,11 @@ fn public_key(session: &Session, private: ObjectHandle) -> Result<PublicKey, Str
                 [] => return Err("no public key object beside the private key (same id or label)".to_owned()),
                 _ => return Err("several public key objects match the private key".to_owned()),
             };
-            let values = session
-                .get_attributes(public, &[AttributeType::EcParams, AttributeType::EcPoint])
-                .map_err(describe_attr)?;
-            let (mut params, mut point) = (None, None);
-            for value in values {
-                match value {
-                    Attribute::EcParams(p) => params = Some(p),
-                    Attribute::EcPoint(p) => point = Some(p),
-                    _ => {}
-                }
-            }
-            let (params, point) = params.zip(point).ok_or("the public key shows no curve or point")?;
+            let [Some(params), Some(point)] =
+                byte_attributes(session, public, [AttributeType::EcParams, AttributeType::EcPoint])?
+            else {
+                return Err("the public key shows no curve or point".to_owned());
+            };
             let algorithm = if params == P256_PARAMS {
                 Algorithm::EcdsaP256
             } else if ED25519_PARAMS.contains(&params.as_slice()) {
@@ -593,6 +584,29 @@ fn public_key(session: &Session, private: ObjectHandle) -> Result<PublicKey, Str
             "unsupported key type {other:?} (Ed25519, P-256 and RSA sign here)"
         )),
     }
+}
+
+/// Two byte-string attributes of an object, each `None` if the device does not show it.
+fn byte_attributes(
+    session: &Session,
+    object: ObjectHandle,
+    types: [AttributeType; 2],
+) -> Result<[Option<Vec<u8>>; 2], String> {
+    let mut values = [None, None];
+    for attribute in session.get_attributes(object, &types).map_err(|e| describe(&e))? {
+        let kind = attribute.attribute_type();
+        let (Attribute::Modulus(bytes)
+        | Attribute::PublicExponent(bytes)
+        | Attribute::EcParams(bytes)
+        | Attribute::EcPoint(bytes)) = attribute
+        else {
+            continue;
+        };
+        if let Some(slot) = types.iter().position(|t| *t == kind) {
+            values[slot] = Some(bytes);
+        }
+    }
+    Ok(values)
 }
 
 /// `CKA_EC_POINT` is a DER OCTET STRING by the standard; some devices give the bare point.
