@@ -2,7 +2,8 @@
 //! request and then nothing are closed after the header-read timeout while an ordinary caller
 //! is served at once, a body that stops arriving is answered 408 problem+json, and a server at
 //! its connection cap serves the next caller as soon as a connection frees; an oversized request
-//! head gets problem+json (414, 431).
+//! head gets problem+json (414, 431); an oversized body is answered 413 problem+json that the
+//! client, still writing, can read.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -197,4 +198,57 @@ async fn an_oversized_request_head_is_answered_in_problem_json() {
         .await
         .unwrap();
     assert_eq!(fine.status(), 200);
+}
+
+async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("no answer within 10 s")
+            .expect("the connection was reset instead of answered");
+        answer.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&answer);
+        if n == 0 || text.contains("\r\n\r\n") && text.trim_end().ends_with('}') {
+            return text.into_owned();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_body_is_answered_413_which_the_writing_client_can_read() {
+    let dir = TempDir::new("connections-oversized");
+    let server = server(&dir, &[]);
+    // 2 MiB to a route that takes 256 KiB, written in pieces: the whole body goes through, the
+    // answer is a 413 problem that says the connection closes.
+    let body = vec![b' '; 2 * 1024 * 1024];
+    let mut s = TcpStream::connect(address(&server)).await.unwrap();
+    let head = format!(
+        "POST /v1/verify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-verifier\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    for piece in body.chunks(64 * 1024) {
+        s.write_all(piece).await.expect("the server cut the body off");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let answer = read_answer(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains("request.too_large"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("connection: close"), "{answer}");
+
+    // A body declared far too large is refused from its head, before any of it is read.
+    let mut s = TcpStream::connect(address(&server)).await.unwrap();
+    s.write_all(
+        b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-verifier\r\n\
+          Content-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let answer = read_answer(&mut s).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("request.too_large"), "{answer}");
 }

@@ -1,8 +1,9 @@
 //! Body extractors whose rejections are problems, not axum's plain-text errors.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
+use http_body::Body as _;
 use serde::de::DeserializeOwned;
 use zhengyin_model::canonical;
 
@@ -42,35 +43,82 @@ fn check_content_type(req: &Request) -> Result<(), Problem> {
 #[derive(Debug, Clone, Copy)]
 pub struct BodyReadTimeout(pub std::time::Duration);
 
-async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Problem> {
+/// The most a route reads of a body (set by the router: one limit for all, a wider one for the
+/// batch and upload routes).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// How much of an oversized body is read and thrown away before answering 413. A client still
+/// writing when the server closes gets a reset connection instead of the answer; reading a
+/// bounded remainder lets it read the problem (larger bodies are cut off).
+const DRAIN: usize = 16 * 1024 * 1024;
+
+async fn next_frame(body: &mut Body) -> Option<Result<http_body::Frame<Bytes>, axum::Error>> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *body).poll_frame(cx)).await
+}
+
+fn too_large() -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "request.too_large",
+        "the body exceeds the size limit",
+    )
+}
+
+async fn body_bytes<S: Send + Sync>(req: Request, _state: &S) -> Result<Bytes, Problem> {
     check_content_type(&req)?;
-    let limit = req.extensions().get::<BodyReadTimeout>().map(|t| t.0);
-    let read = Bytes::from_request(req, state);
-    let read = match limit {
-        Some(limit) => tokio::time::timeout(limit, read).await.map_err(|_| {
-            Problem::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "request.timeout",
-                format!("the body did not arrive within {} s", limit.as_secs_f32()),
-            )
-        })?,
-        None => read.await,
-    };
-    read.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request.too_large",
-                "the body exceeds the size limit",
-            )
-        } else {
+    let limit = req.extensions().get::<BodyLimit>().map_or(usize::MAX, |l| l.0);
+    let timeout = req.extensions().get::<BodyReadTimeout>().map(|t| t.0);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > (limit.saturating_add(DRAIN)) as u64) {
+        return Err(too_large());
+    }
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut body = req.into_body();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    loop {
+        let frame = match deadline {
+            Some(at) => match tokio::time::timeout_at(at, next_frame(&mut body)).await {
+                Ok(frame) => frame,
+                Err(_) if seen > limit => return Err(too_large()),
+                Err(_) => {
+                    return Err(Problem::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request.timeout",
+                        format!(
+                            "the body did not arrive within {} s",
+                            timeout.unwrap_or_default().as_secs_f32()
+                        ),
+                    ))
+                }
+            },
+            None => next_frame(&mut body).await,
+        };
+        let Some(frame) = frame else { break };
+        let frame = frame.map_err(|_| {
             Problem::new(
                 StatusCode::BAD_REQUEST,
                 "request.malformed_json",
                 "the body could not be read",
             )
+        })?;
+        let Ok(data) = frame.into_data() else { continue };
+        seen = seen.saturating_add(data.len());
+        if seen > limit.saturating_add(DRAIN) {
+            return Err(too_large());
         }
-    })
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if seen > limit {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(kept))
 }
 
 impl<S: Send + Sync> FromRequest<S> for RawJson {

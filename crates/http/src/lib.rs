@@ -232,7 +232,7 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
         .route("/licences", post(handlers::issue))
         .route(
             "/licences/batch",
-            post(handlers::issue_batch).layer(DefaultBodyLimit::max(config.batch_body_limit)),
+            post(handlers::issue_batch).layer(axum::Extension(extract::BodyLimit(config.batch_body_limit))),
         )
         .route("/licences/{id}", get(handlers::get_licence))
         .route("/licences/{id}/status", get(handlers::get_status))
@@ -243,7 +243,7 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
         .route("/verify", post(handlers::verify))
         .route(
             "/verify/batch",
-            post(handlers::verify_batch).layer(DefaultBodyLimit::max(config.batch_body_limit)),
+            post(handlers::verify_batch).layer(axum::Extension(extract::BodyLimit(config.batch_body_limit))),
         )
         .route("/objections", post(objections::file).get(objections::list))
         .route("/objections/overdue", get(objections::overdue))
@@ -252,7 +252,7 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
         .route("/objections/{id}/actions", post(objections::act))
         .route(
             "/objections/{id}/evidence",
-            post(objections::add_evidence).layer(DefaultBodyLimit::max(config.batch_body_limit)),
+            post(objections::add_evidence).layer(axum::Extension(extract::BodyLimit(config.batch_body_limit))),
         )
         .route("/objections/{id}/evidence/{sha256}", get(objections::get_evidence))
         .route("/licences/{id}/objections", get(objections::of_licence))
@@ -266,7 +266,7 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
         .route("/signatures/verify", post(seals::verify_signature))
         .route(
             "/ofd/verify",
-            post(seals::verify_ofd).layer(DefaultBodyLimit::max(config.batch_body_limit)),
+            post(seals::verify_ofd).layer(axum::Extension(extract::BodyLimit(config.batch_body_limit))),
         )
         .route("/log/checkpoint", get(handlers::log_checkpoint))
         .route("/log/key", get(handlers::log_key))
@@ -295,7 +295,8 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
                 "method not allowed here",
             )
         })
-        .layer(DefaultBodyLimit::max(config.body_limit))
+        .layer(axum::Extension(extract::BodyLimit(config.body_limit)))
+        .layer(DefaultBodyLimit::disable())
         .layer(axum::Extension(extract::BodyReadTimeout(config.body_read_timeout)))
         .layer(middleware::from_fn(head::limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
