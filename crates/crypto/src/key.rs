@@ -203,6 +203,16 @@ impl PublicKey {
         Self::from_spki_der(&crate::der::spki(&identifier, &pkcs1))
     }
 
+    /// For an SM2 key, the digest `e = SM3(Z‖M)` its signature over `message` signs (with
+    /// [`SM2_DISTID`]): what a device's "sign a digest" call (GM/T 0018 `SDF_InternalSign_ECC`)
+    /// takes. `None` for other algorithms.
+    pub fn sm2_digest(&self, message: &[u8]) -> Option<[u8; 32]> {
+        match &self.material {
+            Material::Sm2(key) => Some(key.digest(message)),
+            _ => None,
+        }
+    }
+
     /// The 32-byte encoding of an Ed25519 key; `None` for other algorithms.
     pub fn ed25519_bytes(&self) -> Option<[u8; 32]> {
         match &self.material {

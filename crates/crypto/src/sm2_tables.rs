@@ -152,13 +152,17 @@ impl Sm2Key {
         &self.point
     }
 
-    /// Verifies a signature over `message` (B3: `e = SM3(Z‖M)`).
-    pub(crate) fn verify(&self, message: &[u8], signature: &sm2::dsa::Signature) -> bool {
-        let e: [u8; 32] = sm3::Sm3::new_with_prefix(self.z)
+    /// `e = SM3(Z‖M)`: what is signed of `message` (A2, B3).
+    pub(crate) fn digest(&self, message: &[u8]) -> [u8; 32] {
+        sm3::Sm3::new_with_prefix(self.z)
             .chain_update(message)
             .finalize()
-            .into();
-        self.verify_prehash(&e, signature)
+            .into()
+    }
+
+    /// Verifies a signature over `message`.
+    pub(crate) fn verify(&self, message: &[u8], signature: &sm2::dsa::Signature) -> bool {
+        self.verify_prehash(&self.digest(message), signature)
     }
 
     /// Verifies a signature over an already computed `e` (B4 onwards).

@@ -1,8 +1,9 @@
 //! Where Zhengyin's private keys live, and how a [`Signer`] is had from each.
 //!
-//! A key is named by a [`KeyLocator`]: a PKCS#8 PEM file (the demo, small deployments), or a
-//! PKCS#11 URI (RFC 7512) naming a key in a hardware security module, whose private half never
-//! leaves the device ([`pkcs11`]). The engine signs through [`Signer`] and cannot tell them
+//! A key is named by a [`KeyLocator`]: a PKCS#8 PEM file (the demo, small deployments), a
+//! PKCS#11 URI (RFC 7512) naming a key in a hardware security module ([`pkcs11`]), or an `sdf:`
+//! URI naming an SM2 key in a GM/T 0018 device (密码机, [`sdf`]); the private half of a device
+//! key never leaves the device. The engine signs through [`Signer`] and cannot tell them
 //! apart; a device that drops its sessions makes signing fail with
 //! [`zhengyin_crypto::CryptoError::Unavailable`] until it is back, and never blocks for long.
 //!
@@ -16,9 +17,12 @@ use std::sync::Arc;
 use zhengyin_crypto::{Algorithm, CryptoError, FileKey, Signer};
 
 pub mod pkcs11;
+mod pool;
+pub mod sdf;
 pub mod uri;
 
 pub use pkcs11::Pkcs11Key;
+pub use sdf::{SdfKey, SdfUri};
 pub use uri::Pkcs11Uri;
 
 /// Where one private key is.
@@ -28,13 +32,17 @@ pub enum KeyLocator {
     File(PathBuf),
     /// A key in a PKCS#11 token.
     Pkcs11(Box<Pkcs11Uri>),
+    /// An SM2 key in a GM/T 0018 device.
+    Sdf(Box<SdfUri>),
 }
 
 impl KeyLocator {
-    /// `pkcs11:…` is a PKCS#11 URI; anything else is a file path.
+    /// `pkcs11:…` is a PKCS#11 URI, `sdf:…` a GM/T 0018 key; anything else is a file path.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
         if text.starts_with("pkcs11:") {
             Pkcs11Uri::parse(text).map(|uri| Self::Pkcs11(Box::new(uri)))
+        } else if text.starts_with("sdf:") {
+            SdfUri::parse(text).map(|uri| Self::Sdf(Box::new(uri)))
         } else if text.is_empty() {
             Err(KeyError::Uri {
                 uri: String::new(),
@@ -50,6 +58,7 @@ impl KeyLocator {
         match self {
             Self::File(path) => Self::File(base.join(path)),
             Self::Pkcs11(uri) => Self::Pkcs11(Box::new(uri.rebased(base))),
+            Self::Sdf(uri) => Self::Sdf(Box::new(uri.rebased(base))),
         }
     }
 
@@ -61,6 +70,7 @@ impl KeyLocator {
                 error,
             })?),
             Self::Pkcs11(uri) => Arc::new(Pkcs11Key::open(uri)?),
+            Self::Sdf(uri) => Arc::new(SdfKey::open(uri)?),
         })
     }
 
@@ -78,6 +88,12 @@ impl KeyLocator {
                 Ok(Arc::new(key))
             }
             Self::Pkcs11(uri) => Ok(Arc::new(Pkcs11Key::generate(uri, algorithm)?)),
+            Self::Sdf(uri) => Err(KeyError::Unsupported {
+                uri: uri.to_string(),
+                why: "keys in a GM/T 0018 device are made with the device's own tools; name the key by \
+                      index= and make its certificate request with `zhengyin keys csr`"
+                    .to_owned(),
+            }),
         }
     }
 }
@@ -87,6 +103,7 @@ impl fmt::Display for KeyLocator {
         match self {
             Self::File(path) => write!(f, "{}", path.display()),
             Self::Pkcs11(uri) => write!(f, "{uri}"),
+            Self::Sdf(uri) => write!(f, "{uri}"),
         }
     }
 }
@@ -107,7 +124,7 @@ fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
-    /// A PKCS#11 URI that does not parse or says too little.
+    /// A key URI (`pkcs11:`, `sdf:`) that does not parse or says too little.
     #[error("key {uri}: {why}")]
     Uri {
         /// The URI as written.
@@ -123,7 +140,7 @@ pub enum KeyError {
         /// What went wrong.
         error: CryptoError,
     },
-    /// The PKCS#11 module does not load or initialise.
+    /// The device library (PKCS#11 module, SDF library) does not load or initialise.
     #[error("PKCS#11 module {module}: {why}")]
     Module {
         /// The module's path or name.

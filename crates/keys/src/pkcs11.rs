@@ -1,7 +1,6 @@
 //! Signing keys in a PKCS#11 device (an HSM, a smart card, SoftHSM2 in tests).
 //!
-//! Each key keeps a small pool of logged-in sessions (one per core by default): PKCS#11
-//! sessions run one operation at a time, so concurrent signings need as many. A module is loaded
+//! Each key keeps a pool of logged-in sessions, one per core ([`crate::pool`]). A module is loaded
 //! and initialised once per process and shared by all its keys. When the device drops sessions,
 //! forgets the login or goes away, a signing fails with [`CryptoError::Unavailable`] after one
 //! recovery attempt: the pools are emptied, the module finalised and initialised again, and the
@@ -14,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -28,7 +27,8 @@ use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 use zhengyin_crypto::{Algorithm, CryptoError, PublicKey, Signer};
 
-use crate::uri::{Module as ModuleSpec, PinSource, Pkcs11Uri};
+use crate::pool::Pool;
+use crate::uri::{Module as ModuleSpec, Pkcs11Uri};
 use crate::KeyError;
 
 /// The shortest time between two re-initialisations of a module.
@@ -61,19 +61,11 @@ struct ModuleState {
     pools: Vec<Weak<Sessions>>,
 }
 
-/// One key's sessions: idle ones, and how many are open in all.
+/// One key's sessions, each logged in, with the key's handle in it.
 struct Sessions {
     uri: Pkcs11Uri,
     pin: Zeroizing<String>,
-    pool: Mutex<Pool>,
-    returned: Condvar,
-    capacity: usize,
-}
-
-struct Pool {
-    generation: u64,
-    idle: Vec<(Session, ObjectHandle)>,
-    open: usize,
+    pool: Pool<(Session, ObjectHandle)>,
 }
 
 /// Why an operation failed: `Lost` is worth a re-initialisation, the others are not.
@@ -90,25 +82,18 @@ impl Pkcs11Key {
     pub fn open(uri: &Pkcs11Uri) -> Result<Self, KeyError> {
         let module = Module::load(&uri.module)?;
         let pin = read_pin(uri)?;
+        let state = module.read();
         let sessions = Arc::new(Sessions {
             uri: uri.clone(),
             pin,
-            pool: Mutex::new(Pool {
-                generation: 0,
-                idle: Vec::new(),
-                open: 0,
-            }),
-            returned: Condvar::new(),
-            capacity: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            pool: Pool::per_core(state.generation),
         });
-        let state = module.read();
-        sessions.lock().generation = state.generation;
         let (session, key) = sessions.open(&module.context).map_err(|f| sessions.start_error(f))?;
         let public = public_key(&session, key).map_err(|why| KeyError::Unsupported {
             uri: uri.to_string(),
             why,
         })?;
-        sessions.check_in(state.generation, Some((session, key)));
+        sessions.pool.adopt(state.generation, (session, key));
         drop(state);
         module.write().pools.push(Arc::downgrade(&sessions));
         Ok(Self {
@@ -193,7 +178,10 @@ impl Pkcs11Key {
     }
 
     fn sign_once(&self, generation: u64, data: &[u8]) -> Result<Vec<u8>, Failure> {
-        let (session, key) = self.sessions.check_out(&self.module.context, generation)?;
+        let (session, key) = self
+            .sessions
+            .pool
+            .check_out(generation, || self.sessions.open(&self.module.context))?;
         let mechanism = match self.public.algorithm() {
             Algorithm::Ed25519 => Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
             Algorithm::EcdsaP256 => Mechanism::Ecdsa,
@@ -201,14 +189,14 @@ impl Pkcs11Key {
         };
         match session.sign(&mechanism, key, data) {
             Ok(signature) => {
-                self.sessions.check_in(generation, Some((session, key)));
+                self.sessions.pool.check_in(generation, Some((session, key)));
                 Ok(signature)
             }
             Err(e) => {
                 let failure = classify(&e);
                 // A session that failed for the device's sake is not reused.
                 let keep = matches!(failure, Failure::Refused(_) | Failure::Login(_)).then_some((session, key));
-                self.sessions.check_in(generation, keep);
+                self.sessions.pool.check_in(generation, keep);
                 Err(failure)
             }
         }
@@ -306,10 +294,8 @@ impl Module {
             return;
         }
         state.pools.retain(|pool| pool.strong_count() > 0);
-        for pool in state.pools.iter().filter_map(Weak::upgrade) {
-            let mut pool = pool.lock();
-            pool.idle.clear();
-            pool.open = 0;
+        for sessions in state.pools.iter().filter_map(Weak::upgrade) {
+            sessions.pool.clear();
         }
         // Errors are expected here (the device is in trouble); the next signing reports them.
         let _ = self.context.clone().finalize();
@@ -320,49 +306,6 @@ impl Module {
 }
 
 impl Sessions {
-    fn lock(&self) -> MutexGuard<'_, Pool> {
-        self.pool.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// An idle session, a new one if under capacity, or the next one returned.
-    fn check_out(&self, context: &Pkcs11, generation: u64) -> Result<(Session, ObjectHandle), Failure> {
-        let mut pool = self.lock();
-        if pool.generation != generation {
-            pool.generation = generation;
-            pool.idle.clear();
-            pool.open = 0;
-        }
-        loop {
-            if let Some(pair) = pool.idle.pop() {
-                return Ok(pair);
-            }
-            if pool.open < self.capacity {
-                pool.open += 1;
-                break;
-            }
-            pool = self.returned.wait(pool).unwrap_or_else(PoisonError::into_inner);
-        }
-        drop(pool);
-        let opened = self.open(context);
-        if opened.is_err() {
-            self.check_in(generation, None);
-        }
-        opened
-    }
-
-    /// Returns a session to the pool, or gives up its place (`None`).
-    fn check_in(&self, generation: u64, pair: Option<(Session, ObjectHandle)>) {
-        let mut pool = self.lock();
-        if pool.generation == generation {
-            match pair {
-                Some(pair) => pool.idle.push(pair),
-                None => pool.open = pool.open.saturating_sub(1),
-            }
-        }
-        drop(pool);
-        self.returned.notify_one();
-    }
-
     /// A new logged-in session and the key's handle in it.
     fn open(&self, context: &Pkcs11) -> Result<(Session, ObjectHandle), Failure> {
         let slot = find_slot(context, &self.uri).map_err(Failure::Lost)?;
@@ -502,20 +445,11 @@ fn read_pin(uri: &Pkcs11Uri) -> Result<Zeroizing<String>, KeyError> {
         uri: uri.to_string(),
         why,
     };
-    let text = match &uri.pin {
-        Some(PinSource::File(path)) => Zeroizing::new(
-            std::fs::read_to_string(path).map_err(|e| failed(format!("reading {}: {e}", path.display())))?,
-        ),
-        Some(PinSource::Env(name)) => {
-            Zeroizing::new(std::env::var(name).map_err(|_| failed(format!("the environment has no {name}")))?)
-        }
-        None => return Err(failed("no pin-source (pin-source=file:PATH or env:NAME)".to_owned())),
-    };
-    let pin = Zeroizing::new(text.lines().next().unwrap_or_default().to_owned());
-    if pin.is_empty() {
-        return Err(failed("the PIN is empty".to_owned()));
-    }
-    Ok(pin)
+    uri.pin
+        .as_ref()
+        .ok_or_else(|| failed("no pin-source (pin-source=file:PATH or env:NAME)".to_owned()))?
+        .read()
+        .map_err(failed)
 }
 
 /// DER of the P-256 curve's OID, as `CKA_EC_PARAMS` holds it.

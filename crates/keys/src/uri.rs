@@ -12,6 +12,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use zeroize::Zeroizing;
+
 use crate::KeyError;
 
 /// A parsed PKCS#11 URI.
@@ -92,23 +94,9 @@ impl Pkcs11Uri {
             pin: None,
         };
         let mut module = None;
-        let mut seen = Vec::new();
-        let attributes = path
-            .split(';')
-            .map(|a| (a, false))
-            .chain(query.split('&').map(|a| (a, true)))
-            .filter(|(a, _)| !a.is_empty());
-        for (attribute, in_query) in attributes {
-            let (name, raw) = attribute
-                .split_once('=')
-                .ok_or_else(|| bad(format!("{attribute:?} is not name=value")))?;
-            if seen.contains(&name) {
-                return Err(bad(format!("{name} is given twice")));
-            }
-            seen.push(name);
-            let bytes = percent_decode(raw).ok_or_else(|| bad(format!("{name}: bad percent-encoding")))?;
-            let text_value = || String::from_utf8(bytes.clone()).map_err(|_| bad(format!("{name} is not UTF-8")));
-            match (name, in_query) {
+        for attribute in attributes(path, query).map_err(bad)? {
+            let text_value = || attribute.text().map_err(bad);
+            match (attribute.name, attribute.in_query) {
                 ("token", false) => uri.token = Some(text_value()?),
                 ("serial", false) => uri.serial = Some(text_value()?),
                 ("manufacturer", false) => uri.manufacturer = Some(text_value()?),
@@ -121,7 +109,7 @@ impl Pkcs11Uri {
                     )
                 }
                 ("object", false) => uri.object = Some(text_value()?),
-                ("id", false) => uri.id = Some(bytes),
+                ("id", false) => uri.id = Some(attribute.value),
                 ("type", false) => {
                     if text_value()? != "private" {
                         return Err(bad("type: a signing key is type=private".to_owned()));
@@ -129,23 +117,8 @@ impl Pkcs11Uri {
                 }
                 ("module-path", true) => module = Some(Module::Path(PathBuf::from(text_value()?))),
                 ("module-name", true) => module = Some(Module::Name(text_value()?)),
-                ("pin-source", true) => {
-                    let value = text_value()?;
-                    uri.pin = Some(if let Some(path) = value.strip_prefix("file:") {
-                        PinSource::File(PathBuf::from(path.strip_prefix("//").unwrap_or(path)))
-                    } else if let Some(name) = value.strip_prefix("env:") {
-                        PinSource::Env(name.to_owned())
-                    } else {
-                        return Err(bad("pin-source is file:PATH or env:NAME".to_owned()));
-                    })
-                }
-                ("pin-value", true) => {
-                    return Err(bad(
-                        "pin-value: a PIN never sits in the configuration; use pin-source=file:… or env:…".to_owned(),
-                    ))
-                }
-                (vendor, _) if vendor.starts_with("x-") => {}
-                (other, _) => return Err(bad(format!("unknown attribute {other:?}"))),
+                ("pin-source", true) => uri.pin = Some(PinSource::parse(&text_value()?).map_err(bad)?),
+                (name, in_query) => attribute_refused(name, in_query).map_err(bad)?,
             }
         }
         uri.module = module.ok_or_else(|| bad("names no module (module-path=… or module-name=…)".to_owned()))?;
@@ -161,10 +134,94 @@ impl Pkcs11Uri {
         if let Module::Path(path) = &mut self.module {
             *path = base.join(&*path);
         }
-        if let Some(PinSource::File(path)) = &mut self.pin {
-            *path = base.join(&*path);
-        }
+        self.pin = self.pin.map(|pin| pin.rebased(base));
         self
+    }
+}
+
+/// One `name=value` attribute of a key URI, percent-decoded.
+pub(crate) struct Attribute<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) value: Vec<u8>,
+    /// After the `?` (module and PIN) rather than in the path (which token, which key).
+    pub(crate) in_query: bool,
+}
+
+impl Attribute<'_> {
+    pub(crate) fn text(&self) -> Result<String, String> {
+        String::from_utf8(self.value.clone()).map_err(|_| format!("{} is not UTF-8", self.name))
+    }
+}
+
+/// The attributes of a URI's path (`;`-separated) and query (`&`-separated); a name given
+/// twice is refused.
+pub(crate) fn attributes<'a>(path: &'a str, query: &'a str) -> Result<Vec<Attribute<'a>>, String> {
+    let mut found: Vec<Attribute<'a>> = Vec::new();
+    let all = path
+        .split(';')
+        .map(|a| (a, false))
+        .chain(query.split('&').map(|a| (a, true)))
+        .filter(|(a, _)| !a.is_empty());
+    for (attribute, in_query) in all {
+        let (name, raw) = attribute
+            .split_once('=')
+            .ok_or_else(|| format!("{attribute:?} is not name=value"))?;
+        if found.iter().any(|a| a.name == name) {
+            return Err(format!("{name} is given twice"));
+        }
+        let value = percent_decode(raw).ok_or_else(|| format!("{name}: bad percent-encoding"))?;
+        found.push(Attribute { name, value, in_query });
+    }
+    Ok(found)
+}
+
+/// The answer to an attribute a URI does not know: vendor `x-` ones are ignored, a PIN in the
+/// URI and anything else refused.
+pub(crate) fn attribute_refused(name: &str, in_query: bool) -> Result<(), String> {
+    match (name, in_query) {
+        ("pin-value", true) => {
+            Err("pin-value: a PIN never sits in the configuration; use pin-source=file:… or env:…".to_owned())
+        }
+        (vendor, _) if vendor.starts_with("x-") => Ok(()),
+        (other, _) => Err(format!("unknown attribute {other:?}")),
+    }
+}
+
+impl PinSource {
+    /// `file:PATH` (RFC 7512) or `env:NAME`.
+    pub(crate) fn parse(value: &str) -> Result<Self, String> {
+        if let Some(path) = value.strip_prefix("file:") {
+            Ok(Self::File(PathBuf::from(path.strip_prefix("//").unwrap_or(path))))
+        } else if let Some(name) = value.strip_prefix("env:") {
+            Ok(Self::Env(name.to_owned()))
+        } else {
+            Err("pin-source is file:PATH or env:NAME".to_owned())
+        }
+    }
+
+    /// The PIN: the file's first line, or the variable's value; never empty.
+    pub(crate) fn read(&self) -> Result<Zeroizing<String>, String> {
+        let text = match self {
+            Self::File(path) => {
+                Zeroizing::new(std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?)
+            }
+            Self::Env(name) => {
+                Zeroizing::new(std::env::var(name).map_err(|_| format!("the environment has no {name}"))?)
+            }
+        };
+        let pin = Zeroizing::new(text.lines().next().unwrap_or_default().to_owned());
+        if pin.is_empty() {
+            return Err("the PIN is empty".to_owned());
+        }
+        Ok(pin)
+    }
+
+    /// A PIN file taken relative to `base`.
+    pub(crate) fn rebased(self, base: &Path) -> Self {
+        match self {
+            Self::File(path) => Self::File(base.join(path)),
+            env => env,
+        }
     }
 }
 

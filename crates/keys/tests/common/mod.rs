@@ -97,3 +97,5 @@ impl SoftHsm {
         panic!("no token {label}");
     }
 }
+
+pub mod sdf;
