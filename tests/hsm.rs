@@ -4,11 +4,15 @@
 //! token. Licences signed there (Ed25519, P-256, RSA) verify; the log passes `zhengyin audit`;
 //! a token that vanishes mid-burst gives 503 problem+json, never a licence stored unsigned or
 //! signed unstored, and signing comes back without a restart; a wrong PIN or a key that is not
-//! its certificate's stops the node at start with the reason.
+//! its certificate's stops the node at start with the reason. An SM2 authority key in a GM/T 0018
+//! device (the stand-in SDF library): its certificate request from `zhengyin keys csr` passes
+//! OpenSSL, its licences verify, and a device that stops answering gives 503 and comes back.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "../crates/keys/tests/common/sdf.rs"]
+mod sdf;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -113,7 +117,6 @@ impl Hsm {
 /// certifies it. Returns the certificate chain (PEM, leaf then issuing CA).
 fn make_authority_key(hsm: &Hsm, alg: &str, uscc: &str) -> String {
     let csr = hsm.dir.join(format!("{alg}.csr"));
-    let subject = format!("/C=CN/O=HSM 发证机构 {alg}/serialNumber={uscc}/CN=HSM Authority ({alg}, TEST ONLY)");
     let out = hsm.zhengyin(&[
         "keys",
         "generate",
@@ -122,14 +125,32 @@ fn make_authority_key(hsm: &Hsm, alg: &str, uscc: &str) -> String {
         "--algorithm",
         alg,
         "--subject",
-        &subject,
+        &subject(alg, uscc),
         "--csr",
         csr.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    certify(hsm, alg, &csr)
+}
+
+fn subject(alg: &str, uscc: &str) -> String {
+    format!("/C=CN/O=HSM 发证机构 {alg}/serialNumber={uscc}/CN=HSM Authority ({alg}, TEST ONLY)")
+}
+
+/// OpenSSL checks the request's signature, then the example issuing CA certifies it into
+/// `{alg}.pem`. Returns the chain (PEM, leaf then issuing CA).
+fn certify(hsm: &Hsm, alg: &str, csr: &Path) -> String {
+    // SM2 signatures cover the signer's identifier: GM/T 0009's default, which OpenSSL is told.
+    let sm2_id: &[&str] = if alg == "sm2" {
+        &["-vfyopt", "distid:1234567812345678"]
+    } else {
+        &[]
+    };
     let verified = Command::new("openssl")
-        .args(["req", "-verify", "-noout", "-in"])
-        .arg(&csr)
+        .args(["req", "-verify", "-noout"])
+        .args(sm2_id)
+        .arg("-in")
+        .arg(csr)
         .output()
         .unwrap();
     assert!(
@@ -156,9 +177,10 @@ fn make_authority_key(hsm: &Hsm, alg: &str, uscc: &str) -> String {
             "-sm3",
             "-sigopt",
             "distid:1234567812345678",
-            "-in",
         ])
-        .arg(&csr)
+        .args(sm2_id)
+        .arg("-in")
+        .arg(csr)
         .arg("-CA")
         .arg(keys.join("issuing-ca.pem"))
         .arg("-CAkey")
@@ -181,7 +203,7 @@ fn make_authority_key(hsm: &Hsm, alg: &str, uscc: &str) -> String {
 }
 
 /// A configuration whose authority keys and log key are in the token.
-fn config(hsm: &Hsm, data: &Path, authority_keys: &str, log_pin: &str) -> PathBuf {
+fn config(hsm: &Hsm, data: &Path, authorities: &[(&str, &str)], authority_keys: &str, log_pin: &str) -> PathBuf {
     let keys = root().join("keys-example");
     let mut tokens = String::new();
     let mut roles = vec![
@@ -192,7 +214,7 @@ fn config(hsm: &Hsm, data: &Path, authority_keys: &str, log_pin: &str) -> PathBu
         ),
         ("demo-auditor".to_owned(), "role = \"auditor\"".to_owned()),
     ];
-    for (alg, uscc) in AUTHORITIES {
+    for (alg, uscc) in authorities {
         roles.push((
             format!("authority-{alg}"),
             format!("role = \"authority\"\nuscc = \"{uscc}\""),
@@ -259,14 +281,7 @@ async fn issue(http: &Client, server: &Server, alg: &str, number: &str) -> (Stat
     .await
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_node_signs_with_keys_in_an_hsm() {
-    let dir = TempDir::new("hsm");
-    let hsm = Hsm::new(&dir.0.join("hsm"));
-    let chains: Vec<(&str, &str, String)> = AUTHORITIES
-        .iter()
-        .map(|&(alg, uscc)| (alg, uscc, make_authority_key(&hsm, alg, uscc)))
-        .collect();
+fn make_log_key(hsm: &Hsm) {
     let out = hsm.zhengyin(&[
         "keys",
         "generate",
@@ -276,6 +291,77 @@ async fn a_node_signs_with_keys_in_an_hsm() {
         "ed25519",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The node at `config` refuses to start, saying `expected`, without showing `secret`.
+fn assert_start_refused(hsm: &Hsm, config: &Path, expected: &str, secret: &str) {
+    let out = Command::new(common::binary())
+        .args(["serve", "--config", config.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains(expected),
+        "{expected}: {stderr}"
+    );
+    assert!(!stderr.contains(secret), "the PIN leaked: {stderr}");
+}
+
+async fn register(http: &Client, server: &Server, alg: &str, uscc: &str, chain: &str) {
+    let (status, body) = send(
+        http,
+        server,
+        "/v1/authorities",
+        "demo-operator",
+        &json!({"uscc": uscc, "name": format!("HSM 发证机构 {alg}"), "level": "city", "region_code": "220100", "certificates": [chain]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// Issues until the signer is back (503 until then, within 15 s); the licence issued.
+async fn issue_once_back(http: &Client, server: &Server, alg: &str, number: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = issue(http, server, alg, number).await;
+        if status == StatusCode::CREATED {
+            return body;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(Instant::now() < deadline, "signing did not come back: {body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Issues a licence with `alg`'s authority; it verifies VALID, and INVALID once a byte of its
+/// number is changed.
+async fn assert_issued_licence_verifies(http: &Client, server: &Server, alg: &str, number: &str) {
+    let (status, issued) = issue(http, server, alg, number).await;
+    assert_eq!(status, StatusCode::CREATED, "{alg}: {issued}");
+    let id = issued["id"].as_str().unwrap();
+    let bytes = common::licence_bytes(http, server, id, &format!("authority-{alg}")).await;
+    let report = verdict(http, server, &bytes).await;
+    assert_eq!(report["verdict"], "VALID", "{alg}: {report}");
+    let mut tampered = bytes.clone();
+    let at = tampered
+        .windows(number.len())
+        .position(|w| w == number.as_bytes())
+        .unwrap();
+    tampered[at] ^= 0x01;
+    let report = verdict(http, server, &tampered).await;
+    assert_eq!(report["verdict"], "INVALID", "{alg} tampered: {report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_signs_with_keys_in_an_hsm() {
+    let dir = TempDir::new("hsm");
+    let hsm = Hsm::new(&dir.0.join("hsm"));
+    let chains: Vec<(&str, &str, String)> = AUTHORITIES
+        .iter()
+        .map(|&(alg, uscc)| (alg, uscc, make_authority_key(&hsm, alg, uscc)))
+        .collect();
+    make_log_key(&hsm);
 
     // Start-up refusals first: nothing runs, the reason is said.
     let ed = hsm.uri("authorities", "sign-ed25519", "pin");
@@ -292,18 +378,8 @@ async fn a_node_signs_with_keys_in_an_hsm() {
             "no private key matches",
         ),
     ] {
-        let path = config(&hsm, &dir.0.join("refused"), &keys, log_pin);
-        let out = Command::new(common::binary())
-            .args(["serve", "--config", path.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-            .env("SOFTHSM2_CONF", &hsm.conf)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success() && stderr.contains(expected),
-            "{expected}: {stderr}"
-        );
-        assert!(!stderr.contains(PIN), "the PIN leaked: {stderr}");
+        let path = config(&hsm, &dir.0.join("refused"), &AUTHORITIES, &keys, log_pin);
+        assert_start_refused(&hsm, &path, expected, PIN);
     }
 
     let keys = chains
@@ -317,37 +393,19 @@ async fn a_node_signs_with_keys_in_an_hsm() {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let path = config(&hsm, &dir.0.join("node"), &keys, "pin");
+    let path = config(&hsm, &dir.0.join("node"), &AUTHORITIES, &keys, "pin");
     let server = start(&hsm, &path);
     let demo = Server::start(&dir.0.join("demo"));
     let http = Client::new();
     copy_catalogue(&http, &demo, &server).await;
     drop(demo);
     for (alg, uscc, chain) in &chains {
-        let (status, body) = send(
-            &http,
-            &server,
-            "/v1/authorities",
-            "demo-operator",
-            &json!({"uscc": uscc, "name": format!("HSM 发证机构 {alg}"), "level": "city", "region_code": "220100", "certificates": [chain]}),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        register(&http, &server, alg, uscc, chain).await;
     }
 
     // A licence from each key in the token verifies, with the suite of its algorithm.
     for (alg, _, _) in &chains {
-        let (status, issued) = issue(&http, &server, alg, &format!("HSM-{alg}-1")).await;
-        assert_eq!(status, StatusCode::CREATED, "{alg}: {issued}");
-        let id = issued["id"].as_str().unwrap();
-        let bytes = common::licence_bytes(&http, &server, id, &format!("authority-{alg}")).await;
-        let report = verdict(&http, &server, &bytes).await;
-        assert_eq!(report["verdict"], "VALID", "{alg}: {report}");
-        let mut tampered = bytes.clone();
-        let at = tampered.windows(4).position(|w| w == b"HSM-").unwrap();
-        tampered[at] = b'X';
-        let report = verdict(&http, &server, &tampered).await;
-        assert_eq!(report["verdict"], "INVALID", "{alg} tampered: {report}");
+        assert_issued_licence_verifies(&http, &server, alg, &format!("HSM-{alg}-1")).await;
     }
 
     // The token goes away mid-burst, and comes back.
@@ -395,16 +453,7 @@ async fn a_node_signs_with_keys_in_an_hsm() {
         "{body}"
     );
     std::fs::rename(&away, &token).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let back = loop {
-        let (status, body) = issue(&http, &server, "ed25519", "HSM-BACK").await;
-        if status == StatusCode::CREATED {
-            break body;
-        }
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-        assert!(Instant::now() < deadline, "signing did not come back: {body}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let back = issue_once_back(&http, &server, "ed25519", "HSM-BACK").await;
     acknowledged.push(back["id"].as_str().unwrap().to_owned());
     assert!(
         unavailable > 0 || acknowledged.len() == 41,
@@ -441,4 +490,66 @@ async fn a_node_signs_with_keys_in_an_hsm() {
     common::wait_for_checkpoint(&http, &server, common::log_size(&http, &server).await).await;
     let (code, text) = common::audit(&server, &key, &dir.0.join("audit.state"));
     assert_eq!(code, 0, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sm2_authority_signs_in_a_gmt0018_device() {
+    const USCC: &str = "12100000400010398P";
+    let dir = TempDir::new("sdf");
+    let hsm = Hsm::new(&dir.0.join("hsm"));
+    make_log_key(&hsm);
+    let device = sdf::standin(1);
+    let key = device.uri(1, "password");
+
+    // The key was made with the device's tools; its request comes from `keys csr`.
+    let csr = hsm.dir.join("sm2.csr");
+    let out = hsm.zhengyin(&[
+        "keys",
+        "csr",
+        "--key",
+        &key,
+        "--subject",
+        &subject("sm2", USCC),
+        "--csr",
+        csr.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let chain = certify(&hsm, "sm2", &csr);
+
+    let authorities = [("sm2", USCC)];
+    let entry = |key: &str| {
+        format!(
+            "{{ key = \"{key}\", certificate = \"{}\" }}",
+            hsm.dir.join("sm2.pem").display()
+        )
+    };
+    for (keys, expected) in [
+        (entry(&device.uri(1, "wrong-password")), "permission denied"),
+        (entry(&device.uri(7, "password")), "no such key"),
+    ] {
+        let path = config(&hsm, &dir.0.join("refused"), &authorities, &keys, "pin");
+        assert_start_refused(&hsm, &path, expected, sdf::PASSWORD);
+    }
+
+    let path = config(&hsm, &dir.0.join("node"), &authorities, &entry(&key), "pin");
+    let server = start(&hsm, &path);
+    let demo = Server::start(&dir.0.join("demo"));
+    let http = Client::new();
+    copy_catalogue(&http, &demo, &server).await;
+    drop(demo);
+    register(&http, &server, "sm2", USCC, &chain).await;
+    assert_issued_licence_verifies(&http, &server, "sm2", "SDF-SM2-1").await;
+
+    // The device stops answering, then answers again.
+    device.unplug(true);
+    let (status, body) = issue(&http, &server, "sm2", "SDF-AWAY").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("signer.unavailable")),
+        "{body}"
+    );
+    device.unplug(false);
+    let back = issue_once_back(&http, &server, "sm2", "SDF-BACK").await;
+    let bytes = common::licence_bytes(&http, &server, back["id"].as_str().unwrap(), "authority-sm2").await;
+    assert_eq!(verdict(&http, &server, &bytes).await["verdict"], "VALID");
 }

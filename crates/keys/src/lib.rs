@@ -37,6 +37,11 @@ pub enum KeyLocator {
 }
 
 impl KeyLocator {
+    /// Whether `text` names a key in a device (a `pkcs11:` or `sdf:` URI) rather than a file.
+    pub fn is_device(text: &str) -> bool {
+        text.starts_with("pkcs11:") || text.starts_with("sdf:")
+    }
+
     /// `pkcs11:…` is a PKCS#11 URI, `sdf:…` a GM/T 0018 key; anything else is a file path.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
         if text.starts_with("pkcs11:") {

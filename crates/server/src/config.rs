@@ -57,9 +57,10 @@ pub struct Config {
     pub max_connections: usize,
     /// PEM file of trust anchors (root CA certificates).
     pub trust_anchors: PathBuf,
-    /// The keys of the authorities this node signs for: PKCS#8 PEM files, or `pkcs11:` URIs
-    /// (RFC 7512) of keys in an HSM; `{ key = "…", certificate = "…pem" }` also checks at start
-    /// that the key is the certificate's.
+    /// The keys of the authorities this node signs for: PKCS#8 PEM files, `pkcs11:` URIs
+    /// (RFC 7512) of keys in an HSM, or `sdf:` URIs of SM2 keys in a GM/T 0018 device;
+    /// `{ key = "…", certificate = "…pem" }` also checks at start that the key is the
+    /// certificate's.
     #[serde(default)]
     pub keys: Vec<AuthorityKey>,
     /// API tokens.
@@ -359,11 +360,11 @@ pub struct SealMakerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum AuthorityKey {
-    /// A PEM file or a `pkcs11:` URI.
+    /// A PEM file, a `pkcs11:` or an `sdf:` URI.
     Key(String),
     /// The same, with the PEM certificate the key must be the subject key of.
     WithCertificate {
-        /// A PEM file or a `pkcs11:` URI.
+        /// A PEM file, a `pkcs11:` or an `sdf:` URI.
         key: String,
         /// The authority's certificate (PEM).
         certificate: PathBuf,
@@ -379,9 +380,9 @@ impl AuthorityKey {
     }
 }
 
-/// A key name relative to `base` when it is a file; `pkcs11:` URIs are taken as written.
+/// A key name relative to `base` when it is a file; device URIs are taken as written.
 fn rebase_key(base: &Path, key: &str) -> String {
-    if key.starts_with("pkcs11:") {
+    if zhengyin_keys::KeyLocator::is_device(key) {
         key.to_owned()
     } else {
         base.join(key).display().to_string()

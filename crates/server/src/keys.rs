@@ -1,12 +1,13 @@
 //! `zhengyin keys generate`: a new authority (or log, token) key where it will live — in an HSM
 //! by its `pkcs11:` URI, or a PEM file for the demo — and a PKCS#10 request for its certificate,
-//! signed by the new key, for the authority's CA.
+//! signed by the new key, for the authority's CA. `zhengyin keys csr`: the request for a key that
+//! exists already (an SM2 key a 密码机's own tools made, named by its `sdf:` URI).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use zhengyin_crypto::csr::{certification_request, DistinguishedName};
-use zhengyin_crypto::{pem, Algorithm};
+use zhengyin_crypto::{pem, Algorithm, Signer};
 use zhengyin_keys::KeyLocator;
 
 use crate::exit::input;
@@ -32,6 +33,19 @@ pub(crate) enum Command {
         #[arg(long, requires = "subject")]
         csr: Option<PathBuf>,
     },
+    /// Write a certificate request (PKCS#10, PEM) for an existing key: a PEM file, a `pkcs11:`
+    /// URI, or an SM2 key in a GM/T 0018 device (`sdf:index=N?module-path=…&pin-source=file:…`).
+    Csr {
+        /// The key: a PEM file, a `pkcs11:` or an `sdf:` URI.
+        #[arg(long)]
+        key: String,
+        /// The certificate's subject in OpenSSL's form (as for `generate`).
+        #[arg(long)]
+        subject: String,
+        /// Where to write the certificate request (PEM).
+        #[arg(long)]
+        csr: PathBuf,
+    },
 }
 
 /// The algorithms a key can be made for.
@@ -43,7 +57,8 @@ pub(crate) enum KeyAlgorithm {
     P256,
     /// RSA (3072 bits; in an HSM only).
     Rsa,
-    /// SM2 (in a file only: SM2 has no standard PKCS#11 mechanism).
+    /// SM2 (in a file only: SM2 has no standard PKCS#11 mechanism, and a GM/T 0018 device makes
+    /// its keys with its own tools — see `keys csr`).
     Sm2,
 }
 
@@ -70,15 +85,34 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
             let locator = KeyLocator::parse(&key).map_err(input)?;
             let signer = locator.generate(algorithm).map_err(input)?;
             println!("made {algorithm:?} key {locator}");
-            println!("key id {}", hex::encode(signer.public_key().id().0));
-            print!("{}", pem::encode("PUBLIC KEY", signer.public_key().spki_der()));
+            show_public_key(&*signer);
             if let (Some(subject), Some(path)) = (subject, csr) {
-                let request = certification_request(&subject, &*signer).map_err(input)?;
-                std::fs::write(&path, pem::encode("CERTIFICATE REQUEST", &request))
-                    .map_err(|e| input(format!("writing {}: {e}", path.display())))?;
-                println!("certificate request written to {}", path.display());
+                write_request(&subject, &*signer, &path)?;
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Csr { key, subject, csr } => {
+            let subject = DistinguishedName::parse(&subject).map_err(input)?;
+            let locator = KeyLocator::parse(&key).map_err(input)?;
+            let signer = locator.open().map_err(input)?;
+            println!("{:?} key {locator}", signer.algorithm());
+            show_public_key(&*signer);
+            write_request(&subject, &*signer, &csr)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+fn show_public_key(signer: &dyn Signer) {
+    println!("key id {}", hex::encode(signer.public_key().id().0));
+    print!("{}", pem::encode("PUBLIC KEY", signer.public_key().spki_der()));
+}
+
+/// Signs a request for `subject` with the key and writes it, PEM, to `path`.
+fn write_request(subject: &DistinguishedName, signer: &dyn Signer, path: &Path) -> anyhow::Result<()> {
+    let request = certification_request(subject, signer).map_err(input)?;
+    std::fs::write(path, pem::encode("CERTIFICATE REQUEST", &request))
+        .map_err(|e| input(format!("writing {}: {e}", path.display())))?;
+    println!("certificate request written to {}", path.display());
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! The stand-in GM/T 0018 device (crates/sdf-standin), built once into a target directory of
-//! its own (the test's own cargo holds the workspace's), with its key folder set for this process.
+//! its own (the test's own cargo holds the workspace's), with its key folder set for this process
+//! and the processes it starts. Shared by zhengyin-keys' tests and the suite's (tests/hsm.rs).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,7 +47,11 @@ pub fn library() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .ancestors()
+                .find(|dir| dir.join("crates/sdf-standin").is_dir())
+                .expect("the workspace holding crates/sdf-standin")
+                .to_owned();
             let target = root.join("target/sdf-standin");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
             let status = Command::new(cargo)
@@ -73,7 +78,7 @@ pub fn standin(keys: u32) -> &'static StandIn {
         }
         std::fs::write(dir.path().join("password"), format!("{PASSWORD}\n")).unwrap();
         std::fs::write(dir.path().join("wrong-password"), "22222222\n").unwrap();
-        // Read by the library when the device is opened.
+        // Read by the library when the device is opened, here and in child processes.
         std::env::set_var("ZHENGYIN_SDF_STANDIN_DIR", dir.path());
         StandIn {
             dir,
