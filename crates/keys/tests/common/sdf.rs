@@ -1,6 +1,7 @@
 //! The stand-in GM/T 0018 device (crates/sdf-standin), built once into a target directory of
 //! its own (the test's own cargo holds the workspace's), with its key folder set for this process
 //! and the processes it starts. Shared by zhengyin-keys' tests and the suite's (tests/hsm.rs).
+#![allow(dead_code)] // each test binary uses part of it
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
