@@ -146,8 +146,10 @@ pub enum KeyError {
         error: CryptoError,
     },
     /// The device library (PKCS#11 module, SDF library) does not load or initialise.
-    #[error("PKCS#11 module {module}: {why}")]
+    #[error("{kind} {module}: {why}")]
     Module {
+        /// "PKCS#11 module" or "SDF library".
+        kind: &'static str,
         /// The module's path or name.
         module: String,
         /// What went wrong.

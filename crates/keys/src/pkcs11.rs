@@ -260,6 +260,7 @@ impl Module {
             return Ok(module.clone());
         }
         let failed = |why: String| KeyError::Module {
+            kind: "PKCS#11 module",
             module: path.display().to_string(),
             why,
         };

@@ -129,8 +129,12 @@ impl SdfKey {
     pub fn open(uri: &SdfUri) -> Result<Self, KeyError> {
         let name = uri.to_string();
         let library = Library::load(&uri.module).map_err(|e| KeyError::Module {
+            kind: "SDF library",
             module: uri.module.display().to_string(),
-            why: e.to_string(),
+            why: match e {
+                SdfError::Load { why, .. } => why,
+                other => other.to_string(),
+            },
         })?;
         let password = uri.pin.read().map_err(|why| KeyError::Pin { uri: name.clone(), why })?;
         let device = Device::open(&library).map_err(|e| KeyError::NoToken {
