@@ -1,7 +1,9 @@
 //! Keys in a hardware security module (SoftHSM2), as an operator would set one up: keys made in
 //! the token with `zhengyin keys generate`, their certificate requests checked by OpenSSL and
 //! certified by the example issuing CA, a node whose authority keys and log key are all in the
-//! token. Licences signed there (Ed25519, P-256, RSA) verify; the log passes `zhengyin audit`;
+//! token. Licences signed there (Ed25519, P-256, RSA) verify, here and in an independent verifier
+//! (tests/independent, Python: JCS and the signatures from other people's libraries); the log
+//! passes `zhengyin audit`;
 //! a token that vanishes mid-burst gives 503 problem+json, never a licence stored unsigned or
 //! signed unstored, and signing comes back without a restart; a wrong PIN or a key that is not
 //! its certificate's stops the node at start with the reason. An SM2 authority key in a GM/T 0018
@@ -334,15 +336,49 @@ async fn issue_once_back(http: &Client, server: &Server, alg: &str, number: &str
     }
 }
 
-/// Issues a licence with `alg`'s authority; it verifies VALID, and INVALID once a byte of its
-/// number is changed.
-async fn assert_issued_licence_verifies(http: &Client, server: &Server, alg: &str, number: &str) {
+/// The independent verifier (tests/independent/verify_licence.py, its pinned Python installed by
+/// scripts/independent.sh) on a licence and its signing certificate: whether it says VALID.
+fn independent_verdict(hsm: &Hsm, licence: &[u8], certificate: &Path) -> bool {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let python = PYTHON.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(root().join("scripts/independent.sh"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    });
+    let file = hsm.dir.join("licence-to-check.json");
+    std::fs::write(&file, licence).unwrap();
+    let out = Command::new(python)
+        .arg(root().join("tests/independent/verify_licence.py"))
+        .arg(&file)
+        .arg(certificate)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("VALID") || said.starts_with("INVALID"),
+        "the independent verifier failed: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.status.success() && said.starts_with("VALID")
+}
+
+/// Issues a licence with `alg`'s authority; it verifies VALID here and with the independent
+/// verifier, and INVALID in both once a byte of its number is changed.
+async fn assert_issued_licence_verifies(hsm: &Hsm, http: &Client, server: &Server, alg: &str, number: &str) {
     let (status, issued) = issue(http, server, alg, number).await;
     assert_eq!(status, StatusCode::CREATED, "{alg}: {issued}");
     let id = issued["id"].as_str().unwrap();
     let bytes = common::licence_bytes(http, server, id, &format!("authority-{alg}")).await;
     let report = verdict(http, server, &bytes).await;
     assert_eq!(report["verdict"], "VALID", "{alg}: {report}");
+    let certificate = hsm.dir.join(format!("{alg}.pem"));
+    assert!(
+        independent_verdict(hsm, &bytes, &certificate),
+        "{alg}: the independent verifier refused it"
+    );
     let mut tampered = bytes.clone();
     let at = tampered
         .windows(number.len())
@@ -351,6 +387,10 @@ async fn assert_issued_licence_verifies(http: &Client, server: &Server, alg: &st
     tampered[at] ^= 0x01;
     let report = verdict(http, server, &tampered).await;
     assert_eq!(report["verdict"], "INVALID", "{alg} tampered: {report}");
+    assert!(
+        !independent_verdict(hsm, &tampered, &certificate),
+        "{alg}: the independent verifier took a tampered licence"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -405,7 +445,7 @@ async fn a_node_signs_with_keys_in_an_hsm() {
 
     // A licence from each key in the token verifies, with the suite of its algorithm.
     for (alg, _, _) in &chains {
-        assert_issued_licence_verifies(&http, &server, alg, &format!("HSM-{alg}-1")).await;
+        assert_issued_licence_verifies(&hsm, &http, &server, alg, &format!("HSM-{alg}-1")).await;
     }
 
     // The token goes away mid-burst, and comes back.
@@ -538,7 +578,7 @@ async fn an_sm2_authority_signs_in_a_gmt0018_device() {
     copy_catalogue(&http, &demo, &server).await;
     drop(demo);
     register(&http, &server, "sm2", USCC, &chain).await;
-    assert_issued_licence_verifies(&http, &server, "sm2", "SDF-SM2-1").await;
+    assert_issued_licence_verifies(&hsm, &http, &server, "sm2", "SDF-SM2-1").await;
 
     // The device stops answering, then answers again.
     device.unplug(true);
