@@ -42,9 +42,11 @@ use_postgres() { # a fresh database on the throwaway cluster
   store_args=(--database "postgres://postgres@127.0.0.1:$pg_port/bench$databases" --data-dir "$work/data")
 }
 
+# What the servers run: the demo, unless a bench sets serve_args=(--config FILE).
+serve_args=(--demo)
 launch() { # $1 = output file stem; extra args... Sets $launched (pid) and $launched_url.
   local out=$1; shift
-  ./target/release/zhengyin serve --demo --listen 127.0.0.1:0 "${store_args[@]}" "$@" >"$work/$out.out" 2>"$work/$out.err" &
+  ./target/release/zhengyin serve "${serve_args[@]}" --listen 127.0.0.1:0 "${store_args[@]}" "$@" >"$work/$out.out" 2>"$work/$out.err" &
   launched=$!
   for _ in $(seq 1 100); do grep -q "listening on" "$work/$out.out" 2>/dev/null && break; sleep 0.1; done
   launched_url=$(sed -n 's/^zhengyin listening on //p' "$work/$out.out")
