@@ -7,8 +7,10 @@
 //! a token that vanishes mid-burst gives 503 problem+json, never a licence stored unsigned or
 //! signed unstored, and signing comes back without a restart; a wrong PIN or a key that is not
 //! its certificate's stops the node at start with the reason. An SM2 authority key in a GM/T 0018
-//! device (the stand-in SDF library): its certificate request from `zhengyin keys csr` passes
-//! OpenSSL, its licences verify, and a device that stops answering gives 503 and comes back.
+//! device (the stand-in SDF library), with the seal maker's key beside it: their certificate
+//! requests from `zhengyin keys csr` pass OpenSSL, the authority's licences verify (here and in
+//! the independent verifier), the e-seal made and applied with the two verifies, and a device that
+//! stops answering gives 503 and comes back.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -143,7 +145,7 @@ fn subject(alg: &str, uscc: &str) -> String {
 /// `{alg}.pem`. Returns the chain (PEM, leaf then issuing CA).
 fn certify(hsm: &Hsm, alg: &str, csr: &Path) -> String {
     // SM2 signatures cover the signer's identifier: GM/T 0009's default, which OpenSSL is told.
-    let sm2_id: &[&str] = if alg == "sm2" {
+    let sm2_id: &[&str] = if alg.starts_with("sm2") {
         &["-vfyopt", "distid:1234567812345678"]
     } else {
         &[]
@@ -206,6 +208,18 @@ fn certify(hsm: &Hsm, alg: &str, csr: &Path) -> String {
 
 /// A configuration whose authority keys and log key are in the token.
 fn config(hsm: &Hsm, data: &Path, authorities: &[(&str, &str)], authority_keys: &str, log_pin: &str) -> PathBuf {
+    config_with(hsm, data, authorities, authority_keys, log_pin, "")
+}
+
+/// The same, with `extra` settings (before the tokens' tables).
+fn config_with(
+    hsm: &Hsm,
+    data: &Path,
+    authorities: &[(&str, &str)],
+    authority_keys: &str,
+    log_pin: &str,
+    extra: &str,
+) -> PathBuf {
     let keys = root().join("keys-example");
     let mut tokens = String::new();
     let mut roles = vec![
@@ -230,7 +244,7 @@ fn config(hsm: &Hsm, data: &Path, authorities: &[(&str, &str)], authority_keys: 
     std::fs::write(
         &path,
         format!(
-            "data_dir = \"{}\"\ntrust_anchors = \"{}\"\nlog_origin = \"zhengyin.example/hsm\"\nlog_key = \"{}\"\nkeys = [{authority_keys}]\n{tokens}",
+            "data_dir = \"{}\"\ntrust_anchors = \"{}\"\nlog_origin = \"zhengyin.example/hsm\"\nlog_key = \"{}\"\nkeys = [{authority_keys}]\n{extra}\n{tokens}",
             data.display(),
             keys.join("root-ca.pem").display(),
             hsm.uri("log", "checkpoints", log_pin),
@@ -538,23 +552,37 @@ async fn an_sm2_authority_signs_in_a_gmt0018_device() {
     let dir = TempDir::new("sdf");
     let hsm = Hsm::new(&dir.0.join("hsm"));
     make_log_key(&hsm);
-    let device = sdf::standin(1);
+    let device = sdf::standin(2);
     let key = device.uri(1, "password");
+    let maker_key = device.uri(2, "password");
 
-    // The key was made with the device's tools; its request comes from `keys csr`.
-    let csr = hsm.dir.join("sm2.csr");
-    let out = hsm.zhengyin(&[
-        "keys",
-        "csr",
-        "--key",
-        &key,
-        "--subject",
-        &subject("sm2", USCC),
-        "--csr",
-        csr.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let chain = certify(&hsm, "sm2", &csr);
+    // The keys were made with the device's tools; their requests come from `keys csr`.
+    let request = |key: &str, name: &str, subject: &str| {
+        let csr = hsm.dir.join(format!("{name}.csr"));
+        let out = hsm.zhengyin(&[
+            "keys",
+            "csr",
+            "--key",
+            key,
+            "--subject",
+            subject,
+            "--csr",
+            csr.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        certify(&hsm, name, &csr)
+    };
+    let chain = request(&key, "sm2", &subject("sm2", USCC));
+    request(
+        &maker_key,
+        "sm2-seal-maker",
+        "/C=CN/O=示例制章者/serialNumber=11100000000013338W/CN=Seal Maker (TEST ONLY)",
+    );
+    let seal_maker = format!(
+        "seal_maker = {{ key = \"{maker_key}\", certificates = [\"{}\", \"{}\"] }}",
+        hsm.dir.join("sm2-seal-maker.pem").display(),
+        root().join("keys-example/issuing-ca.pem").display()
+    );
 
     let authorities = [("sm2", USCC)];
     let entry = |key: &str| {
@@ -571,7 +599,14 @@ async fn an_sm2_authority_signs_in_a_gmt0018_device() {
         assert_start_refused(&hsm, &path, expected, sdf::PASSWORD);
     }
 
-    let path = config(&hsm, &dir.0.join("node"), &authorities, &entry(&key), "pin");
+    let path = config_with(
+        &hsm,
+        &dir.0.join("node"),
+        &authorities,
+        &entry(&key),
+        "pin",
+        &seal_maker,
+    );
     let server = start(&hsm, &path);
     let demo = Server::start(&dir.0.join("demo"));
     let http = Client::new();
@@ -579,6 +614,53 @@ async fn an_sm2_authority_signs_in_a_gmt0018_device() {
     drop(demo);
     register(&http, &server, "sm2", USCC, &chain).await;
     assert_issued_licence_verifies(&hsm, &http, &server, "sm2", "SDF-SM2-1").await;
+
+    // The seal maker's key is in the device too: it makes the authority's e-seal, which the
+    // authority applies with its own key in the device; both verify.
+    let picture = "iVBORw0KGgpleGFtcGxl"; // "\x89PNG\r\n\x1a\nexample"
+    let (status, seal) = send(
+        &http,
+        &server,
+        "/v1/seals",
+        "demo-operator",
+        &json!({
+            "name": "示例事业单位电子公章", "seal_type": 1,
+            "holder": {"name": "示例事业单位", "code": USCC, "code_type": "001"},
+            "valid_start": "2026-01-01T00:00:00Z", "valid_end": "2034-01-01T00:00:00Z",
+            "signer_certificates": [chain],
+            "picture": {"kind": "PNG", "data_base64": picture, "width": 40, "height": 40}
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{seal}");
+    let (_, report) = send(
+        &http,
+        &server,
+        "/v1/seals/verify",
+        "demo-verifier",
+        &json!({"seal": seal["seal"]}),
+    )
+    .await;
+    assert_eq!(report["verdict"], "VALID", "{report}");
+    let es_id = seal["es_id"].as_str().unwrap();
+    let (status, applied) = send(
+        &http,
+        &server,
+        &format!("/v1/seals/{es_id}/apply"),
+        "authority-sm2",
+        &json!({"data_base64": "PG9mZDpTaWduYXR1cmUvPg==", "property_info": "/Doc_0/Signs/Sign_0/Signature.xml"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{applied}");
+    let (_, report) = send(
+        &http,
+        &server,
+        "/v1/signatures/verify",
+        "demo-verifier",
+        &json!({"signature": applied["signature"], "data_base64": "PG9mZDpTaWduYXR1cmUvPg=="}),
+    )
+    .await;
+    assert_eq!(report["verdict"], "VALID", "{report}");
 
     // The device stops answering, then answers again.
     device.unplug(true);
