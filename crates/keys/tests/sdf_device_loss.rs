@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::sdf::standin;
-use zhengyin_crypto::{CryptoError, SignatureScheme};
+use zhengyin_crypto::CryptoError;
 use zhengyin_keys::KeyLocator;
 
 #[test]
@@ -30,18 +28,5 @@ fn signing_recovers_after_the_device_answers_again() {
     }
     device.unplug(false);
 
-    // Reopening is tried at most once a second.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let signature = loop {
-        match key.sign(b"after") {
-            Ok(signature) => break signature,
-            Err(CryptoError::Unavailable(_)) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(200))
-            }
-            Err(e) => panic!("the device did not come back: {e}"),
-        }
-    };
-    key.public_key()
-        .verify(SignatureScheme::Sm2Sm3Raw, b"after", &signature)
-        .unwrap();
+    common::sign_once_back(&*key, b"after");
 }

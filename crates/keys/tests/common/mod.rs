@@ -99,3 +99,19 @@ impl SoftHsm {
 }
 
 pub mod sdf;
+
+/// Signs `message` until the device is back (`Unavailable` until then; recovery is tried at most
+/// once a second, so give it 10 s) and checks the signature.
+pub fn sign_once_back(key: &dyn zhengyin_crypto::Signer, message: &[u8]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let signature = loop {
+        match key.sign(message) {
+            Ok(signature) => break signature,
+            Err(zhengyin_crypto::CryptoError::Unavailable(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(200))
+            }
+            Err(e) => panic!("no recovery: {e}"),
+        }
+    };
+    key.public_key().verify(key.scheme(), message, &signature).unwrap();
+}
