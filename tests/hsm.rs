@@ -592,7 +592,10 @@ async fn an_sm2_authority_signs_in_a_gmt0018_device() {
         )
     };
     for (keys, expected) in [
-        (entry(&device.uri(1, "wrong-password")), "permission denied"),
+        (
+            entry(&device.uri(1, "wrong-password")),
+            "access to the private key refused",
+        ),
         (entry(&device.uri(7, "password")), "no such key"),
     ] {
         let path = config(&hsm, &dir.0.join("refused"), &authorities, &keys, "pin");

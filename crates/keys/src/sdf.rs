@@ -236,6 +236,7 @@ fn classify(e: SdfError) -> Failure {
     match e.code() {
         Some(
             code::PERMISSION_DENIED
+            | code::PRIVATE_KEY_RIGHT
             | code::KEY_NOT_EXIST
             | code::KEY_TYPE
             | code::ALG_NOT_SUPPORTED

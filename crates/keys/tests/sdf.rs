@@ -67,7 +67,7 @@ fn bad_device_keys_are_refused_at_opening_with_the_reason() {
     };
     let e = refused(device.uri(1, "wrong-password"));
     assert!(matches!(e, KeyError::Pin { .. }), "{e}");
-    assert!(e.to_string().contains("permission denied"), "{e}");
+    assert!(e.to_string().contains("access to the private key refused"), "{e}");
     let e = refused(device.uri(9, "password"));
     assert!(matches!(e, KeyError::NoKey { .. }), "{e}");
     assert!(e.to_string().contains("no such key"), "{e}");

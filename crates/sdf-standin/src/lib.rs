@@ -141,7 +141,7 @@ pub unsafe extern "C" fn SDF_GetPrivateKeyAccessRight(
             return code::KEY_NOT_EXIST;
         };
         if given != expected.trim_ascii_end() {
-            return code::PERMISSION_DENIED;
+            return code::PRIVATE_KEY_RIGHT;
         }
         match device.sessions.get_mut(&session.addr()) {
             Some(unlocked) => {

@@ -59,6 +59,8 @@ pub mod code {
     pub const SIGN_FAILED: u32 = BASE + 0x0D;
     /// A key of the wrong type.
     pub const KEY_TYPE: u32 = BASE + 0x14;
+    /// The private key's access right was not granted (a wrong password).
+    pub const PRIVATE_KEY_RIGHT: u32 = BASE + 0x18;
     /// An input argument is wrong.
     pub const IN_ARGUMENT: u32 = BASE + 0x1D;
     /// An output argument is wrong.
@@ -81,6 +83,7 @@ pub fn describe(value: u32) -> &'static str {
         code::PRIVATE_KEY_OPERATION => "the private-key operation failed",
         code::SIGN_FAILED => "signing failed",
         code::KEY_TYPE => "a key of the wrong type",
+        code::PRIVATE_KEY_RIGHT => "access to the private key refused (a wrong password?)",
         code::IN_ARGUMENT => "a bad input argument",
         code::OUT_ARGUMENT => "a bad output argument",
         _ => "a vendor-specific error",
