@@ -374,4 +374,44 @@ async fn an_ofd_sealed_over_http_verifies_until_a_page_changes() {
     .await;
     assert_eq!(result["report"]["verdict"], "INVALID");
     assert_no_server_errors(&server).await;
+
+    // `seal inspect` shows each signature the OFD carries (not a DER error); a zip that is not
+    // an OFD package is a plain message and exit 2.
+    let file = dir.0.join("sealed.ofd");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(package(&page))
+        .unwrap();
+    std::fs::write(&file, bytes).unwrap();
+    let inspect = |file: &std::path::Path| {
+        std::process::Command::new(common::binary())
+            .args(["seal", "inspect"])
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let out = inspect(&file);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for expected in [
+        "OFD document, 1 signature(s)",
+        "Doc_0/Signs/Sign_0/Signature.xml (Seal) in Doc_0/Signs/Signatures.xml",
+        "SES_Signature version 4",
+        "/Doc_0/Signs/Sign_0/Signature.xml",
+        "示例事业单位电子公章",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    let not_ofd = dir.0.join("not.ofd");
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("readme.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(b"hello").unwrap();
+    std::fs::write(&not_ofd, zip.finish().unwrap().into_inner()).unwrap();
+    let out = inspect(&not_ofd);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("OFD.xml"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -283,9 +283,10 @@ enum SyncCommand {
 
 #[derive(Subcommand)]
 enum SealCommand {
-    /// Print a seal (.esl) or a sealed signature (SignedValue.dat) as readable text.
+    /// Print a seal (.esl), a sealed signature (SignedValue.dat) or each signature of an OFD
+    /// document as readable text (nothing is verified: `zhengyin verify seal|ofd` does that).
     Inspect {
-        /// The DER file.
+        /// The DER file, or the OFD document.
         file: PathBuf,
     },
     /// The old spelling of `zhengyin verify seal` and `zhengyin verify ofd` (kept for a release).

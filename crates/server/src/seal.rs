@@ -7,26 +7,27 @@ use std::process::ExitCode;
 
 use zhengyin_crypto::Certificate;
 use zhengyin_model::licence::format_time;
-use zhengyin_ses::format::{CertList, Seal};
+use zhengyin_ses::format::{CertList, Seal, SealSignature};
 use zhengyin_ses::{parse_seal, parse_signature};
 
-/// Prints a seal or signature file as readable text.
+/// Prints a seal, a signature or each signature of an OFD document as readable text.
 pub fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
     let bytes = crate::exit::read(file)?;
     let mut out = String::new();
-    if let Ok(sig) = parse_signature(&bytes) {
-        let t = &sig.to_sign;
-        writeln!(out, "SES_Signature version {}", t.version)?;
-        writeln!(out, "  signed at      {}", format_time(t.time))?;
-        writeln!(out, "  data hash      {}", hex_text(t.data_hash))?;
-        writeln!(out, "  property info  {}", t.property_info)?;
-        writeln!(out, "  signer         {}", subject(sig.signer_certificate))?;
-        writeln!(out, "  algorithm      {}", sig.algorithm)?;
-        writeln!(out, "  timestamp      {}", describe_timestamp(sig.timestamp))?;
-        for q in &sig.quirks {
-            writeln!(out, "  quirk          {q}")?;
+    if bytes.starts_with(b"PK\x03\x04") {
+        let entries = zhengyin_ses::ofd::signed_values(&bytes, zhengyin_ses::ofd::Limits::default())
+            .map_err(|e| crate::exit::input(format!("{}: {e}", file.display())))?;
+        writeln!(out, "OFD document, {} signature(s)", entries.len())?;
+        for (entry, value) in entries {
+            writeln!(out, "\n{} ({}) in {}", entry.path, entry.kind, entry.list)?;
+            match value.as_deref().map(parse_signature) {
+                Ok(Ok(sig)) => describe_signature(&mut out, &sig)?,
+                Ok(Err(e)) => writeln!(out, "  signed value   not an SES_Signature ({e})")?,
+                Err(e) => writeln!(out, "  signed value   unreadable ({e})")?,
+            }
         }
-        describe_seal(&mut out, &t.seal)?;
+    } else if let Ok(sig) = parse_signature(&bytes) {
+        describe_signature(&mut out, &sig)?;
     } else {
         let seal = parse_seal(&bytes)
             .map_err(|e| crate::exit::input(format!("{} is neither a seal nor a signature: {e}", file.display())))?;
@@ -34,6 +35,21 @@ pub fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
     }
     say_raw!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+fn describe_signature(out: &mut String, sig: &SealSignature<'_>) -> std::fmt::Result {
+    let t = &sig.to_sign;
+    writeln!(out, "SES_Signature version {}", t.version)?;
+    writeln!(out, "  signed at      {}", format_time(t.time))?;
+    writeln!(out, "  data hash      {}", hex_text(t.data_hash))?;
+    writeln!(out, "  property info  {}", t.property_info)?;
+    writeln!(out, "  signer         {}", subject(sig.signer_certificate))?;
+    writeln!(out, "  algorithm      {}", sig.algorithm)?;
+    writeln!(out, "  timestamp      {}", describe_timestamp(sig.timestamp))?;
+    for q in &sig.quirks {
+        writeln!(out, "  quirk          {q}")?;
+    }
+    describe_seal(out, &t.seal)
 }
 
 /// A timestamp as read (not verified: `seal verify` does that).

@@ -107,50 +107,35 @@ fn check_package(
     r: &mut ReportBuilder,
     out: &mut Vec<SignatureOutcome>,
 ) -> Result<(), OfdError> {
-    let ofd = package.xml("OFD.xml")?;
-    let lists: Vec<String> = ofd
-        .descendants("Signatures")
-        .into_iter()
-        .map(|e| e.text.trim().to_owned())
-        .filter(|t| !t.is_empty())
-        .collect();
+    let entries = signature_entries(package)?;
     r.pass("package", format!("OFD package, {} entries", package.entries()));
     let mut seals = 0;
-    for list_path in lists {
-        let list_path = resolve("", &list_path)?;
-        let list = package.xml(&list_path)?;
-        let base = parent(&list_path);
-        let entries = list.descendants("Signature");
-        let count = entries.len();
-        for (position, entry) in entries.into_iter().enumerate() {
-            let kind = entry.attr("Type").unwrap_or("Seal").to_owned();
-            let loc = entry
-                .attr("BaseLoc")
-                .ok_or_else(|| OfdError::Xml(format!("{list_path}: a Signature without BaseLoc")))?;
-            let path = resolve(base, loc)?;
-            let report = if kind == "Seal" {
-                seals += 1;
-                let appended = Appended {
-                    list: &list_path,
-                    later: count - position - 1,
-                };
-                check_seal(ctx, package, &path, appended, now)?
-            } else {
-                let mut s = ReportBuilder::new(&["signature"]);
-                s.indeterminate(
-                    "signature",
-                    format!("Type=\"{kind}\": a GB/T 35275 digital signature, not a seal; not verified here"),
-                );
-                s.finish(now)
-            };
-            let outcome = match report.verdict {
-                zhengyin_model::Verdict::Valid => zhengyin_model::Outcome::Passed,
-                zhengyin_model::Verdict::Invalid => zhengyin_model::Outcome::Failed,
-                zhengyin_model::Verdict::Indeterminate => zhengyin_model::Outcome::Indeterminate,
-            };
-            r.check("signature", outcome, format!("{path} ({kind}): {:?}", report.verdict));
-            out.push(SignatureOutcome { path, kind, report });
-        }
+    for entry in entries {
+        let SignatureEntry {
+            list,
+            path,
+            kind,
+            later,
+        } = entry;
+        let report = if kind == "Seal" {
+            seals += 1;
+            let appended = Appended { list: &list, later };
+            check_seal(ctx, package, &path, appended, now)?
+        } else {
+            let mut s = ReportBuilder::new(&["signature"]);
+            s.indeterminate(
+                "signature",
+                format!("Type=\"{kind}\": a GB/T 35275 digital signature, not a seal; not verified here"),
+            );
+            s.finish(now)
+        };
+        let outcome = match report.verdict {
+            zhengyin_model::Verdict::Valid => zhengyin_model::Outcome::Passed,
+            zhengyin_model::Verdict::Invalid => zhengyin_model::Outcome::Failed,
+            zhengyin_model::Verdict::Indeterminate => zhengyin_model::Outcome::Indeterminate,
+        };
+        r.check("signature", outcome, format!("{path} ({kind}): {:?}", report.verdict));
+        out.push(SignatureOutcome { path, kind, report });
     }
     if seals == 0 {
         r.fail("seals_present", "the document carries no seal: nothing vouches for it");
@@ -158,6 +143,82 @@ fn check_package(
         r.pass("seals_present", format!("{seals} seal signature(s)"));
     }
     Ok(())
+}
+
+/// One entry of a document's signature list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureEntry {
+    /// The list (`Signatures.xml`) it is in.
+    pub list: String,
+    /// Its `Signature.xml`.
+    pub path: String,
+    /// `Seal` or `Sign`.
+    pub kind: String,
+    /// How many signatures the list holds after it.
+    pub later: usize,
+}
+
+/// Every signature entry of every document: `OFD.xml` names each document's list, each list its
+/// entries, in order.
+fn signature_entries(package: &mut Package<'_>) -> Result<Vec<SignatureEntry>, OfdError> {
+    let ofd = package.xml("OFD.xml")?;
+    let lists: Vec<String> = ofd
+        .descendants("Signatures")
+        .into_iter()
+        .map(|e| e.text.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut out = Vec::new();
+    for list_path in lists {
+        let list_path = resolve("", &list_path)?;
+        let list = package.xml(&list_path)?;
+        let base = parent(&list_path);
+        let entries = list.descendants("Signature");
+        let count = entries.len();
+        for (position, entry) in entries.into_iter().enumerate() {
+            let loc = entry
+                .attr("BaseLoc")
+                .ok_or_else(|| OfdError::Xml(format!("{list_path}: a Signature without BaseLoc")))?;
+            out.push(SignatureEntry {
+                path: resolve(base, loc)?,
+                kind: entry.attr("Type").unwrap_or("Seal").to_owned(),
+                later: count - position - 1,
+                list: list_path.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A `Signature.xml` (bytes, parsed) and the signed value (DER) it names.
+fn signed_value(package: &mut Package<'_>, path: &str) -> Result<(Vec<u8>, Element, Vec<u8>), OfdError> {
+    let signature_xml = package.read(path)?;
+    let doc = Element::parse(&signature_xml, path)?;
+    let signed_value = doc
+        .descendants("SignedValue")
+        .first()
+        .map(|e| e.text.trim().to_owned())
+        .ok_or_else(|| OfdError::Xml(format!("{path}: no SignedValue")))?;
+    let der = package.read(&resolve(parent(path), &signed_value)?)?;
+    Ok((signature_xml, doc, der))
+}
+
+/// Each signature entry of a package with the bytes of its signed value (for a seal, the
+/// `SES_Signature`), or why they could not be read: what `seal inspect` shows of an OFD. Nothing
+/// is verified.
+pub fn signed_values(
+    bytes: &[u8],
+    limits: Limits,
+) -> Result<Vec<(SignatureEntry, Result<Vec<u8>, OfdError>)>, OfdError> {
+    let mut package = Package::open(bytes, limits)?;
+    let entries = signature_entries(&mut package)?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| {
+            let value = signed_value(&mut package, &entry.path).map(|(_, _, der)| der);
+            (entry, value)
+        })
+        .collect())
 }
 
 /// The signature list a seal is in, and how many signatures the list holds after it.
@@ -174,15 +235,8 @@ fn check_seal(
     appended: Appended<'_>,
     now: OffsetDateTime,
 ) -> Result<VerificationReport, OfdError> {
-    let signature_xml = package.read(path)?;
-    let doc = Element::parse(&signature_xml, path)?;
+    let (signature_xml, doc, der) = signed_value(package, path)?;
     let base = parent(path);
-    let signed_value = doc
-        .descendants("SignedValue")
-        .first()
-        .map(|e| e.text.trim().to_owned())
-        .ok_or_else(|| OfdError::Xml(format!("{path}: no SignedValue")))?;
-    let der = package.read(&resolve(base, &signed_value)?)?;
     let mut report = verify_signature(ctx, &der, Protected::Bytes(&signature_xml), now);
 
     let mut files = ReportBuilder::new(&[]);
