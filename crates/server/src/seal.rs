@@ -18,9 +18,10 @@ pub fn inspect(file: &Path) -> anyhow::Result<ExitCode> {
         let entries = zhengyin_ses::ofd::signed_values(&bytes, zhengyin_ses::ofd::Limits::default())
             .map_err(|e| crate::exit::input(format!("{}: {e}", file.display())))?;
         writeln!(out, "OFD document, {} signature(s)", entries.len())?;
-        for (entry, value) in entries {
+        for value in entries {
+            let entry = &value.entry;
             writeln!(out, "\n{} ({}) in {}", entry.path, entry.kind, entry.list)?;
-            match value.as_deref().map(parse_signature) {
+            match value.der.as_deref().map(parse_signature) {
                 Ok(Ok(sig)) => describe_signature(&mut out, &sig)?,
                 Ok(Err(e)) => writeln!(out, "  signed value   not an SES_Signature ({e})")?,
                 Err(e) => writeln!(out, "  signed value   unreadable ({e})")?,
