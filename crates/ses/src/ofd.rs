@@ -203,20 +203,26 @@ fn signed_value(package: &mut Package<'_>, path: &str) -> Result<(Vec<u8>, Eleme
     Ok((signature_xml, doc, der))
 }
 
-/// Each signature entry of a package with the bytes of its signed value (for a seal, the
-/// `SES_Signature`), or why they could not be read: what `seal inspect` shows of an OFD. Nothing
-/// is verified.
-pub fn signed_values(
-    bytes: &[u8],
-    limits: Limits,
-) -> Result<Vec<(SignatureEntry, Result<Vec<u8>, OfdError>)>, OfdError> {
+/// A signature entry and the bytes of its signed value (for a seal, the `SES_Signature`), or why
+/// they could not be read.
+#[derive(Debug)]
+pub struct SignedValue {
+    /// Where the signature is listed.
+    pub entry: SignatureEntry,
+    /// Its signed value.
+    pub der: Result<Vec<u8>, OfdError>,
+}
+
+/// Each signature entry of a package with its signed value: what `seal inspect` shows of an OFD.
+/// Nothing is verified.
+pub fn signed_values(bytes: &[u8], limits: Limits) -> Result<Vec<SignedValue>, OfdError> {
     let mut package = Package::open(bytes, limits)?;
     let entries = signature_entries(&mut package)?;
     Ok(entries
         .into_iter()
         .map(|entry| {
-            let value = signed_value(&mut package, &entry.path).map(|(_, _, der)| der);
-            (entry, value)
+            let der = signed_value(&mut package, &entry.path).map(|(_, _, der)| der);
+            SignedValue { entry, der }
         })
         .collect())
 }
