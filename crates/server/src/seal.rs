@@ -103,6 +103,7 @@ fn describe_seal(out: &mut String, seal: &Seal<'_>) -> std::fmt::Result {
                 writeln!(out, "  signer allowed {} digest {}", d.algorithm, hex_text(d.value))?;
             }
         }
+        CertList::Text(text) => writeln!(out, "  signer allowed (no certificates; text {text:?})")?,
     }
     for e in &i.extensions {
         writeln!(

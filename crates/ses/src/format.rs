@@ -44,6 +44,8 @@ pub enum Quirk {
     ExplicitDefaultCritical,
     /// A 6-field `TBS_Sign`: `extDatas` written as a plain SEQUENCE, without its `[0]` tag.
     UntaggedTbsExtensions,
+    /// A v1 seal's certificate list is text (an `IA5String`), not certificates.
+    TextCertList,
     /// The header version and the structure disagree; the structure decided.
     VersionMismatch {
         /// The header's version.
@@ -61,6 +63,7 @@ impl std::fmt::Display for Quirk {
             Self::VendorSealType(t) => write!(f, "vendor-defined seal type {t}"),
             Self::ExplicitDefaultCritical => write!(f, "extension encodes the default critical=FALSE"),
             Self::UntaggedTbsExtensions => write!(f, "6-field TBS_Sign: extDatas without its [0] tag"),
+            Self::TextCertList => write!(f, "v1 certificate list is text (IA5String), not certificates"),
             Self::VersionMismatch { header, structure } => {
                 write!(f, "header says version {header}, structure is {structure:?}")
             }
@@ -95,6 +98,9 @@ pub enum CertList<'a> {
     Certificates(Vec<&'a [u8]>),
     /// Digests of DER certificates.
     Digests(Vec<CertDigest<'a>>),
+    /// Text where a v1 seal's certificate list goes (one vendor writes an `IA5String` there):
+    /// which signers the seal allows is not said.
+    Text(&'a str),
 }
 
 /// `SES_ESPropertyInfo`.
@@ -423,6 +429,9 @@ fn read_seal_info<'a>(raw: &'a [u8], quirks: &mut Vec<Quirk>) -> Result<(SealInf
     h.finish(())?;
     let es_id = ia5(&mut r)?;
     let (property, v1) = read_property(r.tlv_bytes()?)?;
+    if matches!(property.cert_list, CertList::Text(_)) {
+        quirks.push(Quirk::TextCertList);
+    }
     if !(1..=3).contains(&property.seal_type) {
         quirks.push(Quirk::VendorSealType(property.seal_type));
     }
@@ -466,7 +475,9 @@ fn read_property(raw: &[u8]) -> Result<(SealProperty<'_>, bool), SesError> {
     let seal_type = p.decode::<i64>()?;
     let name = p.decode::<Utf8StringRef<'_>>()?.as_str();
     let v1 = p.peek_tag()? != Tag::Integer;
-    let cert_list = if v1 {
+    let cert_list = if v1 && p.peek_tag()? == Tag::Ia5String {
+        CertList::Text(ia5(&mut p)?)
+    } else if v1 {
         CertList::Certificates(read_certificates(p.tlv_bytes()?)?)
     } else {
         match p.decode::<i64>()? {

@@ -6,9 +6,9 @@
 //! | `signer_signature` | SM2 signature over DER(`TBS_Sign`) under the signer certificate | INVALID |
 //! | `signing_time` | `timeInfo` is not in the future | INVALID |
 //! | `signer_certificate` | the signer certificate chains to a trust anchor at the signing time | INDETERMINATE if no path, else INVALID |
-//! | `signer_in_seal` | the signer certificate is in the seal's list (by value or digest) | INVALID |
+//! | `signer_in_seal` | the signer certificate is in the seal's list (by value or digest) | INVALID; INDETERMINATE when the list is unreadable (unknown digests, text) |
 //! | `seal_signature` | the maker's SM2 signature over the bytes of [`crate::format`] | INVALID |
-//! | `maker_certificate` | the maker certificate chains to a trust anchor when the seal was made | INDETERMINATE if no path, else INVALID |
+//! | `maker_certificate` | the maker certificate chains to a trust anchor when the seal was made | INDETERMINATE if no path, or if it was not yet valid at the make date (the maker's claim) but is when used; else INVALID |
 //! | `seal_validity` | the signing time (or, for a seal alone, the evaluation time) is within the seal's validity | INVALID |
 //! | `seal_status` | the seal is active in the registry now (or at the time asked) | INDETERMINATE if unknown, INVALID if suspended or revoked |
 //! | `extensions` | (only when a seal has one) a critical extension we do not understand | INDETERMINATE |
@@ -253,6 +253,12 @@ pub fn verify_signature(ctx: &dyn Context, der: &[u8], data: Protected<'_>, now:
                 );
             }
         }
+        CertList::Text(text) => {
+            r.indeterminate(
+                "signer_in_seal",
+                format!("the seal lists no certificates (text {text:?} where its list goes): whether it allows this signer is unknown"),
+            );
+        }
     }
 
     // Validity against the signing time; status now: without a verified timestamp the signing
@@ -314,7 +320,7 @@ fn seal_steps(
                 &seal.signed_bytes,
                 seal.signature,
             );
-            chain_step(r, "maker_certificate", ctx, &maker, property.created);
+            maker_step(r, ctx, &maker, property.created, at);
         }
         Err(e) => {
             r.fail("seal_signature", format!("the maker certificate cannot be read: {e}"));
@@ -380,11 +386,46 @@ fn sm2_step(
 }
 
 fn chain_step(r: &mut ReportBuilder, code: &'static str, ctx: &dyn Context, cert: &Certificate, at: OffsetDateTime) {
-    match ctx.check_chain(cert, at) {
+    chain_outcome(r, code, cert, at, ctx.check_chain(cert, at));
+}
+
+fn chain_outcome(
+    r: &mut ReportBuilder,
+    code: &'static str,
+    cert: &Certificate,
+    at: OffsetDateTime,
+    checked: Result<(), ChainError>,
+) {
+    match checked {
         Ok(()) => r.pass(code, format!("{} valid at {}", cert.subject(), format_time(at))),
         Err(e) if e.is_indeterminate() => r.indeterminate(code, format!("at {}: {e}", format_time(at))),
         Err(e) => r.fail(code, format!("at {}: {e}", format_time(at))),
     };
+}
+
+/// The maker certificate when the seal was made. The make date is the maker's own claim: a
+/// certificate not yet valid then but valid at `used` (the signing time, or the evaluation time
+/// for a seal alone) leaves the step in doubt, naming both dates, rather than failing it.
+fn maker_step(
+    r: &mut ReportBuilder,
+    ctx: &dyn Context,
+    maker: &Certificate,
+    made: OffsetDateTime,
+    used: OffsetDateTime,
+) {
+    match ctx.check_chain(maker, made) {
+        Err(e @ ChainError::NotYetValid(_)) if used > made && ctx.check_chain(maker, used).is_ok() => {
+            r.indeterminate(
+                "maker_certificate",
+                format!(
+                    "at the seal's make date {} (the maker's own claim): {e}; valid at {}",
+                    format_time(made),
+                    format_time(used)
+                ),
+            );
+        }
+        checked => chain_outcome(r, "maker_certificate", maker, made, checked),
+    }
 }
 
 /// A v5 timestamp over `stamped` (the signature value): the token holds (RFC 3161, see

@@ -98,6 +98,11 @@ pub fn encode_seal_info(info: &SealInfo<'_>) -> Result<Vec<u8>, SesError> {
                 .collect::<Result<Vec<_>, _>>()?;
             (2i64, sequence_of(&objs.iter().map(Vec::as_slice).collect::<Vec<_>>())?)
         }
+        CertList::Text(_) => {
+            return Err(SesError::Write(
+                "a text certificate list (one vendor's v1 seals) is read, never written".to_owned(),
+            ))
+        }
     };
     let property = sequence_of(&[
         &p.seal_type.to_der()?,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{cert, key, our_seal, registry, sample, Registry, ES_ID, PNG};
+use common::{cert, key, our_seal, registry, sample, sequence, tlv, Registry, ES_ID, PNG};
 
 use std::path::Path;
 
@@ -293,17 +293,6 @@ fn a_v1_signature_is_read_and_its_signature_checked() {
     changed[at + 3] = b'7';
     let report = verify_signature(&registry(SealStatus::Active), &changed, Protected::Bytes(DOCUMENT), NOW);
     assert_eq!(check(&report, "signer_signature"), Outcome::Failed);
-}
-
-fn tlv(v: &impl der::Encode) -> Vec<u8> {
-    der::Encode::to_der(v).unwrap()
-}
-
-fn sequence(parts: &[&[u8]]) -> Vec<u8> {
-    let body: Vec<u8> = parts.concat();
-    let mut out = tlv(&der::Header::new(der::Tag::Sequence, der::Length::try_from(body.len()).unwrap()).unwrap());
-    out.extend(body);
-    out
 }
 
 /// A vendor's 6-field TBS_Sign (extDatas without its [0] tag) is read, reported as a quirk, and

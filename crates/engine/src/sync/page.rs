@@ -342,6 +342,7 @@ impl Page<'_> {
                 .collect::<Result<_, _>>()
                 .map_err(|e| e.to_string())?,
             zhengyin_ses::format::CertList::Digests(_) => return Err("signers listed by digest only".to_owned()),
+            zhengyin_ses::format::CertList::Text(_) => return Err("signers not listed (text)".to_owned()),
         };
         if info.es_id != es_id
             || record.es_id != es_id

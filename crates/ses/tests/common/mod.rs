@@ -83,3 +83,16 @@ pub fn our_seal() -> Vec<u8> {
     };
     make_seal(&seal, cert("seal-maker.pem").der(), &key("seal-maker.key")).unwrap()
 }
+
+/// DER of one value.
+pub fn tlv(v: &impl der::Encode) -> Vec<u8> {
+    der::Encode::to_der(v).unwrap()
+}
+
+/// DER of a SEQUENCE of already encoded parts.
+pub fn sequence(parts: &[&[u8]]) -> Vec<u8> {
+    let body: Vec<u8> = parts.concat();
+    let mut out = tlv(&der::Header::new(der::Tag::Sequence, der::Length::try_from(body.len()).unwrap()).unwrap());
+    out.extend(body);
+    out
+}
