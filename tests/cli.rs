@@ -159,6 +159,25 @@ async fn serve_reads_a_configuration_file() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // Trust anchors without a certificate: the node refuses to start.
+    std::fs::write(dir.0.join("empty.pem"), "").unwrap();
+    std::fs::write(
+        &path,
+        "data_dir = \"data\"\ntrust_anchors = \"empty.pem\"\nlog_key = \"log.key\"\nlog_origin = \"zhengyin.example/test\"\n",
+    )
+    .unwrap();
+    let out = Command::new(common::binary())
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("hold no certificate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn ofdrw(name: &str) -> std::path::PathBuf {
@@ -209,6 +228,18 @@ fn seal_inspect_and_verify_offline() {
     let out = run(&["seal".as_ref(), "inspect".as_ref(), anchors.as_os_str()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("neither a seal nor a signature"));
+
+    // Anchors that hold no certificate are a usage error, not a verification without anchors.
+    let readme = common::root().join("README.md");
+    let out = run(&[
+        "verify".as_ref(),
+        "seal".as_ref(),
+        ofdrw("UserV4.esl").as_os_str(),
+        "--anchors".as_ref(),
+        readme.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no certificate"));
 }
 
 fn zhengyin(args: &[&str], cwd: &std::path::Path) -> std::process::Output {

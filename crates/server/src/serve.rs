@@ -339,6 +339,10 @@ async fn run(
 ) -> anyhow::Result<()> {
     let mut anchors_pem = std::fs::read_to_string(&config.trust_anchors)
         .with_context(|| format!("reading trust anchors {}", config.trust_anchors.display()))?;
+    // A node with no anchor of its own would answer INDETERMINATE to everything it issues.
+    if TrustAnchors::from_pem(&anchors_pem).map_or(true, |a| a.certificates().is_empty()) {
+        anyhow::bail!("trust anchors {} hold no certificate", config.trust_anchors.display());
+    }
     // Replicated licences are verified here too: their sources' anchors join this node's.
     for (_, _, pem) in &sources {
         anchors_pem.push('\n');
