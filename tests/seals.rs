@@ -414,4 +414,67 @@ async fn an_ofd_sealed_over_http_verifies_until_a_page_changes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // An unsealed document sealed offline with `zhengyin ofd seal` (the seal made above, the
+    // authority's key file): the node verifies it VALID, the stamp on the page asked for.
+    let unsealed = dir.0.join("unsealed.ofd");
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let files: [(&str, &[u8]); 3] = [
+        ("OFD.xml", br#"<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016"><ofd:DocBody><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot></ofd:DocBody></ofd:OFD>"#),
+        ("Doc_0/Document.xml", br#"<ofd:Document xmlns:ofd="http://www.ofdspec.org/2016"><ofd:Pages><ofd:Page ID="3" BaseLoc="Pages/Page_0/Content.xml"/></ofd:Pages></ofd:Document>"#),
+        ("Doc_0/Pages/Page_0/Content.xml", &page),
+    ];
+    for (name, bytes) in files {
+        zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    std::fs::write(&unsealed, zip.finish().unwrap().into_inner()).unwrap();
+    let seal_file = dir.0.join("seal.esl");
+    std::fs::write(
+        &seal_file,
+        base64::engine::general_purpose::STANDARD
+            .decode(seal["seal"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let keys = common::root().join("keys-example");
+    let seal_ofd = |page: &str, out: &std::path::Path| {
+        std::process::Command::new(common::binary())
+            .args(["ofd", "seal"])
+            .arg(&unsealed)
+            .arg("--seal")
+            .arg(&seal_file)
+            .arg("--key")
+            .arg(keys.join("authority-sm2.key"))
+            .arg("--certificate")
+            .arg(keys.join("authority-sm2.pem"))
+            .args(["--page", page, "--at", "120,200.5", "--out"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let sealed_file = dir.0.join("sealed-offline.ofd");
+    let out = seal_ofd("1", &sealed_file);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, result) = send(
+        &http,
+        &server,
+        "/v1/ofd/verify",
+        "demo-verifier",
+        &json!({"ofd": b64(&std::fs::read(&sealed_file).unwrap())}),
+    )
+    .await;
+    assert_eq!(result["report"]["verdict"], "VALID", "{result}");
+    let out = inspect(&sealed_file);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Doc_0/Signs/Sign_0/Signature.xml (Seal)"));
+    // A page the document does not have, and an output that exists: exit 2, the reason said.
+    for (page, out_file, expected) in [
+        ("2", dir.0.join("never.ofd"), "1 page(s); page 2"),
+        ("1", sealed_file.clone(), "exists"),
+    ] {
+        let out = seal_ofd(page, &out_file);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
 }

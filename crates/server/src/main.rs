@@ -17,7 +17,10 @@
 //! - `zhengyin trust-list sign LIST.json --key KEY` and `zhengyin trust-list verify FILE --key
 //!   PUB [--held FILE]` sign and check trust lists (互通互认).
 //!
-//! - `zhengyin seal inspect FILE` reads e-seals and sealed signatures.
+//! - `zhengyin seal inspect FILE` reads e-seals, sealed signatures and an OFD document's
+//!   signatures; `zhengyin ofd seal FILE --seal SEAL.esl --key KEY --certificate CERT.pem --at X,Y
+//!   --out OUT.ofd` seals an OFD document.
+//! - `zhengyin keys generate|csr` makes keys (in a file or an HSM) and certificate requests.
 //! - `zhengyin completions SHELL` and `zhengyin man` print completions and the manual page.
 //!
 //! Exit statuses are the same for every subcommand (see [`exit`]).
@@ -37,6 +40,7 @@ mod keys;
 mod logging;
 mod mark;
 mod notify;
+mod ofd;
 mod seal;
 mod serve;
 mod sync;
@@ -165,6 +169,11 @@ enum Command {
     Seal {
         #[command(subcommand)]
         command: SealCommand,
+    },
+    /// OFD documents: `zhengyin ofd seal` seals one offline.
+    Ofd {
+        #[command(subcommand)]
+        command: ofd::Command,
     },
     /// Signature-log tools.
     Log {
@@ -350,6 +359,7 @@ fn main() -> ExitCode {
         Command::Migrate { database } => migrate(&database),
         Command::TrustList { command } => trust_list::run(command),
         Command::Keys { command } => keys::run(command),
+        Command::Ofd { command } => ofd::run(command),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut with_exit_statuses(Cli::command()), "zhengyin", &mut out);

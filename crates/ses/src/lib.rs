@@ -3,8 +3,8 @@
 //!
 //! What it holds: DER decoding of seals and signatures ([`format`]), keeping the exact bytes each
 //! signature covers; the GB/T 38540 §7.3 verification steps ([`verify`]), each reported with a
-//! stable code; writing v4 seals and signatures ([`write`]); and verifying the seals of OFD
-//! documents with every protected file ([`ofd`]).
+//! stable code; writing v4 seals and signatures ([`write`]); verifying the seals of OFD documents
+//! with every protected file ([`ofd`]), and sealing an OFD document ([`seal_ofd`]).
 //!
 //! What each signature covers:
 //!
@@ -23,6 +23,7 @@
 
 pub mod format;
 pub mod ofd;
+pub mod seal_ofd;
 pub mod timestamp;
 pub mod verify;
 pub mod write;

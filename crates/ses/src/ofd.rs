@@ -62,6 +62,9 @@ pub enum OfdError {
     /// An XML file is malformed or lacks what OFD requires.
     #[error("malformed {0}")]
     Xml(String),
+    /// Sealing failed: the seal, the placement or the signing.
+    #[error("cannot seal: {0}")]
+    Sealing(String),
 }
 
 /// One signature of the document and its report.
@@ -298,7 +301,7 @@ fn check_seal(
 }
 
 /// The zip, read within limits.
-struct Package<'a> {
+pub(crate) struct Package<'a> {
     zip: zip::ZipArchive<Cursor<&'a [u8]>>,
     limits: Limits,
     read_total: u64,
@@ -306,7 +309,7 @@ struct Package<'a> {
 }
 
 impl<'a> Package<'a> {
-    fn open(bytes: &'a [u8], limits: Limits) -> Result<Self, OfdError> {
+    pub(crate) fn open(bytes: &'a [u8], limits: Limits) -> Result<Self, OfdError> {
         let zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| OfdError::Package(e.to_string()))?;
         if zip.len() > limits.max_entries {
             return Err(OfdError::TooLarge(format!(
@@ -332,7 +335,19 @@ impl<'a> Package<'a> {
         self.zip.len()
     }
 
-    fn read(&mut self, path: &str) -> Result<Vec<u8>, OfdError> {
+    /// Every entry, in the zip's order, each read within the limits.
+    pub(crate) fn all(&mut self) -> Result<Vec<(String, Vec<u8>)>, OfdError> {
+        let mut names: Vec<(usize, String)> = self.names.iter().map(|(name, &i)| (i, name.clone())).collect();
+        names.sort();
+        let mut out = Vec::with_capacity(names.len());
+        for (_, name) in names {
+            let bytes = self.read(&name)?;
+            out.push((name, bytes));
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn read(&mut self, path: &str) -> Result<Vec<u8>, OfdError> {
         self.read_optional(path)?
             .ok_or_else(|| OfdError::Package(format!("{path} is missing")))
     }
@@ -370,7 +385,7 @@ impl<'a> Package<'a> {
 
 /// `reference` resolved against the folder `base`: absolute (`/Doc_0/…`) from the package root,
 /// otherwise relative to `base`. Refuses `..`, backslashes and empty segments.
-fn resolve(base: &str, reference: &str) -> Result<String, OfdError> {
+pub(crate) fn resolve(base: &str, reference: &str) -> Result<String, OfdError> {
     let (start, rest) = match reference.strip_prefix('/') {
         Some(rest) => ("", rest),
         None => (base, reference),
@@ -390,16 +405,16 @@ fn resolve(base: &str, reference: &str) -> Result<String, OfdError> {
     Ok(parts.join("/"))
 }
 
-fn parent(path: &str) -> &str {
+pub(crate) fn parent(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
 /// A small XML tree: local names (prefixes dropped), attributes, text.
 #[derive(Debug, Default)]
-struct Element {
-    name: String,
+pub(crate) struct Element {
+    pub(crate) name: String,
     attrs: Vec<(String, String)>,
-    text: String,
+    pub(crate) text: String,
     children: Vec<Element>,
 }
 
@@ -407,7 +422,7 @@ const MAX_DEPTH: usize = 64;
 const MAX_ELEMENTS: usize = 100_000;
 
 impl Element {
-    fn parse(bytes: &[u8], path: &str) -> Result<Element, OfdError> {
+    pub(crate) fn parse(bytes: &[u8], path: &str) -> Result<Element, OfdError> {
         let bad = |m: String| OfdError::Xml(format!("{path}: {m}"));
         let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8".to_owned()))?;
         let mut reader = quick_xml::Reader::from_str(text);
@@ -475,12 +490,12 @@ impl Element {
         })
     }
 
-    fn attr(&self, name: &str) -> Option<&str> {
+    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
         self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// Every element named `name` below this one (and this one), in document order.
-    fn descendants(&self, name: &str) -> Vec<&Element> {
+    pub(crate) fn descendants(&self, name: &str) -> Vec<&Element> {
         let mut out = Vec::new();
         let mut stack = vec![self];
         while let Some(e) = stack.pop() {

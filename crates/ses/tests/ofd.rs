@@ -291,3 +291,146 @@ fn unsafe_paths_bombs_and_garbage_are_refused() {
     replace(&mut files, "OFD.xml", deep.as_bytes());
     assert_eq!(verify(&files).report.verdict, Verdict::Invalid);
 }
+
+/// An unsealed two-page document, as a layout tool writes it (no signature list yet).
+fn unsealed_files() -> Vec<(String, Vec<u8>)> {
+    let ofd = br#"<?xml version="1.0" encoding="UTF-8"?><ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016" Version="1.1" DocType="OFD"><ofd:DocBody><ofd:DocInfo><ofd:DocID>0c1d</ofd:DocID></ofd:DocInfo><ofd:DocRoot>Doc_0/Document.xml</ofd:DocRoot></ofd:DocBody></ofd:OFD>"#;
+    let document = br#"<ofd:Document xmlns:ofd="http://www.ofdspec.org/2016"><ofd:CommonData><ofd:MaxUnitID>9</ofd:MaxUnitID></ofd:CommonData><ofd:Pages><ofd:Page ID="2" BaseLoc="Pages/Page_0/Content.xml"/><ofd:Page ID="5" BaseLoc="Pages/Page_1/Content.xml"/></ofd:Pages></ofd:Document>"#;
+    vec![
+        ("OFD.xml".to_owned(), ofd.to_vec()),
+        ("Doc_0/Document.xml".to_owned(), document.to_vec()),
+        ("Doc_0/Pages/Page_0/Content.xml".to_owned(), CONTENT.to_vec()),
+        (
+            "Doc_0/Pages/Page_1/Content.xml".to_owned(),
+            b"<ofd:Page xmlns:ofd=\"http://www.ofdspec.org/2016\"/>".to_vec(),
+        ),
+    ]
+}
+
+fn seal_here(package: &[u8], page: usize) -> Result<Vec<u8>, zhengyin_ses::ofd::OfdError> {
+    use zhengyin_ses::seal_ofd::{seal_ofd, Placement, Sealing};
+    let seal = our_seal();
+    let signer = key("authority-sm2.key");
+    let certificate = cert("authority-sm2.pem");
+    seal_ofd(
+        package,
+        &Sealing {
+            seal: &seal,
+            signer_certificate: certificate.der(),
+            signer: &signer,
+            time: datetime!(2026-06-01 09:30 UTC),
+            placement: Placement { page, x: 20.0, y: 30.5 },
+        },
+        Limits::default(),
+    )
+}
+
+fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read as _;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..zip.len())
+        .map(|i| {
+            let mut entry = zip.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            (entry.name().to_owned(), bytes)
+        })
+        .collect()
+}
+
+fn file<'a>(files: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
+    &files.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+#[test]
+fn a_document_sealed_here_verifies_and_a_second_seal_keeps_the_first() {
+    let sealed = seal_here(&zip(&unsealed_files()), 0).unwrap();
+    let files = unzip(&sealed);
+    let result = verify(&files);
+    assert_eq!(result.report.verdict, Verdict::Valid, "{result:#?}");
+    assert_eq!(result.signatures.len(), 1);
+    // Every file of the package is protected, the list made here included.
+    let protected = result.signatures[0]
+        .report
+        .checks
+        .iter()
+        .filter(|c| c.code == "file")
+        .count();
+    assert_eq!(protected, 5);
+    let signature_xml = String::from_utf8(file(&files, "Doc_0/Signs/Sign_0/Signature.xml").to_vec()).unwrap();
+    assert!(
+        signature_xml.contains(r#"<ofd:StampAnnot ID="1" PageRef="2" Boundary="20 30.5 40 40"/>"#),
+        "{signature_xml}"
+    );
+    assert!(String::from_utf8_lossy(file(&files, "OFD.xml"))
+        .contains("<ofd:Signatures>Doc_0/Signs/Signatures.xml</ofd:Signatures></ofd:DocBody>"));
+    assert_eq!(file(&files, "Doc_0/Signs/Sign_0/Seal.esl"), our_seal().as_slice());
+
+    // Sealed again, on the second page: both verify; the first names the appended list.
+    let twice = unzip(&seal_here(&sealed, 1).unwrap());
+    let result = verify(&twice);
+    assert_eq!(result.report.verdict, Verdict::Valid, "{result:#?}");
+    assert_eq!(result.signatures.len(), 2);
+    assert!(result.signatures.iter().all(|s| s.report.verdict == Verdict::Valid));
+    assert!(result.signatures[0]
+        .report
+        .checks
+        .iter()
+        .any(|c| c.outcome == Outcome::Warning && c.message.contains("1 later signature(s) appended")));
+    let list = String::from_utf8_lossy(file(&twice, "Doc_0/Signs/Signatures.xml")).into_owned();
+    assert!(
+        list.contains("<ofd:MaxSignId>2</ofd:MaxSignId>")
+            && list.contains(r#"ID="2" Type="Seal" BaseLoc="/Doc_0/Signs/Sign_1/Signature.xml""#),
+        "{list}"
+    );
+    assert!(String::from_utf8_lossy(file(&twice, "Doc_0/Signs/Sign_1/Signature.xml")).contains(r#"PageRef="5""#));
+
+    // One byte of a page, of Signature.xml or of SignedValue.dat, or a listed file removed: INVALID.
+    for (name, what) in [
+        ("Doc_0/Pages/Page_0/Content.xml", "Content.xml changed after sealing"),
+        ("Doc_0/Signs/Sign_1/Signature.xml", "data_hash"),
+        ("Doc_0/Signs/Sign_1/SignedValue.dat", ""),
+    ] {
+        let mut changed = twice.clone();
+        let entry = &mut changed.iter_mut().find(|(n, _)| n == name).unwrap().1;
+        let at = entry.len() / 2;
+        entry[at] ^= 0x01;
+        let result = verify(&changed);
+        assert_eq!(result.report.verdict, Verdict::Invalid, "{name}");
+        let said = format!("{result:?}");
+        assert!(said.contains(what), "{name}: {what}");
+    }
+    let mut removed = twice.clone();
+    removed.retain(|(n, _)| n != "Doc_0/Document.xml");
+    assert!(failed_with_anywhere(&verify(&removed), "Document.xml is missing"));
+}
+
+fn failed_with_anywhere(result: &OfdVerification, text: &str) -> bool {
+    result
+        .signatures
+        .iter()
+        .flat_map(|s| &s.report.checks)
+        .chain(&result.report.checks)
+        .any(|c| c.outcome == Outcome::Failed && c.message.contains(text))
+}
+
+#[test]
+fn sealing_refuses_what_it_cannot_seal_with_the_reason() {
+    let package = zip(&unsealed_files());
+    let error = seal_here(&package, 2).unwrap_err().to_string();
+    assert!(error.contains("2 page(s); page 3"), "{error}");
+    let error = seal_here(b"not a zip", 0).unwrap_err().to_string();
+    assert!(error.contains("not a readable OFD package"), "{error}");
+    let mut no_root = unsealed_files();
+    no_root.retain(|(n, _)| n != "Doc_0/Document.xml");
+    let error = seal_here(&zip(&no_root), 0).unwrap_err().to_string();
+    assert!(error.contains("Document.xml is missing"), "{error}");
+    let mut escaping = unsealed_files();
+    replace(
+        &mut escaping,
+        "OFD.xml",
+        br#"<ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016"><ofd:DocBody><ofd:DocRoot>../Doc_0/Document.xml</ofd:DocRoot></ofd:DocBody></ofd:OFD>"#,
+    );
+    let error = seal_here(&zip(&escaping), 0).unwrap_err().to_string();
+    assert!(error.contains("unsafe path"), "{error}");
+}
