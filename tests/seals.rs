@@ -467,6 +467,62 @@ async fn an_ofd_sealed_over_http_verifies_until_a_page_changes() {
     assert_eq!(result["report"]["verdict"], "VALID", "{result}");
     let out = inspect(&sealed_file);
     assert!(String::from_utf8_lossy(&out.stdout).contains("Doc_0/Signs/Sign_0/Signature.xml (Seal)"));
+    // The same through the API, as the seal's holder: 201 with the sealed document, VALID, and
+    // the sealing in the log; refusals with their codes.
+    let unsealed_b64 = b64(&std::fs::read(&unsealed).unwrap());
+    let path = format!("/v1/seals/{es_id}/sign-ofd");
+    let before = common::log_entries(&http, &server).await.len();
+    let (status, sealed) = send(
+        &http,
+        &server,
+        &path,
+        "demo-authority-sm2",
+        &json!({"ofd": unsealed_b64, "page": 1, "x": 120, "y": 200.5}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{sealed}");
+    let (_, result) = send(
+        &http,
+        &server,
+        "/v1/ofd/verify",
+        "demo-verifier",
+        &json!({"ofd": sealed["ofd"]}),
+    )
+    .await;
+    assert_eq!(result["report"]["verdict"], "VALID", "{result}");
+    let entries = common::log_entries(&http, &server).await;
+    assert_eq!(entries.len(), before + 1);
+    assert_eq!(entries.last().unwrap()["event"], "seal.applied");
+    for (token, body, expected) in [
+        (
+            "demo-authority-sm2",
+            json!({"ofd": unsealed_b64, "page": 2, "x": 1, "y": 1}),
+            (StatusCode::UNPROCESSABLE_ENTITY, "1 page(s); page 2"),
+        ),
+        (
+            "demo-authority-sm2",
+            json!({"ofd": b64(b"not a zip"), "x": 1, "y": 1}),
+            (StatusCode::UNPROCESSABLE_ENTITY, "not a readable OFD package"),
+        ),
+        (
+            "demo-authority-sm2",
+            json!({"ofd": unsealed_b64, "x": -1, "y": 1}),
+            (StatusCode::UNPROCESSABLE_ENTITY, "millimetres"),
+        ),
+        (
+            "demo-authority-ed25519",
+            json!({"ofd": unsealed_b64, "x": 1, "y": 1}),
+            (StatusCode::FORBIDDEN, "holder"),
+        ),
+    ] {
+        let (status, problem) = send(&http, &server, &path, token, &body).await;
+        assert_eq!(status, expected.0, "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap_or_default().contains(expected.1),
+            "{problem}"
+        );
+    }
+
     // A page the document does not have, and an output that exists: exit 2, the reason said.
     for (page, out_file, expected) in [
         ("2", dir.0.join("never.ofd"), "1 page(s); page 2"),

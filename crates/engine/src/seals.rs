@@ -26,7 +26,7 @@ use zhengyin_ses::write::{apply_seal, make_seal, NewSeal};
 use zhengyin_store::{StoreError, StoredSeal};
 
 use crate::registry::{parse_chain, CertEntry};
-use crate::{log, Engine, EngineError};
+use crate::{log, Engine, EngineError, Placement};
 
 /// Largest seal picture accepted, in bytes.
 pub const MAX_PICTURE_BYTES: usize = 256 * 1024;
@@ -364,8 +364,34 @@ impl Engine {
         data_sm3: [u8; 32],
         property_info: &str,
     ) -> Result<Vec<u8>, EngineError> {
+        self.apply_seal_at(es_id, data_sm3, property_info, self.clock.now())
+            .await
+    }
+
+    /// Seals an OFD document with the seal (as [`Self::apply_seal`] applies it, and logged the
+    /// same way): a new signature appended to the document's list, its stamp where `placement`
+    /// says. A package that cannot be sealed is refused with the reason.
+    pub async fn seal_ofd(&self, es_id: &str, package: &[u8], placement: Placement) -> Result<Vec<u8>, EngineError> {
         let seal = self.local_seal(es_id)?;
         let now = self.clock.now();
+        let prepared = zhengyin_ses::seal_ofd::prepare(package, &seal.der, now, placement, Default::default())
+            .map_err(|e| EngineError::invalid(e.to_string()))?;
+        let signature = self
+            .apply_seal_at(es_id, hash::sm3(&prepared.signature_xml), &prepared.property_info, now)
+            .await?;
+        prepared
+            .finish(signature)
+            .map_err(|e| EngineError::invalid(e.to_string()))
+    }
+
+    async fn apply_seal_at(
+        &self,
+        es_id: &str,
+        data_sm3: [u8; 32],
+        property_info: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<u8>, EngineError> {
+        let seal = self.local_seal(es_id)?;
         match seal.status.at(now) {
             Some(SealState::Active) => {}
             Some(other) => {

@@ -263,6 +263,10 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
         .route("/seals/{es_id}/reinstate", post(seals::reinstate))
         .route("/seals/{es_id}/revoke", post(seals::revoke))
         .route("/seals/{es_id}/apply", post(seals::apply))
+        .route(
+            "/seals/{es_id}/sign-ofd",
+            post(seals::seal_ofd).layer(axum::Extension(extract::BodyLimit(config.batch_body_limit))),
+        )
         .route("/signatures/verify", post(seals::verify_signature))
         .route(
             "/ofd/verify",

@@ -154,6 +154,49 @@ pub(crate) async fn apply(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct SealOfdRequest {
+    ofd: String,
+    #[serde(default = "first_page")]
+    page: u64,
+    x: f64,
+    y: f64,
+}
+
+fn first_page() -> u64 {
+    1
+}
+
+/// Seals an OFD document with a seal held by the calling authority (the seal's holder).
+pub(crate) async fn seal_ofd(
+    State(s): State<AppState>,
+    AuthorityCaller(uscc): AuthorityCaller,
+    Path(es_id): Path<String>,
+    JsonBody(req): JsonBody<SealOfdRequest>,
+) -> Result<Response> {
+    let seal = s.engine.seal(&es_id)?;
+    if seal.record.holder.code != uscc.as_str() {
+        return Err(Problem::out_of_scope("only the seal's holder may apply it"));
+    }
+    let page = usize::try_from(req.page)
+        .ok()
+        .filter(|p| (1..=100_000).contains(p))
+        .ok_or_else(|| Problem::invalid("page counts from 1 (at most 100000)"))?;
+    let millimetres = |v: f64| v.is_finite() && (0.0..=10_000.0).contains(&v);
+    if !millimetres(req.x) || !millimetres(req.y) {
+        return Err(Problem::invalid("x and y are millimetres from 0 to 10000"));
+    }
+    let package = unb64(&req.ofd, "ofd")?;
+    let placement = zhengyin_engine::Placement {
+        page: page - 1,
+        x: req.x,
+        y: req.y,
+    };
+    let sealed = s.engine.seal_ofd(&es_id, &package, placement).await?;
+    Ok((StatusCode::CREATED, Json(json!({"es_id": es_id, "ofd": b64(&sealed)}))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct VerifySealRequest {
     seal: String,
 }

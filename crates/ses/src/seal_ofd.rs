@@ -49,7 +49,53 @@ pub struct Sealing<'a> {
 
 /// Seals the OFD package `bytes`; returns the sealed package.
 pub fn seal_ofd(bytes: &[u8], sealing: &Sealing<'_>, limits: Limits) -> Result<Vec<u8>, OfdError> {
-    let seal = crate::parse_seal(sealing.seal).map_err(|e| OfdError::Sealing(format!("the seal: {e}")))?;
+    let prepared = prepare(bytes, sealing.seal, sealing.time, sealing.placement, limits)?;
+    let signed_value = apply_seal(
+        sealing.seal,
+        sealing.time,
+        &hash::sm3(&prepared.signature_xml),
+        &prepared.property_info,
+        sealing.signer_certificate,
+        sealing.signer,
+    )
+    .map_err(|e| OfdError::Sealing(e.to_string()))?;
+    prepared.finish(signed_value)
+}
+
+/// A package ready for its new signature: everything but the `SES_Signature`, which whoever
+/// holds the signer's key makes over SM3([`Self::signature_xml`]) with [`Self::property_info`].
+#[derive(Debug)]
+pub struct Prepared {
+    files: Vec<(String, Vec<u8>)>,
+    sign_dir: String,
+    seal: Vec<u8>,
+    /// The new `Signature.xml`.
+    pub signature_xml: Vec<u8>,
+    /// Its path in the package (`/Doc_0/Signs/Sign_N/Signature.xml`), the `propertyInfo`.
+    pub property_info: String,
+}
+
+impl Prepared {
+    /// The sealed package, with `signed_value` (DER `SES_Signature`) as `SignedValue.dat`.
+    pub fn finish(mut self, signed_value: Vec<u8>) -> Result<Vec<u8>, OfdError> {
+        let dir = self.sign_dir;
+        self.files.push((format!("{dir}/Signature.xml"), self.signature_xml));
+        self.files.push((format!("{dir}/SignedValue.dat"), signed_value));
+        self.files.push((format!("{dir}/Seal.esl"), self.seal));
+        write_zip(&self.files)
+    }
+}
+
+/// Prepares the OFD package `bytes` for a new signature with `seal` (DER `SESeal`) at `time`,
+/// its stamp where `placement` says.
+pub fn prepare(
+    bytes: &[u8],
+    seal_der: &[u8],
+    time: OffsetDateTime,
+    placement: Placement,
+    limits: Limits,
+) -> Result<Prepared, OfdError> {
+    let seal = crate::parse_seal(seal_der).map_err(|e| OfdError::Sealing(format!("the seal: {e}")))?;
     let mut files = Package::open(bytes, limits)?.all()?;
     let text = |files: &[(String, Vec<u8>)], path: &str| -> Result<String, OfdError> {
         let bytes = files
@@ -83,16 +129,16 @@ pub fn seal_ofd(bytes: &[u8], sealing: &Sealing<'_>, limits: Limits) -> Result<V
     // The page the stamp goes on, by its object ID.
     let document = Element::parse(text(&files, &doc_root)?.as_bytes(), &doc_root)?;
     let pages = document.descendants("Page");
-    let page = pages.get(sealing.placement.page).ok_or_else(|| {
+    let page = pages.get(placement.page).ok_or_else(|| {
         OfdError::Sealing(format!(
             "the document has {} page(s); page {} was asked for",
             pages.len(),
-            sealing.placement.page + 1
+            placement.page + 1
         ))
     })?;
     let page_id = page
         .attr("ID")
-        .ok_or_else(|| OfdError::Xml(format!("{doc_root}: page {} has no ID", sealing.placement.page + 1)))?
+        .ok_or_else(|| OfdError::Xml(format!("{doc_root}: page {} has no ID", placement.page + 1)))?
         .to_owned();
 
     // The new signature's folder, and its entry in the list (made if missing).
@@ -140,27 +186,21 @@ pub fn seal_ofd(bytes: &[u8], sealing: &Sealing<'_>, limits: Limits) -> Result<V
     let signature_xml = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><ofd:Signature xmlns:ofd="{NAMESPACE}"><ofd:SignedInfo><ofd:Provider ProviderName="Zhengyin" Version="{}"/><ofd:SignatureMethod>1.2.156.10197.1.501</ofd:SignatureMethod><ofd:SignatureDateTime>{}</ofd:SignatureDateTime><ofd:References CheckMethod="1.2.156.10197.1.401">{references}</ofd:References><ofd:StampAnnot ID="1" PageRef="{}" Boundary="{} {} {} {}"/><ofd:Seal><ofd:BaseLoc>/{sign_dir}/Seal.esl</ofd:BaseLoc></ofd:Seal></ofd:SignedInfo><ofd:SignedValue>/{sign_dir}/SignedValue.dat</ofd:SignedValue></ofd:Signature>"#,
         env!("CARGO_PKG_VERSION"),
-        signature_time(sealing.time),
+        signature_time(time),
         escape(page_id.as_str()),
-        sealing.placement.x,
-        sealing.placement.y,
+        placement.x,
+        placement.y,
         picture.width,
         picture.height,
     )
     .into_bytes();
-    let signed_value = apply_seal(
-        sealing.seal,
-        sealing.time,
-        &hash::sm3(&signature_xml),
-        &format!("/{signature_path}"),
-        sealing.signer_certificate,
-        sealing.signer,
-    )
-    .map_err(|e| OfdError::Sealing(e.to_string()))?;
-    files.push((signature_path, signature_xml));
-    files.push((format!("{sign_dir}/SignedValue.dat"), signed_value));
-    files.push((format!("{sign_dir}/Seal.esl"), sealing.seal.to_vec()));
-    write_zip(&files)
+    Ok(Prepared {
+        files,
+        sign_dir,
+        seal: seal_der.to_vec(),
+        signature_xml,
+        property_info: format!("/{signature_path}"),
+    })
 }
 
 fn join(dir: &str, name: &str) -> String {
