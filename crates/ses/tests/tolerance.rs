@@ -9,15 +9,15 @@
 
 mod common;
 
-use common::{cert, key, our_seal, registry, sequence, tlv, ES_ID, PNG};
+use common::{cert, key, our_seal, registry, seal_made_at, sequence, tlv, ES_ID, PNG};
 use der::asn1::{BitStringRef, Ia5StringRef, ObjectIdentifier, OctetStringRef, UtcTime, Utf8StringRef};
 use time::macros::datetime;
 use time::OffsetDateTime;
 use zhengyin_crypto::{hash, Signer as _};
 use zhengyin_model::{Outcome, Verdict, VerificationReport};
-use zhengyin_ses::format::{CertList, Quirk, SealPicture};
+use zhengyin_ses::format::{CertList, Quirk};
 use zhengyin_ses::verify::{verify_seal, verify_signature, Protected, SealStatus};
-use zhengyin_ses::write::{apply_seal, make_seal, NewSeal};
+use zhengyin_ses::write::apply_seal;
 use zhengyin_ses::{parse_seal, Version};
 
 const DOCUMENT: &[u8] = b"<ofd:Signature>an example Signature.xml</ofd:Signature>";
@@ -94,15 +94,7 @@ fn a_v1_seal_listing_text_for_certificates_is_read_with_a_warning() {
     assert_eq!(report.verdict, Verdict::Valid, "{report:#?}");
 
     // Applied: whether the seal allows this signer is unknown, so never VALID.
-    let signature = apply_seal(
-        &seal,
-        SIGNED_AT,
-        &hash::sm3(DOCUMENT),
-        "/Doc_0/Signs/Sign_0/Signature.xml",
-        cert("authority-sm2.pem").der(),
-        &key("authority-sm2.key"),
-    )
-    .unwrap();
+    let signature = applied(&seal);
     let report = verify_signature(&active, &signature, Protected::Bytes(DOCUMENT), NOW);
     assert_eq!(
         check(&report, "signer_signature").outcome,
@@ -121,25 +113,17 @@ fn a_v1_seal_listing_text_for_certificates_is_read_with_a_warning() {
     assert_eq!(report.verdict, Verdict::Invalid);
 }
 
-fn seal_made_at(created: OffsetDateTime) -> Vec<u8> {
-    let signer = cert("authority-sm2.pem");
-    let seal = NewSeal {
-        vendor_id: "Zhengyin",
-        es_id: ES_ID,
-        seal_type: 1,
-        name: "吉林示例科技有限公司合同专用章",
-        signer_certificates: vec![signer.der()],
-        created,
-        valid_start: datetime!(2026-01-01 00:00 UTC),
-        valid_end: datetime!(2028-01-01 00:00 UTC),
-        picture: SealPicture {
-            kind: "PNG",
-            data: PNG,
-            width: 40,
-            height: 40,
-        },
-    };
-    make_seal(&seal, cert("seal-maker.pem").der(), &key("seal-maker.key")).unwrap()
+/// `seal` applied by the example SM2 authority to [`DOCUMENT`] at [`SIGNED_AT`].
+fn applied(seal: &[u8]) -> Vec<u8> {
+    apply_seal(
+        seal,
+        SIGNED_AT,
+        &hash::sm3(DOCUMENT),
+        "/Doc_0/Signs/Sign_0/Signature.xml",
+        cert("authority-sm2.pem").der(),
+        &key("authority-sm2.key"),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -157,15 +141,7 @@ fn a_maker_certificate_not_yet_valid_at_the_claimed_make_date_is_a_doubt_not_a_f
     );
     assert_eq!(report.verdict, Verdict::Indeterminate);
 
-    let signature = apply_seal(
-        &early,
-        SIGNED_AT,
-        &hash::sm3(DOCUMENT),
-        "/Doc_0/Signs/Sign_0/Signature.xml",
-        cert("authority-sm2.pem").der(),
-        &key("authority-sm2.key"),
-    )
-    .unwrap();
+    let signature = applied(&early);
     let report = verify_signature(&active, &signature, Protected::Bytes(DOCUMENT), NOW);
     let maker = check(&report, "maker_certificate");
     assert_eq!(maker.outcome, Outcome::Indeterminate, "{report:#?}");

@@ -64,6 +64,12 @@ pub fn registry(status: SealStatus) -> Registry {
 }
 
 pub fn our_seal() -> Vec<u8> {
+    seal_made_at(datetime!(2026-01-01 00:00 UTC))
+}
+
+/// The example seal (valid 2026–2028, the SM2 authority its signer), claiming `created` as its
+/// make date.
+pub fn seal_made_at(created: OffsetDateTime) -> Vec<u8> {
     let signer = cert("authority-sm2.pem");
     let seal = NewSeal {
         vendor_id: "Zhengyin",
@@ -71,7 +77,7 @@ pub fn our_seal() -> Vec<u8> {
         seal_type: 1,
         name: "吉林示例科技有限公司合同专用章",
         signer_certificates: vec![signer.der()],
-        created: datetime!(2026-01-01 00:00 UTC),
+        created,
         valid_start: datetime!(2026-01-01 00:00 UTC),
         valid_end: datetime!(2028-01-01 00:00 UTC),
         picture: SealPicture {
