@@ -156,14 +156,15 @@ pub(crate) async fn apply(
 #[serde(deny_unknown_fields)]
 pub(crate) struct SealOfdRequest {
     ofd: String,
+    /// A JSON number (`2` and `2.0` are the same integer to JSON Schema).
     #[serde(default = "first_page")]
-    page: u64,
+    page: f64,
     x: f64,
     y: f64,
 }
 
-fn first_page() -> u64 {
-    1
+fn first_page() -> f64 {
+    1.0
 }
 
 /// Seals an OFD document with a seal held by the calling authority (the seal's holder).
@@ -177,10 +178,10 @@ pub(crate) async fn seal_ofd(
     if seal.record.holder.code != uscc.as_str() {
         return Err(Problem::out_of_scope("only the seal's holder may apply it"));
     }
-    let page = usize::try_from(req.page)
-        .ok()
-        .filter(|p| (1..=100_000).contains(p))
-        .ok_or_else(|| Problem::invalid("page counts from 1 (at most 100000)"))?;
+    if req.page.fract() != 0.0 || !(1.0..=100_000.0).contains(&req.page) {
+        return Err(Problem::invalid("page counts from 1 (at most 100000)"));
+    }
+    let page = req.page as usize;
     let millimetres = |v: f64| v.is_finite() && (0.0..=10_000.0).contains(&v);
     if !millimetres(req.x) || !millimetres(req.y) {
         return Err(Problem::invalid("x and y are millimetres from 0 to 10000"));
