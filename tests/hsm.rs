@@ -17,6 +17,8 @@
 mod common;
 #[path = "../crates/keys/tests/common/sdf.rs"]
 mod sdf;
+#[path = "../crates/keys/tests/common/softhsm.rs"]
+mod softhsm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,8 +27,8 @@ use std::time::{Duration, Instant};
 use common::{get, root, send, Server, TempDir, PURPOSE};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
+use softhsm::{Tokens as Hsm, PIN};
 
-const PIN: &str = "56781234";
 const TYPE: &str = "11100000000013338W032";
 /// The business licence's issuers, each given one algorithm's key in the token.
 const AUTHORITIES: [(&str, &str); 3] = [
@@ -35,104 +37,34 @@ const AUTHORITIES: [(&str, &str); 3] = [
     ("rsa", "91350100M000100Y43"),
 ];
 
-struct Hsm {
-    dir: PathBuf,
-    conf: PathBuf,
-    module: PathBuf,
-}
-
-impl Hsm {
-    fn new(dir: &Path) -> Self {
-        let module = [
-            "/usr/lib/softhsm/libsofthsm2.so",
-            "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-        ]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("SoftHSM2 (scripts/test-deps.sh installs it)");
-        std::fs::create_dir_all(dir.join("tokens")).unwrap();
-        let conf = dir.join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                dir.join("tokens").display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(dir.join("pin"), format!("{PIN}\n")).unwrap();
-        std::fs::write(dir.join("wrong-pin"), "11112222\n").unwrap();
-        let hsm = Self {
-            dir: dir.to_owned(),
-            conf,
-            module,
-        };
-        for label in ["authorities", "log"] {
-            let out = Command::new("softhsm2-util")
-                .env("SOFTHSM2_CONF", &hsm.conf)
-                .args([
-                    "--init-token",
-                    "--free",
-                    "--label",
-                    label,
-                    "--so-pin",
-                    "10203040",
-                    "--pin",
-                    PIN,
-                ])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        }
-        hsm
-    }
-
-    fn uri(&self, token: &str, object: &str, pin: &str) -> String {
-        format!(
-            "pkcs11:token={token};object={object}?module-path={}&pin-source=file:{}",
-            self.module.display(),
-            self.dir.join(pin).display()
-        )
-    }
-
-    fn zhengyin(&self, args: &[&str]) -> std::process::Output {
-        Command::new(common::binary())
-            .args(args)
-            .env("SOFTHSM2_CONF", &self.conf)
-            .output()
-            .unwrap()
-    }
-
-    /// The token's folder (SoftHSM2 keeps one per token, named by a UUID).
-    fn token_dir(&self, label: &str) -> PathBuf {
-        std::fs::read_dir(self.dir.join("tokens"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| {
-                let object = std::fs::read(p.join("token.object")).unwrap_or_default();
-                object.windows(label.len()).any(|w| w == label.as_bytes())
-            })
-            .unwrap()
-    }
+/// The command line with the test's SoftHSM2 configuration.
+fn zhengyin(hsm: &Hsm, args: &[&str]) -> std::process::Output {
+    Command::new(common::binary())
+        .args(args)
+        .env("SOFTHSM2_CONF", &hsm.conf)
+        .output()
+        .unwrap()
 }
 
 /// Makes the key in the token and its CSR; OpenSSL checks the CSR and the example issuing CA
 /// certifies it. Returns the certificate chain (PEM, leaf then issuing CA).
 fn make_authority_key(hsm: &Hsm, alg: &str, uscc: &str) -> String {
     let csr = hsm.dir.join(format!("{alg}.csr"));
-    let out = hsm.zhengyin(&[
-        "keys",
-        "generate",
-        "--key",
-        &hsm.uri("authorities", &format!("sign-{alg}"), "pin"),
-        "--algorithm",
-        alg,
-        "--subject",
-        &subject(alg, uscc),
-        "--csr",
-        csr.to_str().unwrap(),
-    ]);
+    let out = zhengyin(
+        hsm,
+        &[
+            "keys",
+            "generate",
+            "--key",
+            &hsm.uri("authorities", &format!("sign-{alg}"), "pin"),
+            "--algorithm",
+            alg,
+            "--subject",
+            &subject(alg, uscc),
+            "--csr",
+            csr.to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     certify(hsm, alg, &csr)
 }
@@ -298,14 +230,17 @@ async fn issue(http: &Client, server: &Server, alg: &str, number: &str) -> (Stat
 }
 
 fn make_log_key(hsm: &Hsm) {
-    let out = hsm.zhengyin(&[
-        "keys",
-        "generate",
-        "--key",
-        &hsm.uri("log", "checkpoints", "pin"),
-        "--algorithm",
-        "ed25519",
-    ]);
+    let out = zhengyin(
+        hsm,
+        &[
+            "keys",
+            "generate",
+            "--key",
+            &hsm.uri("log", "checkpoints", "pin"),
+            "--algorithm",
+            "ed25519",
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -410,7 +345,7 @@ async fn assert_issued_licence_verifies(hsm: &Hsm, http: &Client, server: &Serve
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_signs_with_keys_in_an_hsm() {
     let dir = TempDir::new("hsm");
-    let hsm = Hsm::new(&dir.0.join("hsm"));
+    let hsm = Hsm::create(&dir.0.join("hsm"), &["authorities", "log"]);
     let chains: Vec<(&str, &str, String)> = AUTHORITIES
         .iter()
         .map(|&(alg, uscc)| (alg, uscc, make_authority_key(&hsm, alg, uscc)))
@@ -550,7 +485,7 @@ async fn a_node_signs_with_keys_in_an_hsm() {
 async fn an_sm2_authority_signs_in_a_gmt0018_device() {
     const USCC: &str = "12100000400010398P";
     let dir = TempDir::new("sdf");
-    let hsm = Hsm::new(&dir.0.join("hsm"));
+    let hsm = Hsm::create(&dir.0.join("hsm"), &["authorities", "log"]);
     make_log_key(&hsm);
     let device = sdf::standin(2);
     let key = device.uri(1, "password");
@@ -559,16 +494,19 @@ async fn an_sm2_authority_signs_in_a_gmt0018_device() {
     // The keys were made with the device's tools; their requests come from `keys csr`.
     let request = |key: &str, name: &str, subject: &str| {
         let csr = hsm.dir.join(format!("{name}.csr"));
-        let out = hsm.zhengyin(&[
-            "keys",
-            "csr",
-            "--key",
-            key,
-            "--subject",
-            subject,
-            "--csr",
-            csr.to_str().unwrap(),
-        ]);
+        let out = zhengyin(
+            &hsm,
+            &[
+                "keys",
+                "csr",
+                "--key",
+                key,
+                "--subject",
+                subject,
+                "--csr",
+                csr.to_str().unwrap(),
+            ],
+        );
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         certify(&hsm, name, &csr)
     };
@@ -620,19 +558,12 @@ async fn an_sm2_authority_signs_in_a_gmt0018_device() {
 
     // The seal maker's key is in the device too: it makes the authority's e-seal, which the
     // authority applies with its own key in the device; both verify.
-    let picture = "iVBORw0KGgpleGFtcGxl"; // "\x89PNG\r\n\x1a\nexample"
     let (status, seal) = send(
         &http,
         &server,
         "/v1/seals",
         "demo-operator",
-        &json!({
-            "name": "示例事业单位电子公章", "seal_type": 1,
-            "holder": {"name": "示例事业单位", "code": USCC, "code_type": "001"},
-            "valid_start": "2026-01-01T00:00:00Z", "valid_end": "2034-01-01T00:00:00Z",
-            "signer_certificates": [chain],
-            "picture": {"kind": "PNG", "data_base64": picture, "width": 40, "height": 40}
-        }),
+        &common::seal_request(USCC, &chain),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{seal}");

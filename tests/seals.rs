@@ -22,13 +22,7 @@ fn signer_chain() -> String {
 }
 
 fn seal_request() -> Value {
-    json!({
-        "name": "示例事业单位电子公章", "seal_type": 1,
-        "holder": {"name": "示例事业单位", "code": HOLDER, "code_type": "001"},
-        "valid_start": "2026-01-01T00:00:00Z", "valid_end": "2034-01-01T00:00:00Z",
-        "signer_certificates": [signer_chain()],
-        "picture": {"kind": "PNG", "data_base64": b64(b"\x89PNG\r\n\x1a\nexample"), "width": 40, "height": 40}
-    })
+    common::seal_request(HOLDER, &signer_chain())
 }
 
 fn check<'a>(report: &'a Value, code: &str) -> &'a Value {

@@ -512,3 +512,15 @@ pub fn audit(server: &Server, key: &str, state: &Path) -> (i32, String) {
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap(), text)
 }
+
+/// A request for the demo SM2 authority's (示例事业单位) e-seal, applied with a key whose
+/// certificate chain (PEM, leaf first) is `signer_chain`; the picture is a PNG signature only.
+pub fn seal_request(holder: &str, signer_chain: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": "示例事业单位电子公章", "seal_type": 1,
+        "holder": {"name": "示例事业单位", "code": holder, "code_type": "001"},
+        "valid_start": "2026-01-01T00:00:00Z", "valid_end": "2034-01-01T00:00:00Z",
+        "signer_certificates": [signer_chain],
+        "picture": {"kind": "PNG", "data_base64": "iVBORw0KGgpleGFtcGxl", "width": 40, "height": 40}
+    })
+}

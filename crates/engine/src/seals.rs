@@ -364,7 +364,7 @@ impl Engine {
         data_sm3: [u8; 32],
         property_info: &str,
     ) -> Result<Vec<u8>, EngineError> {
-        self.apply_seal_at(es_id, data_sm3, property_info, self.clock.now())
+        self.apply_loaded_seal(&self.local_seal(es_id)?, data_sm3, property_info, self.clock.now())
             .await
     }
 
@@ -377,21 +377,22 @@ impl Engine {
         let prepared = zhengyin_ses::seal_ofd::prepare(package, &seal.der, now, placement, Default::default())
             .map_err(|e| EngineError::invalid(e.to_string()))?;
         let signature = self
-            .apply_seal_at(es_id, hash::sm3(&prepared.signature_xml), &prepared.property_info, now)
+            .apply_loaded_seal(&seal, hash::sm3(&prepared.signature_xml), &prepared.property_info, now)
             .await?;
         prepared
             .finish(signature)
             .map_err(|e| EngineError::invalid(e.to_string()))
     }
 
-    async fn apply_seal_at(
+    /// Applies `seal` (a local seal, as read from the registry) at `now`.
+    async fn apply_loaded_seal(
         &self,
-        es_id: &str,
+        seal: &StoredSeal,
         data_sm3: [u8; 32],
         property_info: &str,
         now: OffsetDateTime,
     ) -> Result<Vec<u8>, EngineError> {
-        let seal = self.local_seal(es_id)?;
+        let es_id = seal.record.es_id.as_str();
         match seal.status.at(now) {
             Some(SealState::Active) => {}
             Some(other) => {

@@ -131,6 +131,14 @@ pub(crate) struct ApplyRequest {
     property_info: String,
 }
 
+/// Refuses a caller that is not the seal's holder: only the holder applies a seal.
+fn check_holder(s: &AppState, es_id: &str, caller: &zhengyin_model::Uscc) -> Result<()> {
+    if s.engine.seal(es_id)?.record.holder.code != caller.as_str() {
+        return Err(Problem::out_of_scope("only the seal's holder may apply it"));
+    }
+    Ok(())
+}
+
 /// Applies a seal held by the calling authority (the seal's holder) to data.
 pub(crate) async fn apply(
     State(s): State<AppState>,
@@ -138,10 +146,7 @@ pub(crate) async fn apply(
     Path(es_id): Path<String>,
     JsonBody(req): JsonBody<ApplyRequest>,
 ) -> Result<Response> {
-    let seal = s.engine.seal(&es_id)?;
-    if seal.record.holder.code != uscc.as_str() {
-        return Err(Problem::out_of_scope("only the seal's holder may apply it"));
-    }
+    check_holder(&s, &es_id, &uscc)?;
     let digest = data_sm3(req.data_base64.as_deref(), req.data_sm3.as_deref())?
         .ok_or_else(|| Problem::invalid("give data_base64 or data_sm3"))?;
     let signature = s.engine.apply_seal(&es_id, digest, &req.property_info).await?;
@@ -174,10 +179,7 @@ pub(crate) async fn seal_ofd(
     Path(es_id): Path<String>,
     JsonBody(req): JsonBody<SealOfdRequest>,
 ) -> Result<Response> {
-    let seal = s.engine.seal(&es_id)?;
-    if seal.record.holder.code != uscc.as_str() {
-        return Err(Problem::out_of_scope("only the seal's holder may apply it"));
-    }
+    check_holder(&s, &es_id, &uscc)?;
     if req.page.fract() != 0.0 || !(1.0..=100_000.0).contains(&req.page) {
         return Err(Problem::invalid("page counts from 1 (at most 100000)"));
     }

@@ -2,30 +2,20 @@
 //! `softhsm2-util` before the module is first loaded (scripts/test-deps.sh installs SoftHSM2).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
-pub const SO_PIN: &str = "10203040";
-pub const PIN: &str = "56781234";
+pub mod softhsm;
 
+#[allow(unused_imports)]
+pub use softhsm::{module_path, PIN};
+
+/// The process's SoftHSM2 with its own token folder.
 pub struct SoftHsm {
+    /// Removed with the process's last use.
     pub dir: tempfile::TempDir,
+    pub tokens: softhsm::Tokens,
     pub module: PathBuf,
-}
-
-/// The module's usual places on Debian.
-pub fn module_path() -> PathBuf {
-    for candidate in [
-        "/usr/lib/softhsm/libsofthsm2.so",
-        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-        "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-    ] {
-        if Path::new(candidate).exists() {
-            return PathBuf::from(candidate);
-        }
-    }
-    panic!("SoftHSM2 is not installed: run scripts/test-deps.sh");
 }
 
 /// The process's SoftHSM2, with `labels` as initialised tokens (the first call decides).
@@ -33,68 +23,26 @@ pub fn softhsm(labels: &[&str]) -> &'static SoftHsm {
     static HSM: OnceLock<SoftHsm> = OnceLock::new();
     HSM.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("tokens")).unwrap();
-        let conf = dir.path().join("softhsm2.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-                dir.path().join("tokens").display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("pin"), format!("{PIN}\n")).unwrap();
-        std::fs::write(dir.path().join("wrong-pin"), "00000000\n").unwrap();
+        let tokens = softhsm::Tokens::create(dir.path(), labels);
         // Set before the module is loaded in this process: SoftHSM2 reads it at C_Initialize.
-        std::env::set_var("SOFTHSM2_CONF", &conf);
-        for label in labels {
-            init_token(&conf, label);
-        }
+        std::env::set_var("SOFTHSM2_CONF", &tokens.conf);
         SoftHsm {
+            module: tokens.module.clone(),
             dir,
-            module: module_path(),
+            tokens,
         }
     })
-}
-
-pub fn init_token(conf: &Path, label: &str) {
-    let out = Command::new("softhsm2-util")
-        .env("SOFTHSM2_CONF", conf)
-        .args([
-            "--init-token",
-            "--free",
-            "--label",
-            label,
-            "--so-pin",
-            SO_PIN,
-            "--pin",
-            PIN,
-        ])
-        .output()
-        .expect("softhsm2-util (scripts/test-deps.sh installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 impl SoftHsm {
     /// A URI for `object` in `token`, the PIN read from the test's PIN file.
     pub fn uri(&self, token: &str, object: &str) -> String {
-        format!(
-            "pkcs11:token={token};object={object}?module-path={}&pin-source=file:{}",
-            self.module.display(),
-            self.dir.path().join("pin").display()
-        )
+        self.tokens.uri(token, object, "pin")
     }
 
     /// The token's directory (SoftHSM2 keeps one per token).
     pub fn token_dir(&self, label: &str) -> PathBuf {
-        for entry in std::fs::read_dir(self.dir.path().join("tokens")).unwrap() {
-            let path = entry.unwrap().path();
-            let object = std::fs::read(path.join("token.object")).unwrap_or_default();
-            if object.windows(label.len()).any(|w| w == label.as_bytes()) {
-                return path;
-            }
-        }
-        panic!("no token {label}");
+        self.tokens.token_dir(label)
     }
 }
 
