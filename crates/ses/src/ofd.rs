@@ -76,6 +76,8 @@ pub struct SignatureOutcome {
     pub kind: String,
     /// The GB/T 38540 report (for seals), with one `file` check per protected file.
     pub report: VerificationReport,
+    /// The files it protects that are present and unchanged (package paths, no leading `/`).
+    pub unchanged: Vec<String>,
 }
 
 /// The document's verdict and each signature's report.
@@ -120,10 +122,11 @@ fn check_package(
             kind,
             later,
         } = entry;
+        let mut unchanged = Vec::new();
         let report = if kind == "Seal" {
             seals += 1;
             let appended = Appended { list: &list, later };
-            check_seal(ctx, package, &path, appended, now)?
+            check_seal(ctx, package, &path, appended, now, &mut unchanged)?
         } else {
             let mut s = ReportBuilder::new(&["signature"]);
             s.indeterminate(
@@ -138,7 +141,12 @@ fn check_package(
             zhengyin_model::Verdict::Indeterminate => zhengyin_model::Outcome::Indeterminate,
         };
         r.check("signature", outcome, format!("{path} ({kind}): {:?}", report.verdict));
-        out.push(SignatureOutcome { path, kind, report });
+        out.push(SignatureOutcome {
+            path,
+            kind,
+            report,
+            unchanged,
+        });
     }
     if seals == 0 {
         r.fail("seals_present", "the document carries no seal: nothing vouches for it");
@@ -236,13 +244,15 @@ struct Appended<'a> {
     later: usize,
 }
 
-/// One seal: its `Signature.xml`, the protected files, and the `SES_Signature`.
+/// One seal: its `Signature.xml`, the protected files (those unchanged are added to
+/// `unchanged`), and the `SES_Signature`.
 fn check_seal(
     ctx: &dyn Context,
     package: &mut Package<'_>,
     path: &str,
     appended: Appended<'_>,
     now: OffsetDateTime,
+    unchanged: &mut Vec<String>,
 ) -> Result<VerificationReport, OfdError> {
     let (signature_xml, doc, der) = signed_value(package, path)?;
     let base = parent(path);
@@ -272,6 +282,7 @@ fn check_seal(
             (None, _) => files.fail("file", format!("{file} is missing")),
             (Some(_), None) => files.fail("file", format!("{file}: CheckValue is not base64")),
             (Some(bytes), Some(expected)) if hash::sm3(&bytes).as_slice() == expected.as_slice() => {
+                unchanged.push(file.clone());
                 files.pass("file", format!("{file} unchanged"))
             }
             // Each later signature adds itself to the list: expected, and each is verified on its own.
@@ -298,6 +309,25 @@ fn check_seal(
         all.signing_time(t);
     }
     Ok(all.finish(now))
+}
+
+/// One file of the package `bytes` (a package path, no leading `/`), read within `limits`;
+/// `None` when the package has no such file.
+pub fn read_file(bytes: &[u8], path: &str, limits: Limits) -> Result<Option<Vec<u8>>, OfdError> {
+    Package::open(bytes, limits)?.read_optional(path)
+}
+
+/// Writes `files` (package paths and bytes, in order) as an OFD package (a deflated zip).
+pub fn write_package(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, OfdError> {
+    use std::io::Write as _;
+    let failed = |e: &dyn std::fmt::Display| OfdError::Package(format!("writing: {e}"));
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in files {
+        zip.start_file(name.as_str(), options).map_err(|e| failed(&e))?;
+        zip.write_all(bytes).map_err(|e| failed(&e))?;
+    }
+    Ok(zip.finish().map_err(|e| failed(&e))?.into_inner())
 }
 
 /// The zip, read within limits.

@@ -82,7 +82,7 @@ impl Prepared {
         self.files.push((format!("{dir}/Signature.xml"), self.signature_xml));
         self.files.push((format!("{dir}/SignedValue.dat"), signed_value));
         self.files.push((format!("{dir}/Seal.esl"), self.seal));
-        write_zip(&self.files)
+        crate::ofd::write_package(&self.files)
     }
 }
 
@@ -310,16 +310,4 @@ fn signature_time(at: OffsetDateTime) -> String {
         at.minute(),
         at.second()
     )
-}
-
-fn write_zip(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, OfdError> {
-    use std::io::Write as _;
-    let failed = |e: &dyn std::fmt::Display| OfdError::Package(format!("writing: {e}"));
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for (name, bytes) in files {
-        zip.start_file(name.as_str(), options).map_err(|e| failed(&e))?;
-        zip.write_all(bytes).map_err(|e| failed(&e))?;
-    }
-    Ok(zip.finish().map_err(|e| failed(&e))?.into_inner())
 }

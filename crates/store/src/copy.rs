@@ -63,6 +63,13 @@ pub enum Item {
     },
     /// A seal.
     Seal(StoredSeal),
+    /// A licence's file.
+    LicenceFile {
+        /// The licence.
+        id: LicenceId,
+        /// The sealed OFD file.
+        file: Vec<u8>,
+    },
     /// An objection.
     Objection(Objection),
     /// An evidence file.

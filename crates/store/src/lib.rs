@@ -393,6 +393,19 @@ pub trait SealStore: Send + Sync {
         new: &SealHistory,
         entry: &[u8],
     ) -> Result<Logged, StoreError>;
+
+    /// Every registered seal, in esID order.
+    fn seals(&self) -> Result<Vec<StoredSeal>, StoreError>;
+}
+
+/// Licence files: the sealed OFD file of each licence version, kept as made.
+pub trait LicenceFileStore: Send + Sync {
+    /// Keeps `file` as the file of licence `id`, unless it has one already (the first kept
+    /// stays: read it back with [`LicenceFileStore::licence_file`]).
+    fn put_licence_file(&self, id: &LicenceId, file: &[u8]) -> Result<Durable, StoreError>;
+
+    /// The file of licence `id`, if one was kept.
+    fn licence_file(&self, id: &LicenceId) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
 /// Whose objections a listing covers.
@@ -676,6 +689,7 @@ pub trait Store:
     RegistryStore
     + LicenceStore
     + SealStore
+    + LicenceFileStore
     + ObjectionStore
     + AccessStore
     + UseStore
@@ -690,6 +704,7 @@ impl<
         T: RegistryStore
             + LicenceStore
             + SealStore
+            + LicenceFileStore
             + ObjectionStore
             + AccessStore
             + UseStore
@@ -705,7 +720,8 @@ impl<
 /// The concerns' traits, for calling their methods on a `dyn Store`.
 pub mod prelude {
     pub use crate::{
-        AccessStore, LeaseStore, LicenceStore, LogStore, ObjectionStore, RegistryStore, SealStore, SyncStore, UseStore,
+        AccessStore, LeaseStore, LicenceFileStore, LicenceStore, LogStore, ObjectionStore, RegistryStore, SealStore,
+        SyncStore, UseStore,
     };
 }
 

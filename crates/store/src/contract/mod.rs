@@ -105,6 +105,7 @@ pub fn run(store: &dyn Store) -> Outcome {
     status_changes(store)?;
     log(store)?;
     seals(store)?;
+    licence_files(store)?;
     objections(store)?;
     access(store)?;
     use_records(store)?;
@@ -150,6 +151,12 @@ fn seals(store: &dyn Store) -> Outcome {
         "an esID is never registered twice",
     )?;
     ensure(ok(store.seal("none"), "read")?.is_none(), "an unknown seal is absent")?;
+    let other = sample_seal("22010000000000000", None);
+    logged(store.put_seal(&other, b"another seal made"), "put seal")?;
+    ensure(
+        ok(store.seals(), "list seals")? == vec![other, seal.clone()],
+        "every seal is listed, in esID order",
+    )?;
     let revoked = history(SealState::Revoked {
         reason: "lost".to_owned(),
     });
@@ -176,7 +183,7 @@ fn seals(store: &dyn Store) -> Outcome {
         "the seal's new status reads back",
     )?;
     let applied = logged(store.append_log(b"seal applied"), "append")?;
-    ensure(applied == size.0 + 2, "an event without a record is the next entry")?;
+    ensure(applied == size.0 + 3, "an event without a record is the next entry")?;
     ensure(
         ok(
             store.log_entries(crate::LeafIndex(applied), crate::LeafIndex(applied + 1)),
@@ -185,8 +192,26 @@ fn seals(store: &dyn Store) -> Outcome {
         "it reads back",
     )?;
     ensure(
-        ok(store.log_size(), "log size")?.0 == size.0 + 3,
+        ok(store.log_size(), "log size")?.0 == size.0 + 4,
         "seal events are log entries",
+    )
+}
+
+fn licence_files(store: &dyn Store) -> Outcome {
+    let id = sample_id("FILE0001", 1)?;
+    ensure(
+        ok(store.licence_file(&id), "read file")?.is_none(),
+        "a licence has no file at first",
+    )?;
+    wait(store.put_licence_file(&id, b"PK first"), "keep file")?;
+    wait(store.put_licence_file(&id, b"PK second"), "keep another")?;
+    ensure(
+        ok(store.licence_file(&id), "read file")?.as_deref() == Some(&b"PK first"[..]),
+        "the first file kept stays",
+    )?;
+    ensure(
+        ok(store.licence_file(&sample_id("FILE0001", 2)?), "read file")?.is_none(),
+        "each version has its own file",
     )
 }
 

@@ -159,6 +159,14 @@ async fn write(tx: &Transaction<'_>, item: Item) -> Result<(), StoreError> {
             )
             .await
         }
+        Item::LicenceFile { id, file } => {
+            insert(
+                tx,
+                "INSERT INTO licence_files (id, file) VALUES ($1, $2)",
+                &[&id.as_str(), &file],
+            )
+            .await
+        }
         Item::Objection(o) => super::objections::ObjectionRow::of(&o)?.insert(tx).await,
         Item::Evidence { sha256, bytes } => {
             insert(

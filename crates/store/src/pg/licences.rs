@@ -7,8 +7,8 @@ use super::{
     Answer, PgStore,
 };
 use crate::{
-    packed, Durable, Intent, LeafIndex, LicenceCommit, LicenceState, LicenceStore, Logged, RegistryStore, SealStore,
-    StoreError, StoredLicence, StoredSeal,
+    packed, Durable, Intent, LeafIndex, LicenceCommit, LicenceFileStore, LicenceState, LicenceStore, Logged,
+    RegistryStore, SealStore, StoreError, StoredLicence, StoredSeal,
 };
 
 impl RegistryStore for PgStore {
@@ -297,6 +297,38 @@ fn state(id: &str, row: &tokio_postgres::Row) -> Result<Option<LicenceState>, St
     }))
 }
 
+/// A seal from its row: es_id, record, der, status.
+fn seal_of_row(row: &tokio_postgres::Row) -> Result<StoredSeal, StoreError> {
+    let status = column::<Option<Vec<u8>>>(row, 3)?.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "seal {} has no status",
+            column::<String>(row, 0).unwrap_or_default()
+        ))
+    })?;
+    Ok(StoredSeal {
+        record: decode("seal", &bytes(row, 1)?)?,
+        der: bytes(row, 2)?,
+        status: decode("seal status", &status)?,
+    })
+}
+
+impl LicenceFileStore for PgStore {
+    fn put_licence_file(&self, id: &LicenceId, file: &[u8]) -> Result<Durable, StoreError> {
+        self.write(
+            "INSERT INTO licence_files (id, file) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            vec![Box::new(id.as_str().to_owned()), Box::new(file.to_vec())],
+        )
+    }
+
+    fn licence_file(&self, id: &LicenceId) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = id.as_str().to_owned();
+        self.run(move |client| async move {
+            let rows = query(&client, "SELECT file FROM licence_files WHERE id = $1", &[&key]).await?;
+            rows.first().map(|row| bytes(row, 0)).transpose()
+        })
+    }
+}
+
 impl SealStore for PgStore {
     fn put_seal(&self, seal: &StoredSeal, entry: &[u8]) -> Result<Logged, StoreError> {
         let es_id = seal.record.es_id.clone();
@@ -320,20 +352,23 @@ impl SealStore for PgStore {
         self.run(move |client| async move {
             let rows = query(
                 &client,
-                "SELECT record, der, status FROM seals WHERE es_id = $1",
+                "SELECT es_id, record, der, status FROM seals WHERE es_id = $1",
                 &[&key],
             )
             .await?;
-            let Some(row) = rows.first() else {
-                return Ok(None);
-            };
-            let status = column::<Option<Vec<u8>>>(row, 2)?
-                .ok_or_else(|| StoreError::Corrupt(format!("seal {key} has no status")))?;
-            Ok(Some(StoredSeal {
-                record: decode("seal", &bytes(row, 0)?)?,
-                der: bytes(row, 1)?,
-                status: decode("seal status", &status)?,
-            }))
+            rows.first().map(seal_of_row).transpose()
+        })
+    }
+
+    fn seals(&self) -> Result<Vec<StoredSeal>, StoreError> {
+        self.run(move |client| async move {
+            let rows = query(
+                &client,
+                "SELECT es_id, record, der, status FROM seals ORDER BY es_id",
+                &[],
+            )
+            .await?;
+            rows.iter().map(seal_of_row).collect()
         })
     }
 

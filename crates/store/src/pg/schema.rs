@@ -19,10 +19,19 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
     (3, "licence type versions and licence numbers", CATALOGUE_VERSIONS),
     (4, "health probe", HEALTH_PROBE),
     (5, "objection and incident listings", LISTINGS),
+    (6, "licence files", LICENCE_FILES),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
+
+/// The sealed OFD file of each licence version.
+const LICENCE_FILES: &str = r#"
+CREATE TABLE licence_files (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    file BYTEA NOT NULL
+);
+"#;
 
 /// The columns objections are listed by (objector, the licence's issuer, whether open) and
 /// whether a sync incident is open, filled for the records already held by [`index_listings`]

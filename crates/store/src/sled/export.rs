@@ -52,12 +52,15 @@ impl SledStore {
                 lineage: text(&lineage, "a lineage")?,
             })?;
         }
-        for key in self.seals.iter().keys() {
-            let es_id = text(&key.map_err(backend)?, "an esID")?;
-            let seal = self
-                .seal(&es_id)?
-                .ok_or_else(|| StoreError::Corrupt(format!("seal {es_id} is incomplete")))?;
+        for seal in self.seals()? {
             emit(Item::Seal(seal))?;
+        }
+        for pair in self.licence_files.iter() {
+            let (id, file) = pair.map_err(backend)?;
+            emit(Item::LicenceFile {
+                id: licence_id(&id)?,
+                file: file.to_vec(),
+            })?;
         }
         each(&self.objections, "objection", &mut |o| emit(Item::Objection(o)))?;
         for pair in self.evidence.iter() {

@@ -259,6 +259,26 @@ impl LicenceStore for SledStore {
     }
 }
 
+impl LicenceFileStore for SledStore {
+    fn put_licence_file(&self, id: &LicenceId, file: &[u8]) -> Result<Durable, StoreError> {
+        let _writing = self.writing();
+        // The first file kept stays.
+        let _ = self
+            .licence_files
+            .compare_and_swap(id.as_str(), None as Option<&[u8]>, Some(file))
+            .map_err(backend)?;
+        Ok(self.durable())
+    }
+
+    fn licence_file(&self, id: &LicenceId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .licence_files
+            .get(id.as_str())
+            .map_err(backend)?
+            .map(|v| v.to_vec()))
+    }
+}
+
 impl SealStore for SledStore {
     fn put_seal(&self, seal: &StoredSeal, entry: &[u8]) -> Result<Logged, StoreError> {
         let _writing = self.writing();
@@ -316,6 +336,16 @@ impl SealStore for SledStore {
     ) -> Result<Logged, StoreError> {
         let _writing = self.writing();
         self.swap_with_entry(&self.seal_status, es_id, &encode(expected)?, &encode(new)?, entry)
+    }
+
+    fn seals(&self) -> Result<Vec<StoredSeal>, StoreError> {
+        let mut out = Vec::new();
+        for key in self.seals.iter().keys() {
+            let key = key.map_err(backend)?;
+            let es_id = std::str::from_utf8(&key).map_err(|_| StoreError::Corrupt("an esID".to_owned()))?;
+            out.extend(self.seal(es_id)?);
+        }
+        Ok(out)
     }
 }
 

@@ -30,9 +30,9 @@ use crate::durable::{Durable, GroupCommit};
 use crate::journal::Journal;
 use crate::packed;
 use crate::{
-    AccessStore, Hash, Intent, LeafIndex, LicenceCommit, LicenceState, LicenceStore, LogStore, Logged, NodeId,
-    ObjectionPage, ObjectionScope, ObjectionStore, RegistryStore, SealStore, StoreError, StoredLicence, StoredSeal,
-    SyncApply, SyncCursor, SyncStore, TreeSize, UseQuery, UseStore,
+    AccessStore, Hash, Intent, LeafIndex, LicenceCommit, LicenceFileStore, LicenceState, LicenceStore, LogStore,
+    Logged, NodeId, ObjectionPage, ObjectionScope, ObjectionStore, RegistryStore, SealStore, StoreError, StoredLicence,
+    StoredSeal, SyncApply, SyncCursor, SyncStore, TreeSize, UseQuery, UseStore,
 };
 
 /// The embedded store's page cache unless configured: sled's own default (1 GiB) would let a
@@ -100,6 +100,8 @@ pub struct SledStore {
     outbox: sled::Tree,
     /// Evidence files by SHA-256.
     evidence: sled::Tree,
+    /// Licence files (sealed OFD) by licence id.
+    licence_files: sled::Tree,
     /// CRLs (DER) by issuing CA name.
     crls: sled::Tree,
     /// Sync cursors (JSON) by source origin, sync incidents (JSON) by id, and the unresolved
@@ -420,6 +422,7 @@ impl SledStore {
             notifications_by_recipient: tree("notifications_by_recipient")?,
             outbox: tree("outbox")?,
             evidence: tree("evidence")?,
+            licence_files: tree("licence_files")?,
             crls: tree("crls")?,
             sync_cursors: tree("sync_cursors")?,
             sync_incidents: tree("sync_incidents")?,
