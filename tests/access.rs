@@ -54,21 +54,6 @@ fn format_time(t: time::OffsetDateTime) -> String {
     zhengyin_model::licence::format_time(t)
 }
 
-/// Every face field of the demo business licence and every grantable metadata field: a grant of
-/// these may fetch the signed licence.
-const EVERY_FIELD: &[&str] = &[
-    "company_name",
-    "company_form",
-    "legal_representative",
-    "registered_capital",
-    "established",
-    "address",
-    "business_scope",
-    "number",
-    "holder.name",
-    "holder.code",
-];
-
 fn use_body(id: &str) -> Value {
     json!({"service_item": ITEM, "use_cause": "办理食品经营许可，核验营业执照", "id": id})
 }
@@ -336,7 +321,7 @@ async fn the_grant_approved_last_is_the_one_in_force() {
         (StatusCode::FORBIDDEN, Some("grant.fields_insufficient"))
     );
 
-    grant(&http, &server, EVERY_FIELD, false).await;
+    grant(&http, &server, common::EVERY_FIELD, false).await;
     let (status, wide) = send(&http, &server, &lookup, DEPARTMENT, &use_body(&id)).await;
     assert_eq!(status, StatusCode::OK, "{wide}");
     assert!(face(&wide) > Some(3), "the newer wider grant applies: {wide}");
@@ -354,7 +339,7 @@ async fn a_holder_authorises_a_use_then_withdraws_it_and_the_next_call_is_refuse
     let server = Server::start(&dir.0);
     let http = Client::new();
     let id = issue(&http, &server, "JL-AUTH-1").await;
-    grant(&http, &server, EVERY_FIELD, true).await;
+    grant(&http, &server, common::EVERY_FIELD, true).await;
     let lookup = format!("/v1/licence-types/{TYPE}/lookup");
     let (_, p) = send(&http, &server, &lookup, DEPARTMENT, &use_body(&id)).await;
     assert_eq!(p["code"], "authorisation.required");

@@ -250,6 +250,21 @@ pub fn business_licence(number: &str) -> serde_json::Value {
     })
 }
 
+/// Every face field of the demo business licence and every grantable metadata field: a grant of
+/// these may fetch the signed licence.
+pub const EVERY_FIELD: &[&str] = &[
+    "company_name",
+    "company_form",
+    "legal_representative",
+    "registered_capital",
+    "established",
+    "address",
+    "business_scope",
+    "number",
+    "holder.name",
+    "holder.code",
+];
+
 /// The purpose a department states when it verifies (query parameters): a demo service item and
 /// the use cause 核验.
 pub const PURPOSE: &str = "service_item=220100-FOOD-001&use_cause=%E6%A0%B8%E9%AA%8C";

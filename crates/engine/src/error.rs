@@ -90,6 +90,10 @@ pub enum EngineError {
         /// The current state.
         state: &'static str,
     },
+    /// A licence file cannot be made: its issuer has no e-seal this node can apply.
+    /// The message names the licence, why, and what would make one.
+    #[error("{0}")]
+    NoLicenceFile(String),
     /// No such objection.
     #[error("objection {0} not found")]
     ObjectionNotFound(String),

@@ -155,6 +155,24 @@ pub(crate) fn licence_seal_problem(
     }
 }
 
+/// Refuses a seal that may not be applied at `now`: not active, or outside its validity.
+pub(crate) fn check_in_force(seal: &StoredSeal, now: OffsetDateTime) -> Result<(), EngineError> {
+    match seal.status.at(now) {
+        Some(SealState::Active) => {}
+        Some(other) => {
+            return Err(EngineError::SealStatusConflict {
+                action: "apply",
+                state: other.name(),
+            })
+        }
+        None => return Err(EngineError::invalid("the seal is not yet in force")),
+    }
+    if now < seal.record.valid_start || now > seal.record.valid_end {
+        return Err(EngineError::invalid("the seal is outside its validity period"));
+    }
+    Ok(())
+}
+
 fn seal_entry(fields: serde_json::Value) -> Vec<u8> {
     log::entry(fields)
 }
@@ -299,7 +317,7 @@ impl Engine {
     }
 
     /// A seal made at this node: a replicated one changes and is applied only at its source.
-    fn local_seal(&self, es_id: &str) -> Result<StoredSeal, EngineError> {
+    pub(crate) fn local_seal(&self, es_id: &str) -> Result<StoredSeal, EngineError> {
         let seal = self.seal(es_id)?;
         match &seal.record.origin {
             Some(origin) => Err(EngineError::Replicated {
@@ -384,31 +402,8 @@ impl Engine {
             .map_err(|e| EngineError::invalid(e.to_string()))
     }
 
-    /// Applies `seal` (a local seal, as read from the registry) at `now`.
-    async fn apply_loaded_seal(
-        &self,
-        seal: &StoredSeal,
-        data_sm3: [u8; 32],
-        property_info: &str,
-        now: OffsetDateTime,
-    ) -> Result<Vec<u8>, EngineError> {
-        let es_id = seal.record.es_id.as_str();
-        match seal.status.at(now) {
-            Some(SealState::Active) => {}
-            Some(other) => {
-                return Err(EngineError::SealStatusConflict {
-                    action: "apply",
-                    state: other.name(),
-                })
-            }
-            None => return Err(EngineError::invalid("the seal is not yet in force")),
-        }
-        if now < seal.record.valid_start || now > seal.record.valid_end {
-            return Err(EngineError::invalid("the seal is outside its validity period"));
-        }
-        if property_info.is_empty() || property_info.len() > 1024 || !property_info.is_ascii() {
-            return Err(EngineError::invalid("property_info must be 1–1024 ASCII characters"));
-        }
+    /// A certificate the seal lists whose key this node holds, and that key.
+    pub(crate) fn seal_signer(&self, seal: &StoredSeal) -> Result<(Certificate, Arc<dyn Signer>), EngineError> {
         let parsed =
             zhengyin_ses::parse_seal(&seal.der).map_err(|e| EngineError::Store(StoreError::Corrupt(e.to_string())))?;
         let CertList::Certificates(certs) = &parsed.info.property.cert_list else {
@@ -416,14 +411,30 @@ impl Engine {
                 "the seal lists certificate digests; no signer can be chosen",
             ));
         };
-        let (cert, signer) = certs
+        certs
             .iter()
             .filter_map(|der| Certificate::from_der(der).ok())
             .find_map(|cert| {
                 let signer = self.keyring.signer_for(cert.public_key().ok()?)?;
                 Some((cert, signer))
             })
-            .ok_or_else(|| EngineError::Signing("this node holds no key of the seal's signers".to_owned()))?;
+            .ok_or_else(|| EngineError::Signing("this node holds no key of the seal's signers".to_owned()))
+    }
+
+    /// Applies `seal` (a local seal, as read from the registry) at `now`.
+    pub(crate) async fn apply_loaded_seal(
+        &self,
+        seal: &StoredSeal,
+        data_sm3: [u8; 32],
+        property_info: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<u8>, EngineError> {
+        let es_id = seal.record.es_id.as_str();
+        check_in_force(seal, now)?;
+        if property_info.is_empty() || property_info.len() > 1024 || !property_info.is_ascii() {
+            return Err(EngineError::invalid("property_info must be 1–1024 ASCII characters"));
+        }
+        let (cert, signer) = self.seal_signer(seal)?;
         let signature = apply_seal(&seal.der, now, &data_sm3, property_info, cert.der(), &*signer)
             .map_err(|e| EngineError::Signing(e.to_string()))?;
         let entry = seal_entry(json!({
@@ -445,7 +456,7 @@ impl Engine {
     }
 
     /// Verifies every seal of an OFD document and every file they protect, against the registry.
-    pub fn verify_ofd(&self, package: &[u8]) -> zhengyin_ses::ofd::OfdVerification {
+    pub(crate) fn verify_seals_of(&self, package: &[u8]) -> zhengyin_ses::ofd::OfdVerification {
         zhengyin_ses::ofd::verify_ofd(
             &SealContext::new(self),
             package,

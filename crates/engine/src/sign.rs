@@ -204,7 +204,9 @@ impl Engine {
         logged.durable.await?;
         self.metrics.wrote("licence", started);
         tracing::info!(licence = %id, "licence issued");
-        Ok(signed(commit, logged.index.0))
+        let licence = signed(commit, logged.index.0);
+        self.file_with(&licence).await;
+        Ok(licence)
     }
 
     /// Signs and stores many new licences at once (bulk issuance): their intents in one write,
@@ -268,6 +270,9 @@ impl Engine {
         }
         self.metrics.wrote("licence_batch", started);
         tracing::info!(licences = results.len(), "bulk issuance stored");
+        for licence in results.iter().flatten().flatten() {
+            self.file_with(licence).await;
+        }
         results
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(EngineError::Signing("a licence of the bulk went unanswered".to_owned()))))

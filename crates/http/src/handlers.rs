@@ -24,7 +24,7 @@ use crate::AppState;
 
 type Result<T> = std::result::Result<T, Problem>;
 
-fn licence_id(text: &str) -> Result<LicenceId> {
+pub(crate) fn licence_id(text: &str) -> Result<LicenceId> {
     LicenceId::parse(text).map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "identifier.invalid", e.to_string()))
 }
 

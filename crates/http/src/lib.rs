@@ -13,6 +13,7 @@ mod access;
 pub mod auth;
 mod backup;
 pub mod extract;
+mod files;
 mod handlers;
 mod head;
 pub mod metrics;
@@ -236,6 +237,7 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
         )
         .route("/licences/{id}", get(handlers::get_licence))
         .route("/licences/{id}/status", get(handlers::get_status))
+        .route("/licences/{id}/file", get(files::get_licence_file))
         .route("/licences/{id}/versions", post(handlers::update))
         .route("/licences/{id}/revoke", post(handlers::revoke))
         .route("/licences/{id}/suspend", post(handlers::suspend))

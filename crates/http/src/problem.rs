@@ -248,6 +248,7 @@ impl From<EngineError> for Problem {
             EngineError::GrantConflict { .. } => Self::new(S::CONFLICT, "grant.status_conflict", detail),
             EngineError::AuthorisationNotFound(_) => Self::new(S::NOT_FOUND, "authorisation.not_found", detail),
             EngineError::SealNotFound(_) => Self::new(S::NOT_FOUND, "seal.not_found", detail),
+            EngineError::NoLicenceFile(_) => Self::new(S::CONFLICT, "licence.no_file", detail),
             EngineError::SealStatusConflict { .. } => Self::new(S::CONFLICT, "seal.status_conflict", detail),
             EngineError::Superseded { .. } => Self::new(S::CONFLICT, "licence.superseded", detail),
             EngineError::NumberTaken { .. } => Self::new(S::CONFLICT, "licence.number_taken", detail),

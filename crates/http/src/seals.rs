@@ -266,5 +266,9 @@ pub(crate) async fn verify_ofd(
         .iter()
         .map(|s| json!({"path": s.path, "kind": s.kind, "report": s.report}))
         .collect();
-    Ok(Json(json!({"report": result.report, "signatures": signatures})).into_response())
+    let mut answer = json!({"report": result.report, "signatures": signatures});
+    if let Some(licence) = &result.licence {
+        answer["licence"] = json!({"id": licence.id, "report": licence.report});
+    }
+    Ok(Json(answer).into_response())
 }

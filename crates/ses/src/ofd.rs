@@ -78,6 +78,8 @@ pub struct SignatureOutcome {
     pub report: VerificationReport,
     /// The files it protects that are present and unchanged (package paths, no leading `/`).
     pub unchanged: Vec<String>,
+    /// The esID of the seal it applies, when its signed value could be read.
+    pub es_id: Option<String>,
 }
 
 /// The document's verdict and each signature's report.
@@ -122,11 +124,11 @@ fn check_package(
             kind,
             later,
         } = entry;
-        let mut unchanged = Vec::new();
+        let (mut unchanged, mut es_id) = (Vec::new(), None);
         let report = if kind == "Seal" {
             seals += 1;
             let appended = Appended { list: &list, later };
-            check_seal(ctx, package, &path, appended, now, &mut unchanged)?
+            check_seal(ctx, package, &path, appended, now, &mut unchanged, &mut es_id)?
         } else {
             let mut s = ReportBuilder::new(&["signature"]);
             s.indeterminate(
@@ -146,6 +148,7 @@ fn check_package(
             kind,
             report,
             unchanged,
+            es_id,
         });
     }
     if seals == 0 {
@@ -245,7 +248,7 @@ struct Appended<'a> {
 }
 
 /// One seal: its `Signature.xml`, the protected files (those unchanged are added to
-/// `unchanged`), and the `SES_Signature`.
+/// `unchanged`), and the `SES_Signature` (its seal's esID put in `es_id`).
 fn check_seal(
     ctx: &dyn Context,
     package: &mut Package<'_>,
@@ -253,8 +256,12 @@ fn check_seal(
     appended: Appended<'_>,
     now: OffsetDateTime,
     unchanged: &mut Vec<String>,
+    es_id: &mut Option<String>,
 ) -> Result<VerificationReport, OfdError> {
     let (signature_xml, doc, der) = signed_value(package, path)?;
+    *es_id = crate::parse_signature(&der)
+        .ok()
+        .map(|s| s.to_sign.seal.info.es_id.to_owned());
     let base = parent(path);
     let mut report = verify_signature(ctx, &der, Protected::Bytes(&signature_xml), now);
 

@@ -1,0 +1,376 @@
+//! Licence files (电子证照文件) against a really started `zhengyin serve --demo`: issuing a licence
+//! of an authority with an e-seal makes its sealed OFD file; the file carries the face, the
+//! identifier, the metadata and the signed licence; it verifies as one report (seals, files,
+//! binding, the licence itself) and its status is never baked in; every changed byte fails; who
+//! may download it, and a department's download is a recorded use.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::Read as _;
+
+use base64::Engine as _;
+use common::{assert_no_server_errors, business_licence, get, report_check, send, Server, TempDir};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+
+/// The demo SM2 authority, which issues business licences and may hold an e-seal.
+const SM2: &str = "12100000400010398P";
+const SM2_TOKEN: &str = "demo-authority-sm2";
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn signer_chain() -> String {
+    let read = |f: &str| std::fs::read_to_string(common::root().join("keys-example").join(f)).unwrap();
+    read("authority-sm2.pem") + &read("issuing-ca.pem")
+}
+
+async fn issue(http: &Client, server: &Server, token: &str, number: &str) -> String {
+    let (status, body) = send(http, server, "/v1/licences", token, &business_licence(number)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// GETs a licence's file: the status, the content type and the bytes.
+async fn file(http: &Client, server: &Server, id: &str, query: &str, token: &str) -> (StatusCode, String, Vec<u8>) {
+    let r = http
+        .get(server.at(&format!("/v1/licences/{id}/file{query}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let kind = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, kind, r.bytes().await.unwrap().to_vec())
+}
+
+async fn verify(http: &Client, server: &Server, package: &[u8]) -> Value {
+    let (status, answer) = send(
+        http,
+        server,
+        "/v1/ofd/verify",
+        "demo-verifier",
+        &json!({"ofd": b64(package)}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
+fn entries(package: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(package)).unwrap();
+    (0..zip.len())
+        .map(|i| {
+            let mut entry = zip.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            (entry.name().to_owned(), bytes)
+        })
+        .collect()
+}
+
+fn entry<'a>(files: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
+    &files
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+        .1
+}
+
+fn package(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in files {
+        zip.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(bytes).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+/// Reads the 2D code back: the modules drawn as rectangles in the page, rasterised and decoded.
+fn decode_code(content: &str) -> String {
+    let start = content.find("<ofd:PathObject").unwrap();
+    let object = &content[start..];
+    let boundary: Vec<f64> = object
+        .split("Boundary=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .split(' ')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let data = object
+        .split("<ofd:AbbreviatedData>")
+        .nth(1)
+        .unwrap()
+        .split("</ofd:AbbreviatedData>")
+        .next()
+        .unwrap();
+    // 10 pixels per millimetre, a quiet zone of 4 mm around.
+    let scale = 10.0;
+    let side = ((boundary[2] + 8.0) * scale) as usize;
+    let mut image = vec![255u8; side * side];
+    for rect in data.split('C').filter(|r| !r.trim().is_empty()) {
+        let numbers: Vec<f64> = rect
+            .split_whitespace()
+            .filter(|t| *t != "M" && *t != "L")
+            .map(|t| t.parse().unwrap())
+            .collect();
+        let (x0, y0, x1, y1) = (numbers[0], numbers[1], numbers[4], numbers[5]);
+        for y in ((y0 + 4.0) * scale) as usize..((y1 + 4.0) * scale) as usize {
+            for x in ((x0 + 4.0) * scale) as usize..((x1 + 4.0) * scale) as usize {
+                image[y * side + x] = 0;
+            }
+        }
+    }
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| image[y * side + x]);
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one 2D code on the page");
+    grids[0].decode().unwrap().1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issuing_makes_a_sealed_licence_file_that_verifies_with_its_licence() {
+    let dir = TempDir::new("licence-files");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+
+    // Before the authority has an e-seal, its licences have no file, and asking says why.
+    let early = issue(&http, &server, SM2_TOKEN, "FILE-0001").await;
+    let (status, _, body) = file(&http, &server, &early, "", SM2_TOKEN).await;
+    let problem: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (StatusCode::CONFLICT, Some("licence.no_file")),
+        "{problem}"
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("POST /v1/seals"),
+        "{problem}"
+    );
+
+    let (status, seal) = send(
+        &http,
+        &server,
+        "/v1/seals",
+        "demo-operator",
+        &common::seal_request(SM2, &signer_chain()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{seal}");
+    let es_id = seal["es_id"].as_str().unwrap().to_owned();
+
+    // Now the early licence's file is made when asked for, and a new licence's at issue.
+    let (status, kind, _) = file(&http, &server, &early, "", SM2_TOKEN).await;
+    assert_eq!((status, kind.as_str()), (StatusCode::OK, "application/ofd"));
+    let log_before = common::log_entries(&http, &server).await.len();
+    let id = issue(&http, &server, SM2_TOKEN, "FILE-0002").await;
+    let log = common::log_entries(&http, &server).await;
+    assert_eq!(
+        log.len(),
+        log_before + 2,
+        "the licence and its file's sealing are both logged"
+    );
+    let applied = log.last().unwrap();
+    assert_eq!(
+        (applied["event"].as_str(), applied["es_id"].as_str()),
+        (Some("seal.applied"), Some(es_id.as_str()))
+    );
+    let (status, _, ofd) = file(&http, &server, &id, "", SM2_TOKEN).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, _, again) = file(&http, &server, &id, "", SM2_TOKEN).await;
+    assert_eq!(ofd, again, "the file is made once and kept");
+
+    // What the file carries: the signed licence byte for byte, the metadata, the face with the
+    // catalogue's titles, and a 2D code with the identifier.
+    let files = entries(&ofd);
+    let signed = common::licence_bytes(&http, &server, &id, SM2_TOKEN).await;
+    assert_eq!(entry(&files, "Doc_0/Attachs/licence.json"), &signed[..]);
+    let ofd_xml = String::from_utf8(entry(&files, "OFD.xml").to_vec()).unwrap();
+    assert!(
+        ofd_xml.contains(&format!(r#"<ofd:CustomData Name="证照标识">{id}</ofd:CustomData>"#)),
+        "{ofd_xml}"
+    );
+    assert!(ofd_xml.contains(r#"<ofd:CustomData Name="持证主体代码">91350100M000100Y43</ofd:CustomData>"#));
+    let page = String::from_utf8(entry(&files, "Doc_0/Pages/Page_0/Content.xml").to_vec()).unwrap();
+    for text in [
+        "营业执照",
+        "法定代表人",
+        "张三",
+        "住所",
+        "长春市示例路1号",
+        "2020年2月29日",
+        "FILE-0002",
+    ] {
+        assert!(page.contains(text), "the face shows {text}");
+    }
+    assert!(
+        !page.contains("legal_representative"),
+        "no internal field name on the face"
+    );
+    assert_eq!(decode_code(&page), id);
+    let signature_xml = String::from_utf8(entry(&files, "Doc_0/Signs/Sign_0/Signature.xml").to_vec()).unwrap();
+    for listed in [
+        "/OFD.xml",
+        "/Doc_0/Pages/Page_0/Content.xml",
+        "/Doc_0/Attachs/licence.json",
+    ] {
+        assert!(
+            signature_xml.contains(&format!(r#"FileRef="{listed}""#)),
+            "the seal protects {listed}"
+        );
+    }
+
+    // One report: seals and files, the binding, the licence itself.
+    let answer = verify(&http, &server, &ofd).await;
+    assert_eq!(answer["report"]["verdict"], "VALID", "{answer}");
+    assert_eq!(
+        report_check(&answer["report"], "licence_bound")["outcome"],
+        "passed",
+        "{answer}"
+    );
+    assert_eq!(answer["licence"]["id"], id.as_str());
+    assert_eq!(answer["licence"]["report"]["verdict"], "VALID");
+
+    // The status is never baked in: once the licence is revoked, the same file verifies INVALID.
+    let (status, _) = send(
+        &http,
+        &server,
+        &format!("/v1/licences/{id}/revoke"),
+        SM2_TOKEN,
+        &json!({"reason": "cancelled"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let answer = verify(&http, &server, &ofd).await;
+    assert_eq!(answer["report"]["verdict"], "INVALID", "{answer}");
+    assert_eq!(answer["licence"]["report"]["verdict"], "INVALID");
+    assert_eq!(report_check(&answer["report"], "licence")["outcome"], "failed");
+
+    // One changed byte anywhere the seal protects fails, naming what changed.
+    let good = {
+        let (_, _, ofd) = file(&http, &server, &early, "", SM2_TOKEN).await;
+        entries(&ofd)
+    };
+    for (name, said) in [
+        ("Doc_0/Pages/Page_0/Content.xml", "Content.xml changed after sealing"),
+        ("OFD.xml", "OFD.xml changed after sealing"),
+        ("Doc_0/Attachs/licence.json", "licence.json changed after sealing"),
+        ("Doc_0/Signs/Sign_0/Signature.xml", "data_hash"),
+        ("Doc_0/Signs/Sign_0/SignedValue.dat", "signer_signature"),
+    ] {
+        let mut changed = good.clone();
+        let bytes = &mut changed.iter_mut().find(|(n, _)| n == name).unwrap().1;
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x01;
+        let answer = verify(&http, &server, &package(&changed)).await;
+        assert_eq!(answer["report"]["verdict"], "INVALID", "{name}: {answer}");
+        assert!(answer.to_string().contains(said), "{name}: {said}: {answer}");
+    }
+    // A file whose attachment was swapped for another genuine licence is not bound to it.
+    let mut swapped = good.clone();
+    swapped
+        .iter_mut()
+        .find(|(n, _)| n == "Doc_0/Attachs/licence.json")
+        .unwrap()
+        .1 = signed.clone();
+    let answer = verify(&http, &server, &package(&swapped)).await;
+    assert_eq!(answer["report"]["verdict"], "INVALID");
+    assert_eq!(
+        report_check(&answer["report"], "licence_bound")["outcome"],
+        "failed",
+        "{answer}"
+    );
+
+    // Another authority's licences: no e-seal of theirs, no file.
+    let ed = issue(&http, &server, "demo-authority-ed25519", "FILE-0003").await;
+    let (status, _, _) = file(&http, &server, &ed, "", "demo-authority-ed25519").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_no_server_errors(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_file_goes_to_its_issuer_its_holder_and_a_department_under_a_grant_as_a_recorded_use() {
+    let dir = TempDir::new("licence-file-access");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let (status, _) = send(
+        &http,
+        &server,
+        "/v1/seals",
+        "demo-operator",
+        &common::seal_request(SM2, &signer_chain()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = issue(&http, &server, SM2_TOKEN, "FILE-0101").await;
+
+    let (status, _, issuer_copy) = file(&http, &server, &id, "", SM2_TOKEN).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, operator_copy) = file(&http, &server, &id, "", "demo-operator").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(operator_copy == issuer_copy);
+    let holder = common::holder_token("91350100M000100Y43");
+    let (status, _, holder_copy) = file(&http, &server, &id, "", &holder).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(holder_copy == issuer_copy);
+
+    // Refused: another holder (as not found), another authority, an auditor, a department
+    // without a use cause or without a grant.
+    let stranger = common::holder_token("91110000MA0000000H");
+    for (token, query, want) in [
+        (stranger.as_str(), "", StatusCode::NOT_FOUND),
+        ("demo-authority-ed25519", "", StatusCode::FORBIDDEN),
+        ("demo-auditor", "", StatusCode::FORBIDDEN),
+        ("demo-verifier", "", StatusCode::UNPROCESSABLE_ENTITY),
+        ("demo-verifier", &format!("?{}", common::PURPOSE), StatusCode::FORBIDDEN),
+    ] {
+        let (status, kind, body) = file(&http, &server, &id, query, token).await;
+        assert_eq!(status, want, "{token}{query}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(kind, "application/problem+json");
+    }
+    let (status, _, _) = file(&http, &server, "not-an-id", "", SM2_TOKEN).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Under a grant every field may be read: the department downloads it, and the use is recorded.
+    let until = zhengyin_model::licence::format_time(time::OffsetDateTime::now_utc() + time::Duration::days(30));
+    let (status, grant) = send(
+        &http,
+        &server,
+        "/v1/grants",
+        "demo-verifier",
+        &json!({
+            "type_code": "11100000000013338W032", "service_items": ["220100-FOOD-001"],
+            "fields": common::EVERY_FIELD, "requires_authorisation": false, "purpose": "《食品经营许可和备案管理办法》", "until": until
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{grant}");
+    let approve = format!("/v1/grants/{}/approve", grant["id"].as_str().unwrap());
+    let (status, _) = send(&http, &server, &approve, "demo-authority-p256", &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, department_copy) =
+        file(&http, &server, &id, &format!("?{}", common::PURPOSE), "demo-verifier").await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&department_copy));
+    assert!(department_copy == issuer_copy);
+    let (_, records) = get(&http, &server, "/v1/me/use-records", &holder).await;
+    assert!(
+        records["use_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["licences"][0] == id.as_str() && r["department"] == "示例审批系统" && r["operation"] == "fetch"),
+        "{records}"
+    );
+    assert_no_server_errors(&server).await;
+}
