@@ -285,33 +285,12 @@ async fn issue_once_back(http: &Client, server: &Server, alg: &str, number: &str
     }
 }
 
-/// The independent verifier (tests/independent/verify_licence.py, its pinned Python installed by
-/// scripts/independent.sh) on a licence and its signing certificate: whether it says VALID.
+/// The independent verifier (tests/independent/verify_licence.py) on a licence and its signing
+/// certificate: whether it says VALID.
 fn independent_verdict(hsm: &Hsm, licence: &[u8], certificate: &Path) -> bool {
-    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let python = PYTHON.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(root().join("scripts/independent.sh"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    });
     let file = hsm.dir.join("licence-to-check.json");
     std::fs::write(&file, licence).unwrap();
-    let out = Command::new(python)
-        .arg(root().join("tests/independent/verify_licence.py"))
-        .arg(&file)
-        .arg(certificate)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        said.starts_with("VALID") || said.starts_with("INVALID"),
-        "the independent verifier failed: {said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.status.success() && said.starts_with("VALID")
+    common::independent("verify_licence.py", &[&file, certificate]).0
 }
 
 /// Issues a licence with `alg`'s authority; it verifies VALID here and with the independent

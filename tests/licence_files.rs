@@ -277,6 +277,57 @@ async fn issuing_makes_a_sealed_licence_file_that_verifies_with_its_licence() {
         assert_eq!(answer["report"]["verdict"], "INVALID", "{name}: {answer}");
         assert!(answer.to_string().contains(said), "{name}: {said}: {answer}");
     }
+    // The independent checker (tests/independent/verify_ofd.py, from the standards) agrees:
+    // the file verifies, and each changed file fails with the step named.
+    let checked = |files: &[(String, Vec<u8>)], name: &str| {
+        let path = dir.0.join(name);
+        std::fs::write(&path, package(files)).unwrap();
+        common::independent("verify_ofd.py", &[&path])
+    };
+    let (valid, said) = checked(&good, "good.ofd");
+    assert!(valid, "{said}");
+    for (name, step) in [
+        (
+            "Doc_0/Pages/Page_0/Content.xml",
+            "file: Doc_0/Pages/Page_0/Content.xml changed",
+        ),
+        ("Doc_0/Attachs/licence.json", "file: Doc_0/Attachs/licence.json changed"),
+        ("Doc_0/Signs/Sign_0/Signature.xml", "data_hash"),
+        ("Doc_0/Signs/Sign_0/SignedValue.dat", "signer_signature"),
+    ] {
+        let mut changed = good.clone();
+        let bytes = &mut changed.iter_mut().find(|(n, _)| n == name).unwrap().1;
+        let at = bytes.len() / 2;
+        bytes[at] ^= 0x01;
+        let (valid, said) = checked(&changed, "changed.ofd");
+        assert!(!valid && said.contains(step), "{name}: {said}");
+    }
+    let mut removed = good.clone();
+    removed.retain(|(n, _)| n != "Doc_0/Attachs/licence.json");
+    let (valid, said) = checked(&removed, "removed.ofd");
+    assert!(!valid && said.contains("licence.json is missing"), "{said}");
+
+    // Sealed again by its issuer (a second signature appended): each signature verifies on its
+    // own, here and independently, and the file stays bound to its licence.
+    let (status, twice) = send(
+        &http,
+        &server,
+        &format!("/v1/seals/{es_id}/sign-ofd"),
+        SM2_TOKEN,
+        &json!({"ofd": b64(&package(&good)), "page": 1, "x": 20, "y": 20}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{twice}");
+    let twice = base64::engine::general_purpose::STANDARD
+        .decode(twice["ofd"].as_str().unwrap())
+        .unwrap();
+    let answer = verify(&http, &server, &twice).await;
+    assert_eq!(answer["signatures"].as_array().unwrap().len(), 2);
+    assert_eq!(answer["report"]["verdict"], "VALID", "{answer}");
+    assert_eq!(answer["licence"]["report"]["verdict"], "VALID");
+    let (valid, said) = checked(&entries(&twice), "twice.ofd");
+    assert!(valid, "{said}");
+
     // A file whose attachment was swapped for another genuine licence is not bound to it.
     let mut swapped = good.clone();
     swapped

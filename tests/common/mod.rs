@@ -539,3 +539,29 @@ pub fn seal_request(holder: &str, signer_chain: &str) -> serde_json::Value {
         "picture": {"kind": "PNG", "data_base64": "iVBORw0KGgpleGFtcGxl", "width": 40, "height": 40}
     })
 }
+
+/// Runs one of the independent checkers (tests/independent/`script`, its pinned Python installed
+/// by scripts/independent.sh) on `args`: whether it said VALID, and what it said.
+pub fn independent(script: &str, args: &[&Path]) -> (bool, String) {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let python = PYTHON.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(root().join("scripts/independent.sh"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    });
+    let out = Command::new(python)
+        .arg(root().join("tests/independent").join(script))
+        .args(args)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.starts_with("VALID") || said.starts_with("INVALID"),
+        "the independent checker failed: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success() && said.starts_with("VALID"), said)
+}
