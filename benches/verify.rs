@@ -4,16 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{black_box, Criterion};
-use serde_json::json;
-use zhengyin_crypto::{Cryptosuite, FileKey, Signer, TrustAnchors};
-use zhengyin_engine::{
-    Engine, IssueRequest, Keyring, LogConfig, MakeSealRequest, RegisterAuthority, SealMaker, SystemClock, SystemRandom,
-};
+use support::{open_engine, tempdir, ALGS};
+use zhengyin_crypto::{Cryptosuite, FileKey, Signer};
+use zhengyin_engine::{Engine, RegisterAuthority};
 use zhengyin_model::{ReceivedLicence, SigningInput, Uscc, Verdict};
 use zhengyin_store::SledStore;
 
@@ -21,13 +21,6 @@ use zhengyin_store::SledStore;
 // it runs in production.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-const ALGS: [(&str, &str); 4] = [
-    ("ed25519", "11220000013544541J"),
-    ("p256", "11100000000013338W"),
-    ("rsa2048", "91350100M000100Y43"),
-    ("sm2", "12100000400010398P"),
-];
 
 struct Case {
     alg: &'static str,
@@ -38,58 +31,13 @@ struct Case {
     signature: Vec<u8>,
 }
 
-/// An engine over `store` with the example keys.
-fn open_engine(rt: &tokio::runtime::Runtime, store: Arc<SledStore>) -> Engine {
-    let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keys-example");
-    let read = |p: &str| std::fs::read_to_string(keys.join(p)).unwrap();
-    let mut keyring = Keyring::default();
-    for (alg, _) in ALGS {
-        keyring.add(Arc::new(
-            FileKey::from_pem_file(&keys.join(format!("authority-{alg}.key"))).unwrap(),
-        ));
-    }
-    let anchors = TrustAnchors::from_pem(&read("root-ca.pem")).unwrap();
-    let log = LogConfig {
-        origin: "zhengyin.example/bench".to_owned(),
-        signer: Arc::new(FileKey::from_pem_file(&keys.join("log-ed25519.key")).unwrap()),
-        published: None,
-    };
-    let maker = SealMaker::new(
-        &(read("seal-maker.pem") + &read("issuing-ca.pem")),
-        Arc::new(FileKey::from_pem_file(&keys.join("seal-maker.key")).unwrap()),
-        &anchors,
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    rt.block_on(Engine::new(
-        store,
-        Arc::new(SystemClock),
-        Arc::new(SystemRandom),
-        anchors,
-        keyring,
-        log,
-    ))
-    .unwrap()
-    .with_seal_maker(maker)
-}
-
 /// A seal of the SM2 authority registered in `engine`, and sealed signatures of distinct
 /// documents: more than the benchmark verifies, so that every verification meets a new signature
 /// (made here directly with the SM2 authority's key; verification needs no log entry).
 fn sealed_signatures(rt: &tokio::runtime::Runtime, engine: &Engine) -> Vec<Vec<u8>> {
-    use base64::Engine as _;
     let keys = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keys-example");
     let read = |p: &str| std::fs::read_to_string(keys.join(p)).unwrap();
-    let req: MakeSealRequest = serde_json::from_value(json!({
-        "name": "示例事业单位电子公章", "seal_type": 1,
-        "holder": {"name": "示例事业单位", "code": "12100000400010398P", "code_type": "001"},
-        "valid_start": "2026-01-01T00:00:00Z", "valid_end": "2034-01-01T00:00:00Z",
-        "signer_certificates": [read("authority-sm2.pem") + &read("issuing-ca.pem")],
-        "picture": {"kind": "PNG", "width": 40, "height": 40,
-                    "data_base64": base64::engine::general_purpose::STANDARD.encode([b"\x89PNG\r\n\x1a\n".as_slice(), &[0u8; 1024]].concat())}
-    }))
-    .unwrap();
-    let seal = rt.block_on(engine.make_seal(req)).unwrap();
+    let seal = rt.block_on(engine.make_seal(support::seal_request())).unwrap();
     let signer = zhengyin_crypto::Certificate::all_from_pem(&read("authority-sm2.pem"))
         .unwrap()
         .remove(0);
@@ -135,20 +83,7 @@ fn setup() -> (Engine, Engine, Vec<Case>, Vec<Vec<u8>>, tempdir::Dir) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let store = Arc::new(SledStore::open(&dir.0).unwrap());
     let engine = open_engine(&rt, Arc::clone(&store));
-    let licence_type = serde_json::from_value(json!({
-        "code": "11100000000013338W032", "name": "营业执照", "defining_authority": "11100000000013338W",
-        "holder_code_types": ["001"],
-        "issuers": ALGS.iter().map(|(_, uscc)| *uscc).collect::<Vec<_>>(),
-        "face_schema": [
-            {"name": "company_name", "label": "名称", "kind": "string", "required": true},
-            {"name": "legal_representative", "label": "法定代表人", "kind": "string", "required": true},
-            {"name": "registered_capital", "label": "注册资本", "kind": "integer"},
-            {"name": "established", "label": "成立日期", "kind": "date", "required": true},
-            {"name": "address", "label": "住所", "kind": "string"},
-            {"name": "business_scope", "label": "经营范围", "kind": "string"}
-        ]
-    }))
-    .unwrap();
+    let licence_type = support::licence_type();
     rt.block_on(engine.register_licence_type(licence_type)).unwrap();
     let mut cases = Vec::new();
     for (alg, uscc) in ALGS {
@@ -160,15 +95,7 @@ fn setup() -> (Engine, Engine, Vec<Case>, Vec<Vec<u8>>, tempdir::Dir) {
             certificates: vec![read(&format!("authority-{alg}.pem")) + &read("issuing-ca.pem")],
         }))
         .unwrap();
-        let req: IssueRequest = serde_json::from_value(json!({
-            "type_code": "11100000000013338W032", "number": "JL2026000001",
-            "holder": {"name": "吉林示例科技有限公司", "code": "91350100M000100Y43", "code_type": "001"},
-            "valid_until": "2046-11-21",
-            "face": {"company_name": "吉林示例科技有限公司", "legal_representative": "张三", "registered_capital": 500,
-                     "established": "2020-02-29", "address": "吉林省长春市示例区示例路1号",
-                     "business_scope": "软件开发；信息技术咨询服务；数据处理和存储支持服务。"}
-        }))
-        .unwrap();
+        let req = support::issue_request("JL2026000001");
         let licence = rt
             .block_on(engine.issue(&Uscc::parse(uscc).unwrap(), req))
             .unwrap()
@@ -196,22 +123,6 @@ fn setup() -> (Engine, Engine, Vec<Case>, Vec<Vec<u8>>, tempdir::Dir) {
         .with_prepared_cache(0);
     let warm = open_engine(&rt, store);
     (cold, warm, cases, sealed, dir)
-}
-
-mod tempdir {
-    pub struct Dir(pub std::path::PathBuf);
-    impl Dir {
-        pub fn new() -> Self {
-            let p = std::env::temp_dir().join(format!("zhengyin-bench-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&p);
-            Dir(p)
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 /// Seconds per call of `bare` and `full`, measured in alternating rounds on the same core; the

@@ -117,6 +117,8 @@ fn the_readme_walk_throughs_run_as_written() {
             "VALID",
             "INVALID",
             "INVALID",
+            // The licence file.
+            "VALID",
         ],
         "{context}"
     );
