@@ -20,7 +20,7 @@ mod page;
 
 use quick_xml::escape::escape;
 use zhengyin_model::{FieldKind, LicenceBody, LicenceType};
-use zhengyin_ses::ofd::{read_file, write_package, Limits, OfdError};
+use zhengyin_ses::ofd::{read_file, write_package, Limits, OfdError, Packing};
 use zhengyin_ses::seal_ofd::Placement;
 
 use page::{Align, Page, PAGE_HEIGHT, PAGE_WIDTH};
@@ -61,7 +61,7 @@ pub struct Licence<'a> {
     pub code_text: &'a str,
 }
 
-/// An unsealed licence file and where its seal goes.
+/// An unsealed licence file (its files stored, not deflated) and where its seal goes.
 #[derive(Debug)]
 pub struct LaidOut {
     /// The OFD package.
@@ -150,8 +150,9 @@ pub fn lay_out(licence: &Licence<'_>) -> Result<LaidOut, FileError> {
         attachments_xml(licence).into_bytes(),
     ));
     files.push((ATTACHMENT.to_owned(), licence.signed.to_vec()));
+    // Stored: sealing reads it again at once and writes the package handed out deflated.
     Ok(LaidOut {
-        package: write_package(&files)?,
+        package: write_package(&files, Packing::Stored)?,
         seal_at,
     })
 }

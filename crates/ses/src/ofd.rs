@@ -324,12 +324,26 @@ pub fn read_file(bytes: &[u8], path: &str, limits: Limits) -> Result<Option<Vec<
     Package::open(bytes, limits)?.read_optional(path)
 }
 
-/// Writes `files` (package paths and bytes, in order) as an OFD package (a deflated zip).
-pub fn write_package(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, OfdError> {
+/// How a package's files are kept in its zip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// Deflated: a package to hand out.
+    Deflated,
+    /// Stored as they are: a package read again at once (as sealing reads a laid-out file),
+    /// where compressing would be work thrown away.
+    Stored,
+}
+
+/// Writes `files` (package paths and bytes, in order) as an OFD package.
+pub fn write_package(files: &[(String, Vec<u8>)], packing: Packing) -> Result<Vec<u8>, OfdError> {
     use std::io::Write as _;
     let failed = |e: &dyn std::fmt::Display| OfdError::Package(format!("writing: {e}"));
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let method = match packing {
+        Packing::Deflated => zip::CompressionMethod::Deflated,
+        Packing::Stored => zip::CompressionMethod::Stored,
+    };
+    let options = zip::write::SimpleFileOptions::default().compression_method(method);
     for (name, bytes) in files {
         zip.start_file(name.as_str(), options).map_err(|e| failed(&e))?;
         zip.write_all(bytes).map_err(|e| failed(&e))?;

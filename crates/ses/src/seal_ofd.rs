@@ -82,7 +82,7 @@ impl Prepared {
         self.files.push((format!("{dir}/Signature.xml"), self.signature_xml));
         self.files.push((format!("{dir}/SignedValue.dat"), signed_value));
         self.files.push((format!("{dir}/Seal.esl"), self.seal));
-        crate::ofd::write_package(&self.files)
+        crate::ofd::write_package(&self.files, crate::ofd::Packing::Deflated)
     }
 }
 
