@@ -565,3 +565,43 @@ pub fn independent(script: &str, args: &[&Path]) -> (bool, String) {
     );
     (out.status.success() && said.starts_with("VALID"), said)
 }
+
+/// A seal's picture as an official seal looks (a red ring round a five-pointed star, the rest
+/// transparent): a real 240×240 PNG, so that renderers draw it.
+pub fn seal_picture_png() -> Vec<u8> {
+    const SIDE: u32 = 240;
+    let centre = f64::from(SIDE) / 2.0;
+    // The star's ten corners, alternately outer and inner, the first pointing up.
+    let corners: Vec<(f64, f64)> = (0..10)
+        .map(|i| {
+            let radius = if i % 2 == 0 { 46.0 } else { 18.0 };
+            let angle = std::f64::consts::PI * (f64::from(i) / 5.0 - 0.5);
+            (centre + radius * angle.cos(), centre + radius * angle.sin())
+        })
+        .collect();
+    let in_star = |x: f64, y: f64| {
+        let mut inside = false;
+        for i in 0..corners.len() {
+            let (a, b) = (corners[i], corners[(i + 1) % corners.len()]);
+            if (a.1 > y) != (b.1 > y) && x < a.0 + (y - a.1) * (b.0 - a.0) / (b.1 - a.1) {
+                inside = !inside;
+            }
+        }
+        inside
+    };
+    let mut pixels = Vec::with_capacity((SIDE * SIDE * 4) as usize);
+    for y in 0..SIDE {
+        for x in 0..SIDE {
+            let (fx, fy) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
+            let distance = ((fx - centre).powi(2) + (fy - centre).powi(2)).sqrt();
+            let red = (104.0..=116.0).contains(&distance) || in_star(fx, fy);
+            pixels.extend_from_slice(if red { &[204, 0, 0, 255] } else { &[0, 0, 0, 0] });
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, SIDE, SIDE);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header().unwrap().write_image_data(&pixels).unwrap();
+    out
+}
