@@ -85,7 +85,7 @@ impl Setup {
             signer_certificate: self.signer_certificate.der(),
             signer: &self.key,
             time: time::OffsetDateTime::now_utc(),
-            placement: laid.seal_at,
+            stamps: laid.seal_at.into(),
         };
         seal_ofd(&laid.package, &sealing, Limits::default()).unwrap()
     }

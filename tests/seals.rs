@@ -528,3 +528,130 @@ async fn an_ofd_sealed_over_http_verifies_until_a_page_changes() {
         assert!(stderr.contains(expected), "{expected}: {stderr}");
     }
 }
+
+/// The `StampAnnot` elements of a sealed package's first signature.
+fn stamp_annots(package: &[u8]) -> Vec<String> {
+    use std::io::Read as _;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(package)).unwrap();
+    let mut xml = String::new();
+    zip.by_name("Doc_0/Signs/Sign_0/Signature.xml")
+        .unwrap()
+        .read_to_string(&mut xml)
+        .unwrap();
+    xml.split("<ofd:StampAnnot ")
+        .skip(1)
+        .map(|a| a.split("/>").next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn documents_are_sealed_on_a_keyword_and_across_their_pages() {
+    let dir = TempDir::new("seal-stamps");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let (status, seal) = send(&http, &server, "/v1/seals", "demo-operator", &seal_request()).await;
+    assert_eq!(status, StatusCode::CREATED, "{seal}");
+    let path = format!("/v1/seals/{}/sign-ofd", seal["es_id"].as_str().unwrap());
+    let vector = |name: &str| std::fs::read(common::root().join("tests/vectors/ofd-ofdrw").join(name)).unwrap();
+    let (hello, five_pages) = (b64(&vector("helloworld.ofd")), b64(&vector("Page5.ofd")));
+
+    // Each sealed document verifies here and in the independent checker.
+    let sealed_as = |name: &'static str, body: Value| {
+        let (http, server, path, dir) = (&http, &server, &path, &dir);
+        async move {
+            let (status, sealed) = send(http, server, path, "demo-authority-sm2", &body).await;
+            assert_eq!(status, StatusCode::CREATED, "{name}: {sealed}");
+            let package = base64::engine::general_purpose::STANDARD
+                .decode(sealed["ofd"].as_str().unwrap())
+                .unwrap();
+            let (_, result) = send(
+                http,
+                server,
+                "/v1/ofd/verify",
+                "demo-verifier",
+                &json!({"ofd": sealed["ofd"]}),
+            )
+            .await;
+            assert_eq!(result["report"]["verdict"], "VALID", "{name}: {result}");
+            let file = dir.0.join(format!("{name}.ofd"));
+            std::fs::write(&file, &package).unwrap();
+            let (valid, said) = common::independent("verify_ofd.py", &[&file]);
+            assert!(valid, "{name}: {said}");
+            stamp_annots(&package)
+        }
+    };
+
+    // On the keyword: centred on "OFD" in "你好呀，OFD Reader&Writer！" (one stamp).
+    let on_keyword = sealed_as("keyword", json!({"ofd": hello, "keyword": "OFD"})).await;
+    assert_eq!(on_keyword.len(), 1, "{on_keyword:?}");
+    // Across five pages: one slice of the picture per page, each at the right edge.
+    let riding = sealed_as("riding", json!({"ofd": five_pages, "riding": true})).await;
+    assert_eq!(riding.len(), 5, "{riding:?}");
+    for (i, annot) in riding.iter().enumerate() {
+        assert!(annot.contains(&format!(r#"Clip="{} 0 8 40""#, 8 * i)), "{annot}");
+    }
+
+    // What cannot be placed is refused with the reason.
+    for (body, said) in [
+        (json!({"ofd": hello, "keyword": "不存在的词"}), "does not occur"),
+        (json!({"ofd": hello, "riding": true}), "at least two pages"),
+        (json!({"ofd": hello, "keyword": "OFD", "x": 1, "y": 1}), "keyword"),
+        (json!({"ofd": hello, "riding": true, "page": 2}), "riding"),
+        (json!({"ofd": hello, "x": 1, "y": 1, "every": true}), "every"),
+        (json!({"ofd": hello, "keyword": " "}), "1 to 100 characters"),
+        (json!({"ofd": hello}), "x and y"),
+    ] {
+        let (status, problem) = send(&http, &server, &path, "demo-authority-sm2", &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains(said), "{said}: {problem}");
+    }
+
+    // The command line places stamps the same ways; it asks for exactly one of them.
+    let (status, got) = common::get(
+        &http,
+        &server,
+        &format!("/v1/seals/{}", seal["es_id"].as_str().unwrap()),
+        "demo-verifier",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let seal_file = dir.0.join("seal.esl");
+    std::fs::write(
+        &seal_file,
+        base64::engine::general_purpose::STANDARD
+            .decode(got["seal"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let keys = common::root().join("keys-example");
+    let document = dir.0.join("page5.ofd");
+    std::fs::write(&document, vector("Page5.ofd")).unwrap();
+    let cli = |args: &[&str], out: &str| {
+        std::process::Command::new(common::binary())
+            .args(["ofd", "seal"])
+            .arg(&document)
+            .arg("--seal")
+            .arg(&seal_file)
+            .arg("--key")
+            .arg(keys.join("authority-sm2.key"))
+            .arg("--certificate")
+            .arg(keys.join("authority-sm2.pem"))
+            .args(args)
+            .arg("--out")
+            .arg(dir.0.join(out))
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["--riding"], "riding-cli.ofd");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        stamp_annots(&std::fs::read(dir.0.join("riding-cli.ofd")).unwrap()).len(),
+        5
+    );
+    let out = cli(&["--riding", "--at", "1,1"], "never.ofd");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&["--keyword", "不存在"], "never.ofd");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not occur"));
+    assert_no_server_errors(&server).await;
+}

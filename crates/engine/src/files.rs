@@ -97,8 +97,9 @@ impl Engine {
             code_text: body.id.as_str(),
         })
         .map_err(|e| EngineError::Signing(format!("laying out the licence file: {e}")))?;
-        let prepared = zhengyin_ses::seal_ofd::prepare(&laid.package, &seal.der, now, laid.seal_at, Limits::default())
-            .map_err(|e| EngineError::Signing(format!("sealing the licence file: {e}")))?;
+        let prepared =
+            zhengyin_ses::seal_ofd::prepare(&laid.package, &seal.der, now, &laid.seal_at.into(), Limits::default())
+                .map_err(|e| EngineError::Signing(format!("sealing the licence file: {e}")))?;
         let signature = self
             .apply_loaded_seal(&seal, hash::sm3(&prepared.signature_xml), &prepared.property_info, now)
             .await?;

@@ -64,7 +64,7 @@ pub use registry::Keyring;
 pub use requests::{IssueRequest, RegisterAuthority, RevokeRequest, SuspendRequest, UpdateRequest};
 pub use seals::{MakeSealRequest, PictureRequest, SealMaker, MAX_PICTURE_BYTES};
 pub use verify::{BatchStats, VerifyOptions};
-pub use zhengyin_ses::seal_ofd::Placement;
+pub use zhengyin_ses::stamps::{Placement, Stamps};
 pub use zhengyin_ses::verify::Protected;
 pub use zhengyin_store::ObjectionScope;
 

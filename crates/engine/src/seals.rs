@@ -26,7 +26,7 @@ use zhengyin_ses::write::{apply_seal, make_seal, NewSeal};
 use zhengyin_store::{StoreError, StoredSeal};
 
 use crate::registry::{parse_chain, CertEntry};
-use crate::{log, Engine, EngineError, Placement};
+use crate::{log, Engine, EngineError, Stamps};
 
 /// Largest seal picture accepted, in bytes.
 pub const MAX_PICTURE_BYTES: usize = 256 * 1024;
@@ -387,12 +387,12 @@ impl Engine {
     }
 
     /// Seals an OFD document with the seal (as [`Self::apply_seal`] applies it, and logged the
-    /// same way): a new signature appended to the document's list, its stamp where `placement`
+    /// same way): a new signature appended to the document's list, its stamps where `stamps`
     /// says. A package that cannot be sealed is refused with the reason.
-    pub async fn seal_ofd(&self, es_id: &str, package: &[u8], placement: Placement) -> Result<Vec<u8>, EngineError> {
+    pub async fn seal_ofd(&self, es_id: &str, package: &[u8], stamps: &Stamps) -> Result<Vec<u8>, EngineError> {
         let seal = self.local_seal(es_id)?;
         let now = self.clock.now();
-        let prepared = zhengyin_ses::seal_ofd::prepare(package, &seal.der, now, placement, Default::default())
+        let prepared = zhengyin_ses::seal_ofd::prepare(package, &seal.der, now, stamps, Default::default())
             .map_err(|e| EngineError::invalid(e.to_string()))?;
         let signature = self
             .apply_loaded_seal(&seal, hash::sm3(&prepared.signature_xml), &prepared.property_info, now)

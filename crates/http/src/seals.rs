@@ -162,14 +162,46 @@ pub(crate) async fn apply(
 pub(crate) struct SealOfdRequest {
     ofd: String,
     /// A JSON number (`2` and `2.0` are the same integer to JSON Schema).
-    #[serde(default = "first_page")]
-    page: f64,
-    x: f64,
-    y: f64,
+    #[serde(default)]
+    page: Option<f64>,
+    #[serde(default)]
+    x: Option<f64>,
+    #[serde(default)]
+    y: Option<f64>,
+    #[serde(default)]
+    keyword: Option<String>,
+    #[serde(default)]
+    every: bool,
+    #[serde(default)]
+    riding: bool,
 }
 
-fn first_page() -> f64 {
-    1.0
+impl SealOfdRequest {
+    /// Where the stamps go: at a position (page, x, y), on a keyword, or across the pages (骑缝).
+    fn stamps(&self) -> Result<zhengyin_engine::Stamps> {
+        use zhengyin_engine::{Placement, Stamps};
+        let one_of = "give x and y (and page), or keyword (and every), or riding (and y)";
+        match (&self.keyword, self.riding, self.x) {
+            (Some(text), false, None) if self.page.is_none() && self.y.is_none() => Ok(Stamps::Keyword {
+                text: text.clone(),
+                every: self.every,
+            }),
+            (None, true, None) if self.page.is_none() && !self.every => Ok(Stamps::Riding { y: self.y }),
+            (None, false, Some(x)) if !self.every => {
+                let page = self.page.unwrap_or(1.0);
+                if page.fract() != 0.0 || !(1.0..=100_000.0).contains(&page) {
+                    return Err(Problem::invalid("page counts from 1 (at most 100000)"));
+                }
+                let y = self.y.ok_or_else(|| Problem::invalid(one_of))?;
+                Ok(Stamps::At(Placement {
+                    page: page as usize - 1,
+                    x,
+                    y,
+                }))
+            }
+            _ => Err(Problem::invalid(one_of)),
+        }
+    }
 }
 
 /// Seals an OFD document with a seal held by the calling authority (the seal's holder).
@@ -180,21 +212,9 @@ pub(crate) async fn seal_ofd(
     JsonBody(req): JsonBody<SealOfdRequest>,
 ) -> Result<Response> {
     check_holder(&s, &es_id, &uscc)?;
-    if req.page.fract() != 0.0 || !(1.0..=100_000.0).contains(&req.page) {
-        return Err(Problem::invalid("page counts from 1 (at most 100000)"));
-    }
-    let page = req.page as usize;
-    let millimetres = |v: f64| v.is_finite() && (0.0..=10_000.0).contains(&v);
-    if !millimetres(req.x) || !millimetres(req.y) {
-        return Err(Problem::invalid("x and y are millimetres from 0 to 10000"));
-    }
+    let stamps = req.stamps()?;
     let package = unb64(&req.ofd, "ofd")?;
-    let placement = zhengyin_engine::Placement {
-        page: page - 1,
-        x: req.x,
-        y: req.y,
-    };
-    let sealed = s.engine.seal_ofd(&es_id, &package, placement).await?;
+    let sealed = s.engine.seal_ofd(&es_id, &package, &stamps).await?;
     Ok((StatusCode::CREATED, Json(json!({"es_id": es_id, "ofd": b64(&sealed)}))).into_response())
 }
 

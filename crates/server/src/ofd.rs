@@ -1,6 +1,7 @@
 //! `zhengyin ofd seal`: seals an OFD document offline with a seal file and the signer's key (a
 //! PEM file, or a key in an HSM or a GM/T 0018 device), writing the sealed document to a new
-//! file. The seal goes on a page at a position in millimetres.
+//! file. The stamp goes on a page at a position in millimetres, on a keyword's first or every
+//! occurrence, or across the pages' right edge (骑缝章).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 use zhengyin_crypto::Certificate;
 use zhengyin_keys::KeyLocator;
 use zhengyin_ses::ofd::Limits;
-use zhengyin_ses::seal_ofd::{seal_ofd, Placement, Sealing};
+use zhengyin_ses::seal_ofd::{seal_ofd, Placement, Sealing, Stamps};
 
 use crate::exit::input;
 
@@ -16,6 +17,7 @@ use crate::exit::input;
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
     /// Seal an OFD document: a new signature appended to its list, earlier ones left verifying.
+    #[command(group(clap::ArgGroup::new("where").required(true).args(["at", "keyword", "riding"])))]
     Seal {
         /// The OFD document.
         file: PathBuf,
@@ -33,7 +35,16 @@ pub(crate) enum Command {
         page: usize,
         /// Where the stamp's top-left corner goes, in millimetres from the page's top-left: X,Y.
         #[arg(long, value_parser = parse_position)]
-        at: (f64, f64),
+        at: Option<(f64, f64)>,
+        /// Stamp centred on this text's first occurrence (every one with --every).
+        #[arg(long)]
+        keyword: Option<String>,
+        /// With --keyword: stamp every occurrence.
+        #[arg(long, requires = "keyword")]
+        every: bool,
+        /// A cross-page stamp (骑缝章) over every page's right edge, centred on its height.
+        #[arg(long)]
+        riding: bool,
         /// Where to write the sealed document (a new file).
         #[arg(long)]
         out: PathBuf,
@@ -61,6 +72,9 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
         certificate,
         page,
         at,
+        keyword,
+        every,
+        riding: _,
         out,
     } = command;
     if page == 0 {
@@ -86,10 +100,10 @@ pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
             signer_certificate: certificate.der(),
             signer: &*signer,
             time: time::OffsetDateTime::now_utc(),
-            placement: Placement {
-                page: page - 1,
-                x: at.0,
-                y: at.1,
+            stamps: match (at, keyword) {
+                (Some((x, y)), _) => Stamps::At(Placement { page: page - 1, x, y }),
+                (None, Some(text)) => Stamps::Keyword { text, every },
+                (None, None) => Stamps::Riding { y: None },
             },
         },
         Limits::default(),

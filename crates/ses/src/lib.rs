@@ -24,6 +24,7 @@
 pub mod format;
 pub mod ofd;
 pub mod seal_ofd;
+pub mod stamps;
 pub mod timestamp;
 pub mod verify;
 pub mod write;

@@ -2,14 +2,15 @@
 //! signature list, the way GB/T 38540 vendors do it, so earlier signatures keep verifying.
 //!
 //! The new signature is `Doc_0/Signs/Sign_N/`: `Signature.xml` lists every file of the package
-//! (after the list itself gained the new entry) with its SM3 `CheckValue`, places the stamp
-//! (`StampAnnot`) on a page at a position in millimetres, names the seal (`Seal.esl`, a copy of
+//! (after the list itself gained the new entry) with its SM3 `CheckValue`, places the stamps
+//! (`StampAnnot`s, see [`crate::stamps`]: at a position, on a keyword, or across the pages'
+//! edge), names the seal (`Seal.esl`, a copy of
 //! the `SESeal`) and its `SignedValue.dat`: a v4 `SES_Signature` over SM3(`Signature.xml`) made
 //! with the signer's key ([`crate::write::apply_seal`]). A document without a signature list gets
 //! one, named in `OFD.xml`.
 //!
-//! What it is not: no layout, no keyword search and no cross-page (骑缝) stamps; the caller says
-//! where the stamp goes. The package is read within the same [`Limits`] as for verifying.
+//! What it is not: no layout of the document itself. The package is read within the same
+//! [`Limits`] as for verifying.
 
 use base64::Engine as _;
 use quick_xml::escape::escape;
@@ -21,17 +22,7 @@ use crate::write::apply_seal;
 
 const NAMESPACE: &str = "http://www.ofdspec.org/2016";
 
-/// Where the stamp goes: a page (0 for the first) and the top-left corner of the seal's picture,
-/// in millimetres from the page's top-left corner.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Placement {
-    /// The page, from 0.
-    pub page: usize,
-    /// Millimetres from the page's left edge.
-    pub x: f64,
-    /// Millimetres from the page's top edge.
-    pub y: f64,
-}
+pub use crate::stamps::{Placement, Stamps};
 
 /// What seals the document.
 pub struct Sealing<'a> {
@@ -43,13 +34,13 @@ pub struct Sealing<'a> {
     pub signer: &'a dyn Signer,
     /// The signing time written in the signature.
     pub time: OffsetDateTime,
-    /// Where the stamp goes.
-    pub placement: Placement,
+    /// Where the stamps go.
+    pub stamps: Stamps,
 }
 
 /// Seals the OFD package `bytes`; returns the sealed package.
 pub fn seal_ofd(bytes: &[u8], sealing: &Sealing<'_>, limits: Limits) -> Result<Vec<u8>, OfdError> {
-    let prepared = prepare(bytes, sealing.seal, sealing.time, sealing.placement, limits)?;
+    let prepared = prepare(bytes, sealing.seal, sealing.time, &sealing.stamps, limits)?;
     let signed_value = apply_seal(
         sealing.seal,
         sealing.time,
@@ -87,12 +78,12 @@ impl Prepared {
 }
 
 /// Prepares the OFD package `bytes` for a new signature with `seal` (DER `SESeal`) at `time`,
-/// its stamp where `placement` says.
+/// its stamps where `stamps` says.
 pub fn prepare(
     bytes: &[u8],
     seal_der: &[u8],
     time: OffsetDateTime,
-    placement: Placement,
+    stamps: &Stamps,
     limits: Limits,
 ) -> Result<Prepared, OfdError> {
     let seal = crate::parse_seal(seal_der).map_err(|e| OfdError::Sealing(format!("the seal: {e}")))?;
@@ -126,20 +117,13 @@ pub fn prepare(
         None => None,
     };
 
-    // The page the stamp goes on, by its object ID.
+    // The stamps, on pages named by their object IDs.
     let document = Element::parse(text(&files, &doc_root)?.as_bytes(), &doc_root)?;
-    let pages = document.descendants("Page");
-    let page = pages.get(placement.page).ok_or_else(|| {
-        OfdError::Sealing(format!(
-            "the document has {} page(s); page {} was asked for",
-            pages.len(),
-            placement.page + 1
-        ))
-    })?;
-    let page_id = page
-        .attr("ID")
-        .ok_or_else(|| OfdError::Xml(format!("{doc_root}: page {} has no ID", placement.page + 1)))?
-        .to_owned();
+    let with_content = matches!(stamps, Stamps::Keyword { .. });
+    let mut read = |path: &str| Ok(files.iter().find(|(name, _)| name == path).map(|(_, b)| b.clone()));
+    let pages = crate::stamps::pages(&document, &doc_root, with_content, &mut read)?;
+    let picture = &seal.info.picture;
+    let annots = crate::stamps::place(stamps, (picture.width as f64, picture.height as f64), &pages)?;
 
     // The new signature's folder, and its entry in the list (made if missing).
     let signs_dir = match &list_path {
@@ -182,16 +166,26 @@ pub fn prepare(
             )
         })
         .collect();
-    let picture = &seal.info.picture;
+    let stamp_annots: String = annots
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let clip = a
+                .clip
+                .map(|[x, y, w, h]| format!(r#" Clip="{x} {y} {w} {h}""#))
+                .unwrap_or_default();
+            let [x, y, w, h] = a.boundary;
+            format!(
+                r#"<ofd:StampAnnot ID="{}" PageRef="{}" Boundary="{x} {y} {w} {h}"{clip}/>"#,
+                i + 1,
+                escape(a.page_id.as_str())
+            )
+        })
+        .collect();
     let signature_xml = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><ofd:Signature xmlns:ofd="{NAMESPACE}"><ofd:SignedInfo><ofd:Provider ProviderName="Zhengyin" Version="{}"/><ofd:SignatureMethod>1.2.156.10197.1.501</ofd:SignatureMethod><ofd:SignatureDateTime>{}</ofd:SignatureDateTime><ofd:References CheckMethod="1.2.156.10197.1.401">{references}</ofd:References><ofd:StampAnnot ID="1" PageRef="{}" Boundary="{} {} {} {}"/><ofd:Seal><ofd:BaseLoc>/{sign_dir}/Seal.esl</ofd:BaseLoc></ofd:Seal></ofd:SignedInfo><ofd:SignedValue>/{sign_dir}/SignedValue.dat</ofd:SignedValue></ofd:Signature>"#,
+        r#"<?xml version="1.0" encoding="UTF-8"?><ofd:Signature xmlns:ofd="{NAMESPACE}"><ofd:SignedInfo><ofd:Provider ProviderName="Zhengyin" Version="{}"/><ofd:SignatureMethod>1.2.156.10197.1.501</ofd:SignatureMethod><ofd:SignatureDateTime>{}</ofd:SignatureDateTime><ofd:References CheckMethod="1.2.156.10197.1.401">{references}</ofd:References>{stamp_annots}<ofd:Seal><ofd:BaseLoc>/{sign_dir}/Seal.esl</ofd:BaseLoc></ofd:Seal></ofd:SignedInfo><ofd:SignedValue>/{sign_dir}/SignedValue.dat</ofd:SignedValue></ofd:Signature>"#,
         env!("CARGO_PKG_VERSION"),
         signature_time(time),
-        escape(page_id.as_str()),
-        placement.x,
-        placement.y,
-        picture.width,
-        picture.height,
     )
     .into_bytes();
     Ok(Prepared {

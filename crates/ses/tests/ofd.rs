@@ -319,7 +319,7 @@ fn seal_here(package: &[u8], page: usize) -> Result<Vec<u8>, zhengyin_ses::ofd::
             signer_certificate: certificate.der(),
             signer: &signer,
             time: datetime!(2026-06-01 09:30 UTC),
-            placement: Placement { page, x: 20.0, y: 30.5 },
+            stamps: Placement { page, x: 20.0, y: 30.5 }.into(),
         },
         Limits::default(),
     )
