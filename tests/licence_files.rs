@@ -8,25 +8,13 @@
 
 mod common;
 
-use std::io::Read as _;
-
 use base64::Engine as _;
+use common::ofd::{b64, entry, make_sm2_seal, unzip as entries, zip as package};
 use common::{assert_no_server_errors, business_licence, get, report_check, send, Server, TempDir};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
-/// The demo SM2 authority, which issues business licences and may hold an e-seal.
-const SM2: &str = "12100000400010398P";
 const SM2_TOKEN: &str = "demo-authority-sm2";
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn signer_chain() -> String {
-    let read = |f: &str| std::fs::read_to_string(common::root().join("keys-example").join(f)).unwrap();
-    read("authority-sm2.pem") + &read("issuing-ca.pem")
-}
 
 async fn issue(http: &Client, server: &Server, token: &str, number: &str) -> String {
     let (status, body) = send(http, server, "/v1/licences", token, &business_licence(number)).await;
@@ -62,37 +50,6 @@ async fn verify(http: &Client, server: &Server, package: &[u8]) -> Value {
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer
-}
-
-fn entries(package: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(package)).unwrap();
-    (0..zip.len())
-        .map(|i| {
-            let mut entry = zip.by_index(i).unwrap();
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).unwrap();
-            (entry.name().to_owned(), bytes)
-        })
-        .collect()
-}
-
-fn entry<'a>(files: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
-    &files
-        .iter()
-        .find(|(n, _)| n == name)
-        .unwrap_or_else(|| panic!("no {name}"))
-        .1
-}
-
-fn package(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    use std::io::Write as _;
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, bytes) in files {
-        zip.start_file(name.as_str(), zip::write::SimpleFileOptions::default())
-            .unwrap();
-        zip.write_all(bytes).unwrap();
-    }
-    zip.finish().unwrap().into_inner()
 }
 
 /// Reads the 2D code back: the modules drawn as rectangles in the page, rasterised and decoded.
@@ -159,16 +116,7 @@ async fn issuing_makes_a_sealed_licence_file_that_verifies_with_its_licence() {
         "{problem}"
     );
 
-    let (status, seal) = send(
-        &http,
-        &server,
-        "/v1/seals",
-        "demo-operator",
-        &common::seal_request(SM2, &signer_chain()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{seal}");
-    let es_id = seal["es_id"].as_str().unwrap().to_owned();
+    let es_id = make_sm2_seal(&http, &server, None).await;
 
     // Now the early licence's file is made when asked for, and a new licence's at issue.
     let (status, kind, _) = file(&http, &server, &early, "", SM2_TOKEN).await;
@@ -355,15 +303,7 @@ async fn the_file_goes_to_its_issuer_its_holder_and_a_department_under_a_grant_a
     let dir = TempDir::new("licence-file-access");
     let server = Server::start(&dir.0);
     let http = Client::new();
-    let (status, _) = send(
-        &http,
-        &server,
-        "/v1/seals",
-        "demo-operator",
-        &common::seal_request(SM2, &signer_chain()),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    make_sm2_seal(&http, &server, None).await;
     let id = issue(&http, &server, SM2_TOKEN, "FILE-0101").await;
 
     let (status, _, issuer_copy) = file(&http, &server, &id, "", SM2_TOKEN).await;

@@ -14,16 +14,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::ofd::b64;
 use common::{business_licence, root, send, Server, TempDir};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use webdriver::Driver;
-
-const SM2: &str = "12100000400010398P";
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
 
 /// A folder holding the render page, ofd.js and `package` as data.js; the page's URL.
 fn render_page(name: &str, package: &[u8]) -> (PathBuf, String) {
@@ -90,15 +85,6 @@ fn red_pixels(png_bytes: &[u8]) -> usize {
         .count()
 }
 
-async fn make_seal(http: &Client, server: &Server) -> String {
-    let read = |f: &str| std::fs::read_to_string(root().join("keys-example").join(f)).unwrap();
-    let mut request = common::seal_request(SM2, &(read("authority-sm2.pem") + &read("issuing-ca.pem")));
-    request["picture"]["data_base64"] = json!(b64(&common::seal_picture_png()));
-    let (status, seal) = send(http, server, "/v1/seals", "demo-operator", &request).await;
-    assert_eq!(status, StatusCode::CREATED, "{seal}");
-    seal["es_id"].as_str().unwrap().to_owned()
-}
-
 fn vector(path: &str) -> Vec<u8> {
     std::fs::read(Path::new(&root()).join("tests/vectors").join(path)).unwrap()
 }
@@ -109,7 +95,7 @@ async fn licence_files_and_sealed_documents_render_in_ofd_js() {
     let server = Server::start(&dir.0);
     let http = Client::new();
     let driver = Driver::start().await;
-    let es_id = make_seal(&http, &server).await;
+    let es_id = common::ofd::make_sm2_seal(&http, &server, Some(&common::seal_picture_png())).await;
 
     // A licence file, as issued: every line of its face in the text layer, the seal drawn.
     let mut request = business_licence("JL-RENDER-1");

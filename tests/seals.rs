@@ -6,23 +6,15 @@
 mod common;
 
 use base64::Engine as _;
+use common::ofd::{b64, unzip};
 use common::{assert_no_server_errors, send, Server, TempDir};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 const HOLDER: &str = "12100000400010398P"; // the demo SM2 authority
 
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn signer_chain() -> String {
-    let read = |f: &str| std::fs::read_to_string(common::root().join("keys-example").join(f)).unwrap();
-    read("authority-sm2.pem") + &read("issuing-ca.pem")
-}
-
 fn seal_request() -> Value {
-    common::seal_request(HOLDER, &signer_chain())
+    common::seal_request(HOLDER, &common::ofd::sm2_signer_chain())
 }
 
 fn check<'a>(report: &'a Value, code: &str) -> &'a Value {
@@ -531,13 +523,8 @@ async fn an_ofd_sealed_over_http_verifies_until_a_page_changes() {
 
 /// The `StampAnnot` elements of a sealed package's first signature.
 fn stamp_annots(package: &[u8]) -> Vec<String> {
-    use std::io::Read as _;
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(package)).unwrap();
-    let mut xml = String::new();
-    zip.by_name("Doc_0/Signs/Sign_0/Signature.xml")
-        .unwrap()
-        .read_to_string(&mut xml)
-        .unwrap();
+    let files = unzip(package);
+    let xml = String::from_utf8_lossy(common::ofd::entry(&files, "Doc_0/Signs/Sign_0/Signature.xml")).into_owned();
     xml.split("<ofd:StampAnnot ")
         .skip(1)
         .map(|a| a.split("/>").next().unwrap().to_owned())

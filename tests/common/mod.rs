@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod nodes;
+pub mod ofd;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
