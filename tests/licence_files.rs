@@ -365,3 +365,57 @@ async fn the_file_goes_to_its_issuer_its_holder_and_a_department_under_a_grant_a
     );
     assert_no_server_errors(&server).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_type_s_file_layout_in_the_catalogue_shapes_its_licences_files() {
+    let dir = TempDir::new("licence-file-layout");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    make_sm2_seal(&http, &server, None).await;
+    let path = "/v1/licence-types/11100000000013338W032";
+
+    // A file layout names fields that are not in the schema: refused with the reason.
+    let (_, mut definition) = get(&http, &server, path, "demo-operator").await;
+    definition["file_layout"] = json!({"fields": ["company_name", "website"]});
+    let (status, problem) = send(&http, &server, "/v1/licence-types", "demo-operator", &definition).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("website is not a field"),
+        "{problem}"
+    );
+
+    // Landscape, a subtitle, and three fields in the template's order: a new version of the type
+    // (no code), whose licences' files follow it.
+    definition["file_layout"] = json!({
+        "orientation": "landscape", "subtitle": "（副本）",
+        "fields": ["legal_representative", "company_name", "address"]
+    });
+    let (status, registered) = send(&http, &server, "/v1/licence-types", "demo-operator", &definition).await;
+    assert_eq!(
+        (status, registered["version"].clone()),
+        (StatusCode::CREATED, json!(2)),
+        "{registered}"
+    );
+    let id = issue(&http, &server, SM2_TOKEN, "LAYOUT-1").await;
+    let (status, _, ofd) = file(&http, &server, &id, "", SM2_TOKEN).await;
+    assert_eq!(status, StatusCode::OK);
+    let files = entries(&ofd);
+    let document = String::from_utf8_lossy(entry(&files, "Doc_0/Document.xml")).into_owned();
+    assert!(
+        document.contains("<ofd:PhysicalBox>0 0 297 210</ofd:PhysicalBox>"),
+        "{document}"
+    );
+    let page = String::from_utf8_lossy(entry(&files, "Doc_0/Pages/Page_0/Content.xml")).into_owned();
+    let at = |text: &str| {
+        page.find(&format!(">{text}<"))
+            .unwrap_or_else(|| panic!("{text} not on the face"))
+    };
+    assert!(at("（副本）") < at("法定代表人") && at("法定代表人") < at("名称") && at("名称") < at("住所"));
+    assert!(
+        !page.contains(">成立日期<"),
+        "a field the template leaves out is not on the face"
+    );
+    let answer = verify(&http, &server, &ofd).await;
+    assert_eq!(answer["report"]["verdict"], "VALID", "{answer}");
+    assert_no_server_errors(&server).await;
+}

@@ -23,7 +23,7 @@ use zhengyin_model::{FieldKind, LicenceBody, LicenceType};
 use zhengyin_ses::ofd::{read_file, write_package, Limits, OfdError, Packing};
 use zhengyin_ses::seal_ofd::Placement;
 
-use page::{Align, Page, PAGE_HEIGHT, PAGE_WIDTH};
+use page::{Align, Page, Sheet};
 
 const NAMESPACE: &str = "http://www.ofdspec.org/2016";
 
@@ -73,25 +73,32 @@ pub struct LaidOut {
 /// Lays out `licence` as an OFD package.
 pub fn lay_out(licence: &Licence<'_>) -> Result<LaidOut, FileError> {
     let body = licence.body;
+    let layout = licence.licence_type.file_layout.clone().unwrap_or_default();
+    let sheet = Sheet::new(layout.orientation);
     let mut pages = vec![Page::new()];
     let mut y = 24.0;
     {
         let page = pages.last_mut().ok_or_else(|| FileError::Layout("no page".into()))?;
-        page.text(&body.name, PAGE_WIDTH / 2.0, y, 10.0, Align::Centre);
-        y += 16.0;
+        page.text(&body.name, sheet.width / 2.0, y, 10.0, Align::Centre);
+        y += 14.0;
+        if let Some(subtitle) = &layout.subtitle {
+            page.text(subtitle, sheet.width / 2.0, y, 5.0, Align::Centre);
+            y += 9.0;
+        }
+        y += 2.0;
         page.text(
             &format!("证照标识：{}", body.id.as_str()),
-            PAGE_WIDTH / 2.0,
+            sheet.width / 2.0,
             y,
             2.8,
             Align::Centre,
         );
         y += 12.0;
     }
-    for (label, value) in rows(licence) {
-        let lines = page::wrap(&value, page::VALUE_WIDTH, page::BODY_SIZE);
+    for (label, value) in rows(licence, &layout) {
+        let lines = page::wrap(&value, sheet.value_width(), page::BODY_SIZE);
         let height = lines.len() as f64 * page::LINE_HEIGHT;
-        if y + height > PAGE_HEIGHT - 20.0 {
+        if y + height > sheet.height - 20.0 {
             pages.push(Page::new());
             y = 24.0;
         }
@@ -104,38 +111,47 @@ pub fn lay_out(licence: &Licence<'_>) -> Result<LaidOut, FileError> {
         y += 2.0;
     }
     // The issuer block and the 2D code sit at the foot of the last page.
-    if y > page::FOOT_TOP {
+    if y > sheet.foot_top() {
         pages.push(Page::new());
     }
     let last = pages.len() - 1;
     let page = &mut pages[last];
     let code = qrcodegen::QrCode::encode_text(licence.code_text, qrcodegen::QrCodeEcc::Medium)
         .map_err(|e| FileError::Layout(format!("the 2D code: {e:?}")))?;
-    page.code(&code, page::LEFT, page::FOOT_TOP + 6.0, 34.0);
-    page.text("扫码核验", page::LEFT + 17.0, page::FOOT_TOP + 43.0, 3.2, Align::Centre);
+    page.code(&code, page::LEFT, sheet.foot_top() + 6.0, 34.0);
+    page.text(
+        "扫码核验",
+        page::LEFT + 17.0,
+        sheet.foot_top() + 43.0,
+        3.2,
+        Align::Centre,
+    );
     page.text(
         &body.issuer.name,
-        page::RIGHT,
-        page::FOOT_TOP + 18.0,
+        sheet.right(),
+        sheet.foot_top() + 18.0,
         page::BODY_SIZE,
         Align::Right,
     );
     page.text(
         &chinese_date(body.issue_date),
-        page::RIGHT,
-        page::FOOT_TOP + 26.0,
+        sheet.right(),
+        sheet.foot_top() + 26.0,
         page::BODY_SIZE,
         Align::Right,
     );
     let seal_at = Placement {
         page: last,
-        x: page::RIGHT - 52.0,
-        y: page::FOOT_TOP,
+        x: sheet.right() - 52.0,
+        y: sheet.foot_top(),
     };
 
     let mut files = vec![
         ("OFD.xml".to_owned(), ofd_xml(licence).into_bytes()),
-        ("Doc_0/Document.xml".to_owned(), document_xml(pages.len()).into_bytes()),
+        (
+            "Doc_0/Document.xml".to_owned(),
+            document_xml(pages.len(), sheet).into_bytes(),
+        ),
         ("Doc_0/PublicRes.xml".to_owned(), public_res().into_bytes()),
     ];
     let mut next_id = 100 + pages.len() as u64;
@@ -157,15 +173,26 @@ pub fn lay_out(licence: &Licence<'_>) -> Result<LaidOut, FileError> {
     })
 }
 
-/// The labelled rows of the face, in order: the holder, the type's fields, the validity.
-fn rows(licence: &Licence<'_>) -> Vec<(String, String)> {
+/// The labelled rows of the face, in order: the holder, the type's fields (those the layout
+/// names, in its order, or all in schema order), the validity.
+fn rows(licence: &Licence<'_>, layout: &zhengyin_model::FileLayout) -> Vec<(String, String)> {
     let body = licence.body;
     let mut rows = vec![
         ("证照编号".to_owned(), body.number.clone()),
         ("持证主体".to_owned(), body.holder.name.clone()),
         (holder_code_title(body).to_owned(), body.holder.code.clone()),
     ];
-    for field in &licence.licence_type.face_schema {
+    let schema = &licence.licence_type.face_schema;
+    let shown: Vec<&zhengyin_model::FieldSpec> = if layout.fields.is_empty() {
+        schema.iter().collect()
+    } else {
+        layout
+            .fields
+            .iter()
+            .filter_map(|name| schema.iter().find(|f| &f.name == name))
+            .collect()
+    };
+    for field in shown {
         let Some(value) = body.face.get(&field.name) else {
             continue;
         };
@@ -249,13 +276,15 @@ fn ofd_xml(licence: &Licence<'_>) -> String {
     )
 }
 
-fn document_xml(pages: usize) -> String {
+fn document_xml(pages: usize, sheet: Sheet) -> String {
     let list: String = (0..pages)
         .map(|i| format!(r#"<ofd:Page ID="{}" BaseLoc="Pages/Page_{i}/Content.xml"/>"#, 10 + i))
         .collect();
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
-<ofd:Document xmlns:ofd="{NAMESPACE}"><ofd:CommonData><ofd:MaxUnitID>{max}</ofd:MaxUnitID><ofd:PageArea><ofd:PhysicalBox>0 0 {PAGE_WIDTH} {PAGE_HEIGHT}</ofd:PhysicalBox></ofd:PageArea><ofd:PublicRes>PublicRes.xml</ofd:PublicRes></ofd:CommonData><ofd:Pages>{list}</ofd:Pages><ofd:Attachments>Attachs/Attachments.xml</ofd:Attachments></ofd:Document>"#,
+<ofd:Document xmlns:ofd="{NAMESPACE}"><ofd:CommonData><ofd:MaxUnitID>{max}</ofd:MaxUnitID><ofd:PageArea><ofd:PhysicalBox>0 0 {} {}</ofd:PhysicalBox></ofd:PageArea><ofd:PublicRes>PublicRes.xml</ofd:PublicRes></ofd:CommonData><ofd:Pages>{list}</ofd:Pages><ofd:Attachments>Attachs/Attachments.xml</ofd:Attachments></ofd:Document>"#,
+        sheet.width,
+        sheet.height,
         max = 100_000,
     )
 }

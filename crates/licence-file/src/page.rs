@@ -3,20 +3,49 @@
 
 use quick_xml::escape::escape;
 
-/// A4 portrait.
-pub(crate) const PAGE_WIDTH: f64 = 210.0;
-pub(crate) const PAGE_HEIGHT: f64 = 297.0;
-/// The left and right margins' edges.
+/// The left margin's edge, and where the values start after their titles.
 pub(crate) const LEFT: f64 = 25.0;
-pub(crate) const RIGHT: f64 = 185.0;
-/// Where the values start, after their titles.
 pub(crate) const VALUE_LEFT: f64 = 62.0;
-pub(crate) const VALUE_WIDTH: f64 = RIGHT - VALUE_LEFT;
 /// Text size (4.2 mm ≈ 12 pt) and the distance between lines.
 pub(crate) const BODY_SIZE: f64 = 4.2;
 pub(crate) const LINE_HEIGHT: f64 = 6.5;
-/// The top of the foot block (2D code, issuer, date, seal) on the last page.
-pub(crate) const FOOT_TOP: f64 = 222.0;
+
+/// The sheet the face is laid out on (A4, either way round).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sheet {
+    pub(crate) width: f64,
+    pub(crate) height: f64,
+}
+
+impl Sheet {
+    pub(crate) fn new(orientation: zhengyin_model::Orientation) -> Self {
+        match orientation {
+            zhengyin_model::Orientation::Portrait => Self {
+                width: 210.0,
+                height: 297.0,
+            },
+            zhengyin_model::Orientation::Landscape => Self {
+                width: 297.0,
+                height: 210.0,
+            },
+        }
+    }
+
+    /// The right margin's edge.
+    pub(crate) fn right(self) -> f64 {
+        self.width - 25.0
+    }
+
+    /// How wide a value may run.
+    pub(crate) fn value_width(self) -> f64 {
+        self.right() - VALUE_LEFT
+    }
+
+    /// The top of the foot block (2D code, issuer, date, seal) on the last page.
+    pub(crate) fn foot_top(self) -> f64 {
+        self.height - 75.0
+    }
+}
 /// The one font resource.
 pub(crate) const FONT_ID: u64 = 1;
 
@@ -188,12 +217,13 @@ mod tests {
 
     #[test]
     fn long_text_wraps_within_the_width_and_keeps_its_breaks() {
-        let lines = wrap(&"经营范围".repeat(20), VALUE_WIDTH, BODY_SIZE);
+        let max = Sheet::new(zhengyin_model::Orientation::Portrait).value_width();
+        let lines = wrap(&"经营范围".repeat(20), max, BODY_SIZE);
         assert!(lines.len() > 1);
-        assert!(lines.iter().all(|l| width(l, BODY_SIZE) <= VALUE_WIDTH));
+        assert!(lines.iter().all(|l| width(l, BODY_SIZE) <= max));
         assert_eq!(lines.concat(), "经营范围".repeat(20));
-        assert_eq!(wrap("一\n二", VALUE_WIDTH, BODY_SIZE), vec!["一", "二"]);
-        assert_eq!(wrap("", VALUE_WIDTH, BODY_SIZE), vec![""]);
+        assert_eq!(wrap("一\n二", max, BODY_SIZE), vec!["一", "二"]);
+        assert_eq!(wrap("", max, BODY_SIZE), vec![""]);
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub use licence::{
     CanonicalLicence, Holder, IssuerRef, LicenceBody, Proof, ReceivedLicence, RevocationReason, SigningInput, Status,
     StatusChange, StatusHistory, TypeRef,
 };
-pub use licence_type::{FieldKind, FieldSpec, LicenceType, SchemaError};
+pub use licence_type::{FieldKind, FieldSpec, FileLayout, LicenceType, Orientation, SchemaError};
 pub use objection::{Calendar, Delivery, Notification, Objection};
 pub use report::{Check, Outcome, ReportBuilder, Verdict, VerificationReport};
 pub use seal::{SealChange, SealHistory, SealRecord, SealState};

@@ -17,7 +17,7 @@ pub struct LicenceType {
     /// Type code: defining authority's USCC + 3 digits.
     pub code: TypeCode,
     /// The definition's version: 1 at first, one more for each change of name, holder code
-    /// types, face schema or review days. Assigned by the catalogue; a value sent is ignored.
+    /// types, face schema, review days or file layout. Assigned by the catalogue; a value sent is ignored.
     #[serde(default = "first_version")]
     pub version: u32,
     /// Name, e.g. 营业执照.
@@ -34,6 +34,36 @@ pub struct LicenceType {
     /// The authorities (发证机构) that may issue licences of this type besides the defining one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub issuers: Vec<Uscc>,
+    /// How the type's licence files lay out the face; absent, the default layout (A4 portrait,
+    /// every field in schema order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_layout: Option<FileLayout>,
+}
+
+/// A licence type's template for its licence files (OFD).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLayout {
+    /// The A4 sheet's orientation.
+    #[serde(default)]
+    pub orientation: Orientation,
+    /// The face fields shown, in this order; empty, every field in schema order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<String>,
+    /// A line under the title (e.g. 副本), at most 100 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtitle: Option<String>,
+}
+
+/// An A4 sheet's orientation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Orientation {
+    /// 210 mm wide, 297 mm high.
+    #[default]
+    Portrait,
+    /// 297 mm wide, 210 mm high.
+    Landscape,
 }
 
 /// One field of a licence type's face data.
@@ -117,6 +147,7 @@ impl LicenceType {
             && self.holder_code_types == other.holder_code_types
             && self.face_schema == other.face_schema
             && self.review_days == other.review_days
+            && self.file_layout == other.file_layout
     }
 
     /// Whether `authority` may issue licences of this type: the defining authority, or one the
@@ -160,6 +191,22 @@ impl LicenceType {
                 (FieldKind::String, None, _) => {}
                 (_, None, None) => {}
                 _ => return bad("`values` is for enum fields and `max_chars` for string fields"),
+            }
+        }
+        if let Some(layout) = &self.file_layout {
+            let mut shown = BTreeMap::new();
+            for name in &layout.fields {
+                if !seen.contains_key(name.as_str()) {
+                    return Err(SchemaError::BadType(format!(
+                        "file_layout.fields: {name} is not a field of the face schema"
+                    )));
+                }
+                if shown.insert(name.as_str(), ()).is_some() {
+                    return bad("file_layout.fields names each field once");
+                }
+            }
+            if layout.subtitle.as_ref().is_some_and(|s| s.chars().count() > 100) {
+                return bad("file_layout.subtitle is at most 100 characters");
             }
         }
         Ok(())
