@@ -276,6 +276,47 @@ async fn issuing_makes_a_sealed_licence_file_that_verifies_with_its_licence() {
     let (valid, said) = checked(&entries(&twice), "twice.ofd");
     assert!(valid, "{said}");
 
+    // Offline (`zhengyin verify ofd`, with the anchors and the licence's chain): the seals, the
+    // files and the licence's signature check out, but neither its status nor whose seal it is
+    // can be known without a node: INDETERMINATE (exit 3); a changed file is INVALID (exit 1).
+    let chain = dir.0.join("chain.pem");
+    std::fs::write(&chain, common::ofd::sm2_signer_chain()).unwrap();
+    let offline = |file: &std::path::Path| {
+        std::process::Command::new(common::binary())
+            .args(["verify", "ofd"])
+            .arg(file)
+            .arg("--anchors")
+            .arg(common::root().join("keys-example/root-ca.pem"))
+            .arg("--chain")
+            .arg(&chain)
+            .args(["--format", "json"])
+            .output()
+            .unwrap()
+    };
+    let good_file = dir.0.join("offline.ofd");
+    std::fs::write(&good_file, package(&good)).unwrap();
+    let out = offline(&good_file);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("licence_bound") && said.contains("not known here"),
+        "{said}"
+    );
+    assert!(!said.contains("\"failed\""), "{said}");
+    let mut changed = good.clone();
+    changed
+        .iter_mut()
+        .find(|(n, _)| n == "Doc_0/Attachs/licence.json")
+        .unwrap()
+        .1[10] ^= 1;
+    std::fs::write(&good_file, package(&changed)).unwrap();
+    assert_eq!(offline(&good_file).status.code(), Some(1));
+
     // A file whose attachment was swapped for another genuine licence is not bound to it.
     let mut swapped = good.clone();
     swapped

@@ -10,34 +10,13 @@
 
 use time::OffsetDateTime;
 use zhengyin_crypto::hash;
-use zhengyin_licence_file::{binding, lay_out, Licence, ATTACHMENT};
-use zhengyin_model::{LicenceBody, LicenceId, Outcome, Proof, ReportBuilder, Verdict, VerificationReport};
-use zhengyin_ses::ofd::{Limits, SignatureOutcome};
+use zhengyin_licence_file::{lay_out, verify_document, DocumentVerification, Licence, Verifier};
+use zhengyin_model::{LicenceBody, LicenceId, Proof};
+use zhengyin_ses::ofd::Limits;
 use zhengyin_store::StoredSeal;
 
 use crate::seals::check_in_force;
 use crate::{Engine, EngineError, SignedLicence};
-
-/// An OFD document's verification: its seals, and the licence it carries if it is a licence file.
-#[derive(Debug, Clone)]
-pub struct DocumentVerification {
-    /// The whole document: its seals and files, and for a licence file the binding and the
-    /// licence's own verdict.
-    pub report: VerificationReport,
-    /// Each signature of the document.
-    pub signatures: Vec<SignatureOutcome>,
-    /// The licence a licence file carries, with its own report.
-    pub licence: Option<BoundLicence>,
-}
-
-/// The licence a licence file carries.
-#[derive(Debug, Clone)]
-pub struct BoundLicence {
-    /// The identifier its metadata names.
-    pub id: String,
-    /// The attached licence's verification (absent when the file does not carry it).
-    pub report: Option<VerificationReport>,
-}
 
 fn corrupt(e: impl std::fmt::Display) -> EngineError {
     EngineError::Store(zhengyin_store::StoreError::Corrupt(e.to_string()))
@@ -140,124 +119,24 @@ impl Engine {
 
     /// Verifies every seal of an OFD document and every file they protect, against the
     /// registry; for a licence file, also the licence it carries and that it is bound to the
-    /// file.
+    /// file (the seal's holder read from the registry).
     pub fn verify_ofd(&self, package: &[u8]) -> DocumentVerification {
         let seals = self.verify_seals_of(package);
-        let now = self.clock.now();
-        let bound = match binding(package, Limits::default()) {
-            Ok(Some(bound)) => bound,
-            // Not a licence file (or not readable: the seal report already says why).
-            Ok(None) | Err(_) => {
-                return DocumentVerification {
-                    report: seals.report,
-                    signatures: seals.signatures,
-                    licence: None,
-                }
-            }
+        let held_by = |es_id: &str, uscc: &str| {
+            // A seal not in the registry is no seal of the issuer's.
+            Some(
+                self.store
+                    .seal(es_id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| s.record.holder.code == uscc),
+            )
         };
-        let mut r = ReportBuilder::new(&["licence_bound", "licence"]);
-        for c in seals.report.checks {
-            r.check(c.code, c.outcome, c.message);
-        }
-        let report = match &bound.licence {
-            None => {
-                r.fail(
-                    "licence_bound",
-                    format!("the file names licence {} but does not carry it", bound.identifier),
-                );
-                None
-            }
-            Some(signed) => {
-                self.check_binding(
-                    &mut r,
-                    &bound.identifier,
-                    &bound.licence_sha256,
-                    signed,
-                    &seals.signatures,
-                );
-                let report = self.verify(signed, None);
-                let outcome = match report.verdict {
-                    Verdict::Valid => Outcome::Passed,
-                    Verdict::Invalid => Outcome::Failed,
-                    Verdict::Indeterminate => Outcome::Indeterminate,
-                };
-                r.check(
-                    "licence",
-                    outcome,
-                    format!("licence {}: {:?}", bound.identifier, report.verdict),
-                );
-                Some(report)
-            }
+        let verifier = Verifier {
+            licence: &|signed| self.verify(signed, None),
+            seal_held_by: &held_by,
+            now: self.clock.now(),
         };
-        DocumentVerification {
-            report: r.finish(now),
-            signatures: seals.signatures,
-            licence: Some(BoundLicence {
-                id: bound.identifier,
-                report,
-            }),
-        }
-    }
-
-    /// That the attached licence is the one named, and that a good seal of its issuer protects
-    /// it with the metadata.
-    fn check_binding(
-        &self,
-        r: &mut ReportBuilder,
-        identifier: &str,
-        sha256: &str,
-        signed: &[u8],
-        signatures: &[SignatureOutcome],
-    ) {
-        if hash::sha256_hex(signed) != sha256.to_ascii_lowercase() {
-            r.fail(
-                "licence_bound",
-                "the attached licence is not the one the metadata's SHA-256 names",
-            );
-            return;
-        }
-        let issuer = match licence_parts(signed) {
-            Ok((body, _)) if body.id.as_str() == identifier => body.issuer.code,
-            Ok((body, _)) => {
-                r.fail(
-                    "licence_bound",
-                    format!(
-                        "the metadata names licence {identifier}; the attached one is {}",
-                        body.id
-                    ),
-                );
-                return;
-            }
-            // The licence's own report says what is wrong with it.
-            Err(_) => {
-                r.fail("licence_bound", "the attached licence cannot be read");
-                return;
-            }
-        };
-        let protects = |s: &&SignatureOutcome| {
-            s.report.verdict != Verdict::Invalid
-                && [ATTACHMENT, "OFD.xml"]
-                    .iter()
-                    .all(|f| s.unchanged.iter().any(|u| u == f))
-        };
-        let by_issuer = signatures.iter().filter(protects).find(|s| {
-            s.es_id
-                .as_deref()
-                .and_then(|es_id| self.store.seal(es_id).ok().flatten())
-                .is_some_and(|seal| seal.record.holder.code == issuer.as_str())
-        });
-        match by_issuer {
-            Some(s) => r.pass(
-                "licence_bound",
-                format!(
-                    "licence {identifier} and the file's metadata are sealed by its issuer ({})",
-                    s.path
-                ),
-            ),
-            None => r.fail(
-                "licence_bound",
-                format!("no good seal of the issuer {issuer} protects the attached licence and the metadata"),
-            ),
-        };
+        verify_document(package, seals, &verifier)
     }
 }

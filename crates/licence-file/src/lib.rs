@@ -10,13 +10,17 @@
 //!
 //! It says where the issuer's seal goes ([`LaidOut::seal_at`]); sealing it is the seal
 //! crate's work, so that the seal protects the pages, the metadata and the attachment together.
-//! [`binding`] reads the metadata and the attachment back for verification.
+//! [`binding`] reads the metadata and the attachment back, and [`verify_document`] adds a
+//! licence file's checks to its seals' verification.
 //!
 //! What it is not: it bakes no status into the file (verification answers that), signs nothing,
 //! and embeds no font yet: text names 宋体 and places every character itself (`DeltaX`), so the
 //! layout holds in whatever font a reader substitutes.
 
 mod page;
+mod verify;
+
+pub use verify::{verify_document, BoundLicence, DocumentVerification, Verifier};
 
 use quick_xml::escape::escape;
 use zhengyin_model::{FieldKind, LicenceBody, LicenceType};

@@ -47,7 +47,8 @@ pub enum Kind {
         #[arg(long)]
         data: Option<PathBuf>,
     },
-    /// An OFD document: every signature in it and every file it protects.
+    /// An OFD document: every signature in it and every file it protects; for a licence file,
+    /// also the licence it carries (with --chain) and that the file is bound to it.
     Ofd {
         /// The .ofd file.
         file: PathBuf,
@@ -168,13 +169,34 @@ pub fn run(kind: &Kind, inputs: &Inputs) -> anyhow::Result<ExitCode> {
             print(&report, inputs.format, None)
         }
         Kind::Ofd { file } => {
-            let result = verify_ofd(&offline(&trust), &exit::read(file)?, at, Limits::default());
-            let signatures: Vec<(String, &VerificationReport)> = result
+            let package = exit::read(file)?;
+            let seals = verify_ofd(&offline(&trust), &package, at, Limits::default());
+            // A licence file's licence, verified offline with --chain (without it, not verified);
+            // whose seal a signature applies is the registry's to say, so it stays open here.
+            let verify_licence = |signed: &[u8]| {
+                licence(signed, &trust, now, inputs.at).unwrap_or_else(|e| {
+                    let mut r = zhengyin_model::ReportBuilder::new(&[]);
+                    r.indeterminate("licence", format!("not verified: {e}"));
+                    r.finish(at)
+                })
+            };
+            let verifier = zhengyin_licence_file::Verifier {
+                licence: &verify_licence,
+                seal_held_by: &|_, _| None,
+                now: at,
+            };
+            let result = zhengyin_licence_file::verify_document(&package, seals, &verifier);
+            let mut parts: Vec<(String, &VerificationReport)> = result
                 .signatures
                 .iter()
                 .map(|s| (format!("{} ({})", s.path, s.kind), &s.report))
                 .collect();
-            print(&result.report, inputs.format, Some(&signatures))
+            if let Some(bound) = &result.licence {
+                if let Some(report) = &bound.report {
+                    parts.push((format!("licence {}", bound.id), report));
+                }
+            }
+            print(&result.report, inputs.format, Some(&parts))
         }
     }
 }
