@@ -57,10 +57,9 @@ fn setup(rt: &tokio::runtime::Runtime, dir: &support::tempdir::Dir) -> Setup {
     let file = rt.block_on(engine.licence_file(&issued.id)).unwrap();
     let report = engine.verify_ofd(&file);
     assert_eq!(report.report.verdict, Verdict::Valid, "{:?}", report.report);
-    let received = ReceivedLicence::parse(&issued.bytes).unwrap();
     Setup {
         licence_type: engine.licence_type(&issued.id.type_code().clone()).unwrap(),
-        body: serde_json::from_value(received.document).unwrap(),
+        body: ReceivedLicence::typed(&issued.bytes).unwrap().0,
         licence: issued.bytes,
         engine,
         file,

@@ -11,7 +11,7 @@
 use time::OffsetDateTime;
 use zhengyin_crypto::hash;
 use zhengyin_licence_file::{lay_out, verify_document, DocumentVerification, Licence, Verifier};
-use zhengyin_model::{LicenceBody, LicenceId, Proof};
+use zhengyin_model::{LicenceBody, LicenceId};
 use zhengyin_ses::ofd::Limits;
 use zhengyin_store::StoredSeal;
 
@@ -24,9 +24,7 @@ fn corrupt(e: impl std::fmt::Display) -> EngineError {
 
 /// The content of a signed licence and the e-seal its proof names.
 fn licence_parts(signed: &[u8]) -> Result<(LicenceBody, Option<String>), EngineError> {
-    let received = zhengyin_model::ReceivedLicence::parse(signed).map_err(corrupt)?;
-    let body: LicenceBody = serde_json::from_value(received.document).map_err(corrupt)?;
-    let proof: Proof = serde_json::from_value(received.proof).map_err(corrupt)?;
+    let (body, proof) = zhengyin_model::ReceivedLicence::typed(signed).map_err(corrupt)?;
     Ok((body, proof.seal))
 }
 

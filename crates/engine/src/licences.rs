@@ -144,9 +144,7 @@ impl Engine {
                 })
             }
         }
-        let received = zhengyin_model::ReceivedLicence::parse(&current.bytes)
-            .map_err(|e| EngineError::Store(zhengyin_store::StoreError::Corrupt(e.to_string())))?;
-        let mut body: LicenceBody = serde_json::from_value(received.document)
+        let (mut body, _) = zhengyin_model::ReceivedLicence::typed(&current.bytes)
             .map_err(|e| EngineError::Store(zhengyin_store::StoreError::Corrupt(e.to_string())))?;
         // A licence keeps the type version it was issued under.
         let licence_type = self.licence_type_version(body.id.type_code(), body.licence_type.version)?;

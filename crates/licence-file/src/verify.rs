@@ -5,7 +5,7 @@
 
 use time::OffsetDateTime;
 use zhengyin_crypto::hash;
-use zhengyin_model::{LicenceBody, Outcome, ReceivedLicence, ReportBuilder, Verdict, VerificationReport};
+use zhengyin_model::{Outcome, ReceivedLicence, ReportBuilder, Verdict, VerificationReport};
 use zhengyin_ses::ofd::{Limits, OfdVerification, SignatureOutcome};
 
 use crate::{binding, ATTACHMENT};
@@ -103,8 +103,7 @@ pub fn verify_document(package: &[u8], seals: OfdVerification, verifier: &Verifi
 
 /// The issuer and identifier of a signed licence.
 fn issuer_and_id(signed: &[u8]) -> Option<(String, String)> {
-    let received = ReceivedLicence::parse(signed).ok()?;
-    let body: LicenceBody = serde_json::from_value(received.document).ok()?;
+    let (body, _) = ReceivedLicence::typed(signed).ok()?;
     Some((body.issuer.code.as_str().to_owned(), body.id.as_str().to_owned()))
 }
 

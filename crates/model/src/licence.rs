@@ -299,6 +299,17 @@ impl ReceivedLicence {
         Self::from_value(canonical::parse_strict(bytes)?)
     }
 
+    /// Parses a signed licence's bytes into its typed content and proof (a licence this node
+    /// keeps, or one a licence file carries).
+    pub fn typed(bytes: &[u8]) -> Result<(LicenceBody, Proof), CanonicalError> {
+        let received = Self::parse(bytes)?;
+        let malformed = |e: serde_json::Error| CanonicalError::Malformed(e.to_string());
+        Ok((
+            serde_json::from_value(received.document).map_err(malformed)?,
+            serde_json::from_value(received.proof).map_err(malformed)?,
+        ))
+    }
+
     /// Splits an already strictly-parsed value.
     pub fn from_value(value: Value) -> Result<Self, CanonicalError> {
         let Value::Object(mut members) = value else {

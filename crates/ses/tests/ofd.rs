@@ -5,9 +5,8 @@
 
 mod common;
 
-use std::io::Write as _;
-
 use base64::Engine as _;
+use common::package::{entry as file, unzip, zip};
 use common::{cert, key, our_seal, registry};
 use time::macros::datetime;
 use zhengyin_crypto::hash;
@@ -139,16 +138,6 @@ fn a_later_seal_appending_itself_to_the_list_is_named_as_such() {
     assert!(result.signatures[1].report.checks.iter().any(|c| c.code == "file"
         && c.outcome == Outcome::Failed
         && c.message.contains("Signatures.xml changed after sealing")));
-}
-
-fn zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for (name, bytes) in files {
-        writer.start_file(name.as_str(), options).unwrap();
-        writer.write_all(bytes).unwrap();
-    }
-    writer.finish().unwrap().into_inner()
 }
 
 fn verify(files: &[(String, Vec<u8>)]) -> OfdVerification {
@@ -323,23 +312,6 @@ fn seal_here(package: &[u8], page: usize) -> Result<Vec<u8>, zhengyin_ses::ofd::
         },
         Limits::default(),
     )
-}
-
-fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    use std::io::Read as _;
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    (0..zip.len())
-        .map(|i| {
-            let mut entry = zip.by_index(i).unwrap();
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).unwrap();
-            (entry.name().to_owned(), bytes)
-        })
-        .collect()
-}
-
-fn file<'a>(files: &'a [(String, Vec<u8>)], name: &str) -> &'a [u8] {
-    &files.iter().find(|(n, _)| n == name).unwrap().1
 }
 
 #[test]

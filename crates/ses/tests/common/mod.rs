@@ -2,6 +2,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod package;
+
 use std::path::PathBuf;
 
 use time::macros::datetime;
