@@ -1,10 +1,11 @@
 //! Licence files and sealed OFD documents: laying out and sealing a licence's file, verifying a
 //! sealed licence file (its seal, every file it protects, and the licence bound to it), and
 //! verifying a real two-page sealed document (tests/vectors/ofd-ofdrw/v4signed.ofd), with the
-//! seal and certificate caches warm. Run: `cargo bench --bench ofd`. Prints criterion's figures,
+//! seal and certificate caches warm. Licence files embed their font's subset (WenQuanYi Micro
+//! Hei, installed by scripts/test-deps.sh), as the demo's do. Run: `cargo bench --bench ofd`. Prints criterion's figures,
 //! then files made per second on one core and on every core.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod support;
 
@@ -14,7 +15,7 @@ use std::time::Instant;
 use criterion::{black_box, Criterion};
 use zhengyin_crypto::{Certificate, FileKey};
 use zhengyin_engine::{Engine, RegisterAuthority};
-use zhengyin_licence_file::{lay_out, Licence};
+use zhengyin_licence_file::{lay_out, Font, Licence};
 use zhengyin_model::{LicenceBody, LicenceType, ReceivedLicence, Uscc, Verdict};
 use zhengyin_ses::ofd::Limits;
 use zhengyin_ses::seal_ofd::{seal_ofd, Sealing};
@@ -34,11 +35,19 @@ struct Setup {
     seal: Vec<u8>,
     signer_certificate: Certificate,
     key: FileKey,
+    font: Arc<Font>,
+}
+
+const FONT: &str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
+
+fn font() -> Font {
+    let bytes = std::fs::read(FONT).unwrap_or_else(|e| panic!("{FONT}: {e} (bash scripts/test-deps.sh installs it)"));
+    Font::parse(bytes, 0).unwrap()
 }
 
 fn setup(rt: &tokio::runtime::Runtime, dir: &support::tempdir::Dir) -> Setup {
     let store = Arc::new(SledStore::open(&dir.0).unwrap());
-    let engine = support::open_engine(rt, store);
+    let engine = support::open_engine(rt, store).with_licence_font(font());
     let read = support::read_key_file;
     rt.block_on(engine.register_licence_type(support::licence_type()))
         .unwrap();
@@ -66,6 +75,7 @@ fn setup(rt: &tokio::runtime::Runtime, dir: &support::tempdir::Dir) -> Setup {
         seal: seal.der,
         signer_certificate: Certificate::all_from_pem(&read("authority-sm2.pem")).unwrap().remove(0),
         key: FileKey::from_pem_file(&support::keys_dir().join("authority-sm2.key")).unwrap(),
+        font: Arc::new(font()),
     }
 }
 
@@ -77,6 +87,7 @@ impl Setup {
             licence_type: &self.licence_type,
             signed: &self.licence,
             code_text: self.body.id.as_str(),
+            font: Some(&self.font),
         })
         .unwrap();
         let sealing = Sealing {

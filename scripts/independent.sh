@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=target/independent/venv
-PINS="cryptography==44.0.0 rfc8785==0.1.4 gmssl==3.2.2 pycryptodomex==3.24.2"
+PINS="cryptography==44.0.0 rfc8785==0.1.4 gmssl==3.2.2 pycryptodomex==3.24.2 fonttools==4.55.3"
 if [ ! -f "$VENV/pins" ] || [ "$(cat "$VENV/pins")" != "$PINS" ]; then
   rm -rf "$VENV"
   python3 -m venv "$VENV"

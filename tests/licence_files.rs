@@ -96,6 +96,19 @@ fn decode_code(content: &str) -> String {
     grids[0].decode().unwrap().1
 }
 
+/// The package's files with one byte of `name` changed, halfway in: for XML, the next digit
+/// (made another digit, so the file stays well-formed and a digest is what catches it).
+fn one_byte_changed(files: &[(String, Vec<u8>)], name: &str) -> Vec<(String, Vec<u8>)> {
+    let mut changed = files.to_vec();
+    let bytes = &mut changed.iter_mut().find(|(n, _)| n == name).unwrap().1;
+    let mut at = bytes.len() / 2;
+    if name.ends_with(".xml") {
+        at += bytes[at..].iter().position(u8::is_ascii_digit).unwrap();
+    }
+    bytes[at] ^= 0x01;
+    changed
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn issuing_makes_a_sealed_licence_file_that_verifies_with_its_licence() {
     let dir = TempDir::new("licence-files");
@@ -167,11 +180,56 @@ async fn issuing_makes_a_sealed_licence_file_that_verifies_with_its_licence() {
         "no internal field name on the face"
     );
     assert_eq!(decode_code(&page), id);
+    // The font: the subset of WenQuanYi Micro Hei the face needs, embedded and named; fontTools
+    // reads it and finds every character of the face drawn as in the font it was cut from.
+    let public_res = String::from_utf8(entry(&files, "Doc_0/PublicRes.xml").to_vec()).unwrap();
+    assert!(
+        public_res.contains(r#"FontName="WenQuanYi Micro Hei""#)
+            && public_res.contains("<ofd:FontFile>font_1.ttf</ofd:FontFile>"),
+        "{public_res}"
+    );
+    let font = entry(&files, "Doc_0/Res/font_1.ttf");
+    assert!(
+        (2_000..60_000).contains(&font.len()),
+        "a subset, not the 5 MB font: {} bytes",
+        font.len()
+    );
+    let ofd_path = dir.0.join("font.ofd");
+    std::fs::write(&ofd_path, &ofd).unwrap();
+    let (valid, said) = common::independent(
+        "check_font.py",
+        &[
+            &ofd_path,
+            std::path::Path::new(common::LICENCE_FONT),
+            std::path::Path::new("0"),
+        ],
+    );
+    assert!(valid, "{said}");
+    // The referee can tell: the same characters cut from the font's other face (its monospaced
+    // Latin letters are narrower) are not drawn as the original.
+    let other_face = zhengyin_licence_file::Font::parse(std::fs::read(common::LICENCE_FONT).unwrap(), 1)
+        .unwrap()
+        .subset(&page)
+        .unwrap()
+        .bytes;
+    let mut swapped = files.clone();
+    swapped.iter_mut().find(|(n, _)| n == "Doc_0/Res/font_1.ttf").unwrap().1 = other_face;
+    std::fs::write(&ofd_path, package(&swapped)).unwrap();
+    let (valid, said) = common::independent(
+        "check_font.py",
+        &[
+            &ofd_path,
+            std::path::Path::new(common::LICENCE_FONT),
+            std::path::Path::new("0"),
+        ],
+    );
+    assert!(!valid && said.contains("drawn differently"), "{said}");
     let signature_xml = String::from_utf8(entry(&files, "Doc_0/Signs/Sign_0/Signature.xml").to_vec()).unwrap();
     for listed in [
         "/OFD.xml",
         "/Doc_0/Pages/Page_0/Content.xml",
         "/Doc_0/Attachs/licence.json",
+        "/Doc_0/Res/font_1.ttf",
     ] {
         assert!(
             signature_xml.contains(&format!(r#"FileRef="{listed}""#)),
@@ -214,13 +272,11 @@ async fn issuing_makes_a_sealed_licence_file_that_verifies_with_its_licence() {
         ("Doc_0/Pages/Page_0/Content.xml", "Content.xml changed after sealing"),
         ("OFD.xml", "OFD.xml changed after sealing"),
         ("Doc_0/Attachs/licence.json", "licence.json changed after sealing"),
+        ("Doc_0/Res/font_1.ttf", "font_1.ttf changed after sealing"),
         ("Doc_0/Signs/Sign_0/Signature.xml", "data_hash"),
         ("Doc_0/Signs/Sign_0/SignedValue.dat", "signer_signature"),
     ] {
-        let mut changed = good.clone();
-        let bytes = &mut changed.iter_mut().find(|(n, _)| n == name).unwrap().1;
-        let at = bytes.len() / 2;
-        bytes[at] ^= 0x01;
+        let changed = one_byte_changed(&good, name);
         let answer = verify(&http, &server, &package(&changed)).await;
         assert_eq!(answer["report"]["verdict"], "INVALID", "{name}: {answer}");
         assert!(answer.to_string().contains(said), "{name}: {said}: {answer}");
@@ -243,10 +299,7 @@ async fn issuing_makes_a_sealed_licence_file_that_verifies_with_its_licence() {
         ("Doc_0/Signs/Sign_0/Signature.xml", "data_hash"),
         ("Doc_0/Signs/Sign_0/SignedValue.dat", "signer_signature"),
     ] {
-        let mut changed = good.clone();
-        let bytes = &mut changed.iter_mut().find(|(n, _)| n == name).unwrap().1;
-        let at = bytes.len() / 2;
-        bytes[at] ^= 0x01;
+        let changed = one_byte_changed(&good, name);
         let (valid, said) = checked(&changed, "changed.ofd");
         assert!(!valid && said.contains(step), "{name}: {said}");
     }

@@ -89,6 +89,36 @@ fn vector(path: &str) -> Vec<u8> {
     std::fs::read(Path::new(&root()).join("tests/vectors").join(path)).unwrap()
 }
 
+/// Loads the font given as base64 (`arguments[0]`) as a web font (Chromium's font sanitiser,
+/// OTS, checks it first) and measures and draws `arguments[1]` with it and with the installed
+/// WenQuanYi Micro Hei it was cut from: "drawn W V N" (W and V the two widths in pixels, N pixels
+/// inked with the subset), or why the font was refused. The drawings themselves differ slightly:
+/// Chromium hints system fonts by the system's settings and web fonts by its own.
+const DRAW_WITH_FONT: &str = r#"
+const [font, text, done] = arguments;
+const context = (family) => {
+  const canvas = document.createElement('canvas');
+  canvas.width = 1600; canvas.height = 80;
+  const g = canvas.getContext('2d');
+  g.fillStyle = '#fff'; g.fillRect(0, 0, 1600, 80);
+  g.fillStyle = '#000'; g.font = `48px ${family}`;
+  return g;
+};
+const bytes = Uint8Array.from(atob(font), (c) => c.charCodeAt(0));
+new FontFace('embedded-subset', bytes).load().then((face) => {
+  document.fonts.add(face);
+  return document.fonts.load('48px "WenQuanYi Micro Hei"', text);
+}).then(() => {
+  const subset = context('embedded-subset');
+  const installed = context('"WenQuanYi Micro Hei"');
+  subset.fillText(text, 4, 60);
+  const pixels = subset.getImageData(0, 0, 1600, 80).data;
+  let inked = 0;
+  for (let i = 0; i < pixels.length; i += 4) if (pixels[i] < 128) inked++;
+  done(`drawn ${subset.measureText(text).width} ${installed.measureText(text).width} ${inked}`);
+}, (e) => done(`refused: ${e}`));
+"#;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn licence_files_and_sealed_documents_render_in_ofd_js() {
     let dir = TempDir::new("ofd-render");
@@ -132,6 +162,29 @@ async fn licence_files_and_sealed_documents_render_in_ofd_js() {
     }
     // The ring and star of a 40 mm seal at 800 px a page: about 4,000 red pixels.
     assert!(red > 1500, "the seal's picture is drawn: {red} red pixels");
+
+    // The embedded font (ofd.js draws with system fonts, so Chromium checks it directly): its
+    // font sanitiser (OTS) accepts the subset, and the face's text set in it is as wide as in
+    // the installed font it was cut from, and inked.
+    let font = common::ofd::entry(&common::ofd::unzip(&file), "Doc_0/Res/font_1.ttf").to_vec();
+    let text = "营业执照法定代表人张三住所长春市示例路1号JL-RENDER-1";
+    let drawn = driver
+        .session(
+            "POST",
+            "/execute/async",
+            json!({"script": DRAW_WITH_FONT, "args": [b64(&font), text]}),
+        )
+        .await;
+    let drawn: Vec<String> = drawn
+        .as_str()
+        .unwrap_or_default()
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(drawn[0], "drawn", "{drawn:?}");
+    let number = |i: usize| drawn[i].parse::<f64>().unwrap();
+    assert!(number(1) > 1000.0 && number(1) == number(2), "widths: {drawn:?}");
+    assert!(number(3) > 2000.0, "the text was drawn: {drawn:?}");
 
     // A third-party document (ofdrw's helloworld.ofd) sealed through the API: its own text and
     // the stamp.

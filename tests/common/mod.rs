@@ -270,6 +270,9 @@ pub const EVERY_FIELD: &[&str] = &[
 /// the use cause 核验.
 pub const PURPOSE: &str = "service_item=220100-FOOD-001&use_cause=%E6%A0%B8%E9%AA%8C";
 
+/// The font the demo's licence files embed (installed by scripts/test-deps.sh).
+pub const LICENCE_FONT: &str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
+
 pub const ALGORITHMS: [&str; 4] = ["ed25519", "p256", "rsa2048", "sm2"];
 
 /// A licence's signed bytes, as its reader gets them.

@@ -72,8 +72,13 @@ impl Engine {
             licence_type: &licence_type,
             signed: &licence.bytes,
             code_text: body.id.as_str(),
+            font: self.licence_font.as_deref(),
         })
         .map_err(|e| EngineError::Signing(format!("laying out the licence file: {e}")))?;
+        if !laid.missing_glyphs.is_empty() {
+            let missing: String = laid.missing_glyphs.iter().collect();
+            tracing::warn!(licence = %licence.id, %missing, "the licence font has no glyph for some characters of the face");
+        }
         let prepared =
             zhengyin_ses::seal_ofd::prepare(&laid.package, &seal.der, now, &laid.seal_at.into(), Limits::default())
                 .map_err(|e| EngineError::Signing(format!("sealing the licence file: {e}")))?;

@@ -63,7 +63,7 @@ pub use registry::Keyring;
 pub use requests::{IssueRequest, RegisterAuthority, RevokeRequest, SuspendRequest, UpdateRequest};
 pub use seals::{MakeSealRequest, PictureRequest, SealMaker, MAX_PICTURE_BYTES};
 pub use verify::{BatchStats, VerifyOptions};
-pub use zhengyin_licence_file::{BoundLicence, DocumentVerification};
+pub use zhengyin_licence_file::{BoundLicence, DocumentVerification, Font, FontError};
 pub use zhengyin_ses::stamps::{Placement, Stamps};
 pub use zhengyin_ses::verify::Protected;
 pub use zhengyin_store::ObjectionScope;
@@ -141,6 +141,8 @@ pub struct Engine {
     prepared_cache: PreparedCache<verify::Prepared>,
     batch_counters: verify::BatchCounters,
     seal_maker: Option<seals::SealMaker>,
+    /// The font licence files embed (a subset of), if any.
+    licence_font: Option<Arc<Font>>,
     seal_caches: seals::SealCaches,
     calendar: zhengyin_model::Calendar,
     /// Service items and grants, in step with the store.
@@ -225,6 +227,7 @@ impl Engine {
             prepared_cache: PreparedCache::new(DEFAULT_PREPARED_CACHE),
             batch_counters: verify::BatchCounters::default(),
             seal_maker: None,
+            licence_font: None,
             seal_caches: seals::SealCaches::default(),
             calendar: zhengyin_model::Calendar::default(),
             store,
@@ -312,6 +315,12 @@ impl Engine {
     /// Lets this node make seals with `maker`'s key.
     pub fn with_seal_maker(mut self, maker: SealMaker) -> Self {
         self.seal_maker = Some(maker);
+        self
+    }
+
+    /// Embeds (the subset needed of) `font` in the licence files this node makes.
+    pub fn with_licence_font(mut self, font: Font) -> Self {
+        self.licence_font = Some(Arc::new(font));
         self
     }
 

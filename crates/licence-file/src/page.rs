@@ -119,6 +119,14 @@ impl Page {
         }
     }
 
+    /// The page's text, piece by piece.
+    pub(crate) fn texts(&self) -> impl Iterator<Item = &str> {
+        self.objects.iter().filter_map(|o| match o {
+            Object::Text { text, .. } => Some(text.as_str()),
+            Object::Rectangles { .. } => None,
+        })
+    }
+
     /// The 2D code, `side` millimetres square, its top-left corner at (`x`, `y`).
     pub(crate) fn code(&mut self, code: &qrcodegen::QrCode, x: f64, y: f64, side: f64) {
         let n = code.size();

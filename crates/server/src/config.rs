@@ -106,7 +106,29 @@ pub struct Config {
     /// operator's node), read at every request: replace the file to publish a new list.
     #[serde(default)]
     pub publish_trust_list: Option<PathBuf>,
+    /// The TrueType font licence files embed (the subset of it each file's text needs), if any.
+    #[serde(default)]
+    pub licence_font: Option<LicenceFontConfig>,
 }
+
+/// The font of licence files: a `.ttf`, or one face of a `.ttc` collection.
+///
+/// ```toml
+/// licence_font = { file = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", face = 0 }
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenceFontConfig {
+    /// The font file (TrueType outlines).
+    pub file: PathBuf,
+    /// Which face of a collection (0 for a single font).
+    #[serde(default)]
+    pub face: u32,
+}
+
+/// The font the demo's licence files embed: WenQuanYi Micro Hei (free: Apache-2.0 or GPLv3 with
+/// a font exception) where Debian's fonts-wqy-microhei put it; none elsewhere.
+pub const DEMO_LICENCE_FONT: &str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
 
 /// The trust list this node follows (互通互认): it follows each other region's logs the list
 /// names and verifies their licences, chained to that region's anchors.
@@ -508,6 +530,9 @@ impl Config {
             list.token_file = base.join(&list.token_file);
         }
         config.publish_trust_list = config.publish_trust_list.map(|p| base.join(p));
+        if let Some(font) = config.licence_font.as_mut() {
+            font.file = base.join(&font.file);
+        }
         Ok(config)
     }
 
@@ -579,6 +604,10 @@ impl Config {
             federation: None,
             trust_list: None,
             publish_trust_list: None,
+            licence_font: Path::new(DEMO_LICENCE_FONT).exists().then(|| LicenceFontConfig {
+                file: DEMO_LICENCE_FONT.into(),
+                face: 0,
+            }),
         }
     }
 }

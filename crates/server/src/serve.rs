@@ -388,6 +388,16 @@ async fn run(
             SealMaker::new(&chain, key, engine.anchors(), time::OffsetDateTime::now_utc()).context("the seal maker")?;
         engine = engine.with_seal_maker(maker);
     }
+    match &config.licence_font {
+        Some(font) => {
+            let bytes = std::fs::read(&font.file).with_context(|| format!("reading {}", font.file.display()))?;
+            let loaded = zhengyin_engine::Font::parse(bytes, font.face)
+                .with_context(|| format!("the licence font {} (face {})", font.file.display(), font.face))?;
+            tracing::info!(family = loaded.family(), file = %font.file.display(), "licence files embed their font");
+            engine = engine.with_licence_font(loaded);
+        }
+        None => tracing::info!("no licence_font: licence files name 宋体 and readers substitute a font"),
+    }
     if let Some(key) = &config.token_key {
         engine = engine.with_token_key(open_key("the token key", key)?);
     }
