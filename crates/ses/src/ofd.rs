@@ -371,8 +371,14 @@ impl<'a> Package<'a> {
         }
         let mut names = HashMap::new();
         for (i, name) in zip.file_names().enumerate() {
+            // An entry's name is relative to the package: never absolute, never a drive.
+            if name.starts_with('/') || name.contains(':') {
+                return Err(OfdError::Path(name.to_owned()));
+            }
             let clean = resolve("", name)?;
-            names.insert(clean, i);
+            if names.insert(clean.clone(), i).is_some() {
+                return Err(OfdError::Package(format!("{clean} is in the package twice")));
+            }
         }
         Ok(Self {
             zip,

@@ -119,9 +119,8 @@ pub fn prepare(
 
     // The stamps, on pages named by their object IDs.
     let document = Element::parse(text(&files, &doc_root)?.as_bytes(), &doc_root)?;
-    let with_content = matches!(stamps, Stamps::Keyword { .. });
     let mut read = |path: &str| Ok(files.iter().find(|(name, _)| name == path).map(|(_, b)| b.clone()));
-    let pages = crate::stamps::pages(&document, &doc_root, with_content, &mut read)?;
+    let pages = crate::stamps::pages(&document, &doc_root, &mut read)?;
     let picture = &seal.info.picture;
     let annots = crate::stamps::place(stamps, (picture.width as f64, picture.height as f64), &pages)?;
 

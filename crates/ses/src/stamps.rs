@@ -51,7 +51,7 @@ pub const MAX_STAMPS: usize = 500;
 /// One page of the document: its object ID, its content, and its size.
 pub(crate) struct Page {
     pub(crate) id: String,
-    pub(crate) content: Option<Element>,
+    pub(crate) content: Element,
     pub(crate) width: f64,
     pub(crate) height: f64,
 }
@@ -69,13 +69,8 @@ pub(crate) struct Annot {
 pub(crate) type ReadFile<'a> = dyn FnMut(&str) -> Result<Option<Vec<u8>>, OfdError> + 'a;
 
 /// The pages of the document whose root is `document` at `doc_root`, read with `read` (a
-/// package path to its bytes, `None` when missing); contents only when `with_content`.
-pub(crate) fn pages(
-    document: &Element,
-    doc_root: &str,
-    with_content: bool,
-    read: &mut ReadFile<'_>,
-) -> Result<Vec<Page>, OfdError> {
+/// package path to its bytes, `None` when missing); every page's content must be there.
+pub(crate) fn pages(document: &Element, doc_root: &str, read: &mut ReadFile<'_>) -> Result<Vec<Page>, OfdError> {
     let doc_dir = crate::ofd::parent(doc_root);
     let default_box = document
         .descendants("PageArea")
@@ -88,17 +83,16 @@ pub(crate) fn pages(
             .attr("ID")
             .ok_or_else(|| OfdError::Xml(format!("{doc_root}: page {} has no ID", n + 1)))?
             .to_owned();
-        let content = match (with_content, page.attr("BaseLoc")) {
-            (true, Some(loc)) => {
-                let path = resolve(doc_dir, loc)?;
-                let bytes = read(&path)?.ok_or_else(|| OfdError::Package(format!("{path} is missing")))?;
-                Some(Element::parse(&bytes, &path)?)
-            }
-            _ => None,
-        };
+        let loc = page
+            .attr("BaseLoc")
+            .ok_or_else(|| OfdError::Xml(format!("{doc_root}: page {} has no BaseLoc", n + 1)))?;
+        let path = resolve(doc_dir, loc)?;
+        let bytes = read(&path)?.ok_or_else(|| OfdError::Package(format!("{path} (page {}) is missing", n + 1)))?;
+        let content = Element::parse(&bytes, &path)?;
         let area = content
-            .as_ref()
-            .and_then(|c| c.descendants("Area").first().and_then(|a| physical_box(a)))
+            .descendants("Area")
+            .first()
+            .and_then(|a| physical_box(a))
             .unwrap_or(default_box);
         out.push(Page {
             id,
@@ -179,7 +173,7 @@ pub(crate) fn place(stamps: &Stamps, size: (f64, f64), pages: &[Page]) -> Result
             let wanted: Vec<char> = text.chars().collect();
             let mut found = Vec::new();
             for page in pages {
-                let Some(content) = &page.content else { continue };
+                let content = &page.content;
                 for (cx, cy) in occurrences(content, &wanted) {
                     found.push(Annot {
                         page_id: page.id.clone(),
@@ -272,7 +266,7 @@ mod tests {
     fn page(id: &str, content: &str) -> Page {
         Page {
             id: id.to_owned(),
-            content: Some(Element::parse(content.as_bytes(), "Content.xml").unwrap()),
+            content: Element::parse(content.as_bytes(), "Content.xml").unwrap(),
             width: 210.0,
             height: 297.0,
         }

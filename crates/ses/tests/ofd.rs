@@ -405,4 +405,100 @@ fn sealing_refuses_what_it_cannot_seal_with_the_reason() {
     );
     let error = seal_here(&zip(&escaping), 0).unwrap_err().to_string();
     assert!(error.contains("unsafe path"), "{error}");
+
+    let mut no_ofd = unsealed_files();
+    no_ofd.retain(|(n, _)| n != "OFD.xml");
+    let error = seal_here(&zip(&no_ofd), 0).unwrap_err().to_string();
+    assert!(error.contains("OFD.xml is missing"), "{error}");
+    // A page the document lists whose content is not in the package.
+    let mut no_page = unsealed_files();
+    no_page.retain(|(n, _)| n != "Doc_0/Pages/Page_0/Content.xml");
+    let error = seal_here(&zip(&no_page), 0).unwrap_err().to_string();
+    assert!(error.contains("Page_0/Content.xml (page 1) is missing"), "{error}");
+    // Entries that would land outside the package if it were unpacked: every file is listed in
+    // the signature, so none may be refused only when it is read.
+    // (Zip writers tidy such names, so each is written under a stand-in of its length and the
+    // name's bytes put in after, in the local header and the central directory alike.)
+    for name in [
+        "../evil.xml",
+        "/etc/passwd",
+        "Doc_0/../../evil.xml",
+        "C:\\evil.xml",
+        "Doc_0\\..\\..\\evil.xml",
+    ] {
+        let stand_in = "Q".repeat(name.len());
+        let mut files = unsealed_files();
+        files.push((stand_in.clone(), b"<x/>".to_vec()));
+        let mut package = zip(&files);
+        let mut at = 0;
+        while let Some(found) = package[at..].windows(name.len()).position(|w| w == stand_in.as_bytes()) {
+            package[at + found..at + found + name.len()].copy_from_slice(name.as_bytes());
+            at += found + name.len();
+        }
+        assert!(at > 0);
+        let error = seal_here(&package, 0).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("unsafe path"), "{name}: {error}");
+    }
+    // One file under two names that read alike: which one would a reader take?
+    let mut twice = unsealed_files();
+    twice.push(("Doc_0/./Document.xml".to_owned(), b"<x/>".to_vec()));
+    let error = seal_here(&zip(&twice), 0)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(error.contains("Doc_0/Document.xml is in the package twice"), "{error}");
+}
+
+#[test]
+fn sealing_bounds_what_it_inflates() {
+    use zhengyin_ses::seal_ofd::{seal_ofd, Placement, Sealing};
+    // 8 MiB of zeros, a few KiB deflated, in a file no page names: sealing lists (and so reads)
+    // every file, within the limits it is given.
+    let mut files = unsealed_files();
+    files.push(("Doc_0/Res/bomb.bin".to_owned(), vec![0u8; 8 * 1024 * 1024]));
+    let bomb = zip(&files);
+    assert!(bomb.len() < 100 * 1024, "deflate squeezes zeros");
+    let (seal, signer, certificate) = (our_seal(), key("authority-sm2.key"), cert("authority-sm2.pem"));
+    let sealing = Sealing {
+        seal: &seal,
+        signer_certificate: certificate.der(),
+        signer: &signer,
+        time: datetime!(2026-06-01 09:30 UTC),
+        stamps: Placement {
+            page: 0,
+            x: 20.0,
+            y: 30.5,
+        }
+        .into(),
+    };
+    for limits in [
+        Limits {
+            max_entry_bytes: 1024 * 1024,
+            ..Limits::default()
+        },
+        Limits {
+            max_total_bytes: 4 * 1024 * 1024,
+            ..Limits::default()
+        },
+    ] {
+        let error = seal_ofd(&bomb, &sealing, limits).unwrap_err().to_string();
+        assert!(error.contains("bomb.bin") || error.contains("bytes"), "{error}");
+    }
+    let many: Vec<(String, Vec<u8>)> = unsealed_files()
+        .into_iter()
+        .chain((0..40).map(|i| (format!("Doc_0/Res/{i}.bin"), vec![1])))
+        .collect();
+    let error = seal_ofd(
+        &zip(&many),
+        &sealing,
+        Limits {
+            max_entries: 20,
+            ..Limits::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("entries"), "{error}");
+    // Within the limits, the bomb is only a large file.
+    assert!(seal_ofd(&bomb, &sealing, Limits::default()).is_ok());
 }
