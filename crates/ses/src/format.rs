@@ -12,9 +12,10 @@ use der::asn1::{
     BitStringRef, GeneralizedTime, Ia5StringRef, ObjectIdentifier, OctetStringRef, PrintableStringRef, UtcTime,
     Utf8StringRef,
 };
-use der::{Decode, Encode, Header, Length, Reader, SliceReader, Tag, TagNumber};
+use der::{Encode, Header, Length, Tag, TagNumber};
 use time::OffsetDateTime;
 
+use crate::der_read::{Der, Origin};
 use crate::SesError;
 
 /// SM2 with SM3 (GB/T 33560: 1.2.156.10197.1.501), the only algorithm of real seals.
@@ -239,13 +240,14 @@ pub struct SealSignature<'a> {
 
 /// Reads a seal file (`.esl`, a DER `SESeal`).
 pub fn parse_seal(der: &[u8]) -> Result<Seal<'_>, SesError> {
-    read_seal(der)
+    read_seal(der, Origin::of(der))
 }
 
 /// Reads an electronic signature (`SignedValue.dat`, a DER `SES_Signature`).
 pub fn parse_signature(der: &[u8]) -> Result<SealSignature<'_>, SesError> {
-    let mut r = contents(der)?;
-    let (to_sign, inner) = read_to_sign(r.tlv_bytes()?)?;
+    let origin = Origin::of(der);
+    let mut r = origin.contents(der)?;
+    let (to_sign, inner) = read_to_sign(r.tlv_bytes()?, origin)?;
     // v1 keeps the signer certificate and algorithm inside TBS_Sign; v4/v5 after it.
     let (signer_certificate, algorithm) = match inner {
         Some(inner) => inner,
@@ -279,15 +281,15 @@ pub fn parse_signature(der: &[u8]) -> Result<SealSignature<'_>, SesError> {
 /// `TBS_Sign`; for v1 also the signer certificate and algorithm it carries.
 type ToSignAndInner<'a> = (ToSign<'a>, Option<(&'a [u8], ObjectIdentifier)>);
 
-fn read_to_sign(raw: &[u8]) -> Result<ToSignAndInner<'_>, SesError> {
-    let mut r = contents(raw)?;
+fn read_to_sign(raw: &[u8], origin: Origin) -> Result<ToSignAndInner<'_>, SesError> {
+    let mut r = origin.contents(raw)?;
     let version = r.decode::<i64>()?;
     if !matches!(version, 1 | 4 | 5) {
         return Err(SesError::Unsupported(format!(
             "TBS_Sign version {version} (1, 4 and 5 are read)"
         )));
     }
-    let seal = read_seal(r.tlv_bytes()?)?;
+    let seal = read_seal(r.tlv_bytes()?, origin)?;
     let time = if version == 1 {
         read_v1_time(&mut r)?
     } else {
@@ -304,20 +306,13 @@ fn read_to_sign(raw: &[u8]) -> Result<ToSignAndInner<'_>, SesError> {
         (Vec::new(), None)
     } else if r.peek_tag()? == Tag::Sequence {
         quirks.push(Quirk::UntaggedTbsExtensions);
-        (read_extensions(r.tlv_bytes()?)?.0, None)
+        (read_extensions(r.tlv_bytes()?, origin)?.0, None)
     } else {
-        let tagged = r.tlv_bytes()?;
-        let mut t = SliceReader::new(tagged)?;
-        let header = Header::decode(&mut t)?;
-        if header.tag != context(0) {
-            return Err(SesError::Malformed(format!(
-                "unexpected {} after propertyInfo",
-                header.tag
-            )));
+        let tag = r.peek_tag()?;
+        if tag != context(0) {
+            return Err(SesError::Malformed(format!("unexpected {tag} after propertyInfo")));
         }
-        let body = t.read_slice(header.length)?;
-        t.finish(())?;
-        (read_extensions(body)?.0, None)
+        (read_extensions(r.expect(tag)?, origin)?.0, None)
     };
     r.finish(())?;
     let to_sign = ToSign {
@@ -335,7 +330,7 @@ fn read_to_sign(raw: &[u8]) -> Result<ToSignAndInner<'_>, SesError> {
 
 /// v1 `timeInfo`: a BIT STRING holding the time as text (`YYYYMMDDHHMMSSZ` or `YYMMDDHHMMSSZ`),
 /// or, from some writers, a GeneralizedTime / UTCTime.
-fn read_v1_time(r: &mut SliceReader<'_>) -> Result<OffsetDateTime, SesError> {
+fn read_v1_time(r: &mut Der<'_>) -> Result<OffsetDateTime, SesError> {
     if r.peek_tag()? != Tag::BitString {
         return read_time(r);
     }
@@ -355,20 +350,20 @@ fn read_v1_time(r: &mut SliceReader<'_>) -> Result<OffsetDateTime, SesError> {
         .map_err(|_| bad())
 }
 
-fn read_seal(raw: &[u8]) -> Result<Seal<'_>, SesError> {
-    let mut r = contents(raw)?;
+fn read_seal(raw: &[u8], origin: Origin) -> Result<Seal<'_>, SesError> {
+    let mut r = origin.contents(raw)?;
     let info_raw = r.tlv_bytes()?;
     let mut quirks = Vec::new();
-    let (info, v1) = read_seal_info(info_raw, &mut quirks)?;
+    let (info, v1) = read_seal_info(info_raw, origin, &mut quirks)?;
     let (version, maker_certificate, algorithm, signature, timestamp, signed_bytes) = if v1 {
         // signInfo SEQUENCE { cert OCTET STRING, signatureAlgorithm OID, signData BIT STRING }
-        let mut s = contents(r.tlv_bytes()?)?;
+        let mut s = r.sequence()?;
         let cert_tlv = s.tlv_bytes()?;
         let alg_tlv = s.tlv_bytes()?;
         let signature = bit_string(&mut s)?;
         s.finish(())?;
-        let cert = OctetStringRef::from_der(cert_tlv)?.as_bytes();
-        let algorithm = ObjectIdentifier::from_der(alg_tlv)?;
+        let cert = origin.decode::<OctetStringRef<'_>>(cert_tlv)?.as_bytes();
+        let algorithm = origin.decode::<ObjectIdentifier>(alg_tlv)?;
         let covered = sequence_of(&[info_raw, cert_tlv, alg_tlv])?;
         (Version::V1, cert, algorithm, signature, None, Cow::Owned(covered))
     } else {
@@ -418,9 +413,13 @@ fn read_seal(raw: &[u8]) -> Result<Seal<'_>, SesError> {
 }
 
 /// Reads `SES_SealInfo`; the flag is true when its property is v1-shaped.
-fn read_seal_info<'a>(raw: &'a [u8], quirks: &mut Vec<Quirk>) -> Result<(SealInfo<'a>, bool), SesError> {
-    let mut r = contents(raw)?;
-    let mut h = contents(r.tlv_bytes()?)?;
+fn read_seal_info<'a>(
+    raw: &'a [u8],
+    origin: Origin,
+    quirks: &mut Vec<Quirk>,
+) -> Result<(SealInfo<'a>, bool), SesError> {
+    let mut r = origin.contents(raw)?;
+    let mut h = r.sequence()?;
     let header = SealHeader {
         id: ia5(&mut h)?,
         version: h.decode::<i64>()?,
@@ -428,14 +427,14 @@ fn read_seal_info<'a>(raw: &'a [u8], quirks: &mut Vec<Quirk>) -> Result<(SealInf
     };
     h.finish(())?;
     let es_id = ia5(&mut r)?;
-    let (property, v1) = read_property(r.tlv_bytes()?)?;
+    let (property, v1) = read_property(r.tlv_bytes()?, origin)?;
     if matches!(property.cert_list, CertList::Text(_)) {
         quirks.push(Quirk::TextCertList);
     }
     if !(1..=3).contains(&property.seal_type) {
         quirks.push(Quirk::VendorSealType(property.seal_type));
     }
-    let mut p = contents(r.tlv_bytes()?)?;
+    let mut p = r.sequence()?;
     let picture = SealPicture {
         kind: ia5(&mut p)?,
         data: p.decode::<OctetStringRef<'_>>()?.as_bytes(),
@@ -449,7 +448,7 @@ fn read_seal_info<'a>(raw: &'a [u8], quirks: &mut Vec<Quirk>) -> Result<(SealInf
     let extensions = if r.is_finished() {
         Vec::new()
     } else {
-        let (extensions, explicit_default) = read_extensions(r.tlv_bytes()?)?;
+        let (extensions, explicit_default) = read_extensions(r.tlv_bytes()?, origin)?;
         if explicit_default {
             quirks.push(Quirk::ExplicitDefaultCritical);
         }
@@ -470,23 +469,23 @@ fn read_seal_info<'a>(raw: &'a [u8], quirks: &mut Vec<Quirk>) -> Result<(SealInf
 }
 
 /// `SES_ESPropertyInfo`, v4 (with `certListType`, GeneralizedTime) or v1 (without, UTCTime).
-fn read_property(raw: &[u8]) -> Result<(SealProperty<'_>, bool), SesError> {
-    let mut p = contents(raw)?;
+fn read_property(raw: &[u8], origin: Origin) -> Result<(SealProperty<'_>, bool), SesError> {
+    let mut p = origin.contents(raw)?;
     let seal_type = p.decode::<i64>()?;
     let name = p.decode::<Utf8StringRef<'_>>()?.as_str();
     let v1 = p.peek_tag()? != Tag::Integer;
     let cert_list = if v1 && p.peek_tag()? == Tag::Ia5String {
         CertList::Text(ia5(&mut p)?)
     } else if v1 {
-        CertList::Certificates(read_certificates(p.tlv_bytes()?)?)
+        CertList::Certificates(read_certificates(p.tlv_bytes()?, origin)?)
     } else {
         match p.decode::<i64>()? {
-            1 => CertList::Certificates(read_certificates(p.tlv_bytes()?)?),
+            1 => CertList::Certificates(read_certificates(p.tlv_bytes()?, origin)?),
             2 => {
-                let mut d = contents(p.tlv_bytes()?)?;
+                let mut d = p.sequence()?;
                 let mut digests = Vec::new();
                 while !d.is_finished() {
-                    let mut o = contents(d.tlv_bytes()?)?;
+                    let mut o = d.sequence()?;
                     digests.push(CertDigest {
                         algorithm: o.decode::<PrintableStringRef<'_>>()?.as_str(),
                         value: o.decode::<OctetStringRef<'_>>()?.as_bytes(),
@@ -511,12 +510,12 @@ fn read_property(raw: &[u8]) -> Result<(SealProperty<'_>, bool), SesError> {
 }
 
 /// `ExtensionDatas`; the flag is true when some `critical = FALSE` was written out.
-fn read_extensions(raw: &[u8]) -> Result<(Vec<Extension<'_>>, bool), SesError> {
-    let mut e = contents(raw)?;
+fn read_extensions(raw: &[u8], origin: Origin) -> Result<(Vec<Extension<'_>>, bool), SesError> {
+    let mut e = origin.contents(raw)?;
     let mut out = Vec::new();
     let mut explicit_default = false;
     while !e.is_finished() {
-        let mut x = contents(e.tlv_bytes()?)?;
+        let mut x = e.sequence()?;
         let id = x.decode::<ObjectIdentifier>()?;
         let critical = if x.peek_tag()? == Tag::Boolean {
             let critical = x.decode::<bool>()?;
@@ -535,8 +534,8 @@ fn read_extensions(raw: &[u8]) -> Result<(Vec<Extension<'_>>, bool), SesError> {
     Ok((out, explicit_default))
 }
 
-fn read_certificates(raw: &[u8]) -> Result<Vec<&[u8]>, SesError> {
-    let mut c = contents(raw)?;
+fn read_certificates(raw: &[u8], origin: Origin) -> Result<Vec<&[u8]>, SesError> {
+    let mut c = origin.contents(raw)?;
     let mut certs = Vec::new();
     while !c.is_finished() {
         certs.push(c.decode::<OctetStringRef<'_>>()?.as_bytes());
@@ -545,27 +544,24 @@ fn read_certificates(raw: &[u8]) -> Result<Vec<&[u8]>, SesError> {
 }
 
 /// A trailing `[0] EXPLICIT BIT STRING` (v5 timestamp), if present.
-fn read_timestamp<'a>(r: &mut SliceReader<'a>) -> Result<Option<&'a [u8]>, SesError> {
+fn read_timestamp<'a>(r: &mut Der<'a>) -> Result<Option<&'a [u8]>, SesError> {
     if r.is_finished() {
         return Ok(None);
     }
-    let mut t = SliceReader::new(r.tlv_bytes()?)?;
-    let header = Header::decode(&mut t)?;
-    if header.tag != context(0) {
+    let tag = r.peek_tag()?;
+    if tag != context(0) {
         return Err(SesError::Malformed(format!(
-            "unexpected {} where a timestamp may be",
-            header.tag
+            "unexpected {tag} where a timestamp may be"
         )));
     }
-    let mut inner = SliceReader::new(t.read_slice(header.length)?)?;
-    t.finish(())?;
+    let mut inner = r.open(tag)?;
     let bits = bit_string(&mut inner)?;
     inner.finish(())?;
     Ok(Some(bits))
 }
 
 /// GeneralizedTime (v4) or UTCTime (v1).
-pub(crate) fn read_time(r: &mut SliceReader<'_>) -> Result<OffsetDateTime, SesError> {
+pub(crate) fn read_time(r: &mut Der<'_>) -> Result<OffsetDateTime, SesError> {
     let since_epoch = if r.peek_tag()? == Tag::UtcTime {
         r.decode::<UtcTime>()?.to_unix_duration()
     } else {
@@ -577,30 +573,15 @@ pub(crate) fn read_time(r: &mut SliceReader<'_>) -> Result<OffsetDateTime, SesEr
         .ok_or_else(|| SesError::Malformed("time out of range".to_owned()))
 }
 
-fn ia5<'a>(r: &mut SliceReader<'a>) -> Result<&'a str, SesError> {
+fn ia5<'a>(r: &mut Der<'a>) -> Result<&'a str, SesError> {
     Ok(r.decode::<Ia5StringRef<'a>>()?.as_str())
 }
 
 /// A BIT STRING's bytes; only whole octets are meaningful here.
-fn bit_string<'a>(r: &mut SliceReader<'a>) -> Result<&'a [u8], SesError> {
+fn bit_string<'a>(r: &mut Der<'a>) -> Result<&'a [u8], SesError> {
     r.decode::<BitStringRef<'a>>()?
         .as_bytes()
         .ok_or_else(|| SesError::Malformed("a BIT STRING with unused bits".to_owned()))
-}
-
-/// A reader over the contents of `tlv`, which must be exactly one SEQUENCE.
-pub(crate) fn contents(tlv: &[u8]) -> Result<SliceReader<'_>, SesError> {
-    let mut r = SliceReader::new(tlv)?;
-    let header = Header::decode(&mut r)?;
-    if header.tag != Tag::Sequence {
-        return Err(SesError::Malformed(format!(
-            "expected a SEQUENCE, found {}",
-            header.tag
-        )));
-    }
-    let body = r.read_slice(header.length)?;
-    r.finish(())?;
-    Ok(SliceReader::new(body)?)
 }
 
 /// DER of `SEQUENCE { parts… }`, each part already a DER TLV.

@@ -21,6 +21,7 @@
 //! What it is not: it holds no registry and does no I/O; seal status comes from the caller
 //! ([`verify::Context`]).
 
+mod der_read;
 pub mod format;
 pub mod ofd;
 pub mod seal_ofd;

@@ -27,11 +27,12 @@
 //! with its anchors). Every length is bounded by the input; nothing recurses on input.
 
 use der::asn1::{ObjectIdentifier, OctetStringRef};
-use der::{Decode, Header, Reader, SliceReader, Tag, TagNumber};
+use der::{Decode, Tag, TagNumber};
 use time::OffsetDateTime;
 use zhengyin_crypto::{hash, Certificate, SignatureScheme};
 
-use crate::format::{contents, read_time};
+use crate::der_read::{Der, Origin};
+use crate::format::read_time;
 use crate::SesError;
 
 const SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
@@ -89,6 +90,8 @@ pub struct TimeStampToken<'a> {
     signer: SignerInfo<'a>,
     /// The eContent (DER TSTInfo).
     tst_info: &'a [u8],
+    /// The token's bytes, where errors in its parts are placed.
+    origin: Origin,
 }
 
 #[derive(Debug, Clone)]
@@ -144,29 +147,20 @@ fn context(number: u8, constructed: bool) -> Tag {
     }
 }
 
-/// Reads one TLV with `tag`; returns its contents.
-fn expect<'a>(r: &mut SliceReader<'a>, tag: Tag) -> Result<&'a [u8], SesError> {
-    let header = Header::decode(r)?;
-    if header.tag != tag {
-        return Err(SesError::Malformed(format!("expected {tag}, found {}", header.tag)));
-    }
-    Ok(r.read_slice(header.length)?)
-}
-
 /// `AlgorithmIdentifier`'s OID; its parameters must be absent or NULL (none of the algorithms
 /// read here has others).
-fn algorithm(r: &mut SliceReader<'_>) -> Result<ObjectIdentifier, SesError> {
-    let mut a = contents(r.tlv_bytes()?)?;
+fn algorithm(r: &mut Der<'_>) -> Result<ObjectIdentifier, SesError> {
+    let mut a = r.sequence()?;
     let oid = a.decode::<ObjectIdentifier>()?;
     if !a.is_finished() && a.tlv_bytes()? != [0x05, 0x00] {
         return Err(SesError::Malformed(format!("algorithm {oid} with parameters")));
     }
-    a.finish(oid).map_err(Into::into)
+    a.finish(oid)
 }
 
 /// An INTEGER that must be `expected` (a structure's version).
-fn version(r: &mut SliceReader<'_>, expected: u8, what: &str) -> Result<(), SesError> {
-    if expect(r, Tag::Integer)? != [expected] {
+fn version(r: &mut Der<'_>, expected: u8, what: &str) -> Result<(), SesError> {
+    if r.expect(Tag::Integer)? != [expected] {
         return Err(SesError::Unsupported(format!("{what} version other than {expected}")));
     }
     Ok(())
@@ -174,33 +168,34 @@ fn version(r: &mut SliceReader<'_>, expected: u8, what: &str) -> Result<(), SesE
 
 /// Reads a `TimeStampToken` (DER `ContentInfo`).
 pub fn parse_token(der: &[u8]) -> Result<TimeStampToken<'_>, SesError> {
-    let mut info = contents(der)?;
+    let origin = Origin::of(der);
+    let mut info = origin.contents(der)?;
     if info.decode::<ObjectIdentifier>()? != SIGNED_DATA {
         return Err(SesError::Unsupported("a token that is not CMS SignedData".to_owned()));
     }
-    let mut explicit = SliceReader::new(expect(&mut info, context(0, true))?)?;
+    let mut explicit = info.open(context(0, true))?;
     info.finish(())?;
-    let mut signed = contents(explicit.tlv_bytes()?)?;
+    let mut signed = explicit.sequence()?;
     explicit.finish(())?;
     // Version 3: the content is not id-data (RFC 5652 §5.1).
     version(&mut signed, 3, "SignedData")?;
-    let mut digest_algorithms = SliceReader::new(expect(&mut signed, Tag::Set)?)?;
+    let mut digest_algorithms = signed.open(Tag::Set)?;
     let mut digests = Vec::new();
     while !digest_algorithms.is_finished() {
         digests.push(algorithm(&mut digest_algorithms)?);
     }
-    let mut encap = contents(signed.tlv_bytes()?)?;
+    let mut encap = signed.sequence()?;
     if encap.decode::<ObjectIdentifier>()? != TST_INFO {
         return Err(SesError::Unsupported("SignedData that is not a TSTInfo".to_owned()));
     }
-    let mut e_content = SliceReader::new(expect(&mut encap, context(0, true))?)?;
+    let mut e_content = encap.open(context(0, true))?;
     encap.finish(())?;
     let tst_info = e_content.decode::<OctetStringRef<'_>>()?.as_bytes();
     e_content.finish(())?;
 
     let mut certificates = Vec::new();
     if signed.peek_tag()? == context(0, true) {
-        let mut set = SliceReader::new(expect(&mut signed, context(0, true))?)?;
+        let mut set = signed.open(context(0, true))?;
         while !set.is_finished() {
             certificates.push(set.tlv_bytes()?);
         }
@@ -208,9 +203,9 @@ pub fn parse_token(der: &[u8]) -> Result<TimeStampToken<'_>, SesError> {
     if signed.peek_tag()? == context(1, true) {
         let _crls = signed.tlv_bytes()?;
     }
-    let mut signer_infos = SliceReader::new(expect(&mut signed, Tag::Set)?)?;
+    let mut signer_infos = signed.open(Tag::Set)?;
     signed.finish(())?;
-    let (signer, signer_digest) = read_signer_info(signer_infos.tlv_bytes()?)?;
+    let (signer, signer_digest) = read_signer_info(signer_infos.tlv_bytes()?, origin)?;
     if !signer_infos.is_finished() {
         return Err(SesError::Unsupported("a token with more than one signer".to_owned()));
     }
@@ -220,10 +215,10 @@ pub fn parse_token(der: &[u8]) -> Result<TimeStampToken<'_>, SesError> {
         ));
     }
 
-    let mut tst = contents(tst_info)?;
+    let mut tst = origin.contents(tst_info)?;
     version(&mut tst, 1, "TSTInfo")?;
     let _policy = tst.decode::<ObjectIdentifier>()?;
-    let mut imprint = contents(tst.tlv_bytes()?)?;
+    let mut imprint = tst.sequence()?;
     let imprint_algorithm = Digest::of(algorithm(&mut imprint)?)?;
     let imprint_hash = imprint.decode::<OctetStringRef<'_>>()?.as_bytes();
     imprint.finish(())?;
@@ -240,26 +235,27 @@ pub fn parse_token(der: &[u8]) -> Result<TimeStampToken<'_>, SesError> {
         certificates,
         signer,
         tst_info,
+        origin,
     })
 }
 
 /// The signer and the OID of its digest algorithm.
-fn read_signer_info(tlv: &[u8]) -> Result<(SignerInfo<'_>, ObjectIdentifier), SesError> {
-    let mut s = contents(tlv)?;
+fn read_signer_info(tlv: &[u8], origin: Origin) -> Result<(SignerInfo<'_>, ObjectIdentifier), SesError> {
+    let mut s = origin.contents(tlv)?;
     let version_tlv = s.tlv_bytes()?;
     let by_key_id = s.peek_tag()? != Tag::Sequence;
     // Version 1 names the signer by issuer and serial, version 3 by key identifier.
     version(
-        &mut SliceReader::new(version_tlv)?,
+        &mut origin.reader(version_tlv)?,
         if by_key_id { 3 } else { 1 },
         "SignerInfo",
     )?;
     let id = if by_key_id {
-        SignerId::KeyId(expect(&mut s, context(0, false))?)
+        SignerId::KeyId(s.expect(context(0, false))?)
     } else {
-        let mut issuer_serial = contents(s.tlv_bytes()?)?;
+        let mut issuer_serial = s.sequence()?;
         let issuer = issuer_serial.tlv_bytes()?;
-        let serial = expect(&mut issuer_serial, Tag::Integer)?;
+        let serial = issuer_serial.expect(Tag::Integer)?;
         issuer_serial.finish(())?;
         SignerId::IssuerSerial { issuer, serial }
     };
@@ -274,7 +270,7 @@ fn read_signer_info(tlv: &[u8]) -> Result<(SignerInfo<'_>, ObjectIdentifier), Se
     let signature_algorithm = algorithm(&mut s)?;
     let signature = s.decode::<OctetStringRef<'_>>()?.as_bytes();
     if !s.is_finished() {
-        let _unsigned = expect(&mut s, context(1, true))?;
+        let _unsigned = s.expect(context(1, true))?;
     }
     s.finish(())?;
     Ok((
@@ -290,15 +286,15 @@ fn read_signer_info(tlv: &[u8]) -> Result<(SignerInfo<'_>, ObjectIdentifier), Se
 }
 
 /// The signed attributes: `(type, the single value's TLV)`.
-fn attributes(tlv: &[u8]) -> Result<Vec<(ObjectIdentifier, &[u8])>, SesError> {
-    let mut outer = SliceReader::new(tlv)?;
-    let mut set = SliceReader::new(expect(&mut outer, context(0, true))?)?;
+fn attributes(tlv: &[u8], origin: Origin) -> Result<Vec<(ObjectIdentifier, &[u8])>, SesError> {
+    let mut outer = origin.reader(tlv)?;
+    let mut set = outer.open(context(0, true))?;
     outer.finish(())?;
     let mut out = Vec::new();
     while !set.is_finished() {
-        let mut attribute = contents(set.tlv_bytes()?)?;
+        let mut attribute = set.sequence()?;
         let kind = attribute.decode::<ObjectIdentifier>()?;
-        let mut values = SliceReader::new(expect(&mut attribute, Tag::Set)?)?;
+        let mut values = attribute.open(Tag::Set)?;
         attribute.finish(())?;
         let value = values.tlv_bytes()?;
         if !values.is_finished() {
@@ -314,10 +310,14 @@ fn attributes(tlv: &[u8]) -> Result<Vec<(ObjectIdentifier, &[u8])>, SesError> {
 
 /// The certificate hash a signing-certificate attribute names: `(algorithm, hash)` of its first
 /// `ESSCertID(v2)`.
-fn signing_certificate_hash(kind: ObjectIdentifier, value: &[u8]) -> Result<(Option<Digest>, &[u8]), SesError> {
-    let mut signing = contents(value)?;
-    let mut certs = contents(signing.tlv_bytes()?)?;
-    let mut first = contents(certs.tlv_bytes()?)?;
+fn signing_certificate_hash(
+    kind: ObjectIdentifier,
+    value: &[u8],
+    origin: Origin,
+) -> Result<(Option<Digest>, &[u8]), SesError> {
+    let mut signing = origin.contents(value)?;
+    let mut certs = signing.sequence()?;
+    let mut first = certs.sequence()?;
     if kind == SIGNING_CERTIFICATE {
         // ESSCertID ::= SEQUENCE { certHash OCTET STRING (SHA-1), issuerSerial OPTIONAL }
         return Ok((None, first.decode::<OctetStringRef<'_>>()?.as_bytes()));
@@ -358,7 +358,7 @@ impl TimeStampToken<'_> {
             return Err(TimestampError::Imprint);
         }
         let cert = self.signer_certificate(extra)?;
-        let attributes = attributes(self.signer.attributes)?;
+        let attributes = attributes(self.signer.attributes, self.origin)?;
         let get = |kind| attributes.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v);
         let content_type = get(CONTENT_TYPE).ok_or(TimestampError::Attributes("no content-type attribute"))?;
         if ObjectIdentifier::from_der(content_type).ok() != Some(TST_INFO) {
@@ -375,7 +375,7 @@ impl TimeStampToken<'_> {
             .into_iter()
             .find_map(|k| get(k).map(|v| (k, v)))
             .ok_or(TimestampError::Attributes("no signing-certificate attribute"))?;
-        let named = match signing_certificate_hash(kind, value)? {
+        let named = match signing_certificate_hash(kind, value, self.origin)? {
             (Some(d), h) => d.hash(cert.der()).as_slice() == h,
             (None, h) => hash::sha1_for_legacy_use(cert.der()).as_slice() == h,
         };

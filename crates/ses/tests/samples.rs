@@ -213,3 +213,31 @@ fn truncated_garbage_and_nested_input_are_errors_never_panics() {
     assert!(parse_signature(&sample("UserV4.esl")).is_err());
     assert!(parse_seal(&bytes).is_err());
 }
+
+#[test]
+fn a_malformed_value_is_placed_by_its_byte_in_the_file() {
+    // The seal's name, a UTF8String three SEQUENCEs deep (SESeal, SES_SealInfo,
+    // SES_ESPropertyInfo), made a BOOLEAN: the error names that byte of the file, in a seal
+    // file and in a signature file that carries the seal.
+    for (file, name) in [
+        ("UserV4.esl", "OFD R&W 测试用印章"),
+        ("SignedValueV4.dat", "OFD R&W 测试用印章"),
+    ] {
+        let mut bytes = sample(file);
+        let name = name.as_bytes();
+        let tag = bytes.windows(name.len()).position(|w| w == name).unwrap() - 2;
+        assert_eq!((bytes[tag], usize::from(bytes[tag + 1])), (0x0C, name.len()), "{file}");
+        bytes[tag] = 0x01;
+        let error = if file.ends_with(".esl") {
+            parse_seal(&bytes).err()
+        } else {
+            parse_signature(&bytes).err()
+        }
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            error.contains(&format!("at byte {tag}")),
+            "{file}: {error} (the tag is at {tag})"
+        );
+    }
+}
