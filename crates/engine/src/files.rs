@@ -9,10 +9,8 @@
 //! valid itself (proof, registry, status, validity). The status is never read from the file.
 
 use time::OffsetDateTime;
-use zhengyin_crypto::hash;
 use zhengyin_licence_file::{lay_out, verify_document, DocumentVerification, Licence, Verifier};
 use zhengyin_model::{LicenceBody, LicenceId};
-use zhengyin_ses::ofd::Limits;
 use zhengyin_store::StoredSeal;
 
 use crate::seals::check_in_force;
@@ -79,15 +77,11 @@ impl Engine {
             let missing: String = laid.missing_glyphs.iter().collect();
             tracing::warn!(licence = %licence.id, %missing, "the licence font has no glyph for some characters of the face");
         }
-        let prepared =
-            zhengyin_ses::seal_ofd::prepare(&laid.package, &seal.der, now, &laid.seal_at.into(), Limits::default())
-                .map_err(|e| EngineError::Signing(format!("sealing the licence file: {e}")))?;
-        let signature = self
-            .apply_loaded_seal(&seal, hash::sm3(&prepared.signature_xml), &prepared.property_info, now)
+        let file = self
+            .seal_package(&seal, laid.package, laid.seal_at.into(), |e| {
+                EngineError::Signing(format!("sealing the licence file: {e}"))
+            })
             .await?;
-        let file = prepared
-            .finish(signature)
-            .map_err(|e| EngineError::Signing(format!("sealing the licence file: {e}")))?;
         self.store.put_licence_file(&licence.id, &file)?.await?;
         Ok(self.store.licence_file(&licence.id)?.unwrap_or(file))
     }

@@ -389,17 +389,34 @@ impl Engine {
     /// Seals an OFD document with the seal (as [`Self::apply_seal`] applies it, and logged the
     /// same way): a new signature appended to the document's list, its stamps where `stamps`
     /// says. A package that cannot be sealed is refused with the reason.
-    pub async fn seal_ofd(&self, es_id: &str, package: &[u8], stamps: &Stamps) -> Result<Vec<u8>, EngineError> {
+    pub async fn seal_ofd(&self, es_id: &str, package: Vec<u8>, stamps: Stamps) -> Result<Vec<u8>, EngineError> {
         let seal = self.local_seal(es_id)?;
+        self.seal_package(&seal, package, stamps, EngineError::invalid).await
+    }
+
+    /// Seals `package` with `seal` (a local seal, as read from the registry) where `stamps`
+    /// says; a package that cannot be sealed is `refused`. Reading, hashing and deflating a
+    /// package (up to tens of MB) is done off the async workers.
+    pub(crate) async fn seal_package(
+        &self,
+        seal: &StoredSeal,
+        package: Vec<u8>,
+        stamps: Stamps,
+        refused: fn(String) -> EngineError,
+    ) -> Result<Vec<u8>, EngineError> {
         let now = self.clock.now();
-        let prepared = zhengyin_ses::seal_ofd::prepare(package, &seal.der, now, stamps, Default::default())
-            .map_err(|e| EngineError::invalid(e.to_string()))?;
+        let der = seal.der.clone();
+        let prepared = off_workers(move || {
+            zhengyin_ses::seal_ofd::prepare(&package, &der, now, &stamps, Default::default())
+        })
+        .await?
+        .map_err(|e| refused(e.to_string()))?;
         let signature = self
-            .apply_loaded_seal(&seal, hash::sm3(&prepared.signature_xml), &prepared.property_info, now)
+            .apply_loaded_seal(seal, hash::sm3(&prepared.signature_xml), &prepared.property_info, now)
             .await?;
-        prepared
-            .finish(signature)
-            .map_err(|e| EngineError::invalid(e.to_string()))
+        off_workers(move || prepared.finish(signature))
+            .await?
+            .map_err(|e| refused(e.to_string()))
     }
 
     /// A certificate the seal lists whose key this node holds, and that key.
@@ -586,4 +603,11 @@ impl zhengyin_ses::verify::Context for SealContext<'_> {
             .verify(&key.id(), &digest, signature, || key.verify(scheme, covered, signature))
             .is_ok()
     }
+}
+
+/// `work`'s answer, run on the blocking pool rather than an async worker.
+pub(crate) async fn off_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| EngineError::Signing(format!("a sealing task failed: {e}")))
 }

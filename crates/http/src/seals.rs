@@ -214,7 +214,7 @@ pub(crate) async fn seal_ofd(
     check_holder(&s, &es_id, &uscc)?;
     let stamps = req.stamps()?;
     let package = unb64(&req.ofd, "ofd")?;
-    let sealed = s.engine.seal_ofd(&es_id, &package, &stamps).await?;
+    let sealed = s.engine.seal_ofd(&es_id, package, stamps).await?;
     Ok((StatusCode::CREATED, Json(json!({"es_id": es_id, "ofd": b64(&sealed)}))).into_response())
 }
 
