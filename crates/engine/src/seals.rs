@@ -406,11 +406,10 @@ impl Engine {
     ) -> Result<Vec<u8>, EngineError> {
         let now = self.clock.now();
         let der = seal.der.clone();
-        let prepared = off_workers(move || {
-            zhengyin_ses::seal_ofd::prepare(&package, &der, now, &stamps, Default::default())
-        })
-        .await?
-        .map_err(|e| refused(e.to_string()))?;
+        let prepared =
+            off_workers(move || zhengyin_ses::seal_ofd::prepare(&package, &der, now, &stamps, Default::default()))
+                .await?
+                .map_err(|e| refused(e.to_string()))?;
         let signature = self
             .apply_loaded_seal(seal, hash::sm3(&prepared.signature_xml), &prepared.property_info, now)
             .await?;
@@ -606,7 +605,9 @@ impl zhengyin_ses::verify::Context for SealContext<'_> {
 }
 
 /// `work`'s answer, run on the blocking pool rather than an async worker.
-pub(crate) async fn off_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, EngineError> {
+pub(crate) async fn off_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, EngineError> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| EngineError::Signing(format!("a sealing task failed: {e}")))
