@@ -13,7 +13,7 @@ use zhengyin_licence_file::{lay_out, verify_document, DocumentVerification, Lice
 use zhengyin_model::{LicenceBody, LicenceId};
 use zhengyin_store::StoredSeal;
 
-use crate::seals::check_in_force;
+use crate::seals::{check_in_force, off_workers};
 use crate::{Engine, EngineError, SignedLicence};
 
 fn corrupt(e: impl std::fmt::Display) -> EngineError {
@@ -65,13 +65,17 @@ impl Engine {
         let (body, named) = licence_parts(&licence.bytes)?;
         let seal = self.file_seal(&body, named.as_deref(), now)?;
         let licence_type = self.licence_type_version(body.id.type_code(), body.licence_type.version)?;
-        let laid = lay_out(&Licence {
-            body: &body,
-            licence_type: &licence_type,
-            signed: &licence.bytes,
-            code_text: body.id.as_str(),
-            font: self.licence_font.as_deref(),
+        let (signed, font) = (licence.bytes.clone(), self.licence_font.clone());
+        let laid = off_workers(move || {
+            lay_out(&Licence {
+                body: &body,
+                licence_type: &licence_type,
+                signed: &signed,
+                code_text: body.id.as_str(),
+                font: font.as_deref(),
+            })
         })
+        .await?
         .map_err(|e| EngineError::Signing(format!("laying out the licence file: {e}")))?;
         if !laid.missing_glyphs.is_empty() {
             let missing: String = laid.missing_glyphs.iter().collect();

@@ -604,11 +604,12 @@ impl zhengyin_ses::verify::Context for SealContext<'_> {
     }
 }
 
-/// `work`'s answer, run on the blocking pool rather than an async worker.
+/// `work`'s answer, run on the blocking pool rather than an async worker: CPU work of a
+/// millisecond or more (laying out, hashing and deflating documents).
 pub(crate) async fn off_workers<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, EngineError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| EngineError::Signing(format!("a sealing task failed: {e}")))
+        .map_err(|e| EngineError::Signing(format!("a document task failed: {e}")))
 }
