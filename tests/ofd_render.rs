@@ -22,16 +22,7 @@ use webdriver::Driver;
 
 /// A folder holding the render page, ofd.js and `package` as data.js; the page's URL.
 fn render_page(name: &str, package: &[u8]) -> (PathBuf, String) {
-    let installed = std::process::Command::new("bash")
-        .arg(root().join("scripts/ofdjs.sh"))
-        .output()
-        .unwrap();
-    assert!(
-        installed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&installed.stderr)
-    );
-    let renderer = PathBuf::from(String::from_utf8(installed.stdout).unwrap().trim());
+    let renderer = common::installed("ofdjs.sh");
     let dir = root().join("target/ofd-render").join(name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(root().join("tests/browser/ofd-render.html"), dir.join("render.html")).unwrap();

@@ -270,6 +270,20 @@ pub const EVERY_FIELD: &[&str] = &[
 /// the use cause 核验.
 pub const PURPOSE: &str = "service_item=220100-FOOD-001&use_cause=%E6%A0%B8%E9%AA%8C";
 
+/// What `scripts/<script>` installs (once per machine or checkout): the path it prints.
+pub fn installed(script: &str) -> PathBuf {
+    let out = Command::new("bash")
+        .arg(root().join("scripts").join(script))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
 /// The font the demo's licence files embed (installed by scripts/test-deps.sh).
 pub const LICENCE_FONT: &str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc";
 
@@ -547,15 +561,8 @@ pub fn seal_request(holder: &str, signer_chain: &str) -> serde_json::Value {
 /// Runs one of the independent checkers (tests/independent/`script`, its pinned Python installed
 /// by scripts/independent.sh) on `args`: whether it said VALID, and what it said.
 pub fn independent(script: &str, args: &[&Path]) -> (bool, String) {
-    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let python = PYTHON.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(root().join("scripts/independent.sh"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    });
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let python = PYTHON.get_or_init(|| installed("independent.sh"));
     let out = Command::new(python)
         .arg(root().join("tests/independent").join(script))
         .args(args)

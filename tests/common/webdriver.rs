@@ -142,6 +142,27 @@ impl Driver {
             .await
     }
 
+    /// Emulates a viewport of exactly `width` × `height` CSS pixels (a phone's when `mobile`),
+    /// through Chromium's DevTools protocol.
+    pub async fn viewport(&self, width: u32, height: u32, mobile: bool) {
+        self.session(
+            "POST",
+            "/goog/cdp/execute",
+            json!({"cmd": "Emulation.setDeviceMetricsOverride",
+                   "params": {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}}),
+        )
+        .await;
+    }
+
+    /// A PNG of the viewport as it is.
+    pub async fn capture(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let shot = self.session("GET", "/screenshot", Value::Null).await;
+        base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().unwrap())
+            .unwrap()
+    }
+
     /// A PNG of the window, at `width` × `height` pixels.
     pub async fn screenshot(&self, width: u32, height: u32) -> Vec<u8> {
         use base64::Engine as _;

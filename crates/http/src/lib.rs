@@ -288,6 +288,7 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
         .route("/backup", get(backup::backup));
     Router::new()
         .nest("/v1", v1)
+        .merge(zhengyin_pages::router(state.engine.clone()))
         .route("/objections", get(objections::page))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
