@@ -5,7 +5,8 @@
 //! versions, the holder index), [`SealStore`], [`ObjectionStore`] (objections, evidence,
 //! notifications, the webhook outbox), [`AccessStore`] (service items, grants, authorisations, API
 //! tokens, presentations), [`UseStore`] (use records), [`SyncStore`] (sync cursors and incidents),
-//! [`LogStore`] (the signature log), [`LeaseStore`] and [`HealthStore`] (the readiness probe);
+//! [`LogStore`] (the signature log), [`LeaseStore`], [`SessionStore`] (the pages' sign-in
+//! sessions) and [`HealthStore`] (the readiness probe);
 //! group commit ([`Durable`]); the embedded sled backend
 //! ([`SledStore`], one process) and the PostgreSQL backend ([`PgStore`], any number of frontends
 //! over one database); the embedded store's online backups ([`Backup`], restored with
@@ -676,6 +677,25 @@ pub trait LeaseStore: Send + Sync {
     fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
 
+/// Sign-in sessions of the pages, kept where every frontend of a cluster finds them. A session
+/// is an opaque record (the pages own its format) found by a 32-byte key — the SHA-256 of the
+/// cookie's secret, so that reading the store does not hand out sessions — until it expires.
+/// Sessions are not records of the service: they are not logged, and losing one only means
+/// signing in again, so their writes need not wait for a flush.
+pub trait SessionStore: Send + Sync {
+    /// Creates or replaces the session `key`, ending at `expires`.
+    fn put_session(&self, key: &[u8; 32], record: &[u8], expires: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// The record of session `key`, unless it has ended by `now` or was never made.
+    fn session(&self, key: &[u8; 32], now: OffsetDateTime) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Ends the session `key` (signing out); nothing happens when there is none.
+    fn delete_session(&self, key: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Removes the sessions ended by `now`; returns how many.
+    fn purge_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
 /// Whether the store can be written now (for readiness checks).
 pub trait HealthStore: Send + Sync {
     /// Makes one small durable write that holds no data of the node's (a probe record, replaced
@@ -696,6 +716,7 @@ pub trait Store:
     + SyncStore
     + LogStore
     + LeaseStore
+    + SessionStore
     + HealthStore
 {
 }
@@ -711,6 +732,7 @@ impl<
             + SyncStore
             + LogStore
             + LeaseStore
+            + SessionStore
             + HealthStore
             + ?Sized,
     > Store for T
@@ -721,7 +743,7 @@ impl<
 pub mod prelude {
     pub use crate::{
         AccessStore, LeaseStore, LicenceFileStore, LicenceStore, LogStore, ObjectionStore, RegistryStore, SealStore,
-        SyncStore, UseStore,
+        SessionStore, SyncStore, UseStore,
     };
 }
 

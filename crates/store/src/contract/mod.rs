@@ -13,12 +13,14 @@ mod access;
 mod durability;
 mod leases;
 mod objections;
+mod sessions;
 mod upgrade;
 
 use access::{access, api_tokens, presentations, use_records};
 pub use durability::{numbered_use, run_durability, Reopen};
 use leases::leases;
 use objections::objections;
+use sessions::sessions;
 pub use upgrade::{earlier_data_indexed, EarlierData};
 
 use crate::{
@@ -113,6 +115,7 @@ pub fn run(store: &dyn Store) -> Outcome {
     api_tokens(store)?;
     sync(store)?;
     leases(store)?;
+    sessions(store)?;
     Ok(())
 }
 

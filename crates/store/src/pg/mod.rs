@@ -27,6 +27,7 @@ mod licences;
 mod log;
 mod objections;
 pub mod schema;
+mod sessions;
 mod sync;
 mod uses;
 

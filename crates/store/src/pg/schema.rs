@@ -20,10 +20,22 @@ pub(super) const MIGRATIONS: &[(i32, &str, &str)] = &[
     (4, "health probe", HEALTH_PROBE),
     (5, "objection and incident listings", LISTINGS),
     (6, "licence files", LICENCE_FILES),
+    (7, "sign-in sessions", SESSIONS),
 ];
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i32 = 6;
+pub const SCHEMA_VERSION: i32 = 7;
+
+/// The pages' sign-in sessions (`SessionStore`), by the SHA-256 of their cookie's secret; they
+/// end at `expires` (Unix seconds, the engine's clock).
+const SESSIONS: &str = r#"
+CREATE TABLE sessions (
+    key BYTEA PRIMARY KEY,
+    record BYTEA NOT NULL,
+    expires BIGINT NOT NULL
+);
+CREATE INDEX sessions_by_end ON sessions (expires);
+"#;
 
 /// The sealed OFD file of each licence version.
 const LICENCE_FILES: &str = r#"

@@ -9,6 +9,7 @@ mod leases;
 mod licences;
 mod log;
 mod objections;
+mod sessions;
 mod sync;
 mod uses;
 
@@ -111,6 +112,8 @@ pub struct SledStore {
     sync_incidents_open: sled::Tree,
     /// Serialises log appends so that concurrent transactions do not retry on the size key.
     log_writer: std::sync::Mutex<()>,
+    /// Sign-in sessions by key: their end (Unix seconds, big-endian) and record.
+    sessions: sled::Tree,
     /// Leases by name: holder and end. In memory: sled admits one process, so every holder is in it.
     leases: Mutex<std::collections::HashMap<String, (String, std::time::Instant)>>,
     /// Every write holds it shared; a backup holds it alone, so that what it reads is one
@@ -428,6 +431,7 @@ impl SledStore {
             sync_incidents: tree("sync_incidents")?,
             sync_incidents_open: tree("sync_incidents_open")?,
             log_writer: std::sync::Mutex::new(()),
+            sessions: tree("sessions")?,
             leases: Mutex::default(),
             writes: RwLock::default(),
             serial_floor,
