@@ -10,7 +10,7 @@ mod common;
 #[path = "common/webdriver.rs"]
 mod webdriver;
 
-use common::{root, Server, TempDir};
+use common::{assert_no_server_errors, root, Server, TempDir};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 use webdriver::Driver;
@@ -32,12 +32,18 @@ fn axe_script() -> String {
 
 /// Checks the page at `path` in the browser at both sizes, and writes its screenshots.
 async fn check_in_browser(driver: &Driver, server: &Server, path: &str, name: &str) {
+    driver.session("POST", "/url", json!({ "url": server.at(path) })).await;
+    check_here(driver, name).await;
+}
+
+/// Checks the page the browser shows (reached by a form, say) at both sizes, and writes its
+/// screenshots; leaves the browser at the laptop size.
+async fn check_here(driver: &Driver, name: &str) {
     let axe = axe_script();
     let dir = root().join("target/pages");
     std::fs::create_dir_all(&dir).unwrap();
     for (width, height, mobile) in SIZES {
         driver.viewport(width, height, mobile).await;
-        driver.session("POST", "/url", json!({ "url": server.at(path) })).await;
         // The stylesheet applies (the Content-Security-Policy lets this origin's in).
         let banner = driver
             .execute("return getComputedStyle(document.querySelector('header')).backgroundColor")
@@ -47,10 +53,18 @@ async fn check_in_browser(driver: &Driver, server: &Server, path: &str, name: &s
             .execute("return [document.documentElement.scrollWidth, window.innerWidth]")
             .await;
         let (scroll, inner) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
-        assert_eq!(inner, u64::from(width));
+        // Wider content makes a phone zoom out (a wider layout viewport): name what sticks out.
+        let wide = driver
+            .execute(&format!(
+                "return [...document.querySelectorAll('body *')]\
+                   .filter((e) => e.getBoundingClientRect().right > {width} + 0.5)\
+                   .map((e) => `${{e.tagName}}.${{e.className}} ${{Math.round(e.getBoundingClientRect().right)}}`)"
+            ))
+            .await;
+        assert_eq!(inner, u64::from(width), "{name} at {width} px: too wide: {wide}");
         assert!(
             scroll <= inner,
-            "{name} at {width} px scrolls sideways: {scroll} px wide"
+            "{name} at {width} px scrolls sideways: {scroll} px wide: {wide}"
         );
         std::fs::write(dir.join(format!("{name}-{width}x{height}.png")), driver.capture().await).unwrap();
         let violations = driver
@@ -100,7 +114,10 @@ async fn the_landing_page_says_what_the_node_is_and_sends_each_audience_on() {
         assert!(html.contains(licence_type["name"].as_str().unwrap()), "{licence_type}");
     }
     // No inline script or style for the policy to block, and every link leads somewhere.
-    assert!(!html.contains("<script") && !html.contains("style="), "{html}");
+    assert!(
+        html.matches("<script").count() == html.matches("<script src=\"/assets/").count() && !html.contains("style="),
+        "{html}"
+    );
     let links: Vec<&str> = html
         .split("href=\"")
         .skip(1)
@@ -117,4 +134,412 @@ async fn the_landing_page_says_what_the_node_is_and_sends_each_audience_on() {
 
     let driver = Driver::start().await;
     check_in_browser(&driver, &server, "/", "home").await;
+}
+
+/// Waits (at most 20 s) until the browser is at a URL whose path is `path`.
+async fn wait_for_path(driver: &Driver, path: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let at = driver.execute("return location.pathname").await;
+        if at == path {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the browser stayed at {at}, not {path}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The demo holder a licence is issued to (the first one on the demo identity page).
+const COMPANY: &str = "91350100M000100Y43";
+
+/// Issues a demo business licence to [`COMPANY`]; its identifier.
+async fn issue_licence(http: &Client, server: &Server, number: &str) -> String {
+    let issued = common::post_json(
+        http,
+        server,
+        "/v1/licences",
+        "demo-authority-ed25519",
+        &common::business_licence(number),
+    )
+    .await;
+    issued["id"].as_str().unwrap_or_else(|| panic!("{issued}")).to_owned()
+}
+
+/// In the browser: signs in through the demo identity platform as demo holder `index`.
+async fn browser_holder_sign_in(driver: &Driver, server: &Server, index: usize, photograph: bool) {
+    driver
+        .session("POST", "/url", json!({ "url": server.at("/signin") }))
+        .await;
+    if photograph {
+        check_here(driver, "signin").await;
+    }
+    driver.click("form[action='/signin/holder'] button").await;
+    wait_for_path(driver, "/demo/identity/authorize").await;
+    if photograph {
+        check_here(driver, "demo-identity").await;
+    }
+    driver
+        .click(&format!("form:has(input[name='holder'][value='{index}']) button"))
+        .await;
+    wait_for_path(driver, "/holder").await;
+}
+
+/// In the browser: signs out, then in as staff with `token`.
+async fn browser_staff_sign_in(driver: &Driver, server: &Server, token: &str) {
+    driver.click("form[action='/signout'] button").await;
+    wait_for_path(driver, "/").await;
+    driver
+        .session("POST", "/url", json!({ "url": server.at("/signin") }))
+        .await;
+    driver.type_into("#token", token).await;
+    driver.click("form[action='/signin/token'] button").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_holder_shows_a_licence_and_a_department_scans_it_then_the_holder_sees_the_use() {
+    let dir = TempDir::new("pages-journey");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let id = issue_licence(&http, &server, "JL-PAGES-0001").await;
+    let driver = Driver::start().await;
+
+    // The holder signs in through the (demo) identity platform and sees the licence as a card.
+    browser_holder_sign_in(&driver, &server, 0, true).await;
+    driver.wait_for_text("#licences", "JL-PAGES-0001").await;
+    let card = driver.wait_for_text("#licences .card", "营业执照").await;
+    assert!(card.contains("有效") && card.contains("2046年11月21日"), "{card}");
+    check_here(&driver, "holder").await;
+
+    // Its face, under the catalogue's titles (never the internal field names).
+    driver.click(&format!("a[href='/holder/licences/{id}']")).await;
+    let face = driver.wait_for_text(".face", "住所").await;
+    for shown in ["名称", "法定代表人", "长春市示例路1号", "注册资本（万元）", "第 1 版"] {
+        assert!(
+            face.contains(shown) || driver.wait_for_text("main", shown).await.contains(shown),
+            "{face}"
+        );
+    }
+    assert!(
+        !face.contains("legal_representative") && !face.contains("company_name"),
+        "{face}"
+    );
+    check_here(&driver, "licence").await;
+
+    // 亮证: a QR code large enough to scan across a counter, with a countdown.
+    driver.click(&format!("a[href='/holder/licences/{id}/show']")).await;
+    wait_for_path(&driver, &format!("/holder/licences/{id}/show")).await;
+    driver.wait_for_text(".countdown", "秒后失效").await;
+    let size = driver
+        .execute("const i = document.querySelector('img.qr'); return [i.naturalWidth, i.getBoundingClientRect().width]")
+        .await;
+    assert!(
+        size[1].as_f64().unwrap() >= 300.0,
+        "the QR code is drawn {size} px wide"
+    );
+    check_here(&driver, "show").await;
+    let data_url = driver.execute("return document.querySelector('img.qr').src").await;
+    let png = {
+        use base64::Engine as _;
+        let b64 = data_url
+            .as_str()
+            .unwrap()
+            .strip_prefix("data:image/png;base64,")
+            .unwrap();
+        base64::engine::general_purpose::STANDARD.decode(b64).unwrap()
+    };
+    let qr_file = dir.0.join("shown-qr.png");
+    std::fs::write(&qr_file, &png).unwrap();
+
+    // A department's clerk signs in with its API token and uploads the QR image: VALID.
+    browser_staff_sign_in(&driver, &server, "demo-verifier").await;
+    wait_for_path(&driver, "/department").await;
+    check_here(&driver, "department").await;
+    driver
+        .click("form[action='/department/scan'] option[value='220100-FOOD-001']")
+        .await;
+    driver
+        .type_into(
+            "form[action='/department/scan'] input[name='qr']",
+            qr_file.to_str().unwrap(),
+        )
+        .await;
+    driver.click("form[action='/department/scan'] button").await;
+    wait_for_path(&driver, "/department/scan").await;
+    let verdict = driver.wait_for_text("#verdict", "有效").await;
+    assert_eq!(verdict, "有效");
+    let report = driver.wait_for_text("main", "逐项核验").await;
+    assert!(
+        report.contains("吉林示例科技有限公司") && report.contains("电子签名"),
+        "{report}"
+    );
+    check_here(&driver, "scan-report").await;
+
+    // The same code scanned twice is refused, in words.
+    driver
+        .session("POST", "/url", json!({ "url": server.at("/department") }))
+        .await;
+    driver
+        .type_into(
+            "form[action='/department/scan'] input[name='qr']",
+            qr_file.to_str().unwrap(),
+        )
+        .await;
+    driver.click("form[action='/department/scan'] button").await;
+    driver.wait_for_text("h1", "亮证码已被扫过一次").await;
+
+    // Back as the holder: the scan is in the use records, with the department and the item.
+    driver
+        .session("POST", "/url", json!({ "url": server.at("/department") }))
+        .await;
+    driver.click("form[action='/signout'] button").await;
+    wait_for_path(&driver, "/").await;
+    browser_holder_sign_in(&driver, &server, 0, false).await;
+    let uses = driver.wait_for_text("#uses", "扫码核验").await;
+    assert!(
+        uses.contains("示例审批系统") && uses.contains("220100-FOOD-001"),
+        "{uses}"
+    );
+    assert_no_server_errors(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_holder_authorises_a_department_and_withdraws_it_in_the_browser() {
+    let dir = TempDir::new("pages-authorise");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let id = issue_licence(&http, &server, "JL-PAGES-0002").await;
+    let driver = Driver::start().await;
+    browser_holder_sign_in(&driver, &server, 0, false).await;
+
+    driver.type_into("#auth-department", "示例审批系统").await;
+    driver.click("form[action='/holder/authorisations'] button").await;
+    let listed = driver.wait_for_text("#authorisations", "撤回授权").await;
+    assert!(
+        listed.contains("示例审批系统") && listed.contains("JL-PAGES-0002"),
+        "{listed}"
+    );
+    let given = common::get_json(&http, &server, "/v1/me/authorisations", &common::holder_token(COMPANY)).await;
+    let authorisation = &given["authorisations"][0];
+    assert_eq!(authorisation["department"], "示例审批系统", "{given}");
+    assert_eq!(authorisation["licence"], id.as_str());
+    assert!(authorisation["withdrawn"].is_null(), "{given}");
+
+    driver.click("#authorisations form[action$='/withdraw'] button").await;
+    driver.wait_for_text("#authorisations", "已撤回").await;
+    let after = common::get_json(&http, &server, "/v1/me/authorisations", &common::holder_token(COMPANY)).await;
+    assert!(after["authorisations"][0]["withdrawn"].is_string(), "{after}");
+    assert_no_server_errors(&server).await;
+}
+
+/// A browser without a browser: follows the sign-in by hand, keeping the session cookie.
+struct Visitor {
+    http: Client,
+    base: String,
+    cookie: Option<String>,
+}
+
+impl Visitor {
+    fn new(server: &Server) -> Visitor {
+        Visitor {
+            http: Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: server.url.clone(),
+            cookie: None,
+        }
+    }
+
+    async fn send(&mut self, method: &str, path: &str, form: Option<&[(&str, &str)]>) -> reqwest::Response {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let mut request = self.http.request(method.parse().unwrap(), url);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        if let Some(form) = form {
+            request = request.form(form);
+        }
+        let r = request.send().await.unwrap();
+        if let Some(set) = r.headers().get("set-cookie") {
+            self.cookie = Some(set.to_str().unwrap().split(';').next().unwrap().to_owned());
+        }
+        r
+    }
+
+    /// The CSRF token in the page at `path`.
+    async fn csrf(&mut self, path: &str) -> String {
+        let html = self.send("GET", path, None).await.text().await.unwrap();
+        html.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Signs in as demo holder `index`; the callback URL the identity platform sent back.
+    async fn sign_in_holder(&mut self, index: &str) -> String {
+        let csrf = self.csrf("/signin").await;
+        let r = self.send("POST", "/signin/holder", Some(&[("csrf", &csrf)])).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let authorize = r.headers()["location"].to_str().unwrap().to_owned();
+        let query: Vec<(String, String)> = reqwest::Url::parse(&format!("{}{authorize}", self.base))
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+        let mut form: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        form.push(("holder", index));
+        let r = self.send("POST", "/demo/identity/authorize", Some(&form)).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let callback = r.headers()["location"].to_str().unwrap().to_owned();
+        let r = self.send("GET", &callback, None).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+        assert_eq!(r.headers()["location"], "/holder");
+        callback
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_and_forms_are_guarded() {
+    let dir = TempDir::new("pages-guards");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let id = issue_licence(&http, &server, "JL-PAGES-0003").await;
+
+    // The session cookie: this origin only, never readable by script, never sent cross-site.
+    let mut company = Visitor::new(&server);
+    let r = company.send("GET", "/signin", None).await;
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-zhengyin="), "{cookie}");
+    for flag in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    let callback = company.sign_in_holder("0").await;
+    for page in [
+        "/holder",
+        &format!("/holder/licences/{id}"),
+        &format!("/holder/licences/{id}/show"),
+    ] {
+        let r = company.send("GET", page, None).await;
+        assert_eq!(r.status(), StatusCode::OK, "{page}");
+        let csp = r.headers()["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("form-action 'self'"),
+            "{page}: {csp}"
+        );
+        assert_eq!(r.headers()["cache-control"], "no-store", "{page}");
+    }
+    let json = company
+        .send("GET", &format!("/holder/licences/{id}/licence.json"), None)
+        .await;
+    assert_eq!(json.status(), StatusCode::OK);
+    assert_eq!(
+        json.bytes().await.unwrap(),
+        common::licence_bytes(&http, &server, &id, "demo-operator").await
+    );
+
+    // The callback cannot be replayed: its code is spent, and its state belonged to a sign-in
+    // that is over.
+    let replay = company.send("GET", &callback, None).await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+
+    // A form without this session's CSRF token is refused, and nothing is done.
+    let form = [
+        ("licence", id.as_str()),
+        ("department", "示例审批系统"),
+        ("service_item", "220100-FOOD-001"),
+        ("until", "2027-01-01"),
+    ];
+    for csrf in [None, Some("forged")] {
+        let mut fields = form.to_vec();
+        if let Some(csrf) = csrf {
+            fields.push(("csrf", csrf));
+        }
+        let r = company.send("POST", "/holder/authorisations", Some(&fields)).await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "csrf {csrf:?}");
+        assert!(r.text().await.unwrap().contains("表单已失效"));
+    }
+    let given = common::get_json(&http, &server, "/v1/me/authorisations", &common::holder_token(COMPANY)).await;
+    assert_eq!(given["authorisations"], json!([]), "{given}");
+    let csrf = company.csrf("/holder").await;
+    let mut fields = form.to_vec();
+    fields.push(("csrf", &csrf));
+    let r = company.send("POST", "/holder/authorisations", Some(&fields)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // Another holder: the company's licence does not exist for them.
+    let mut citizen = Visitor::new(&server);
+    citizen.sign_in_holder("1").await;
+    for page in [
+        format!("/holder/licences/{id}"),
+        format!("/holder/licences/{id}/show"),
+        format!("/holder/licences/{id}/licence.json"),
+    ] {
+        assert_eq!(
+            citizen.send("GET", &page, None).await.status(),
+            StatusCode::NOT_FOUND,
+            "{page}"
+        );
+    }
+    let home = citizen.send("GET", "/holder", None).await.text().await.unwrap();
+    assert!(
+        home.contains("我的证照（0）") && !home.contains("JL-PAGES-0003"),
+        "{home}"
+    );
+
+    // A state that is not the session's is refused (a forged callback).
+    let mut forged = Visitor::new(&server);
+    forged.csrf("/signin").await;
+    let r = forged.send("GET", "/signin/callback?code=x&state=forged", None).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // Staff: a wrong token and a node's token sign no one in; the verifier's lands on its page,
+    // and a holder's page is not theirs.
+    let mut clerk = Visitor::new(&server);
+    for token in ["not-a-token", "demo-node"] {
+        let csrf = clerk.csrf("/signin").await;
+        let r = clerk
+            .send("POST", "/signin/token", Some(&[("csrf", &csrf), ("token", token)]))
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{token}");
+    }
+    let r = clerk
+        .send("POST", "/signin/token", Some(&[("token", "demo-verifier")]))
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "a sign-in form without its CSRF token"
+    );
+    let csrf = clerk.csrf("/signin").await;
+    let r = clerk
+        .send(
+            "POST",
+            "/signin/token",
+            Some(&[("csrf", &csrf), ("token", "demo-verifier")]),
+        )
+        .await;
+    assert_eq!(r.headers()["location"], "/department");
+    assert_eq!(clerk.send("GET", "/department", None).await.status(), StatusCode::OK);
+    assert_eq!(clerk.send("GET", "/holder", None).await.status(), StatusCode::FORBIDDEN);
+
+    // Signing out ends the session on the server: the old cookie opens nothing.
+    let old = company.cookie.clone();
+    let csrf = company.csrf("/holder").await;
+    let r = company.send("POST", "/signout", Some(&[("csrf", &csrf)])).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    company.cookie = old;
+    let r = company.send("GET", "/holder", None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/signin");
+    assert_no_server_errors(&server).await;
 }

@@ -486,6 +486,7 @@ pub fn holder_token_with(
             },
             issued_at,
             lifetime: time::Duration::seconds(seconds),
+            nonce: None,
         },
     )
     .unwrap()

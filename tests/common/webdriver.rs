@@ -120,8 +120,15 @@ impl Driver {
     pub async fn wait_for_text(&self, css: &str, wanted: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let id = self.element(css).await;
-            let text = self.session("GET", &format!("/element/{id}/text"), Value::Null).await;
+            // Through a script, so that a page still loading (no such element yet) is waited for.
+            let text = self
+                .session(
+                    "POST",
+                    "/execute/sync",
+                    json!({"script": "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+                           "args": [css]}),
+                )
+                .await;
             let text = text.as_str().unwrap_or_default().to_owned();
             if text.contains(wanted) {
                 return text;

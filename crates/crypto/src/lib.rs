@@ -31,6 +31,15 @@ pub use signer::{FileKey, Signer};
 pub use suite::Cryptosuite;
 pub use x509::{validate_chain, Certificate, ChainError, TrustAnchors, ValidatedChain};
 
+/// 32 random bytes from the operating system, for secrets (session cookies, sign-in states);
+/// `None` if the generator fails, since a secret must never fall back to a guessable value.
+pub fn random_secret() -> Option<[u8; 32]> {
+    use ring::rand::SecureRandom as _;
+    let mut buf = [0u8; 32];
+    ring::rand::SystemRandom::new().fill(&mut buf).ok()?;
+    Some(buf)
+}
+
 /// A random 64-bit number from the operating system (ring's `SystemRandom`).
 pub fn random_u64() -> u64 {
     use ring::rand::SecureRandom as _;

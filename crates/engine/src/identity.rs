@@ -80,6 +80,9 @@ pub enum TokenError {
     /// The holder claims are missing or invalid.
     #[error("the token does not name a valid holder: {0}")]
     BadHolder(String),
+    /// An ID token whose `nonce` is not the one of the sign-in it answers (a replayed token).
+    #[error("the ID token's nonce is not the one this sign-in sent")]
+    WrongNonce,
 }
 
 fn malformed(why: &str) -> TokenError {
@@ -107,6 +110,17 @@ fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<OffsetDa
 impl Identity {
     /// Verifies a holder token at `now`; the holder it names.
     pub fn authenticate(&self, token: &str, now: OffsetDateTime) -> Result<HolderRef, TokenError> {
+        self.authenticate_with(token, now, None)
+    }
+
+    /// Verifies a holder token at `now`, and when `nonce` is given, that its `nonce` claim is it
+    /// (an OpenID Connect ID token answering one sign-in).
+    pub fn authenticate_with(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+        nonce: Option<&str>,
+    ) -> Result<HolderRef, TokenError> {
         let parts = jws::parse_compact(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
         let header = object(&parts.header, "header")?;
         let claims = object(&parts.payload, "payload")?;
@@ -133,6 +147,9 @@ impl Identity {
             .any(|k| parts.verify(k).is_ok());
         if !verified {
             return Err(TokenError::BadSignature);
+        }
+        if nonce.is_some_and(|n| claims.get("nonce").and_then(Value::as_str) != Some(n)) {
+            return Err(TokenError::WrongNonce);
         }
         let audience_ok = match claims.get("aud") {
             Some(Value::String(aud)) => *aud == self.audience,
@@ -186,6 +203,8 @@ pub struct HolderTokenClaims<'a> {
     pub issued_at: OffsetDateTime,
     /// `exp - iat`.
     pub lifetime: Duration,
+    /// `nonce` (OpenID Connect: the value the relying party sent with the sign-in request).
+    pub nonce: Option<&'a str>,
 }
 
 /// Mints a holder token as an identity platform would (demo and tests; production tokens come
@@ -203,6 +222,9 @@ pub fn mint_holder_token(signer: &dyn Signer, claims: &HolderTokenClaims<'_>) ->
     });
     payload[defaults.holder_claim] = json!(claims.holder.code);
     payload[defaults.holder_type_claim] = json!(claims.holder.code_type.as_str());
+    if let Some(nonce) = claims.nonce {
+        payload["nonce"] = json!(nonce);
+    }
     jws::sign_compact(signer, header.to_string().as_bytes(), payload.to_string().as_bytes())
         .map_err(|e| TokenError::Malformed(e.to_string()))
 }
@@ -217,6 +239,21 @@ impl crate::Engine {
     /// The holder a bearer token signs in, checked now.
     pub fn authenticate_holder(&self, token: &str) -> Result<HolderRef, TokenError> {
         self.identity.authenticate(token, self.clock.now())
+    }
+
+    /// The holder an OpenID Connect ID token signs in, checked now, answering the sign-in that
+    /// sent `nonce`.
+    pub fn authenticate_signed_in(&self, id_token: &str, nonce: &str) -> Result<HolderRef, TokenError> {
+        self.identity.authenticate_with(id_token, self.clock.now(), Some(nonce))
+    }
+
+    /// The `iss` and `aud` this node's holder tokens carry, when it trusts one identity platform
+    /// (for the demo identity page, which mints tokens as that platform would).
+    pub fn identity_platform(&self) -> Option<(&str, &str)> {
+        match self.identity.issuers.as_slice() {
+            [one] => Some((one.issuer.as_str(), self.identity.audience.as_str())),
+            _ => None,
+        }
     }
 }
 
@@ -270,6 +307,7 @@ mod tests {
                 holder: &holder(),
                 issued_at,
                 lifetime,
+                nonce: None,
             },
         )
         .unwrap()

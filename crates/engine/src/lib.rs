@@ -36,6 +36,7 @@ mod requests;
 mod retirement;
 pub mod revocation;
 mod seals;
+mod sessions;
 mod sign;
 pub mod sync;
 pub mod trust_list;
@@ -113,6 +114,11 @@ pub struct SignedLicence {
 }
 
 impl SignedLicence {
+    /// The licence without its proof, as typed fields.
+    pub fn body(&self) -> Result<zhengyin_model::licence::LicenceBody, EngineError> {
+        access::body_of(self)
+    }
+
     /// The status in force now, by effective time.
     pub fn status_at(&self, at: OffsetDateTime) -> Option<&Status> {
         self.status.at(at)

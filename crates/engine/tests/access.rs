@@ -724,6 +724,7 @@ async fn a_presentation_is_scanned_once_before_it_expires() {
             holder: &holder(),
             issued_at: w.engine.now(),
             lifetime: time::Duration::minutes(5),
+            nonce: None,
         },
     )
     .unwrap();

@@ -316,7 +316,7 @@ pub(crate) async fn present(
     use base64::Engine as _;
     let ttl = req.ttl_seconds.map(time::Duration::seconds);
     let shown = s.engine.present(&holder, &req.licence, ttl).await?;
-    let png = crate::qr::png(&shown.token).map_err(|e| {
+    let png = zhengyin_pages::qr::png(&shown.token).map_err(|e| {
         tracing::error!(error = %e, "rendering a QR code failed");
         Problem::internal()
     })?;

@@ -263,15 +263,31 @@ impl Tokens {
     }
 
     fn find(&self, token: &str) -> Option<Caller> {
-        let hash = zhengyin_crypto::hash::sha256(token.as_bytes());
-        if let Some(caller) = self.configured.get(&hash) {
+        self.find_hash(&zhengyin_crypto::hash::sha256(token.as_bytes()))
+    }
+
+    fn find_hash(&self, hash: &[u8; 32]) -> Option<Caller> {
+        if let Some(caller) = self.configured.get(hash) {
             return Some(caller.clone());
         }
-        self.issued
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&hash)
-            .cloned()
+        self.issued.read().unwrap_or_else(|p| p.into_inner()).get(hash).cloned()
+    }
+}
+
+/// The pages sign staff in with their API tokens: the same table, the same roles (a node's
+/// token signs no one in).
+impl zhengyin_pages::StaffDirectory for Tokens {
+    fn staff(&self, token_sha256: &[u8; 32]) -> Option<(String, zhengyin_pages::Staff)> {
+        use zhengyin_pages::Staff;
+        let caller = self.find_hash(token_sha256)?;
+        let staff = match caller.role {
+            Role::Operator => Staff::Operator,
+            Role::Auditor => Staff::Auditor,
+            Role::Authority { uscc } => Staff::Authority(uscc),
+            Role::Verifier { department } => Staff::Department(department),
+            Role::Node | Role::Holder { .. } => return None,
+        };
+        Some((caller.name, staff))
     }
 }
 

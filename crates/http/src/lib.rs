@@ -19,7 +19,6 @@ mod head;
 pub mod metrics;
 mod objections;
 pub mod problem;
-mod qr;
 mod seals;
 pub mod serve;
 mod sync;
@@ -88,6 +87,8 @@ pub struct Shared {
     /// The signed trust list this node publishes, read at every request (so its operator can
     /// replace the file without a restart).
     published_trust_list: Option<std::path::PathBuf>,
+    /// How the pages sign people in.
+    pages: zhengyin_pages::PagesConfig,
 }
 
 /// Why the state could not be built.
@@ -111,6 +112,7 @@ impl AppState {
             )),
             backups: None,
             published_trust_list: None,
+            pages: zhengyin_pages::PagesConfig::default(),
         })))
     }
 
@@ -119,6 +121,14 @@ impl AppState {
     pub fn with_backups(self, store: Arc<dyn zhengyin_store::Backup>) -> Self {
         let mut shared = Arc::unwrap_or_clone(self.0);
         shared.backups = Some(store);
+        Self(Arc::new(shared))
+    }
+
+    /// Lets the pages sign holders in as `config` says.
+    #[must_use]
+    pub fn with_pages(self, config: zhengyin_pages::PagesConfig) -> Self {
+        let mut shared = Arc::unwrap_or_clone(self.0);
+        shared.pages = config;
         Self(Arc::new(shared))
     }
 
@@ -288,7 +298,11 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
         .route("/backup", get(backup::backup));
     Router::new()
         .nest("/v1", v1)
-        .merge(zhengyin_pages::router(state.engine.clone()))
+        .merge(zhengyin_pages::router(
+            state.engine.clone(),
+            state.tokens.clone(),
+            state.pages.clone(),
+        ))
         .route("/objections", get(objections::page))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
@@ -440,8 +454,15 @@ async fn observe(State(s): State<AppState>, mut req: Request, next: Next) -> Res
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v == problem::PROBLEM_JSON);
+    // The pages answer people with a page in words, whatever the status.
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     let response = if is_problem {
         response
+    } else if is_page {
+        return response;
     } else if status.is_client_error() || status.is_server_error() {
         // An extractor's or the framework's plain-text refusal: every error is problem+json.
         let (_, body) = response.into_parts();

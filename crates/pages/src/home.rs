@@ -1,11 +1,11 @@
 //! `/`: what this node is, what it holds, and where each audience goes.
 
-use std::sync::Arc;
-
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use zhengyin_engine::Engine;
+
+use crate::session::{Me, Visitor};
+use crate::Shared;
 
 /// A licence type as the landing page lists it.
 struct TypeRow {
@@ -17,6 +17,7 @@ struct TypeRow {
 #[derive(Template)]
 #[template(path = "home.html")]
 struct Home {
+    me: Option<Me>,
     /// The log's origin (the node's name in its checkpoints), if it has published one.
     origin: Option<String>,
     /// Entries in the signature log.
@@ -25,7 +26,8 @@ struct Home {
     types: Vec<TypeRow>,
 }
 
-pub(crate) async fn page(State(engine): State<Arc<Engine>>) -> Response {
+pub(crate) async fn page(State(pages): State<Shared>, visitor: Visitor) -> Response {
+    let engine = &pages.engine;
     let checkpoint = engine.latest_checkpoint().ok().flatten();
     let authorities = engine.authorities();
     let name_of = |uscc: &str| {
@@ -45,6 +47,7 @@ pub(crate) async fn page(State(engine): State<Arc<Engine>>) -> Response {
         .collect();
     types.sort_by(|a, b| a.code.cmp(&b.code));
     super::page(&Home {
+        me: visitor.me(),
         origin: checkpoint
             .as_ref()
             .and_then(|(_, note)| note.lines().next().map(str::to_owned)),

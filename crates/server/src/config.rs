@@ -290,6 +290,13 @@ impl std::str::FromStr for WebhookConfig {
 /// [[identity.issuers]]
 /// issuer = "https://id.example.gov.cn"
 /// keys = ["identity-platform.pub.pem"]  # PEM public keys (EdDSA, ES256, RS256, SM2)
+/// # Holders sign in on the pages through the platform (OpenID Connect, authorization code):
+/// [identity.sign_in]
+/// authorize_url = "https://id.example.gov.cn/oauth2/authorize"
+/// token_url = "https://id.example.gov.cn/oauth2/token"
+/// client_id = "zhengyin-city-node"
+/// # client_secret_file = "/etc/zhengyin/oidc-client-secret"
+/// # redirect_url = "https://zhengyin.example.gov.cn/signin/callback"  # else http://<Host>/signin/callback
 /// ```
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -308,6 +315,31 @@ pub struct IdentityConfig {
     pub max_lifetime_seconds: Option<i64>,
     /// The identity platforms.
     pub issuers: Vec<IdentityIssuerConfig>,
+    /// How holders sign in on the pages; absent: they cannot (the API still takes their tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in: Option<SignInFileConfig>,
+    /// The key this node signs ID tokens with when it plays the demo identity platform itself
+    /// (`serve --demo` only: an EXAMPLE key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demo_platform_key: Option<String>,
+}
+
+/// The OpenID Connect provider holders sign in with (see [`IdentityConfig`]).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInFileConfig {
+    /// Its authorization endpoint (absolute, or a path on this node).
+    pub authorize_url: String,
+    /// Its token endpoint (absolute, or a path on this node: the demo platform).
+    pub token_url: String,
+    /// This node's client id there.
+    pub client_id: String,
+    /// A file holding this node's client secret there (kept out of the configuration text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+    /// This node's callback as registered there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
 }
 
 /// One identity platform.
@@ -326,6 +358,9 @@ fn default_audience() -> String {
 
 /// The `iss` of the demo identity platform.
 pub const DEMO_IDENTITY_ISSUER: &str = "https://id.example.gov.cn/demo";
+/// Where the demo identity platform's pages are, on the demo node itself.
+const DEMO_AUTHORIZE_PATH: &str = "/demo/identity/authorize";
+const DEMO_TOKEN_PATH: &str = "/demo/identity/token";
 
 impl IdentityConfig {
     /// Loads the keys into the engine's form.
@@ -599,6 +634,14 @@ impl Config {
                     issuer: DEMO_IDENTITY_ISSUER.to_owned(),
                     keys: vec![keys_dir.join("identity-platform-ed25519.pub.pem")],
                 }],
+                sign_in: Some(SignInFileConfig {
+                    authorize_url: DEMO_AUTHORIZE_PATH.to_owned(),
+                    token_url: DEMO_TOKEN_PATH.to_owned(),
+                    client_id: "zhengyin-demo".to_owned(),
+                    client_secret_file: None,
+                    redirect_url: None,
+                }),
+                demo_platform_key: Some(rebase_key(keys_dir, "identity-platform-ed25519.key")),
             }),
             sync: SyncConfig::default(),
             federation: None,

@@ -42,6 +42,24 @@ pub fn tokens() -> Vec<TokenConfig> {
         .collect()
 }
 
+/// The holders one may sign in as on the demo identity page. EXAMPLE ONLY.
+pub fn holders() -> Vec<zhengyin_pages::DemoHolder> {
+    use zhengyin_model::{HolderCodeType, HolderRef};
+    [
+        ("吉林示例科技有限公司", HolderCodeType::Uscc, "91350100M000100Y43"),
+        ("张三（示例居民）", HolderCodeType::CitizenId, "11010519491231002X"),
+    ]
+    .into_iter()
+    .map(|(name, code_type, code)| zhengyin_pages::DemoHolder {
+        name: name.to_owned(),
+        holder: HolderRef {
+            code_type,
+            code: code.to_owned(),
+        },
+    })
+    .collect()
+}
+
 /// Example service items (事项编码, 名称).
 pub const SERVICE_ITEMS: [(&str, &str); 2] = [
     ("220100-FOOD-001", "食品经营许可（示例）"),

@@ -538,6 +538,7 @@ fn holder_token(
             holder: &holder,
             issued_at: time::OffsetDateTime::now_utc(),
             lifetime: time::Duration::seconds(ttl),
+            nonce: None,
         },
     )?;
     say!("{token}");

@@ -289,6 +289,57 @@ pub(crate) fn serve(
 
 /// Opens a private key named in the configuration (a PEM file or a `pkcs11:` URI): an error
 /// names `what` it is for and which part failed (module, PIN, token, key).
+/// How the pages sign holders in: the configured identity platform, whose endpoints may be
+/// paths on this node (the demo platform, then played by this node with its EXAMPLE key and
+/// reached for the code exchange at `address`, where it listens).
+fn pages_config(config: &Config, address: std::net::SocketAddr) -> anyhow::Result<zhengyin_pages::PagesConfig> {
+    let mut pages = zhengyin_pages::PagesConfig::default();
+    let Some(identity) = &config.identity else {
+        return Ok(pages);
+    };
+    if let Some(key) = &identity.demo_platform_key {
+        let signer = open_key("the demo identity platform's key", key)?;
+        pages.demo_identity = Some(Arc::new(zhengyin_pages::DemoIdentity::new(
+            signer,
+            crate::demo::holders(),
+        )));
+    }
+    if let Some(sign_in) = &identity.sign_in {
+        let token_url = if sign_in.token_url.starts_with('/') {
+            // This node itself: over loopback when it listens on every address.
+            let host = match address.ip() {
+                std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+                ip => ip,
+            };
+            format!(
+                "http://{}{}",
+                std::net::SocketAddr::new(host, address.port()),
+                sign_in.token_url
+            )
+        } else {
+            sign_in.token_url.clone()
+        };
+        let client_secret = match &sign_in.client_secret_file {
+            Some(file) => Some(
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("reading the sign-in client secret {}", file.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => None,
+        };
+        pages.sign_in = Some(zhengyin_pages::SignInConfig {
+            authorize_url: sign_in.authorize_url.clone(),
+            token_url,
+            client_id: sign_in.client_id.clone(),
+            client_secret,
+            redirect_url: sign_in.redirect_url.clone(),
+        });
+    }
+    Ok(pages)
+}
+
 fn open_key(what: &str, name: &str) -> anyhow::Result<Arc<dyn zhengyin_crypto::Signer>> {
     zhengyin_keys::KeyLocator::parse(name)
         .and_then(|locator| locator.open())
@@ -508,6 +559,11 @@ async fn run(
     if let Some(store) = backups {
         state = state.with_backups(store);
     }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    state = state.with_pages(pages_config(&config, address)?);
     if config.database.is_some() {
         tokio::spawn(follow_store(state.clone()));
     }
@@ -520,10 +576,6 @@ async fn run(
             body_read_timeout: config.serve_limits().body_read_timeout,
         },
     );
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.listen))?;
-    let address = listener.local_addr()?;
     tracing::info!(%address, data = %where_data_lives(&config), "zhengyin listening");
     // One machine-readable line on stdout, for scripts and tests that start the server on port 0.
     say!("zhengyin listening on http://{address}");
