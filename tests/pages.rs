@@ -543,3 +543,139 @@ async fn sessions_and_forms_are_guarded() {
     assert_eq!(r.headers()["location"], "/signin");
     assert_no_server_errors(&server).await;
 }
+
+impl Visitor {
+    /// Posts a multipart form: the CSRF token of `page`, `fields`, and `file` as `name`.
+    async fn upload(
+        &mut self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+        file: (&str, Vec<u8>),
+    ) -> reqwest::Response {
+        let csrf = self.csrf(page).await;
+        let mut form = reqwest::multipart::Form::new().text("csrf", csrf);
+        for (name, value) in fields {
+            form = form.text((*name).to_owned(), (*value).to_owned());
+        }
+        form = form.part(
+            file.0.to_owned(),
+            reqwest::multipart::Part::bytes(file.1).file_name("upload"),
+        );
+        let mut request = self.http.post(format!("{}{action}", self.base)).multipart(form);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn sign_in_staff(&mut self, token: &str) {
+        let csrf = self.csrf("/signin").await;
+        let r = self
+            .send("POST", "/signin/token", Some(&[("csrf", &csrf), ("token", token)]))
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{token}");
+    }
+}
+
+/// The verdict a report page shows.
+fn verdict_shown(html: &str) -> &str {
+    html.split("id=\"verdict\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap_or_else(|| panic!("{html}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_department_verifies_files_handed_in_and_the_page_agrees_with_the_api() {
+    let dir = TempDir::new("pages-verify");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let id = issue_licence(&http, &server, "JL-PAGES-0004").await;
+    let licence = common::licence_bytes(&http, &server, &id, "demo-operator").await;
+    let mut clerk = Visitor::new(&server);
+    clerk.sign_in_staff("demo-verifier").await;
+    let purpose = [("service_item", "220100-FOOD-001"), ("use_cause", "核验")];
+
+    let r = clerk
+        .upload("/department", "/department/verify", &purpose, ("file", licence.clone()))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert_eq!(verdict_shown(&html), "有效");
+    assert!(html.contains("用证记录") && html.contains(&id), "{html}");
+
+    // One changed character of the face: invalid, and the page says which check failed.
+    let tampered = String::from_utf8(licence.clone())
+        .unwrap()
+        .replace("长春市示例路1号", "长春市示例路2号");
+    let r = clerk
+        .upload(
+            "/department",
+            "/department/verify",
+            &purpose,
+            ("file", tampered.into_bytes()),
+        )
+        .await;
+    let html = r.text().await.unwrap();
+    assert_eq!(verdict_shown(&html), "无效：不可采信");
+    assert!(html.contains("未通过"), "{html}");
+
+    // A third party's sealed OFD document: the page says what the API says.
+    let ofd = std::fs::read(root().join("tests/vectors/ofd-ofdrw/v4signed.ofd")).unwrap();
+    let api = {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&ofd);
+        common::post_json(
+            &http,
+            &server,
+            "/v1/ofd/verify",
+            "demo-verifier",
+            &json!({ "ofd": b64 }),
+        )
+        .await
+    };
+    let expected = match api["verdict"].as_str().or(api["report"]["verdict"].as_str()) {
+        Some("VALID") => "有效",
+        Some("INVALID") => "无效：不可采信",
+        Some("INDETERMINATE") => "无法确定：请勿采信，稍后重试或联系发证机关",
+        other => panic!("{other:?}: {api}"),
+    };
+    let r = clerk
+        .upload("/department", "/department/verify", &purpose, ("file", ofd))
+        .await;
+    assert_eq!(verdict_shown(&r.text().await.unwrap()), expected);
+
+    // Bad input: no purpose, a file too large, no file, a holder at a department's page.
+    let r = clerk
+        .upload("/department", "/department/verify", &[], ("file", licence.clone()))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("请选择办事事项"));
+    let huge = vec![b' '; 11 * 1024 * 1024];
+    let r = clerk
+        .upload("/department", "/department/verify", &purpose, ("file", huge))
+        .await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let r = clerk
+        .upload("/department", "/department/scan", &purpose, ("qr", Vec::new()))
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = clerk
+        .upload(
+            "/department",
+            "/department/scan",
+            &purpose,
+            ("qr", b"not an image".to_vec()),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("无法从图片中读出二维码"));
+    let mut holder = Visitor::new(&server);
+    holder.sign_in_holder("0").await;
+    let r = holder
+        .upload("/holder", "/department/verify", &purpose, ("file", licence))
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_no_server_errors(&server).await;
+}
