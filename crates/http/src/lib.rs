@@ -462,6 +462,14 @@ async fn observe(State(s): State<AppState>, mut req: Request, next: Next) -> Res
     let response = if is_problem {
         response
     } else if is_page {
+        let mut response = response;
+        // A page may refuse a form before reading all of it (too large): the connection is not
+        // reused, and the client is told so.
+        if has_body && status.is_client_error() {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        }
         return response;
     } else if status.is_client_error() || status.is_server_error() {
         // An extractor's or the framework's plain-text refusal: every error is problem+json.
