@@ -13,7 +13,7 @@ use zhengyin_model::{Check, VerificationReport};
 use crate::error::PageError;
 use crate::face::FaceRow;
 use crate::session::{Me, Visitor};
-use crate::{words, Shared};
+use crate::{words, Choice, Shared};
 
 /// The largest file the page takes (a photo of a QR code, a licence, an OFD file).
 pub(crate) const UPLOAD_LIMIT: usize = 10 * 1024 * 1024;
@@ -22,11 +22,6 @@ const MAX_PIXELS: u64 = 40_000_000;
 
 /// The use causes a clerk picks from (用证事由).
 const USE_CAUSES: [&str; 4] = ["核验", "办理业务", "资格审查", "事后监管"];
-
-struct Choice {
-    value: String,
-    label: String,
-}
 
 #[derive(Template)]
 #[template(path = "department.html")]
@@ -42,16 +37,7 @@ struct DepartmentHome {
 pub(crate) async fn home(State(pages): State<Shared>, visitor: Visitor) -> Result<Response, PageError> {
     let department = visitor.department()?.to_owned();
     let me = visitor.me().ok_or(PageError::SignIn)?;
-    let mut service_items: Vec<Choice> = pages
-        .engine
-        .service_items()
-        .into_iter()
-        .map(|i| Choice {
-            label: format!("{}（{}）", i.name, i.code),
-            value: i.code,
-        })
-        .collect();
-    service_items.sort_by(|a, b| a.value.cmp(&b.value));
+    let service_items = crate::service_item_choices(&pages.engine);
     Ok(crate::page(&DepartmentHome {
         csrf: me.csrf.clone(),
         me: Some(me),

@@ -20,7 +20,7 @@ use zhengyin_model::{HolderRef, LicenceId, Version};
 
 use crate::error::PageError;
 use crate::session::{Me, Visitor};
-use crate::{words, Shared};
+use crate::{words, Choice, Shared};
 
 /// One licence as a card.
 pub(crate) struct Card {
@@ -53,11 +53,6 @@ struct AuthorisationRow {
     state: &'static str,
 }
 
-struct Option2 {
-    value: String,
-    label: String,
-}
-
 #[derive(Template)]
 #[template(path = "holder.html")]
 struct HolderHome {
@@ -67,8 +62,8 @@ struct HolderHome {
     uses: Vec<UseRow>,
     filter: Option<String>,
     authorisations: Vec<AuthorisationRow>,
-    licences: Vec<Option2>,
-    service_items: Vec<Option2>,
+    licences: Vec<Choice>,
+    service_items: Vec<Choice>,
     departments: Vec<String>,
     default_until: String,
 }
@@ -213,7 +208,7 @@ pub(crate) async fn home(
         me: Some(me),
         licences: cards
             .iter()
-            .map(|(card, _)| Option2 {
+            .map(|(card, _)| Choice {
                 value: card.id.clone(),
                 label: format!("{} {}", card.name, card.number),
             })
@@ -222,13 +217,7 @@ pub(crate) async fn home(
         uses,
         filter,
         authorisations,
-        service_items: items
-            .iter()
-            .map(|i| Option2 {
-                value: i.code.clone(),
-                label: format!("{}（{}）", i.name, i.code),
-            })
-            .collect(),
+        service_items: crate::service_item_choices(&pages.engine),
         departments: departments.into_iter().collect(),
         default_until: (now + Duration::days(30)).date().to_string(),
     };

@@ -118,6 +118,24 @@ pub fn router<S: Clone + Send + Sync + 'static>(
         .with_state(pages)
 }
 
+/// One entry of a list to choose from.
+pub(crate) struct Choice {
+    pub(crate) value: String,
+    pub(crate) label: String,
+}
+
+/// The registered service items to choose from, by code, each labelled with its name.
+pub(crate) fn service_item_choices(engine: &Engine) -> Vec<Choice> {
+    engine
+        .service_items()
+        .into_iter()
+        .map(|i| Choice {
+            label: format!("{}（{}）", i.name, i.code),
+            value: i.code,
+        })
+        .collect()
+}
+
 /// The headers every page carries.
 const PAGE_HEADERS: [(header::HeaderName, &str); 5] = [
     (header::CONTENT_TYPE, "text/html; charset=utf-8"),
