@@ -2,7 +2,7 @@
 //! and reinstating, and reading it with its status (同步签发、同步更新、同步废止).
 
 use zhengyin_model::licence::parse_date;
-use zhengyin_model::{authority, LicenceBody, LicenceId, LicenceType, Status, StatusChange, Uscc};
+use zhengyin_model::{authority, LicenceBody, LicenceId, LicenceType, Status, StatusChange, TypeCode, Uscc};
 
 use crate::{
     check_text, log, Engine, EngineError, IssueRequest, RevokeRequest, SignedLicence, SuspendRequest, UpdateRequest,
@@ -295,6 +295,19 @@ impl Engine {
             },
         )
         .await
+    }
+
+    /// The licences `issuer` issued of one type (each at its newest version), a page at a time
+    /// in identifier order, after the lineage `after`.
+    pub fn licences_of_issuer(
+        &self,
+        issuer: &Uscc,
+        type_code: &TypeCode,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<LicenceId>, EngineError> {
+        let prefix = format!("{}{type_code}.{issuer}.", zhengyin_model::LICENCE_ID_PREFIX);
+        Ok(self.store.current_versions_under(&prefix, after, limit)?)
     }
 
     /// A licence with its status.

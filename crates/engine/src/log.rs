@@ -213,6 +213,11 @@ impl Engine {
         Ok(self.store.latest_checkpoint()?)
     }
 
+    /// The latest published checkpoint notes, newest first: at most `limit`.
+    pub fn recent_checkpoints(&self, limit: usize) -> Result<Vec<(TreeSize, String)>, EngineError> {
+        Ok(self.store.recent_checkpoints(limit)?)
+    }
+
     /// Entries `[start, end)`, cut at the log's end and at [`MAX_ENTRIES_PER_PAGE`].
     pub fn log_entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, EngineError> {
         let size = self.store.log_size()?.0;

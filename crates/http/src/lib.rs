@@ -303,7 +303,6 @@ pub fn app(state: AppState, config: HttpConfig) -> Router {
             state.tokens.clone(),
             state.pages.clone(),
         ))
-        .route("/objections", get(objections::page))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -287,19 +287,3 @@ pub(crate) async fn list(
         .collect();
     Ok(Json(json!({ "objections": list })).into_response())
 }
-
-/// The holder's page (no build step): file an objection and follow it. Static HTML; it calls the
-/// API with the token the holder pastes in.
-pub(crate) async fn page() -> Response {
-    (
-        [
-            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (
-                axum::http::header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
-            ),
-        ],
-        include_str!("objections.html"),
-    )
-        .into_response()
-}

@@ -29,7 +29,7 @@ pub use access::{
 };
 pub use authority::{Authority, RetiredKey};
 pub use canonical::CanonicalError;
-pub use id::{CitizenId, HolderCodeType, IdError, LicenceId, TypeCode, Uscc, Version};
+pub use id::{CitizenId, HolderCodeType, IdError, LicenceId, TypeCode, Uscc, Version, LICENCE_ID_PREFIX};
 pub use licence::{
     CanonicalLicence, Holder, IssuerRef, LicenceBody, Proof, ReceivedLicence, RevocationReason, SigningInput, Status,
     StatusChange, StatusHistory, TypeRef,

@@ -5,18 +5,22 @@
 //! The page names the service item and use cause from lists: the use is recorded with them.
 
 use askama::Template;
+use std::collections::HashMap;
+
 use axum::extract::{Multipart, State};
+use axum::Form;
+use zhengyin_engine::{GrantActor, UseContext};
+use zhengyin_model::{HolderCodeType, HolderRef, TypeCode};
+
 use axum::response::Response;
-use zhengyin_engine::UseContext;
 use zhengyin_model::{Check, VerificationReport};
 
 use crate::error::PageError;
 use crate::face::FaceRow;
+use crate::form::Parts;
 use crate::session::{Me, Visitor};
 use crate::{words, Choice, Shared};
 
-/// The largest file the page takes (a photo of a QR code, a licence, an OFD file).
-pub(crate) const UPLOAD_LIMIT: usize = 10 * 1024 * 1024;
 /// The largest image the QR decoder looks at, in pixels.
 const MAX_PIXELS: u64 = 40_000_000;
 
@@ -31,6 +35,8 @@ struct DepartmentHome {
     department: String,
     service_items: Vec<Choice>,
     use_causes: [&'static str; 4],
+    /// The licence types this department holds a live grant for.
+    granted_types: Vec<Choice>,
 }
 
 /// `GET /department`.
@@ -38,12 +44,26 @@ pub(crate) async fn home(State(pages): State<Shared>, visitor: Visitor) -> Resul
     let department = visitor.department()?.to_owned();
     let me = visitor.me().ok_or(PageError::SignIn)?;
     let service_items = crate::service_item_choices(&pages.engine);
+    let now = pages.engine.now();
+    let mut granted_types: Vec<Choice> = Vec::new();
+    for grant in pages.engine.grants_for(&GrantActor::Department(department.clone())) {
+        if grant.is_live(now) && !granted_types.iter().any(|c| c.value == grant.type_code.as_str()) {
+            granted_types.push(Choice {
+                value: grant.type_code.as_str().to_owned(),
+                label: pages
+                    .engine
+                    .licence_type(&grant.type_code)
+                    .map_or_else(|| grant.type_code.to_string(), |t| t.name),
+            });
+        }
+    }
     Ok(crate::page(&DepartmentHome {
         csrf: me.csrf.clone(),
         me: Some(me),
         department,
         service_items,
         use_causes: USE_CAUSES,
+        granted_types,
     }))
 }
 
@@ -106,57 +126,6 @@ fn report_page(
         use_record,
         evaluated: words::moment(report.evaluated_at),
     })
-}
-
-/// The parts of a multipart form, each read up to [`UPLOAD_LIMIT`] bytes in all.
-struct Parts(Vec<(String, Vec<u8>)>);
-
-impl Parts {
-    async fn read(mut multipart: Multipart) -> Result<Parts, PageError> {
-        let bad = |e: axum::extract::multipart::MultipartError| PageError::BadRequest(format!("表单无法读取：{e}"));
-        let mut parts = Vec::new();
-        let mut total = 0usize;
-        while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
-            let name = field.name().unwrap_or_default().to_owned();
-            let mut bytes = Vec::new();
-            while let Some(chunk) = field.chunk().await.map_err(bad)? {
-                total += chunk.len();
-                if total > UPLOAD_LIMIT {
-                    return Err(PageError::BadRequest(format!(
-                        "上传的内容超过 {} MB，未予处理。",
-                        UPLOAD_LIMIT / 1024 / 1024
-                    )));
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-            parts.push((name, bytes));
-        }
-        Ok(Parts(parts))
-    }
-
-    fn bytes(&self, name: &str) -> Option<&[u8]> {
-        self.0
-            .iter()
-            .find(|(n, b)| n == name && !b.is_empty())
-            .map(|(_, b)| b.as_slice())
-    }
-
-    fn text(&self, name: &str) -> Option<String> {
-        self.bytes(name)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-    }
-
-    /// The service item and use cause the clerk chose.
-    fn purpose(&self) -> Result<UseContext, PageError> {
-        let missing = |what: &str| PageError::BadRequest(format!("请选择{what}。"));
-        Ok(UseContext {
-            service_item: self.text("service_item").ok_or_else(|| missing("办事事项"))?,
-            use_cause: self.text("use_cause").ok_or_else(|| missing("用证事由"))?,
-            authorisation: None,
-        })
-    }
 }
 
 /// The text of the QR code in a PNG image.
@@ -235,7 +204,7 @@ pub(crate) async fn scan(
             value: body.issuer.name.clone(),
         },
     ];
-    face.extend(crate::face::rows(&body, licence_type));
+    face.extend(crate::face::rows(&body.face, licence_type));
     let status = words::status(answer.licence.status_at(pages.engine.now()));
     Ok(report_page(
         &visitor,
@@ -291,6 +260,95 @@ pub(crate) async fn verify(
         None,
         use_record,
     ))
+}
+
+/// One licence the one interface answered with, as the grant allows it to be seen.
+struct FoundLicence {
+    title: String,
+    status: &'static str,
+    valid: bool,
+    face: Vec<FaceRow>,
+    warnings: bool,
+}
+
+#[derive(Template)]
+#[template(path = "lookup.html")]
+struct LookupPage {
+    me: Option<Me>,
+    holder: String,
+    licences: Vec<FoundLicence>,
+    authorised: bool,
+    use_record: String,
+}
+
+/// `POST /department/lookup`: 一证一接口 — the holder's licences of a type, through the
+/// department's grant, with the holder's live authorisation for this service item when there
+/// is one (a grant that requires it refuses without).
+pub(crate) async fn lookup(
+    State(pages): State<Shared>,
+    visitor: Visitor,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let department = visitor.department()?.to_owned();
+    visitor.check_csrf(form.get("csrf").map(String::as_str))?;
+    let text = |name: &str| form.get(name).map(|s| s.trim()).filter(|s| !s.is_empty());
+    let missing = |what: &str| PageError::BadRequest(format!("请填写{what}。"));
+    let type_code = text("type")
+        .and_then(|t| TypeCode::parse(t).ok())
+        .ok_or_else(|| missing("证照类型"))?;
+    let holder = HolderRef {
+        code_type: text("holder_code_type")
+            .and_then(|t| HolderCodeType::parse(t).ok())
+            .ok_or_else(|| missing("持证主体代码类型"))?,
+        code: text("holder_code")
+            .ok_or_else(|| missing("持证主体代码"))?
+            .to_uppercase(),
+    };
+    let service_item = text("service_item").ok_or_else(|| missing("办事事项"))?.to_owned();
+    let now = pages.engine.now();
+    let authorisation = pages
+        .engine
+        .authorisations_of(&holder)?
+        .into_iter()
+        .filter(|a| a.department == department && a.service_item == service_item)
+        .find(|a| a.withdrawn.is_none() && a.until > now && a.licence.type_code() == &type_code)
+        .map(|a| a.id);
+    let ctx = UseContext {
+        service_item,
+        use_cause: text("use_cause").ok_or_else(|| missing("用证事由"))?.to_owned(),
+        authorisation: authorisation.clone(),
+    };
+    let answer = pages
+        .engine
+        .lookup_by_holder(&department, &type_code, &holder, None, &ctx)
+        .await?;
+    let licence_type = pages.engine.licence_type(&type_code);
+    let licences = answer
+        .licences
+        .iter()
+        .map(|l| {
+            let status = l["status"].as_str().unwrap_or_default();
+            let face = l["face"].as_object().cloned().unwrap_or_default();
+            FoundLicence {
+                title: format!(
+                    "{} {}",
+                    l["name"].as_str().unwrap_or_default(),
+                    l["number"].as_str().unwrap_or_default()
+                ),
+                status: words::status_name(status),
+                valid: status == "valid",
+                face: crate::face::rows(&face, licence_type.as_ref()),
+                warnings: l["warnings"].as_array().is_some_and(|w| !w.is_empty()),
+            }
+        })
+        .collect();
+    Ok(crate::page(&LookupPage {
+        me: visitor.me(),
+        holder: format!("{}:{}", holder.code_type.as_str(), holder.code),
+        licences,
+        authorised: authorisation.is_some(),
+        use_record: answer.use_record,
+    }))
 }
 
 /// Runs CPU-heavy work (reading a whole OFD package) off the async workers.

@@ -31,7 +31,7 @@ pub(crate) enum PageError {
 impl From<EngineError> for PageError {
     fn from(e: EngineError) -> Self {
         match e {
-            EngineError::LicenceNotFound(_) => PageError::NotFound,
+            EngineError::LicenceNotFound(_) | EngineError::ObjectionNotFound(_) => PageError::NotFound,
             e => PageError::Engine(e),
         }
     }

@@ -2,8 +2,7 @@
 //! name), in the schema's order, dates written out; fields the type no longer lists keep their
 //! name, at the end.
 
-use serde_json::Value;
-use zhengyin_model::licence::LicenceBody;
+use serde_json::{Map, Value};
 use zhengyin_model::{FieldKind, LicenceType};
 
 use crate::words;
@@ -28,17 +27,16 @@ fn value_in_words(value: &Value, kind: Option<&FieldKind>) -> String {
     }
 }
 
-/// The face of `body`, titled by `licence_type` (its type, when the catalogue holds it).
-pub(crate) fn rows(body: &LicenceBody, licence_type: Option<&LicenceType>) -> Vec<FaceRow> {
+/// The face data `face`, titled by `licence_type` (its type, when the catalogue holds it).
+pub(crate) fn rows(face: &Map<String, Value>, licence_type: Option<&LicenceType>) -> Vec<FaceRow> {
     let schema = licence_type.map(|t| t.face_schema.as_slice()).unwrap_or_default();
     let titled = schema.iter().filter_map(|field| {
-        body.face.get(&field.name).map(|value| FaceRow {
+        face.get(&field.name).map(|value| FaceRow {
             label: field.label.clone(),
             value: value_in_words(value, Some(&field.kind)),
         })
     });
-    let untitled = body
-        .face
+    let untitled = face
         .iter()
         .filter(|(name, _)| !schema.iter().any(|f| &f.name == *name))
         .map(|(name, value)| FaceRow {

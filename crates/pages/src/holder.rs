@@ -33,16 +33,6 @@ pub(crate) struct Card {
     issuer: String,
 }
 
-struct UseRow {
-    time: String,
-    department: String,
-    operation: &'static str,
-    service_item: String,
-    use_cause: String,
-    outcome: &'static str,
-    licences: String,
-}
-
 struct AuthorisationRow {
     id: String,
     licence: String,
@@ -59,13 +49,23 @@ struct HolderHome {
     me: Option<Me>,
     csrf: String,
     cards: Vec<Card>,
-    uses: Vec<UseRow>,
+    uses: Vec<crate::records::UseRow>,
+    show_holder: bool,
     filter: Option<String>,
     authorisations: Vec<AuthorisationRow>,
     licences: Vec<Choice>,
     service_items: Vec<Choice>,
     departments: Vec<String>,
     default_until: String,
+    objections: Vec<crate::objections::ObjectionRow>,
+    notifications: Vec<NoticeRow>,
+}
+
+/// A notification of a step the issuer took on one of the holder's objections.
+struct NoticeRow {
+    time: String,
+    objection: String,
+    text: String,
 }
 
 fn licence_id(id: &str) -> Result<LicenceId, PageError> {
@@ -131,39 +131,24 @@ pub(crate) async fn home(
     let me = visitor.me().ok_or(PageError::SignIn)?;
     let now = pages.engine.now();
     let items = pages.engine.service_items();
-    let item_name = |code: &str| {
-        items
-            .iter()
-            .find(|i| i.code == code)
-            .map_or_else(|| code.to_owned(), |i| format!("{}（{}）", i.name, i.code))
-    };
+    let item_name = |code: &str| crate::records::item_name(&items, code);
     let cards = cards(&pages, holder)?;
     let filter = filter.licence.filter(|l| !l.is_empty());
     let lineage = filter
         .as_deref()
         .and_then(|l| LicenceId::parse(l).ok())
         .map(|l| l.lineage());
-    let mut uses: Vec<UseRow> = pages
+    let records: Vec<_> = pages
         .engine
         .use_records_of_holder(holder, None, 500)?
         .into_iter()
-        .rev()
         .filter(|u| {
             lineage
                 .as_ref()
                 .is_none_or(|wanted| u.licences.iter().any(|l| &l.lineage() == wanted))
         })
-        .map(|u| UseRow {
-            time: words::moment(u.time),
-            department: u.department,
-            operation: words::operation(u.operation),
-            service_item: item_name(&u.service_item),
-            use_cause: u.use_cause,
-            outcome: words::use_outcome(u.outcome),
-            licences: u.licences.iter().map(LicenceId::as_str).collect::<Vec<_>>().join("、"),
-        })
         .collect();
-    uses.truncate(100);
+    let uses = crate::records::use_rows(&items, records, 100);
     let number_of = |id: &LicenceId| {
         cards
             .iter()
@@ -203,7 +188,27 @@ pub(crate) async fn home(
         .into_iter()
         .map(|g| g.department)
         .collect();
+    let party = crate::objections::Party::of(&visitor)?;
+    let objections = crate::objections::rows(&pages, &party, false, 50)?;
+    let notifications: Vec<NoticeRow> = pages
+        .engine
+        .notifications_of(&holder.to_string(), None, 500)?
+        .into_iter()
+        .rev()
+        .take(20)
+        .map(|n| NoticeRow {
+            time: words::moment(n.time),
+            text: format!(
+                "发证机关对您的异议{}{}",
+                words::objection_action(&n.action),
+                n.reason.map(|r| format!("：{r}")).unwrap_or_default()
+            ),
+            objection: n.objection,
+        })
+        .collect();
     let template = HolderHome {
+        objections,
+        notifications,
         csrf: me.csrf.clone(),
         me: Some(me),
         licences: cards
@@ -215,6 +220,7 @@ pub(crate) async fn home(
             .collect(),
         cards: cards.into_iter().map(|(card, _)| card).collect(),
         uses,
+        show_holder: false,
         filter,
         authorisations,
         service_items: crate::service_item_choices(&pages.engine),
@@ -243,7 +249,7 @@ struct LicencePage {
 }
 
 /// The holder's licence `id` (404 when it is not theirs).
-fn own_licence(pages: &crate::Pages, holder: &HolderRef, id: &str) -> Result<LicenceId, PageError> {
+pub(crate) fn own_licence(pages: &crate::Pages, holder: &HolderRef, id: &str) -> Result<LicenceId, PageError> {
     let id = licence_id(id)?;
     pages.engine.check_holds(holder, &id).map_err(|e| match e {
         zhengyin_engine::EngineError::Forbidden(_) => PageError::NotFound,
@@ -297,7 +303,7 @@ pub(crate) async fn licence(
         holder_name: body.holder.name.clone(),
         holder_code: body.holder.code.clone(),
         issue_date: words::date(body.issue_date),
-        face: crate::face::rows(&body, licence_type),
+        face: crate::face::rows(&body.face, licence_type),
         versions,
     };
     Ok(crate::page(&template))

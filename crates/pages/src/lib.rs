@@ -2,7 +2,8 @@
 //! (zh-CN), laid out for phones first, from templates checked when the crate compiles (askama;
 //! every value escaped), with one stylesheet and one small script of its own and a strict
 //! Content-Security-Policy — nothing is loaded from another origin, and no inline script or
-//! style runs. Reading works without JavaScript; the script only counts down.
+//! style runs. Reading works without JavaScript; the script counts down (亮证) and checks the
+//! log's consistency in an auditor's browser.
 //!
 //! What it holds:
 //! - `/`, the landing page;
@@ -11,18 +12,28 @@
 //!   staff with their API token once; sessions live in the store (every frontend of a cluster
 //!   finds them) behind an HttpOnly, Secure, SameSite cookie, and every form carries the
 //!   session's CSRF token;
-//! - `/holder` (我的证照, 亮证, 用证记录, 授权) and `/department` (扫码核验, 核验文件).
+//! - `/holder` (我的证照, 亮证, 用证记录, 授权, 异议 and its notifications), `/department`
+//!   (扫码核验, 核验文件, 一证一接口查询), `/authority` (objections to handle, its licences to
+//!   issue and revoke), `/auditor` (the log, checked for consistency by the browser itself, use
+//!   records, sync incidents) and `/operator` (sync sources, incidents, tokens, CRLs, numbers);
+//! - `/objections/{id}`: one objection, followed by its objector and handled by its issuer.
 //!
 //! What it is not: the API (the http crate), nor the place where rules live — every action goes
 //! through the engine, which checks who may do what, exactly as for the API.
 
+mod authority;
 mod demo_identity;
 mod department;
 mod error;
 mod face;
+mod face_form;
+mod form;
 mod holder;
 mod home;
+mod objections;
+mod oversight;
 pub mod qr;
+mod records;
 mod session;
 mod signin;
 mod words;
@@ -110,11 +121,26 @@ pub fn router<S: Clone + Send + Sync + 'static>(
         .route("/holder/licences/{id}/licence.ofd", get(holder::download_ofd))
         .route("/holder/authorisations", post(holder::authorise))
         .route("/holder/authorisations/{id}/withdraw", post(holder::withdraw))
+        .route("/holder/licences/{id}/objection", get(objections::new))
+        .route("/objections", get(objections::list).post(objections::file))
+        .route("/objections/{id}", get(objections::show))
+        .route("/objections/{id}/steps", post(objections::step))
+        .route("/objections/{id}/evidence", post(objections::evidence))
+        .route("/objections/{id}/correct", post(objections::correct))
+        .route("/objections/{id}/evidence/{sha256}", get(objections::evidence_file))
+        .route("/authority", get(authority::home))
+        .route("/authority/issue", get(authority::issue_form))
+        .route("/authority/licences", post(authority::issue))
+        .route("/authority/licences/{id}/revoke", post(authority::revoke))
+        .route("/auditor", get(oversight::auditor_page))
+        .route("/auditor/consistency", get(oversight::consistency))
+        .route("/operator", get(oversight::operator_page))
         .route("/department", get(department::home))
         .route("/department/scan", post(department::scan))
         .route("/department/verify", post(department::verify))
+        .route("/department/lookup", post(department::lookup))
         // Forms and uploads: bounded here (the API bounds its bodies itself).
-        .layer(axum::extract::DefaultBodyLimit::max(department::UPLOAD_LIMIT))
+        .layer(axum::extract::DefaultBodyLimit::max(form::UPLOAD_LIMIT))
         .with_state(pages)
 }
 

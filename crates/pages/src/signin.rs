@@ -45,7 +45,9 @@ struct SignInPage {
 fn home_of(staff: &Staff) -> &'static str {
     match staff {
         Staff::Department(_) => "/department",
-        _ => "/",
+        Staff::Authority(_) => "/authority",
+        Staff::Auditor => "/auditor",
+        Staff::Operator => "/operator",
     }
 }
 

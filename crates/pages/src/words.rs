@@ -2,7 +2,8 @@
 //! verdicts. One place, so every page says a thing the same way.
 
 use time::{OffsetDateTime, UtcOffset};
-use zhengyin_model::{Outcome, Status, UseOperation, UseOutcome, Verdict};
+use zhengyin_model::objection::{ObjectionKind, ObjectionState};
+use zhengyin_model::{IncidentKind, Outcome, Status, UseOperation, UseOutcome, Verdict};
 
 /// Beijing time, in which the pages show every moment.
 const BEIJING: UtcOffset = match UtcOffset::from_hms(8, 0, 0) {
@@ -18,6 +19,17 @@ pub(crate) fn status(status: Option<&Status>) -> &'static str {
         Some(Status::Revoked { .. }) => "已注销",
         Some(Status::Superseded { .. }) => "已变更（有新版本）",
         None => "未生效",
+    }
+}
+
+/// A licence's state, by its API name (as the one interface answers).
+pub(crate) fn status_name(name: &str) -> &'static str {
+    match name {
+        "valid" => "有效",
+        "suspended" => "已暂停",
+        "revoked" => "已注销",
+        "superseded" => "已变更（有新版本）",
+        _ => "未生效",
     }
 }
 
@@ -100,4 +112,95 @@ pub(crate) fn moment(t: OffsetDateTime) -> String {
 /// A date.
 pub(crate) fn date(d: time::Date) -> String {
     format!("{}年{}月{}日", d.year(), u8::from(d.month()), d.day())
+}
+
+/// An objection's state.
+pub(crate) fn objection_state(state: &ObjectionState) -> &'static str {
+    match state {
+        ObjectionState::Filed => "已提交，待受理",
+        ObjectionState::Returned => "已退回（不属本机关职责）",
+        ObjectionState::Accepted => "已受理",
+        ObjectionState::UnderReview => "核查中",
+        ObjectionState::AwaitingEvidence => "待补充材料",
+        ObjectionState::Corrected { .. } => "已更正",
+        ObjectionState::Rejected => "经核查信息无误，不予更正",
+        ObjectionState::Withdrawn => "已撤回",
+    }
+}
+
+/// A step of an objection's handling, by its API name.
+pub(crate) fn objection_action(action: &str) -> &'static str {
+    match action {
+        "return" => "退回",
+        "accept" => "受理",
+        "review" => "开始核查",
+        "request_evidence" => "要求补充材料",
+        "supply_evidence" => "补充材料",
+        "extend" => "延长办理期限",
+        "correct" => "更正证照",
+        "reject" => "不予更正",
+        "withdraw" => "撤回异议",
+        _ => "处理",
+    }
+}
+
+/// What an objection says is wrong.
+pub(crate) fn objection_kind(kind: ObjectionKind) -> &'static str {
+    match kind {
+        ObjectionKind::Inaccurate => "信息有误",
+        ObjectionKind::Incomplete => "信息不全",
+        ObjectionKind::Other => "其他",
+    }
+}
+
+/// Who took a step or filed: `authority:…`, `department:…` or `holder:…`.
+pub(crate) fn party(who: &str) -> String {
+    if let Some(uscc) = who.strip_prefix("authority:") {
+        format!("发证机关（{uscc}）")
+    } else if let Some(department) = who.strip_prefix("department:") {
+        format!("办事部门 {department}")
+    } else if let Some(holder) = who.strip_prefix("holder:") {
+        format!("持证人（{}）", holder.rsplit(':').next().unwrap_or(holder))
+    } else {
+        who.to_owned()
+    }
+}
+
+/// Today's date in Beijing, as a form's date control writes it (`YYYY-MM-DD`).
+pub(crate) fn china_today(now: OffsetDateTime) -> String {
+    now.to_offset(BEIJING).date().to_string()
+}
+
+/// What a sync incident is about.
+pub(crate) fn incident_kind(kind: IncidentKind) -> &'static str {
+    match kind {
+        IncidentKind::Fork => "日志分叉（同一大小两个根）",
+        IncidentKind::Rollback => "日志回滚",
+        IncidentKind::Inconsistent => "一致性证明不成立（历史被改写）",
+        IncidentKind::EntriesMismatch => "条目与检查点不符",
+        IncidentKind::ObjectInvalid => "对象缺失或校验失败",
+        IncidentKind::Conflict => "归属冲突",
+    }
+}
+
+/// A sync source's state.
+pub(crate) fn sync_state(state: &str) -> &'static str {
+    match state {
+        "syncing" => "正常同步",
+        "failing" => "出错，重试中",
+        "halted" => "已停止（有未处理事件）",
+        _ => "未知",
+    }
+}
+
+/// An API token's role, with whom it stands for.
+pub(crate) fn role(role: &str, uscc: Option<&str>, department: Option<&str>) -> String {
+    match role {
+        "operator" => "运维人员".to_owned(),
+        "auditor" => "审计人员".to_owned(),
+        "node" => "节点（同步）".to_owned(),
+        "authority" => format!("发证机关 {}", uscc.unwrap_or_default()),
+        "verifier" => format!("办事部门 {}", department.unwrap_or_default()),
+        other => other.to_owned(),
+    }
 }

@@ -368,6 +368,16 @@ pub trait LicenceStore: Send + Sync {
     /// The newest version of a licence lineage (see [`LicenceId::lineage`]).
     fn current_version(&self, lineage: &str) -> Result<Option<LicenceId>, StoreError>;
 
+    /// The newest versions of the lineages starting with `prefix` (one issuer's licences of one
+    /// type: `<LICENCE_ID_PREFIX><type>.<issuer>.`), in lineage order, after lineage `after`:
+    /// at most `limit`.
+    fn current_versions_under(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<LicenceId>, StoreError>;
+
     /// Licences of a holder, optionally of one type.
     fn licences_of_holder(
         &self,
@@ -663,7 +673,12 @@ pub trait LogStore: Send + Sync {
     fn put_checkpoint(&self, size: TreeSize, note: &str) -> Result<Durable, StoreError>;
 
     /// The newest stored checkpoint note.
-    fn latest_checkpoint(&self) -> Result<Option<(TreeSize, String)>, StoreError>;
+    fn latest_checkpoint(&self) -> Result<Option<(TreeSize, String)>, StoreError> {
+        Ok(self.recent_checkpoints(1)?.into_iter().next())
+    }
+
+    /// The newest stored checkpoint notes, newest first: at most `limit`.
+    fn recent_checkpoints(&self, limit: usize) -> Result<Vec<(TreeSize, String)>, StoreError>;
 }
 /// Leases: one holder at a time, across every frontend of a shared store, does a job that must
 /// not run twice at once (seeding the demo). A lease ends when released or when its time is up,

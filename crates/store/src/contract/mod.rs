@@ -528,6 +528,22 @@ fn licences(store: &dyn Store) -> Outcome {
         ok(store.current_version(&v1.lineage()), "head")? == Some(v2.clone()),
         "the head is the newest version",
     )?;
+    let issuer_prefix = v1.lineage().trim_end_matches(v1.serial()).to_owned();
+    let under = ok(store.current_versions_under(&issuer_prefix, None, 10), "by issuer")?;
+    ensure(
+        under == vec![v2.clone()],
+        "an issuer's licences of a type list each lineage once, at its newest version",
+    )?;
+    ensure(
+        ok(
+            store.current_versions_under(&issuer_prefix, Some(&v1.lineage()), 10),
+            "after",
+        )?
+        .is_empty()
+            && ok(store.current_versions_under(&issuer_prefix, None, 0), "none")?.is_empty()
+            && ok(store.current_versions_under("1.2.156.3005.2.0", None, 10), "other")?.is_empty(),
+        "listing by issuer honours the cursor, the limit and the prefix",
+    )?;
     let held = ok(
         store.licences_of_holder(HolderCodeType::Uscc, "91350100M000100Y43", Some(v1.type_code())),
         "holder",
@@ -641,6 +657,12 @@ fn log(store: &dyn Store) -> Outcome {
     ensure(
         ok(store.latest_checkpoint(), "checkpoint")? == Some((size, "note 2\n".to_owned())),
         "the latest checkpoint is the largest",
+    )?;
+    ensure(
+        ok(store.recent_checkpoints(5), "recent")?
+            == vec![(size, "note 2\n".to_owned()), (TreeSize(1), "note 1\n".to_owned())]
+            && ok(store.recent_checkpoints(1), "recent")?.len() == 1,
+        "recent checkpoints come newest first, as many as asked",
     )
 }
 

@@ -253,6 +253,32 @@ impl LicenceStore for PgStore {
         })
     }
 
+    fn current_versions_under(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<LicenceId>, StoreError> {
+        // Lineages are digits, capitals and dots: no LIKE wildcard can be in the prefix.
+        let pattern = format!("{}%", prefix.replace(['%', '_', '\\'], ""));
+        let after = after.unwrap_or_default().to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let ids: Vec<String> = self.run(move |client| async move {
+            query(
+                &client,
+                "SELECT id FROM licence_heads WHERE lineage LIKE $1 AND lineage > $2 ORDER BY lineage LIMIT $3",
+                &[&pattern, &after, &limit],
+            )
+            .await?
+            .iter()
+            .map(|row| column::<String>(row, 0))
+            .collect()
+        })?;
+        ids.iter()
+            .map(|text| LicenceId::parse(text).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect()
+    }
+
     fn licences_of_holder(
         &self,
         code_type: HolderCodeType,

@@ -149,21 +149,22 @@ impl LogStore for PgStore {
         )
     }
 
-    fn latest_checkpoint(&self) -> Result<Option<(TreeSize, String)>, StoreError> {
-        self.run(|client| async move {
+    fn recent_checkpoints(&self, limit: usize) -> Result<Vec<(TreeSize, String)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(move |client| async move {
             let rows = query(
                 &client,
-                "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
-                &[],
+                "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT $1",
+                &[&limit],
             )
             .await?;
-            rows.first()
+            rows.iter()
                 .map(|row| {
                     let size = u64::try_from(column::<i64>(row, 0)?)
                         .map_err(|_| StoreError::Corrupt("checkpoint size".to_owned()))?;
                     Ok((TreeSize(size), column::<String>(row, 1)?))
                 })
-                .transpose()
+                .collect()
         })
     }
 }

@@ -238,6 +238,28 @@ impl LicenceStore for SledStore {
             .transpose()
     }
 
+    fn current_versions_under(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<LicenceId>, StoreError> {
+        let from = match after {
+            Some(after) => std::ops::Bound::Excluded(after.as_bytes().to_vec()),
+            None => std::ops::Bound::Included(prefix.as_bytes().to_vec()),
+        };
+        let mut out = Vec::new();
+        for pair in self.heads.range::<Vec<u8>, _>((from, std::ops::Bound::Unbounded)) {
+            let (key, value) = pair.map_err(backend)?;
+            if !key.starts_with(prefix.as_bytes()) || out.len() >= limit {
+                break;
+            }
+            let text = std::str::from_utf8(&value).map_err(|_| StoreError::Corrupt("head".to_owned()))?;
+            out.push(LicenceId::parse(text).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
     fn licences_of_holder(
         &self,
         code_type: HolderCodeType,

@@ -57,11 +57,16 @@ impl LogStore for SledStore {
         Ok(self.durable())
     }
 
-    fn latest_checkpoint(&self) -> Result<Option<(TreeSize, String)>, StoreError> {
-        let Some((k, v)) = self.checkpoints.last().map_err(backend)? else {
-            return Ok(None);
-        };
-        let note = String::from_utf8(v.to_vec()).map_err(|_| StoreError::Corrupt("checkpoint".to_owned()))?;
-        Ok(Some((TreeSize(read_u64(&k)?), note)))
+    fn recent_checkpoints(&self, limit: usize) -> Result<Vec<(TreeSize, String)>, StoreError> {
+        self.checkpoints
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|pair| {
+                let (k, v) = pair.map_err(backend)?;
+                let note = String::from_utf8(v.to_vec()).map_err(|_| StoreError::Corrupt("checkpoint".to_owned()))?;
+                Ok((TreeSize(read_u64(&k)?), note))
+            })
+            .collect()
     }
 }
