@@ -152,7 +152,9 @@ async fn a_holder_shows_a_licence_and_a_department_scans_it_then_the_holder_sees
             qr_file.to_str().unwrap(),
         )
         .await;
-    driver.click("form[action='/department/scan'] button").await;
+    driver
+        .click("form[action='/department/scan'] button[type='submit']")
+        .await;
     wait_for_path(&driver, "/department/scan").await;
     let verdict = driver.wait_for_text("#verdict", "有效").await;
     assert_eq!(verdict, "有效");
@@ -173,7 +175,9 @@ async fn a_holder_shows_a_licence_and_a_department_scans_it_then_the_holder_sees
             qr_file.to_str().unwrap(),
         )
         .await;
-    driver.click("form[action='/department/scan'] button").await;
+    driver
+        .click("form[action='/department/scan'] button[type='submit']")
+        .await;
     driver.wait_for_text("h1", "亮证码已被扫过一次").await;
 
     // Back as the holder: the scan is in the use records, with the department and the item.

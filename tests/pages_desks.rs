@@ -359,3 +359,79 @@ async fn an_authority_issues_and_revokes_and_auditors_and_operators_read_the_nod
     driver.wait_for_text("h1", "此页面不属于您当前的登录身份").await;
     assert_no_server_errors(&server).await;
 }
+
+/// A Y4M video (the fake camera's format) of `png` on a white frame, 2 s at 10 frames/s.
+fn camera_video(png: &[u8]) -> Vec<u8> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0u8; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    let channels = frame.color_type.samples();
+    let (width, height) = (640usize, 480usize);
+    // The code, scaled to fit 400 px, centred; Y is the grey level, U and V neutral.
+    let side = frame.width.max(frame.height) as usize;
+    let scale = 400.0 / side as f64;
+    let (left, top) = ((width - 400) / 2, (height - 400) / 2);
+    let mut luma = vec![255u8; width * height];
+    for y in 0..400 {
+        for x in 0..400 {
+            let (sx, sy) = ((x as f64 / scale) as usize, (y as f64 / scale) as usize);
+            if sx < frame.width as usize && sy < frame.height as usize {
+                luma[(top + y) * width + left + x] = pixels[sy * frame.line_size + sx * channels];
+            }
+        }
+    }
+    let mut video = format!("YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for _ in 0..20 {
+        video.extend_from_slice(b"FRAME\n");
+        video.extend_from_slice(&luma);
+        video.extend(std::iter::repeat_n(128u8, width * height / 2));
+    }
+    video
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clerk_scans_the_holders_code_with_the_camera() {
+    use base64::Engine as _;
+    let dir = TempDir::new("desks-camera");
+    let server = Server::start(&dir.0);
+    let http = Client::new();
+    let id = issue_licence(&http, &server, "JL-DESK-0005").await;
+    let shown = common::post_json(
+        &http,
+        &server,
+        "/v1/me/presentations",
+        &common::holder_token(COMPANY),
+        &json!({ "licence": id }),
+    )
+    .await;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shown["qr_png_base64"].as_str().unwrap_or_else(|| panic!("{shown}")))
+        .unwrap();
+    // Chromium's fake camera plays the holder's screen, as held up to the counter's camera.
+    let video = dir.0.join("holder-screen.y4m");
+    std::fs::write(&video, camera_video(&png)).unwrap();
+    let driver = Driver::start_with(&[
+        "--use-fake-ui-for-media-stream".to_owned(),
+        "--use-fake-device-for-media-stream".to_owned(),
+        format!("--use-file-for-fake-video-capture={}", video.display()),
+    ])
+    .await;
+    switch_to_staff(&driver, &server, "demo-verifier", "/department").await;
+    driver.click("#camera-start").await;
+    wait_for_path(&driver, "/department/scan").await;
+    let verdict = driver.wait_for_text("#verdict", "有效").await;
+    assert_eq!(verdict, "有效");
+    driver.wait_for_text("main", "JL-DESK-0005").await;
+    let uses = common::get_json(&http, &server, "/v1/me/use-records", &common::holder_token(COMPANY)).await;
+    assert!(
+        uses["use_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["operation"] == "scan"),
+        "{uses}"
+    );
+    assert_no_server_errors(&server).await;
+}

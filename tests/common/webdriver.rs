@@ -27,6 +27,11 @@ impl Drop for Driver {
 
 impl Driver {
     pub async fn start() -> Driver {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts Chromium with `extra` command-line switches too (a fake camera, say).
+    pub async fn start_with(extra: &[String]) -> Driver {
         let install = Command::new("bash")
             .arg(super::common::root().join("tests/browser/install-chromium.sh"))
             .status()
@@ -62,6 +67,16 @@ impl Driver {
             http,
             session: String::new(),
         };
+        let args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+        ]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .chain(extra.iter().cloned())
+        .collect();
         let session = driver
             .call(
                 "POST",
@@ -70,7 +85,7 @@ impl Driver {
                     "browserName": "chrome",
                     "goog:chromeOptions": {
                         "binary": "/usr/bin/chromium",
-                        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+                        "args": args
                     }
                 }}}),
             )

@@ -58,8 +58,11 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
 
 /// The one stylesheet.
 const STYLESHEET: &str = include_str!("../assets/site.css");
-/// The one script: countdowns (亮证).
+/// The one script of our own: countdowns (亮证), the auditor's consistency check.
 const SCRIPT: &str = include_str!("../assets/site.js");
+/// The department's camera scan, and the QR decoder it uses (jsQR, vendored: assets/vendor/).
+const CAMERA: &str = include_str!("../assets/camera.js");
+const JSQR: &str = include_str!("../assets/vendor/jsQR.js");
 
 /// How the pages sign people in.
 #[derive(Clone, Default)]
@@ -104,6 +107,14 @@ pub fn router<S: Clone + Send + Sync + 'static>(
         .route("/", get(home::page))
         .route("/assets/site.css", get(stylesheet))
         .route("/assets/site.js", get(script))
+        .route(
+            "/assets/camera.js",
+            get(|| async { asset("text/javascript; charset=utf-8", CAMERA) }),
+        )
+        .route(
+            "/assets/jsqr.js",
+            get(|| async { asset("text/javascript; charset=utf-8", JSQR) }),
+        )
         .route("/signin", get(signin::page))
         .route("/signin/holder", post(signin::holder))
         .route("/signin/callback", get(signin::callback))
