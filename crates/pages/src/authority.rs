@@ -8,8 +8,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
 use zhengyin_engine::{IssueRequest, RevokeRequest};
@@ -196,10 +195,6 @@ pub(crate) async fn issue_form(
     }))
 }
 
-fn see(path: String) -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, path)]).into_response()
-}
-
 fn field(form: &HashMap<String, String>, name: &str) -> Option<String> {
     form.get(name).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
@@ -235,7 +230,7 @@ pub(crate) async fn issue(
         seal: None,
     };
     let issued = pages.engine.issue(&uscc, request).await?;
-    Ok(see(format!(
+    Ok(crate::see_other(format!(
         "/authority?type={}&issued={}#licences",
         licence_type.code,
         issued.id.as_str()
@@ -273,5 +268,5 @@ pub(crate) async fn revoke(
             },
         )
         .await?;
-    Ok(see(format!("/authority?type={}#licences", id.type_code())))
+    Ok(crate::see_other(format!("/authority?type={}#licences", id.type_code())))
 }

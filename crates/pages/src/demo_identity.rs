@@ -185,7 +185,7 @@ pub(crate) async fn approve(
     back.query_pairs_mut()
         .append_pair("code", &code)
         .append_pair("state", &state);
-    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, String::from(back))]).into_response())
+    Ok(crate::see_other(back))
 }
 
 #[derive(Deserialize)]

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use base64::Engine as _;
@@ -439,7 +439,7 @@ pub(crate) async fn authorise(
             },
         )
         .await?;
-    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, "/holder#authorisations")]).into_response())
+    Ok(crate::see_other("/holder#authorisations"))
 }
 
 #[derive(Deserialize)]
@@ -457,5 +457,5 @@ pub(crate) async fn withdraw(
     let holder = visitor.holder()?;
     visitor.check_csrf(form.csrf.as_deref())?;
     pages.engine.withdraw_authorisation(holder, &id).await?;
-    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, "/holder#authorisations")]).into_response())
+    Ok(crate::see_other("/holder#authorisations"))
 }

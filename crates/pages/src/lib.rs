@@ -182,6 +182,11 @@ const PAGE_HEADERS: [(header::HeaderName, &str); 5] = [
     (header::CACHE_CONTROL, "no-store"),
 ];
 
+/// "See other": where a form's answer is (post, redirect, get).
+pub(crate) fn see_other(location: impl Into<String>) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location.into())]).into_response()
+}
+
 /// A rendered page with the headers every page carries.
 fn page(template: &impl Template) -> Response {
     page_with(StatusCode::OK, template)

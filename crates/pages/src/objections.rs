@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Multipart, Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use zhengyin_engine::{FileObjection, ObjectionActor, ObjectionScope, UpdateRequest};
@@ -170,13 +170,9 @@ pub(crate) async fn new(
     let holder = visitor.holder()?;
     let id = crate::holder::own_licence(&pages, holder, &id)?;
     let body = pages.engine.licence(&id)?.body()?;
-    let types = pages.engine.licence_types();
-    let schema = types
-        .iter()
-        .find(|t| t.code == *id.type_code())
-        .map(|t| t.face_schema.clone())
-        .unwrap_or_default();
-    let face = crate::face::rows(&body.face, types.iter().find(|t| t.code == *id.type_code()));
+    let licence_type = pages.engine.licence_type(id.type_code());
+    let schema = licence_type.as_ref().map(|t| t.face_schema.clone()).unwrap_or_default();
+    let face = crate::face::rows(&body.face, licence_type.as_ref());
     let fields = schema
         .iter()
         .map(|f| FieldChoice {
@@ -197,10 +193,6 @@ pub(crate) async fn new(
         title: format!("{} {}", body.name, body.number),
         fields,
     }))
-}
-
-fn see(path: String) -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, path)]).into_response()
 }
 
 /// `POST /objections`: a holder files (multipart: the ticked fields, kind, statement and an
@@ -246,7 +238,7 @@ pub(crate) async fn file(
         let name = form.file_name("evidence").unwrap_or("证明材料");
         pages.engine.add_evidence(&filed.id, &objector, name, bytes).await?;
     }
-    Ok(see(format!("/objections/{}", filed.id)))
+    Ok(crate::see_other(format!("/objections/{}", filed.id)))
 }
 
 // ---- one objection ----
@@ -406,7 +398,7 @@ pub(crate) async fn step(
         .engine
         .act_on_objection(&o.id, &party.actor()?, action, reason)
         .await?;
-    Ok(see(format!("/objections/{}", o.id)))
+    Ok(crate::see_other(format!("/objections/{}", o.id)))
 }
 
 /// `POST /objections/{id}/evidence`: the objector uploads an evidence file; when the issuer
@@ -436,7 +428,7 @@ pub(crate) async fn evidence(
             .act_on_objection(&o.id, &party.actor()?, Action::SupplyEvidence, &note)
             .await?;
     }
-    Ok(see(format!("/objections/{}", o.id)))
+    Ok(crate::see_other(format!("/objections/{}", o.id)))
 }
 
 /// `POST /objections/{id}/correct`: the issuer corrects the licence — a new version with the
@@ -496,7 +488,7 @@ pub(crate) async fn correct(
             &reason,
         )
         .await?;
-    Ok(see(format!("/objections/{}", o.id)))
+    Ok(crate::see_other(format!("/objections/{}", o.id)))
 }
 
 /// `GET /objections/{id}/evidence/{sha256}`: an evidence file, for those who may read the
